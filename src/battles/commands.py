@@ -1,0 +1,161 @@
+"""The host's commands: what the console (or a co-host) may ask the game to do.
+
+Each command is a small schema; the same models validate the wire messages of the
+host socket (``battles.protocol``), so a field's limits are written once. The game
+core (``battles.game``) turns a command, the current state and a ``Context`` into the
+next state.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import Field, StringConstraints
+
+from battles.model import (
+    Data,
+    Language,
+    LongText,
+    Name,
+    Rules,
+    ShortText,
+    Title,
+)
+
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+ChallengeText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+BattlerId = Annotated[str, StringConstraints(pattern=r"^b[0-9]{1,3}$")]
+
+
+class StartRound(Data):
+    """Begin the next round (from the lobby or after an elimination)."""
+
+    type: Literal["start_round"]
+    challenge: ChallengeText | None = None
+
+
+class RevealChallenge(Data):
+    type: Literal["reveal_challenge"]
+    text: ChallengeText
+
+
+class Next(Data):
+    """Move the round on: challenge -> first turn -> next turn -> debate -> vote."""
+
+    type: Literal["next"]
+
+
+class SkipTurn(Data):
+    type: Literal["skip_turn"]
+
+
+class PauseTimer(Data):
+    type: Literal["pause_timer"]
+
+
+class ResumeTimer(Data):
+    type: Literal["resume_timer"]
+
+
+class ExtendTimer(Data):
+    type: Literal["extend_timer"]
+    seconds: int = Field(30, ge=1, le=600)
+
+
+class ResetTimer(Data):
+    type: Literal["reset_timer"]
+
+
+class OpenVote(Data):
+    type: Literal["open_vote"]
+
+
+class CloseVote(Data):
+    type: Literal["close_vote"]
+
+
+class VoidVote(Data):
+    type: Literal["void_vote"]
+    reason: Reason
+
+
+class RevealResults(Data):
+    type: Literal["reveal_results"]
+
+
+class ConfirmElimination(Data):
+    """Carry out the proposal; ``battlers`` names the host's pick where the rules left one."""
+
+    type: Literal["confirm_elimination"]
+    battlers: list[BattlerId] | None = Field(None, max_length=10)
+
+
+class OverrideElimination(Data):
+    type: Literal["override_elimination"]
+    battlers: list[BattlerId] = Field(min_length=1, max_length=10)
+    reason: Reason
+
+
+class UndoElimination(Data):
+    type: Literal["undo_elimination"]
+
+
+class AddBattler(Data):
+    type: Literal["add_battler"]
+    name: Name
+    vision: Title
+    affiliation: ShortText = ""
+
+
+class EditBattler(Data):
+    type: Literal["edit_battler"]
+    id: BattlerId
+    name: Name | None = None
+    vision: Title | None = None
+    affiliation: ShortText | None = None
+
+
+class RemoveBattler(Data):
+    type: Literal["remove_battler"]
+    id: BattlerId
+
+
+class EditBattle(Data):
+    type: Literal["edit_battle"]
+    title: Title | None = None
+    topic: ShortText | None = None
+    scenario: LongText | None = None
+    language: Language | None = None
+    rules: Rules | None = None
+
+
+class EndBattle(Data):
+    type: Literal["end_battle"]
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] = ""
+
+
+Command = Annotated[
+    Union[
+        StartRound,
+        RevealChallenge,
+        Next,
+        SkipTurn,
+        PauseTimer,
+        ResumeTimer,
+        ExtendTimer,
+        ResetTimer,
+        OpenVote,
+        CloseVote,
+        VoidVote,
+        RevealResults,
+        ConfirmElimination,
+        OverrideElimination,
+        UndoElimination,
+        AddBattler,
+        EditBattler,
+        RemoveBattler,
+        EditBattle,
+        EndBattle,
+    ],
+    Field(discriminator="type"),
+]

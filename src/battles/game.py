@@ -1,0 +1,542 @@
+"""The game core: every rule of GAME.md, with no I/O.
+
+``apply(battle, command, context)`` takes the current state, one host command and the
+facts the caller gathered (the time, who acts, a random seed, the tally of the vote
+being revealed, the round's reactions) and returns the next state with the log
+entries it added. It never mutates its input: a command that does not fit raises
+``Refused`` and the caller still holds the untouched state.
+
+Ballots and reactions do not pass through here: they are counted by the stores
+(atomic counters), and enter the state only when the host reveals a vote.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal
+
+from battles import commands as c
+from battles.errors import Fault, Refused
+from battles.model import (
+    REACTION_WEIGHT,
+    Actor,
+    Battle,
+    BattleDraft,
+    Battler,
+    LogEntry,
+    Proposal,
+    Round,
+    Timer,
+    Turn,
+    Vote,
+    VoteMode,
+)
+
+MAX_BATTLERS = 24
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the caller knows that the core must not find out for itself."""
+
+    now_ms: int
+    actor: Actor = "host"
+    # The random draw for a "random" presentation order; stored in the round so every
+    # process, and every replay, agrees on the order.
+    seed: int = 0
+    # For reveal_results: the store's frozen tally of the closed vote, and the round's
+    # reaction counts per battler and kind.
+    totals: dict[str, int] | None = None
+    ballots: int = 0
+    engagement: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    battle: Battle
+    events: list[LogEntry]
+
+
+@dataclass(frozen=True)
+class BallotGate:
+    """What a store needs to accept or refuse a ballot atomically, without the state."""
+
+    vote_id: str
+    open: bool
+    deadline_ms: int  # 0 while the vote's timer is paused: no deadline
+    choices: tuple[str, ...]
+
+
+def create(code: str, draft: BattleDraft, now_ms: int) -> Battle:
+    """A new battle in the lobby, its battlers numbered b1, b2, ... in roster order."""
+    battlers = [Battler(id=f"b{i}", **d.model_dump()) for i, d in enumerate(draft.battlers, start=1)]
+    battle = Battle(
+        code=code,
+        created_ms=now_ms,
+        battlers=battlers,
+        battlers_added=len(battlers),
+        **draft.model_dump(exclude={"battlers"}),
+    )
+    battle.log.append(LogEntry(at_ms=now_ms, actor="host", action="create", details={"title": battle.title}))
+    return battle
+
+
+def apply(battle: Battle, command: c.Command, context: Context) -> Outcome:
+    handler = _HANDLERS[type(command)]
+    new = battle.model_copy(deep=True)
+    details = handler(new, command, context) or {}
+    new.version += 1
+    entry = LogEntry(at_ms=context.now_ms, actor=context.actor, action=command.type, details=details)
+    new.log.append(entry)
+    return Outcome(new, [entry])
+
+
+def due(battle: Battle, now_ms: int) -> bool:
+    """True when the server must act on its own: a vote whose deadline has passed."""
+    return battle.open_vote is not None and battle.timer is not None and battle.timer.expired(now_ms)
+
+
+def next_deadline(battle: Battle) -> int | None:
+    """When ``due`` will next become true, for the stores' timer index."""
+    if battle.open_vote is not None and battle.timer is not None:
+        return battle.timer.deadline_ms
+    return None
+
+
+def tick(battle: Battle, now_ms: int) -> Outcome | None:
+    """Close a vote whose time is up (GAME.md: it closes even if the host's laptop sleeps)."""
+    if not due(battle, now_ms):
+        return None
+    return apply(battle, c.CloseVote(type="close_vote"), Context(now_ms=now_ms, actor="timer"))
+
+
+def ballot_gate(battle: Battle) -> BallotGate | None:
+    vote = battle.round.vote if battle.round else None
+    if vote is None:
+        return None
+    is_open = battle.open_vote is vote
+    deadline = battle.timer.deadline_ms if is_open and battle.timer else None
+    return BallotGate(vote.id, is_open, deadline or 0, tuple(vote.choices))
+
+
+def engagement_score(counts: dict[str, int]) -> int:
+    return sum(REACTION_WEIGHT.get(kind, 0) * n for kind, n in counts.items())
+
+
+def reaction_target(battle: Battle, kind: str, battler_id: str | None) -> str:
+    """Whom a reaction counts for, or ``Refused`` (GAME.md: reactions during a turn)."""
+    if kind not in battle.rules.reactions:
+        raise Refused("reaction_off")
+    if battle.phase == "turn":
+        speaker = battle.speaker
+        assert speaker is not None
+        if battler_id not in (None, speaker):
+            raise Refused("not_speaking")
+        return speaker
+    if battle.phase == "debate":
+        target = battle.battler(battler_id or "")
+        if target is None or target.status != "in":
+            raise Refused("unknown_battler")
+        return target.id
+    raise Refused("no_reactions_now")
+
+
+# --- the handlers: each mutates its own copy or raises before returning -----------------
+
+Details = dict[str, Any] | None
+
+
+def _phase(battle: Battle, *phases: str) -> None:
+    if battle.phase not in phases:
+        raise Refused("wrong_phase", phase=battle.phase)
+
+
+def _current_round(battle: Battle) -> Round:
+    if battle.round is None:
+        raise Fault(f"phase {battle.phase} without a round")
+    return battle.round
+
+
+def _start_round(b: Battle, cmd: c.StartRound, ctx: Context) -> Details:
+    _phase(b, "lobby", "elimination")
+    ids = [x.id for x in b.remaining]
+    if len(ids) < 2:
+        raise Refused("too_few_battlers")
+    number = len(b.rounds) + 1
+    seed = None
+    if b.rules.order == "rotating" and b.round is not None:
+        # The next opener is whoever followed the last opener in the roster and is still in,
+        # so an elimination never makes the rotation jump.
+        roster = [x.id for x in b.battlers]
+        last = roster.index(b.round.order[0])
+        following = roster[last + 1 :] + roster[: last + 1]
+        opener = next(bid for bid in following if bid in ids)
+        shift = ids.index(opener)
+        ids = ids[shift:] + ids[:shift]
+    elif b.rules.order == "random":
+        seed = ctx.seed
+        random.Random(seed).shuffle(ids)
+    final = len(ids) <= b.rules.final_size
+    b.rounds.append(Round(number=number, final=final, challenge=cmd.challenge, order=ids, seed=seed))
+    b.phase, b.turn_index, b.timer = "challenge", None, None
+    return {"round": number, "final": final, "order": ids, "seed": seed, "challenge": cmd.challenge}
+
+
+def _reveal_challenge(b: Battle, cmd: c.RevealChallenge, ctx: Context) -> Details:
+    _phase(b, "challenge", "turn", "debate")
+    _current_round(b).challenge = cmd.text
+    return {"text": cmd.text}
+
+
+def _begin_turn(b: Battle, index: int, now_ms: int) -> None:
+    rnd = _current_round(b)
+    b.phase, b.turn_index = "turn", index
+    rnd.turns.append(Turn(battler=rnd.order[index], started_ms=now_ms))
+    b.timer = _timer(b.rules.turn_seconds, now_ms)
+
+
+def _timer(seconds: int, now_ms: int) -> Timer:
+    return Timer(duration_ms=seconds * 1000, deadline_ms=now_ms + seconds * 1000)
+
+
+def _leave_turn(b: Battle, now_ms: int, skipped: bool) -> dict[str, Any]:
+    """End the current turn and go on to the next one, the debate, or the vote."""
+    rnd = _current_round(b)
+    turn = rnd.turns[-1]
+    turn.ended_ms, turn.skipped = now_ms, skipped
+    assert b.turn_index is not None
+    if b.turn_index + 1 < len(rnd.order):
+        _begin_turn(b, b.turn_index + 1, now_ms)
+    elif b.rules.debate_seconds > 0:
+        b.phase, b.turn_index = "debate", None
+        b.timer = _timer(b.rules.debate_seconds, now_ms)
+    else:
+        b.phase, b.turn_index, b.timer = "vote", None, None
+    return {"battler": turn.battler, "skipped": skipped, "next_phase": b.phase}
+
+
+def _next(b: Battle, cmd: c.Next, ctx: Context) -> Details:
+    _phase(b, "challenge", "turn", "debate")
+    if b.phase == "challenge":
+        _begin_turn(b, 0, ctx.now_ms)
+        return {"next_phase": "turn"}
+    if b.phase == "turn":
+        return _leave_turn(b, ctx.now_ms, skipped=False)
+    b.phase, b.timer = "vote", None
+    return {"next_phase": "vote"}
+
+
+def _skip_turn(b: Battle, cmd: c.SkipTurn, ctx: Context) -> Details:
+    _phase(b, "turn")
+    return _leave_turn(b, ctx.now_ms, skipped=True)
+
+
+def _running_timer(b: Battle, now_ms: int) -> Timer:
+    _phase(b, "turn", "debate", "vote")
+    if b.phase == "vote" and (b.open_vote is None or due(b, now_ms)):
+        raise Refused("vote_not_open")
+    if b.timer is None:
+        raise Refused("no_timer")
+    return b.timer
+
+
+def _pause_timer(b: Battle, cmd: c.PauseTimer, ctx: Context) -> Details:
+    timer = _running_timer(b, ctx.now_ms)
+    if timer.paused:
+        raise Refused("timer_paused")
+    timer.paused_remaining_ms = max(0, timer.remaining_ms(ctx.now_ms))
+    timer.deadline_ms = None
+    return {"remaining_ms": timer.paused_remaining_ms}
+
+
+def _resume_timer(b: Battle, cmd: c.ResumeTimer, ctx: Context) -> Details:
+    timer = _running_timer(b, ctx.now_ms)
+    if not timer.paused:
+        raise Refused("timer_running")
+    timer.deadline_ms = ctx.now_ms + (timer.paused_remaining_ms or 0)
+    timer.paused_remaining_ms = None
+    return {"deadline_ms": timer.deadline_ms}
+
+
+def _extend_timer(b: Battle, cmd: c.ExtendTimer, ctx: Context) -> Details:
+    timer = _running_timer(b, ctx.now_ms)
+    extra = cmd.seconds * 1000
+    if timer.paused:
+        timer.paused_remaining_ms = (timer.paused_remaining_ms or 0) + extra
+    else:
+        # A turn already in overtime gets the extra time from now, not from the past deadline.
+        assert timer.deadline_ms is not None
+        timer.deadline_ms = max(timer.deadline_ms, ctx.now_ms) + extra
+    return {"seconds": cmd.seconds, "remaining_ms": timer.remaining_ms(ctx.now_ms)}
+
+
+def _reset_timer(b: Battle, cmd: c.ResetTimer, ctx: Context) -> Details:
+    timer = _running_timer(b, ctx.now_ms)
+    if timer.paused:
+        timer.paused_remaining_ms = timer.duration_ms
+    else:
+        timer.deadline_ms = ctx.now_ms + timer.duration_ms
+    return {"remaining_ms": timer.remaining_ms(ctx.now_ms)}
+
+
+def _open_vote(b: Battle, cmd: c.OpenVote, ctx: Context) -> Details:
+    rnd = _current_round(b) if b.rounds else None
+    runoff = b.phase == "reveal" and rnd is not None and rnd.proposal is not None and rnd.proposal.method == "runoff"
+    if not runoff:
+        # Opening the vote from the last turn or the debate ends that segment first.
+        if b.phase == "turn" and rnd is not None and b.turn_index == len(rnd.order) - 1:
+            _leave_turn(b, ctx.now_ms, skipped=False)
+            b.phase, b.timer = "vote", None
+        elif b.phase == "debate":
+            b.phase, b.timer = "vote", None
+        _phase(b, "vote")
+        if rnd is None or rnd.vote is not None:
+            raise Refused("vote_exists")
+    assert rnd is not None
+    if runoff:
+        assert rnd.proposal is not None
+        choices, seconds = list(rnd.proposal.tied), b.rules.runoff_seconds
+    else:
+        choices, seconds = list(rnd.order), b.rules.vote_seconds
+    mode: VoteMode = "keep" if rnd.final else b.rules.vote_mode
+    vote = Vote(
+        id=f"r{rnd.number}v{len(rnd.votes) + 1}",
+        choices=choices,
+        runoff=runoff,
+        mode=mode,
+        opened_ms=ctx.now_ms,
+    )
+    rnd.votes.append(vote)
+    b.phase, b.timer = "vote", _timer(seconds, ctx.now_ms)
+    return {"vote_id": vote.id, "choices": choices, "runoff": runoff, "mode": mode, "seconds": seconds}
+
+
+def _close_vote(b: Battle, cmd: c.CloseVote, ctx: Context) -> Details:
+    vote = b.open_vote
+    if vote is None:
+        raise Refused("vote_not_open")
+    vote.status, vote.closed_ms = "closed", ctx.now_ms
+    b.timer = None
+    return {"vote_id": vote.id}
+
+
+def _void_vote(b: Battle, cmd: c.VoidVote, ctx: Context) -> Details:
+    _phase(b, "vote")
+    vote = _current_round(b).vote
+    if vote is None or vote.status not in ("open", "closed"):
+        raise Refused("no_vote")
+    vote.status, vote.void_reason = "voided", cmd.reason
+    vote.closed_ms = vote.closed_ms or ctx.now_ms
+    b.timer = None
+    # A voided runoff leaves the reveal (and its pending runoff) as it was.
+    b.phase = "reveal" if vote.runoff else "vote"
+    return {"vote_id": vote.id, "reason": cmd.reason}
+
+
+def _reveal_results(b: Battle, cmd: c.RevealResults, ctx: Context) -> Details:
+    _phase(b, "vote")
+    rnd = _current_round(b)
+    vote = rnd.vote
+    if vote is None or vote.status != "closed":
+        raise Refused("vote_not_closed")
+    if ctx.totals is None:
+        raise Fault("reveal_results needs the closed vote's tally")
+    totals = {choice: int(ctx.totals.get(choice, 0)) for choice in vote.choices}
+    vote.status, vote.totals, vote.ballots = "revealed", totals, ctx.ballots
+    rnd.engagement = {bid: dict(ctx.engagement.get(bid, {})) for bid in rnd.order}
+    fewest_leave = vote.mode == "keep"
+    if vote.runoff:
+        earlier = rnd.proposal
+        assert earlier is not None
+        sure, tied, need = _cut(totals, earlier.tied, earlier.need, fewest_leave)
+        # GAME.md, ties: a runoff that ties again falls back to the host.
+        rnd.proposal = Proposal(
+            leaving=earlier.leaving + sure,
+            tied=tied,
+            need=need,
+            method="host" if need else "decided",
+            decided_by="runoff",
+        )
+    else:
+        rnd.proposal = _propose(b, rnd, totals, fewest_leave)
+    b.phase, b.timer = "reveal", None
+    return {"vote_id": vote.id, "totals": totals, "ballots": ctx.ballots, "proposal": rnd.proposal.model_dump()}
+
+
+def _propose(b: Battle, rnd: Round, totals: dict[str, int], fewest_leave: bool) -> Proposal:
+    candidates = list(rnd.order)
+    if rnd.final:
+        leaving_count = len(candidates) - 1  # everyone but the winner
+    else:
+        leaving_count = min(b.rules.eliminations_per_round, len(candidates) - b.rules.final_size)
+    sure, tied, need = _cut(totals, candidates, leaving_count, fewest_leave)
+    if not need:
+        return Proposal(leaving=sure)
+    if b.rules.ties == "runoff":
+        return Proposal(leaving=sure, tied=tied, need=need, method="runoff")
+    if b.rules.ties == "engagement":
+        # GAME.md, ties: the higher engagement in this round stays.
+        scores = {bid: engagement_score(rnd.engagement.get(bid, {})) for bid in tied}
+        more, still_tied, still_need = _cut(scores, tied, need, fewest_leave=True)
+        method: Literal["decided", "host"] = "host" if still_need else "decided"
+        return Proposal(leaving=sure + more, tied=still_tied, need=still_need, method=method, decided_by="engagement")
+    return Proposal(leaving=sure, tied=tied, need=need, method="host")
+
+
+def _cut(
+    scores: dict[str, int], candidates: list[str], count: int, fewest_leave: bool
+) -> tuple[list[str], list[str], int]:
+    """Pick ``count`` leavers: (sure to leave, tied at the cut, how many of the tied must go)."""
+    if count >= len(candidates):
+        return list(candidates), [], 0
+
+    def badness(bid: str) -> int:
+        return -scores.get(bid, 0) if fewest_leave else scores.get(bid, 0)
+
+    ordered = sorted(candidates, key=badness, reverse=True)
+    threshold = badness(ordered[count - 1])
+    sure = [bid for bid in ordered if badness(bid) > threshold]
+    tied = [bid for bid in ordered if badness(bid) == threshold]
+    need = count - len(sure)
+    if need == len(tied):
+        return sure + tied, [], 0
+    return sure, tied, need
+
+
+def _confirm_elimination(b: Battle, cmd: c.ConfirmElimination, ctx: Context) -> Details:
+    _phase(b, "reveal")
+    proposal = _current_round(b).proposal
+    assert proposal is not None
+    if proposal.method == "runoff":
+        raise Refused("runoff_pending")
+    picked = list(dict.fromkeys(cmd.battlers or []))
+    if proposal.method == "host":
+        if len(picked) != proposal.need or not set(picked) <= set(proposal.tied):
+            raise Refused("pick_from_tied", need=proposal.need)
+        leaving = proposal.leaving + picked
+    else:
+        if picked and set(picked) != set(proposal.leaving):
+            raise Refused("not_the_proposal")
+        leaving = proposal.leaving
+    return _eliminate(b, leaving, picked=picked)
+
+
+def _override_elimination(b: Battle, cmd: c.OverrideElimination, ctx: Context) -> Details:
+    _phase(b, "reveal")
+    rnd = _current_round(b)
+    leaving = list(dict.fromkeys(cmd.battlers))
+    if not set(leaving) <= set(rnd.order):
+        raise Refused("unknown_battler")
+    staying = len(rnd.order) - len(leaving)
+    # The final's override names everyone but the winner; a round's leaves at least two.
+    allowed = staying == 1 if rnd.final else staying >= 2
+    if not allowed:
+        raise Refused("bad_override")
+    rnd.override_reason = cmd.reason
+    return _eliminate(b, leaving, reason=cmd.reason)
+
+
+def _eliminate(b: Battle, leaving: list[str], **details: Any) -> dict[str, Any]:
+    rnd = _current_round(b)
+    for bid in leaving:
+        battler = _battler(b, bid)
+        battler.status, battler.eliminated_in_round = "eliminated", rnd.number
+    rnd.eliminated = list(leaving)
+    if rnd.final:
+        (winner,) = [bid for bid in rnd.order if bid not in leaving]
+        _battler(b, winner).status = "winner"
+        b.winner, b.phase = winner, "final"
+    else:
+        b.phase = "elimination"
+    return {"round": rnd.number, "eliminated": leaving, "winner": b.winner, **details}
+
+
+def _undo_elimination(b: Battle, cmd: c.UndoElimination, ctx: Context) -> Details:
+    _phase(b, "elimination", "final")
+    rnd = _current_round(b)
+    for bid in rnd.eliminated + ([b.winner] if b.winner else []):
+        battler = _battler(b, bid)
+        battler.status, battler.eliminated_in_round = "in", None
+    undone = rnd.eliminated
+    rnd.eliminated, rnd.override_reason, b.winner = [], None, None
+    b.phase = "reveal"
+    return {"round": rnd.number, "restored": undone}
+
+
+def _battler(b: Battle, battler_id: str) -> Battler:
+    battler = b.battler(battler_id)
+    if battler is None:
+        raise Refused("unknown_battler")
+    return battler
+
+
+def _add_battler(b: Battle, cmd: c.AddBattler, ctx: Context) -> Details:
+    _phase(b, "lobby")
+    if len(b.battlers) >= MAX_BATTLERS:
+        raise Refused("too_many_battlers", most=MAX_BATTLERS)
+    # Ids are never reused, so the log never names two people with one id.
+    b.battlers_added += 1
+    battler = Battler(id=f"b{b.battlers_added}", name=cmd.name, vision=cmd.vision, affiliation=cmd.affiliation)
+    b.battlers.append(battler)
+    return {"battler": battler.model_dump()}
+
+
+def _edit_battler(b: Battle, cmd: c.EditBattler, ctx: Context) -> Details:
+    _phase(b, "lobby")
+    battler = _battler(b, cmd.id)
+    changes = cmd.model_dump(exclude={"type", "id"}, exclude_none=True)
+    for name, value in changes.items():
+        setattr(battler, name, value)
+    return {"id": cmd.id, "changes": changes}
+
+
+def _remove_battler(b: Battle, cmd: c.RemoveBattler, ctx: Context) -> Details:
+    _phase(b, "lobby")
+    battler = _battler(b, cmd.id)
+    b.battlers.remove(battler)
+    return {"id": cmd.id, "name": battler.name}
+
+
+def _edit_battle(b: Battle, cmd: c.EditBattle, ctx: Context) -> Details:
+    _phase(b, "lobby")
+    changes = cmd.model_dump(exclude={"type"}, exclude_none=True)
+    for name in changes:
+        setattr(b, name, getattr(cmd, name))
+    return {"changes": changes}
+
+
+def _end_battle(b: Battle, cmd: c.EndBattle, ctx: Context) -> Details:
+    if b.phase == "finished":
+        raise Refused("wrong_phase", phase=b.phase)
+    early = b.phase != "final"
+    vote = b.open_vote
+    if vote is not None:
+        vote.status, vote.closed_ms = "closed", ctx.now_ms
+    b.ended_reason = cmd.reason or ("ended_early" if early else "completed")
+    b.phase, b.timer, b.turn_index = "finished", None, None
+    return {"early": early, "reason": b.ended_reason}
+
+
+_HANDLERS: dict[type, Callable[[Battle, Any, Context], Details]] = {
+    c.StartRound: _start_round,
+    c.RevealChallenge: _reveal_challenge,
+    c.Next: _next,
+    c.SkipTurn: _skip_turn,
+    c.PauseTimer: _pause_timer,
+    c.ResumeTimer: _resume_timer,
+    c.ExtendTimer: _extend_timer,
+    c.ResetTimer: _reset_timer,
+    c.OpenVote: _open_vote,
+    c.CloseVote: _close_vote,
+    c.VoidVote: _void_vote,
+    c.RevealResults: _reveal_results,
+    c.ConfirmElimination: _confirm_elimination,
+    c.OverrideElimination: _override_elimination,
+    c.UndoElimination: _undo_elimination,
+    c.AddBattler: _add_battler,
+    c.EditBattler: _edit_battler,
+    c.RemoveBattler: _remove_battler,
+    c.EditBattle: _edit_battle,
+    c.EndBattle: _end_battle,
+}

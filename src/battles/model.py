@@ -1,0 +1,222 @@
+"""The state of one battle: plain data that the game core reads and writes.
+
+Everything here round-trips through JSON (``Battle.model_dump_json`` /
+``Battle.model_validate_json``), so the stores keep a battle as one document and
+every server process rebuilds exactly the same state from it. Times are integer
+milliseconds on the server's clock; a timer is an absolute deadline, never a
+countdown that someone has to keep ticking (GAME.md, non-negotiables: the server
+owns the clock).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+Phase = Literal[
+    "lobby", "challenge", "turn", "debate", "vote", "reveal", "elimination", "final", "finished"
+]
+Language = Literal["da", "en"]
+OrderMode = Literal["roster", "rotating", "random"]
+VoteMode = Literal["keep", "out"]
+TieRule = Literal["runoff", "host", "engagement"]
+Reaction = Literal["applause", "fire", "idea", "yawn"]
+Actor = Literal["host", "cohost", "timer", "system"]
+
+ALL_REACTIONS: tuple[Reaction, ...] = ("applause", "fire", "idea", "yawn")
+# How much one reaction adds to the engagement figure. GAME.md leaves the weights
+# open; a yawn is the one signal that a vision is losing the hall.
+REACTION_WEIGHT: dict[str, int] = {"applause": 1, "fire": 1, "idea": 1, "yawn": -1}
+
+# Person-entered text is stripped and length-limited; markup is kept as typed and
+# escaped wherever it is shown (pages render text, never HTML).
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=140)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=140)]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+
+
+class Data(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+
+
+class Rules(Data):
+    """The rules a host sets per battle (GAME.md, "Rules a host can set")."""
+
+    turn_seconds: int = Field(90, ge=5, le=3600)
+    debate_seconds: int = Field(0, ge=0, le=3600)
+    vote_seconds: int = Field(45, ge=5, le=3600)
+    runoff_seconds: int = Field(30, ge=5, le=3600)
+    order: OrderMode = "roster"
+    vote_mode: VoteMode = "keep"
+    eliminations_per_round: int = Field(1, ge=1, le=10)
+    final_size: int = Field(2, ge=2, le=10)
+    ties: TieRule = "runoff"
+    live_totals: bool = False
+    reactions: list[Reaction] = Field(default_factory=lambda: list(ALL_REACTIONS))
+
+    @field_validator("reactions")
+    @classmethod
+    def _unique(cls, value: list[Reaction]) -> list[Reaction]:
+        return list(dict.fromkeys(value))
+
+
+class BattlerDraft(Data):
+    """A battler as the host enters one."""
+
+    name: Name
+    vision: Title
+    affiliation: ShortText = ""
+
+
+class Battler(BattlerDraft):
+    id: str
+    status: Literal["in", "eliminated", "winner"] = "in"
+    eliminated_in_round: int | None = None
+
+
+class Timer(Data):
+    """A clock that runs to an absolute deadline, or stands still while paused.
+
+    ``duration_ms`` is the length the rules give (what a reset starts again from);
+    an extension moves the deadline only.
+    """
+
+    duration_ms: int
+    deadline_ms: int | None = None
+    paused_remaining_ms: int | None = None
+
+    @property
+    def paused(self) -> bool:
+        return self.deadline_ms is None
+
+    def remaining_ms(self, now_ms: int) -> int:
+        if self.deadline_ms is None:
+            return self.paused_remaining_ms or 0
+        return self.deadline_ms - now_ms
+
+    def expired(self, now_ms: int) -> bool:
+        return self.deadline_ms is not None and now_ms >= self.deadline_ms
+
+
+class Turn(Data):
+    battler: str
+    started_ms: int
+    ended_ms: int | None = None
+    skipped: bool = False
+
+
+class Vote(Data):
+    id: str
+    choices: list[str]
+    runoff: bool = False
+    # Final votes crown a winner: they are always "vote for the vision you keep".
+    mode: VoteMode
+    status: Literal["open", "closed", "voided", "revealed"] = "open"
+    opened_ms: int
+    closed_ms: int | None = None
+    void_reason: str | None = None
+    totals: dict[str, int] | None = None
+    ballots: int | None = None
+
+
+class Proposal(Data):
+    """Who the rules say leaves (or, in the final, who does not win).
+
+    ``leaving`` is decided; ``need`` more must still be picked from ``tied``,
+    by a runoff vote or by the host, as ``method`` says.
+    """
+
+    leaving: list[str]
+    tied: list[str] = Field(default_factory=list)
+    need: int = 0
+    method: Literal["decided", "runoff", "host"] = "decided"
+    decided_by: Literal["votes", "engagement", "runoff", "host"] = "votes"
+
+
+class Round(Data):
+    number: int
+    final: bool = False
+    challenge: str | None = None
+    order: list[str]
+    seed: int | None = None
+    turns: list[Turn] = Field(default_factory=list)
+    votes: list[Vote] = Field(default_factory=list)
+    engagement: dict[str, dict[str, int]] = Field(default_factory=dict)
+    proposal: Proposal | None = None
+    eliminated: list[str] = Field(default_factory=list)
+    override_reason: str | None = None
+
+    @property
+    def vote(self) -> Vote | None:
+        """The vote this round is on: the newest one that was not voided."""
+        for vote in reversed(self.votes):
+            if vote.status != "voided":
+                return vote
+        return None
+
+
+class LogEntry(Data):
+    at_ms: int
+    actor: Actor
+    action: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class BattleDraft(Data):
+    """A battle as the host sets it up (POST /api/battles, ``battles serve --demo``)."""
+
+    title: Title
+    topic: ShortText = ""
+    scenario: LongText = ""
+    language: Language = "en"
+    rules: Rules = Field(default_factory=Rules)
+    battlers: list[BattlerDraft] = Field(default_factory=list, max_length=24)
+
+
+class Battle(Data):
+    """One evening (GAME.md, vocabulary: battle)."""
+
+    code: str
+    version: int = 0
+    created_ms: int
+    title: Title
+    topic: ShortText = ""
+    scenario: LongText = ""
+    language: Language = "en"
+    rules: Rules = Field(default_factory=Rules)
+    battlers: list[Battler]
+    battlers_added: int = 0  # how many ids b1, b2, ... were handed out
+    phase: Phase = "lobby"
+    rounds: list[Round] = Field(default_factory=list)
+    turn_index: int | None = None
+    timer: Timer | None = None
+    winner: str | None = None
+    ended_reason: str | None = None
+    log: list[LogEntry] = Field(default_factory=list)
+
+    @property
+    def round(self) -> Round | None:
+        return self.rounds[-1] if self.rounds else None
+
+    @property
+    def remaining(self) -> list[Battler]:
+        return [b for b in self.battlers if b.status == "in"]
+
+    def battler(self, battler_id: str) -> Battler | None:
+        return next((b for b in self.battlers if b.id == battler_id), None)
+
+    @property
+    def open_vote(self) -> Vote | None:
+        """The vote that takes ballots now, if any."""
+        current = self.round.vote if self.round else None
+        if self.phase == "vote" and current is not None and current.status == "open":
+            return current
+        return None
+
+    @property
+    def speaker(self) -> str | None:
+        if self.phase == "turn" and self.round and self.turn_index is not None:
+            return self.round.order[self.turn_index]
+        return None

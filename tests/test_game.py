@@ -1,0 +1,1734 @@
+"""The game core, rule by rule (GAME.md), in the manner of websockets' test_protocol.py.
+
+Every test feeds host commands into ``battles.game`` and asserts the state and the
+events that come out. There is no server and no clock: time is a value passed in
+with each command. Commands are written as the wire messages of the host socket
+and validated through ``commands.Command``, so the wire schema is exercised too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pydantic
+import pytest
+
+from battles import commands, game
+from battles.errors import Refused
+from battles.game import Context, Outcome
+from battles.model import (
+    Battle,
+    BattleDraft,
+    Battler,
+    BattlerDraft,
+    Proposal,
+    Round,
+    Rules,
+    Timer,
+)
+
+T0 = 10_000_000  # an arbitrary "now" on the server's clock, in ms
+SECOND = 1000
+
+COMMAND: pydantic.TypeAdapter[commands.Command] = pydantic.TypeAdapter(commands.Command)
+
+Message = str | dict[str, Any]
+
+
+# --- helpers -------------------------------------------------------------------------
+
+
+def command(message: Message) -> commands.Command:
+    """A wire message (``"next"`` is short for ``{"type": "next"}``) as a validated command."""
+    if isinstance(message, str):
+        message = {"type": message}
+    return COMMAND.validate_python(message)
+
+
+def new_battle(n: int = 3, *, now: int = T0, **rules: Any) -> Battle:
+    """A battle in the lobby with ``n`` battlers (b1..bn) and the given rules."""
+    draft = BattleDraft(
+        title="Aarhus 2079",
+        topic="climate",
+        scenario="The sea has risen; how does our region thrive?",
+        rules=Rules(**rules),
+        battlers=[
+            BattlerDraft(name=f"Battler {i}", vision=f"Vision {i}")
+            for i in range(1, n + 1)
+        ],
+    )
+    return game.create("AB12", draft, now)
+
+
+def step(battle: Battle, message: Message, *, now: int = T0, **context: Any) -> Outcome:
+    """Apply one command and check what every command must do: one log entry, version + 1."""
+    outcome = game.apply(battle, command(message), Context(now_ms=now, **context))
+    new = outcome.battle
+    assert new.version == battle.version + 1
+    assert new.log[:-1] == battle.log
+    assert outcome.events == [new.log[-1]]
+    entry = new.log[-1]
+    assert (entry.at_ms, entry.actor, entry.action) == (
+        now,
+        context.get("actor", "host"),
+        command(message).type,
+    )
+    return outcome
+
+
+def play(battle: Battle, *messages: Message, now: int = T0, **context: Any) -> Battle:
+    """Apply several commands at the same moment; return the final state."""
+    for message in messages:
+        battle = step(battle, message, now=now, **context).battle
+    return battle
+
+
+def refused(
+    battle: Battle, message: Message, reason: str, *, now: int = T0, **context: Any
+) -> Refused:
+    """Assert that a command is refused with ``reason`` and leaves its input untouched."""
+    before = battle.model_dump()
+    with pytest.raises(Refused) as info:
+        game.apply(battle, command(message), Context(now_ms=now, **context))
+    assert info.value.reason == reason
+    assert battle.model_dump() == before
+    return info.value
+
+
+def to_vote(battle: Battle, *, now: int = T0, challenge: str | None = None) -> Battle:
+    """Start the next round and hear every turn and the debate: the round waits for its vote."""
+    battle = play(battle, {"type": "start_round", "challenge": challenge}, now=now)
+    while battle.phase != "vote":
+        battle = play(battle, "next", now=now)
+    return battle
+
+
+def vote(
+    battle: Battle,
+    totals: dict[str, int],
+    *,
+    now: int = T0,
+    engagement: dict[str, dict[str, int]] | None = None,
+) -> Battle:
+    """Open, close and reveal a vote (or the pending runoff) with the store's ``totals``."""
+    battle = play(battle, "open_vote", "close_vote", now=now)
+    return play(
+        battle,
+        "reveal_results",
+        now=now,
+        totals=totals,
+        ballots=sum(totals.values()),
+        engagement=engagement or {},
+    )
+
+
+def confirm(battle: Battle, *picks: str, now: int = T0) -> Battle:
+    return play(
+        battle,
+        {"type": "confirm_elimination", "battlers": list(picks) or None},
+        now=now,
+    )
+
+
+def ids(battle: Battle) -> list[str]:
+    return [b.id for b in battle.remaining]
+
+
+def current(battle: Battle) -> Round:
+    assert battle.round is not None
+    return battle.round
+
+
+def proposal_of(battle: Battle) -> Proposal:
+    assert battle.round is not None and battle.round.proposal is not None
+    return battle.round.proposal
+
+
+def battler(battle: Battle, battler_id: str) -> Battler:
+    found = battle.battler(battler_id)
+    assert found is not None
+    return found
+
+
+def timer(battle: Battle) -> Timer:
+    assert battle.timer is not None
+    return battle.timer
+
+
+def status(battle: Battle) -> dict[str, str]:
+    return {b.id: b.status for b in battle.battlers}
+
+
+# Builders for a small battle (3 battlers, final of 2) standing in each phase.
+def _final_won() -> Battle:
+    battle = confirm(vote(to_vote(new_battle()), {"b1": 5, "b2": 1, "b3": 3}))
+    return confirm(vote(to_vote(battle), {"b1": 4, "b3": 7}))
+
+
+PHASES: dict[str, Callable[[], Battle]] = {
+    "lobby": lambda: new_battle(),
+    "challenge": lambda: play(new_battle(), "start_round"),
+    "turn": lambda: play(new_battle(), "start_round", "next"),
+    "debate": lambda: play(
+        new_battle(debate_seconds=60), "start_round", "next", "next", "next", "next"
+    ),
+    "vote": lambda: to_vote(new_battle()),
+    "vote_open": lambda: play(to_vote(new_battle()), "open_vote"),
+    "vote_closed": lambda: play(to_vote(new_battle()), "open_vote", "close_vote"),
+    "reveal": lambda: vote(to_vote(new_battle()), {"b1": 5, "b2": 1, "b3": 3}),
+    "elimination": lambda: confirm(
+        vote(to_vote(new_battle()), {"b1": 5, "b2": 1, "b3": 3})
+    ),
+    "final": _final_won,
+    "finished": lambda: play(new_battle(), "end_battle"),
+}
+
+
+def at(name: str) -> Battle:
+    battle = PHASES[name]()
+    assert battle.phase == name.split("_")[0]
+    return battle
+
+
+# --- creation and the wire schema ----------------------------------------------------
+
+
+def test_create_opens_the_lobby_with_battlers_numbered_in_roster_order() -> None:
+    battle = new_battle(3)
+    assert battle.phase == "lobby"
+    assert battle.version == 0
+    assert [(b.id, b.name, b.status) for b in battle.battlers] == [
+        ("b1", "Battler 1", "in"),
+        ("b2", "Battler 2", "in"),
+        ("b3", "Battler 3", "in"),
+    ]
+    assert battle.rounds == [] and battle.timer is None and battle.winner is None
+    assert [(e.at_ms, e.actor, e.action) for e in battle.log] == [
+        (T0, "host", "create")
+    ]
+
+
+def test_rules_default_to_the_values_game_md_names() -> None:
+    rules = new_battle().rules
+    assert (rules.turn_seconds, rules.debate_seconds, rules.vote_seconds) == (90, 0, 45)
+    assert (
+        rules.order,
+        rules.vote_mode,
+        rules.eliminations_per_round,
+        rules.final_size,
+    ) == ("roster", "keep", 1, 2)
+    assert rules.ties == "runoff" and rules.live_totals is False
+    assert rules.reactions == ["applause", "fire", "idea", "yawn"]
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"type": "launch_missiles"},
+        {"type": "next", "extra": 1},
+        {"type": "override_elimination", "battlers": ["b1"], "reason": "   "},
+        {"type": "override_elimination", "battlers": [], "reason": "rude"},
+        {"type": "override_elimination", "battlers": ["<script>"], "reason": "rude"},
+        {"type": "confirm_elimination", "battlers": ["x1"]},
+        {"type": "extend_timer", "seconds": 0},
+        {"type": "void_vote"},
+    ],
+)
+def test_the_wire_schema_rejects_malformed_commands(message: dict[str, Any]) -> None:
+    with pytest.raises(pydantic.ValidationError):
+        command(message)
+
+
+def test_a_battle_round_trips_through_json_mid_game() -> None:
+    battle = play(
+        vote(to_vote(new_battle(4)), {"b1": 2, "b2": 2, "b3": 5, "b4": 6}),
+        "open_vote",
+        "pause_timer",
+    )
+    assert Battle.model_validate_json(battle.model_dump_json()) == battle
+
+
+# --- phases ----------------------------------------------------------------------------
+
+
+def test_start_round_opens_round_one_in_the_challenge_phase() -> None:
+    outcome = step(
+        new_battle(), {"type": "start_round", "challenge": "Water everywhere"}
+    )
+    battle = outcome.battle
+    assert battle.phase == "challenge"
+    assert battle.round is not None
+    assert (battle.round.number, battle.round.final, battle.round.order) == (
+        1,
+        False,
+        ["b1", "b2", "b3"],
+    )
+    assert battle.round.challenge == "Water everywhere"
+    assert outcome.events[0].details["round"] == 1
+    assert battle.timer is None
+
+
+def test_reveal_challenge_works_in_challenge_turns_and_debate() -> None:
+    for name in ("challenge", "turn", "debate"):
+        battle = play(at(name), {"type": "reveal_challenge", "text": "  A twist  "})
+        assert battle.round is not None and battle.round.challenge == "A twist"
+    for name in ("lobby", "vote", "reveal", "elimination", "finished"):
+        refused(
+            at(name), {"type": "reveal_challenge", "text": "A twist"}, "wrong_phase"
+        )
+
+
+def test_next_goes_from_challenge_through_each_turn_in_order_to_the_vote() -> None:
+    battle = play(new_battle(), "start_round")
+    speakers = []
+    for i in range(3):
+        battle = play(battle, "next", now=T0 + i * 90 * SECOND)
+        assert battle.phase == "turn"
+        speakers.append(battle.speaker)
+        assert (
+            battle.timer is not None
+            and battle.timer.deadline_ms == T0 + (i + 1) * 90 * SECOND
+        )
+    assert speakers == ["b1", "b2", "b3"]
+    battle = play(battle, "next", now=T0 + 270 * SECOND)
+    assert (battle.phase, battle.timer, battle.turn_index, battle.speaker) == (
+        "vote",
+        None,
+        None,
+        None,
+    )
+    assert battle.round is not None
+    assert [
+        (t.battler, t.started_ms, t.ended_ms, t.skipped) for t in battle.round.turns
+    ] == [
+        ("b1", T0, T0 + 90 * SECOND, False),
+        ("b2", T0 + 90 * SECOND, T0 + 180 * SECOND, False),
+        ("b3", T0 + 180 * SECOND, T0 + 270 * SECOND, False),
+    ]
+
+
+def test_debate_follows_the_last_turn_only_when_debate_seconds_positive() -> None:
+    battle = play(new_battle(debate_seconds=120), "start_round", "next", "next", "next")
+    battle = play(battle, "next", now=T0 + 5 * SECOND)
+    assert battle.phase == "debate"
+    assert battle.timer is not None and battle.timer.deadline_ms == T0 + 125 * SECOND
+    battle = play(battle, "next")
+    assert (battle.phase, battle.timer) == ("vote", None)
+
+    without = play(
+        new_battle(debate_seconds=0), "start_round", "next", "next", "next", "next"
+    )
+    assert without.phase == "vote"
+
+
+def test_open_vote_from_the_last_turn_or_the_debate_ends_that_segment() -> None:
+    last_turn = play(new_battle(), "start_round", "next", "next", "next")
+    battle = play(last_turn, "open_vote", now=T0 + 7 * SECOND)
+    assert battle.open_vote is not None and battle.phase == "vote"
+    assert (
+        battle.round is not None and battle.round.turns[-1].ended_ms == T0 + 7 * SECOND
+    )
+    assert battle.timer is not None and battle.timer.deadline_ms == T0 + 52 * SECOND
+
+    battle = play(at("debate"), "open_vote")
+    assert battle.open_vote is not None
+
+    refused(play(new_battle(), "start_round", "next"), "open_vote", "wrong_phase")
+
+
+def test_open_vote_takes_every_battler_of_the_round_for_vote_seconds() -> None:
+    outcome = step(at("vote"), "open_vote", now=T0 + SECOND)
+    battle = outcome.battle
+    assert battle.open_vote is not None
+    assert (battle.open_vote.id, battle.open_vote.choices, battle.open_vote.mode) == (
+        "r1v1",
+        ["b1", "b2", "b3"],
+        "keep",
+    )
+    assert battle.open_vote.runoff is False
+    assert battle.timer is not None and battle.timer.deadline_ms == T0 + 46 * SECOND
+    assert outcome.events[0].details["seconds"] == 45
+
+
+def test_a_round_holds_one_vote_at_a_time() -> None:
+    refused(at("vote_open"), "open_vote", "vote_exists")
+    refused(at("vote_closed"), "open_vote", "vote_exists")
+
+
+def test_close_vote_closes_the_open_vote_and_stops_its_timer() -> None:
+    battle = play(at("vote_open"), "close_vote", now=T0 + 3 * SECOND)
+    assert battle.round is not None and battle.round.vote is not None
+    assert (battle.round.vote.status, battle.round.vote.closed_ms) == (
+        "closed",
+        T0 + 3 * SECOND,
+    )
+    assert battle.phase == "vote" and battle.timer is None and battle.open_vote is None
+    refused(battle, "close_vote", "vote_not_open")
+    refused(at("vote"), "close_vote", "vote_not_open")
+
+
+def test_reveal_results_needs_a_closed_vote() -> None:
+    refused(at("vote_open"), "reveal_results", "vote_not_closed", totals={})
+    refused(at("vote"), "reveal_results", "vote_not_closed", totals={})
+    refused(at("reveal"), "reveal_results", "wrong_phase", totals={})
+
+
+def test_reveal_records_the_totals_of_the_choices_and_proposes_who_leaves() -> None:
+    battle = play(
+        at("vote_closed"),
+        "reveal_results",
+        totals={"b1": 5, "b3": 3, "intruder": 99},
+        ballots=8,
+    )
+    assert battle.phase == "reveal"
+    assert battle.round is not None and battle.round.vote is not None
+    assert battle.round.vote.status == "revealed"
+    assert battle.round.vote.totals == {"b1": 5, "b2": 0, "b3": 3}
+    assert battle.round.vote.ballots == 8
+    assert battle.round.proposal is not None
+    assert (battle.round.proposal.leaving, battle.round.proposal.method) == (
+        ["b2"],
+        "decided",
+    )
+
+
+def test_confirm_elimination_carries_out_the_proposal() -> None:
+    outcome = step(at("reveal"), "confirm_elimination")
+    battle = outcome.battle
+    assert battle.phase == "elimination"
+    assert status(battle) == {"b1": "in", "b2": "eliminated", "b3": "in"}
+    assert battler(battle, "b2").eliminated_in_round == 1
+    assert battle.round is not None and battle.round.eliminated == ["b2"]
+    assert outcome.events[0].details["eliminated"] == ["b2"]
+
+
+def test_confirm_elimination_may_name_the_proposal_but_nobody_else() -> None:
+    assert confirm(at("reveal"), "b2").phase == "elimination"
+    refused(
+        at("reveal"),
+        {"type": "confirm_elimination", "battlers": ["b1"]},
+        "not_the_proposal",
+    )
+
+
+def test_after_an_elimination_the_next_round_starts_with_those_still_in() -> None:
+    battle = play(at("elimination"), "start_round")
+    assert battle.round is not None
+    assert (battle.round.number, battle.round.order, battle.phase) == (
+        2,
+        ["b1", "b3"],
+        "challenge",
+    )
+
+
+def test_a_round_is_the_final_when_the_remaining_are_at_most_final_size() -> None:
+    battle = to_vote(new_battle(4, final_size=3))
+    assert battle.round is not None and battle.round.final is False
+    battle = to_vote(confirm(vote(battle, {"b1": 4, "b2": 3, "b3": 2, "b4": 1})))
+    assert battle.round is not None and battle.round.final is True
+    assert battle.round.order == ["b1", "b2", "b3"]
+
+
+def test_a_roster_no_larger_than_final_size_goes_straight_to_the_final() -> None:
+    battle = play(new_battle(2), "start_round")
+    assert battle.round is not None and battle.round.final is True
+
+
+def test_the_final_crowns_a_winner_and_end_battle_completes_it() -> None:
+    battle = to_vote(at("elimination"))
+    battle = confirm(vote(battle, {"b1": 4, "b3": 7}))
+    assert (battle.phase, battle.winner) == ("final", "b3")
+    assert status(battle) == {"b1": "eliminated", "b2": "eliminated", "b3": "winner"}
+    assert battler(battle, "b1").eliminated_in_round == 2
+    battle = play(battle, "end_battle")
+    assert (battle.phase, battle.ended_reason, battle.winner) == (
+        "finished",
+        "completed",
+        "b3",
+    )
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "lobby",
+        "vote",
+        "vote_open",
+        "vote_closed",
+        "reveal",
+        "elimination",
+        "final",
+        "finished",
+    ],
+)
+def test_next_is_refused_where_it_does_not_fit(name: str) -> None:
+    error = refused(at(name), "next", "wrong_phase")
+    assert error.params == {"phase": name.split("_")[0]}
+
+
+@pytest.mark.parametrize(
+    "name", ["challenge", "turn", "debate", "vote", "reveal", "final", "finished"]
+)
+def test_start_round_is_refused_outside_the_lobby_and_the_elimination(
+    name: str,
+) -> None:
+    refused(at(name), "start_round", "wrong_phase")
+
+
+def test_start_round_needs_two_battlers() -> None:
+    refused(new_battle(1), "start_round", "too_few_battlers")
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "open_vote",
+        "close_vote",
+        "reveal_results",
+        "confirm_elimination",
+        "undo_elimination",
+        "skip_turn",
+    ],
+)
+def test_round_commands_are_refused_in_the_lobby(message: str) -> None:
+    with pytest.raises(Refused):
+        game.apply(new_battle(), command(message), Context(now_ms=T0, totals={}))
+
+
+# --- presentation order ----------------------------------------------------------------
+
+
+def test_roster_order_keeps_the_roster_every_round() -> None:
+    battle = to_vote(new_battle(4))
+    assert battle.round is not None and battle.round.order == ["b1", "b2", "b3", "b4"]
+    assert battle.round.seed is None
+    battle = to_vote(confirm(vote(battle, {"b1": 3, "b2": 1, "b3": 4, "b4": 5})))
+    assert battle.round is not None and battle.round.order == ["b1", "b3", "b4"]
+
+
+def test_rotating_order_shifts_by_one_each_round() -> None:
+    battle = to_vote(new_battle(5, order="rotating"))
+    assert battle.round is not None and battle.round.order == [
+        "b1",
+        "b2",
+        "b3",
+        "b4",
+        "b5",
+    ]
+    battle = to_vote(
+        confirm(vote(battle, {"b1": 5, "b2": 4, "b3": 3, "b4": 2, "b5": 1}))
+    )
+    assert battle.round is not None and battle.round.order == ["b2", "b3", "b4", "b1"]
+    assert [t.battler for t in battle.round.turns] == ["b2", "b3", "b4", "b1"]
+
+
+def test_rotating_order_moves_everyone_up_one_place_when_the_opener_leaves() -> None:
+    battle = to_vote(new_battle(5, order="rotating"))
+    battle = to_vote(
+        confirm(vote(battle, {"b1": 1, "b2": 4, "b3": 3, "b4": 2, "b5": 5}))
+    )
+    # Round 1 spoke b1 b2 b3 b4 b5; b1 left. Shifted by one, b2 (second last time) opens.
+    assert battle.round is not None and battle.round.order == ["b2", "b3", "b4", "b5"]
+
+
+def test_random_order_is_drawn_from_the_context_seed_and_stored_in_the_round() -> None:
+    outcome = step(new_battle(5, order="random"), "start_round", seed=1)
+    rnd = outcome.battle.round
+    assert rnd is not None and rnd.seed == 1
+    assert sorted(rnd.order) == ["b1", "b2", "b3", "b4", "b5"]
+    assert outcome.events[0].details["seed"] == 1
+    assert outcome.events[0].details["order"] == rnd.order
+
+
+def test_random_order_replays_the_same_with_the_same_seed() -> None:
+    def replay(seed: int) -> list[str]:
+        battle = play(new_battle(5, order="random"), "start_round", seed=seed)
+        battle = play(battle, "next", "next", "next")
+        return [t.battler for t in current(battle).turns]
+
+    assert replay(4) == replay(4)
+    assert replay(1) == replay(1)
+
+
+def test_random_order_differs_with_another_seed() -> None:
+    # Seeds 1 and 4 were checked to shuffle five battlers differently.
+    orders = [
+        current(play(new_battle(5, order="random"), "start_round", seed=seed)).order
+        for seed in (1, 4)
+    ]
+    assert orders[0] != orders[1]
+
+
+# --- vote modes, eliminations per round, final size --------------------------------------
+
+
+def test_keep_mode_the_fewest_votes_leave() -> None:
+    battle = vote(
+        to_vote(new_battle(4, vote_mode="keep")), {"b1": 9, "b2": 2, "b3": 7, "b4": 5}
+    )
+    assert (
+        battle.round is not None
+        and battle.round.vote is not None
+        and battle.round.vote.mode == "keep"
+    )
+    assert battle.round.proposal is not None and battle.round.proposal.leaving == ["b2"]
+
+
+def test_out_mode_the_most_votes_leave() -> None:
+    battle = vote(
+        to_vote(new_battle(4, vote_mode="out")), {"b1": 9, "b2": 2, "b3": 7, "b4": 5}
+    )
+    assert (
+        battle.round is not None
+        and battle.round.vote is not None
+        and battle.round.vote.mode == "out"
+    )
+    assert battle.round.proposal is not None and battle.round.proposal.leaving == ["b1"]
+
+
+def test_two_eliminations_per_round_remove_the_two_lowest() -> None:
+    battle = vote(
+        to_vote(new_battle(6, eliminations_per_round=2)),
+        {"b1": 9, "b2": 2, "b3": 7, "b4": 5, "b5": 1, "b6": 8},
+    )
+    assert battle.round is not None and battle.round.proposal is not None
+    assert sorted(battle.round.proposal.leaving) == ["b2", "b5"]
+    battle = confirm(battle)
+    assert ids(battle) == ["b1", "b3", "b4", "b6"]
+
+
+def test_eliminations_never_cut_below_the_final_size() -> None:
+    battle = vote(
+        to_vote(new_battle(4, eliminations_per_round=2, final_size=3)),
+        {"b1": 9, "b2": 2, "b3": 7, "b4": 1},
+    )
+    assert battle.round is not None and battle.round.proposal is not None
+    assert battle.round.proposal.leaving == ["b4"]
+
+
+def test_a_final_of_three_picks_one_winner_from_three() -> None:
+    battle = to_vote(
+        confirm(
+            vote(
+                to_vote(new_battle(5, eliminations_per_round=2, final_size=3)),
+                {"b1": 9, "b2": 2, "b3": 7, "b4": 5, "b5": 1},
+            )
+        )
+    )
+    assert battle.round is not None and battle.round.final is True
+    assert battle.round.order == ["b1", "b3", "b4"]
+    battle = confirm(vote(battle, {"b1": 3, "b3": 2, "b4": 8}))
+    assert battle.winner == "b4"
+    assert status(battle) == {
+        "b1": "eliminated",
+        "b2": "eliminated",
+        "b3": "eliminated",
+        "b4": "winner",
+        "b5": "eliminated",
+    }
+
+
+def test_the_final_vote_is_always_keep_and_crowns_the_most_votes() -> None:
+    battle = to_vote(
+        confirm(
+            vote(to_vote(new_battle(3, vote_mode="out")), {"b1": 1, "b2": 9, "b3": 3})
+        )
+    )
+    battle = play(battle, "open_vote")
+    assert battle.open_vote is not None and battle.open_vote.mode == "keep"
+    battle = play(
+        play(battle, "close_vote"), "reveal_results", totals={"b1": 10, "b3": 4}
+    )
+    assert battle.round is not None and battle.round.proposal is not None
+    assert battle.round.proposal.leaving == ["b3"]
+    assert confirm(battle).winner == "b1"
+
+
+# --- ties ---------------------------------------------------------------------------------
+
+
+def test_tie_runoff_proposes_a_runoff_among_the_tied() -> None:
+    battle = vote(
+        to_vote(new_battle(4, ties="runoff")), {"b1": 9, "b2": 2, "b3": 2, "b4": 5}
+    )
+    assert battle.round is not None and battle.round.proposal is not None
+    proposal = battle.round.proposal
+    assert (
+        proposal.leaving,
+        sorted(proposal.tied),
+        proposal.need,
+        proposal.method,
+    ) == ([], ["b2", "b3"], 1, "runoff")
+    refused(battle, "confirm_elimination", "runoff_pending")
+
+
+def test_open_vote_from_the_reveal_opens_the_runoff_for_runoff_seconds() -> None:
+    battle = vote(
+        to_vote(new_battle(4, runoff_seconds=20)), {"b1": 9, "b2": 2, "b3": 2, "b4": 5}
+    )
+    outcome = step(battle, "open_vote", now=T0 + SECOND)
+    battle = outcome.battle
+    assert battle.phase == "vote" and battle.open_vote is not None
+    assert battle.open_vote.id == "r1v2"
+    assert battle.open_vote.runoff is True
+    assert sorted(battle.open_vote.choices) == ["b2", "b3"]
+    assert battle.timer is not None and battle.timer.deadline_ms == T0 + 21 * SECOND
+    assert outcome.events[0].details["runoff"] is True
+
+
+def test_the_runoff_reveal_decides_who_leaves() -> None:
+    battle = vote(to_vote(new_battle(4)), {"b1": 9, "b2": 2, "b3": 2, "b4": 5})
+    battle = vote(battle, {"b2": 6, "b3": 4, "b1": 50})
+    assert battle.round is not None and battle.round.vote is not None
+    assert battle.round.vote.totals == {"b2": 6, "b3": 4}
+    proposal = battle.round.proposal
+    assert proposal is not None
+    assert (proposal.leaving, proposal.method, proposal.decided_by) == (
+        ["b3"],
+        "decided",
+        "runoff",
+    )
+    assert ids(confirm(battle)) == ["b1", "b2", "b4"]
+
+
+def test_a_runoff_that_ties_again_falls_back_to_the_host() -> None:
+    battle = vote(to_vote(new_battle(4)), {"b1": 9, "b2": 2, "b3": 2, "b4": 5})
+    battle = vote(battle, {"b2": 5, "b3": 5})
+    proposal = proposal_of(battle)
+    assert (
+        proposal.method,
+        sorted(proposal.tied),
+        proposal.need,
+        proposal.decided_by,
+    ) == ("host", ["b2", "b3"], 1, "runoff")
+    battle = confirm(battle, "b3")
+    assert status(battle) == {"b1": "in", "b2": "in", "b3": "eliminated", "b4": "in"}
+
+
+def test_the_host_must_pick_the_right_number_from_the_tied() -> None:
+    battle = vote(
+        vote(to_vote(new_battle(4)), {"b1": 9, "b2": 2, "b3": 2, "b4": 5}),
+        {"b2": 5, "b3": 5},
+    )
+    error = refused(
+        battle, {"type": "confirm_elimination", "battlers": ["b1"]}, "pick_from_tied"
+    )
+    assert error.params == {"need": 1}
+    refused(
+        battle,
+        {"type": "confirm_elimination", "battlers": ["b2", "b3"]},
+        "pick_from_tied",
+    )
+    refused(battle, "confirm_elimination", "pick_from_tied")
+
+
+def test_tie_rule_host_asks_the_host_straight_away() -> None:
+    battle = vote(
+        to_vote(new_battle(4, ties="host")), {"b1": 9, "b2": 2, "b3": 2, "b4": 5}
+    )
+    proposal = proposal_of(battle)
+    assert (proposal.method, sorted(proposal.tied), proposal.need) == (
+        "host",
+        ["b2", "b3"],
+        1,
+    )
+    refused(battle, "open_vote", "wrong_phase")
+    assert ids(confirm(battle, "b2")) == ["b1", "b3", "b4"]
+
+
+def test_tie_rule_engagement_the_lower_engagement_leaves() -> None:
+    engagement = {
+        "b2": {"applause": 10, "yawn": 2},
+        "b3": {"applause": 9, "fire": 1, "yawn": 4},
+    }
+    battle = vote(
+        to_vote(new_battle(4, ties="engagement")),
+        {"b1": 9, "b2": 2, "b3": 2, "b4": 5},
+        engagement=engagement,
+    )
+    proposal = proposal_of(battle)
+    # b2 scores 10 - 2 = 8, b3 scores 9 + 1 - 4 = 6: b3 leaves.
+    assert (proposal.leaving, proposal.method, proposal.decided_by) == (
+        ["b3"],
+        "decided",
+        "engagement",
+    )
+    assert current(battle).engagement["b2"] == {"applause": 10, "yawn": 2}
+
+
+def test_tie_rule_engagement_applies_in_out_mode_too() -> None:
+    engagement = {"b1": {"applause": 1}, "b3": {"applause": 3}}
+    battle = vote(
+        to_vote(new_battle(4, ties="engagement", vote_mode="out")),
+        {"b1": 6, "b2": 2, "b3": 6, "b4": 5},
+        engagement=engagement,
+    )
+    assert proposal_of(battle).leaving == ["b1"]
+
+
+def test_tie_rule_engagement_with_equal_engagement_falls_back_to_the_host() -> None:
+    engagement = {"b2": {"applause": 3}, "b3": {"fire": 3}}
+    battle = vote(
+        to_vote(new_battle(4, ties="engagement")),
+        {"b1": 9, "b2": 2, "b3": 2, "b4": 5},
+        engagement=engagement,
+    )
+    proposal = proposal_of(battle)
+    assert (
+        proposal.method,
+        sorted(proposal.tied),
+        proposal.need,
+        proposal.leaving,
+    ) == ("host", ["b2", "b3"], 1, [])
+    assert ids(confirm(battle, "b2")) == ["b1", "b3", "b4"]
+
+
+def test_a_tie_at_the_cut_with_two_leaving_runs_off_only_the_tied() -> None:
+    battle = vote(
+        to_vote(new_battle(5, eliminations_per_round=2)),
+        {"b1": 9, "b2": 1, "b3": 4, "b4": 4, "b5": 8},
+    )
+    proposal = proposal_of(battle)
+    assert (
+        proposal.leaving,
+        sorted(proposal.tied),
+        proposal.need,
+        proposal.method,
+    ) == (["b2"], ["b3", "b4"], 1, "runoff")
+    battle = play(battle, "open_vote")
+    assert battle.open_vote is not None and sorted(battle.open_vote.choices) == [
+        "b3",
+        "b4",
+    ]
+    battle = play(
+        play(battle, "close_vote"), "reveal_results", totals={"b3": 7, "b4": 2}
+    )
+    assert sorted(proposal_of(battle).leaving) == ["b2", "b4"]
+    battle = confirm(battle)
+    assert sorted(current(battle).eliminated) == ["b2", "b4"]
+    assert ids(battle) == ["b1", "b3", "b5"]
+
+
+def test_a_tie_at_the_cut_with_two_leaving_under_host_rule_asks_for_one_pick() -> None:
+    battle = vote(
+        to_vote(new_battle(5, eliminations_per_round=2, ties="host")),
+        {"b1": 9, "b2": 1, "b3": 4, "b4": 4, "b5": 8},
+    )
+    refused(
+        battle,
+        {"type": "confirm_elimination", "battlers": ["b2", "b3"]},
+        "pick_from_tied",
+    )
+    battle = confirm(battle, "b3")
+    assert sorted(current(battle).eliminated) == ["b2", "b3"]
+
+
+def test_two_tied_for_the_two_places_out_is_no_tie() -> None:
+    battle = vote(
+        to_vote(new_battle(5, eliminations_per_round=2)),
+        {"b1": 9, "b2": 3, "b3": 3, "b4": 6, "b5": 8},
+    )
+    assert proposal_of(battle).method == "decided"
+    assert sorted(proposal_of(battle).leaving) == ["b2", "b3"]
+
+
+def test_a_tied_final_goes_to_a_runoff_and_then_the_host() -> None:
+    battle = to_vote(at("elimination"))
+    battle = vote(battle, {"b1": 5, "b3": 5})
+    proposal = proposal_of(battle)
+    assert (proposal.method, proposal.need) == ("runoff", 1)
+    battle = vote(battle, {"b1": 8, "b3": 8})
+    assert proposal_of(battle).method == "host"
+    battle = confirm(battle, "b1")
+    assert (battle.phase, battle.winner) == ("final", "b3")
+
+
+# --- timers ----------------------------------------------------------------------------
+
+
+def test_a_turn_timer_runs_for_turn_seconds() -> None:
+    battle = play(new_battle(turn_seconds=60), "start_round", "next", now=T0)
+    assert battle.timer is not None
+    assert (
+        battle.timer.duration_ms,
+        battle.timer.deadline_ms,
+        battle.timer.paused,
+    ) == (60_000, T0 + 60_000, False)
+
+
+def test_pause_stores_the_remaining_time_and_clears_the_deadline() -> None:
+    outcome = step(at("turn"), "pause_timer", now=T0 + 30 * SECOND)
+    paused = timer(outcome.battle)
+    assert (paused.deadline_ms, paused.paused_remaining_ms, paused.paused) == (
+        None,
+        60_000,
+        True,
+    )
+    assert outcome.events[0].details == {"remaining_ms": 60_000}
+
+
+def test_resume_sets_the_deadline_to_now_plus_the_remaining_time() -> None:
+    battle = play(at("turn"), "pause_timer", now=T0 + 30 * SECOND)
+    battle = play(battle, "resume_timer", now=T0 + 500 * SECOND)
+    assert battle.timer is not None
+    assert (battle.timer.deadline_ms, battle.timer.paused_remaining_ms) == (
+        T0 + 560 * SECOND,
+        None,
+    )
+
+
+def test_extend_a_running_timer_moves_its_deadline() -> None:
+    battle = play(
+        at("turn"), {"type": "extend_timer", "seconds": 15}, now=T0 + 10 * SECOND
+    )
+    assert battle.timer is not None
+    assert (battle.timer.deadline_ms, battle.timer.duration_ms) == (
+        T0 + 105 * SECOND,
+        90_000,
+    )
+
+
+def test_extend_defaults_to_thirty_seconds() -> None:
+    battle = play(at("turn"), "extend_timer")
+    assert battle.timer is not None and battle.timer.deadline_ms == T0 + 120 * SECOND
+
+
+def test_extend_a_paused_timer_adds_to_the_remaining_time() -> None:
+    battle = play(at("turn"), "pause_timer", now=T0 + 80 * SECOND)
+    battle = play(
+        battle, {"type": "extend_timer", "seconds": 20}, now=T0 + 200 * SECOND
+    )
+    assert battle.timer is not None
+    assert (battle.timer.deadline_ms, battle.timer.paused_remaining_ms) == (
+        None,
+        30_000,
+    )
+    battle = play(battle, "resume_timer", now=T0 + 300 * SECOND)
+    assert battle.timer is not None and battle.timer.deadline_ms == T0 + 330 * SECOND
+
+
+def test_extend_a_turn_in_overtime_counts_the_extra_time_from_now() -> None:
+    battle = play(
+        at("turn"), {"type": "extend_timer", "seconds": 30}, now=T0 + 100 * SECOND
+    )
+    assert battle.timer is not None and battle.timer.deadline_ms == T0 + 130 * SECOND
+
+
+def test_pause_a_turn_in_overtime_stores_no_negative_time() -> None:
+    battle = play(at("turn"), "pause_timer", now=T0 + 100 * SECOND)
+    assert battle.timer is not None and battle.timer.paused_remaining_ms == 0
+
+
+def test_reset_a_running_timer_restarts_its_full_duration_from_now() -> None:
+    battle = play(at("turn"), "reset_timer", now=T0 + 70 * SECOND)
+    assert battle.timer is not None
+    assert (battle.timer.deadline_ms, battle.timer.paused) == (T0 + 160 * SECOND, False)
+
+
+def test_reset_a_paused_timer_restores_its_full_duration_and_stays_paused() -> None:
+    battle = play(at("turn"), "pause_timer", now=T0 + 70 * SECOND)
+    battle = play(battle, "reset_timer", now=T0 + 80 * SECOND)
+    assert battle.timer is not None
+    assert (battle.timer.deadline_ms, battle.timer.paused_remaining_ms) == (
+        None,
+        90_000,
+    )
+
+
+def test_reset_after_an_extension_restarts_from_the_rule_length() -> None:
+    battle = play(at("turn"), {"type": "extend_timer", "seconds": 60}, now=T0 + 10 * SECOND)
+    battle = play(battle, "reset_timer", now=T0 + 20 * SECOND)
+    assert battle.timer is not None and battle.timer.deadline_ms == T0 + 110 * SECOND
+
+
+def test_pause_twice_is_refused() -> None:
+    refused(play(at("turn"), "pause_timer"), "pause_timer", "timer_paused")
+
+
+def test_resume_while_running_is_refused() -> None:
+    refused(at("turn"), "resume_timer", "timer_running")
+
+
+@pytest.mark.parametrize(
+    "message", ["pause_timer", "resume_timer", "extend_timer", "reset_timer"]
+)
+@pytest.mark.parametrize(
+    "name", ["lobby", "challenge", "reveal", "elimination", "final", "finished"]
+)
+def test_timer_commands_are_refused_where_no_timer_runs(
+    message: str, name: str
+) -> None:
+    refused(at(name), message, "wrong_phase")
+
+
+@pytest.mark.parametrize(
+    "message", ["pause_timer", "resume_timer", "extend_timer", "reset_timer"]
+)
+@pytest.mark.parametrize("name", ["vote", "vote_closed"])
+def test_timer_commands_are_refused_in_the_vote_phase_without_an_open_vote(
+    message: str, name: str
+) -> None:
+    refused(at(name), message, "vote_not_open")
+
+
+def test_timer_commands_are_refused_on_a_vote_past_its_deadline() -> None:
+    battle = at("vote_open")
+    refused(battle, "extend_timer", "vote_not_open", now=T0 + 45 * SECOND)
+    refused(battle, "pause_timer", "vote_not_open", now=T0 + 45 * SECOND)
+
+
+def test_the_debate_and_the_vote_timers_can_be_paused_and_resumed() -> None:
+    for name, seconds in (("debate", 60), ("vote_open", 45)):
+        battle = play(at(name), "pause_timer", now=T0 + 10 * SECOND)
+        assert (
+            battle.timer is not None
+            and battle.timer.paused_remaining_ms == (seconds - 10) * SECOND
+        )
+        battle = play(battle, "resume_timer", now=T0 + 100 * SECOND)
+        assert (
+            battle.timer is not None
+            and battle.timer.deadline_ms == T0 + (90 + seconds) * SECOND
+        )
+
+
+def test_a_vote_is_due_at_its_deadline_and_tick_closes_it_exactly_once() -> None:
+    battle = at("vote_open")
+    deadline = T0 + 45 * SECOND
+    assert not game.due(battle, deadline - 1)
+    assert game.tick(battle, deadline - 1) is None
+    assert game.due(battle, deadline)
+    outcome = game.tick(battle, deadline)
+    assert outcome is not None
+    closed = outcome.battle
+    assert closed.round is not None and closed.round.vote is not None
+    assert (closed.round.vote.status, closed.round.vote.closed_ms) == (
+        "closed",
+        deadline,
+    )
+    assert [(e.at_ms, e.actor, e.action) for e in outcome.events] == [
+        (deadline, "timer", "close_vote")
+    ]
+    assert closed.version == battle.version + 1
+    assert not game.due(closed, deadline + 1)
+    assert game.tick(closed, deadline + 1) is None
+
+
+def test_a_late_tick_still_closes_the_vote() -> None:
+    outcome = game.tick(at("vote_open"), T0 + 3600 * SECOND)
+    assert outcome is not None and outcome.battle.open_vote is None
+
+
+def test_a_paused_vote_is_never_due() -> None:
+    battle = play(at("vote_open"), "pause_timer", now=T0 + 10 * SECOND)
+    assert not game.due(battle, T0 + 10_000 * SECOND)
+    assert game.tick(battle, T0 + 10_000 * SECOND) is None
+
+
+@pytest.mark.parametrize(
+    "name", ["lobby", "turn", "debate", "vote", "vote_closed", "reveal", "final"]
+)
+def test_nothing_but_an_open_vote_is_due(name: str) -> None:
+    battle = at(name)
+    assert not game.due(battle, T0 + 10_000 * SECOND)
+    assert game.next_deadline(battle) is None
+
+
+def test_next_deadline_follows_pause_resume_and_extend() -> None:
+    battle = at("vote_open")
+    assert game.next_deadline(battle) == T0 + 45 * SECOND
+    battle = play(battle, "pause_timer", now=T0 + 5 * SECOND)
+    assert game.next_deadline(battle) is None
+    battle = play(battle, "resume_timer", now=T0 + 60 * SECOND)
+    assert game.next_deadline(battle) == T0 + 100 * SECOND
+    battle = play(battle, {"type": "extend_timer", "seconds": 10}, now=T0 + 61 * SECOND)
+    assert game.next_deadline(battle) == T0 + 110 * SECOND
+    assert game.next_deadline(play(battle, "close_vote")) is None
+
+
+# --- void --------------------------------------------------------------------------------
+
+
+def test_void_an_open_vote_logs_the_reason_and_a_new_vote_can_open() -> None:
+    outcome = step(
+        at("vote_open"),
+        {"type": "void_vote", "reason": "wifi died"},
+        now=T0 + 5 * SECOND,
+    )
+    battle = outcome.battle
+    assert outcome.events[0].details == {"vote_id": "r1v1", "reason": "wifi died"}
+    assert (battle.phase, battle.timer, battle.open_vote) == ("vote", None, None)
+    voided = current(battle).votes[0]
+    assert (voided.status, voided.void_reason, voided.closed_ms) == (
+        "voided",
+        "wifi died",
+        T0 + 5 * SECOND,
+    )
+    assert game.ballot_gate(battle) is None
+    battle = play(battle, "open_vote", now=T0 + 6 * SECOND)
+    assert battle.open_vote is not None and battle.open_vote.id == "r1v2"
+    assert [v.status for v in current(battle).votes] == ["voided", "open"]
+
+
+def test_void_a_closed_vote_keeps_its_closing_time() -> None:
+    battle = play(at("vote_open"), "close_vote", now=T0 + 2 * SECOND)
+    battle = play(
+        battle, {"type": "void_vote", "reason": "ballot stuffing"}, now=T0 + 9 * SECOND
+    )
+    voided = current(battle).votes[0]
+    assert (voided.status, voided.closed_ms, voided.void_reason) == (
+        "voided",
+        T0 + 2 * SECOND,
+        "ballot stuffing",
+    )
+    assert battle.phase == "vote"
+    assert play(battle, "open_vote").open_vote is not None
+
+
+def test_the_reveal_of_a_voided_vote_is_refused() -> None:
+    battle = play(at("vote_closed"), {"type": "void_vote", "reason": "wrong list"})
+    refused(battle, "reveal_results", "vote_not_closed", totals={"b1": 1})
+
+
+def test_void_a_runoff_goes_back_to_the_reveal_with_the_runoff_still_pending() -> None:
+    battle = vote(to_vote(new_battle(4)), {"b1": 9, "b2": 2, "b3": 2, "b4": 5})
+    battle = play(battle, "open_vote", {"type": "void_vote", "reason": "screen froze"})
+    assert (battle.phase, battle.timer) == ("reveal", None)
+    assert battle.round is not None and battle.round.proposal is not None
+    assert battle.round.proposal.method == "runoff"
+    assert [(v.id, v.status) for v in battle.round.votes] == [
+        ("r1v1", "revealed"),
+        ("r1v2", "voided"),
+    ]
+    refused(battle, "reveal_results", "wrong_phase", totals={})
+    battle = play(battle, "open_vote")
+    assert (
+        battle.open_vote is not None
+        and battle.open_vote.runoff
+        and battle.open_vote.id == "r1v3"
+    )
+
+
+@pytest.mark.parametrize("name", ["vote", "lobby", "turn", "reveal", "elimination"])
+def test_void_is_refused_without_a_vote_to_void(name: str) -> None:
+    battle = at(name)
+    reason = "no_vote" if name == "vote" else "wrong_phase"
+    refused(battle, {"type": "void_vote", "reason": "oops"}, reason)
+
+
+# --- override and undo ------------------------------------------------------------------
+
+
+def test_override_eliminates_the_named_battlers_and_logs_the_reason() -> None:
+    battle = vote(to_vote(new_battle(4)), {"b1": 9, "b2": 2, "b3": 3, "b4": 5})
+    outcome = step(
+        battle,
+        {
+            "type": "override_elimination",
+            "battlers": ["b4"],
+            "reason": "broke the rules",
+        },
+    )
+    battle = outcome.battle
+    assert outcome.events[0].details["reason"] == "broke the rules"
+    assert outcome.events[0].details["eliminated"] == ["b4"]
+    assert (
+        battle.round is not None and battle.round.override_reason == "broke the rules"
+    )
+    assert battle.round.eliminated == ["b4"]
+    assert status(battle) == {"b1": "in", "b2": "in", "b3": "in", "b4": "eliminated"}
+    assert battle.phase == "elimination"
+
+
+def test_override_may_settle_a_pending_runoff() -> None:
+    battle = vote(to_vote(new_battle(4)), {"b1": 9, "b2": 2, "b3": 2, "b4": 5})
+    battle = play(
+        battle,
+        {
+            "type": "override_elimination",
+            "battlers": ["b2"],
+            "reason": "no time for a runoff",
+        },
+    )
+    assert ids(battle) == ["b1", "b3", "b4"]
+
+
+def test_override_of_an_unknown_or_already_eliminated_battler_is_refused() -> None:
+    refused(
+        at("reveal"),
+        {"type": "override_elimination", "battlers": ["b9"], "reason": "x"},
+        "unknown_battler",
+    )
+    battle = vote(
+        to_vote(
+            confirm(vote(to_vote(new_battle(4)), {"b1": 9, "b2": 2, "b3": 3, "b4": 5}))
+        ),
+        {"b1": 9, "b3": 3, "b4": 5},
+    )
+    refused(
+        battle,
+        {"type": "override_elimination", "battlers": ["b2"], "reason": "again"},
+        "unknown_battler",
+    )
+
+
+def test_override_that_leaves_fewer_than_two_in_a_round_is_refused() -> None:
+    battle = vote(to_vote(new_battle(4)), {"b1": 9, "b2": 2, "b3": 3, "b4": 5})
+    refused(
+        battle,
+        {"type": "override_elimination", "battlers": ["b1", "b2", "b3"], "reason": "x"},
+        "bad_override",
+    )
+    assert (
+        play(
+            battle,
+            {"type": "override_elimination", "battlers": ["b1", "b2"], "reason": "x"},
+        ).phase
+        == "elimination"
+    )
+
+
+def test_override_in_the_final_must_leave_exactly_one_winner() -> None:
+    battle = vote(to_vote(new_battle(3, final_size=3)), {"b1": 9, "b2": 2, "b3": 3})
+    refused(
+        battle,
+        {"type": "override_elimination", "battlers": ["b1"], "reason": "x"},
+        "bad_override",
+    )
+    refused(
+        battle,
+        {"type": "override_elimination", "battlers": ["b1", "b2", "b3"], "reason": "x"},
+        "bad_override",
+    )
+    battle = play(
+        battle,
+        {
+            "type": "override_elimination",
+            "battlers": ["b1", "b3"],
+            "reason": "jury decision",
+        },
+    )
+    assert (battle.phase, battle.winner) == ("final", "b2")
+    assert battle.round is not None and battle.round.override_reason == "jury decision"
+
+
+@pytest.mark.parametrize("name", ["vote_closed", "elimination", "lobby"])
+def test_override_is_refused_outside_the_reveal(name: str) -> None:
+    refused(
+        at(name),
+        {"type": "override_elimination", "battlers": ["b1"], "reason": "x"},
+        "wrong_phase",
+    )
+
+
+def test_undo_puts_the_eliminated_back_in_and_returns_to_the_reveal() -> None:
+    battle = at("elimination")
+    outcome = step(battle, "undo_elimination")
+    undone = outcome.battle
+    assert undone.phase == "reveal"
+    assert status(undone) == {"b1": "in", "b2": "in", "b3": "in"}
+    assert battler(undone, "b2").eliminated_in_round is None
+    assert undone.round is not None and undone.round.eliminated == []
+    assert outcome.events[0].details == {"round": 1, "restored": ["b2"]}
+    # The proposal still stands: the host can confirm again, or override.
+    assert play(undone, "confirm_elimination").phase == "elimination"
+
+
+def test_undo_of_an_override_clears_its_reason() -> None:
+    battle = play(
+        at("reveal"),
+        {"type": "override_elimination", "battlers": ["b1"], "reason": "x"},
+        "undo_elimination",
+    )
+    assert battle.round is not None and battle.round.override_reason is None
+    assert status(battle) == {"b1": "in", "b2": "in", "b3": "in"}
+
+
+def test_undo_of_the_final_removes_the_winner() -> None:
+    battle = play(at("final"), "undo_elimination")
+    assert (battle.phase, battle.winner) == ("reveal", None)
+    assert status(battle) == {"b1": "in", "b2": "eliminated", "b3": "in"}
+
+
+@pytest.mark.parametrize("name", ["lobby", "challenge", "reveal", "finished"])
+def test_undo_is_refused_without_an_elimination_to_undo(name: str) -> None:
+    refused(at(name), "undo_elimination", "wrong_phase")
+
+
+def test_undo_is_refused_once_the_next_round_started() -> None:
+    refused(play(at("elimination"), "start_round"), "undo_elimination", "wrong_phase")
+
+
+# --- skip --------------------------------------------------------------------------------
+
+
+def test_skip_turn_marks_the_turn_skipped_and_brings_up_the_next_speaker() -> None:
+    outcome = step(at("turn"), "skip_turn", now=T0 + 4 * SECOND)
+    battle = outcome.battle
+    assert battle.speaker == "b2"
+    assert battle.round is not None
+    assert [(t.battler, t.skipped, t.ended_ms) for t in battle.round.turns] == [
+        ("b1", True, T0 + 4 * SECOND),
+        ("b2", False, None),
+    ]
+    assert battle.timer is not None and battle.timer.deadline_ms == T0 + 94 * SECOND
+    assert outcome.events[0].details == {
+        "battler": "b1",
+        "skipped": True,
+        "next_phase": "turn",
+    }
+
+
+def test_skip_the_last_turn_goes_on_to_the_vote() -> None:
+    battle = play(at("turn"), "next", "next", "skip_turn")
+    assert battle.phase == "vote"
+    assert [t.skipped for t in current(battle).turns] == [False, False, True]
+
+
+@pytest.mark.parametrize("name", ["lobby", "challenge", "debate", "vote_open"])
+def test_skip_turn_is_refused_outside_a_turn(name: str) -> None:
+    refused(at(name), "skip_turn", "wrong_phase")
+
+
+# --- roster edits ------------------------------------------------------------------------
+
+
+def test_add_battler_in_the_lobby_takes_the_next_number() -> None:
+    outcome = step(
+        new_battle(2),
+        {
+            "type": "add_battler",
+            "name": " Ida ",
+            "vision": "Floating farms",
+            "affiliation": "DTU",
+        },
+    )
+    battle = outcome.battle
+    assert [(b.id, b.name) for b in battle.battlers] == [
+        ("b1", "Battler 1"),
+        ("b2", "Battler 2"),
+        ("b3", "Ida"),
+    ]
+    assert outcome.events[0].details["battler"]["vision"] == "Floating farms"
+
+
+def test_edit_battler_in_the_lobby_changes_only_the_given_fields() -> None:
+    outcome = step(
+        new_battle(2), {"type": "edit_battler", "id": "b2", "vision": "Sponge city"}
+    )
+    assert battler(outcome.battle, "b2").model_dump() == {
+        "id": "b2",
+        "name": "Battler 2",
+        "vision": "Sponge city",
+        "affiliation": "",
+        "status": "in",
+        "eliminated_in_round": None,
+    }
+    assert outcome.events[0].details == {
+        "id": "b2",
+        "changes": {"vision": "Sponge city"},
+    }
+
+
+def test_remove_battler_in_the_lobby() -> None:
+    battle = play(new_battle(3), {"type": "remove_battler", "id": "b2"})
+    assert [b.id for b in battle.battlers] == ["b1", "b3"]
+    battle = play(battle, {"type": "add_battler", "name": "New", "vision": "Newer"})
+    assert [b.id for b in battle.battlers] == ["b1", "b3", "b4"]
+
+
+def test_a_removed_battlers_id_is_never_handed_out_again() -> None:
+    battle = play(new_battle(3), {"type": "remove_battler", "id": "b3"})
+    battle = play(battle, {"type": "add_battler", "name": "New", "vision": "Newer"})
+    assert [b.id for b in battle.battlers] == ["b1", "b2", "b4"]
+
+
+def test_edit_or_remove_an_unknown_battler_is_refused() -> None:
+    refused(
+        new_battle(2),
+        {"type": "edit_battler", "id": "b7", "name": "x"},
+        "unknown_battler",
+    )
+    refused(new_battle(2), {"type": "remove_battler", "id": "b7"}, "unknown_battler")
+
+
+def test_edit_battle_changes_the_texts_and_the_rules_in_the_lobby() -> None:
+    rules = {"turn_seconds": 60, "order": "random", "vote_mode": "out", "ties": "host"}
+    battle = play(
+        new_battle(3),
+        {
+            "type": "edit_battle",
+            "title": "Copenhagen",
+            "language": "da",
+            "rules": rules,
+        },
+    )
+    assert (battle.title, battle.language, battle.topic) == (
+        "Copenhagen",
+        "da",
+        "climate",
+    )
+    assert (
+        battle.rules.turn_seconds,
+        battle.rules.order,
+        battle.rules.vote_mode,
+        battle.rules.ties,
+    ) == (60, "random", "out", "host")
+    assert timer(play(battle, "start_round", "next")).deadline_ms == T0 + 60 * SECOND
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"type": "add_battler", "name": "Late", "vision": "Too late"},
+        {"type": "edit_battler", "id": "b1", "name": "Renamed"},
+        {"type": "remove_battler", "id": "b1"},
+        {"type": "edit_battle", "rules": {"final_size": 3}},
+        {"type": "edit_battle", "title": "Renamed"},
+    ],
+)
+@pytest.mark.parametrize(
+    "name", ["challenge", "turn", "vote_open", "elimination", "finished"]
+)
+def test_roster_and_battle_edits_are_refused_once_round_one_started(
+    message: dict[str, Any], name: str
+) -> None:
+    refused(at(name), message, "wrong_phase")
+
+
+def test_a_twenty_fifth_battler_is_refused() -> None:
+    battle = new_battle(24)
+    error = refused(
+        battle,
+        {"type": "add_battler", "name": "One more", "vision": "Crowded"},
+        "too_many_battlers",
+    )
+    assert error.params == {"most": 24}
+    with pytest.raises(pydantic.ValidationError):
+        BattleDraft(
+            title="x",
+            battlers=[BattlerDraft(name=f"n{i}", vision="v") for i in range(25)],
+        )
+
+
+# --- end ---------------------------------------------------------------------------------
+
+
+def test_end_battle_in_the_middle_of_a_vote_closes_the_open_vote() -> None:
+    outcome = step(
+        at("vote_open"),
+        {"type": "end_battle", "reason": "fire alarm"},
+        now=T0 + 8 * SECOND,
+    )
+    battle = outcome.battle
+    assert (battle.phase, battle.ended_reason, battle.timer, battle.winner) == (
+        "finished",
+        "fire alarm",
+        None,
+        None,
+    )
+    assert battle.round is not None and battle.round.vote is not None
+    assert (battle.round.vote.status, battle.round.vote.closed_ms) == (
+        "closed",
+        T0 + 8 * SECOND,
+    )
+    assert outcome.events[0].details == {"early": True, "reason": "fire alarm"}
+    assert game.ballot_gate(battle) == game.BallotGate(
+        "r1v1", False, 0, ("b1", "b2", "b3")
+    )
+    assert not game.due(battle, T0 + 10_000 * SECOND)
+
+
+def test_end_battle_early_without_a_reason_says_ended_early() -> None:
+    battle = play(at("turn"), "end_battle")
+    assert (battle.phase, battle.ended_reason, battle.turn_index, battle.timer) == (
+        "finished",
+        "ended_early",
+        None,
+        None,
+    )
+
+
+def test_end_battle_at_the_final_is_completed() -> None:
+    outcome = step(at("final"), "end_battle")
+    assert outcome.battle.ended_reason == "completed"
+    assert outcome.events[0].details == {"early": False, "reason": "completed"}
+
+
+def test_end_battle_is_refused_when_finished() -> None:
+    refused(at("finished"), "end_battle", "wrong_phase")
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "start_round",
+        "next",
+        "open_vote",
+        "confirm_elimination",
+        "pause_timer",
+        {"type": "add_battler", "name": "n", "vision": "v"},
+    ],
+)
+def test_nothing_moves_a_finished_battle(message: Message) -> None:
+    with pytest.raises(Refused):
+        game.apply(at("finished"), command(message), Context(now_ms=T0))
+
+
+# --- ballot gate, reactions, engagement ----------------------------------------------------
+
+
+def test_the_ballot_gate_is_shut_before_any_vote() -> None:
+    assert game.ballot_gate(new_battle()) is None
+    assert game.ballot_gate(at("turn")) is None
+    assert game.ballot_gate(at("vote")) is None
+
+
+def test_the_ballot_gate_is_open_with_the_deadline_during_a_vote() -> None:
+    assert game.ballot_gate(at("vote_open")) == game.BallotGate(
+        "r1v1", True, T0 + 45 * SECOND, ("b1", "b2", "b3")
+    )
+
+
+def test_the_ballot_gate_closes_with_close_vote() -> None:
+    assert game.ballot_gate(at("vote_closed")) == game.BallotGate(
+        "r1v1", False, 0, ("b1", "b2", "b3")
+    )
+    assert game.ballot_gate(at("reveal")) == game.BallotGate(
+        "r1v1", False, 0, ("b1", "b2", "b3")
+    )
+
+
+def test_the_ballot_gate_has_no_deadline_while_the_vote_is_paused() -> None:
+    battle = play(at("vote_open"), "pause_timer", now=T0 + SECOND)
+    assert game.ballot_gate(battle) == game.BallotGate(
+        "r1v1", True, 0, ("b1", "b2", "b3")
+    )
+    battle = play(battle, "resume_timer", now=T0 + 10 * SECOND)
+    assert game.ballot_gate(battle) == game.BallotGate(
+        "r1v1", True, T0 + 54 * SECOND, ("b1", "b2", "b3")
+    )
+
+
+def test_the_ballot_gate_of_a_runoff_offers_only_the_tied() -> None:
+    battle = play(
+        vote(to_vote(new_battle(4)), {"b1": 9, "b2": 2, "b3": 2, "b4": 5}), "open_vote"
+    )
+    gate = game.ballot_gate(battle)
+    assert gate is not None and gate.open and gate.vote_id == "r1v2"
+    assert sorted(gate.choices) == ["b2", "b3"]
+
+
+def test_a_reaction_during_a_turn_counts_for_the_speaker() -> None:
+    battle = play(at("turn"), "next")
+    assert game.reaction_target(battle, "applause", None) == "b2"
+    assert game.reaction_target(battle, "fire", "b2") == "b2"
+    with pytest.raises(Refused) as info:
+        game.reaction_target(battle, "applause", "b1")
+    assert info.value.reason == "not_speaking"
+
+
+def test_a_reaction_during_the_debate_counts_for_a_named_battler_in_the_race() -> None:
+    battle = at("debate")
+    assert game.reaction_target(battle, "idea", "b3") == "b3"
+    for battler_id in (None, "b9"):
+        with pytest.raises(Refused) as info:
+            game.reaction_target(battle, "idea", battler_id)
+        assert info.value.reason == "unknown_battler"
+
+
+def test_a_reaction_for_an_eliminated_battler_is_refused_in_the_debate() -> None:
+    battle = confirm(
+        vote(to_vote(new_battle(3, debate_seconds=30)), {"b1": 5, "b2": 1, "b3": 3})
+    )
+    battle = play(battle, "start_round", "next", "next", "next")
+    assert battle.phase == "debate"
+    with pytest.raises(Refused) as info:
+        game.reaction_target(battle, "applause", "b2")
+    assert info.value.reason == "unknown_battler"
+
+
+def test_a_reaction_that_is_switched_off_is_refused() -> None:
+    battle = play(new_battle(3, reactions=["applause"]), "start_round", "next")
+    assert game.reaction_target(battle, "applause", None) == "b1"
+    with pytest.raises(Refused) as info:
+        game.reaction_target(battle, "yawn", None)
+    assert info.value.reason == "reaction_off"
+    silent = play(new_battle(3, reactions=[]), "start_round", "next")
+    with pytest.raises(Refused) as info:
+        game.reaction_target(silent, "applause", None)
+    assert info.value.reason == "reaction_off"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["lobby", "challenge", "vote_open", "reveal", "elimination", "final", "finished"],
+)
+def test_reactions_outside_turns_and_debate_are_refused(name: str) -> None:
+    with pytest.raises(Refused) as info:
+        game.reaction_target(at(name), "applause", "b1")
+    assert info.value.reason == "no_reactions_now"
+
+
+def test_engagement_score_weights_each_reaction_one_and_a_yawn_minus_one() -> None:
+    assert game.engagement_score({}) == 0
+    assert game.engagement_score({"applause": 4, "fire": 3, "idea": 2}) == 9
+    assert game.engagement_score({"applause": 4, "yawn": 6}) == -2
+    assert game.engagement_score({"unknown": 50}) == 0
+
+
+# --- the log, the version, untouched inputs ----------------------------------------------
+
+
+def test_every_command_logs_its_time_and_actor_and_bumps_the_version() -> None:
+    battle = new_battle(3, debate_seconds=30)
+    messages: list[tuple[Message, dict[str, Any]]] = [
+        ({"type": "add_battler", "name": "Four", "vision": "4"}, {}),
+        (
+            {"type": "edit_battler", "id": "b4", "affiliation": "KU"},
+            {"actor": "cohost"},
+        ),
+        ({"type": "remove_battler", "id": "b4"}, {}),
+        ({"type": "edit_battle", "topic": "water"}, {}),
+        ({"type": "start_round", "challenge": "Heat"}, {}),
+        ({"type": "reveal_challenge", "text": "More heat"}, {}),
+        ("next", {}),
+        ("pause_timer", {"actor": "cohost"}),
+        ("resume_timer", {}),
+        ({"type": "extend_timer", "seconds": 5}, {}),
+        ("reset_timer", {}),
+        ("skip_turn", {}),
+        ("next", {}),
+        ("next", {}),
+        ("next", {}),
+        ("open_vote", {}),
+        ({"type": "void_vote", "reason": "test"}, {}),
+        ("open_vote", {}),
+        ("close_vote", {}),
+        ("reveal_results", {"totals": {"b1": 3, "b2": 2, "b3": 1}}),
+        (
+            {
+                "type": "override_elimination",
+                "battlers": ["b1"],
+                "reason": "walked out",
+            },
+            {},
+        ),
+        ("undo_elimination", {}),
+        ("confirm_elimination", {}),
+        ({"type": "end_battle", "reason": "late"}, {"actor": "system"}),
+    ]
+    for i, (message, context) in enumerate(messages, start=1):
+        before = battle
+        battle = step(battle, message, now=T0 + i * SECOND, **context).battle
+        assert len(battle.log) == len(before.log) + 1
+        assert battle.version == i
+    assert [e.action for e in battle.log] == ["create"] + [
+        command(m).type for m, _ in messages
+    ]
+    assert battle.log[2].actor == "cohost" and battle.log[-1].actor == "system"
+
+
+def test_the_events_are_the_new_log_entries() -> None:
+    outcome = step(at("vote_open"), "close_vote", now=T0 + 3 * SECOND)
+    assert outcome.events == outcome.battle.log[-1:]
+    assert outcome.events[0].details == {"vote_id": "r1v1"}
+
+
+@pytest.mark.parametrize(
+    ("name", "message", "reason"),
+    [
+        ("lobby", "next", "wrong_phase"),
+        ("turn", "resume_timer", "timer_running"),
+        ("vote_open", "open_vote", "vote_exists"),
+        ("vote_closed", "close_vote", "vote_not_open"),
+        (
+            "reveal",
+            {
+                "type": "override_elimination",
+                "battlers": ["b1", "b2", "b3"],
+                "reason": "x",
+            },
+            "bad_override",
+        ),
+        ("final", "start_round", "wrong_phase"),
+        ("finished", "end_battle", "wrong_phase"),
+    ],
+)
+def test_a_refused_command_leaves_the_input_battle_as_it_was(
+    name: str, message: Message, reason: str
+) -> None:
+    battle = at(name)
+    copy = battle.model_copy(deep=True)
+    refused(battle, message, reason)
+    assert battle.model_dump() == copy.model_dump()
+
+
+# --- a whole evening -------------------------------------------------------------------
+
+
+def test_a_full_evening_with_five_battlers_in_keep_mode() -> None:
+    now = T0
+    battle = new_battle(5, vote_mode="keep", turn_seconds=60, vote_seconds=30)
+    expected = [
+        # (order of turns, totals, who leaves)
+        (
+            ["b1", "b2", "b3", "b4", "b5"],
+            {"b1": 40, "b2": 10, "b3": 30, "b4": 25, "b5": 35},
+            ["b2"],
+        ),
+        (["b1", "b3", "b4", "b5"], {"b1": 30, "b3": 45, "b4": 20, "b5": 25}, ["b4"]),
+    ]
+    for number, (order, totals, leaving) in enumerate(expected, start=1):
+        battle = play(
+            battle, {"type": "start_round", "challenge": f"Card {number}"}, now=now
+        )
+        for speaker in order:
+            battle = play(battle, "next", now=now)
+            assert battle.speaker == speaker
+            now += 60 * SECOND
+        battle = play(battle, "open_vote", now=now)
+        # Nobody closes it: the server's timer does.
+        now += 30 * SECOND
+        ticked = game.tick(battle, now)
+        assert ticked is not None
+        battle = play(
+            ticked.battle,
+            "reveal_results",
+            now=now,
+            totals=totals,
+            ballots=sum(totals.values()),
+        )
+        battle = confirm(battle, now=now)
+        assert battle.round is not None and battle.round.eliminated == leaving
+        assert battle.phase == "elimination"
+
+    # Round 3: a tie for last place goes to a runoff.
+    battle = to_vote(battle, now=now)
+    assert (current(battle).number, current(battle).final) == (3, False)
+    battle = vote(battle, {"b1": 50, "b3": 20, "b5": 20}, now=now)
+    assert proposal_of(battle).method == "runoff"
+    battle = confirm(vote(battle, {"b3": 40, "b5": 60}, now=now), now=now)
+    assert current(battle).eliminated == ["b3"]
+
+    # Round 4 is the final of two.
+    battle = to_vote(battle, now=now)
+    assert current(battle).final is True and current(battle).order == ["b1", "b5"]
+    battle = confirm(vote(battle, {"b1": 70, "b5": 90}, now=now), now=now)
+    assert (battle.phase, battle.winner) == ("final", "b5")
+    battle = play(battle, "end_battle", now=now)
+
+    assert battle.phase == "finished" and battle.ended_reason == "completed"
+    assert {b.id: (b.status, b.eliminated_in_round) for b in battle.battlers} == {
+        "b1": ("eliminated", 4),
+        "b2": ("eliminated", 1),
+        "b3": ("eliminated", 3),
+        "b4": ("eliminated", 2),
+        "b5": ("winner", None),
+    }
+    assert [r.eliminated for r in battle.rounds] == [["b2"], ["b4"], ["b3"], ["b1"]]
+    assert [r.challenge for r in battle.rounds] == ["Card 1", "Card 2", None, None]
+    assert [len(r.votes) for r in battle.rounds] == [1, 1, 2, 1]
+    assert battle.version == len(battle.log) - 1
+    assert [e.actor for e in battle.log].count("timer") == 2
+    assert Battle.model_validate_json(battle.model_dump_json()) == battle
