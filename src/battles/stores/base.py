@@ -1,0 +1,157 @@
+"""The one interface every store implements, and the values it returns.
+
+A store holds each battle as one versioned document plus the counters that change
+too often to go through it (ballots, reactions), and it carries messages between
+the server processes that serve the same battle. Every method that writes is
+atomic on its own:
+
+- ``commit`` replaces a battle only if the stored version is the one the change was
+  decided on (compare-and-set), and in the same step updates what ballots are
+  checked against (the ``BallotGate``) and the timer index;
+- ``cast_ballot`` records one device's choice in one vote, replaces an earlier
+  choice, counts a retried ``ballot_id`` once, and moves the running totals, all in
+  one step, refusing it when the vote is not open;
+- ``react`` adds one reaction to a counter.
+
+Implementations: ``EmbeddedStore`` (SQLite, one process, the default) and
+``RedisStore`` (any number of processes and machines). Both pass
+``tests/test_stores.py``.
+"""
+
+from __future__ import annotations
+
+import abc
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from battles.model import Battle
+
+Listener = Callable[[str, bytes], None]
+"""Called with (battle code, message) for every message published on a subscribed battle."""
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """The bearer tokens of one battle's privileged links."""
+
+    host: str
+    screen: str
+    cohost: str
+
+    @classmethod
+    def mint(cls) -> Secrets:
+        # 256 bits each: not guessable, and compared in constant time (battles.security).
+        return cls(*(secrets.token_urlsafe(32) for _ in range(3)))
+
+
+@dataclass(frozen=True)
+class BallotReceipt:
+    """What a store did with one ballot.
+
+    ``counted``: a new ballot; ``changed``: it replaced the device's earlier choice;
+    ``unchanged``: the same choice again; ``duplicate``: this ballot id was seen
+    before, so nothing moved. ``choice`` is the device's choice after the step.
+    """
+
+    status: Literal["counted", "changed", "unchanged", "duplicate"]
+    choice: str
+
+
+@dataclass(frozen=True)
+class Tally:
+    totals: dict[str, int] = field(default_factory=dict)
+    ballots: int = 0
+
+
+PresenceRole = Literal["audience", "screen", "host", "cohost"]
+
+
+class Store(abc.ABC):
+    """See the module docstring. All methods raise ``Unavailable`` when the backing
+    service cannot be reached. A write that timed out may still have happened: a
+    ballot resent with the same ``ballot_id`` is then acknowledged as ``duplicate``,
+    and a host command finds the battle's version moved on (``Conflict``)."""
+
+    @abc.abstractmethod
+    async def start(self, listener: Listener) -> None:
+        """Connect, and deliver every message of a subscribed battle to ``listener``."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def healthy(self) -> bool: ...
+
+    @abc.abstractmethod
+    async def signing_key(self) -> bytes:
+        """A key shared by every process of this store, made on first use."""
+
+    # --- battles --------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def create(self, battle: Battle, tokens: Secrets) -> bool:
+        """Store a new battle; False when its code is taken."""
+
+    @abc.abstractmethod
+    async def load(self, code: str) -> Battle | None: ...
+
+    @abc.abstractmethod
+    async def secrets(self, code: str) -> Secrets | None: ...
+
+    @abc.abstractmethod
+    async def commit(self, battle: Battle) -> bool:
+        """Replace the battle if the stored version is ``battle.version - 1``.
+
+        False (and nothing written) when another change got there first.
+        """
+
+    @abc.abstractmethod
+    async def due(self, now_ms: int) -> list[str]:
+        """Codes of battles whose next deadline (``game.next_deadline``) has passed."""
+
+    # --- ballots and reactions ------------------------------------------------------
+
+    @abc.abstractmethod
+    async def cast_ballot(
+        self, code: str, vote_id: str, device: str, choice: str, ballot_id: str, now_ms: int
+    ) -> BallotReceipt:
+        """Record a ballot, or raise ``Refused`` (vote_closed, wrong_vote, bad_choice).
+
+        A ``ballot_id`` this device already sent in this vote is ``duplicate`` whatever
+        the vote's state, so a phone resending an acknowledged ballot after the close
+        still hears that it counted.
+        """
+
+    @abc.abstractmethod
+    async def ballot_of(self, code: str, vote_id: str, device: str) -> str | None: ...
+
+    @abc.abstractmethod
+    async def tally(self, code: str, vote_id: str) -> Tally: ...
+
+    @abc.abstractmethod
+    async def react(self, code: str, round_number: int, battler: str, kind: str) -> None: ...
+
+    @abc.abstractmethod
+    async def reactions(self, code: str, round_number: int) -> dict[str, dict[str, int]]:
+        """Reaction counts of one round: battler id -> kind -> count."""
+
+    # --- fan-out and presence -------------------------------------------------------
+
+    @abc.abstractmethod
+    async def publish(self, code: str, message: bytes) -> None: ...
+
+    @abc.abstractmethod
+    async def subscribe(self, code: str) -> None: ...
+
+    @abc.abstractmethod
+    async def unsubscribe(self, code: str) -> None: ...
+
+    @abc.abstractmethod
+    async def report_presence(self, code: str, process: str, counts: dict[str, int], now_ms: int) -> None:
+        """This process's connection counts per role for one battle."""
+
+    @abc.abstractmethod
+    async def presence(self, code: str, now_ms: int) -> dict[str, int]:
+        """Connection counts per role summed over the processes that reported lately."""

@@ -1,0 +1,573 @@
+"""The Redis store: any number of server processes and machines share the battles.
+
+Keys. Every key of one battle carries the hash tag ``{CODE}``, so a Redis Cluster
+keeps a battle on one slot and a Lua script may touch all of its keys at once:
+
+    battle:{CODE}                    hash: state, version, host/screen/cohost tokens,
+                                     the ballot gate (vote_id, vote_open,
+                                     vote_deadline_ms, vote_choices) and next_deadline_ms
+    battle:{CODE}:ballots:VOTE       hash: device -> choice
+    battle:{CODE}:seen:VOTE          set: device|ballot_id, every ballot id already counted
+    battle:{CODE}:totals:VOTE        hash: choice -> count
+    battle:{CODE}:reactions:ROUND    hash: battler|kind -> count
+    battle:{CODE}:presence           hash: process -> {"counts": ..., "at_ms": ...}
+    battle:{CODE}:updates            the pub/sub channel of the battle
+
+and two global keys:
+
+    battles:deadlines                sorted set: CODE|VERSION -> deadline_ms, the timer index
+    battles:signing-key              the key every process signs links and cookies with
+
+Atomicity. ``create``, ``commit`` and ``cast_ballot`` are Lua scripts on the
+battle's slot. The timer index is global (another slot), so no script can write it
+together with the state; it is a hint that ``due`` checks against the state itself,
+built so that it may be early or stale but never loses a deadline (see ``_write``
+and ``due``).
+
+Failures. Every Redis connection or timeout error becomes ``Unavailable``.
+Commands are not retried: a retried ``commit`` whose first try did reach Redis would
+report a conflict for its own change. The one pub/sub connection is watched by its
+reader task, which reconnects and subscribes again on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import secrets
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any, Literal, ParamSpec, TypeVar, cast
+
+from pydantic import ValidationError
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from battles import game
+from battles.errors import Fault, Refused, Unavailable
+from battles.model import Battle
+from battles.stores.base import BallotReceipt, Listener, Secrets, Store, Tally
+
+log = logging.getLogger(__name__)
+
+DEADLINES = "battles:deadlines"
+SIGNING_KEY = "battles:signing-key"
+
+# The errors that mean "Redis cannot be reached right now".
+_UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
+
+# A hint in the timer index for a version that was never written (its commit's
+# pipeline broke between the index write and the script) is dropped once its
+# deadline is this far in the past; a commit in flight takes milliseconds.
+_ORPHAN_HINT_MS = 60_000
+
+# The fan-out reader's reconnect delays: short, because while it is away every
+# process misses the battle's updates.
+_RECONNECT_FIRST_S = 0.1
+_RECONNECT_MAX_S = 1.0
+
+# Written by both create and commit: the state, its ballot gate and its next
+# deadline, so cast_ballot and due decide from the same version of the battle.
+_WRITE_BATTLE = """
+redis.call('HSET', KEYS[1], 'version', ARGV[1], 'state', ARGV[2],
+    'vote_id', ARGV[3], 'vote_open', ARGV[4], 'vote_deadline_ms', ARGV[5], 'vote_choices', ARGV[6],
+    'next_deadline_ms', ARGV[7])
+"""
+
+# KEYS: battle. ARGV: the battle fields, then the host, screen and cohost tokens.
+_CREATE = f"""
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+{_WRITE_BATTLE}
+redis.call('HSET', KEYS[1], 'host', ARGV[8], 'screen', ARGV[9], 'cohost', ARGV[10])
+return 1
+"""
+
+# KEYS: battle. ARGV: the battle fields. Compare-and-set on the version.
+_COMMIT = f"""
+local stored = redis.call('HGET', KEYS[1], 'version')
+if not stored or tonumber(stored) ~= tonumber(ARGV[1]) - 1 then return 0 end
+{_WRITE_BATTLE}
+return 1
+"""
+
+# KEYS: battle, ballots, seen, totals. ARGV: vote_id, device, choice, ballot_id, now_ms.
+# Returns {status, choice} or {'refused', reason}.
+_CAST_BALLOT = """
+-- A resent ballot that was already recorded is acknowledged again, even after the close.
+if redis.call('SISMEMBER', KEYS[3], ARGV[2] .. '|' .. ARGV[4]) == 1 then
+  return {'duplicate', redis.call('HGET', KEYS[2], ARGV[2])}
+end
+local gate = redis.call('HMGET', KEYS[1], 'vote_id', 'vote_open', 'vote_deadline_ms', 'vote_choices')
+if not gate[1] or gate[1] == '' or gate[1] ~= ARGV[1] then return {'refused', 'wrong_vote'} end
+local deadline = tonumber(gate[3])
+if gate[2] ~= '1' or (deadline ~= 0 and tonumber(ARGV[5]) >= deadline) then
+  return {'refused', 'vote_closed'}
+end
+local valid = false
+for _, choice in ipairs(cjson.decode(gate[4])) do
+  if choice == ARGV[3] then valid = true break end
+end
+if not valid then return {'refused', 'bad_choice'} end
+local previous = redis.call('HGET', KEYS[2], ARGV[2])
+redis.call('SADD', KEYS[3], ARGV[2] .. '|' .. ARGV[4])
+if previous == ARGV[3] then return {'unchanged', previous} end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('HINCRBY', KEYS[4], ARGV[3], 1)
+if previous then
+  redis.call('HINCRBY', KEYS[4], previous, -1)
+  return {'changed', ARGV[3]}
+end
+return {'counted', ARGV[3]}
+"""
+
+_ReceiptStatus = Literal["counted", "changed", "unchanged", "duplicate"]
+_RECEIPT_STATUSES: tuple[_ReceiptStatus, ...] = ("counted", "changed", "unchanged", "duplicate")
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _reachable(method: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
+    """Turn "Redis cannot be reached" into ``Unavailable``, keeping the cause."""
+
+    @functools.wraps(method)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await method(*args, **kwargs)
+        except _UNREACHABLE as error:
+            raise Unavailable() from error
+
+    return wrapper
+
+
+class _Keys:
+    """The keys of one battle (see the module docstring)."""
+
+    def __init__(self, code: str) -> None:
+        self.battle = f"battle:{{{code}}}"
+        self.presence = f"{self.battle}:presence"
+        self.updates = f"{self.battle}:updates"
+
+    def ballots(self, vote_id: str) -> str:
+        return f"{self.battle}:ballots:{vote_id}"
+
+    def seen(self, vote_id: str) -> str:
+        return f"{self.battle}:seen:{vote_id}"
+
+    def totals(self, vote_id: str) -> str:
+        return f"{self.battle}:totals:{vote_id}"
+
+    def reactions(self, round_number: int) -> str:
+        return f"{self.battle}:reactions:{round_number}"
+
+
+class RedisStore(Store):
+    """See the module docstring.
+
+    ``socket_timeout_s`` bounds every wait on Redis: a command, a connect, a wait
+    for a free pooled connection, and the silence after which the fan-out reader
+    declares its connection dead. ``max_connections`` caps this process's pool,
+    the fan-out connection included; callers beyond it wait for a free one.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        presence_ttl_ms: int = 10_000,
+        *,
+        socket_timeout_s: float = 3.0,
+        max_connections: int = 64,
+    ) -> None:
+        self.url = url
+        self.presence_ttl_ms = presence_ttl_ms
+        self.socket_timeout_s = socket_timeout_s
+        pool = BlockingConnectionPool.from_url(
+            url,
+            max_connections=max_connections,
+            timeout=socket_timeout_s,
+            socket_timeout=socket_timeout_s,
+            socket_connect_timeout=socket_timeout_s,
+            socket_keepalive=True,
+            retry=Retry(NoBackoff(), 0),  # see "Failures" in the module docstring
+        )
+        self._redis = Redis(connection_pool=pool)
+        self._create = self._redis.register_script(_CREATE)
+        self._commit = self._redis.register_script(_COMMIT)
+        self._cast_ballot = self._redis.register_script(_CAST_BALLOT)
+
+        self._listener: Listener | None = None
+        # The subscribed battles, by channel. The reader subscribes to all of them
+        # whenever it (re)connects, and delivers only what is in here.
+        self._subscribed: dict[bytes, str] = {}
+        self._pubsub: PubSub | None = None
+        # Serialises writes on the pub/sub connection (subscribe, unsubscribe, ping,
+        # the reader's resubscription); the reader reads without it.
+        self._pubsub_lock = asyncio.Lock()
+        self._reader: asyncio.Task[None] | None = None
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    async def start(self, listener: Listener) -> None:
+        self._listener = listener
+        # The first connection is made here, so a wrong URL or a Redis that is down
+        # fails the start, and subscribe() works as soon as start() returns.
+        try:
+            pubsub = await self._connect_pubsub()
+        except _UNREACHABLE as error:
+            raise Unavailable() from error
+        self._reader = asyncio.create_task(self._fan_out(pubsub), name=f"battles fan-out {self.url}")
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            try:
+                await self._reader
+            except asyncio.CancelledError:
+                pass
+            self._reader = None
+        await self._drop_pubsub()
+        self._subscribed.clear()
+        await self._redis.aclose(close_connection_pool=True)
+
+    async def healthy(self) -> bool:
+        """Redis answers, and this process's fan-out is connected."""
+        if self._pubsub is None:
+            return False
+        try:
+            return bool(await self._redis.ping())
+        except _UNREACHABLE:
+            return False
+
+    @_reachable
+    async def signing_key(self) -> bytes:
+        # Read from Redis every time rather than cached: should Redis lose its data,
+        # every process moves to the new key together.
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(SIGNING_KEY, secrets.token_bytes(32), nx=True)
+            pipe.get(SIGNING_KEY)
+            _, key = await pipe.execute()
+        return bytes(key)
+
+    # --- battles --------------------------------------------------------------------
+
+    @_reachable
+    async def create(self, battle: Battle, tokens: Secrets) -> bool:
+        return await self._write(battle, self._create, tokens.host, tokens.screen, tokens.cohost)
+
+    @_reachable
+    async def load(self, code: str) -> Battle | None:
+        state = await self._redis.hget(_Keys(code).battle, "state")
+        if state is None:
+            return None
+        try:
+            return Battle.model_validate_json(state)
+        except ValidationError as error:
+            raise Fault(f"stored battle {code} does not parse") from error
+
+    @_reachable
+    async def secrets(self, code: str) -> Secrets | None:
+        host, screen, cohost = await self._redis.hmget(_Keys(code).battle, ["host", "screen", "cohost"])
+        if host is None or screen is None or cohost is None:
+            return None
+        return Secrets(host=_text(host), screen=_text(screen), cohost=_text(cohost))
+
+    @_reachable
+    async def commit(self, battle: Battle) -> bool:
+        return await self._write(battle, self._commit)
+
+    async def _write(self, battle: Battle, script: AsyncScript, *extra: str) -> bool:
+        """Run ``create``'s or ``commit``'s script, and the timer index in the same round trip.
+
+        The index is a global key, on another cluster slot than the battle, so it
+        cannot be written by the script; the timer loop re-checks the real state
+        anyway, so the index is only a hint. It must still never *lose* a deadline,
+        or a vote would not close on time. Hence its entry is keyed by code and
+        version, written *before* the script (a process dying in between leaves an
+        entry, not a hole), with ZADD LT, and never removed here:
+        - a commit that loses the compare-and-set wrote an entry for the version
+          that the winner also wrote (LT keeps the earlier of the two deadlines: an
+          early entry, which ``due`` checks against the state and corrects);
+        - a commit whose state has no deadline writes nothing; ``due`` drops the
+          entries of older versions. A ZREM here, from a losing commit or one that
+          arrives late, could remove the deadline of the version that stands.
+        """
+        keys = _Keys(battle.code)
+        gate = game.ballot_gate(battle)
+        deadline = game.next_deadline(battle)
+        fields = (
+            battle.version,
+            battle.model_dump_json(),
+            gate.vote_id if gate else "",
+            int(gate.open) if gate else 0,
+            gate.deadline_ms if gate else 0,
+            json.dumps(list(gate.choices) if gate else []),
+            "" if deadline is None else deadline,
+        )
+        async with self._redis.pipeline(transaction=False) as pipe:
+            if deadline is not None:
+                pipe.zadd(DEADLINES, {f"{battle.code}|{battle.version}": deadline}, lt=True)
+            await script(keys=[keys.battle], args=[*fields, *extra], client=pipe)
+            results = await pipe.execute()
+        return bool(results[-1])
+
+    @_reachable
+    async def due(self, now_ms: int) -> list[str]:
+        """Battles whose next deadline has passed, according to their stored state.
+
+        The index only says which battles to look at; each one's state decides. The
+        look also tidies the index: an entry of a version that was replaced, or whose
+        state has no deadline, is dropped (a battle's version only ever grows, so
+        such an entry can never become right again); an entry of the current version
+        is set to that version's real deadline.
+        """
+        hinted = cast(
+            list[tuple[bytes, float]],
+            await self._redis.zrangebyscore(DEADLINES, "-inf", now_ms, withscores=True),
+        )
+        if not hinted:
+            return []
+        entries: list[tuple[bytes, str, int, int]] = []
+        for member, score in hinted:
+            code, _, version_text = _text(member).rpartition("|")
+            entries.append((member, code, int(version_text), int(score)))
+        codes = sorted({code for _, code, _, _ in entries})
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for code in codes:
+                pipe.hmget(_Keys(code).battle, ["version", "next_deadline_ms"])
+            stored = dict(zip(codes, await pipe.execute()))
+
+        due: set[str] = set()
+        drop: list[bytes] = []
+        reset: dict[bytes, int] = {}
+        for member, code, version, score in entries:
+            raw_version, raw_deadline = stored[code]
+            if raw_version is None:
+                drop.append(member)
+                continue
+            current = int(raw_version)
+            deadline = int(raw_deadline) if raw_deadline else None
+            if deadline is not None and deadline <= now_ms:
+                due.add(code)
+            if version < current or (version == current and deadline is None):
+                drop.append(member)
+            elif version == current and deadline != score:
+                assert deadline is not None
+                reset[member] = deadline
+            elif version > current and score < now_ms - _ORPHAN_HINT_MS:
+                drop.append(member)
+        if drop or reset:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                if drop:
+                    pipe.zrem(DEADLINES, *drop)
+                if reset:
+                    pipe.zadd(DEADLINES, cast(dict[Any, Any], reset), xx=True)
+                await pipe.execute()
+        return sorted(due)
+
+    # --- ballots and reactions ------------------------------------------------------
+
+    @_reachable
+    async def cast_ballot(
+        self, code: str, vote_id: str, device: str, choice: str, ballot_id: str, now_ms: int
+    ) -> BallotReceipt:
+        keys = _Keys(code)
+        reply = await self._cast_ballot(
+            keys=[keys.battle, keys.ballots(vote_id), keys.seen(vote_id), keys.totals(vote_id)],
+            args=[vote_id, device, choice, ballot_id, now_ms],
+        )
+        outcome, *rest = (_text(part) for part in reply)
+        if outcome == "refused":
+            raise Refused(rest[0])
+        if outcome not in _RECEIPT_STATUSES or not rest:
+            raise Fault(f"cast_ballot script answered {reply!r}")
+        return BallotReceipt(outcome, rest[0])
+
+    @_reachable
+    async def ballot_of(self, code: str, vote_id: str, device: str) -> str | None:
+        choice = await self._redis.hget(_Keys(code).ballots(vote_id), device)
+        return None if choice is None else _text(choice)
+
+    @_reachable
+    async def tally(self, code: str, vote_id: str) -> Tally:
+        keys = _Keys(code)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(keys.totals(vote_id))
+            pipe.hlen(keys.ballots(vote_id))
+            totals, ballots = await pipe.execute()
+        # A choice everybody moved away from is at 0: left out, as when nobody chose it.
+        counts = {_text(choice): int(count) for choice, count in totals.items() if int(count) > 0}
+        return Tally(totals=counts, ballots=int(ballots))
+
+    @_reachable
+    async def react(self, code: str, round_number: int, battler: str, kind: str) -> None:
+        await self._redis.hincrby(_Keys(code).reactions(round_number), f"{battler}|{kind}", 1)
+
+    @_reachable
+    async def reactions(self, code: str, round_number: int) -> dict[str, dict[str, int]]:
+        stored = await self._redis.hgetall(_Keys(code).reactions(round_number))
+        counts: dict[str, dict[str, int]] = {}
+        for field, count in stored.items():
+            battler, _, kind = _text(field).partition("|")
+            counts.setdefault(battler, {})[kind] = int(count)
+        return counts
+
+    # --- presence -------------------------------------------------------------------
+
+    @_reachable
+    async def report_presence(self, code: str, process: str, counts: dict[str, int], now_ms: int) -> None:
+        key = _Keys(code).presence
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, process, json.dumps({"counts": counts, "at_ms": now_ms}))
+            # Only housekeeping: the key of a battle nobody reports on any more goes
+            # away. Freshness is judged by at_ms on reading.
+            pipe.pexpire(key, 2 * self.presence_ttl_ms)
+            await pipe.execute()
+
+    @_reachable
+    async def presence(self, code: str, now_ms: int) -> dict[str, int]:
+        key = _Keys(code).presence
+        total: dict[str, int] = {}
+        gone: list[bytes | str] = []
+        for process, raw in (await self._redis.hgetall(key)).items():
+            report = json.loads(raw)
+            if now_ms - int(report["at_ms"]) > self.presence_ttl_ms:
+                gone.append(process)  # a process that stopped reporting: it died or left
+                continue
+            for role, count in report["counts"].items():
+                total[role] = total.get(role, 0) + int(count)
+        if gone:
+            await self._redis.hdel(key, *gone)
+        return total
+
+    # --- fan-out: one pub/sub connection per process -------------------------------------
+
+    @_reachable
+    async def publish(self, code: str, message: bytes) -> None:
+        await self._redis.publish(_Keys(code).updates, message)
+
+    async def subscribe(self, code: str) -> None:
+        channel = _Keys(code).updates.encode()
+        async with self._pubsub_lock:
+            if self._pubsub is None:
+                raise Unavailable()  # the reader is reconnecting
+            self._subscribed[channel] = code
+            try:
+                await self._pubsub.subscribe(channel)
+            except _UNREACHABLE as error:
+                # Nothing recorded: the reader will not subscribe it on reconnecting.
+                self._subscribed.pop(channel, None)
+                raise Unavailable() from error
+
+    async def unsubscribe(self, code: str) -> None:
+        channel = _Keys(code).updates.encode()
+        async with self._pubsub_lock:
+            # Forgotten here first: from now on nothing is delivered for it, and no
+            # reconnect subscribes it again. If Redis cannot be told now, the channel
+            # goes with the dead connection, so there is nothing to report.
+            self._subscribed.pop(channel, None)
+            if self._pubsub is not None:
+                try:
+                    await self._pubsub.unsubscribe(channel)
+                except _UNREACHABLE:
+                    pass
+
+    async def _connect_pubsub(self) -> PubSub:
+        """A new pub/sub connection, subscribed to every battle that is subscribed."""
+        async with self._pubsub_lock:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                if self._subscribed:
+                    await pubsub.subscribe(*self._subscribed)
+                else:
+                    await pubsub.connect()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+            except BaseException:
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                raise
+            self._pubsub = pubsub
+            return pubsub
+
+    async def _drop_pubsub(self) -> None:
+        async with self._pubsub_lock:
+            pubsub, self._pubsub = self._pubsub, None
+        if pubsub is not None:
+            try:
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+            except Exception:  # closing a connection that is already broken
+                log.debug("closing the fan-out connection failed", exc_info=True)
+
+    async def _fan_out(self, pubsub: PubSub | None) -> None:
+        """The reader task: deliver messages, and outlive any Redis outage.
+
+        It never ends on its own. When the connection breaks, or stays silent for
+        ``socket_timeout_s`` (pinged meanwhile, so silence means a hung Redis or a
+        broken network), it drops it and connects again after a short backoff,
+        subscribing to every subscribed battle.
+        """
+        delay = _RECONNECT_FIRST_S
+        while True:
+            recovering = pubsub is None
+            try:
+                if pubsub is None:
+                    pubsub = await self._connect_pubsub()
+                async for _ in self._read(pubsub):
+                    # Redis answered on this connection: only now is it back (a TCP
+                    # connect alone also succeeds to a Redis that hangs).
+                    if recovering:
+                        log.info("fan-out back on Redis, %d battles subscribed", len(self._subscribed))
+                        recovering = False
+                    delay = _RECONNECT_FIRST_S
+            except _UNREACHABLE as error:
+                log.warning("fan-out lost Redis (%s); reconnecting in %.1fs", error, delay)
+            except Exception:
+                log.exception("fan-out reader failed; reconnecting in %.1fs", delay)
+            pubsub = None
+            await self._drop_pubsub()
+            await asyncio.sleep(delay)
+            delay = min(2 * delay, _RECONNECT_MAX_S)
+
+    async def _read(self, pubsub: PubSub) -> AsyncIterator[None]:
+        """Deliver what arrives, forever; yields once the first time Redis answers."""
+        loop = asyncio.get_running_loop()
+        poll_s = self.socket_timeout_s / 6
+        ping_after_s = self.socket_timeout_s / 3
+        heard = loop.time()
+        pinged = heard - ping_after_s  # ping at once: is anybody there?
+        answered = False
+        while True:
+            now = loop.time()
+            if now - heard > self.socket_timeout_s:
+                raise RedisTimeoutError(f"fan-out connection silent for {now - heard:.1f}s")
+            if now - heard > ping_after_s and now - pinged > ping_after_s:
+                # The answer, a "pong" message, counts as hearing from Redis.
+                pinged = now
+                async with self._pubsub_lock:
+                    await pubsub.ping()
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=poll_s)
+            if message is None:
+                continue
+            heard = loop.time()
+            if message["type"] == "message":
+                self._deliver(message["channel"], message["data"])
+            if not answered:
+                answered = True
+                yield
+
+    def _deliver(self, channel: bytes, data: bytes) -> None:
+        code = self._subscribed.get(channel)
+        if code is None or self._listener is None:
+            return  # unsubscribed while the message was on its way
+        try:
+            self._listener(code, data)
+        except Exception:
+            # A listener's bug must not end the fan-out for every battle.
+            log.exception("fan-out listener failed on a message for %s", code)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,549 @@
+"""The store contract (battles.stores.base), run against both stores.
+
+Every test that takes ``store`` runs twice: on the embedded store (a SQLite file in
+the test's tmp_path) and on the Redis store (the tests' own redis-server, flushed
+before each test). Battles are built with the real game core and real commands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import random
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from battles import commands as c
+from battles import game
+from battles.errors import Refused, Unavailable
+from battles.game import Context
+from battles.model import Battle, BattleDraft, BattlerDraft
+from battles.stores import EmbeddedStore, RedisStore, open_store
+from battles.stores.base import BallotReceipt, Secrets, Store, Tally
+
+T0 = 1_700_000_000_000
+CODE = "AB12"
+DRAFT = BattleDraft(
+    title="Aarhus 2079",
+    topic="The sea has risen",
+    battlers=[
+        BattlerDraft(name="Asha", vision="A floating harbour town"),
+        BattlerDraft(name="Bo", vision="Every roof a forest"),
+        BattlerDraft(name="Camille", vision="A four-day week", affiliation="Folkeuniversitetet"),
+    ],
+)
+CHOICES = ["b1", "b2", "b3"]
+
+
+# --- building battles with the real game core ----------------------------------------
+
+
+async def created(store: Store, code: str = CODE, now_ms: int = T0) -> Battle:
+    battle = game.create(code, DRAFT, now_ms)
+    assert await store.create(battle, Secrets.mint())
+    return battle
+
+
+def applied(battle: Battle, command: Any, now_ms: int = T0) -> Battle:
+    return game.apply(battle, command, Context(now_ms=now_ms)).battle
+
+
+async def committed(store: Store, battle: Battle, command: Any, now_ms: int = T0) -> Battle:
+    new = applied(battle, command, now_ms)
+    assert await store.commit(new)
+    return new
+
+
+async def voting(store: Store, code: str = CODE, now_ms: int = T0) -> Battle:
+    """A battle whose first vote has just opened (deadline: now + 45 s)."""
+    battle = await committed(store, await created(store, code, now_ms), c.StartRound(type="start_round"), now_ms)
+    while battle.phase != "vote":
+        battle = await committed(store, battle, c.Next(type="next"), now_ms)
+    battle = await committed(store, battle, c.OpenVote(type="open_vote"), now_ms)
+    assert battle.open_vote is not None and battle.open_vote.id == "r1v1"
+    assert battle.timer is not None and battle.timer.deadline_ms == now_ms + 45_000
+    return battle
+
+
+def deadline_of(battle: Battle) -> int:
+    assert battle.timer is not None and battle.timer.deadline_ms is not None
+    return battle.timer.deadline_ms
+
+
+async def refusal(call: Awaitable[object]) -> str:
+    with pytest.raises(Refused) as refused:
+        await call
+    return refused.value.reason
+
+
+async def eventually(check: Callable[[], Any], timeout_s: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        if loop.time() > deadline:
+            pytest.fail(f"still not true after {timeout_s}s: {check}")
+        await asyncio.sleep(0.02)
+
+
+# --- battles ----------------------------------------------------------------------------
+
+
+async def test_a_created_battle_loads_as_it_was_stored(store: Store) -> None:
+    battle = game.create(CODE, DRAFT, T0)
+    tokens = Secrets.mint()
+    assert await store.create(battle, tokens)
+    assert await store.load(CODE) == battle
+    assert await store.secrets(CODE) == tokens
+    assert await store.load("NONE") is None
+    assert await store.secrets("NONE") is None
+
+
+async def test_a_code_that_is_taken_is_not_created_again(store: Store) -> None:
+    first = await created(store)
+    tokens = await store.secrets(CODE)
+    other = game.create(CODE, DRAFT.model_copy(update={"title": "Copenhagen 2079"}), T0 + 1)
+    assert not await store.create(other, Secrets.mint())
+    assert await store.load(CODE) == first
+    assert await store.secrets(CODE) == tokens
+
+
+async def test_commit_replaces_only_the_version_the_change_was_decided_on(store: Store) -> None:
+    lobby = await created(store)
+    started = applied(lobby, c.StartRound(type="start_round"))
+    assert await store.commit(started)
+    assert await store.load(CODE) == started
+    # Decided on version 0 again: another change got there first.
+    assert not await store.commit(applied(lobby, c.StartRound(type="start_round", challenge="Late")))
+    # Two versions ahead: never decided on what is stored.
+    assert not await store.commit(applied(applied(started, c.Next(type="next")), c.Next(type="next")))
+    assert not await store.commit(game.create("NONE", DRAFT, T0).model_copy(update={"version": 1}))
+    assert await store.load(CODE) == started
+
+
+async def test_of_concurrent_commits_from_one_version_exactly_one_wins(store: Store) -> None:
+    lobby = await created(store)
+    rivals = [applied(lobby, c.StartRound(type="start_round", challenge=f"Twist {n}")) for n in range(10)]
+    results = await asyncio.gather(*(store.commit(rival) for rival in rivals))
+    assert sorted(results) == [False] * 9 + [True]
+    assert await store.load(CODE) == rivals[results.index(True)]
+
+
+async def test_secrets_belong_to_their_battle(store: Store) -> None:
+    tokens = {code: Secrets.mint() for code in ("AB12", "CD34")}
+    for code, minted in tokens.items():
+        assert await store.create(game.create(code, DRAFT, T0), minted)
+    assert {code: await store.secrets(code) for code in tokens} == tokens
+    assert tokens["AB12"] != tokens["CD34"]
+
+
+# --- ballots ------------------------------------------------------------------------------
+
+
+async def test_ballots_are_refused_outside_the_open_vote(store: Store) -> None:
+    await created(store, "LOBY")
+    battle = await voting(store)
+    deadline = deadline_of(battle)
+
+    assert await refusal(store.cast_ballot("LOBY", "r1v1", "d1", "b1", "x1", T0)) == "wrong_vote"
+    assert await refusal(store.cast_ballot("NONE", "r1v1", "d1", "b1", "x1", T0)) == "wrong_vote"
+    assert await refusal(store.cast_ballot(CODE, "r1v2", "d1", "b1", "x1", T0)) == "wrong_vote"
+    assert await refusal(store.cast_ballot(CODE, "", "d1", "b1", "x1", T0)) == "wrong_vote"
+    assert await refusal(store.cast_ballot(CODE, "r1v1", "d1", "b9", "x1", T0)) == "bad_choice"
+    assert await refusal(store.cast_ballot(CODE, "r1v1", "d1", "b1", "x1", deadline)) == "vote_closed"
+    assert await refusal(store.cast_ballot(CODE, "r1v1", "d1", "b1", "x1", deadline + 60_000)) == "vote_closed"
+    # A refused ballot records nothing, not even its id.
+    assert await store.tally(CODE, "r1v1") == Tally()
+    assert await store.ballot_of(CODE, "r1v1", "d1") is None
+    assert await store.cast_ballot(CODE, "r1v1", "d1", "b1", "x1", deadline - 1) == BallotReceipt("counted", "b1")
+
+
+async def test_a_paused_vote_has_no_deadline(store: Store) -> None:
+    battle = await voting(store)
+    deadline = deadline_of(battle)
+    paused = await committed(store, battle, c.PauseTimer(type="pause_timer"), T0 + 1000)
+    assert game.ballot_gate(paused) == game.BallotGate("r1v1", True, 0, tuple(CHOICES))
+    receipt = await store.cast_ballot(CODE, "r1v1", "d1", "b2", "x1", deadline + 3_600_000)
+    assert receipt == BallotReceipt("counted", "b2")
+    assert await store.due(deadline + 3_600_000) == []
+
+
+async def test_a_device_has_one_ballot_that_it_may_change(store: Store) -> None:
+    await voting(store)
+    cast = store.cast_ballot
+    assert await cast(CODE, "r1v1", "d1", "b1", "x1", T0) == BallotReceipt("counted", "b1")
+    assert await cast(CODE, "r1v1", "d1", "b1", "x2", T0) == BallotReceipt("unchanged", "b1")
+    assert await cast(CODE, "r1v1", "d1", "b3", "x3", T0) == BallotReceipt("changed", "b3")
+    # A late retry of an earlier ballot moves nothing and reports the current choice.
+    assert await cast(CODE, "r1v1", "d1", "b1", "x1", T0) == BallotReceipt("duplicate", "b3")
+    assert await cast(CODE, "r1v1", "d1", "b3", "x3", T0) == BallotReceipt("duplicate", "b3")
+    # Ballot ids are per device: another device may use the same one.
+    assert await cast(CODE, "r1v1", "d2", "b3", "x1", T0) == BallotReceipt("counted", "b3")
+    assert await store.ballot_of(CODE, "r1v1", "d1") == "b3"
+    assert await store.ballot_of(CODE, "r1v1", "d3") is None
+    assert await store.ballot_of(CODE, "r1v2", "d1") is None
+    assert await store.tally(CODE, "r1v1") == Tally(totals={"b3": 2}, ballots=2)
+
+
+async def test_500_devices_voting_at_once_are_counted_exactly(store: Store) -> None:
+    await voting(store)
+    rng = random.Random(2079)
+    # Each device casts one to four ballots in turn, changing its mind or not, and
+    # sends each ballot one to three times at once (a phone retrying on a bad network).
+    plans = {
+        f"device-{n}": [(f"ballot-{n}-{k}", rng.choice(CHOICES), rng.randint(1, 3)) for k in range(rng.randint(1, 4))]
+        for n in range(500)
+    }
+
+    async def vote(device: str) -> list[list[BallotReceipt]]:
+        receipts = []
+        for ballot_id, choice, sends in plans[device]:
+            receipts.append(
+                list(
+                    await asyncio.gather(
+                        *(store.cast_ballot(CODE, "r1v1", device, choice, ballot_id, T0) for _ in range(sends))
+                    )
+                )
+            )
+        return receipts
+
+    results = dict(zip(plans, await asyncio.gather(*(vote(device) for device in plans))))
+
+    final = {device: plan[-1][1] for device, plan in plans.items()}
+    assert await store.tally(CODE, "r1v1") == Tally(totals=dict(Counter(final.values())), ballots=500)
+    for device, plan in plans.items():
+        assert await store.ballot_of(CODE, "r1v1", device) == final[device]
+        previous = None
+        for (ballot_id, choice, sends), receipts in zip(plan, results[device]):
+            expected = "counted" if previous is None else "unchanged" if choice == previous else "changed"
+            assert sorted(r.status for r in receipts) == sorted([expected] + ["duplicate"] * (sends - 1)), ballot_id
+            assert {r.choice for r in receipts} == {choice}
+            previous = choice
+
+
+async def test_a_closed_vote_refuses_ballots_and_its_tally_stays(store: Store) -> None:
+    battle = await voting(store)
+    for device, choice in (("d1", "b1"), ("d2", "b2"), ("d3", "b2")):
+        await store.cast_ballot(CODE, "r1v1", device, choice, "x1", T0 + 1000)
+    before = await store.tally(CODE, "r1v1")
+    assert before == Tally(totals={"b1": 1, "b2": 2}, ballots=3)
+
+    await committed(store, battle, c.CloseVote(type="close_vote"), T0 + 2000)
+    assert await refusal(store.cast_ballot(CODE, "r1v1", "d4", "b1", "x1", T0 + 2001)) == "vote_closed"
+    assert await refusal(store.cast_ballot(CODE, "r1v1", "d1", "b3", "x2", T0 + 2001)) == "vote_closed"
+    # A phone resending its acknowledged ballot after the close hears that it counted.
+    assert await store.cast_ballot(CODE, "r1v1", "d2", "b2", "x1", T0 + 2001) == BallotReceipt("duplicate", "b2")
+    assert await store.tally(CODE, "r1v1") == before
+    assert await store.ballot_of(CODE, "r1v1", "d1") == "b1"
+
+
+# --- reactions ----------------------------------------------------------------------------
+
+
+async def test_reactions_are_counted_per_battle_round_battler_and_kind(store: Store) -> None:
+    for _ in range(3):
+        await store.react(CODE, 1, "b1", "applause")
+    await store.react(CODE, 1, "b1", "yawn")
+    await store.react(CODE, 1, "b2", "fire")
+    await store.react(CODE, 2, "b2", "idea")
+    await store.react("CD34", 1, "b1", "applause")
+    await asyncio.gather(*(store.react(CODE, 1, "b3", "idea") for _ in range(50)))
+    assert await store.reactions(CODE, 1) == {
+        "b1": {"applause": 3, "yawn": 1},
+        "b2": {"fire": 1},
+        "b3": {"idea": 50},
+    }
+    assert await store.reactions(CODE, 2) == {"b2": {"idea": 1}}
+    assert await store.reactions(CODE, 3) == {}
+
+
+# --- the timer index ----------------------------------------------------------------------
+
+
+async def test_due_names_a_battle_once_its_vote_deadline_has_passed(store: Store) -> None:
+    await created(store, "LOBY")
+    battle = await voting(store)
+    deadline = deadline_of(battle)
+    assert await store.due(deadline - 1) == []
+    assert await store.due(deadline) == [CODE]
+    assert await store.due(deadline + 60_000) == [CODE]
+    await committed(store, battle, c.CloseVote(type="close_vote"), deadline + 100)
+    assert await store.due(deadline + 200) == []
+    assert await store.due(deadline + 86_400_000) == []
+
+
+async def test_due_follows_a_timer_that_moves(store: Store) -> None:
+    battle = await voting(store)
+    first = deadline_of(battle)
+    extended = await committed(store, battle, c.ExtendTimer(type="extend_timer", seconds=30), T0 + 1000)
+    later = deadline_of(extended)
+    assert later == first + 30_000
+    assert await store.due(first) == []
+    assert await store.due(later - 1) == []
+    assert await store.due(later) == [CODE]
+    # And one that moves earlier: back to the full vote length, from a second in.
+    reset = await committed(store, extended, c.ResetTimer(type="reset_timer"), T0 + 2000)
+    sooner = deadline_of(reset)
+    assert sooner < later
+    assert await store.due(sooner - 1) == []
+    assert await store.due(sooner) == [CODE]
+
+
+@pytest.mark.parametrize("winner", ["extend", "pause"])
+async def test_a_losing_commit_leaves_the_timer_index_alone(store: Store, winner: str) -> None:
+    battle = await voting(store)
+    extended = applied(battle, c.ExtendTimer(type="extend_timer", seconds=30), T0 + 1000)
+    paused = applied(battle, c.PauseTimer(type="pause_timer"), T0 + 1000)
+    first, second = (extended, paused) if winner == "extend" else (paused, extended)
+    assert await store.commit(first)
+    assert not await store.commit(second)
+    later = deadline_of(extended)
+    if winner == "extend":
+        assert await store.due(later - 1) == []
+        assert await store.due(later) == [CODE]
+    else:
+        assert await store.due(later) == []
+        assert await store.due(later + 86_400_000) == []
+
+
+# --- fan-out and presence -----------------------------------------------------------------
+
+
+async def test_published_messages_reach_the_listener_for_subscribed_battles_only(
+    store: Store, published: list[tuple[str, bytes]]
+) -> None:
+    await store.subscribe("AB12")
+    await store.subscribe("CD34")
+    await store.subscribe("CD34")  # a set: subscribing twice is subscribing once
+    await store.publish("EF56", b"not subscribed")
+    await store.publish("AB12", b'{"seq": 1}')
+    await store.publish("CD34", b"\x00binary\xff")
+    await eventually(lambda: len(published) >= 2)
+
+    await store.unsubscribe("AB12")
+    await store.publish("AB12", b"after unsubscribe")
+    await store.publish("CD34", b"sentinel")
+    # Messages of one publisher arrive in order: once the sentinel is in, the
+    # message to the unsubscribed battle would have been too.
+    await eventually(lambda: ("CD34", b"sentinel") in published)
+    assert published == [("AB12", b'{"seq": 1}'), ("CD34", b"\x00binary\xff"), ("CD34", b"sentinel")]
+
+
+async def test_presence_sums_the_processes_that_reported_lately(store: Store) -> None:
+    ttl = 10_000  # open_store's default, which the fixture uses
+    await store.report_presence(CODE, "one", {"audience": 120, "screen": 1, "host": 1}, T0)
+    await store.report_presence(CODE, "two", {"audience": 80, "cohost": 1}, T0 + 4000)
+    await store.report_presence("CD34", "one", {"audience": 7}, T0)
+    assert await store.presence(CODE, T0 + 5000) == {"audience": 200, "screen": 1, "host": 1, "cohost": 1}
+    # A newer report replaces the process's older one.
+    await store.report_presence(CODE, "one", {"audience": 100, "screen": 1, "host": 1}, T0 + 5000)
+    assert await store.presence(CODE, T0 + 5000) == {"audience": 180, "screen": 1, "host": 1, "cohost": 1}
+    # Process two stops reporting: it is gone once its report is older than the TTL.
+    assert await store.presence(CODE, T0 + 4000 + ttl) == {"audience": 180, "screen": 1, "host": 1, "cohost": 1}
+    assert await store.presence(CODE, T0 + 4001 + ttl) == {"audience": 100, "screen": 1, "host": 1}
+    assert await store.presence(CODE, T0 + 5001 + ttl) == {}
+    assert await store.presence("NONE", T0) == {}
+
+
+# --- shared and lasting data --------------------------------------------------------------
+
+
+async def test_the_signing_key_is_made_once_and_shared(store: Store, store_url: str) -> None:
+    key = await store.signing_key()
+    assert isinstance(key, bytes) and len(key) >= 32
+    assert await store.signing_key() == key
+    other = open_store(store_url)
+    await other.start(lambda code, message: None)
+    try:
+        assert await other.signing_key() == key
+    finally:
+        await other.close()
+
+
+async def test_everything_is_still_there_after_close_and_reopen(store: Store, store_url: str) -> None:
+    battle = await voting(store)
+    await created(store, "LOBY")
+    tokens = await store.secrets(CODE)
+    key = await store.signing_key()
+    await store.cast_ballot(CODE, "r1v1", "d1", "b1", "x1", T0)
+    await store.cast_ballot(CODE, "r1v1", "d2", "b2", "x1", T0)
+    await store.cast_ballot(CODE, "r1v1", "d2", "b3", "x2", T0)
+    await store.react(CODE, 1, "b1", "applause")
+    await store.close()
+
+    reopened = open_store(store_url)
+    await reopened.start(lambda code, message: None)
+    try:
+        assert await reopened.load(CODE) == battle
+        assert await reopened.secrets(CODE) == tokens
+        assert await reopened.signing_key() == key
+        assert await reopened.tally(CODE, "r1v1") == Tally(totals={"b1": 1, "b3": 1}, ballots=2)
+        assert await reopened.ballot_of(CODE, "r1v1", "d2") == "b3"
+        # The seen ballot ids too: a phone retrying after the restart is not counted twice.
+        assert await reopened.cast_ballot(CODE, "r1v1", "d2", "b2", "x1", T0) == BallotReceipt("duplicate", "b3")
+        assert await reopened.reactions(CODE, 1) == {"b1": {"applause": 1}}
+        assert await reopened.due(deadline_of(battle)) == [CODE]
+        # And the evening goes on.
+        closed = await committed(reopened, battle, c.CloseVote(type="close_vote"), T0 + 1000)
+        assert await reopened.load(CODE) == closed
+        assert not await reopened.create(game.create("LOBY", DRAFT, T0), Secrets.mint())
+    finally:
+        await reopened.close()
+
+
+async def test_a_store_is_healthy_while_it_runs(store: Store) -> None:
+    assert await store.healthy()
+
+
+# --- choosing a store ---------------------------------------------------------------------
+
+
+def test_open_store_picks_the_store_a_url_names() -> None:
+    memory = open_store("sqlite://:memory:")
+    assert isinstance(memory, EmbeddedStore) and memory.path == ":memory:"
+    relative = open_store("sqlite:///battles.sqlite3", presence_ttl_ms=3000)
+    assert isinstance(relative, EmbeddedStore) and relative.path == "battles.sqlite3"
+    assert relative.presence_ttl_ms == 3000
+    absolute = open_store("sqlite:////var/lib/battles/battles.sqlite3")
+    assert isinstance(absolute, EmbeddedStore) and absolute.path == "/var/lib/battles/battles.sqlite3"
+    assert isinstance(open_store("redis://127.0.0.1:1/0"), RedisStore)
+    assert isinstance(open_store("rediss://redis.example.org:6380/2"), RedisStore)
+    for url in ("postgres://db/battles", "sqlite://", "sqlite:///", "battles.sqlite3", "", "memory"):
+        with pytest.raises(ValueError, match="unsupported store URL"):
+            open_store(url)
+
+
+async def test_an_in_memory_store_works_until_closed() -> None:
+    store = open_store("sqlite://:memory:")
+    await store.start(lambda code, message: None)
+    try:
+        battle = await created(store)
+        assert await store.load(CODE) == battle
+    finally:
+        await store.close()
+    assert not await store.healthy()
+
+
+# --- Redis going away ---------------------------------------------------------------------
+
+
+async def test_redis_going_away_is_unavailable_and_coming_back_is_recovered(redis_server: Any) -> None:
+    redis_server.start()
+    redis_server.flush()
+    published: list[tuple[str, bytes]] = []
+    store = RedisStore(redis_server.url, socket_timeout_s=1.0)
+    await store.start(lambda code, message: published.append((code, message)))
+    try:
+        await voting(store)
+        await store.subscribe(CODE)
+        await store.publish(CODE, b"before")
+        await eventually(lambda: (CODE, b"before") in published)
+
+        redis_server.stop()
+        try:
+            with pytest.raises(Unavailable) as unavailable:
+                await store.cast_ballot(CODE, "r1v1", "d1", "b1", "x1", T0)
+            assert unavailable.value.reason == "store_unavailable"
+            assert unavailable.value.__cause__ is not None
+            assert not await store.healthy()
+            with pytest.raises(Unavailable):
+                await store.load(CODE)
+            with pytest.raises(Unavailable):
+                await store.publish(CODE, b"lost")
+            with pytest.raises(Unavailable):
+                await store.subscribe("CD34")
+            # Down for a while: the reader keeps trying, and does not give up.
+            await asyncio.sleep(2)
+            assert not await store.healthy()
+        finally:
+            redis_server.start()
+
+        await eventually(store.healthy, timeout_s=10)
+        # The subscription made before the outage works again without a word from
+        # the caller: the reader subscribed it again when it reconnected.
+        async def delivered_after_restart() -> bool:
+            await store.publish(CODE, b"after")
+            await asyncio.sleep(0.05)
+            return (CODE, b"after") in published
+
+        await eventually(delivered_after_restart)
+        await store.subscribe("CD34")
+        await store.publish("CD34", b"new")
+        await eventually(lambda: ("CD34", b"new") in published)
+        # Redis came back empty (it keeps nothing on disk); the store works on it.
+        assert await store.load(CODE) is None
+        await voting(store)
+        receipt = await store.cast_ballot(CODE, "r1v1", "d1", "b1", "x1", T0)
+        assert receipt == BallotReceipt("counted", "b1")
+    finally:
+        redis_server.start()
+        await store.close()
+
+
+async def test_a_failing_listener_does_not_stop_the_fan_out(redis_server: Any) -> None:
+    redis_server.start()
+    received: list[bytes] = []
+
+    def listener(code: str, message: bytes) -> None:
+        if message == b"boom":
+            raise RuntimeError("a bug in the listener")
+        received.append(message)
+
+    store = RedisStore(redis_server.url)
+    await store.start(listener)
+    try:
+        await store.subscribe(CODE)
+        await store.publish(CODE, b"boom")
+        await store.publish(CODE, b"still here")
+        await eventually(lambda: received == [b"still here"])
+        assert await store.healthy()
+    finally:
+        await store.close()
+
+
+async def test_a_redis_that_hangs_is_noticed_within_seconds(redis_server: Any, caplog: pytest.LogCaptureFixture) -> None:
+    redis_server.start()
+    redis_server.flush()
+    published: list[tuple[str, bytes]] = []
+    store = RedisStore(redis_server.url, socket_timeout_s=1.0)
+    await store.start(lambda code, message: published.append((code, message)))
+    loop = asyncio.get_running_loop()
+    try:
+        await voting(store)
+        await store.subscribe(CODE)
+        redis_server.freeze()
+        try:
+            began = loop.time()
+            with pytest.raises(Unavailable):
+                await store.cast_ballot(CODE, "r1v1", "d1", "b1", "x1", T0)
+            assert loop.time() - began < 2.5
+            assert not await store.healthy()
+            # The fan-out connection is open but silent: the reader's pings go
+            # unanswered, and it gives the connection up.
+            await eventually(lambda: "fan-out lost Redis" in caplog.text, timeout_s=5)
+        finally:
+            redis_server.thaw()
+
+        await eventually(store.healthy, timeout_s=10)
+
+        async def delivered() -> bool:
+            await store.publish(CODE, b"after")
+            await asyncio.sleep(0.05)
+            return (CODE, b"after") in published
+
+        await eventually(delivered)
+        # The ballot that timed out may or may not have reached Redis before it froze;
+        # the phone's retry with the same ballot id makes it count exactly once.
+        retry = await store.cast_ballot(CODE, "r1v1", "d1", "b1", "x1", T0)
+        assert retry.status in ("counted", "duplicate") and retry.choice == "b1"
+        assert await store.tally(CODE, "r1v1") == Tally(totals={"b1": 1}, ballots=1)
+    finally:
+        redis_server.thaw()
+        await store.close()
