@@ -15,6 +15,7 @@ import redis
 
 from battles.stores import open_store
 from battles.stores.base import Store
+from tests.servers import Server
 
 REDIS_SERVER = "/usr/bin/redis-server"
 
@@ -27,10 +28,16 @@ def free_port() -> int:
 
 class RedisServer:
     """A real redis-server of the tests' own, on a free port, that a test may kill and
-    restart (same port, empty: it keeps nothing on disk), or freeze and thaw."""
+    restart (same port, empty: it keeps nothing on disk), or freeze and thaw.
 
-    def __init__(self, directory: Path) -> None:
+    ``persistence``: its redis-server options for keeping data; by default none, so a
+    restart starts empty. With for example ``("--appendonly", "yes", "--appendfsync",
+    "always")`` a restart reloads what ``directory`` holds.
+    """
+
+    def __init__(self, directory: Path, persistence: tuple[str, ...] = ("--appendonly", "no")) -> None:
         self.directory = directory
+        self.persistence = persistence
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._process: subprocess.Popen[bytes] | None = None
@@ -41,7 +48,7 @@ class RedisServer:
         log = open(self.directory / "redis.log", "ab")
         self._process = subprocess.Popen(
             [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", str(self.directory)],
+             "--save", "", *self.persistence, "--dir", str(self.directory)],
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -120,3 +127,12 @@ async def store(store_url: str, published: list[tuple[str, bytes]]) -> AsyncIter
     await opened.start(lambda code, message: published.append((code, message)))
     yield opened
     await opened.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A real server on the embedded store, shared by one test module."""
+    folder = tmp_path_factory.mktemp("server")
+    running = Server(f"sqlite:///{folder / 'battles.sqlite3'}", folder / "server.log").start()
+    yield running
+    running.stop()

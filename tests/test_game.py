@@ -1314,7 +1314,7 @@ def test_add_battler_in_the_lobby_takes_the_next_number() -> None:
 
 def test_edit_battler_in_the_lobby_changes_only_the_given_fields() -> None:
     outcome = step(
-        new_battle(2), {"type": "edit_battler", "id": "b2", "vision": "Sponge city"}
+        new_battle(2), {"type": "edit_battler", "battler": "b2", "vision": "Sponge city"}
     )
     assert battler(outcome.battle, "b2").model_dump() == {
         "id": "b2",
@@ -1325,20 +1325,20 @@ def test_edit_battler_in_the_lobby_changes_only_the_given_fields() -> None:
         "eliminated_in_round": None,
     }
     assert outcome.events[0].details == {
-        "id": "b2",
+        "battler": "b2",
         "changes": {"vision": "Sponge city"},
     }
 
 
 def test_remove_battler_in_the_lobby() -> None:
-    battle = play(new_battle(3), {"type": "remove_battler", "id": "b2"})
+    battle = play(new_battle(3), {"type": "remove_battler", "battler": "b2"})
     assert [b.id for b in battle.battlers] == ["b1", "b3"]
     battle = play(battle, {"type": "add_battler", "name": "New", "vision": "Newer"})
     assert [b.id for b in battle.battlers] == ["b1", "b3", "b4"]
 
 
 def test_a_removed_battlers_id_is_never_handed_out_again() -> None:
-    battle = play(new_battle(3), {"type": "remove_battler", "id": "b3"})
+    battle = play(new_battle(3), {"type": "remove_battler", "battler": "b3"})
     battle = play(battle, {"type": "add_battler", "name": "New", "vision": "Newer"})
     assert [b.id for b in battle.battlers] == ["b1", "b2", "b4"]
 
@@ -1346,10 +1346,10 @@ def test_a_removed_battlers_id_is_never_handed_out_again() -> None:
 def test_edit_or_remove_an_unknown_battler_is_refused() -> None:
     refused(
         new_battle(2),
-        {"type": "edit_battler", "id": "b7", "name": "x"},
+        {"type": "edit_battler", "battler": "b7", "name": "x"},
         "unknown_battler",
     )
-    refused(new_battle(2), {"type": "remove_battler", "id": "b7"}, "unknown_battler")
+    refused(new_battle(2), {"type": "remove_battler", "battler": "b7"}, "unknown_battler")
 
 
 def test_edit_battle_changes_the_texts_and_the_rules_in_the_lobby() -> None:
@@ -1381,8 +1381,8 @@ def test_edit_battle_changes_the_texts_and_the_rules_in_the_lobby() -> None:
     "message",
     [
         {"type": "add_battler", "name": "Late", "vision": "Too late"},
-        {"type": "edit_battler", "id": "b1", "name": "Renamed"},
-        {"type": "remove_battler", "id": "b1"},
+        {"type": "edit_battler", "battler": "b1", "name": "Renamed"},
+        {"type": "remove_battler", "battler": "b1"},
         {"type": "edit_battle", "rules": {"final_size": 3}},
         {"type": "edit_battle", "title": "Renamed"},
     ],
@@ -1585,10 +1585,10 @@ def test_every_command_logs_its_time_and_actor_and_bumps_the_version() -> None:
     messages: list[tuple[Message, dict[str, Any]]] = [
         ({"type": "add_battler", "name": "Four", "vision": "4"}, {}),
         (
-            {"type": "edit_battler", "id": "b4", "affiliation": "KU"},
+            {"type": "edit_battler", "battler": "b4", "affiliation": "KU"},
             {"actor": "cohost"},
         ),
-        ({"type": "remove_battler", "id": "b4"}, {}),
+        ({"type": "remove_battler", "battler": "b4"}, {}),
         ({"type": "edit_battle", "topic": "water"}, {}),
         ({"type": "start_round", "challenge": "Heat"}, {}),
         ({"type": "reveal_challenge", "text": "More heat"}, {}),
@@ -1732,3 +1732,27 @@ def test_a_full_evening_with_five_battlers_in_keep_mode() -> None:
     assert battle.version == len(battle.log) - 1
     assert [e.actor for e in battle.log].count("timer") == 2
     assert Battle.model_validate_json(battle.model_dump_json()) == battle
+
+
+# --- revoking the co-host link ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["lobby", "turn", "vote_open", "reveal", "finished"])
+def test_revoke_cohost_moves_to_the_next_generation_and_logs_it(name: str) -> None:
+    battle = at(name)
+    first = step(battle, "revoke_cohost", now=T0 + SECOND)
+    assert first.battle.cohost_generation == battle.cohost_generation + 1
+    assert first.events[0].details == {"generation": 1}
+    # Nothing else moves: the show goes on as it was.
+    untouched = {"cohost_generation", "version", "log"}
+    assert first.battle.model_dump(exclude=untouched) == battle.model_dump(exclude=untouched)
+    second = step(first.battle, "revoke_cohost", now=T0 + 2 * SECOND)
+    assert second.battle.cohost_generation == 2
+    assert second.events[0].details == {"generation": 2}
+
+
+@pytest.mark.parametrize("actor", ["cohost", "timer", "system"])
+def test_only_the_host_may_revoke_the_cohost_link(actor: str) -> None:
+    refusal = refused(at("turn"), "revoke_cohost", "not_allowed", actor=actor)
+    assert refusal.params == {"role": actor}
+

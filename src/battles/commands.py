@@ -109,7 +109,7 @@ class AddBattler(Data):
 
 class EditBattler(Data):
     type: Literal["edit_battler"]
-    id: BattlerId
+    battler: BattlerId
     name: Name | None = None
     vision: Title | None = None
     affiliation: ShortText | None = None
@@ -117,7 +117,7 @@ class EditBattler(Data):
 
 class RemoveBattler(Data):
     type: Literal["remove_battler"]
-    id: BattlerId
+    battler: BattlerId
 
 
 class EditBattle(Data):
@@ -127,6 +127,14 @@ class EditBattle(Data):
     scenario: LongText | None = None
     language: Language | None = None
     rules: Rules | None = None
+
+
+class RevokeCohost(Data):
+    """Invalidate the co-host link: its sockets are closed and a new link is made.
+
+    Only the host may send it (a co-host cannot lock the host's other helpers out)."""
+
+    type: Literal["revoke_cohost"]
 
 
 class EndBattle(Data):
@@ -156,6 +164,7 @@ Command = Annotated[
         RemoveBattler,
         EditBattle,
         EndBattle,
+        RevokeCohost,
     ],
     Field(discriminator="type"),
 ]

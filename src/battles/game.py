@@ -484,18 +484,18 @@ def _add_battler(b: Battle, cmd: c.AddBattler, ctx: Context) -> Details:
 
 def _edit_battler(b: Battle, cmd: c.EditBattler, ctx: Context) -> Details:
     _phase(b, "lobby")
-    battler = _battler(b, cmd.id)
-    changes = cmd.model_dump(exclude={"type", "id"}, exclude_none=True)
+    battler = _battler(b, cmd.battler)
+    changes = cmd.model_dump(exclude={"type", "battler"}, exclude_none=True)
     for name, value in changes.items():
         setattr(battler, name, value)
-    return {"id": cmd.id, "changes": changes}
+    return {"battler": cmd.battler, "changes": changes}
 
 
 def _remove_battler(b: Battle, cmd: c.RemoveBattler, ctx: Context) -> Details:
     _phase(b, "lobby")
-    battler = _battler(b, cmd.id)
+    battler = _battler(b, cmd.battler)
     b.battlers.remove(battler)
-    return {"id": cmd.id, "name": battler.name}
+    return {"battler": cmd.battler, "name": battler.name}
 
 
 def _edit_battle(b: Battle, cmd: c.EditBattle, ctx: Context) -> Details:
@@ -516,6 +516,16 @@ def _end_battle(b: Battle, cmd: c.EndBattle, ctx: Context) -> Details:
     b.ended_reason = cmd.reason or ("ended_early" if early else "completed")
     b.phase, b.timer, b.turn_index = "finished", None, None
     return {"early": early, "reason": b.ended_reason}
+
+
+def _revoke_cohost(b: Battle, cmd: c.RevokeCohost, ctx: Context) -> Details:
+    # Only the host: a co-host must not lock out the host's other helpers (or itself
+    # mint a link the host never saw). Any phase: a leaked link is urgent at any time.
+    if ctx.actor != "host":
+        raise Refused("not_allowed", role=ctx.actor)
+    b.cohost_generation += 1
+    # The log names the generation, never a token (the export holds the log).
+    return {"generation": b.cohost_generation}
 
 
 _HANDLERS: dict[type, Callable[[Battle, Any, Context], Details]] = {
@@ -539,4 +549,5 @@ _HANDLERS: dict[type, Callable[[Battle, Any, Context], Details]] = {
     c.RemoveBattler: _remove_battler,
     c.EditBattle: _edit_battle,
     c.EndBattle: _end_battle,
+    c.RevokeCohost: _revoke_cohost,
 }

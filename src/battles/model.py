@@ -194,6 +194,10 @@ class Battle(Data):
     timer: Timer | None = None
     winner: str | None = None
     ended_reason: str | None = None
+    # Bumped by revoke_cohost: the co-host token of the current generation is the only
+    # one accepted (battles.security.cohost_token), and co-host sockets opened under an
+    # earlier generation are closed.
+    cohost_generation: int = 0
     log: list[LogEntry] = Field(default_factory=list)
 
     @property

@@ -1,0 +1,101 @@
+"""What goes over the wire in the benchmark, for each of the three servers.
+
+All three carry the same JSON objects (the engine's own ``welcome``, ``snapshot``,
+``update``, ``tally``, ``presence``, ``vote`` and ``ballot`` shapes). The engine and
+B0 send each as one text frame; P1 wraps it in Socket.IO's framing (``42["update",
+{...}]``, an ack ``43ID[{...}]``), as any Socket.IO application would.
+
+The load generator reads only the head of a broadcast frame (its type and ``seq``),
+so that parsing 10,000 copies of an update does not cost more than the server
+spent sending them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import Any, Literal
+
+from battles import game
+from battles.model import BattleDraft, BattlerDraft, Rules
+from battles.views import battle_view
+
+Kind = Literal["engine", "b0", "p1"]
+KINDS: tuple[Kind, ...] = ("engine", "b0", "p1")
+NAMES = {"engine": "engine", "b0": "B0 (bare websockets)", "p1": "P1 (python-socketio)"}
+
+BATTLERS = [
+    ("Asha", "A floating harbour town"),
+    ("Bo", "Every roof a forest"),
+    ("Camille", "A four-day week"),
+    ("Dev", "Robots lift, people dream"),
+]
+CHOICES = ("b1", "b2", "b3", "b4")
+CODE = "BENCH2"  # the baselines' one battle; the engine draws its own join code
+BASELINE_VOTE = "r1v1"
+
+_SEQ = re.compile(rb'"seq":(\d+)')
+_ACK_ID = re.compile(rb"^43(\d+)")
+
+
+def draft() -> BattleDraft:
+    return BattleDraft(
+        title="Aarhus 2079: the sea has risen",
+        topic="Sustainability",
+        scenario="It is 2079, the sea has risen and summers are hotter: how does our region thrive?",
+        language="en",
+        battlers=[BattlerDraft(name=name, vision=vision) for name, vision in BATTLERS],
+        rules=Rules(vote_seconds=600),
+    )
+
+
+def public_battle() -> dict[str, Any]:
+    """The public view of a fresh battle with four battlers: the payload the baselines
+    send in their snapshots and updates, so every server moves the same bytes."""
+    view: dict[str, Any] = battle_view(game.create(CODE, draft(), int(time.time() * 1000)), "audience")
+    return view
+
+
+def text(value: bytes | str) -> str:
+    """A Redis reply as text."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def encode(message: dict[str, Any]) -> str:
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+
+
+def vote_message(kind: Kind, number: int, vote_id: str, choice: str, ballot_id: str) -> bytes:
+    """A device's ballot; ``number`` is its request id (the Socket.IO ack id on P1)."""
+    body = {"type": "vote", "vote_id": vote_id, "choice": choice, "ballot_id": ballot_id, "id": str(number)}
+    if kind == "p1":
+        return f'42{number}["vote",{encode(body)}]'.encode()
+    return encode(body).encode()
+
+
+def head_type(payload: bytes) -> bytes:
+    """The ``type`` of a frame from its first bytes, b"" when it has none there."""
+    start = payload.find(b'"type":"', 0, 64)
+    if start < 0:
+        return b""
+    start += 8
+    return payload[start : payload.find(b'"', start, start + 24)]
+
+
+def head_seq(payload: bytes) -> int | None:
+    found = _SEQ.search(payload, 0, 96)
+    return int(found.group(1)) if found else None
+
+
+def parse_ack(kind: Kind, payload: bytes) -> dict[str, Any] | None:
+    """The ``ballot`` (or ``error``) reply in a frame, or None when it is none."""
+    if kind == "p1":
+        if not payload.startswith(b"43"):
+            return None
+        reply: list[dict[str, Any]] = json.loads(payload[_ACK_ID.match(payload).end() :])  # type: ignore[union-attr]
+        return reply[0]
+    if head_type(payload) in (b"ballot", b"error"):
+        parsed: dict[str, Any] = json.loads(payload)
+        return parsed
+    return None

@@ -1,0 +1,357 @@
+"""The Starlette application: pages, the HTTP API and the websocket endpoints."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import io
+import json
+import logging
+import math
+import secrets
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+import segno
+from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from battles import game, i18n, metrics, protocol
+from battles.admission import JoinGate
+from battles.hub import Connection, Hub, now_ms
+from battles.model import BattleDraft, Language
+from battles.protocol import PROTOCOL_VERSION, Role
+from battles.errors import Refused
+from battles.ratelimit import AddressLimiter, LookupGuard, MessageLimiter, client_address
+from battles.security import (
+    AUTH_PREFIX,
+    DEVICE_PREFIX,
+    DeviceIds,
+    OriginGuard,
+    current_secrets,
+    keep_secrets_out_of_logs,
+    offered,
+    refuse_handshake,
+    same_secret,
+)
+from battles.settings import Settings
+from battles.stores import open_store
+from battles.stores.base import Secrets, Store
+from battles.views import export, export_csv, links
+
+log = logging.getLogger("battles.app")
+
+JOIN_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read off a projector
+MAX_REQUEST_BYTES = 64 * 1024
+ROLES: tuple[Role, ...] = ("host", "cohost", "screen", "audience")
+SECURITY_HEADERS = {
+    "content-security-policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'none'"
+    ),
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "x-frame-options": "DENY",
+}
+
+
+def asset_dir(name: str) -> Path:
+    """static/ and templates/ beside src/ in a checkout, or under share/ when installed."""
+    for candidate in (Path(__file__).resolve().parents[2] / name, Path(sys.prefix) / "share" / "battles" / name):
+        if candidate.is_dir():
+            return candidate
+    raise RuntimeError(f"cannot find the {name}/ folder of the battles package")
+
+
+class SecurityHeaders:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for key, value in SECURITY_HEADERS.items():
+                    headers.setdefault(key, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def base_url(connection: HTTPConnection, settings: Settings) -> str:
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    url = connection.url
+    scheme = {"ws": "http", "wss": "https"}.get(url.scheme, url.scheme)
+    return f"{scheme}://{url.netloc}"
+
+
+def new_code(length: int) -> str:
+    return "".join(secrets.choice(JOIN_ALPHABET) for _ in range(length))
+
+
+async def create_battle(store: Store, draft: BattleDraft, code_length: int) -> tuple[str, Secrets]:
+    """Store a new battle under a fresh join code; returns the code and its tokens."""
+    tokens = Secrets.mint()
+    for _ in range(20):
+        code = new_code(code_length)
+        if await store.create(game.create(code, draft, now_ms()), tokens):
+            return code, tokens
+    raise RuntimeError("no free join code after 20 tries: make join_code_length longer")
+
+
+# Middle-generation collections between two full ones (Python's default: 10); see
+# hold_many_sockets.
+GC_FULL_EVERY = 1000
+
+
+def hold_many_sockets() -> None:
+    """Tune this process's garbage collector for thousands of long-lived sockets.
+
+    Each open socket is a few hundred objects the collector tracks, and a full
+    collection walks all of them: at 2,000 to 5,000 sockets per process, measured
+    pauses of 0.2 to 2.5 s (docs/performance.md). They came when a hall joins or comes
+    back after a restart, exactly when every phone waits, and a pause longer than the
+    store's timeout even looked like Redis going away. So the objects of the imports
+    are frozen out of every collection (``gc.freeze``), and a full collection is tried
+    after ``GC_FULL_EVERY`` middle ones instead of 10: a hundred times less often.
+    Young and middle collections, which are cheap, still take most cycles away.
+    ``battles_gc_pause_seconds`` shows the pauses that are left.
+    """
+    gc.freeze()
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, GC_FULL_EVERY)
+    metrics.watch_gc()
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings()
+    keep_secrets_out_of_logs()
+    store = open_store(settings.store, presence_ttl_ms=settings.presence_ttl_ms)
+    hub = Hub(store, settings)
+    # Per client address, in this process (battles.ratelimit): new device ids, and
+    # lookups of join codes that do not exist.
+    mints = AddressLimiter(settings.mints_per_minute, settings.mint_burst, settings.rate_limit_addresses)
+    lookups = AddressLimiter(
+        settings.lookup_failures_per_minute, settings.lookup_failure_burst, settings.rate_limit_addresses
+    )
+    templates = Jinja2Templates(directory=str(asset_dir("templates")))
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await hub.start()
+        hold_many_sockets()
+        yield
+        await hub.stop()
+
+    def language_of(request: Request, default: Language) -> Language:
+        wanted = request.query_params.get("lang")
+        return next((lang for lang in i18n.LANGUAGES if lang == wanted), default)
+
+    def page(request: Request, template: str, language: Language, status_code: int = 200, **context: Any) -> Response:
+        return templates.TemplateResponse(
+            request,
+            template,
+            {
+                "lang": language,
+                "_": i18n.gettext(language),
+                "catalogs": json.dumps({lang: i18n.catalog(lang) for lang in i18n.LANGUAGES}),
+                **context,
+            },
+            status_code=status_code,
+        )
+
+    async def battle_page(request: Request) -> Response:
+        code = request.path_params["code"].upper()
+        battle = await store.load(code)
+        template = {"join": "audience.html", "screen": "screen.html", "host": "host.html", "results": "results.html"}[
+            request.url.path.split("/")[1]
+        ]
+        if battle is None:
+            # A 404, so LookupGuard counts a guessed code that does not exist.
+            return page(request, "missing.html", language_of(request, "en"), status_code=404, code=code)
+        return page(request, template, language_of(request, battle.language), code=code, title=battle.title)
+
+    async def index(request: Request) -> Response:
+        return page(request, "index.html", language_of(request, "en"))
+
+    async def setup(request: Request) -> Response:
+        return page(request, "setup.html", language_of(request, "en"))
+
+    async def metrics_page(request: Request) -> Response:
+        # Prometheus text, summed over the workers of this `battles serve` (battles.metrics).
+        return Response(metrics.render(), media_type=metrics.CONTENT_TYPE)
+
+    async def healthz(request: Request) -> Response:
+        ok = await store.healthy()
+        body = {"ok": ok, "store": "reachable" if ok else "unreachable", "connections": sum(len(r.connections) for r in hub.rooms.values())}
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    async def post_battle(request: Request) -> Response:
+        if settings.create_token and not same_secret(_bearer(request.headers), settings.create_token):
+            return JSONResponse({"error": "a valid create token is required"}, status_code=401)
+        body = await _read_limited(request)
+        try:
+            draft = BattleDraft.model_validate_json(body)
+        except ValidationError as error:
+            return JSONResponse({"error": "invalid battle", "details": error.errors(include_url=False, include_input=False)}, status_code=422)
+        code, tokens = await create_battle(store, draft, settings.join_code_length)
+        return JSONResponse({"code": code, "links": links(base_url(request, settings), code, tokens)}, status_code=201)
+
+    async def get_battle(request: Request) -> Response:
+        battle = await store.load(request.path_params["code"].upper())
+        if battle is None:
+            raise HTTPException(404, "no battle has that code")
+        return JSONResponse(battle.model_dump(mode="json", exclude={"log"}))
+
+    async def get_export(request: Request) -> Response:
+        code = request.path_params["code"].upper()
+        battle, tokens = await store.load(code), await store.secrets(code)
+        if battle is None or tokens is None or request.path_params["format"] not in ("json", "csv"):
+            raise HTTPException(404, "no battle has that code")
+        if not same_secret(_bearer(request.headers), tokens.host):
+            raise HTTPException(401, "the host token is required (Authorization: Bearer TOKEN)")
+        reactions = {r.number: await store.reactions(code, r.number) for r in battle.rounds}
+        filename = f"battle-{code}.{request.path_params['format']}"
+        disposition = {"content-disposition": f'attachment; filename="{filename}"'}
+        if request.path_params["format"] == "csv":
+            return Response(export_csv(battle, reactions), media_type="text/csv; charset=utf-8", headers=disposition)
+        return JSONResponse(export(battle, reactions), headers=disposition)
+
+    async def qr_code(request: Request) -> Response:
+        code = request.path_params["code"].upper()
+        svg = io.BytesIO()
+        segno.make(links(base_url(request, settings), code)["join"], error="m").save(
+            svg, kind="svg", scale=10, border=2, dark="#000000", light="#ffffff", xmldecl=False
+        )
+        return Response(svg.getvalue(), media_type="image/svg+xml")
+
+    async def socket(websocket: WebSocket) -> None:
+        role = cast(Role, websocket.path_params["role"])
+        code = websocket.path_params["code"].upper()
+        tokens = await store.secrets(code) if role in ROLES else None
+        battle = await store.load(code) if tokens is not None else None
+        device = signed = None
+        # Refusals are HTTP answers to the handshake, before anything is set up
+        # (docs/protocol.md, Connecting); a 404 counts against the address (LookupGuard).
+        if tokens is None or battle is None:
+            await refuse_handshake(websocket.scope, websocket.send, 404, "no battle has that code")
+            return
+        if role == "audience":
+            # Read per connection: every process signs with the store's current key.
+            device_ids = DeviceIds(await store.signing_key())
+            device = device_ids.verify(offered(websocket.scope, DEVICE_PREFIX))
+            if device is None:
+                address = client_address(websocket.scope)
+                if not mints.allow(address):
+                    wait = str(math.ceil(mints.wait_seconds(address)))
+                    await refuse_handshake(
+                        websocket.scope, websocket.send, 429, "too many new devices", [(b"retry-after", wait.encode())]
+                    )
+                    return
+                device, signed = device_ids.mint()
+        else:
+            given = offered(websocket.scope, AUTH_PREFIX)
+            valid = current_secrets(tokens, battle.cohost_generation)
+            # The co-host's link is /host/CODE#TOKEN too: the host endpoint knows a co-host by its token.
+            if role == "host" and not same_secret(given, valid.host) and same_secret(given, valid.cohost):
+                role = "cohost"
+            if not same_secret(given, getattr(valid, role)):
+                await refuse_handshake(websocket.scope, websocket.send, 401, "a valid token is required")
+                return
+        subprotocol = PROTOCOL_VERSION if PROTOCOL_VERSION in websocket.scope.get("subprotocols", []) else None
+        await websocket.accept(subprotocol=subprotocol)
+        connection = Connection(websocket, role, code, battle.language, settings.send_queue, device, signed)
+        connection.cohost_generation = battle.cohost_generation
+        # This frame lives as long as the socket: a whole Battle kept here was 8 KB per
+        # socket, a fifth of what a phone costs the server (docs/performance.md).
+        del battle, tokens
+        here = base_url(websocket, settings)
+        limiter = MessageLimiter(settings.message_rate, settings.message_burst, settings.message_flood, time.monotonic())
+        try:
+            await hub.enter(connection, here)
+            while True:
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                raw = message.get("text") or message.get("bytes") or b""
+                verdict = limiter.check(time.monotonic())
+                if verdict == "flood":
+                    await connection.stop()
+                    with contextlib.suppress(Exception):
+                        await websocket.close(1008, "too many messages")
+                    break
+                if verdict == "limited":
+                    # Dropped unread: only its id is looked up, for the client's sake.
+                    refusal = Refused("rate_limited")
+                    connection.send(protocol.encode(hub.error(connection.language, refusal, protocol.request_id(raw))))
+                    continue
+                await hub.handle(connection, raw, here)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            await hub.leave(connection)
+
+    routes = [
+        Route("/", index),
+        Route("/new", setup),
+        Route("/healthz", healthz),
+        Route("/metrics", metrics_page),
+        Route("/join/{code:str}", battle_page),
+        Route("/screen/{code:str}", battle_page),
+        Route("/host/{code:str}", battle_page),
+        Route("/results/{code:str}", battle_page),
+        Route("/qr/{code:str}.svg", qr_code),
+        Route("/api/battles", post_battle, methods=["POST"]),
+        Route("/api/battles/{code:str}", get_battle),
+        Route("/api/battles/{code:str}/export.{format:str}", get_export),
+        WebSocketRoute("/ws/{role:str}/{code:str}", socket),
+        Mount("/static", StaticFiles(directory=str(asset_dir("static"))), name="static"),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.hub, app.state.store, app.state.settings = hub, store, settings
+    # The last added runs first: origins, then headers, then the failed-lookup count.
+    # A hall joining at once (after a restart) is let in join_concurrency at a time.
+    app.add_middleware(JoinGate, limit=settings.join_concurrency)
+    app.add_middleware(LookupGuard, limiter=lookups)
+    app.add_middleware(SecurityHeaders)
+    # Pages carry both language catalogs; compressed, a phone's first load is a quarter.
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    public = urlsplit(settings.public_url or "")
+    public_origin = [f"{public.scheme}://{public.netloc}"] if public.netloc else []
+    app.add_middleware(OriginGuard, allowed=[*settings.allowed_origins, *public_origin])
+    return app
+
+
+def _bearer(headers: Headers) -> str | None:
+    value = headers.get("authorization", "")
+    return value[7:] if value.lower().startswith("bearer ") else None
+
+
+async def _read_limited(request: Request) -> bytes:
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_REQUEST_BYTES:
+            raise HTTPException(413, f"the request is larger than {MAX_REQUEST_BYTES} bytes")
+    return body

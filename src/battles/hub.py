@@ -1,0 +1,595 @@
+"""One server process's side of every battle it serves.
+
+The hub keeps the sockets of this process per battle (a ``Room``), applies host
+commands through the game core against the store (compare-and-set on the version),
+and runs three loops:
+
+- timers: closes votes whose deadline passed, whether or not a host is connected;
+  every process tries, the store's compare-and-set lets exactly one succeed;
+- live figures: reads the running tally and the reactions from the store and sends
+  them when they changed, at most every ``live_tick_ms`` to hosts and screens and
+  every ``audience_tick_ms`` to phones (a full hall voting is not one message per
+  ballot);
+- presence: reports this process's connections and sends the hall's totals.
+
+State changes reach other processes as the published new state (``store.publish``);
+every process, the publishing one included, sends them on from its subscription, so
+all sockets see the same order. Each message is encoded once per view and the same
+text goes to every socket of that view.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from starlette.websockets import WebSocket
+
+from battles import game, metrics, protocol
+from battles.commands import Command, RevealResults, RevokeCohost
+from battles.errors import Conflict, Refused
+from battles.fanout import EXTENSION, Outgoing
+from battles.i18n import refusal_text
+from battles.model import Actor, Battle, Language
+from battles.protocol import Role
+from battles.settings import Settings
+from battles.security import current_secrets
+from battles.stores.base import Secrets, Store, Tally
+from battles.views import HOST_ROLES, battle_view, engagement_view, links, tally_view
+
+log = logging.getLogger("battles.hub")
+
+# How long a socket that the server closes (it fell behind its send queue) gets to
+# take the close frame and answer it before its connection is cut.
+CLOSE_GRACE_S = 5.0
+
+
+# Close code for a co-host socket whose link was revoked (docs/protocol.md): the same
+# as a wrong token at the handshake, so a client knows not to retry with it.
+CLOSE_REVOKED = 4401
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Connection:
+    """One socket: its role, its language and a bounded queue of outgoing frames.
+
+    A socket that cannot keep up is closed (1013, try again later) once its queue is
+    full, so a slow phone never holds the others back; it reconnects and gets a fresh
+    snapshot.
+    """
+
+    def __init__(
+        self,
+        websocket: WebSocket,
+        role: Role,
+        code: str,
+        language: Language,
+        queue_size: int,
+        device: str | None = None,
+        new_device: str | None = None,
+    ) -> None:
+        self.websocket, self.role, self.code, self.language = websocket, role, code, language
+        # An audience device's id, and the signed form to hand a device that joins anew.
+        self.device, self.new_device = device, new_device
+        self.nickname = ""
+        self.last_reaction_ms = 0
+        # The battle's co-host generation this socket was admitted under (revoke_cohost).
+        self.cohost_generation = 0
+        # Under `battles serve`, frames go straight to the socket while it keeps up
+        # (battles.fanout); the queue and its writer carry them while it does not,
+        # and whenever they hold something, so that frames stay in order. They are
+        # made on first need: most sockets never need them, and they were 3 KB each.
+        self._queue_size = queue_size
+        self._queue: asyncio.Queue[str] | None = None
+        self._writer: asyncio.Task[None] | None = None
+        extensions = websocket.scope.get("extensions") or {}
+        self._write_frame: Callable[[bytes], bool] | None = extensions.get(EXTENSION, {}).get("write")
+        self._abort: Callable[[], None] | None = extensions.get(EXTENSION, {}).get("abort")
+        self._sending = False
+        # Set once the socket fell behind: its close can take the close handshake's
+        # timeout (the peer reads nothing), and until the socket has gone every further
+        # message must be dropped, not start another close and log it again.
+        self._closing: asyncio.Task[None] | None = None
+
+    def send(self, message: str | Outgoing) -> None:
+        """Send a text, or a message built once for many sockets (``Outgoing``)."""
+        if self._closing is not None:
+            return
+        idle = self._queue is None or (not self._sending and self._queue.empty())
+        if self._write_frame is not None and idle:
+            outgoing = message if isinstance(message, Outgoing) else Outgoing(message)
+            if self._write_frame(outgoing.frame):
+                metrics.frames_direct.add()
+                return
+        if self._queue is None:
+            self._queue = asyncio.Queue(self._queue_size)
+            self._writer = asyncio.create_task(self._write(self._queue))
+        try:
+            self._queue.put_nowait(message.text if isinstance(message, Outgoing) else message)
+            metrics.frames_queued.add()
+        except asyncio.QueueFull:
+            log.info("closing a %s socket of %s that fell behind", self.role, self.code)
+            self._stop_writer()
+            self._closing = asyncio.create_task(self._close(1013))
+
+    def close(self, code: int) -> None:
+        """Close the socket from the server's side, once; later messages are dropped."""
+        if self._closing is None:
+            self._stop_writer()
+            self._closing = asyncio.create_task(self._close(code))
+
+    def revoked(self, battle: Battle) -> bool:
+        """True for a co-host socket whose link the host revoked since it connected."""
+        return self.role == "cohost" and self.cohost_generation != battle.cohost_generation
+
+    def _stop_writer(self) -> None:
+        if self._writer is not None:
+            self._writer.cancel()
+
+    async def _write(self, queue: asyncio.Queue[str]) -> None:
+        with contextlib.suppress(Exception):
+            while True:
+                text = await queue.get()
+                self._sending = True  # dequeued, not yet written: send() must queue behind it
+                await self.websocket.send_text(text)
+                self._sending = False
+
+    @property
+    def closing(self) -> bool:
+        """Closed by the server (fell behind, revoked): no longer counted, sent nothing."""
+        return self._closing is not None
+
+    async def _close(self, code: int) -> None:
+        # A socket that fell behind does not read: its close frame may never go out
+        # (uvicorn's send waits for the transport to drain) or never be answered, and
+        # closing a transport waits to flush what it holds. It gets CLOSE_GRACE_S for
+        # the close handshake, then its connection is cut, so that its buffers go and
+        # the app hears the disconnect.
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(CLOSE_GRACE_S):
+                await self.websocket.close(code)
+        await asyncio.sleep(CLOSE_GRACE_S)
+        if self._abort is not None:
+            self._abort()
+
+    async def stop(self) -> None:
+        if self._writer is None:
+            return
+        self._writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._writer
+
+
+@dataclass
+class Room:
+    code: str
+    battle: Battle
+    connections: set[Connection] = field(default_factory=set)
+    # The last live figures sent, to send only changes.
+    sent: dict[str, Any] = field(default_factory=dict)
+    audience_sent_ms: int = 0
+    presence: dict[str, int] = field(default_factory=dict)
+
+    def of(self, *roles: str) -> list[Connection]:
+        return [c for c in self.connections if c.role in roles]
+
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(("audience", "screen", "host", "cohost"), 0)
+        for connection in self.connections:
+            if not connection.closing:  # on its way out: not in the hall any more
+                counts[connection.role] += 1
+        return counts
+
+
+class Hub:
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store, self.settings = store, settings
+        self.process = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.rooms: dict[str, Room] = {}
+        self._entering: dict[str, asyncio.Lock] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        # The store's health as the presence loop last saw it; every socket hears of a
+        # change (a ``service`` message).
+        self.store_ok = True
+
+    async def start(self) -> None:
+        await self.store.start(self._on_published)
+        s = self.settings
+        self._tasks = [
+            asyncio.create_task(self._every(s.timer_poll_ms, self._fire_timers)),
+            asyncio.create_task(self._every(s.live_tick_ms, self._send_live_figures)),
+            asyncio.create_task(self._every(s.presence_interval_ms, self._share_presence)),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.store.close()
+
+    # --- sockets ----------------------------------------------------------------------
+
+    async def enter(self, connection: Connection, base_url: str) -> None:
+        """Add a socket to its battle's room and send it the welcome and a snapshot."""
+        code = connection.code
+        async with self._entering.setdefault(code, asyncio.Lock()):
+            room = self.rooms.get(code)
+            if room is None:
+                # Subscribe before loading, so no change can fall between the two.
+                await self.store.subscribe(code)
+                battle = await self._load(code)
+                room = self.rooms[code] = Room(code, battle)
+            room.connections.add(connection)
+            metrics.connections.labels(connection.role).inc()
+        welcome: dict[str, Any] = {
+            "type": "welcome",
+            "protocol": protocol.PROTOCOL_VERSION,
+            "role": connection.role,
+            "code": code,
+            "server_ms": now_ms(),
+            "language": room.battle.language,
+            "device": connection.new_device,
+            "limits": {
+                "max_message_bytes": self.settings.max_message_bytes,
+                "reaction_cooldown_ms": self.settings.reaction_cooldown_ms,
+            },
+            # How to come back after losing this socket (docs/protocol.md, Reconnecting):
+            # the server, not each client, decides how a hall returns after a restart.
+            "reconnect": {
+                "base_ms": self.settings.reconnect_base_ms,
+                "max_ms": self.settings.reconnect_max_ms,
+                "jitter": "full",
+            },
+        }
+        connection.send(protocol.encode(welcome))
+        connection.send(protocol.encode(await self.snapshot(connection, base_url)))
+
+    async def leave(self, connection: Connection) -> None:
+        await connection.stop()
+        room = self.rooms.get(connection.code)
+        if room is None:
+            return
+        if connection in room.connections:
+            room.connections.discard(connection)
+            metrics.connections.labels(connection.role).dec()
+        if not room.connections:
+            del self.rooms[connection.code]
+            with contextlib.suppress(Refused):
+                await self.store.unsubscribe(connection.code)
+                await self.store.report_presence(connection.code, self.process, room.counts(), now_ms())
+
+    async def snapshot(self, connection: Connection, base_url: str, request_id: str | None = None) -> dict[str, Any]:
+        battle = await self._load(connection.code)
+        room = self.rooms.get(connection.code)
+        if room is not None and battle.version > room.battle.version:
+            room.battle = battle
+        message: dict[str, Any] = {
+            "type": "snapshot",
+            "id": request_id,
+            "seq": battle.version,
+            "server_ms": now_ms(),
+            "battle": battle_view(battle, connection.role),
+            "tally": None,
+            "engagement": None,
+            "presence": await self.store.presence(connection.code, now_ms()),
+        }
+        vote = battle.round.vote if battle.round else None
+        if vote is not None:
+            message["tally"] = tally_view(battle, await self.store.tally(battle.code, vote.id), connection.role)
+        if battle.round is not None:
+            message["engagement"] = engagement_view(await self.store.reactions(battle.code, battle.round.number))
+        if connection.role == "audience":
+            assert connection.device is not None
+            choice = await self.store.ballot_of(battle.code, vote.id, connection.device) if vote else None
+            message["my_ballot"] = {"vote_id": vote.id, "choice": choice} if vote and choice else None
+        if connection.revoked(battle):
+            # Revoked between its handshake and now: it gets no links, and goes.
+            connection.close(CLOSE_REVOKED)
+        elif connection.role in HOST_ROLES:
+            message["links"] = links(base_url, battle.code, current_secrets(await self._secrets(battle.code), battle.cohost_generation))
+            if connection.role == "cohost":
+                # A co-host runs the show but cannot hand out the host's own link.
+                message["links"].pop("host")
+                message["links"].pop("results")
+        return message
+
+    async def handle(self, connection: Connection, raw: str | bytes, base_url: str) -> None:
+        """One frame from a client: answered by a reply or an error, never a traceback."""
+        request_id = None
+        try:
+            envelope, message = protocol.decode(raw, connection.role)
+            request_id = envelope.id
+            reply = await self._dispatch(connection, envelope, message, base_url)
+        except Refused as refusal:
+            request_id = refusal.params.pop("request_id", request_id)
+            reply = self.error(connection.language, refusal, request_id)
+        except Exception:
+            log.exception("message from a %s socket of %s failed", connection.role, connection.code)
+            reply = self.error(connection.language, Refused("internal"), request_id)
+        if reply is not None:
+            connection.send(protocol.encode(reply))
+
+    @staticmethod
+    def error(language: Language, refusal: Refused, request_id: str | None = None) -> dict[str, Any]:
+        return {
+            "type": "error",
+            "id": request_id,
+            "reason": refusal.reason,
+            "message": refusal_text(language, refusal.reason, refusal.params),
+            "params": refusal.params,
+        }
+
+    async def _dispatch(
+        self, connection: Connection, envelope: protocol.Envelope, message: Any, base_url: str
+    ) -> dict[str, Any] | None:
+        code, request_id = connection.code, envelope.id
+        if isinstance(message, protocol.Ping):
+            return {"type": "pong", "id": request_id, "t": message.t, "server_ms": now_ms()}
+        if isinstance(message, protocol.Resync):
+            return await self.snapshot(connection, base_url, request_id)
+        if isinstance(message, protocol.SetLanguage):
+            connection.language = message.language
+            return {"type": "ack", "id": request_id}
+        if isinstance(message, protocol.SetNickname):
+            connection.nickname = message.nickname
+            return {"type": "ack", "id": request_id, "nickname": message.nickname}
+        if isinstance(message, protocol.CastVote):
+            assert connection.device is not None
+            try:
+                receipt = await self.store.cast_ballot(
+                    code, message.vote_id, connection.device, message.choice, message.ballot_id, now_ms()
+                )
+            except Refused as refusal:
+                metrics.ballots.labels(refusal.reason).inc()
+                raise
+            metrics.ballots.labels(receipt.status).inc()
+            return {
+                "type": "ballot",
+                "id": request_id,
+                "vote_id": message.vote_id,
+                "ballot_id": message.ballot_id,
+                "choice": receipt.choice,
+                "status": receipt.status,
+            }
+        if isinstance(message, protocol.React):
+            return await self._react(connection, message, request_id)
+        assert envelope.seq is not None and connection.role in HOST_ROLES
+        actor: Actor = "host" if connection.role == "host" else "cohost"
+        generation = connection.cohost_generation if actor == "cohost" else None
+        battle = await self.execute(code, message, envelope.seq, actor, generation)
+        ack: dict[str, Any] = {"type": "ack", "id": request_id, "seq": battle.version}
+        if isinstance(message, RevokeCohost):
+            # The new co-host link goes to the host who asked, and to no log or update.
+            ack["links"] = links(base_url, code, current_secrets(await self._secrets(code), battle.cohost_generation))
+        return ack
+
+    async def _react(self, connection: Connection, message: protocol.React, request_id: str | None) -> dict[str, Any] | None:
+        room = self.rooms[connection.code]
+        now = now_ms()
+        if now - connection.last_reaction_ms < self.settings.reaction_cooldown_ms:
+            raise Refused("cooldown", wait_ms=self.settings.reaction_cooldown_ms - (now - connection.last_reaction_ms))
+        target = game.reaction_target(room.battle, message.kind, message.battler)
+        assert room.battle.round is not None
+        connection.last_reaction_ms = now
+        await self.store.react(connection.code, room.battle.round.number, target, message.kind)
+        metrics.reactions.inc()
+        return None  # the engagement meter is the answer
+
+    # --- commands -----------------------------------------------------------------------
+
+    async def execute(
+        self, code: str, command: Command, seq: int, actor: Actor, cohost_generation: int | None = None
+    ) -> Battle:
+        """Apply a host command decided on version ``seq``; one of two racing hosts wins.
+
+        ``cohost_generation``: for a co-host, the generation its socket was admitted
+        under; a co-host whose link was revoked since is refused.
+        """
+        battle = await self._load(code)
+        if cohost_generation is not None and cohost_generation != battle.cohost_generation:
+            raise Refused("link_revoked")
+        if battle.version != seq:
+            raise Conflict(battle.version)
+        context = game.Context(now_ms=now_ms(), actor=actor, seed=secrets.randbits(31))
+        vote = battle.round.vote if battle.round else None
+        if isinstance(command, RevealResults) and vote is not None and battle.round is not None:
+            # The vote is closed, so its tally no longer moves: what we read is final.
+            tally = await self.store.tally(code, vote.id)
+            reactions = await self.store.reactions(code, battle.round.number)
+            context = replace(context, totals=tally.totals, ballots=tally.ballots, engagement=reactions)
+        outcome = game.apply(battle, command, context)
+        if not await self.store.commit(outcome.battle):
+            current = await self._load(code)
+            raise Conflict(current.version)
+        await self._publish(outcome)
+        return outcome.battle
+
+    async def _publish(self, outcome: game.Outcome) -> None:
+        message = {
+            "state": outcome.battle.model_dump(mode="json"),
+            "events": [e.model_dump(mode="json") for e in outcome.events],
+            "published_s": time.time(),  # for the broadcast lag (battles.metrics)
+        }
+        await self.store.publish(outcome.battle.code, json.dumps(message).encode())
+
+    async def _secrets(self, code: str) -> Secrets:
+        tokens = await self.store.secrets(code)
+        if tokens is None:
+            raise Refused("no_battle")
+        return tokens
+
+    async def _load(self, code: str) -> Battle:
+        battle = await self.store.load(code)
+        if battle is None:
+            raise Refused("no_battle")
+        return battle
+
+    def _on_published(self, code: str, payload: bytes) -> None:
+        room = self.rooms.get(code)
+        if room is None:
+            return
+        message = json.loads(payload)
+        battle = Battle.model_validate(message["state"])
+        if battle.version <= room.battle.version:
+            return  # already sent (a snapshot can run ahead of the subscription)
+        room.battle = battle
+        self._send_update(room, battle, message["events"])
+        if "published_s" in message:
+            metrics.broadcast_lag.observe(max(0.0, time.time() - message["published_s"]))
+
+    def _send_update(self, room: Room, battle: Battle, events: list[dict[str, Any]]) -> None:
+        frames: dict[str, Outgoing] = {}
+        for connection in list(room.connections):
+            if connection.revoked(battle):
+                # revoke_cohost, on whichever process: this co-host's link is dead.
+                connection.close(CLOSE_REVOKED)
+                continue
+            view = "host" if connection.role in HOST_ROLES else "public"
+            if view not in frames:
+                frames[view] = Outgoing(protocol.encode(
+                    {
+                        "type": "update",
+                        "seq": battle.version,
+                        "server_ms": now_ms(),
+                        "battle": battle_view(battle, connection.role),
+                        "events": events if view == "host" else [_public_event(e) for e in events],
+                    }
+                ))
+            connection.send(frames[view])
+
+    # --- loops --------------------------------------------------------------------------
+
+    async def _every(self, interval_ms: int, step: Callable[[], Awaitable[None]]) -> None:
+        # Every interval from the start of the last step, not after it: a step that
+        # sends a tally to thousands of phones takes a good part of a live tick.
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        while True:
+            started = loop.time()
+            try:
+                await step()
+            except Refused as refusal:
+                log.warning("%s: %s", step.__name__, refusal.reason)
+            except Exception:
+                log.exception("%s failed", step.__name__)
+            if task is not None and task.cancelling():
+                # Hub.stop cancelled this loop while a step ran, and something below the
+                # step lost the CancelledError (seen with the Redis store: shutdown then
+                # waited for ever on this task). Stop anyway.
+                raise asyncio.CancelledError
+            await asyncio.sleep(max(0.0, interval_ms / 1000 - (loop.time() - started)))
+
+    async def _fire_timers(self) -> None:
+        now = now_ms()
+        codes = set(await self.store.due(now))
+        codes |= {room.code for room in self.rooms.values() if game.due(room.battle, now)}
+        for code in codes:
+            await self.fire_timer(code)
+
+    async def fire_timer(self, code: str) -> None:
+        """Close a vote whose time is up; when another process did it first, do nothing."""
+        battle = await self.store.load(code)
+        if battle is None:
+            return
+        outcome = game.tick(battle, now_ms())
+        if outcome is not None and await self.store.commit(outcome.battle):
+            await self._publish(outcome)
+
+    async def _send_live_figures(self) -> None:
+        metrics.flush()  # on this tick: a counter write per frame would cost more than the frame
+        now = now_ms()
+        for room in list(self.rooms.values()):
+            battle = room.battle
+            figures: dict[str, Any] = {}
+            vote = battle.round.vote if battle.round else None
+            if vote is not None and vote.status in ("open", "closed"):
+                figures["tally"] = await self.store.tally(room.code, vote.id)
+            if battle.phase in ("turn", "debate") and battle.round is not None:
+                figures["engagement"] = await self.store.reactions(room.code, battle.round.number)
+            audience_due = now - room.audience_sent_ms >= self.settings.audience_tick_ms
+            if audience_due:
+                room.audience_sent_ms = now
+            for group, due_now in (("staff", True), ("audience", audience_due)):
+                sent = room.sent.setdefault(group, {})
+                for kind, value in figures.items():
+                    if not due_now or sent.get(kind) == value:
+                        continue
+                    sent[kind] = value
+                    frames: dict[str, Outgoing] = {}
+                    for connection in room.connections:
+                        if (connection.role == "audience") != (group == "audience"):
+                            continue
+                        if connection.role not in frames:
+                            frames[connection.role] = Outgoing(protocol.encode(self._live(kind, value, battle, connection.role)))
+                        connection.send(frames[connection.role])
+
+    @staticmethod
+    def _live(kind: str, value: Any, battle: Battle, role: str) -> dict[str, Any]:
+        if kind == "tally":
+            assert isinstance(value, Tally)
+            return {"type": "tally", **(tally_view(battle, value, role) or {})}
+        return {"type": "engagement", "round": battle.round.number if battle.round else 0, "battlers": engagement_view(value)}
+
+    async def _share_presence(self) -> None:
+        healthy = await self.store.healthy()
+        if healthy != self.store_ok:
+            await self._store_health_changed(healthy)
+        if not healthy:
+            return
+        now = now_ms()
+        for room in list(self.rooms.values()):
+            await self.store.report_presence(room.code, self.process, room.counts(), now)
+            presence = await self.store.presence(room.code, now)
+            if presence != room.presence:
+                room.presence = presence
+                frame = Outgoing(protocol.encode({"type": "presence", **presence}))
+                for connection in room.connections:
+                    connection.send(frame)
+
+    async def _store_health_changed(self, healthy: bool) -> None:
+        """Tell every socket that the store went away or came back.
+
+        While it is away nothing can be recorded: ballots and commands are refused
+        with ``store_unavailable`` (never acknowledged), and the hall should know why.
+        When it is back, updates published meanwhile may never have reached this
+        process (the fan-out was reconnecting), and a store that lost its newest
+        writes may even hold an older version than the one this room sent: each room
+        starts again from the stored state, and the ``service`` message asks the
+        clients for a ``resync``.
+        """
+        self.store_ok = healthy
+        if healthy:
+            log.warning("the store is reachable again")
+            for room in list(self.rooms.values()):
+                try:
+                    battle = await self._load(room.code)
+                except Refused:
+                    continue
+                newer = battle.version > room.battle.version
+                room.battle = battle
+                room.sent.clear()  # the live figures go out again on the next tick
+                if newer:
+                    self._send_update(room, battle, [])
+        else:
+            log.warning("the store cannot be reached; refusing ballots and commands until it is back")
+        frame = Outgoing(protocol.encode({"type": "service", "store": "ok" if healthy else "unavailable"}))
+        for room in list(self.rooms.values()):
+            for connection in list(room.connections):
+                connection.send(frame)
+
+
+def _public_event(event: dict[str, Any]) -> dict[str, Any]:
+    """Events as screens and phones get them: what happened, without the host's notes."""
+    return {"at_ms": event["at_ms"], "action": event["action"]}

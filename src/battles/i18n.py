@@ -1,0 +1,84 @@
+"""Danish and English for every text a person sees.
+
+The texts live in gettext catalogs (``battles/locale/LANG/LC_MESSAGES/battles.po``),
+read with Babel. The message ids are the English texts, so the English catalog may
+leave a translation empty. Pages get both catalogs (a person may switch language
+without a reload); the server translates refusals into the connection's language.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.resources import files
+from typing import Any, Callable
+
+from babel.messages.pofile import read_po
+
+from battles.model import Language
+
+LANGUAGES: tuple[Language, ...] = ("da", "en")
+
+
+def N_(text: str) -> str:
+    """Marks a text for the catalogs where it is defined, not where it is shown."""
+    return text
+
+
+# Every reason a ``Refused`` can carry, in the words a host or a phone will read.
+REASONS: dict[str, str] = {
+    "bad_json": N_("That message is not a JSON object."),
+    "unknown_type": N_("Unknown message type."),
+    "bad_message": N_("That message is not valid: {detail}"),
+    "not_allowed": N_("Your role ({role}) may not send that."),
+    "seq_required": N_("Host commands must say which version they were decided on (seq)."),
+    "conflict": N_("The battle changed while you decided (now at version {version}). Look again and retry."),
+    "store_unavailable": N_("The server cannot reach its storage right now, so this may not be recorded. Try again in a moment."),
+    "wrong_phase": N_("That is not possible in this phase ({phase})."),
+    "too_few_battlers": N_("A round needs at least two battlers."),
+    "too_many_battlers": N_("A battle can have at most {most} battlers."),
+    "unknown_battler": N_("No such battler in this battle."),
+    "not_speaking": N_("That battler is not speaking now."),
+    "reaction_off": N_("That reaction is switched off."),
+    "no_reactions_now": N_("Reactions are open during turns and the debate."),
+    "cooldown": N_("Easy! One reaction at a time."),
+    "no_timer": N_("No clock is running."),
+    "timer_paused": N_("The clock is already paused."),
+    "timer_running": N_("The clock is already running."),
+    "vote_exists": N_("This round already has a vote. Void it to vote again."),
+    "vote_not_open": N_("No vote is open."),
+    "vote_closed": N_("The vote has closed."),
+    "wrong_vote": N_("That vote is over; a new one is open."),
+    "bad_choice": N_("That battler is not in this vote."),
+    "no_vote": N_("There is no vote to void."),
+    "vote_not_closed": N_("Close the vote before revealing it."),
+    "runoff_pending": N_("The tie goes to a runoff: open the runoff vote, or override."),
+    "pick_from_tied": N_("Pick {need} of the tied battlers."),
+    "not_the_proposal": N_("That is not who the rules picked; use override with a reason."),
+    "bad_override": N_("That override would leave too few battlers."),
+    "no_battle": N_("No battle has that code."),
+    "rate_limited": N_("Too many requests. Wait a moment."),
+    "link_revoked": N_("The host revoked this co-host link. Ask the host for the new one."),
+    "internal": N_("Something went wrong on the server. Nothing was changed."),
+}
+
+
+@cache
+def catalog(language: Language) -> dict[str, str]:
+    """msgid -> translation, with empty translations left out."""
+    source = files("battles").joinpath(f"locale/{language}/LC_MESSAGES/battles.po")
+    with source.open("rb") as po:
+        messages = read_po(po, locale=language)
+    return {str(m.id): str(m.string) for m in messages if m.id and m.string}
+
+
+def gettext(language: Language) -> Callable[[str], str]:
+    table = catalog(language)
+    return lambda text: table.get(text, text)
+
+
+def refusal_text(language: Language, reason: str, params: dict[str, Any]) -> str:
+    template = gettext(language)(REASONS.get(reason, reason))
+    try:
+        return template.format(**params)
+    except (KeyError, IndexError, ValueError):
+        return template

@@ -1,0 +1,175 @@
+"""The websocket protocol: every message in both directions, and their schemas.
+
+Every frame is one JSON object with a ``type``. A client may add an ``id`` (up to 64
+characters) to any message; the reply to it (``ack``, ``ballot``, ``error``, ``pong``,
+``snapshot``) carries the same ``id``. Host commands also carry ``seq``: the battle
+version the host decided on. docs/protocol.md describes each message with an
+example, and tests/test_docs.py fails when one is missing there.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import Field, StringConstraints, TypeAdapter, ValidationError
+
+from battles.commands import Command
+from battles.errors import Refused
+from battles.model import Data, Language, Reaction
+
+PROTOCOL_VERSION = "battles.v1"
+Role = Literal["host", "cohost", "screen", "audience"]
+RequestId = Annotated[str, StringConstraints(max_length=64)]
+Token = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
+
+
+class Ping(Data):
+    """Clock sync: the reply ``pong`` echoes ``t`` and adds the server's time."""
+
+    type: Literal["ping"]
+    t: float = Field(allow_inf_nan=False)  # echoed in the pong, which must stay JSON
+
+
+class Resync(Data):
+    """Ask for a fresh ``snapshot`` (after a gap in ``seq``)."""
+
+    type: Literal["resync"]
+
+
+class SetLanguage(Data):
+    """The language of this connection's error messages."""
+
+    type: Literal["set_language"]
+    language: Language
+
+
+class CastVote(Data):
+    type: Literal["vote"]
+    vote_id: Annotated[str, StringConstraints(pattern=r"^r[0-9]{1,3}v[0-9]{1,3}$")]
+    choice: Annotated[str, StringConstraints(pattern=r"^b[0-9]{1,3}$")]
+    ballot_id: Token
+
+
+class React(Data):
+    type: Literal["react"]
+    kind: Reaction
+    battler: Annotated[str, StringConstraints(pattern=r"^b[0-9]{1,3}$")] | None = None
+
+
+class SetNickname(Data):
+    type: Literal["set_nickname"]
+    nickname: Annotated[str, StringConstraints(strip_whitespace=True, max_length=30)]
+
+
+Common = Union[Ping, Resync, SetLanguage]
+AudienceMessage = Annotated[Union[Common, CastVote, React, SetNickname], Field(discriminator="type")]
+ScreenMessage = Annotated[Common, Field(discriminator="type")]
+HostMessage = Annotated[Union[Common, Command], Field(discriminator="type")]
+
+_ADAPTERS: dict[Role, TypeAdapter[Any]] = {
+    "audience": TypeAdapter(AudienceMessage),
+    "screen": TypeAdapter(ScreenMessage),
+    "host": TypeAdapter(HostMessage),
+    "cohost": TypeAdapter(HostMessage),
+}
+_ANY = TypeAdapter(Annotated[Union[Common, CastVote, React, SetNickname, Command], Field(discriminator="type")])
+
+
+
+def _types(adapter: TypeAdapter[Any]) -> frozenset[str]:
+    return frozenset(adapter.json_schema()["discriminator"]["mapping"])
+
+
+# Commands only the host may send: a co-host runs the show but cannot revoke the
+# co-host link (game.py refuses it too, for any caller of the core).
+HOST_ONLY = frozenset({"revoke_cohost"})
+ALLOWED: dict[Role, frozenset[str]] = {role: _types(adapter) for role, adapter in _ADAPTERS.items()}
+ALLOWED["cohost"] = ALLOWED["cohost"] - HOST_ONLY
+CLIENT_MESSAGES: tuple[str, ...] = tuple(sorted(_types(_ANY)))
+HOST_COMMANDS: tuple[str, ...] = tuple(sorted(ALLOWED["host"] - ALLOWED["audience"]))
+SERVER_MESSAGES: tuple[str, ...] = (
+    "welcome",
+    "snapshot",
+    "update",
+    "tally",
+    "engagement",
+    "presence",
+    "ack",
+    "ballot",
+    "pong",
+    "error",
+    "service",
+)
+
+
+class Envelope(Data):
+    """What every client message may carry besides its own fields."""
+
+    id: RequestId | None = None
+    seq: int | None = Field(None, ge=0)
+
+
+def decode(raw: str | bytes, role: Role) -> tuple[Envelope, Any]:
+    """Parse one frame for a role, or raise ``Refused`` saying what is wrong with it.
+
+    The envelope is read first, so that even a refusal can name the request's ``id``.
+    """
+    try:
+        document = json.loads(raw, parse_constant=_no_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: a frame of max_message_bytes can nest arrays 16,000 deep.
+        raise Refused("bad_json") from None
+    if not isinstance(document, dict):
+        raise Refused("bad_json")
+    seq = _plain(document.pop("seq", None), int)
+    envelope = Envelope(id=_plain(document.pop("id", None), str), seq=seq if seq is None or seq >= 0 else None)
+    kind = document.get("type")
+    if not isinstance(kind, str) or kind not in CLIENT_MESSAGES:
+        raise _with_id(Refused("unknown_type"), envelope)
+    if kind not in ALLOWED[role]:
+        raise _with_id(Refused("not_allowed", role=role), envelope)
+    if kind in HOST_COMMANDS and envelope.seq is None:
+        raise _with_id(Refused("seq_required"), envelope)
+    try:
+        message = _ADAPTERS[role].validate_python(document)
+    except ValidationError as error:
+        raise _with_id(Refused("bad_message", detail=_first_problem(error)), envelope) from None
+    return envelope, message
+
+
+def request_id(raw: str | bytes) -> str | None:
+    """The ``id`` of a frame that will not be decoded (it was rate limited), if any."""
+    try:
+        document = json.loads(raw, parse_constant=_no_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    return _plain(document.get("id"), str) if isinstance(document, dict) else None
+
+
+def _no_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON: accepted, a ping's ``t`` would come back in a pong
+    # that no client can parse.
+    raise ValueError(f"{name} is not JSON")
+
+
+def _plain(value: Any, kind: type) -> Any:
+    # A malformed envelope field is dropped rather than failing the whole message, so
+    # the error reply can still be read; ``bool`` is not an ``int`` for ``seq``.
+    return value if isinstance(value, kind) and not isinstance(value, bool) and len(str(value)) <= 64 else None
+
+
+def _with_id(refusal: Refused, envelope: Envelope) -> Refused:
+    refusal.params["request_id"] = envelope.id
+    return refusal
+
+
+def _first_problem(error: ValidationError) -> str:
+    problem = error.errors(include_url=False, include_input=False)[0]
+    where = ".".join(str(part) for part in problem["loc"][1:]) or "message"
+    return f"{where}: {problem['msg']}"
+
+
+def encode(message: dict[str, Any]) -> str:
+    """One server message as the text frame every recipient gets, byte for byte."""
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)

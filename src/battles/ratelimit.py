@@ -1,0 +1,217 @@
+"""Rate limits: how fast one socket may send, and how often one client address may
+mint device ids or ask for join codes that do not exist.
+
+Every limit is a token bucket: ``burst`` tokens, refilled at a steady rate, one
+token per message or attempt. There are three:
+
+- **Messages per socket** (``message_rate``, ``message_burst``, ``message_flood``):
+  checked for every frame in ``app.py`` before the frame is parsed. A frame past the
+  limit is dropped with an ``error`` (``rate_limited``). Dropped frames still cost a
+  token, so a client that keeps sending goes into debt; ``message_flood`` frames past
+  the limit close the socket with 1008. A client that slows down when told recovers.
+- **Device ids minted per address** (``mints_per_minute``, ``mint_burst``): an
+  audience handshake without a valid signed device id mints a new one; past the limit
+  the handshake is refused with HTTP 429. A phone that reconnects offers the id it
+  has and mints nothing, so a whole hall coming back after a Wi-Fi drop costs nothing.
+- **Failed lookups per address** (``lookup_failures_per_minute``,
+  ``lookup_failure_burst``): ``LookupGuard`` wraps the app and counts every 404 on a
+  path that names a join code (pages, API, websocket handshakes). While an address
+  has no token left, every such request from it gets HTTP 429, whether the code
+  exists or not, so the answer tells a script nothing.
+
+A client address is the peer's IP address (its /64 network for IPv6, where one
+device may hold a whole /64). Behind a reverse proxy it is the proxy's, unless the
+proxy is trusted to say who the client is (``forwarded_allow_ips``). A venue's NAT
+shows a whole hall as one address, which is why the per-address defaults allow
+hundreds of new phones a minute: they stop scripts, not halls.
+
+Memory: per-address buckets live in one LRU map per process. An address whose bucket
+has refilled is forgotten (a full bucket is the same as none), and the map never holds
+more than ``rate_limit_addresses`` entries (about 200 bytes each: 10,000 entries, about
+2 MB); past that the least recently seen address is forgotten first. The limits are
+per process: with N workers an address may get up to N times the budget.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+import time
+from collections import OrderedDict
+from typing import Literal
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from battles import i18n
+from battles.security import refuse_handshake
+
+Verdict = Literal["ok", "limited", "flood"]
+
+
+class TokenBucket:
+    """``burst`` tokens, refilled at ``rate`` per second up to ``burst``."""
+
+    __slots__ = ("burst", "rate", "tokens", "updated")
+
+    def __init__(self, rate: float, burst: float, now: float) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens, self.updated = float(burst), now
+
+    def refill(self, now: float) -> None:
+        if now > self.updated:
+            self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = max(self.updated, now)
+
+    def take(self, now: float) -> bool:
+        self.refill(now)
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+    def seconds_to_next(self, now: float) -> float:
+        self.refill(now)
+        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
+
+
+class MessageLimiter:
+    """The frames of one socket: ``ok``, ``limited`` (drop it and say so) or ``flood``
+    (close the socket). See the module docstring."""
+
+    __slots__ = ("burst", "flood", "rate", "tokens", "updated")
+
+    def __init__(self, rate: float, burst: int, flood: int, now: float) -> None:
+        self.rate, self.burst, self.flood = rate, burst, flood
+        self.tokens, self.updated = float(burst), now
+
+    def check(self, now: float) -> Verdict:
+        if now > self.updated:
+            self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+            self.updated = now
+        # A dropped frame costs a token too: ignoring the notice only digs deeper.
+        self.tokens -= 1
+        if self.tokens >= 0:
+            return "ok"
+        return "flood" if self.tokens < -self.flood else "limited"
+
+
+class AddressLimiter:
+    """One token bucket per client address, in a bounded LRU map (see the module docstring)."""
+
+    def __init__(self, per_minute: float, burst: int, max_addresses: int) -> None:
+        self.rate, self.burst, self.max_addresses = per_minute / 60, burst, max_addresses
+        # The time after which an untouched bucket is full again, and may be forgotten.
+        self.forget_after = burst / self.rate
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def _expire(self, now: float) -> None:
+        while self._buckets:
+            oldest = next(iter(self._buckets.values()))
+            if now - oldest.updated < self.forget_after and len(self._buckets) <= self.max_addresses:
+                break
+            self._buckets.popitem(last=False)
+
+    def _bucket(self, address: str, now: float) -> TokenBucket:
+        self._expire(now)
+        bucket = self._buckets.get(address)
+        if bucket is None:
+            bucket = self._buckets[address] = TokenBucket(self.rate, self.burst, now)
+            self._expire(now)  # keep to max_addresses
+        else:
+            self._buckets.move_to_end(address)
+        return bucket
+
+    def allow(self, address: str, now: float | None = None) -> bool:
+        """Spend a token if there is one: True when the attempt may go ahead."""
+        now = time.monotonic() if now is None else now
+        return self._bucket(address, now).take(now)
+
+    def charge(self, address: str, now: float | None = None) -> None:
+        """Spend a token for something that already happened (a failed lookup)."""
+        self.allow(address, now)
+
+    def wait_seconds(self, address: str, now: float | None = None) -> float:
+        """0 when the address has a token left, else the seconds until it has one."""
+        now = time.monotonic() if now is None else now
+        self._expire(now)
+        bucket = self._buckets.get(address)
+        return 0.0 if bucket is None else bucket.seconds_to_next(now)
+
+
+def client_address(scope: Scope) -> str:
+    """Who is asking, as the limits count it: the IP address, or its /64 for IPv6.
+
+    ``scope["client"]`` is the peer, or what a trusted proxy said the client is
+    (uvicorn's proxy headers, ``forwarded_allow_ips``).
+    """
+    client = scope.get("client")
+    host = client[0] if client else ""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host or "unknown"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+# Paths that name a join code: the pages, the API and the websocket endpoints.
+CODE_PATH = re.compile(r"^/(?:api/battles/[^/]+(?:/[^/]+)?|(?:join|screen|host|results)/[^/]+|ws/[^/]+/[^/]+)/?$")
+
+
+def too_many() -> str:
+    """The 429 text, in both languages: the person's language is not known here."""
+    return " / ".join(i18n.refusal_text(lang, "rate_limited", {}) for lang in ("en", "da"))
+
+
+class LookupGuard:
+    """Counts 404s on paths that name a join code per client address, and answers
+    429 to an address that used up its ``lookup_failure`` budget (see the module
+    docstring). A wrapper around the app, so no handler needs to know."""
+
+    def __init__(self, app: ASGIApp, limiter: AddressLimiter) -> None:
+        self.app, self.limiter = app, limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or not CODE_PATH.match(scope.get("path", "")):
+            await self.app(scope, receive, send)
+            return
+        address = client_address(scope)
+        wait = self.limiter.wait_seconds(address)
+        if wait > 0:
+            await self._refuse(scope, send, math.ceil(wait))
+            return
+
+        async def watch(message: Message) -> None:
+            if message["type"] in ("http.response.start", "websocket.http.response.start") and message["status"] == 404:
+                self.limiter.charge(address)
+            await send(message)
+
+        await self.app(scope, receive, watch)
+
+    @staticmethod
+    async def _refuse(scope: Scope, send: Send, retry_after: int) -> None:
+        text = too_many()
+        headers = [(b"retry-after", str(retry_after).encode())]
+        if scope["type"] == "websocket":
+            await refuse_handshake(scope, send, 429, text, headers)
+            return
+        body = text.encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 429,
+                "headers": [
+                    (b"content-type", b"text/plain; charset=utf-8"),
+                    (b"content-length", str(len(body)).encode()),
+                    *headers,
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,192 @@
+"""Who may connect, and as whom.
+
+- Host, co-host and screen links carry long random tokens (``stores.base.Secrets``),
+  compared in constant time and never put in a URL the server sees: pages keep them
+  in the fragment and hand them over in the websocket subprotocol list, so no access
+  log can hold them.
+- An audience device gets a signed device id when it first joins and keeps it in the
+  browser; the signature stops a phone from inventing other devices' ids.
+- ``OriginGuard`` refuses a websocket handshake from a foreign page before the app
+  sees it (after django/channels' ``OriginValidator``).
+- A co-host link can be revoked: the battle counts its co-host generations, and the
+  co-host token of generation N > 0 is derived from the battle's secrets, so every
+  process agrees on it without another stored secret (``cohost_token``).
+- ``SecretsFilter`` keeps tokens and signed device ids out of every log line, the
+  websockets library's debug dump of handshakes and frames included.
+
+See docs/security.md for the threat model.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+from collections.abc import Iterable, Sequence
+from urllib.parse import urlsplit
+
+from itsdangerous import BadSignature, URLSafeSerializer
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from battles.stores.base import Secrets
+
+AUTH_PREFIX = "auth."
+DEVICE_PREFIX = "device."
+
+
+def same_secret(given: str | None, expected: str) -> bool:
+    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def cohost_token(tokens: Secrets, generation: int) -> str:
+    """The co-host token valid in co-host generation ``generation`` of a battle.
+
+    Generation 0 is the stored token. Each ``revoke_cohost`` moves the battle to the
+    next generation, whose token is an HMAC keyed with the host token: 256 bits that
+    only the server and the host can compute, so a revoked co-host, who knew only
+    earlier co-host tokens, cannot work out the next one.
+    """
+    if generation == 0:
+        return tokens.cohost
+    mac = hmac.new(tokens.host.encode(), f"cohost:{generation}:{tokens.cohost}".encode(), hashlib.sha256)
+    return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
+
+
+def current_secrets(tokens: Secrets, cohost_generation: int) -> Secrets:
+    """The battle's tokens as they are valid now (the co-host's of the current generation)."""
+    return Secrets(host=tokens.host, screen=tokens.screen, cohost=cohost_token(tokens, cohost_generation))
+
+
+async def refuse_handshake(
+    scope: Scope, send: Send, status: int, text: str, headers: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
+    """Refuse a websocket handshake with an HTTP status, before anything is set up.
+
+    Browsers only see a failed connection; programs (and the tests) see the status.
+    A server without the ASGI denial-response extension answers 403 instead.
+    """
+    if "websocket.http.response" not in (scope.get("extensions") or {}):
+        await send({"type": "websocket.close", "code": 1008, "reason": text[:120]})
+        return
+    body = text.encode()
+    await send(
+        {
+            "type": "websocket.http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "websocket.http.response.body", "body": body})
+
+
+def offered(scope: Scope, prefix: str) -> str | None:
+    """The value a client offered as subprotocol ``prefix + value``, if any."""
+    for item in scope.get("subprotocols", []):
+        if item.startswith(prefix):
+            return str(item[len(prefix) :])
+    return None
+
+
+class DeviceIds:
+    def __init__(self, signing_key: bytes) -> None:
+        self._serializer = URLSafeSerializer(signing_key, salt="device")
+
+    def mint(self) -> tuple[str, str]:
+        """A new device: (device id, signed form the phone keeps)."""
+        device = secrets.token_urlsafe(12)
+        return device, str(self._serializer.dumps(device))
+
+    def verify(self, signed: str | None) -> str | None:
+        if not signed:
+            return None
+        try:
+            device = self._serializer.loads(signed)
+        except BadSignature:
+            return None
+        return device if isinstance(device, str) else None
+
+
+class OriginGuard:
+    """Refuse websocket handshakes whose Origin is not allowed (HTTP 403).
+
+    Allowed: the server's own pages (an Origin whose host is the Host header, under
+    either scheme), and the origins in the ``allowed_origins`` setting and of
+    ``public_url``. A handshake without Origin comes from a program, not a page, and
+    passes unless its User-Agent claims to be a browser (every browser sends Origin
+    on a websocket handshake).
+    """
+
+    def __init__(self, app: ASGIApp, allowed: Iterable[str]) -> None:
+        self.app = app
+        self.allowed = {origin.rstrip("/").lower() for origin in allowed}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and not self._acceptable(scope):
+            await refuse_handshake(scope, send, 403, "origin not allowed")
+            return
+        await self.app(scope, receive, send)
+
+    def _acceptable(self, scope: Scope) -> bool:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        origin = headers.get("origin")
+        if origin is None:
+            return not headers.get("user-agent", "").startswith("Mozilla/")
+        origin = origin.rstrip("/").lower()
+        if origin in self.allowed:
+            return True
+        host = headers.get("host", "").lower()
+        parts = urlsplit(origin)
+        return parts.scheme in ("http", "https") and bool(host) and parts.netloc == host
+
+
+# What must never reach a log: the credentials in the subprotocol list, the tokens in
+# the fragment of a link, a bearer token, and a signed device id in a welcome.
+_SECRET_PATTERNS = (
+    (re.compile(r"\b(auth|device)\.[A-Za-z0-9_.-]+"), r"\1.[redacted]"),
+    (re.compile(r"#[A-Za-z0-9_-]+"), "#[redacted]"),
+    (re.compile(r"(?i)\b(bearer)\s+\S+"), r"\1 [redacted]"),
+    (re.compile(r'"device"\s*:\s*"[^"]*"?'), '"device":"[redacted]"'),
+)
+
+
+class SecretsFilter(logging.Filter):
+    """Rewrites every record so that no token or signed device id is written.
+
+    The websockets library dumps handshake headers (the subprotocol list holds the
+    tokens) and the start and end of every frame (a snapshot ends with the links) at
+    debug level. Frames are replaced by their kind and size, since a cut-off token
+    cannot be recognised; everything else is redacted by pattern.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        frame = record.args[0] if isinstance(record.args, tuple) and len(record.args) == 1 else None
+        if frame is not None and hasattr(frame, "opcode") and hasattr(frame, "data"):
+            record.msg, record.args = "%s %s [%d bytes]", (record.msg[:1], frame.opcode.name, len(frame.data))
+            return True
+        try:
+            text = record.getMessage()
+        except Exception:  # noqa: BLE001 - a filter that raises breaks the logging call
+            return True
+        redacted = text
+        for pattern, replacement in _SECRET_PATTERNS:
+            redacted = pattern.sub(replacement, redacted)
+        if redacted != text:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+def keep_secrets_out_of_logs() -> None:
+    """Put ``SecretsFilter`` on every handler configured so far (uvicorn's and the
+    root's), once; call it after logging is set up (``create_app`` is)."""
+    loggers = [logging.getLogger(), *(logging.getLogger(name) for name in list(logging.Logger.manager.loggerDict))]
+    for logger in loggers:
+        for handler in logger.handlers:
+            if not any(isinstance(f, SecretsFilter) for f in handler.filters):
+                handler.addFilter(SecretsFilter())

@@ -1,0 +1,102 @@
+"""What each role sees of a battle, the links of a battle, and the evening's export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from battles import game
+from battles.model import Battle
+from battles.stores.base import Secrets, Tally
+
+HOST_ROLES = ("host", "cohost")
+
+
+def battle_view(battle: Battle, role: str) -> dict[str, Any]:
+    """The state as a role receives it: the event log is for the host's eyes only."""
+    if role in HOST_ROLES:
+        return battle.model_dump(mode="json")
+    return battle.model_dump(mode="json", exclude={"log"})
+
+
+def tally_view(battle: Battle, tally: Tally, role: str) -> dict[str, Any] | None:
+    """Live totals of the vote under way; screens and phones get the totals only when the
+    rules show them (GAME.md: default no, totals appear at the reveal), else the count."""
+    vote = battle.round.vote if battle.round else None
+    if vote is None or vote.status not in ("open", "closed"):
+        return None
+    shown = role in HOST_ROLES or battle.rules.live_totals
+    return {
+        "vote_id": vote.id,
+        "ballots": tally.ballots,
+        "totals": {c: tally.totals.get(c, 0) for c in vote.choices} if shown else None,
+    }
+
+
+def engagement_view(reactions: dict[str, dict[str, int]]) -> dict[str, Any]:
+    return {
+        battler: {"counts": counts, "score": game.engagement_score(counts)}
+        for battler, counts in sorted(reactions.items())
+    }
+
+
+def links(base_url: str, code: str, tokens: Secrets | None = None) -> dict[str, str]:
+    """The public join link, and with the tokens the secret ones (token in the fragment,
+    which browsers never send to a server)."""
+    base = base_url.rstrip("/")
+    result = {"join": f"{base}/join/{code}"}
+    if tokens is not None:
+        result |= {
+            "host": f"{base}/host/{code}#{tokens.host}",
+            "cohost": f"{base}/host/{code}#{tokens.cohost}",
+            "screen": f"{base}/screen/{code}#{tokens.screen}",
+            "results": f"{base}/results/{code}#{tokens.host}",
+        }
+    return result
+
+
+def export(battle: Battle, reactions: dict[int, dict[str, dict[str, int]]]) -> dict[str, Any]:
+    """The whole evening (GAME.md, after the show): roster, every round with its votes'
+    totals, engagement per turn, overrides, and the host's event log with times."""
+    document = battle.model_dump(mode="json")
+    for number, rnd in zip(range(1, len(battle.rounds) + 1), document["rounds"]):
+        rnd["engagement"] = engagement_view(reactions.get(number, {}))
+    return {"format": "future-battles-export/1", "battle": document}
+
+
+CSV_COLUMNS = ("section", "round", "vote", "battler", "name", "field", "value", "at_ms", "actor")
+
+
+def export_csv(battle: Battle, reactions: dict[int, dict[str, dict[str, int]]]) -> str:
+    """The export as one table; ``section`` says what a row is (battle, battler, vote,
+    engagement, elimination, log)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, CSV_COLUMNS, extrasaction="raise")
+    writer.writeheader()
+    names = {b.id: b.name for b in battle.battlers}
+
+    def row(section: str, **cells: Any) -> None:
+        writer.writerow({"section": section, **cells})
+
+    for field in ("code", "title", "topic", "scenario", "language", "winner", "ended_reason"):
+        row("battle", field=field, value=getattr(battle, field))
+    row("battle", field="rules", value=battle.rules.model_dump_json())
+    for b in battle.battlers:
+        row("battler", battler=b.id, name=b.name, field="vision", value=b.vision)
+        row("battler", battler=b.id, name=b.name, field="status", value=b.status, round=b.eliminated_in_round)
+    for rnd in battle.rounds:
+        for vote in rnd.votes:
+            row("vote", round=rnd.number, vote=vote.id, field="status", value=vote.status)
+            for battler, count in (vote.totals or {}).items():
+                row("vote", round=rnd.number, vote=vote.id, battler=battler, name=names.get(battler), field="votes", value=count)
+        for battler, figures in engagement_view(reactions.get(rnd.number, {})).items():
+            for kind, count in figures["counts"].items():
+                row("engagement", round=rnd.number, battler=battler, name=names.get(battler), field=kind, value=count)
+            row("engagement", round=rnd.number, battler=battler, name=names.get(battler), field="score", value=figures["score"])
+        for battler in rnd.eliminated:
+            row("elimination", round=rnd.number, battler=battler, name=names.get(battler), field="override", value=rnd.override_reason or "")
+    for entry in battle.log:
+        row("log", field=entry.action, value=json.dumps(entry.details, ensure_ascii=False), at_ms=entry.at_ms, actor=entry.actor)
+    return out.getvalue()

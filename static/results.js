@@ -1,0 +1,290 @@
+// The results page at /results/CODE#TOKEN: the whole evening from the export
+// (GAME.md, after the show). The host token goes in a header, never in a URL.
+import {
+  $,
+  REACTIONS,
+  ballotsText,
+  fill,
+  formatClock,
+  fragmentToken,
+  h,
+  onLanguageChange,
+  page,
+  reactionLabel,
+  setText,
+  standings,
+  t,
+  votesText,
+} from "./client.js";
+import { actionLabel, actorLabel, battlerStatus, endedText, formatTime, logDetails } from "./console.js";
+
+const token = fragmentToken();
+const status = $("#results-status");
+const container = $("#results");
+let battle = null;
+
+const VOTE_STATUS = { open: "Still open", closed: "Closed", voided: "Voided", revealed: "Revealed" };
+
+async function fetchExport(format) {
+  return fetch(`/api/battles/${encodeURIComponent(page.code)}/export.${format}`, {
+    headers: { authorization: `Bearer ${token}` },
+    cache: "no-store",
+  });
+}
+
+async function load() {
+  if (!token) {
+    setText(status, "This results link is incomplete: open the results link from the host console or the setup page.");
+    return;
+  }
+  setText(status, "Loading the results…");
+  let response;
+  try {
+    response = await fetchExport("json");
+  } catch {
+    setText(status, "Could not reach the server. Check the connection and try again.");
+    $("#downloads").hidden = false;
+    return;
+  }
+  if (response.status === 401) {
+    setText(status, "This link's key is not valid for this battle.");
+    return;
+  }
+  if (!response.ok) {
+    setText(status, "The server could not load the results. Try again in a moment.");
+    $("#downloads").hidden = false;
+    return;
+  }
+  const document_ = await response.json();
+  battle = document_.battle;
+  setText(status, null);
+  $("#downloads").hidden = false;
+  render();
+}
+
+async function download(format) {
+  const button = $(`#download-${format}`);
+  button.disabled = true;
+  try {
+    const response = await fetchExport(format);
+    if (!response.ok) throw new Error(String(response.status));
+    const blob = await response.blob();
+    const url = URL.createObjectURL(blob);
+    const link = h("a", { href: url, download: `battle-${page.code}.${format}` });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    window.setTimeout(() => URL.revokeObjectURL(url), 10000);
+  } catch {
+    setText(status, "The download failed. Try again.");
+  } finally {
+    button.disabled = false;
+  }
+}
+
+const nameOf = (id) => (battle.battlers.find((b) => b.id === id) || { name: id }).name;
+const list = (ids) => (ids || []).map(nameOf).join(", ");
+
+/** A table in a box that scrolls sideways on a narrow screen (focusable, so keys scroll it too). */
+function table(caption, head, rows) {
+  return h(
+    "div",
+    { class: "table-scroll", role: "region", "aria-label": caption, tabindex: "0" },
+    h(
+      "table",
+      { class: "table" },
+      h("caption", {}, caption),
+      h("thead", {}, h("tr", {}, head.map((cell) => h("th", { scope: "col" }, cell)))),
+      h("tbody", {}, rows.map((row) => h("tr", {}, row.map((cell, i) => (i === 0 ? h("th", { scope: "row" }, cell) : h("td", {}, cell)))))),
+    ),
+  );
+}
+
+function summary() {
+  const winner = battle.battlers.find((b) => b.id === battle.winner);
+  const item = (label, value) => (value ? h("div", {}, h("dt", {}, label), h("dd", {}, value)) : null);
+  return h(
+    "section",
+    { class: "panel", "aria-labelledby": "summary-heading" },
+    h("h2", { id: "summary-heading" }, t("The evening")),
+    h(
+      "dl",
+      { class: "facts" },
+      item(t("Join code"), battle.code),
+      item(t("Topic"), battle.topic),
+      item(t("Scenario"), battle.scenario),
+      item(t("Winner"), winner ? `${winner.name}: ${winner.vision}` : t("No winner")),
+      item(t("Rounds"), String(battle.rounds.length)),
+      item(t("How it ended"), endedText(battle.ended_reason)),
+    ),
+  );
+}
+
+function roster() {
+  return h(
+    "section",
+    { class: "panel" },
+    table(
+      t("Battlers"),
+      [t("Name"), t("Vision"), t("Affiliation"), t("Status")],
+      battle.battlers.map((b) => [b.name, b.vision, b.affiliation || "", battlerStatus(b)]),
+    ),
+  );
+}
+
+/** Every battler's votes in each round's revealed votes: the evening at a glance. */
+function totals() {
+  const columns = [];
+  for (const round of battle.rounds) {
+    for (const vote of round.votes) {
+      if (vote.status !== "revealed") continue;
+      columns.push({ vote, label: vote.runoff ? t("Round {n} (runoff)", { n: round.number }) : t("Round {n}", { n: round.number }) });
+    }
+  }
+  if (!columns.length) return null;
+  return h(
+    "section",
+    { class: "panel" },
+    table(
+      t("Votes per round"),
+      [t("Battler"), ...columns.map((c) => c.label)],
+      battle.battlers.map((b) => [b.name, ...columns.map((c) => (c.vote.choices.includes(b.id) ? String(c.vote.totals[b.id] || 0) : "–"))]),
+    ),
+  );
+}
+
+function voteBlock(round, vote) {
+  const head = [
+    vote.runoff ? t("Runoff vote") : t("Vote"),
+    t(VOTE_STATUS[vote.status] || vote.status),
+    vote.mode === "keep" ? t("vote to keep") : t("vote out"),
+    vote.ballots !== null && vote.ballots !== undefined ? ballotsText(vote.ballots) : null,
+  ].filter(Boolean);
+  return h(
+    "div",
+    { class: "vote-block" },
+    h("h4", {}, head.join(" · ")),
+    vote.void_reason ? h("p", { class: "warning" }, t("Voided: {reason}", { reason: vote.void_reason })) : null,
+    vote.totals
+      ? h(
+          "ol",
+          { class: "bars bars-small" },
+          standings(vote).map((row) => {
+            const fillBar = h("span", { class: "bar-fill" });
+            fillBar.style.width = `${row.share * 100}%`;
+            return h(
+              "li",
+              { class: "bar-row" },
+              h("span", { class: "bar-name" }, nameOf(row.id)),
+              h("span", { class: "bar-track", "aria-hidden": "true" }, fillBar),
+              h("span", { class: "bar-figures" }, votesText(row.votes, row.share)),
+            );
+          }),
+        )
+      : null,
+  );
+}
+
+function engagement(round) {
+  const figures = round.engagement || {};
+  const ids = Object.keys(figures);
+  if (!ids.length) return h("p", { class: "hint" }, t("No reactions this round."));
+  const kinds = Object.keys(REACTIONS);
+  return table(
+    t("Engagement in round {n}", { n: round.number }),
+    [t("Battler"), ...kinds.map((k) => reactionLabel(k)), t("Score")],
+    ids.map((id) => [nameOf(id), ...kinds.map((k) => String((figures[id].counts || {})[k] || 0)), String(figures[id].score)]),
+  );
+}
+
+function turns(round) {
+  if (!round.turns.length) return null;
+  return table(
+    t("Turns in round {n}", { n: round.number }),
+    [t("Battler"), t("Started"), t("Length"), t("Skipped")],
+    round.turns.map((turn) => [
+      nameOf(turn.battler),
+      formatTime(turn.started_ms),
+      turn.ended_ms ? formatClock(turn.ended_ms - turn.started_ms) : "–",
+      turn.skipped ? t("Yes") : t("No"),
+    ]),
+  );
+}
+
+function roundSection(round) {
+  return h(
+    "section",
+    { class: "panel round-section", "aria-labelledby": `round-${round.number}` },
+    h("h3", { id: `round-${round.number}` }, round.final ? t("Round {n}: the final", { n: round.number }) : t("Round {n}", { n: round.number })),
+    round.challenge ? h("p", { class: "challenge-inline" }, t("Challenge: {text}", { text: round.challenge })) : null,
+    h("p", {}, t("Order: {names}", { names: list(round.order) })),
+    turns(round),
+    round.votes.map((vote) => voteBlock(round, vote)),
+    engagement(round),
+    round.eliminated.length
+      ? h("p", { class: "strong" }, round.final ? t("Winner: {name}", { name: list(round.order.filter((id) => !round.eliminated.includes(id))) }) : t("Eliminated: {names}", { names: list(round.eliminated) }))
+      : null,
+    round.override_reason ? h("p", { class: "warning" }, t("The host overrode the rules: {reason}", { reason: round.override_reason })) : null,
+  );
+}
+
+function overrides() {
+  const entries = (battle.log || []).filter((e) => e.action === "override_elimination" || e.action === "void_vote" || e.action === "undo_elimination");
+  return h(
+    "section",
+    { class: "panel" },
+    h("h2", {}, t("Overrides and corrections")),
+    entries.length
+      ? h(
+          "ul",
+          { class: "plain-list" },
+          entries.map((e) =>
+            h(
+              "li",
+              {},
+              h("time", {}, formatTime(e.at_ms)),
+              " ",
+              actionLabel(e.action),
+              e.details.reason ? ` · ${t("Reason: {reason}", { reason: e.details.reason })}` : "",
+              e.details.eliminated ? ` · ${list(e.details.eliminated)}` : "",
+              e.details.restored ? ` · ${list(e.details.restored)}` : "",
+            ),
+          ),
+        )
+      : h("p", { class: "hint" }, t("The host did not override or correct anything.")),
+  );
+}
+
+function log() {
+  const entries = battle.log || [];
+  return h(
+    "section",
+    { class: "panel" },
+    table(
+      t("Event log"),
+      [t("Time"), t("Who"), t("What"), t("Details")],
+      entries.map((e) => [formatTime(e.at_ms), actorLabel(e.actor), actionLabel(e.action), logDetails(battle, e)]),
+    ),
+  );
+}
+
+function render() {
+  if (!battle) return;
+  $("#battle-title").textContent = battle.title;
+  fill(
+    container,
+    summary(),
+    roster(),
+    totals(),
+    h("h2", { class: "section-title" }, t("Rounds")),
+    battle.rounds.length ? battle.rounds.map(roundSection) : h("p", { class: "hint" }, t("No round was played.")),
+    overrides(),
+    log(),
+  );
+}
+
+$("#download-json").addEventListener("click", () => download("json"));
+$("#download-csv").addEventListener("click", () => download("csv"));
+$("#reload").addEventListener("click", load);
+onLanguageChange(render);
+load();

@@ -1,0 +1,452 @@
+// The projector at /screen/CODE#TOKEN: read-only, dark, readable from the back of a hall.
+import {
+  $,
+  Countdown,
+  Live,
+  PROTOCOL,
+  battlerOf,
+  currentRound,
+  currentVote,
+  fill,
+  fragmentToken,
+  h,
+  leavingText,
+  nameOf,
+  onLanguageChange,
+  page,
+  ballotsText,
+  phaseLabel,
+  plural,
+  proposalText,
+  reactionIcon,
+  reactionLabel,
+  remaining,
+  revealedVote,
+  setText,
+  speakerOf,
+  standings,
+  t,
+  voteQuestion,
+  votesText,
+} from "./client.js";
+
+const token = fragmentToken();
+const stage = $("#screen-stage");
+const clockBox = $("#screen-clock-box");
+const clockCaption = $("#screen-clock-caption");
+const countdown = new Countdown($("#screen-clock"), { speak: true });
+const problem = $("#screen-problem");
+const reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
+const joinUrl = `${window.location.origin}/join/${page.code}`;
+
+const live = new Live({ role: "screen", protocols: () => [PROTOCOL, `auth.${token}`] });
+
+// --- pieces -----------------------------------------------------------------------------
+
+function battlerCard(battler, extra, className = "") {
+  return h(
+    "div",
+    { class: `screen-card ${className}`, dataset: { battler: battler.id } },
+    h("span", { class: "card-name" }, battler.name),
+    h("span", { class: "card-vision" }, battler.vision),
+    battler.affiliation ? h("span", { class: "card-affiliation" }, battler.affiliation) : null,
+    extra || null,
+  );
+}
+
+function engagementMeter(battlerId) {
+  return h(
+    "div",
+    { class: "engagement", dataset: { engagement: battlerId } },
+    h("div", { class: "engagement-head" }, h("span", { class: "engagement-title" }, t("Engagement")), h("span", { class: "engagement-score" }, "0")),
+    h("div", { class: "meter meter-big", "aria-hidden": "true" }, h("span", { class: "meter-fill" })),
+    h(
+      "ul",
+      { class: "engagement-counts" },
+      live.battle.rules.reactions.map((kind) =>
+        h(
+          "li",
+          { dataset: { kind } },
+          reactionIcon(kind, 36),
+          h("span", { class: "visually-hidden" }, reactionLabel(kind)),
+          h("span", { class: "count" }, "0"),
+        ),
+      ),
+    ),
+  );
+}
+
+function renderEngagement() {
+  const figures = live.currentEngagement();
+  const scores = Object.values(figures).map((f) => Math.abs(f.score));
+  const scale = Math.max(10, ...scores);
+  for (const meter of stage.querySelectorAll("[data-engagement]")) {
+    const figure = figures[meter.dataset.engagement] || { counts: {}, score: 0 };
+    const score = meter.querySelector(".engagement-score");
+    if (score.textContent !== String(figure.score)) {
+      score.textContent = String(figure.score);
+      meter.classList.remove("is-pulsing");
+      void meter.offsetWidth;
+      meter.classList.add("is-pulsing");
+    }
+    meter.querySelector(".meter-fill").style.width = `${Math.max(0, (figure.score / scale) * 100)}%`;
+    for (const item of meter.querySelectorAll("[data-kind]")) {
+      item.querySelector(".count").textContent = String(figure.counts[item.dataset.kind] || 0);
+    }
+  }
+}
+
+/**
+ * A size class for a text shown huge: a long name or vision gets smaller letters, so it
+ * stays whole and readable from the back instead of running off the wall.
+ */
+function sized(text, [long, longer, longest]) {
+  const n = [...(text || "")].length;
+  if (n > longest) return " is-longest";
+  if (n > longer) return " is-longer";
+  if (n > long) return " is-long";
+  return "";
+}
+
+const NAME_SIZES = [12, 20, 32];
+const VISION_SIZES = [48, 80, 110];
+
+/**
+ * What sized() could not foresee (a long name, a long vision and a challenge at once):
+ * each [data-fit] block is zoomed out a step at a time until it fits the height of its
+ * box, instead of being cut off at the bottom of the wall.
+ */
+function fitToBoxes() {
+  for (const block of stage.querySelectorAll("[data-fit]")) {
+    const box = block.parentElement;
+    const style = window.getComputedStyle(box);
+    const room = box.clientHeight - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom);
+    block.style.zoom = "";
+    for (const zoom of [0.9, 0.8, 0.7, 0.6]) {
+      if (block.getBoundingClientRect().height <= room + 1) break;
+      block.style.zoom = String(zoom);
+    }
+  }
+}
+
+/** Fewer, bigger rows for a few battlers; smaller ones so 24 still fit on the wall. */
+function density(count) {
+  if (count > 10) return "is-denser";
+  if (count > 6) return "is-dense";
+  return "";
+}
+
+function placeClock(slot, caption) {
+  slot.append(clockBox);
+  clockCaption.textContent = caption;
+  clockBox.hidden = false;
+}
+
+function challengeCard(round, big = false) {
+  if (!round || !round.challenge) return null;
+  return h(
+    "div",
+    { class: `challenge-card${big ? " challenge-big" : ""}` },
+    h("span", { class: "challenge-label" }, t("Challenge")),
+    h("p", { class: "challenge-text" }, round.challenge),
+  );
+}
+
+// --- views per phase ----------------------------------------------------------------------
+
+const views = {
+  lobby(battle) {
+    return h(
+      "div",
+      { class: "lobby" },
+      h(
+        "div",
+        { class: "lobby-story" },
+        battle.topic ? h("p", { class: "topic" }, battle.topic) : null,
+        battle.scenario ? h("p", { class: "scenario" }, battle.scenario) : null,
+        h("div", { class: `card-grid ${density(battle.battlers.length)}` }, battle.battlers.map((b) => battlerCard(b))),
+      ),
+      h(
+        "div",
+        { class: "lobby-join" },
+        h("img", { class: "qr-big", src: `/qr/${encodeURIComponent(page.code)}.svg`, alt: t("QR code to join the battle"), width: "440", height: "440" }),
+        h("p", { class: "join-code-label" }, t("Join code")),
+        h("p", { class: "join-code" }, page.code),
+        h("p", { class: "join-url" }, joinUrl),
+        h("p", { class: "audience-line" }, h("strong", { dataset: { audienceCount: "" } }, "0"), " ", t("have joined")),
+      ),
+    );
+  },
+  challenge(battle, round) {
+    return h(
+      "div",
+      { class: "centered" },
+      h("p", { class: "eyebrow" }, round.final ? t("The final") : t("Round {n}", { n: round.number })),
+      challengeCard(round, true) || h("p", { class: "big-line" }, t("Get ready: the round is about to start.")),
+      h("div", { class: "order-strip" }, round.order.map((id) => h("span", { class: "order-item" }, nameOf(battle, id)))),
+    );
+  },
+  turn(battle, round) {
+    const speaker = battlerOf(battle, speakerOf(battle));
+    const side = h("div", { class: "turn-side" });
+    const view = h(
+      "div",
+      { class: "turn" },
+      h(
+        "div",
+        { class: "turn-main" },
+        h(
+          "div",
+          { dataset: { fit: "" } },
+          h("p", { class: "eyebrow" }, t("Now speaking")),
+          speaker ? h("h2", { class: `speaker-name${sized(speaker.name, NAME_SIZES)}` }, speaker.name) : null,
+          speaker ? h("p", { class: `speaker-vision${sized(speaker.vision, VISION_SIZES)}` }, speaker.vision) : null,
+          speaker && speaker.affiliation ? h("p", { class: "card-affiliation" }, speaker.affiliation) : null,
+          challengeCard(round),
+        ),
+      ),
+      side,
+      h(
+        "ol",
+        { class: "order-strip" },
+        round.order.map((id, index) =>
+          h(
+            "li",
+            { class: `order-item${index < battle.turn_index ? " is-done" : ""}${index === battle.turn_index ? " is-now" : ""}` },
+            nameOf(battle, id),
+          ),
+        ),
+      ),
+    );
+    placeClock(side, t("Time left"));
+    if (speaker) side.append(engagementMeter(speaker.id));
+    return view;
+  },
+  debate(battle, round) {
+    const head = h("div", { class: "debate-head" }, h("h2", { class: "big-line" }, t("Open debate")));
+    const view = h(
+      "div",
+      { class: "debate" },
+      head,
+      h(
+        "div",
+        { class: `card-grid ${density(round.order.length)}` },
+        round.order
+          .map((id) => battlerOf(battle, id))
+          .filter((b) => b && b.status === "in")
+          .map((b) => battlerCard(b, engagementMeter(b.id))),
+      ),
+    );
+    placeClock(head, t("Time left"));
+    return view;
+  },
+  vote(battle, round) {
+    const vote = currentVote(battle);
+    if (!vote) {
+      return h(
+        "div",
+        { class: "centered" },
+        h("p", { class: "big-line" }, t("Get your phones ready: the vote opens in a moment.")),
+        h("div", { class: `card-grid ${density(round.order.length)}` }, round.order.map((id) => battlerOf(battle, id)).filter((b) => b && b.status === "in").map((b) => battlerCard(b))),
+      );
+    }
+    const head = h("div", { class: "vote-head" }, h("h2", { class: "vote-question" }, voteQuestion(battle, vote)));
+    // Live bars when the rules show totals; otherwise the choices and a count of ballots.
+    const choices = battle.rules.live_totals
+      ? h(
+          "ol",
+          { class: `bars ${density(vote.choices.length)}`, id: "vote-bars" },
+          vote.choices.map((id) =>
+            h(
+              "li",
+              { class: "bar-row", dataset: { choice: id } },
+              h("span", { class: "bar-name" }, nameOf(battle, id)),
+              h("span", { class: "bar-track", "aria-hidden": "true" }, h("span", { class: "bar-fill" })),
+              h("span", { class: "bar-figures" }),
+            ),
+          ),
+        )
+      : h("div", { class: `card-grid ${density(vote.choices.length + 2)}` }, vote.choices.map((id) => battlerOf(battle, id)).filter(Boolean).map((b) => battlerCard(b)));
+    const view = h("div", { class: "vote" }, head, h("p", { id: "vote-count", class: "vote-count" }), choices);
+    if (vote.status === "open" && battle.timer) placeClock(head, t("Time left to vote"));
+    return view;
+  },
+  reveal(battle, round) {
+    const vote = revealedVote(battle);
+    if (!vote) return h("p", { class: "big-line" }, t("The results are coming."));
+    const rows = standings(vote);
+    const leaving = round.proposal && round.proposal.method === "decided" ? round.proposal.leaving : [];
+    const list = h(
+      "ol",
+      { class: `bars standings ${density(rows.length)}` },
+      rows.map((row, rank) =>
+        h(
+          "li",
+          { class: `bar-row${leaving.includes(row.id) ? " is-leaving" : ""}`, dataset: { share: String(row.share), rank: String(rank) } },
+          h("span", { class: "bar-rank" }, String(rank + 1)),
+          h("span", { class: "bar-name" }, nameOf(battle, row.id)),
+          h("span", { class: "bar-track", "aria-hidden": "true" }, h("span", { class: "bar-fill" })),
+          h("span", { class: "bar-figures" }, votesText(row.votes, row.share)),
+        ),
+      ),
+    );
+    animateStandings(list, vote.id);
+    return h(
+      "div",
+      { class: "reveal" },
+      h(
+        "div",
+        { class: "reveal-head" },
+        h("h2", { class: "vote-question" }, vote.runoff ? t("Runoff results") : t("The results")),
+        h("p", { class: "vote-count" }, ballotsText(vote.ballots || 0)),
+      ),
+      list,
+      h("p", { class: "proposal" }, proposalText(battle, round)),
+    );
+  },
+  elimination(battle, round) {
+    return h(
+      "div",
+      { class: "elimination centered" },
+      h(
+        "div",
+        { class: "leaving-row" },
+        round.eliminated.map((id) => battlerOf(battle, id)).filter(Boolean).map((b) => battlerCard(b, null, "is-leaving")),
+      ),
+      h("p", { class: "big-line" }, leavingText(battle, round.eliminated)),
+      round.override_reason ? h("p", { class: "scenario" }, t("The host decided: {reason}", { reason: round.override_reason })) : null,
+      h("p", { class: "eyebrow" }, t("Still in the battle")),
+      h("div", { class: `card-grid ${density(remaining(battle).length)}` }, remaining(battle).map((b) => battlerCard(b))),
+    );
+  },
+  final(battle) {
+    return winnerView(battle, t("The winning vision"));
+  },
+  finished(battle) {
+    if (battle.winner) return winnerView(battle, t("Thank you! The winning vision"));
+    return h("div", { class: "centered" }, h("p", { class: "big-line" }, t("The battle is over. Thank you!")));
+  },
+};
+
+function winnerView(battle, caption) {
+  const winner = battlerOf(battle, battle.winner);
+  const view = h(
+    "div",
+    { class: "winner centered", dataset: { fit: "" } },
+    h("p", { class: "eyebrow" }, caption),
+    winner ? h("h2", { class: `winner-name${sized(winner.name, NAME_SIZES)}` }, winner.name) : null,
+    winner ? h("p", { class: `speaker-vision${sized(winner.vision, VISION_SIZES)}` }, winner.vision) : null,
+    winner && winner.affiliation ? h("p", { class: "card-affiliation" }, winner.affiliation) : null,
+  );
+  if (!reducedMotion.matches) view.append(confetti());
+  return view;
+}
+
+function confetti() {
+  const colours = ["#ffd166", "#ef476f", "#06d6a0", "#4cc9f0", "#f78c6b"];
+  const layer = h("div", { class: "confetti", "aria-hidden": "true" });
+  for (let i = 0; i < 80; i += 1) {
+    const piece = h("span", { class: "confetti-piece" });
+    piece.style.left = `${Math.random() * 100}%`;
+    piece.style.backgroundColor = colours[i % colours.length];
+    piece.style.animationDelay = `${Math.random() * 4}s`;
+    piece.style.animationDuration = `${3 + Math.random() * 3}s`;
+    layer.append(piece);
+  }
+  return layer;
+}
+
+let animatedVote = "";
+
+/** Bars grow from nothing the first time a vote is revealed, one after another. */
+function animateStandings(list, voteId) {
+  const rows = [...list.children];
+  const first = animatedVote !== voteId && !reducedMotion.matches;
+  animatedVote = voteId;
+  const set = () => {
+    for (const row of rows) {
+      const bar = row.querySelector(".bar-fill");
+      if (first) bar.style.transitionDelay = `${(rows.length - Number(row.dataset.rank)) * 0.6}s`;
+      bar.style.width = `${Number(row.dataset.share) * 100}%`;
+      row.classList.add("is-shown");
+    }
+  };
+  if (!first) {
+    list.classList.add("no-animation");
+    set();
+    return;
+  }
+  window.requestAnimationFrame(() => window.requestAnimationFrame(set));
+}
+
+function renderTally() {
+  const battle = live.battle;
+  const vote = currentVote(battle);
+  const count = $("#vote-count");
+  if (!count || !vote) return;
+  const tally = live.currentTally();
+  const totals = tally && tally.totals;
+  const sum = totals ? Object.values(totals).reduce((a, b) => a + b, 0) : 0;
+  const bars = $("#vote-bars");
+  for (const row of bars ? bars.children : []) {
+    const votes = totals ? totals[row.dataset.choice] || 0 : 0;
+    const share = sum ? votes / sum : 0;
+    row.querySelector(".bar-fill").style.width = totals ? `${share * 100}%` : "0%";
+    row.querySelector(".bar-figures").textContent = totals ? votesText(votes, share) : "";
+  }
+  const ballots = tally ? tally.ballots : 0;
+  count.textContent =
+    vote.status === "open"
+      ? plural(ballots, "1 ballot in", "{n} ballots in")
+      : plural(ballots, "The vote has closed: 1 ballot.", "The vote has closed: {n} ballots.");
+}
+
+function renderPresence() {
+  const audience = live.presence ? live.presence.audience || 0 : 0;
+  for (const node of document.querySelectorAll("[data-audience-count]")) node.textContent = String(audience);
+}
+
+// --- the whole page ---------------------------------------------------------------------
+
+function render() {
+  const battle = live.battle;
+  if (!battle) return;
+  const round = currentRound(battle);
+  document.body.dataset.phase = battle.phase;
+  setText($("#phase-label"), null);
+  $("#phase-label").textContent = phaseLabel(battle.phase);
+  $("#round-label").textContent = round && battle.phase !== "lobby" ? (round.final ? t("Final round") : t("Round {n}", { n: round.number })) : "";
+  $("#battle-title").textContent = battle.title;
+  clockBox.hidden = true;
+  document.body.append(clockBox); // parked until a view places it
+  fill(stage, (views[battle.phase] || views.lobby)(battle, round));
+  fitToBoxes();
+  countdown.set(clockBox.hidden ? null : battle.timer);
+  renderTally();
+  renderEngagement();
+  renderPresence();
+}
+
+for (const node of document.querySelectorAll("[data-join-url]")) node.textContent = joinUrl;
+window.addEventListener("resize", fitToBoxes);
+
+if (!token) {
+  problem.hidden = false;
+  setText(problem, "This screen link is incomplete: open the full screen link from the host console.");
+} else {
+  live.on("state", render);
+  live.on("tally", renderTally);
+  live.on("engagement", renderEngagement);
+  live.on("presence", renderPresence);
+  live.on("close", ({ opened }) => {
+    if (!live.everOpened && !opened && live.attempts >= 3) {
+      problem.hidden = false;
+      setText(problem, "Cannot connect. Check that the screen link is complete and the server is running.");
+    }
+  });
+  live.on("open", () => {
+    problem.hidden = true;
+  });
+  onLanguageChange(render);
+  live.start();
+}

@@ -1,0 +1,44 @@
+"""The benchmark's command, end to end and small: it runs, reports, and its loss check bites.
+
+Not the benchmark itself (docs/performance.md: `python -m bench`, minutes long); this
+runs its quick mode on 100 sockets with a fault injected: after the flood, three
+acknowledged ballots are removed from each server's store before the check, which
+must then report them lost and exit with status 1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytest.importorskip("picows", reason="the bench extra is not installed: pip install -e '.[bench]'")
+pytest.importorskip("socketio", reason="the bench extra is not installed: pip install -e '.[bench]'")
+
+
+@pytest.mark.timeout(120)
+def test_the_quick_bench_runs_and_its_ballot_loss_check_can_fail(tmp_path: Path) -> None:
+    out = tmp_path / "report.md"
+    command = [
+        sys.executable, "-m", "bench", "--quick", "--sockets", "100", "--hold", "0.2", "--burst-seconds", "0.2",
+        "--reconnect-jitter", "0.2", "--inject-loss", "3", "--out", str(out),
+    ]  # fmt: skip
+    finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=110, env={**os.environ})
+    assert finished.returncode == 1, finished.stderr[-3000:]
+    report = out.read_text()
+    assert "| flood: ballots lost | 3 | 3 | 3 |" in report, report
+    figures = json.loads(Path(f"{out}.json").read_text())["results"]
+    for kind in ("engine", "b0", "p1"):
+        assert figures[kind]["connected"] == 100
+        # The burst is checked without the fault: nothing is lost there.
+        assert figures[kind]["burst"]["acked"] == 100 and figures[kind]["burst"]["lost"] == 0
+        assert figures[kind]["flood"]["acked"] == 100 and figures[kind]["flood"]["lost"] == 3
+        assert figures[kind]["phase"]["p99"] is not None and figures[kind]["phase_missing"] == 0
+        assert figures[kind]["storm"]["dropped"] > 0
+    assert figures["engine"]["server_metrics"]["battles_ballots_total[counted]"] >= 100

@@ -1,0 +1,759 @@
+"""The venue's pages in a real browser (Debian's Chromium driven by Playwright): the phone,
+the projector screen and the host console against a real `battles serve`.
+
+One server and one browser per module; each test opens its own contexts (one per device)
+through a ``Stage`` (tests/browser.py), which fails the test on any console error, page
+error, CSP violation or native dialog it did not expect. Screenshots of every view go to
+test-artifacts/screenshots/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import (
+    Browser,
+    Locator,
+    Page,
+    Request,
+    WebSocket,
+    expect,
+    sync_playwright,
+)
+from websockets.sync.client import connect
+
+from battles import i18n
+from tests.browser import (
+    ROOT,
+    Stage,
+    launch,
+    leftover_texts,
+    screenshot,
+    unlabelled_controls,
+)
+from tests.servers import Server
+
+expect.set_options(timeout=10_000)
+
+XSS_NAME = "<img src=x onerror=alert(1)>"
+XSS_VISION = "<script>alert(2)</script> & friends"
+XSS_NICKNAME = "<img src=x onerror=alert(3)>"  # 28 characters: the field takes 30
+
+NOT_FOUND = r"Failed to load resource: the server responded with a status of 404"
+
+# Is there an attribute such as onerror= or onclick= on any element?
+HAS_HANDLER_ATTRIBUTE = "() => [...document.querySelectorAll('*')].some((el) => [...el.attributes].some((a) => a.name.startsWith('on')))"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = launch(playwright)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def stage(browser: Browser) -> Iterator[Stage]:
+    opened = Stage(browser)
+    yield opened
+    try:
+        opened.check()
+    finally:
+        opened.close()
+
+
+def battle(server: Server, names: list[str], **fields: Any) -> dict[str, Any]:
+    """A battle made through the HTTP API (the setup form has its own test)."""
+    battlers = [{"name": name, "vision": f"The vision of {name}"} for name in names]
+    draft = {"title": "Aarhus 2079", "topic": "The future of our town", "language": "en", "battlers": battlers, **fields}
+    return server.create_battle(**draft)
+
+
+# --- driving the host console -------------------------------------------------------------
+
+
+def phase_is(page: Page, text: str) -> None:
+    expect(page.locator("#phase-label")).to_have_text(text)
+
+
+# The console's shortcuts and their buttons (static/host.js, SHORTCUTS).
+SHORTCUTS = {"n": "#btn-next", " ": "#btn-pause", "e": "#btn-extend", "v": "#btn-vote", "r": "#btn-reveal"}
+
+
+def press(host: Page, key: str) -> None:
+    """A keyboard shortcut of the console, as a host uses it: once its button is enabled
+    (a shortcut is ignored while the previous command waits for its answer)."""
+    expect(host.locator(SHORTCUTS[key])).to_be_enabled()
+    host.keyboard.press(key)
+
+
+def answer_dialog(host: Page, title: str, button: str, reason: str | None = None) -> None:
+    """The console's in-page confirmation (never a native dialog)."""
+    dialog = host.get_by_role("dialog", name=title)
+    expect(dialog).to_be_visible()
+    if reason is not None:
+        dialog.get_by_role("textbox").fill(reason)
+    dialog.get_by_role("button", name=button, exact=True).click()
+    expect(dialog).to_have_count(0)
+
+
+def run_turns(host: Page, speakers: list[str], total: int | None = None) -> None:
+    """From the lobby (or an elimination): start the round, then these turns with N."""
+    host.locator("#btn-start-round").click()
+    phase_is(host, "Challenge")
+    for index, name in enumerate(speakers):
+        press(host, "n")
+        expect(host.locator("#now-detail")).to_have_text(f"{name} speaks (turn {index + 1} of {total or len(speakers)}).")
+
+
+def close_and_reveal(host: Page) -> None:
+    press(host, "v")
+    answer_dialog(host, "Close the vote now?", "Close the vote")
+    expect(host.locator("#vote-line")).to_have_text("The vote has closed: reveal the results when the hall is ready.")
+    press(host, "r")
+    phase_is(host, "Results")
+
+
+def choice_of(phone: Page, name: str) -> Locator:
+    """The phone's vote button of the battler with exactly this name."""
+    return phone.locator(".choice", has=phone.locator(".choice-name", has_text=re.compile(f"^{re.escape(name)}$")))
+
+
+def vote(phone: Page, name: str) -> None:
+    choice = choice_of(phone, name)
+    choice.tap()
+    expect(choice).to_have_attribute("aria-pressed", "true")
+    expect(choice.locator(".choice-state")).to_have_text("✓ Counted")
+    expect(phone.locator("#vote-status")).to_have_text(
+        f"Your vote for {name} is counted. You can change it until the vote closes."
+    )
+
+
+def no_injected_markup(page: Page) -> None:
+    assert page.locator('img[src="x"]').count() == 0, f"markup from a name ran on {page.url}"
+    # The only script without src is the catalogs JSON block, which never runs.
+    inline = page.locator('script:not([src]):not(#catalogs[type="application/json"])')
+    assert inline.count() == 0, f"an inline script on {page.url}"
+    assert page.evaluate(HAS_HANDLER_ATTRIBUTE) is False, f"an event handler attribute on {page.url}"
+
+
+# --- the show -------------------------------------------------------------------------------
+
+
+def test_a_round_from_the_setup_form_to_the_elimination(server: Server, stage: Stage) -> None:
+    host = stage.page("laptop", f"{server.url}/new", name="host")
+    host.locator("#title").fill("Aarhus 2079")
+    host.locator("#topic").fill("Sea level and summers")
+    host.locator("#scenario").fill("It is 2079, the sea has risen and summers are hotter: how does our region thrive?")
+    host.locator("#language").select_option("en")
+    host.locator("#add-battler").click()
+    battlers = [("Ada", "A city that floats"), ("Bo", "Every roof a forest"), ("Cy", "Tides power the town")]
+    for number, (name, vision) in enumerate(battlers, start=1):
+        host.locator(f"#battler-{number}-name").fill(name)
+        host.locator(f"#battler-{number}-vision").fill(vision)
+    screenshot(host, "setup-form-laptop", full_page=True)
+    host.locator("#create-button").click()
+    expect(host.locator("#created")).to_be_visible()
+    code = host.locator("#created-code").inner_text()
+    link = {label: host.get_by_label(text, exact=True).input_value() for label, text in [
+        ("join", "Audience join link (public)"), ("screen", "Screen (secret, read-only)"), ("host", "Host console (secret)"),
+    ]}  # fmt: skip
+    assert link["join"] == f"{server.url}/join/{code}"
+    screenshot(host, "setup-created-laptop", full_page=True)
+    host.locator("#open-host").click()
+    expect(host).to_have_url(link["host"])
+    phase_is(host, "Lobby")
+
+    screen = stage.page("projector", link["screen"], name="screen")
+    phones = [stage.page("phone", link["join"], name=f"phone {n}") for n in (1, 2)]
+    # The third phone types the code on the start page, the way it is read off a projector.
+    typist = stage.page("phone", f"{server.url}/", name="phone 3")
+    typist.locator("#join-code").fill(f" {code[:3].lower()} {code[3:]} ")
+    screenshot(typist, "start-page-phone")
+    typist.get_by_role("button", name="Join", exact=True).tap()
+    expect(typist).to_have_url(link["join"])
+    phones.append(typist)
+    for phone in phones:
+        phase_is(phone, "Lobby")
+        expect(phone.locator("#connection-badge")).to_have_text("Connected")
+    expect(host.locator("#presence-audience")).to_have_text("3")
+    expect(host.locator("#presence-screen")).to_have_text("1")
+    expect(screen.locator(".audience-line [data-audience-count]")).to_have_text("3")
+    screenshot(phones[0], "lobby-phone", full_page=True)
+    screenshot(screen, "lobby-projector")
+    screenshot(host, "lobby-host-laptop")
+
+    # Round 1: the first step by a click, the rest by the shortcuts.
+    host.locator("#btn-start-round").click()
+    phase_is(host, "Challenge")
+    for page in (*phones, screen):
+        phase_is(page, "Challenge")
+    press(host, "n")
+    expect(host.locator("#now-detail")).to_have_text("Ada speaks (turn 1 of 3).")
+    for page in (*phones, screen):
+        expect(page.locator(".speaker-name")).to_have_text("Ada")
+    expect(screen.locator("#screen-clock")).to_have_text(re.compile(r"^1:(2\d|30)$"))
+    # A reaction moves the meter on the screen and on the console.
+    phones[0].locator('[data-reaction="applause"]').tap()
+    expect(phones[0].locator("#notice")).to_have_text("Sent: Applause")
+    expect(screen.locator('[data-engagement] [data-kind="applause"] .count')).to_have_text("1")
+    expect(host.locator(".engagement-row.is-now .engagement-score")).not_to_have_text("0")
+    screenshot(phones[0], "turn-phone", full_page=True)
+    screenshot(screen, "turn-projector")
+    screenshot(host, "turn-host-laptop")
+    press(host, "n")
+    expect(host.locator("#now-detail")).to_have_text("Bo speaks (turn 2 of 3).")
+    host.locator("#btn-next").click()
+    expect(host.locator("#now-detail")).to_have_text("Cy speaks (turn 3 of 3).")
+    for page in (*phones, screen):
+        expect(page.locator(".speaker-name")).to_have_text("Cy")
+    press(host, "v")
+    phase_is(host, "Vote")
+    expect(host.locator("#vote-line")).to_have_text("The vote is open.")
+
+    # The phones vote; one changes its mind. Each choice is confirmed by the server.
+    for phone in phones:
+        phase_is(phone, "Vote")
+        expect(phone.locator("#vote-status")).to_have_text("The vote is open: tap a battler to vote.")
+    screenshot(phones[0], "vote-open-phone", full_page=True)
+    vote(phones[0], "Ada")
+    vote(phones[1], "Bo")
+    vote(phones[2], "Bo")
+    vote(phones[2], "Ada")
+    expect(choice_of(phones[2], "Bo")).to_have_attribute("aria-pressed", "false")
+    expect(host.locator("#tally-count")).to_have_text("3 ballots")
+    expect(host.locator("#host-tally .bar-row").first).to_contain_text("Ada")
+    expect(host.locator("#host-tally .bar-row").first).to_contain_text("2 votes · 67 %")
+    expect(screen.locator("#vote-count")).to_have_text("3 ballots in")
+    screenshot(phones[2], "vote-counted-phone", full_page=True)
+    screenshot(screen, "vote-projector")
+    screenshot(host, "vote-host-laptop")
+
+    close_and_reveal(host)
+    for phone in phones:
+        phase_is(phone, "Results")
+    rows = screen.locator(".standings .bar-row")
+    expect(rows).to_have_count(3)
+    expect(rows.nth(0).locator(".bar-name")).to_have_text("Ada")
+    expect(rows.nth(0).locator(".bar-figures")).to_have_text("2 votes · 67 %")
+    expect(rows.nth(1).locator(".bar-figures")).to_have_text("1 vote · 33 %")
+    expect(rows.nth(2).locator(".bar-name")).to_have_text("Cy")
+    expect(rows.nth(2).locator(".bar-figures")).to_have_text("0 votes · 0 %")
+    expect(rows.nth(2)).to_have_class(re.compile(r"\bis-leaving\b"))
+    expect(screen.locator(".reveal .proposal")).to_have_text("The rules say Cy leaves.")
+    expect(phones[1].locator(".result.is-mine .result-name")).to_have_text("Bo")
+    screenshot(phones[1], "reveal-phone", full_page=True)
+    screenshot(screen, "reveal-projector")
+    screenshot(host, "reveal-host-laptop")
+
+    host.locator("#btn-confirm").click()
+    answer_dialog(host, "Confirm the elimination?", "Confirm")
+    for page in (*phones, screen, host):
+        phase_is(page, "Elimination")
+    for phone in phones:
+        expect(phone.locator(".leaving")).to_have_text("Cy leaves the battle.")
+        expect(phone.locator(".roster .battler-name")).to_have_text(["Ada", "Bo"])
+    expect(screen.locator(".elimination .big-line")).to_have_text("Cy leaves the battle.")
+    expect(screen.locator(".screen-card.is-leaving .card-name")).to_have_text("Cy")
+    expect(host.locator("#proposal-line")).to_have_text("Cy left the battle.")
+    expect(host.locator("#host-roster .status-row.is-eliminated")).to_contain_text("Out in round 1")
+    screenshot(phones[0], "elimination-phone", full_page=True)
+    screenshot(screen, "elimination-projector")
+    screenshot(host, "elimination-host-laptop")
+
+
+def test_a_phone_keeps_its_ballot_through_a_reload_and_a_lost_connection(server: Server, stage: Stage) -> None:
+    created = battle(server, ["Ada", "Bo", "Cy"])
+    stage.expect_console(
+        r"WebSocket connection to '[^']+' failed: .*ERR_INTERNET_DISCONNECTED|Failed to load resource: net::ERR_INTERNET_DISCONNECTED",
+        "the phone is offline on purpose: its reconnect tries fail until it is back",
+    )
+    host = stage.page("laptop", created["links"]["host"], name="host")
+    reloader = stage.page("phone", created["links"]["join"], name="reloading phone")
+    wanderer_context = stage.context("phone")
+    wanderer = stage.watch(wanderer_context.new_page(), "offline phone")
+    welcomes: list[dict[str, Any]] = []
+
+    def on_socket(socket: WebSocket) -> None:
+        def on_frame(payload: str | bytes) -> None:
+            message = json.loads(payload)
+            if message.get("type") == "welcome":
+                welcomes.append(message)
+
+        socket.on("framereceived", on_frame)
+
+    wanderer.on("websocket", on_socket)
+    wanderer.goto(created["links"]["join"])
+    phase_is(wanderer, "Lobby")
+    # The page follows the reconnect policy the server sends in the welcome.
+    policy = welcomes[0]["reconnect"]
+    assert policy == {"base_ms": 500, "max_ms": 15_000, "jitter": "full"}
+    delays = wanderer.evaluate(
+        """async (welcome) => {
+          const { reconnectDelay, reconnectPolicy } = await import("/static/client.js");
+          const policy = reconnectPolicy(welcome);
+          const top = () => 1;
+          return [1, 2, 5].map((n) => reconnectDelay(policy, n, 1006, top))
+            .concat([reconnectDelay(policy, 1, 1012, top), reconnectDelay(null, 1, 1006, top), reconnectDelay(null, 3, 1006, top)]);
+        }""",
+        welcomes[0],
+    )
+    assert delays == [500, 15_000, 15_000, 15_000, 500, 2000]
+
+    run_turns(host, ["Ada", "Bo", "Cy"])
+    press(host, "v")
+    phase_is(reloader, "Vote")
+    vote(reloader, "Bo")
+    reloader.reload()
+    phase_is(reloader, "Vote")
+    choice = choice_of(reloader, "Bo")
+    expect(choice).to_have_attribute("aria-pressed", "true")
+    expect(choice.locator(".choice-state")).to_have_text("✓ Counted")
+    expect(reloader.locator("#vote-status")).to_have_text(
+        "Your vote for Bo is counted. You can change it until the vote closes."
+    )
+    expect(host.locator("#tally-count")).to_have_text("1 ballot")
+
+    # A tap while offline is kept and sent when the phone is back.
+    phase_is(wanderer, "Vote")
+    wanderer_context.set_offline(True)
+    expect(wanderer.locator("#connection-badge")).to_have_attribute("data-status", "offline")
+    choice_of(wanderer, "Cy").tap()
+    expect(choice_of(wanderer, "Cy").locator(".choice-state")).to_have_text("Sending…")
+    screenshot(wanderer, "vote-offline-phone", full_page=True)
+    wanderer_context.set_offline(False)
+    expect(wanderer.locator("#connection-badge")).to_have_attribute("data-status", "connected")
+    expect(choice_of(wanderer, "Cy").locator(".choice-state")).to_have_text("✓ Counted")
+    expect(host.locator("#tally-count")).to_have_text("2 ballots")
+
+    # Offline again while the show moves on: back online, the phone is at the reveal by itself.
+    wanderer_context.set_offline(True)
+    expect(wanderer.locator("#connection-badge")).to_have_text("Offline")
+    close_and_reveal(host)
+    phase_is(reloader, "Results")
+    phase_is(wanderer, "Vote")  # still the old view: nothing reaches it
+    wanderer_context.set_offline(False)
+    phase_is(wanderer, "Results")
+    expect(wanderer.locator("#connection-badge")).to_have_text("Connected")
+    expect(wanderer.locator(".result.is-mine .result-name")).to_have_text("Cy")
+    expect(reloader.locator(".result.is-mine .result-name")).to_have_text("Bo")
+
+
+# --- every page in both languages -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def lobby(server: Server) -> dict[str, Any]:
+    return battle(server, ["Ada", "Bo", "Cy"], scenario="It is 2079, the sea has risen.")
+
+
+PAGES = {
+    # name: (device, path, a text it shows, in Danish after the switch)
+    "start": ("phone", "/", "Join a battle"),
+    "setup": ("laptop", "/new", "Create a battle"),
+    "missing": ("phone", "/join/NOSUCH", "No battle has this code"),
+    "phone": ("phone", "join", "Waiting for the show to start. Keep this page open."),
+    "screen": ("projector", "screen", "Join code"),
+    "host": ("laptop", "host", "Before the first round: battlers and rules"),
+    "results": ("laptop", "results", "Download JSON"),
+}
+
+
+def page_url(server: Server, created: dict[str, Any], path: str) -> str:
+    """A battle's link by its name ("join", "host"...), or a path on the server."""
+    links: dict[str, str] = created["links"]
+    return links.get(path, f"{server.url}{path}")
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_the_language_switch_changes_every_text(server: Server, stage: Stage, lobby: dict[str, Any], name: str) -> None:
+    device, path, text = PAGES[name]
+    if name == "missing":
+        stage.expect_console(NOT_FOUND, "this page is the 404 of a code that does not exist")
+    page = stage.page(device, page_url(server, lobby, path), name=name)
+    if name in ("phone", "screen", "host"):
+        phase_is(page, "Lobby")
+    if name == "results":
+        expect(page.locator("#downloads")).to_be_visible()
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    assert leftover_texts(page, "en") == []
+    english_title = page.title()
+
+    page.get_by_role("button", name="DA", exact=True).click()
+    expect(page.locator("html")).to_have_attribute("lang", "da")
+    expect(page.get_by_role("button", name="DA", exact=True)).to_have_attribute("aria-pressed", "true")
+    expect(page.get_by_text(da(text), exact=True).first).to_be_attached()
+    assert leftover_texts(page, "da") == []
+    if name not in ("start",):
+        assert page.title() != english_title
+    if name == "setup":  # the battle's language follows the page's until the host picks one
+        expect(page.locator("#language")).to_have_value("da")
+    screenshot(page, f"language-da-{name}-{device}", full_page=device != "projector")
+
+    # The choice is remembered on this device, and switching back restores every text.
+    page.reload()
+    expect(page.locator("html")).to_have_attribute("lang", "da")
+    assert leftover_texts(page, "da") == []
+    page.get_by_role("button", name="EN", exact=True).click()
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    assert leftover_texts(page, "en") == []
+
+
+# --- markup from people is text -------------------------------------------------------------------
+
+
+def test_names_and_nicknames_with_markup_are_shown_as_text(server: Server, stage: Stage) -> None:
+    created = server.create_battle(
+        title="<i>Aarhus</i> 2079",
+        language="en",
+        battlers=[
+            {"name": XSS_NAME, "vision": XSS_VISION, "affiliation": "<b onmouseover=alert(5)>Poet</b>"},
+            {"name": "Bo", "vision": "Every roof a forest"},
+        ],
+    )
+    host = stage.page("laptop", created["links"]["host"], name="host")
+    screen = stage.page("projector", created["links"]["screen"], name="screen")
+    calm_screen = stage.page("projector", created["links"]["screen"], name="screen, reduced motion", reduced_motion="reduce")
+    phone = stage.page("phone", created["links"]["join"], name="phone")
+    phase_is(phone, "Lobby")
+    expect(phone.locator(".roster .battler-name").first).to_have_text(XSS_NAME)
+    expect(phone.locator(".roster .battler-vision").first).to_have_text(XSS_VISION)
+    expect(phone.locator("#battle-title")).to_have_text("<i>Aarhus</i> 2079")
+    assert phone.title().startswith("<i>Aarhus</i> 2079 · ")
+    expect(screen.locator(".card-name").first).to_have_text(XSS_NAME)
+    expect(host.locator("#host-roster .status-name").first).to_have_text(XSS_NAME)
+    expect(host.locator("#battler-editor input[name=name]").first).to_have_value(XSS_NAME)
+
+    # The nickname: saved by the server, shown back as typed after a reload.
+    phone.locator("#nickname-box summary").tap()
+    phone.locator("#nickname").fill(XSS_NICKNAME)
+    phone.get_by_role("button", name="Save", exact=True).tap()
+    expect(phone.locator("#nickname-status")).to_have_text("Saved")
+    phone.reload()
+    expect(phone.locator("#nickname")).to_have_value(XSS_NICKNAME)
+
+    # The battler speaks, is voted for and wins: every view shows the name as text.
+    run_turns(host, [XSS_NAME], total=2)
+    expect(phone.locator(".speaker-name")).to_have_text(XSS_NAME)
+    expect(phone.locator(".speaker-vision")).to_have_text(XSS_VISION)
+    expect(screen.locator(".turn-main .speaker-name")).to_have_text(XSS_NAME)
+    expect(host.locator("#now-detail")).to_have_text(f"{XSS_NAME} speaks (turn 1 of 2).")
+    press(host, "n")
+    expect(phone.locator(".hint", has_text="Up next")).to_have_count(0)
+    expect(phone.locator(".speaker-name")).to_have_text("Bo")
+    press(host, "v")
+    vote(phone, XSS_NAME)
+    close_and_reveal(host)
+    expect(screen.locator(".standings .bar-name").first).to_have_text(XSS_NAME)
+    expect(host.locator("#proposal-line")).to_have_text(f"The rules crown {XSS_NAME}.")
+    host.locator("#btn-confirm").click()
+    expect(host.get_by_role("dialog")).to_contain_text(f"{XSS_NAME} wins the evening.")
+    answer_dialog(host, "Crown the winner?", "Confirm")
+    phase_is(phone, "Final")
+    expect(phone.locator(".winner-name")).to_have_text(XSS_NAME)
+    expect(screen.locator(".winner-name")).to_have_text(XSS_NAME)
+    # The celebration moves, except for people who asked for less motion.
+    expect(screen.locator(".confetti")).to_have_count(1)
+    expect(calm_screen.locator(".winner-name")).to_have_text(XSS_NAME)
+    expect(calm_screen.locator(".confetti")).to_have_count(0)
+    screenshot(screen, "xss-final-projector")
+    screenshot(phone, "xss-final-phone", full_page=True)
+
+    cohost = stage.page("laptop", created["links"]["cohost"], name="co-host")
+    expect(cohost.locator("#role-chip")).to_have_text("Co-host")
+    expect(cohost.locator("#event-log")).to_contain_text(XSS_NAME)
+    results = stage.page("laptop", created["links"]["results"], name="results")
+    expect(results.locator("#results")).to_contain_text(XSS_NAME)
+    expect(results.locator("#battle-title")).to_have_text("<i>Aarhus</i> 2079")
+    for page in (host, screen, calm_screen, phone, cohost, results):
+        no_injected_markup(page)
+    assert results.locator("i").count() == 0
+
+
+def test_a_revoked_cohost_link_says_so_and_stops(server: Server, stage: Stage) -> None:
+    created = battle(server, ["Ada", "Bo"])
+    cohost = stage.page("laptop", created["links"]["cohost"], name="co-host")
+    phase_is(cohost, "Lobby")
+    expect(cohost.locator("#role-chip")).to_have_text("Co-host")
+    # The host revokes the link from another console (a plain websocket client here).
+    offer = ["battles.v1", f"auth.{created['host_token']}"]
+    with connect(f"{server.ws_url}/ws/host/{created['code']}", subprotocols=offer) as host:  # type: ignore[arg-type]
+        seq = next(m["seq"] for m in map(json.loads, host) if m["type"] == "snapshot")
+        host.send(json.dumps({"type": "revoke_cohost", "seq": seq, "id": "revoke"}))
+        assert next(m for m in map(json.loads, host) if m.get("id") == "revoke")["type"] == "ack"
+    expect(cohost.locator("#host-problem")).to_have_text("The host revoked this co-host link. Ask the host for the new one.")
+    expect(cohost.locator("#connection-badge")).to_have_attribute("data-status", "offline")
+    expect(cohost.locator("#btn-start-round")).to_be_disabled()
+
+
+def test_the_phone_loads_only_what_it_needs(server: Server, stage: Stage, lobby: dict[str, Any]) -> None:
+    """The page weight of /join/CODE, gzipped as a phone gets it, within a budget taken
+    from the figures when it was written (HTML + CSS + JS: 28 KB gzipped, 94 KB plain)."""
+    phone = stage.page("phone", name="phone")
+    loaded: list[Request] = []
+    phone.on("requestfinished", lambda request: loaded.append(request))
+    phone.goto(lobby["links"]["join"])
+    phase_is(phone, "Lobby")
+    code = [r for r in loaded if r.resource_type in ("document", "stylesheet", "script")]
+    paths = sorted(urlsplit(r.url).path for r in code)
+    assert paths == ["/join/" + lobby["code"], "/static/audience.js", "/static/battles.css", "/static/client.js"]
+    gzipped = sum(r.sizes()["responseBodySize"] for r in code)
+    plain = sum(len(response.body()) for r in code if (response := r.response()) is not None)
+    assert all((r.response() or pytest.fail(r.url)).headers.get("content-encoding") == "gzip" for r in code)
+    assert gzipped < 34_000, f"the phone's page grew to {gzipped} bytes gzipped"
+    assert plain < 110_000, f"the phone's page grew to {plain} bytes before gzip"
+
+
+# --- what the pages are allowed to run -------------------------------------------------------------
+
+
+def directives(policy: str) -> dict[str, list[str]]:
+    parsed = {}
+    for part in policy.split(";"):
+        words = part.split()
+        if words:
+            parsed[words[0].lower()] = words[1:]
+    return parsed
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_pages_forbid_inline_script_and_break_no_rule(server: Server, stage: Stage, lobby: dict[str, Any], name: str) -> None:
+    device, path, _ = PAGES[name]
+    if name == "missing":
+        stage.expect_console(NOT_FOUND, "this page is the 404 of a code that does not exist")
+    page = stage.page(device, name=name)
+    response = page.goto(page_url(server, lobby, path))
+    assert response is not None
+    policy = directives(response.headers["content-security-policy"])
+    scripts = policy.get("script-src", policy.get("default-src"))
+    assert scripts == ["'self'"], scripts
+    assert "'unsafe-inline'" not in policy.get("style-src", policy["default-src"])
+    assert policy["object-src"] == ["'none'"] and policy["frame-ancestors"] == ["'none'"]
+    # Nothing inline that the policy would have to block: no script blocks, no handlers, no styles.
+    html = response.text()
+    assert not re.search(r"<script(?![^>]*\bsrc=)(?![^>]*type=\"application/json\")", html), "inline script"
+    assert not re.search(r"\son[a-z]+=", html), "inline event handler"
+    assert not re.search(r"\sstyle=", html), "style attribute"
+    if name in ("phone", "screen", "host"):
+        phase_is(page, "Lobby")
+        expect(page.locator("#connection-badge")).to_have_text("Connected")
+    if name == "results":
+        expect(page.locator("#downloads")).to_be_visible()
+    # The Stage fails the test on any CSP violation or error the page logged.
+
+
+# --- accessibility a test can hold ----------------------------------------------------------------------
+
+
+def test_labels_live_regions_and_the_keyboard(server: Server, stage: Stage) -> None:
+    created = battle(server, ["Ada", "Bo", "Cy"])
+    host = stage.page("laptop", created["links"]["host"], name="host")
+    phone = stage.page("phone", created["links"]["join"], name="phone")
+    screen = stage.page("projector", created["links"]["screen"], name="screen")
+    start = stage.page("phone", f"{server.url}/", name="start")
+    setup = stage.page("laptop", f"{server.url}/new", name="setup")
+    phase_is(host, "Lobby")
+    phase_is(phone, "Lobby")
+    phase_is(screen, "Lobby")
+    for page in (host, phone, screen, start, setup):
+        assert unlabelled_controls(page) == [], page.url
+        assert page.locator("img:not([alt])").count() == 0, page.url
+        expect(page.locator("html")).to_have_attribute("lang", "en")
+
+    # The countdowns are timers; the vote status and the announcements are polite live regions.
+    for page, clock in ((phone, "#clock"), (host, "#host-clock"), (screen, "#screen-clock")):
+        expect(page.locator(clock)).to_have_attribute("role", "timer")
+    expect(phone.locator("#vote-status")).to_have_attribute("aria-live", "polite")
+    expect(phone.locator("#vote-status")).to_have_attribute("role", "status")
+    expect(host.locator("#vote-line")).to_have_attribute("aria-live", "polite")
+    expect(phone.locator("#announcer")).to_have_attribute("aria-live", "polite")
+
+    # The first Tab reaches the skip link; then a field, Tab to its button, Enter.
+    host.keyboard.press("Tab")
+    expect(host.locator(".skip-link")).to_be_focused()
+    host.locator("#start-challenge").focus()
+    host.keyboard.type("Your vision must work without cars.")
+    host.keyboard.press("Tab")
+    expect(host.locator("#btn-start-round")).to_be_focused()
+    host.keyboard.press("Enter")
+    phase_is(host, "Challenge")
+    expect(phone.locator(".challenge-text")).to_have_text("Your vision must work without cars.")
+    expect(phone.locator("#announcer")).to_have_text("Challenge")
+
+    host.locator("#btn-next").focus()
+    host.keyboard.press("Enter")
+    expect(host.locator("#now-detail")).to_have_text("Ada speaks (turn 1 of 3).")
+    expect(phone.locator("#announcer")).to_have_text(re.compile(r"^(Presentation: Ada|\d+ seconds left)$"))
+    # Space on no control pauses; the paused clock is said on the timer's caption.
+    host.locator("body").click(position={"x": 5, "y": 790})
+    press(host, " ")
+    expect(host.locator("#clock-state")).to_have_text("Paused")
+    expect(phone.locator("#clock-caption")).to_have_text("Paused")
+    host.locator("#btn-pause").focus()
+    host.keyboard.press("Enter")
+    expect(host.locator("#clock-state")).to_have_text("Running")
+    press(host, "n")
+    expect(host.locator("#now-detail")).to_have_text("Bo speaks (turn 2 of 3).")
+    press(host, "n")
+    expect(host.locator("#now-detail")).to_have_text("Cy speaks (turn 3 of 3).")
+    press(host, "v")
+    phase_is(host, "Vote")
+    # A confirmation opens with the focus inside; Escape cancels, Tab and Enter confirm.
+    press(host, "v")
+    dialog = host.get_by_role("dialog", name="Close the vote now?")
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
+    host.keyboard.press("Escape")
+    expect(dialog).to_have_count(0)
+    expect(host.locator("#vote-line")).to_have_text("The vote is open.")
+    press(host, "v")
+    expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
+    host.keyboard.press("Tab")
+    expect(dialog.get_by_role("button", name="Close the vote")).to_be_focused()
+    host.keyboard.press("Enter")
+    expect(host.locator("#vote-line")).to_have_text("The vote has closed: reveal the results when the hall is ready.")
+    expect(phone.locator("#vote-status")).to_have_text("The vote has closed.")
+
+
+# --- a whole evening in Danish, every view on camera -------------------------------------------------
+
+
+def da(text: str, **params: Any) -> str:
+    """The Danish of an English text, from the catalog the pages get."""
+    return i18n.catalog("da")[text].format(**params)
+
+
+def no_english(page: Page) -> None:
+    assert leftover_texts(page, "da") == [], page.url
+
+
+def test_a_whole_evening_in_danish_on_every_screen(server: Server, stage: Stage) -> None:
+    """Screenshots of every view at phone, projector, laptop and tablet sizes, with the
+    longer Danish texts and long names; and no English text left anywhere."""
+    created = server.create_battle(
+        title="Fremtidens Aarhus 2079: havet er steget",
+        topic="Bæredygtighed og klima",
+        scenario="Det er 2079. Havet er steget, og somrene er varmere. Hvordan trives vores region?",
+        language="da",
+        battlers=[
+            {
+                "name": "Alexandra Bæk-Sørensen",
+                "vision": "En flydende bydel, der lever af tidevandet og styres af naboerne",
+                "affiliation": "Arkitekt, Aarhus Ø",
+            },
+            {"name": "Bo", "vision": "Hvert tag en skov"},
+            {"name": "Cecilie", "vision": "Byen sover om dagen og lever om natten", "affiliation": "Digter"},
+            {"name": "Dan", "vision": "Ingen biler, kun cykler og både"},
+        ],
+        rules={"debate_seconds": 120, "live_totals": True, "eliminations_per_round": 2},
+    )
+    host = stage.page("laptop", created["links"]["host"], name="host")
+    tablet = stage.page("tablet", created["links"]["cohost"], name="co-host tablet")
+    screen = stage.page("projector", created["links"]["screen"], name="screen")
+    phones = [stage.page("phone", created["links"]["join"], name=f"phone {n}") for n in (1, 2, 3)]
+    pages = [host, tablet, screen, *phones]
+
+    def shoot(view: str) -> None:
+        for page in pages:
+            no_english(page)
+        screenshot(phones[0], f"{view}-phone", full_page=True)
+        screenshot(screen, f"{view}-projector")
+        screenshot(host, f"{view}-host-laptop")
+        screenshot(tablet, f"{view}-cohost-tablet")
+
+    for page in pages:
+        phase_is(page, "Lobby")
+    expect(screen.locator(".audience-line [data-audience-count]")).to_have_text("3")
+    shoot("da-lobby")
+
+    host.locator("#start-challenge").fill("Strømnettet falder ud i en uge.")
+    host.locator("#btn-start-round").click()
+    phase_is(phones[0], da("Challenge"))
+    shoot("da-challenge")
+    press(host, "n")
+    phase_is(phones[0], da("Presentation"))
+    expect(phones[0].locator(".speaker-name")).to_have_text("Alexandra Bæk-Sørensen")
+    for phone, kind in zip(phones, ("applause", "fire", "idea")):
+        phone.locator(f'[data-reaction="{kind}"]').tap()
+    expect(screen.locator('[data-engagement] [data-kind="idea"] .count')).to_have_text("1")
+    shoot("da-turn")
+    press(host, " ")
+    expect(host.locator("#clock-state")).to_have_text(da("Paused"))
+    screenshot(phones[0], "da-turn-paused-phone", full_page=True)
+    screenshot(screen, "da-turn-paused-projector")
+    press(host, " ")
+    expect(host.locator("#clock-state")).to_have_text(da("Running"))
+    for number, name in enumerate(("Bo", "Cecilie", "Dan"), start=2):
+        press(host, "n")
+        expect(host.locator("#now-detail")).to_have_text(da("{name} speaks (turn {n} of {total}).", name=name, n=number, total=4))
+    press(host, "n")
+    phase_is(phones[0], da("Debate"))
+    phones[0].locator(".target-picker").get_by_role("button", name="Bo", exact=True).tap()
+    phones[0].locator('[data-reaction="applause"]').tap()
+    expect(screen.locator('[data-engagement="b2"] [data-kind="applause"] .count')).to_have_text("1")
+    shoot("da-debate")
+    press(host, "v")
+    phase_is(phones[0], da("Vote"))
+    for phone, name in zip(phones, ("Bo", "Alexandra Bæk-Sørensen", "Bo")):
+        choice_of(phone, name).tap()
+        expect(choice_of(phone, name).locator(".choice-state")).to_have_text(da("✓ Counted"))
+    expect(screen.locator("#vote-count")).to_have_text(da("{n} ballots in", n=3))
+    shoot("da-vote-live-totals")
+    press(host, "v")
+    answer_dialog(host, da("Close the vote now?"), da("Close the vote"))
+    expect(phones[0].locator("#vote-status")).to_contain_text(da("The vote has closed."))
+    shoot("da-vote-closed")
+    press(host, "r")
+    phase_is(phones[0], da("Results"))
+    expect(screen.locator(".standings .bar-row")).to_have_count(4)
+    shoot("da-reveal")
+    host.locator("#btn-confirm").click()
+    answer_dialog(host, da("Confirm the elimination?"), da("Confirm"))
+    phase_is(phones[0], da("Elimination"))
+    shoot("da-elimination")
+
+    # The final: two left, a vote crowns the winner, then the end of the evening.
+    host.locator("#btn-start-round").click()
+    phase_is(phones[0], da("Challenge"))
+    press(host, "n")
+    expect(host.locator("#now-detail")).to_contain_text(da("{name} speaks (turn {n} of {total}).", name="", n=1, total=2).strip())
+    press(host, "n")
+    expect(host.locator("#now-detail")).to_contain_text(da("{name} speaks (turn {n} of {total}).", name="", n=2, total=2).strip())
+    press(host, "n")
+    phase_is(phones[0], da("Debate"))
+    press(host, "v")
+    phase_is(phones[0], da("Vote"))
+    shoot("da-final-vote")
+    phones[0].locator(".choice").first.tap()
+    expect(phones[0].locator(".choice").first.locator(".choice-state")).to_have_text(da("✓ Counted"))
+    press(host, "v")
+    answer_dialog(host, da("Close the vote now?"), da("Close the vote"))
+    press(host, "r")
+    phase_is(phones[0], da("Results"))
+    host.locator("#btn-confirm").click()
+    answer_dialog(host, da("Crown the winner?"), da("Confirm"))
+    phase_is(phones[0], da("Final"))
+    shoot("da-final-winner")
+    host.locator("#btn-end").click()
+    answer_dialog(host, da("End the battle?"), da("End the battle"))
+    phase_is(phones[0], da("Finished"))
+    shoot("da-finished")
+
+    results = stage.page("laptop", created["links"]["results"], name="results")
+    expect(results.locator("#downloads")).to_be_visible()
+    no_english(results)
+    screenshot(results, "da-results-laptop", full_page=True)
+    results_phone = stage.page("phone", created["links"]["results"], name="results phone")
+    expect(results_phone.locator("#downloads")).to_be_visible()
+    screenshot(results_phone, "da-results-phone", full_page=True)
+
+
+def test_screenshots_are_artifacts_not_commits() -> None:
+    ignored = (ROOT / ".gitignore").read_text().split()
+    assert "test-artifacts/" in ignored

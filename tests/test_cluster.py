@@ -1,0 +1,68 @@
+"""Two server processes on one real Redis (started by the tests on a free port)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.clients import Client
+from tests.servers import Server
+from tests.test_hub import FOUR, to_the_vote
+
+
+def vote_status(battle: dict[str, Any]) -> str | None:
+    """The status of the round's newest vote, as a client sees it (None before one opens)."""
+    votes = battle["rounds"][-1]["votes"] if battle["rounds"] else []
+    return str(votes[-1]["status"]) if votes else None
+
+
+@pytest.fixture
+def pair(redis_server: Any, tmp_path: Path) -> Iterator[tuple[Server, Server]]:
+    servers = [Server(redis_server.url, tmp_path / f"server-{n}.log").start() for n in (1, 2)]
+    yield servers[0], servers[1]
+    for server in servers:
+        server.stop()
+
+
+async def test_a_ballot_cast_on_one_process_reaches_a_screen_on_the_other(pair: tuple[Server, Server]) -> None:
+    one, two = pair
+    created = one.create_battle(title="Two halls, one Redis", battlers=FOUR, rules={"live_totals": True})
+    code = created["code"]
+    host = await Client.connect(one.ws_url, "host", code, created["host_token"])
+    screen = await Client.connect(two.ws_url, "screen", code, created["screen_token"])
+    phone = await Client.connect(one.ws_url, "audience", code)
+
+    # A host command on process one reaches the screen on process two (pub/sub).
+    vote_id = await to_the_vote(host)
+    await screen.wait_for(lambda b: vote_status(b) == "open")
+    assert screen.seq == host.seq
+
+    # The ballot, acknowledged by process one, shows on the screen of process two.
+    assert (await phone.vote(vote_id, "b3"))["status"] == "counted"
+    tally = await screen.expect("tally", lambda m: m["ballots"] == 1)
+    assert tally["totals"] == {"b1": 0, "b2": 0, "b3": 1, "b4": 0}
+    await screen.expect("presence", lambda m: m["audience"] == 1 and m["host"] == 1 and m["screen"] == 1)
+
+
+async def test_a_vote_closes_exactly_once_across_processes(pair: tuple[Server, Server]) -> None:
+    one, two = pair
+    created = one.create_battle(title="Timers", battlers=FOUR, rules={"vote_seconds": 5})
+    code = created["code"]
+    host = await Client.connect(one.ws_url, "host", code, created["host_token"])
+    # A screen on each process keeps the battle live in both, so both timer loops watch it.
+    screens = [await Client.connect(s.ws_url, "screen", code, created["screen_token"]) for s in pair]
+    await to_the_vote(host)
+    await host.close()
+    for screen in screens:
+        await screen.wait_for(lambda b: vote_status(b) == "closed", timeout=10)
+    await asyncio.sleep(0.5)  # give a second closer every chance to show up
+    log = httpx.get(
+        f"{one.url}/api/battles/{code}/export.json", headers={"authorization": f"Bearer {created['host_token']}"}
+    ).json()["battle"]["log"]
+    closes = [entry for entry in log if entry["action"] == "close_vote"]
+    assert [entry["actor"] for entry in closes] == ["timer"]

@@ -1,0 +1,698 @@
+"""Faults (issue 5, "Nothing lost, no one in"): processes, Redis and clients that die or stall.
+
+Everything is real: `battles serve` subprocesses on free ports, a redis-server of the
+tests' own, websocket clients over loopback. Each test is bounded in count and time.
+The phones are ``ReconnectingClient``s: they come back by themselves as the protocol's
+``reconnect`` policy says, and resend an unacknowledged ballot with the same id.
+
+What "no acknowledged ballot is lost" means here: a device's ballot may be replaced by
+its own later choice (GAME.md: one ballot per device, changing a choice replaces it), so
+the final totals must be exactly the last acknowledged choice of every device, and every
+``ballot_id`` that got a ``ballot`` reply must be among the ids the store recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import collections
+import contextlib
+import json
+import os
+import random
+import socket
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from tests.clients import Client, ReconnectingClient
+from tests.conftest import RedisServer
+from tests.servers import Server
+from tests.test_hub import FOUR, to_the_vote
+
+CHOICES = ["b1", "b2", "b3", "b4"]
+# Generous per-address limits: every phone of these tests comes from 127.0.0.1.
+HALL_LIMITS = {"mint_burst": 5000, "mints_per_minute": 60_000, "message_burst": 2000, "message_rate": 1000}
+# The bursts aim at 1,000 ballots a second; on a busy 2-core CI machine they may reach
+# less, and below this they would no longer be a burst worth the name.
+MIN_RATE = 400
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+async def phones_on(urls: list[list[str]], code: str, **options: Any) -> list[ReconnectingClient]:
+    """One phone per entry of ``urls`` (its list of servers, the first one first)."""
+    phones = [ReconnectingClient(list(servers), "audience", code, **options) for servers in urls]
+    for batch in range(0, len(phones), 100):
+        await asyncio.gather(*(phone.start() for phone in phones[batch : batch + 100]))
+    return phones
+
+
+class Burst:
+    """Phones that vote again and again, each waiting for its answer: together about
+    ``rate`` ballots a second, every one a new ``ballot_id`` and a random choice."""
+
+    def __init__(self, phones: list[ReconnectingClient], vote_id: str, rate: float, seed: int = 5) -> None:
+        self.phones, self.vote_id, self.rate = phones, vote_id, rate
+        self.rng = random.Random(seed)
+        self.stopping = asyncio.Event()
+        self.acked_at: list[float] = []  # loop times of the `ballot` replies
+        self.refused: collections.Counter[str] = collections.Counter()
+        self._task: asyncio.Future[list[None]] | None = None
+
+    def start(self) -> Burst:
+        self._task = asyncio.ensure_future(asyncio.gather(*(self._phone(p) for p in self.phones)))
+        return self
+
+    async def _phone(self, phone: ReconnectingClient) -> None:
+        loop = asyncio.get_running_loop()
+        interval = len(self.phones) / self.rate
+        rng = random.Random(self.rng.random())
+        next_at = loop.time() + rng.uniform(0, interval)
+        while not self.stopping.is_set():
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
+            reply = await phone.vote(self.vote_id, rng.choice(CHOICES), timeout=90)
+            if reply["type"] == "ballot":
+                self.acked_at.append(loop.time())
+            else:
+                self.refused[reply["reason"]] += 1
+            next_at = max(next_at + interval, loop.time())
+
+    def acked_between(self, start: float, end: float) -> int:
+        return sum(1 for t in self.acked_at if start <= t < end)
+
+    async def stop(self) -> None:
+        """Stop, and let every phone's ballot in flight get its answer."""
+        self.stopping.set()
+        assert self._task is not None
+        await asyncio.wait_for(self._task, 120)
+
+
+def expected_totals(phones: list[ReconnectingClient], vote_id: str) -> dict[str, int]:
+    counted = collections.Counter(phone.acked[vote_id] for phone in phones if vote_id in phone.acked)
+    return {choice: counted.get(choice, 0) for choice in CHOICES}
+
+
+def acked_ballot_ids(phones: list[ReconnectingClient], vote_id: str) -> set[str]:
+    return {ballot_id for phone in phones for vote, ballot_id in phone.acked_ids if vote == vote_id}
+
+
+def recorded_ballot_ids_redis(url: str, code: str, vote_id: str) -> set[str]:
+    """The ballot ids the Redis store recorded (key layout: battles/stores/redis.py)."""
+    with redis.Redis.from_url(url) as client:
+        members = client.smembers(f"battle:{{{code}}}:seen:{vote_id}")
+    return {member.decode().rpartition("|")[2] for member in members}
+
+
+def recorded_ballot_ids_sqlite(path: Path, code: str, vote_id: str) -> set[str]:
+    """The ballot ids the embedded store recorded (schema: battles/stores/embedded.py)."""
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT ballot_id FROM seen_ballots WHERE code = ? AND vote_id = ?", (code, vote_id))
+        return {str(ballot_id) for (ballot_id,) in rows}
+
+
+async def reveal(host: ReconnectingClient, vote_id: str) -> dict[str, Any]:
+    """Close the vote and reveal it; returns the revealed vote as the host sees it."""
+    for kind in ("close_vote", "reveal_results"):
+        await run(host, kind)
+    vote: dict[str, Any] = host.battle["rounds"][-1]["votes"][-1]
+    assert vote["id"] == vote_id and vote["status"] == "revealed"
+    return vote
+
+
+async def host_to_the_vote(server: Server, code: str, token: str) -> str:
+    host = await Client.connect(server.ws_url, "host", code, token)
+    try:
+        return await to_the_vote(host)
+    finally:
+        await host.close()
+
+
+async def run(host: ReconnectingClient, kind: str, **fields: Any) -> dict[str, Any]:
+    """A host command that must succeed; waits until the host has seen its result."""
+    reply = await host.command(kind, **fields)
+    assert reply is not None and reply["type"] == "ack", reply
+    await host.wait_for(lambda battle: battle["version"] >= reply["seq"])
+    return reply
+
+
+async def close_all(*clients: ReconnectingClient) -> None:
+    await asyncio.gather(*(client.close() for client in clients))
+
+
+# --- 6. a process dies ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def two_processes(redis_server: RedisServer, tmp_path: Path) -> Iterator[tuple[Server, Server]]:
+    redis_server.start()
+    redis_server.flush()
+    servers = [Server(redis_server.url, tmp_path / f"server-{n}.log", **HALL_LIMITS).start() for n in (1, 2)]
+    yield servers[0], servers[1]
+    for server in servers:
+        server.stop()
+
+
+async def test_kill_9_of_one_of_two_processes_loses_no_acknowledged_ballot(
+    two_processes: tuple[Server, Server], redis_server: RedisServer
+) -> None:
+    one, two = two_processes
+    created = one.create_battle(title="Kill one", battlers=FOUR, rules={"vote_seconds": 600})
+    code = created["code"]
+    vote_id = await host_to_the_vote(one, code, created["host_token"])
+    both = [one.ws_url, two.ws_url]
+    # Half the hall on each process; each phone knows both (no load balancer here).
+    phones = await phones_on([both if n % 2 == 0 else both[::-1] for n in range(200)], code)
+    on_one = [phone for n, phone in enumerate(phones) if n % 2 == 0]
+    host = await ReconnectingClient([two.ws_url], "host", code, created["host_token"]).start()
+    burst = Burst(phones, vote_id, rate=1000).start()
+    loop = asyncio.get_running_loop()
+
+    await asyncio.sleep(3)
+    killed_at = loop.time()
+    one.kill()  # mid-burst: ballots in flight on process one get no answer
+    await asyncio.sleep(4)
+    await burst.stop()
+
+    before = burst.acked_between(killed_at - 2, killed_at) / 2
+    after = burst.acked_between(killed_at + 2, killed_at + 4) / 2
+    print(f"kill -9 of one of two: {before:.0f} ballots/s before, {after:.0f}/s after")
+    # About 1,000 a second on an idle machine; the floor only proves it was a burst.
+    assert before > MIN_RATE and after > MIN_RATE, (before, after)
+    # Every phone of the dead process came back, to the other one, by itself.
+    assert all(phone.connections == 2 and phone.close_codes == [1006] for phone in on_one)
+    assert all(phone.connected.is_set() and phone.url_index % 2 == 1 for phone in on_one)
+    # The first try waits up to base_ms (500 ms) and goes to the other process.
+    assert max(phone.connected_at[-1] - killed_at for phone in on_one) < 3
+    assert [s for phone in phones for s in phone.surprises] == []
+
+    vote = await reveal(host, vote_id)
+    assert vote["totals"] == expected_totals(phones, vote_id)
+    assert vote["ballots"] == len(phones)
+    missing = acked_ballot_ids(phones, vote_id) - recorded_ballot_ids_redis(redis_server.url, code, vote_id)
+    assert not missing, f"{len(missing)} acknowledged ballots are not recorded"
+    await close_all(host, *phones)
+
+
+async def test_kill_9_of_the_one_embedded_process_then_a_restart_loses_no_acknowledged_ballot(tmp_path: Path) -> None:
+    path = tmp_path / "battles.sqlite3"
+    # A short second window, so the hall is back soon after the restart.
+    server = Server(f"sqlite:///{path}", tmp_path / "server.log", reconnect_max_ms=3000, **HALL_LIMITS).start()
+    try:
+        created = server.create_battle(title="Kill the laptop", battlers=FOUR, rules={"vote_seconds": 600})
+        code = created["code"]
+        vote_id = await host_to_the_vote(server, code, created["host_token"])
+        phones = await phones_on([[server.ws_url]] * 150, code)
+        burst = Burst(phones, vote_id, rate=1000).start()
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(3)
+        killed_at = loop.time()
+        server.kill()
+        # Started from a thread: the phones keep trying (and failing) meanwhile.
+        await asyncio.to_thread(server.start)
+        restarted_at = loop.time()
+        await asyncio.sleep(6)
+        await burst.stop()
+
+        before = burst.acked_between(killed_at - 2, killed_at) / 2
+        print(f"kill -9 of the embedded process: {before:.0f} ballots/s before")
+        # SQLite fsyncs every ballot (synchronous=FULL): on this kind of virtual disk an
+        # fsync takes about 2 ms, so one process records at most about 400 ballots a
+        # second, and fewer on a busy machine (docs/operations.md).
+        assert before > MIN_RATE / 4
+        assert all(phone.connections == 2 and phone.close_codes == [1006] for phone in phones)
+        back = sorted(phone.connected_at[-1] - restarted_at for phone in phones)
+        tries = sum(phone.failed_tries for phone in phones)
+        print(f"back after the restart: first {back[0]:.2f} s, last {back[-1]:.2f} s; {tries} tries failed meanwhile")
+        # Each failed try waits up to reconnect_max_ms (3 s here) before the next.
+        assert back[-1] < 10
+        assert [s for phone in phones for s in phone.surprises] == []
+        host = await ReconnectingClient([server.ws_url], "host", code, created["host_token"]).start()
+        vote = await reveal(host, vote_id)
+        assert vote["totals"] == expected_totals(phones, vote_id)
+        assert vote["ballots"] == len(phones)
+        missing = acked_ballot_ids(phones, vote_id) - recorded_ballot_ids_sqlite(path, code, vote_id)
+        assert not missing, f"{len(missing)} acknowledged ballots are not recorded"
+        await close_all(host, *phones)
+    finally:
+        server.stop()
+
+
+# --- 7. Redis dies -------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["always", "everysec"])
+def durable_redis(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RedisServer]:
+    """A Redis with append-only persistence in a folder of its own, that a test can
+    kill -9 and start again on the same port and folder."""
+    folder = tmp_path / "redis"
+    folder.mkdir()
+    server = RedisServer(folder, ("--appendonly", "yes", "--appendfsync", request.param))
+    server.start()
+    yield server
+    server.stop()
+
+
+async def test_kill_9_of_redis_mid_burst(durable_redis: RedisServer, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    fsync = durable_redis.persistence[-1]
+    one, two = (Server(durable_redis.url, tmp_path / f"server-{n}.log", **HALL_LIMITS) for n in (1, 2))
+    try:
+        await asyncio.gather(asyncio.to_thread(one.start), asyncio.to_thread(two.start))
+        created = one.create_battle(title="Redis dies", battlers=FOUR, rules={"vote_seconds": 600})
+        code = created["code"]
+        vote_id = await host_to_the_vote(one, code, created["host_token"])
+        host = await ReconnectingClient([one.ws_url], "host", code, created["host_token"]).start()
+        screen = await ReconnectingClient([two.ws_url], "screen", code, created["screen_token"]).start()
+        phones = await phones_on([[one.ws_url] if n % 2 else [two.ws_url] for n in range(200)], code)
+        probe = await ReconnectingClient([two.ws_url], "audience", code).start()
+        burst = Burst(phones, vote_id, rate=1000).start()
+        loop = asyncio.get_running_loop()
+        everyone = [host, screen, probe, *phones]
+
+        await asyncio.sleep(3)
+        killed_at = loop.time()
+        durable_redis.stop()  # kill -9
+
+        # The host and every phone and screen are told, by both processes.
+        async with asyncio.timeout(5):
+            while not all(client.service == ["unavailable"] for client in everyone):
+                await asyncio.sleep(0.05)
+        told_at = loop.time()
+        assert httpx.get(f"{two.url}/healthz").status_code == 503
+        # Ballots are refused, clearly, and nothing is acknowledged.
+        refused = await probe.request({"type": "vote", "vote_id": vote_id, "choice": "b1", "ballot_id": "probe-ballot-1"})
+        assert refused is not None and refused["type"] == "error" and refused["reason"] == "store_unavailable"
+        assert "storage" in refused["message"]
+        paused = await host.command("pause_timer")
+        assert paused is not None and paused["reason"] == "store_unavailable"
+        await asyncio.sleep(1.5)
+        restarting_at = loop.time()
+        assert burst.acked_between(told_at, restarting_at) == 0
+
+        await asyncio.to_thread(durable_redis.start)  # same port, same folder: it reloads its AOF
+        async with asyncio.timeout(10):
+            while not all(client.service == ["unavailable", "ok"] for client in everyone):
+                await asyncio.sleep(0.05)
+        back_at = loop.time()
+        await asyncio.sleep(3)
+        await burst.stop()
+
+        before = burst.acked_between(killed_at - 2, killed_at) / 2
+        after = burst.acked_between(back_at + 1, back_at + 3) / 2
+        print(f"appendfsync {fsync}: {before:.0f} ballots/s before the kill, {after:.0f}/s after; "
+              f"told in {told_at - killed_at:.2f} s, back {back_at - restarting_at:.2f} s after the restart")
+        assert before > MIN_RATE and after > MIN_RATE, (before, after)
+        assert sum(burst.refused.values()) == 0  # every ballot was answered in the end
+        assert [s for phone in phones for s in phone.surprises] == []
+        assert httpx.get(f"{two.url}/healthz").status_code == 200
+
+        # The whole path works again: a ballot, a host command, a screen's update from
+        # the other process (its fan-out reconnected by itself).
+        assert (await probe.vote(vote_id, "b2"))["type"] == "ballot"
+        vote = await reveal(host, vote_id)
+        await screen.wait_for(lambda battle: battle["rounds"][-1]["votes"][-1]["status"] == "revealed")
+        assert screen.battle["rounds"][-1]["votes"][-1]["totals"] == vote["totals"]
+
+        acked = acked_ballot_ids(phones, vote_id)
+        lost = acked - recorded_ballot_ids_redis(durable_redis.url, code, vote_id)
+        expected = expected_totals([*phones, probe], vote_id)
+        wrong = sum(abs(vote["totals"].get(c, 0) - expected[c]) for c in CHOICES)
+        print(f"appendfsync {fsync}: {len(lost)} of {len(acked)} acknowledged ballots lost, totals off by {wrong}")
+        request.node.user_properties.append(("lost_ballots", len(lost)))
+        if fsync == "always":
+            assert not lost and wrong == 0
+            assert vote["ballots"] == len(phones) + 1
+        await close_all(*everyone)
+    finally:
+        one.stop()
+        two.stop()
+
+
+# --- 10. dead and slow clients -------------------------------------------------------------
+
+
+def raw_websocket(port: int, path: str, receive_buffer: int | None = None) -> tuple[socket.socket, bytes]:
+    """A websocket handshake by hand on a plain TCP socket, which then does whatever the
+    test does with it (nothing, usually: it never answers a ping, never reads). Returns
+    the socket and the bytes that came after the handshake's response."""
+    sock = socket.socket()
+    if receive_buffer is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        # Segments as on a real network path. Loopback's 64 KiB segments let the kernel
+        # grow the server's send buffer to 4 MiB, which would hide the server's own queue.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1400)
+    sock.settimeout(10)
+    sock.connect(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: battles.v1\r\n\r\n".encode()
+    )
+    response = b""
+    while b"\r\n\r\n" not in response:
+        response += sock.recv(4096)
+    head, _, rest = response.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return sock, rest
+
+
+def close_code_of(stream: bytes) -> int | None:
+    """The code of the close frame in a stream of (unmasked) server frames, if any."""
+    at = 0
+    while at + 2 <= len(stream):
+        opcode, length = stream[at] & 0x0F, stream[at + 1] & 0x7F
+        at += 2
+        if length == 126:
+            length, at = int.from_bytes(stream[at : at + 2], "big"), at + 2
+        elif length == 127:
+            length, at = int.from_bytes(stream[at : at + 8], "big"), at + 8
+        if opcode == 0x8 and length >= 2:
+            return int.from_bytes(stream[at : at + 2], "big")
+        at += length
+    return None
+
+
+def read_to_the_end(sock: socket.socket, first: bytes = b"", timeout: float = 10) -> bytes:
+    sock.settimeout(timeout)
+    data = first
+    with contextlib.suppress(ConnectionResetError):
+        while chunk := sock.recv(65536):
+            data += chunk
+    return data
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+async def test_a_client_that_stops_answering_pings_is_dropped_and_leaves_the_count(tmp_path: Path) -> None:
+    interval, timeout = 1.0, 1.0
+    server = Server(
+        f"sqlite:///{tmp_path / 'battles.sqlite3'}", tmp_path / "server.log", ping_interval=interval, ping_timeout=timeout
+    ).start()
+    try:
+        created = server.create_battle(title="Pings", battlers=FOUR)
+        code = created["code"]
+        host = await Client.connect(server.ws_url, "host", code, created["host_token"])
+        alive = await Client.connect(server.ws_url, "audience", code)  # answers pings by itself
+        dead, rest = await asyncio.to_thread(raw_websocket, server.port, f"/ws/audience/{code}")
+        dead_from = time.monotonic()  # it never reads nor answers from here on
+        await host.expect("presence", lambda m: m["audience"] == 2)
+
+        await host.expect("presence", lambda m: m["audience"] == 1, timeout=10)
+        dropped_in = time.monotonic() - dead_from
+        print(f"a dead phone left the count {dropped_in:.2f} s after it went silent")
+        # Pings every `interval`, a pong awaited `timeout`; the count follows within one
+        # presence report (200 ms in tests) and a little scheduling.
+        assert interval <= dropped_in <= interval + timeout + 0.2 + 0.5
+        assert close_code_of(await asyncio.to_thread(read_to_the_end, dead, rest)) == 1011
+        dead.close()
+
+        # The live phone was pinged just as often, answered, and stays.
+        await host.run("start_round")
+        await alive.wait_for(lambda battle: battle["phase"] == "challenge")
+        await host.close()
+        await alive.close()
+    finally:
+        server.stop()
+
+
+async def test_a_client_that_stops_reading_is_closed_and_the_others_get_every_update(tmp_path: Path) -> None:
+    server = Server(f"sqlite:///{tmp_path / 'battles.sqlite3'}", tmp_path / "server.log", send_queue=8, **HALL_LIMITS).start()
+    try:
+        # A large battle, so that each update is about 9 KiB: a socket whose queue had no
+        # bound would hold megabytes.
+        battlers = [{"name": f"Battler {n}", "vision": "A vision " + "x" * 120, "affiliation": "y" * 100} for n in range(24)]
+        created = server.create_battle(title="Slow readers", scenario="s" * 2000, battlers=battlers, rules={"vote_seconds": 3600})
+        code = created["code"]
+        await host_to_the_vote(server, code, created["host_token"])
+        urls = [server.ws_url]
+        host = await ReconnectingClient(urls, "host", code, created["host_token"]).start()
+        readers = [await ReconnectingClient(urls, "screen", code, created["screen_token"]).start()]
+        readers += [await ReconnectingClient(urls, "audience", code).start() for _ in range(3)]
+        assert server.process is not None
+        before_kib = rss_kib(server.process.pid)
+
+        slow = [await asyncio.to_thread(raw_websocket, server.port, f"/ws/audience/{code}", 4096) for _ in range(20)]
+        await host.wait_for(lambda _: (host.presence or {}).get("audience") == 23)
+        first, updates = host.seq + 1, 400
+        for _ in range(updates):
+            await run(host, "extend_timer", seconds=1)
+        last = host.seq
+        assert last == first + updates - 1
+        frame = len(json.dumps({"type": "update", "seq": last, "battle": readers[0].battle}))
+        peak_kib = rss_kib(server.process.pid)
+
+        # The slow sockets left the count as soon as their queues were full...
+        await host.wait_for(lambda _: (host.presence or {}).get("audience") == 3, timeout=5)
+        # ...and their connections are cut within the close's grace (hub.CLOSE_GRACE_S,
+        # twice: to send the close frame, and for the answer that never comes).
+        streams = await asyncio.gather(*(asyncio.to_thread(read_to_the_end, s, rest, 15) for s, rest in slow))
+        for (sock, _), stream in zip(slow, streams):
+            assert close_code_of(stream) in (1013, None)  # None: cut off before the frame went out
+            assert stream.count(b'"type":"update"') < updates / 4
+            sock.close()
+
+        # The readers got every update, in order, none missing, on their first connection.
+        for reader in readers:
+            seqs: list[int] = []
+            while not reader.inbox.empty():
+                message = reader.inbox.get_nowait()
+                if message["type"] == "update" and message["seq"] >= first:
+                    seqs.append(message["seq"])
+            assert seqs == list(range(first, last + 1)), f"a {reader.role} missed updates"
+            assert reader.connections == 1
+
+        # Bounded: with no bound the server would hold 20 sockets x 400 updates.
+        growth_kib = peak_kib - before_kib
+        unbounded_kib = 20 * updates * frame // 1024
+        print(f"updates of {frame} bytes; server RSS {before_kib} KiB, +{growth_kib} KiB at the peak (unbounded: +{unbounded_kib} KiB)")
+        assert growth_kib < unbounded_kib / 4
+        await close_all(host, *readers)
+    finally:
+        server.stop()
+
+
+# --- 8. reconnect storm --------------------------------------------------------------------
+
+
+class LoopLag:
+    """How late this process's event loop ran its timers (a CPU-starved test process
+    is late by seconds, and then runs a whole stalled second's work at once)."""
+
+    def __init__(self) -> None:
+        self.worst = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> LoopLag:
+        self._task = asyncio.create_task(self._watch())
+        return self
+
+    async def _watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(0.05)
+            self.worst = max(self.worst, loop.time() - before - 0.05)
+
+    def stop(self) -> None:
+        assert self._task is not None
+        self._task.cancel()
+
+
+def busiest_second(times: list[float]) -> int:
+    """The most of ``times`` that fall in any one-second window (sliding, not aligned)."""
+    times, most, start = sorted(times), 0, 0
+    for end in range(len(times)):
+        while times[end] - times[start] >= 1.0:
+            start += 1
+        most = max(most, end - start + 1)
+    return most
+
+
+async def test_a_restart_under_2000_sockets_brings_them_all_back_spread_out(tmp_path: Path) -> None:
+    path = tmp_path / "battles.sqlite3"
+    server = Server(
+        f"sqlite:///{path}", tmp_path / "server.log",
+        # Live figures and presence once a second: 2,000 phones in one test process.
+        audience_tick_ms=1000, presence_interval_ms=1000, **HALL_LIMITS,
+    ).start()  # fmt: skip
+    try:
+        created = server.create_battle(title="Storm", battlers=FOUR, rules={"vote_seconds": 3600})
+        code = created["code"]
+        vote_id = await host_to_the_vote(server, code, created["host_token"])
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        phones = await phones_on([[server.ws_url]] * 2000, code)
+        print(f"2,000 phones connected in {loop.time() - started:.1f} s")
+        assert all(phone.policy == {"base_ms": 500, "max_ms": 15000, "jitter": "full"} for phone in phones)
+        rng = random.Random(8)
+        for batch in range(0, 2000, 200):
+            replies = await asyncio.gather(*(p.vote(vote_id, rng.choice(CHOICES)) for p in phones[batch : batch + 200]))
+            assert {reply["status"] for reply in replies} == {"counted"}
+
+        # A tenth of the hall changes its mind just as the server goes down.
+        changing = [asyncio.ensure_future(phone.vote(vote_id, rng.choice(CHOICES), timeout=60)) for phone in phones[::10]]
+        await asyncio.sleep(0.05)
+        restart_at = loop.time()
+        lag = LoopLag().start()
+        await asyncio.to_thread(server.stop)  # graceful: every socket is closed with 1012
+        await asyncio.to_thread(server.start)
+        up_at = loop.time()
+        async with asyncio.timeout(40):
+            while not all(phone.connections == 2 for phone in phones):
+                await asyncio.sleep(0.2)
+        lag.stop()
+        for reply in await asyncio.gather(*changing):
+            assert reply["type"] == "ballot"
+
+        back = [phone.connected_at[-1] - restart_at for phone in phones]
+        planned = busiest_second([phone.planned_at[-1] for phone in phones])
+        served = busiest_second(back)
+        print(f"restart took {up_at - restart_at:.1f} s; all 2,000 back {max(back):.1f} s after it began; "
+              f"busiest second: {planned / 20:.1f}% of the tries as the policy drew them, {served / 20:.1f}% "
+              f"of the welcomes; {sum(p.failed_tries for p in phones)} tries failed while the server was down; "
+              f"this test's event loop lagged {lag.worst:.2f} s at worst")
+        assert {code for phone in phones for code in phone.close_codes} == {1012}
+        assert max(back) < 30
+        assert planned <= 0.15 * len(phones)
+        # When they were served depends on the machine too: a test process starved of
+        # CPU by other work runs a stalled second's tries in a clump. Judged when it was not.
+        if lag.worst < 0.5:
+            assert served <= 0.15 * len(phones)
+        assert [s for phone in phones for s in phone.surprises] == []
+
+        host = await ReconnectingClient([server.ws_url], "host", code, created["host_token"]).start()
+        vote = await reveal(host, vote_id)
+        assert vote["ballots"] == len(phones)  # none lost, none doubled
+        assert vote["totals"] == expected_totals(phones, vote_id)
+        await close_all(host, *phones)
+    finally:
+        server.stop()
+
+
+# --- 9. screen catch-up --------------------------------------------------------------------
+
+# How long the screen stays away. The issue asks for 90 s of updates; CI runs it at
+# that unless told otherwise (BATTLES_TEST_SCREEN_OFFLINE_S=20 for a quick run).
+SCREEN_OFFLINE_S = float(os.environ.get("BATTLES_TEST_SCREEN_OFFLINE_S", "90"))
+
+
+class Show:
+    """A host moving an evening on, one command at a time, with phones voting."""
+
+    def __init__(self, host: ReconnectingClient, phones: list[ReconnectingClient], seed: int = 9) -> None:
+        self.host, self.phones, self.rng = host, phones, random.Random(seed)
+        self.revealed = 0
+
+    async def step(self) -> None:
+        """One move of the show (a command, or a vote by the phones and its close)."""
+        battle = self.host.battle
+        phase = battle["phase"]
+        if phase in ("lobby", "elimination"):
+            await run(self.host, "start_round", challenge=f"Card {len(battle['rounds']) + 1}")
+        elif phase == "challenge":
+            await run(self.host, "next")
+        elif phase == "turn":
+            # A turn sees its timer pushed about, then ends.
+            turn = self.rng.choice(["extend_timer", "pause_timer", "next"])
+            if turn == "pause_timer":
+                await run(self.host, "pause_timer")
+                await run(self.host, "resume_timer")
+            elif turn == "extend_timer":
+                await run(self.host, "extend_timer", seconds=self.rng.randint(5, 60))
+            elif battle["turn_index"] + 1 < len(battle["rounds"][-1]["order"]):
+                await run(self.host, "next")
+            else:
+                await run(self.host, "open_vote")
+        elif phase == "vote":
+            vote = battle["rounds"][-1]["votes"][-1]
+            if vote["status"] == "open":
+                await asyncio.gather(*(p.vote(vote["id"], self.rng.choice(vote["choices"])) for p in self.phones))
+                await run(self.host, "close_vote")
+            else:
+                await run(self.host, "reveal_results")
+                self.revealed += 1
+        elif phase in ("reveal", "final"):
+            proposal = battle["rounds"][-1]["proposal"]
+            if phase == "reveal" and proposal and proposal["method"] == "runoff":
+                await run(self.host, "open_vote")
+            elif phase == "reveal" and proposal and proposal["need"]:
+                await run(self.host, "confirm_elimination", battlers=proposal["tied"][: proposal["need"]])
+            elif phase == "reveal":
+                await run(self.host, "confirm_elimination")
+            else:
+                await run(self.host, "end_battle")
+        # "finished": nothing more to do
+
+
+def public_state(server: Server, code: str) -> dict[str, Any]:
+    response = httpx.get(f"{server.url}/api/battles/{code}", timeout=10)
+    assert response.status_code == 200
+    state: dict[str, Any] = response.json()
+    return state
+
+
+async def test_a_screen_offline_for_90_s_of_updates_catches_up_exactly(tmp_path: Path) -> None:
+    server = Server(f"sqlite:///{tmp_path / 'battles.sqlite3'}", tmp_path / "server.log", **HALL_LIMITS).start()
+    try:
+        battlers = [{"name": f"Battler {n}", "vision": f"Vision {n}"} for n in range(1, 25)]  # a long evening
+        created = server.create_battle(
+            title="Catch-up", battlers=battlers, rules={"vote_seconds": 3600, "turn_seconds": 3600, "ties": "host"}
+        )
+        code, urls = created["code"], [server.ws_url]
+        host = await ReconnectingClient(urls, "host", code, created["host_token"]).start()
+        screen = await ReconnectingClient(urls, "screen", code, created["screen_token"]).start()
+        phones = [await ReconnectingClient(urls, "audience", code).start() for _ in range(7)]
+        show = Show(host, phones)
+        for _ in range(3):
+            await show.step()
+        await screen.wait_for(lambda battle: battle["version"] == host.seq)
+
+        # The screen's network goes; the show goes on for SCREEN_OFFLINE_S.
+        loop = asyncio.get_running_loop()
+        left_at, left_seq = loop.time(), screen.seq
+        screen.drop(SCREEN_OFFLINE_S)
+        while loop.time() - left_at < SCREEN_OFFLINE_S - 1:
+            await show.step()
+            await asyncio.sleep(0.15)
+        missed = host.seq - left_seq
+        print(f"the screen missed {missed} updates and {show.revealed} reveals over {SCREEN_OFFLINE_S:.0f} s")
+        assert missed >= SCREEN_OFFLINE_S  # at least an update a second
+        assert show.revealed >= 1  # at 90 s, about five
+
+        # Back: a fresh snapshot, at the battle's current version, equal to the server's state.
+        async with asyncio.timeout(SCREEN_OFFLINE_S + 10):
+            while screen.connections < 2:
+                await asyncio.sleep(0.05)
+        assert screen.close_codes == [1006]
+        assert screen.seq == host.seq
+        assert screen.battle == public_state(server, code)
+
+        # And from there it follows every move, up to the next reveal.
+        revealed_offline = show.revealed
+        for _ in range(300):
+            await show.step()
+            await screen.wait_for(lambda battle: battle["version"] == host.seq)
+            assert screen.battle == public_state(server, code)
+            if show.revealed > revealed_offline or host.battle["phase"] == "finished":
+                break
+        assert show.revealed > revealed_offline
+        revealed = [vote for rnd in host.battle["rounds"] for vote in rnd["votes"] if vote["status"] == "revealed"]
+        assert revealed == [vote for rnd in screen.battle["rounds"] for vote in rnd["votes"] if vote["status"] == "revealed"]
+        assert revealed and all(sum(vote["totals"].values()) == len(phones) for vote in revealed)
+        if screen.tally is not None and host.tally is not None:
+            assert screen.tally["ballots"] == host.tally["ballots"]
+        await close_all(host, screen, *phones)
+    finally:
+        server.stop()

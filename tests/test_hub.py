@@ -1,0 +1,176 @@
+"""Whole evenings on a real server (uvicorn on a free port) with real websocket clients."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.clients import Client
+from tests.servers import Server
+
+FOUR = [
+    {"name": "Asha", "vision": "A floating harbour town"},
+    {"name": "Bo", "vision": "Every roof a forest"},
+    {"name": "Camille", "vision": "A four-day week"},
+    {"name": "Dev", "vision": "Robots lift, people dream"},
+]
+
+
+async def connect_all(server: Server, created: dict[str, Any], phones: int) -> tuple[Client, Client, list[Client]]:
+    code = created["code"]
+    host = await Client.connect(server.ws_url, "host", code, created["host_token"])
+    screen = await Client.connect(server.ws_url, "screen", code, created["screen_token"])
+    audience = list(await asyncio.gather(*(Client.connect(server.ws_url, "audience", code) for _ in range(phones))))
+    return host, screen, audience
+
+
+async def to_the_vote(host: Client, challenge: str | None = None) -> str:
+    """Start a round, hear every turn, open the vote; returns the vote id."""
+    await host.run("start_round", **({"challenge": challenge} if challenge else {}))
+    while host.battle["phase"] != "vote":
+        await host.run("next")
+    await host.run("open_vote")
+    return str(host.battle["rounds"][-1]["votes"][-1]["id"])
+
+
+def ballots_for(plan: dict[str, int]) -> list[str]:
+    return [choice for choice, count in plan.items() for _ in range(count)]
+
+
+async def test_a_full_evening_with_100_phones(server: Server) -> None:
+    created = server.create_battle(title="Aarhus 2079", battlers=FOUR, rules={"vote_seconds": 120})
+    host, screen, phones = await connect_all(server, created, 100)
+    await host.expect("presence", lambda m: m["audience"] == 100 and m["screen"] == 1)
+
+    # Keep mode: fewest votes leaves. Round 3 is the final of two: most votes wins.
+    plans = [
+        {"b1": 40, "b2": 30, "b3": 20, "b4": 10},
+        {"b1": 20, "b2": 45, "b3": 35},
+        {"b2": 45, "b3": 55},
+    ]
+    expected_out = [["b4"], ["b1"], ["b2"]]
+    commands_sent = 0
+    for number, (plan, out) in enumerate(zip(plans, expected_out), start=1):
+        before = host.battle["version"]
+        vote_id = await to_the_vote(host, challenge=f"Card {number}")
+        # Everyone first taps the first choice, then changes to the planned one.
+        first = next(iter(plan))
+        taps = await asyncio.gather(*(phone.vote(vote_id, first) for phone in phones))
+        assert {t["status"] for t in taps} == {"counted"}
+        finals = await asyncio.gather(*(phone.vote(vote_id, choice) for phone, choice in zip(phones, ballots_for(plan))))
+        assert all(f["type"] == "ballot" and f["choice"] == c for f, c in zip(finals, ballots_for(plan)))
+        # The screen gets the count (not the totals: live_totals is off), the host the totals.
+        await screen.expect("tally", lambda m: m["vote_id"] == vote_id and m["ballots"] == 100 and m["totals"] is None)
+        await host.expect("tally", lambda m: m["vote_id"] == vote_id and m["totals"] == plan)
+        await host.run("close_vote")
+        await host.run("reveal_results")
+        revealed = host.battle["rounds"][-1]
+        assert revealed["votes"][-1]["totals"] == plan
+        assert revealed["proposal"]["leaving"] == out
+        await host.run("confirm_elimination")
+        commands_sent += host.battle["version"] - before
+        phase = "final" if number == 3 else "elimination"
+        for client in [screen, *phones]:
+            await client.wait_for(lambda b: b["phase"] == phase and all(
+                x["status"] != "in" for x in b["battlers"] if x["id"] in out
+            ))
+
+    assert host.battle["winner"] == "b3"
+    await host.run("end_battle")
+    assert host.battle["ended_reason"] == "completed"
+
+    response = httpx.get(
+        f"{server.url}/api/battles/{created['code']}/export.json",
+        headers={"authorization": f"Bearer {created['host_token']}"},
+    )
+    exported = response.json()["battle"]
+    assert [r["number"] for r in exported["rounds"]] == [1, 2, 3]
+    assert [r["votes"][-1]["totals"] for r in exported["rounds"]] == plans
+    assert [r["eliminated"] for r in exported["rounds"]] == expected_out
+    assert [r["challenge"] for r in exported["rounds"]] == ["Card 1", "Card 2", "Card 3"]
+    host_actions = [e for e in exported["log"] if e["actor"] == "host"]
+    assert len(host_actions) == 1 + commands_sent + 1  # create, the rounds, end
+    assert all(isinstance(e["at_ms"], int) for e in exported["log"])
+    csv_text = httpx.get(
+        f"{server.url}/api/battles/{created['code']}/export.csv",
+        headers={"authorization": f"Bearer {created['host_token']}"},
+    ).text
+    assert csv_text.count("\nvote,3,r3v1,b3,Camille,votes,55,") == 1
+    for client in [host, screen, *phones]:
+        await client.close()
+
+
+async def test_a_phone_that_reconnects_keeps_its_ballot(server: Server) -> None:
+    created = server.create_battle(title="Reconnect", battlers=FOUR)
+    host, _, (phone,) = await connect_all(server, created, 1)
+    vote_id = await to_the_vote(host)
+    assert (await phone.vote(vote_id, "b2"))["status"] == "counted"
+    device = phone.device
+    assert device
+    await phone.close()
+
+    again = await Client.connect(server.ws_url, "audience", created["code"], device=device)
+    assert again.my_ballot == {"vote_id": vote_id, "choice": "b2"}
+    assert (await again.vote(vote_id, "b2"))["status"] == "unchanged"
+    # A forged device id is not that device: it gets a new one and no ballot.
+    stranger = await Client.connect(server.ws_url, "audience", created["code"], device=device[:-2] + "xx")
+    assert stranger.device != device and stranger.my_ballot is None
+    await host.run("close_vote")
+    await host.run("reveal_results")
+    assert host.battle["rounds"][-1]["votes"][-1]["totals"]["b2"] == 1
+
+
+async def test_two_hosts_pressing_at_once_advance_the_show_once(server: Server) -> None:
+    created = server.create_battle(title="Race", battlers=FOUR)
+    host = await Client.connect(server.ws_url, "host", created["code"], created["host_token"])
+    cohost = await Client.connect(server.ws_url, "cohost", created["code"], created["cohost_token"])
+    await host.run("start_round")
+    await cohost.wait_for(lambda b: b["phase"] == "challenge")
+    replies = await asyncio.gather(host.command("next"), cohost.command("next"))
+    assert sorted(r["type"] for r in replies) == ["ack", "error"]
+    assert [r["reason"] for r in replies if r["type"] == "error"] == ["conflict"]
+    await host.wait_for(lambda b: b["phase"] == "turn")
+    assert host.battle["turn_index"] == 0
+    actors = [e["actor"] for e in host.battle["log"]]
+    assert actors.count("cohost") + actors.count("host") == 3  # create, start_round, one next
+
+
+async def test_a_vote_closes_on_time_with_no_host_connected(server: Server) -> None:
+    created = server.create_battle(title="Timer", battlers=FOUR, rules={"vote_seconds": 5})
+    host = await Client.connect(server.ws_url, "host", created["code"], created["host_token"])
+    screen = await Client.connect(server.ws_url, "screen", created["code"], created["screen_token"])
+    await to_the_vote(host)
+    deadline = host.battle["timer"]["deadline_ms"]
+    await host.close()
+    update = await screen.expect("update", lambda m: m["events"][-1]["action"] == "close_vote", timeout=10)
+    assert update["battle"]["rounds"][-1]["votes"][-1]["status"] == "closed"
+    assert deadline <= update["server_ms"] < deadline + 2000
+    battle = httpx.get(f"{server.url}/api/battles/{created['code']}").json()
+    assert battle["phase"] == "vote" and battle["timer"] is None
+
+
+async def test_the_embedded_evening_survives_a_server_restart(tmp_path: Path) -> None:
+    running = Server(f"sqlite:///{tmp_path / 'battles.sqlite3'}", tmp_path / "server.log").start()
+    try:
+        created = running.create_battle(title="Reboot", battlers=FOUR, rules={"vote_seconds": 300})
+        host, _, phones = await connect_all(running, created, 5)
+        vote_id = await to_the_vote(host)
+        choices = ["b1", "b1", "b1", "b2", "b3"]
+        await asyncio.gather(*(phone.vote(vote_id, choice) for phone, choice in zip(phones, choices)))
+        devices = [phone.device for phone in phones]
+        running.kill()  # the laptop dies, no goodbye
+        running.start()
+        host = await Client.connect(running.ws_url, "host", created["code"], created["host_token"])
+        assert host.battle["phase"] == "vote"
+        phone = await Client.connect(running.ws_url, "audience", created["code"], device=devices[0])
+        assert phone.my_ballot == {"vote_id": vote_id, "choice": "b1"}
+        await host.run("close_vote")
+        await host.run("reveal_results")
+        assert host.battle["rounds"][-1]["votes"][-1]["totals"] == {"b1": 3, "b2": 1, "b3": 1, "b4": 0}
+        await host.run("confirm_elimination")
+        assert host.battle["phase"] == "elimination"
+    finally:
+        running.stop()
