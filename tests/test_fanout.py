@@ -4,23 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from websockets.asyncio.client import connect
 
 from tests.clients import Client
 from tests.servers import Server
 from tests.test_hub import FOUR
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    folder: Path = tmp_path_factory.mktemp("fanout")
-    running = Server(f"sqlite:///{folder / 'battles.sqlite3'}", folder / "server.log").start()
-    yield running
-    running.stop()
 
 
 async def test_per_message_compression_is_declined_when_a_client_offers_it(server: Server) -> None:
