@@ -30,6 +30,8 @@ from typing import Any
 import httpx
 import pytest
 import redis
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from tests.clients import Client, ReconnectingClient
 from tests.conftest import RedisServer
@@ -286,6 +288,10 @@ async def test_kill_9_of_redis_mid_burst(durable_redis: RedisServer, tmp_path: P
                 await asyncio.sleep(0.05)
         told_at = loop.time()
         assert httpx.get(f"{two.url}/healthz").status_code == 503
+        # A new phone is told to come back later, not that the battle does not exist.
+        with pytest.raises(InvalidStatus) as refusal:
+            await connect(f"{two.ws_url}/ws/audience/{created['code']}", subprotocols=["battles.v1"])  # type: ignore[list-item]
+        assert refusal.value.response.status_code == 503
         # Ballots are refused, clearly, and nothing is acknowledged.
         refused = await probe.request({"type": "vote", "vote_id": vote_id, "choice": "b1", "ballot_id": "probe-ballot-1"})
         assert refused is not None and refused["type"] == "error" and refused["reason"] == "store_unavailable"

@@ -36,7 +36,7 @@ from battles.admission import JoinGate
 from battles.hub import Connection, Hub, now_ms
 from battles.model import BattleDraft, Language
 from battles.protocol import PROTOCOL_VERSION, Role
-from battles.errors import Refused
+from battles.errors import Refused, Unavailable
 from battles.ratelimit import AddressLimiter, LookupGuard, MessageLimiter, client_address
 from battles.security import (
     AUTH_PREFIX,
@@ -249,8 +249,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def socket(websocket: WebSocket) -> None:
         role = cast(Role, websocket.path_params["role"])
         code = websocket.path_params["code"].upper()
-        tokens = await store.secrets(code) if role in ROLES else None
-        battle = await store.load(code) if tokens is not None else None
+        try:
+            tokens = await store.secrets(code) if role in ROLES else None
+            battle = await store.load(code) if tokens is not None else None
+        except Unavailable:
+            # The page retries by itself; a 503 says "later", not "no such battle".
+            await refuse_handshake(websocket.scope, websocket.send, 503, "the store is unreachable")
+            return
         device = signed = None
         # Refusals are HTTP answers to the handshake, before anything is set up
         # (docs/protocol.md, Connecting); a 404 counts against the address (LookupGuard).
