@@ -28,6 +28,7 @@ class Client:
         self.device: str | None = None
         self.my_ballot: dict[str, Any] | None = None
         self.welcome: dict[str, Any] = {}
+        self.presence: dict[str, int] = {}
         self.reader = asyncio.create_task(self._read())
 
     @classmethod
@@ -54,6 +55,10 @@ class Client:
                     self.seq, self.battle = message["seq"], message["battle"]
                 if message["type"] == "snapshot" and "my_ballot" in message:
                     self.my_ballot = message["my_ballot"]
+                if message["type"] == "snapshot":
+                    self.presence = message.get("presence") or {}
+                elif message["type"] == "presence":
+                    self.presence = {k: v for k, v in message.items() if k != "type"}
                 await self.inbox.put(message)
 
     async def expect(self, kind: str, where: Match = lambda m: True, timeout: float = 10) -> dict[str, Any]:
@@ -63,6 +68,12 @@ class Client:
                 message = await self.inbox.get()
                 if message["type"] == kind and where(message):
                     return message
+
+    async def until_presence(self, timeout: float = 10, **counts: int) -> None:
+        """Wait until the newest presence figures this client has seen include ``counts``."""
+        async with asyncio.timeout(timeout):
+            while any(self.presence.get(role) != count for role, count in counts.items()):
+                await asyncio.sleep(0.02)
 
     async def wait_for(self, condition: Callable[[dict[str, Any]], bool], timeout: float = 10) -> dict[str, Any]:
         """Wait until the newest battle state satisfies ``condition``."""

@@ -46,7 +46,7 @@ async def test_a_ballot_cast_on_one_process_reaches_a_screen_on_the_other(pair: 
     assert (await phone.vote(vote_id, "b3"))["status"] == "counted"
     tally = await screen.expect("tally", lambda m: m["ballots"] == 1)
     assert tally["totals"] == {"b1": 0, "b2": 0, "b3": 1, "b4": 0}
-    await screen.expect("presence", lambda m: m["audience"] == 1 and m["host"] == 1 and m["screen"] == 1)
+    await screen.until_presence(audience=1, host=1, screen=1)
 
 
 async def test_a_vote_closes_exactly_once_across_processes(pair: tuple[Server, Server]) -> None:

@@ -413,9 +413,9 @@ async def test_a_client_that_stops_answering_pings_is_dropped_and_leaves_the_cou
         alive = await Client.connect(server.ws_url, "audience", code)  # answers pings by itself
         dead, rest = await asyncio.to_thread(raw_websocket, server.port, f"/ws/audience/{code}")
         dead_from = time.monotonic()  # it never reads nor answers from here on
-        await host.expect("presence", lambda m: m["audience"] == 2)
+        await host.until_presence(audience=2)
 
-        await host.expect("presence", lambda m: m["audience"] == 1, timeout=10)
+        await host.until_presence(timeout=10, audience=1)
         dropped_in = time.monotonic() - dead_from
         print(f"a dead phone left the count {dropped_in:.2f} s after it went silent")
         # Pings every `interval`, a pong awaited `timeout`; the count follows within one

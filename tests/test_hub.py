@@ -43,7 +43,7 @@ def ballots_for(plan: dict[str, int]) -> list[str]:
 async def test_a_full_evening_with_100_phones(server: Server) -> None:
     created = server.create_battle(title="Aarhus 2079", battlers=FOUR, rules={"vote_seconds": 120})
     host, screen, phones = await connect_all(server, created, 100)
-    await host.expect("presence", lambda m: m["audience"] == 100 and m["screen"] == 1)
+    await host.until_presence(audience=100, screen=1)
 
     # Keep mode: fewest votes leaves. Round 3 is the final of two: most votes wins.
     plans = [

@@ -139,7 +139,7 @@ async def test_a_foreign_or_missing_browser_origin_is_refused_before_any_state_i
     code = created["code"]
     address = new_address()
     host = await Client.connect(server.ws_url, "host", code, created["host_token"])
-    await host.expect("presence", lambda m: m["host"] == 1)
+    await host.until_presence(host=1)
     before_rows, before_connections = rows(server), connections(server)
     before_presence = (await host.request({"type": "resync"}))["presence"]
     assert before_presence == {"audience": 0, "screen": 0, "host": 1, "cohost": 0}
@@ -315,7 +315,7 @@ async def test_revoking_the_cohost_link_closes_its_sockets_on_every_process(
     host = await Client.connect(one.ws_url, "host", code, created["host_token"])
     screen = await Client.connect(two.ws_url, "screen", code, created["screen_token"])
     cohosts = [await Client.connect(s.ws_url, "cohost", code, old) for s in (one, two, two)]
-    await host.expect("presence", lambda m: m["cohost"] == 3)
+    await host.until_presence(cohost=3)
 
     # A co-host runs the show but may not revoke its own kind.
     refused = await cohosts[0].command("revoke_cohost")
@@ -336,7 +336,7 @@ async def test_revoking_the_cohost_link_closes_its_sockets_on_every_process(
     assert ack["links"]["screen"].endswith(f"#{created['screen_token']}")
     for cohost in cohosts:
         assert await closed_with(cohost.socket) == 4401
-    await host.expect("presence", lambda m: m["cohost"] == 0 and m["screen"] == 1)
+    await host.until_presence(cohost=0, screen=1)
 
     # The old link is dead everywhere; the new one works everywhere.
     for process in (one, two):
