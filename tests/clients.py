@@ -15,7 +15,36 @@ from websockets.asyncio.client import ClientConnection, connect
 Match = Callable[[dict[str, Any]], bool]
 
 
-class Client:
+class Waiting:
+    """What a test waits on: the messages a client received and the newest state it holds."""
+
+    inbox: asyncio.Queue[dict[str, Any]]
+    battle: dict[str, Any]
+    presence: dict[str, int]
+
+    async def expect(self, kind: str, where: Match = lambda m: True, timeout: float = 10) -> dict[str, Any]:
+        """The next message of this type that matches; earlier other messages are dropped."""
+        async with asyncio.timeout(timeout):
+            while True:
+                message = await self.inbox.get()
+                if message["type"] == kind and where(message):
+                    return message
+
+    async def until_presence(self, timeout: float = 10, **counts: int) -> None:
+        """Wait until the newest presence figures this client has seen include ``counts``."""
+        async with asyncio.timeout(timeout):
+            while any(self.presence.get(role) != count for role, count in counts.items()):
+                await asyncio.sleep(0.02)
+
+    async def wait_for(self, condition: Callable[[dict[str, Any]], bool], timeout: float = 10) -> dict[str, Any]:
+        """Wait until the newest battle state satisfies ``condition``."""
+        async with asyncio.timeout(timeout):
+            while not (self.battle and condition(self.battle)):
+                await asyncio.sleep(0.02)
+        return self.battle
+
+
+class Client(Waiting):
     """One socket. A reader task keeps the newest battle state and queues every message."""
 
     _ids = itertools.count(1)
@@ -61,27 +90,6 @@ class Client:
                     self.presence = {k: v for k, v in message.items() if k != "type"}
                 await self.inbox.put(message)
 
-    async def expect(self, kind: str, where: Match = lambda m: True, timeout: float = 10) -> dict[str, Any]:
-        """The next message of this type that matches; earlier other messages are dropped."""
-        async with asyncio.timeout(timeout):
-            while True:
-                message = await self.inbox.get()
-                if message["type"] == kind and where(message):
-                    return message
-
-    async def until_presence(self, timeout: float = 10, **counts: int) -> None:
-        """Wait until the newest presence figures this client has seen include ``counts``."""
-        async with asyncio.timeout(timeout):
-            while any(self.presence.get(role) != count for role, count in counts.items()):
-                await asyncio.sleep(0.02)
-
-    async def wait_for(self, condition: Callable[[dict[str, Any]], bool], timeout: float = 10) -> dict[str, Any]:
-        """Wait until the newest battle state satisfies ``condition``."""
-        async with asyncio.timeout(timeout):
-            while not (self.battle and condition(self.battle)):
-                await asyncio.sleep(0.02)
-        return self.battle
-
     async def send(self, message: dict[str, Any]) -> str:
         request_id = message.setdefault("id", f"m{next(self._ids)}")
         await self.socket.send(json.dumps(message))
@@ -119,7 +127,7 @@ class Client:
             await self.reader
 
 
-class ReconnectingClient:
+class ReconnectingClient(Waiting):
     """A client that comes back by itself, as docs/protocol.md ("Reconnecting") asks.
 
     It follows the ``reconnect`` policy of the last ``welcome`` it got: after a lost
@@ -151,7 +159,7 @@ class ReconnectingClient:
         self.seq = -1
         self.my_ballot: dict[str, Any] | None = None
         self.tally: dict[str, Any] | None = None
-        self.presence: dict[str, int] | None = None
+        self.presence: dict[str, int] = {}
         self.service: list[str] = []  # the store states that `service` messages told, in order
         self.url_index = 0
         self.socket: ClientConnection | None = None
@@ -363,19 +371,6 @@ class ReconnectingClient:
 
     async def command(self, kind: str, **fields: Any) -> dict[str, Any] | None:
         return await self.request({"type": kind, "seq": self.seq, **fields})
-
-    async def wait_for(self, condition: Callable[[dict[str, Any]], bool], timeout: float = 10) -> dict[str, Any]:
-        async with asyncio.timeout(timeout):
-            while not (self.battle and condition(self.battle)):
-                await asyncio.sleep(0.02)
-        return self.battle
-
-    async def expect(self, kind: str, where: Match = lambda m: True, timeout: float = 10) -> dict[str, Any]:
-        async with asyncio.timeout(timeout):
-            while True:
-                message = await self.inbox.get()
-                if message["type"] == kind and where(message):
-                    return message
 
     # --- a test's faults -----------------------------------------------------------------
 

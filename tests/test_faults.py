@@ -450,7 +450,7 @@ async def test_a_client_that_stops_reading_is_closed_and_the_others_get_every_up
         before_kib = rss_kib(server.process.pid)
 
         slow = [await asyncio.to_thread(raw_websocket, server.port, f"/ws/audience/{code}", 4096) for _ in range(20)]
-        await host.wait_for(lambda _: (host.presence or {}).get("audience") == 23)
+        await host.until_presence(audience=23)
         first, updates = host.seq + 1, 400
         for _ in range(updates):
             await run(host, "extend_timer", seconds=1)
@@ -460,7 +460,7 @@ async def test_a_client_that_stops_reading_is_closed_and_the_others_get_every_up
         peak_kib = rss_kib(server.process.pid)
 
         # The slow sockets left the count as soon as their queues were full...
-        await host.wait_for(lambda _: (host.presence or {}).get("audience") == 3, timeout=5)
+        await host.until_presence(timeout=5, audience=3)
         # ...and their connections are cut within the close's grace (hub.CLOSE_GRACE_S,
         # twice: to send the close frame, and for the answer that never comes).
         streams = await asyncio.gather(*(asyncio.to_thread(read_to_the_end, s, rest, 15) for s, rest in slow))
