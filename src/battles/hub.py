@@ -182,9 +182,6 @@ class Room:
     audience_sent_ms: int = 0
     presence: dict[str, int] = field(default_factory=dict)
 
-    def of(self, *roles: str) -> list[Connection]:
-        return [c for c in self.connections if c.role in roles]
-
     def counts(self) -> dict[str, int]:
         counts = dict.fromkeys(("audience", "screen", "host", "cohost"), 0)
         for connection in self.connections:
