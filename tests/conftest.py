@@ -136,3 +136,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     running = Server(f"sqlite:///{folder / 'battles.sqlite3'}", folder / "server.log").start()
     yield running
     running.stop()
+
+
+@pytest.fixture
+def two_servers(redis_server: RedisServer, tmp_path: Path) -> Iterator[tuple[Server, Server]]:
+    """Two server processes sharing one real Redis."""
+    servers = [Server(redis_server.url, tmp_path / f"server-{n}.log").start() for n in (1, 2)]
+    yield servers[0], servers[1]
+    for running in servers:
+        running.stop()

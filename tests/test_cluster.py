@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.clients import Client
 from tests.servers import Server
@@ -21,16 +18,8 @@ def vote_status(battle: dict[str, Any]) -> str | None:
     return str(votes[-1]["status"]) if votes else None
 
 
-@pytest.fixture
-def pair(redis_server: Any, tmp_path: Path) -> Iterator[tuple[Server, Server]]:
-    servers = [Server(redis_server.url, tmp_path / f"server-{n}.log").start() for n in (1, 2)]
-    yield servers[0], servers[1]
-    for server in servers:
-        server.stop()
-
-
-async def test_a_ballot_cast_on_one_process_reaches_a_screen_on_the_other(pair: tuple[Server, Server]) -> None:
-    one, two = pair
+async def test_a_ballot_cast_on_one_process_reaches_a_screen_on_the_other(two_servers: tuple[Server, Server]) -> None:
+    one, two = two_servers
     created = one.create_battle(title="Two halls, one Redis", battlers=FOUR, rules={"live_totals": True})
     code = created["code"]
     host = await Client.connect(one.ws_url, "host", code, created["host_token"])
@@ -49,13 +38,13 @@ async def test_a_ballot_cast_on_one_process_reaches_a_screen_on_the_other(pair: 
     await screen.until_presence(audience=1, host=1, screen=1)
 
 
-async def test_a_vote_closes_exactly_once_across_processes(pair: tuple[Server, Server]) -> None:
-    one, two = pair
+async def test_a_vote_closes_exactly_once_across_processes(two_servers: tuple[Server, Server]) -> None:
+    one, two = two_servers
     created = one.create_battle(title="Timers", battlers=FOUR, rules={"vote_seconds": 5})
     code = created["code"]
     host = await Client.connect(one.ws_url, "host", code, created["host_token"])
     # A screen on each process keeps the battle live in both, so both timer loops watch it.
-    screens = [await Client.connect(s.ws_url, "screen", code, created["screen_token"]) for s in pair]
+    screens = [await Client.connect(s.ws_url, "screen", code, created["screen_token"]) for s in two_servers]
     await to_the_vote(host)
     await host.close()
     for screen in screens:

@@ -298,18 +298,10 @@ async def test_a_wrong_or_missing_token_is_refused_at_the_handshake(server: Serv
     assert await refused_status(f"{server.ws_url}/ws/admin/{code}", ["battles.v1", f"auth.{right}"]) == 404
 
 
-@pytest.fixture
-def two_processes(redis_server: Any, tmp_path: Path) -> Iterator[tuple[Server, Server]]:
-    servers = [Server(redis_server.url, tmp_path / f"server-{n}.log").start() for n in (1, 2)]
-    yield servers[0], servers[1]
-    for running in servers:
-        running.stop()
-
-
 async def test_revoking_the_cohost_link_closes_its_sockets_on_every_process(
-    two_processes: tuple[Server, Server],
+    two_servers: tuple[Server, Server],
 ) -> None:
-    one, two = two_processes
+    one, two = two_servers
     created = one.create_battle(title="Revoked", battlers=THREE)
     code, old = created["code"], created["cohost_token"]
     host = await Client.connect(one.ws_url, "host", code, created["host_token"])
