@@ -58,6 +58,8 @@ class Client(Waiting):
         self.my_ballot: dict[str, Any] | None = None
         self.welcome: dict[str, Any] = {}
         self.presence: dict[str, int] = {}
+        # Every snapshot and update in the order they arrived: (type, seq).
+        self.received: list[tuple[str, int]] = []
         self.reader = asyncio.create_task(self._read())
 
     @classmethod
@@ -80,8 +82,10 @@ class Client(Waiting):
         with contextlib.suppress(Exception):
             async for raw in self.socket:
                 message = json.loads(raw)
-                if message["type"] in ("snapshot", "update") and message["seq"] >= self.seq:
-                    self.seq, self.battle = message["seq"], message["battle"]
+                if message["type"] in ("snapshot", "update"):
+                    self.received.append((message["type"], message["seq"]))
+                    if message["seq"] >= self.seq:
+                        self.seq, self.battle = message["seq"], message["battle"]
                 if message["type"] == "snapshot" and "my_ballot" in message:
                     self.my_ballot = message["my_ballot"]
                 if message["type"] == "snapshot":

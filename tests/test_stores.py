@@ -51,9 +51,24 @@ def applied(battle: Battle, command: Any, now_ms: int = T0) -> Battle:
     return game.apply(battle, command, Context(now_ms=now_ms)).battle
 
 
+def announced(battle: Battle) -> bytes:
+    """What a commit of this version announces, in these tests: its code and version."""
+    return f"{battle.code} v{battle.version}".encode()
+
+
+async def commit(store: Store, battle: Battle) -> bool:
+    return await store.commit(battle, announced(battle))
+
+
+async def announce(store: Store, code: str, message: bytes) -> None:
+    """Commit the battle's next version (creating the battle first if need be), announcing ``message``."""
+    battle = await store.load(code) or await created(store, code)
+    assert await store.commit(battle.model_copy(update={"version": battle.version + 1}), message)
+
+
 async def committed(store: Store, battle: Battle, command: Any, now_ms: int = T0) -> Battle:
     new = applied(battle, command, now_ms)
-    assert await store.commit(new)
+    assert await commit(store, new)
     return new
 
 
@@ -118,20 +133,20 @@ async def test_a_code_that_is_taken_is_not_created_again(store: Store) -> None:
 async def test_commit_replaces_only_the_version_the_change_was_decided_on(store: Store) -> None:
     lobby = await created(store)
     started = applied(lobby, c.StartRound(type="start_round"))
-    assert await store.commit(started)
+    assert await commit(store, started)
     assert await store.load(CODE) == started
     # Decided on version 0 again: another change got there first.
-    assert not await store.commit(applied(lobby, c.StartRound(type="start_round", challenge="Late")))
+    assert not await commit(store, applied(lobby, c.StartRound(type="start_round", challenge="Late")))
     # Two versions ahead: never decided on what is stored.
-    assert not await store.commit(applied(applied(started, c.Next(type="next")), c.Next(type="next")))
-    assert not await store.commit(game.create("NONE", DRAFT, T0).model_copy(update={"version": 1}))
+    assert not await commit(store, applied(applied(started, c.Next(type="next")), c.Next(type="next")))
+    assert not await commit(store, game.create("NONE", DRAFT, T0).model_copy(update={"version": 1}))
     assert await store.load(CODE) == started
 
 
 async def test_of_concurrent_commits_from_one_version_exactly_one_wins(store: Store) -> None:
     lobby = await created(store)
     rivals = [applied(lobby, c.StartRound(type="start_round", challenge=f"Twist {n}")) for n in range(10)]
-    results = await asyncio.gather(*(store.commit(rival) for rival in rivals))
+    results = await asyncio.gather(*(commit(store, rival) for rival in rivals))
     assert sorted(results) == [False] * 9 + [True]
     assert await store.load(CODE) == rivals[results.index(True)]
 
@@ -302,8 +317,8 @@ async def test_a_losing_commit_leaves_the_timer_index_alone(store: Store, winner
     extended = applied(battle, c.ExtendTimer(type="extend_timer", seconds=30), T0 + 1000)
     paused = applied(battle, c.PauseTimer(type="pause_timer"), T0 + 1000)
     first, second = (extended, paused) if winner == "extend" else (paused, extended)
-    assert await store.commit(first)
-    assert not await store.commit(second)
+    assert await commit(store, first)
+    assert not await commit(store, second)
     later = deadline_of(extended)
     if winner == "extend":
         assert await store.due(later - 1) == []
@@ -316,20 +331,35 @@ async def test_a_losing_commit_leaves_the_timer_index_alone(store: Store, winner
 # --- fan-out and presence -----------------------------------------------------------------
 
 
-async def test_published_messages_reach_the_listener_for_subscribed_battles_only(
+async def test_a_commit_announces_its_version_in_order_and_a_losing_one_nothing(
+    store: Store, published: list[tuple[str, bytes]]
+) -> None:
+    await store.subscribe(CODE)
+    battle = await voting(store)  # start_round, next x3, open_vote: committed one by one
+    rival = applied(battle, c.PauseTimer(type="pause_timer"))
+    winner = applied(battle, c.ExtendTimer(type="extend_timer", seconds=30))
+    assert await commit(store, winner)
+    assert not await commit(store, rival)
+    await eventually(lambda: len(published) >= winner.version)
+    assert published == [(CODE, f"{CODE} v{v}".encode()) for v in range(1, winner.version + 1)]
+    assert await store.version(CODE) == winner.version
+    assert await store.version("NONE") is None
+
+
+async def test_announcements_reach_the_listener_for_subscribed_battles_only(
     store: Store, published: list[tuple[str, bytes]]
 ) -> None:
     await store.subscribe("AB12")
     await store.subscribe("CD34")
     await store.subscribe("CD34")  # a set: subscribing twice is subscribing once
-    await store.publish("EF56", b"not subscribed")
-    await store.publish("AB12", b'{"seq": 1}')
-    await store.publish("CD34", b"\x00binary\xff")
+    await announce(store, "EF56", b"not subscribed")
+    await announce(store, "AB12", b'{"seq": 1}')
+    await announce(store, "CD34", b"\x00binary\xff")
     await eventually(lambda: len(published) >= 2)
 
     await store.unsubscribe("AB12")
-    await store.publish("AB12", b"after unsubscribe")
-    await store.publish("CD34", b"sentinel")
+    await announce(store, "AB12", b"after unsubscribe")
+    await announce(store, "CD34", b"sentinel")
     # Messages of one publisher arrive in order: once the sentinel is in, the
     # message to the unsubscribed battle would have been too.
     await eventually(lambda: ("CD34", b"sentinel") in published)
@@ -443,7 +473,7 @@ async def test_redis_going_away_is_unavailable_and_coming_back_is_recovered(redi
     try:
         await voting(store)
         await store.subscribe(CODE)
-        await store.publish(CODE, b"before")
+        await announce(store, CODE, b"before")
         await eventually(lambda: (CODE, b"before") in published)
 
         redis_server.stop()
@@ -456,7 +486,7 @@ async def test_redis_going_away_is_unavailable_and_coming_back_is_recovered(redi
             with pytest.raises(Unavailable):
                 await store.load(CODE)
             with pytest.raises(Unavailable):
-                await store.publish(CODE, b"lost")
+                await announce(store, CODE, b"lost")
             with pytest.raises(Unavailable):
                 await store.subscribe("CD34")
             # Down for a while: the reader keeps trying, and does not give up.
@@ -466,21 +496,23 @@ async def test_redis_going_away_is_unavailable_and_coming_back_is_recovered(redi
             redis_server.start()
 
         await eventually(store.healthy, timeout_s=10)
+        # Redis came back empty (it keeps nothing on disk).
+        assert await store.load(CODE) is None
+
         # The subscription made before the outage works again without a word from
         # the caller: the reader subscribed it again when it reconnected.
         async def delivered_after_restart() -> bool:
-            await store.publish(CODE, b"after")
+            await announce(store, CODE, b"after")
             await asyncio.sleep(0.05)
             return (CODE, b"after") in published
 
         await eventually(delivered_after_restart)
         await store.subscribe("CD34")
-        await store.publish("CD34", b"new")
+        await announce(store, "CD34", b"new")
         await eventually(lambda: ("CD34", b"new") in published)
-        # Redis came back empty (it keeps nothing on disk); the store works on it.
-        assert await store.load(CODE) is None
-        await voting(store)
-        receipt = await store.cast_ballot(CODE, "r1v1", "d1", "b1", "x1", T0)
+        # The store works on the empty Redis.
+        await voting(store, "GH78")
+        receipt = await store.cast_ballot("GH78", "r1v1", "d1", "b1", "x1", T0)
         assert receipt == BallotReceipt("counted", "b1")
     finally:
         redis_server.start()
@@ -500,8 +532,8 @@ async def test_a_failing_listener_does_not_stop_the_fan_out(redis_server: Any) -
     await store.start(listener)
     try:
         await store.subscribe(CODE)
-        await store.publish(CODE, b"boom")
-        await store.publish(CODE, b"still here")
+        await announce(store, CODE, b"boom")
+        await announce(store, CODE, b"still here")
         await eventually(lambda: received == [b"still here"])
         assert await store.healthy()
     finally:
@@ -534,7 +566,7 @@ async def test_a_redis_that_hangs_is_noticed_within_seconds(redis_server: Any, c
         await eventually(store.healthy, timeout_s=10)
 
         async def delivered() -> bool:
-            await store.publish(CODE, b"after")
+            await announce(store, CODE, b"after")
             await asyncio.sleep(0.05)
             return (CODE, b"after") in published
 

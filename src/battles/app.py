@@ -309,7 +309,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 if verdict == "limited":
                     # Dropped unread: only its id is looked up, for the client's sake.
                     refusal = Refused("rate_limited")
-                    connection.send(protocol.encode(hub.error(connection.language, refusal, protocol.request_id(raw))))
+                    connection.send(hub.error(connection.language, refusal, protocol.request_id(raw)))
                     continue
                 await hub.handle(connection, raw, here)
         except WebSocketDisconnect:

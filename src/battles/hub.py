@@ -12,10 +12,15 @@ and runs three loops:
   ballot);
 - presence: reports this process's connections and sends the hall's totals.
 
-State changes reach other processes as the published new state (``store.publish``);
-every process, the publishing one included, sends them on from its subscription, so
-all sockets see the same order. Each message is encoded once per view and the same
-text goes to every socket of that view.
+Delivery (docs/architecture.md, "Delivery"; docs/protocol.md, "Sequence numbers"):
+the store announces every committed version, in commit order, in the same atomic step
+as the commit (``Store.commit``); every process, the committing one included, sends
+the announcements on from its subscription. A room moves only forward, by the
+announcements and, should one be lost on the way (the fan-out reconnecting), by a
+catch-up from the store on the live tick. A socket's snapshot never moves the room:
+while it is read, the socket's updates wait, and after it only the newer ones go out.
+Each message is encoded once per view and the same text goes to every socket of
+that view.
 """
 
 from __future__ import annotations
@@ -83,6 +88,10 @@ class Connection:
         self.websocket, self.role, self.code, self.language = websocket, role, code, language
         # An audience device's id, and the signed form to hand a device that joins anew.
         self.device, self.new_device = device, new_device
+        # The newest version this socket was sent (snapshot or update), and the updates
+        # that wait for its snapshot: held from the start, as the first snapshot is read.
+        self.seq = -1
+        self._held: list[tuple[int, Outgoing]] | None = []
         self.nickname = ""
         self.last_reaction_ms = 0
         # The battle's co-host generation this socket was admitted under (revoke_cohost).
@@ -123,6 +132,32 @@ class Connection:
             log.info("closing a %s socket of %s that fell behind", self.role, self.code)
             self._stop_writer()
             self._closing = asyncio.create_task(self._close(1013))
+
+    def deliver(self, seq: int, frame: Outgoing) -> None:
+        """An update: held while a snapshot is read, then sent if newer than what it has."""
+        if self._held is not None:
+            self._held.append((seq, frame))
+        elif seq > self.seq:
+            self.seq = seq
+            self.send(frame)
+
+    def hold(self) -> None:
+        """Updates wait from now until ``release``: a snapshot is being read."""
+        if self._held is None:
+            self._held = []
+
+    def release(self, snapshot: tuple[int, str] | None) -> None:
+        """Send the snapshot read meanwhile (None: it failed), then the newer updates held.
+
+        The snapshot decides even at a lower version than this socket had: the store
+        may have lost its newest changes (docs/protocol.md, "Reconnecting").
+        """
+        held, self._held = self._held or [], None
+        if snapshot is not None:
+            self.seq = snapshot[0]
+            self.send(snapshot[1])
+        for seq, frame in held:
+            self.deliver(seq, frame)
 
     def close(self, code: int) -> None:
         """Close the socket from the server's side, once; later messages are dropped."""
@@ -175,8 +210,13 @@ class Connection:
 @dataclass
 class Room:
     code: str
+    # The newest version sent to this room's sockets: only announcements and catch-ups
+    # move it, and only forward.
     battle: Battle
     connections: set[Connection] = field(default_factory=set)
+    # The live tick saw the store ahead of this room: a catch-up follows on the next
+    # tick if no announcement brought the room there meanwhile.
+    behind: bool = False
     # The last live figures sent, to send only changes.
     sent: dict[str, Any] = field(default_factory=dict)
     audience_sent_ms: int = 0
@@ -230,28 +270,23 @@ class Hub:
                 room = self.rooms[code] = Room(code, battle)
             room.connections.add(connection)
             metrics.connections.labels(connection.role).inc()
-        welcome: dict[str, Any] = {
-            "type": "welcome",
-            "protocol": protocol.PROTOCOL_VERSION,
-            "role": connection.role,
-            "code": code,
-            "server_ms": now_ms(),
-            "language": room.battle.language,
-            "device": connection.new_device,
-            "limits": {
+        connection.send(protocol.welcome(
+            connection.role, code, now_ms(), room.battle.language, connection.new_device,
+            limits={
                 "max_message_bytes": self.settings.max_message_bytes,
                 "reaction_cooldown_ms": self.settings.reaction_cooldown_ms,
             },
             # How to come back after losing this socket (docs/protocol.md, Reconnecting):
             # the server, not each client, decides how a hall returns after a restart.
-            "reconnect": {
-                "base_ms": self.settings.reconnect_base_ms,
-                "max_ms": self.settings.reconnect_max_ms,
-                "jitter": "full",
-            },
-        }
-        connection.send(protocol.encode(welcome))
-        connection.send(protocol.encode(await self.snapshot(connection, base_url)))
+            reconnect=self._reconnect_policy(connection.role),
+        ))  # fmt: skip
+        await self.send_snapshot(connection, base_url)
+
+    def _reconnect_policy(self, role: Role) -> dict[str, Any]:
+        """Phones spread out over reconnect_max_ms; consoles and screens, a handful in a
+        hall, come back within reconnect_staff_max_ms: the show returns first."""
+        longest = self.settings.reconnect_max_ms if role == "audience" else self.settings.reconnect_staff_max_ms
+        return {"base_ms": min(self.settings.reconnect_base_ms, longest), "max_ms": longest, "jitter": "full"}
 
     async def leave(self, connection: Connection) -> None:
         await connection.stop()
@@ -267,40 +302,39 @@ class Hub:
                 await self.store.unsubscribe(connection.code)
                 await self.store.report_presence(connection.code, self.process, room.counts(), now_ms())
 
-    async def snapshot(self, connection: Connection, base_url: str, request_id: str | None = None) -> dict[str, Any]:
+    async def send_snapshot(self, connection: Connection, base_url: str, request_id: str | None = None) -> None:
+        """Send a socket the whole battle, then the updates that arrived while it was read."""
+        connection.hold()
+        snapshot = None
+        try:
+            snapshot = await self._snapshot(connection, base_url, request_id)
+        finally:
+            connection.release(snapshot)
+
+    async def _snapshot(self, connection: Connection, base_url: str, request_id: str | None) -> tuple[int, str]:
         battle = await self._load(connection.code)
-        room = self.rooms.get(connection.code)
-        if room is not None and battle.version > room.battle.version:
-            room.battle = battle
-        message: dict[str, Any] = {
-            "type": "snapshot",
-            "id": request_id,
-            "seq": battle.version,
-            "server_ms": now_ms(),
-            "battle": battle_view(battle, connection.role),
-            "tally": None,
-            "engagement": None,
-            "presence": await self.store.presence(connection.code, now_ms()),
-        }
         vote = battle.round.vote if battle.round else None
-        if vote is not None:
-            message["tally"] = tally_view(battle, await self.store.tally(battle.code, vote.id), connection.role)
-        if battle.round is not None:
-            message["engagement"] = engagement_view(await self.store.reactions(battle.code, battle.round.number))
+        tally = tally_view(battle, await self.store.tally(battle.code, vote.id), connection.role) if vote else None
+        engagement = engagement_view(await self.store.reactions(battle.code, battle.round.number)) if battle.round else None
+        for_role: dict[str, Any] = {}
         if connection.role == "audience":
             assert connection.device is not None
             choice = await self.store.ballot_of(battle.code, vote.id, connection.device) if vote else None
-            message["my_ballot"] = {"vote_id": vote.id, "choice": choice} if vote and choice else None
+            for_role["my_ballot"] = {"vote_id": vote.id, "choice": choice} if vote and choice else None
         if connection.revoked(battle):
             # Revoked between its handshake and now: it gets no links, and goes.
             connection.close(CLOSE_REVOKED)
         elif connection.role in HOST_ROLES:
-            message["links"] = links(base_url, battle.code, current_secrets(await self._secrets(battle.code), battle.cohost_generation))
+            for_role["links"] = links(base_url, battle.code, current_secrets(await self._secrets(battle.code), battle.cohost_generation))
             if connection.role == "cohost":
                 # A co-host runs the show but cannot hand out the host's own link.
-                message["links"].pop("host")
-                message["links"].pop("results")
-        return message
+                for_role["links"].pop("host")
+                for_role["links"].pop("results")
+        presence = await self.store.presence(connection.code, now_ms())
+        frame = protocol.snapshot(
+            request_id, battle.version, now_ms(), battle_view(battle, connection.role), tally, engagement, presence, **for_role
+        )
+        return battle.version, frame
 
     async def handle(self, connection: Connection, raw: str | bytes, base_url: str) -> None:
         """One frame from a client: answered by a reply or an error, never a traceback."""
@@ -316,32 +350,28 @@ class Hub:
             log.exception("message from a %s socket of %s failed", connection.role, connection.code)
             reply = self.error(connection.language, Refused("internal"), request_id)
         if reply is not None:
-            connection.send(protocol.encode(reply))
+            connection.send(reply)
 
     @staticmethod
-    def error(language: Language, refusal: Refused, request_id: str | None = None) -> dict[str, Any]:
-        return {
-            "type": "error",
-            "id": request_id,
-            "reason": refusal.reason,
-            "message": refusal_text(language, refusal.reason, refusal.params),
-            "params": refusal.params,
-        }
+    def error(language: Language, refusal: Refused, request_id: str | None = None) -> str:
+        message = refusal_text(language, refusal.reason, refusal.params)
+        return protocol.error(request_id, refusal.reason, message, refusal.params)
 
     async def _dispatch(
         self, connection: Connection, envelope: protocol.Envelope, message: Any, base_url: str
-    ) -> dict[str, Any] | None:
+    ) -> str | None:
         code, request_id = connection.code, envelope.id
         if isinstance(message, protocol.Ping):
-            return {"type": "pong", "id": request_id, "t": message.t, "server_ms": now_ms()}
+            return protocol.pong(request_id, message.t, now_ms())
         if isinstance(message, protocol.Resync):
-            return await self.snapshot(connection, base_url, request_id)
+            await self.send_snapshot(connection, base_url, request_id)
+            return None
         if isinstance(message, protocol.SetLanguage):
             connection.language = message.language
-            return {"type": "ack", "id": request_id}
+            return protocol.ack(request_id)
         if isinstance(message, protocol.SetNickname):
             connection.nickname = message.nickname
-            return {"type": "ack", "id": request_id, "nickname": message.nickname}
+            return protocol.ack(request_id, nickname=message.nickname)
         if isinstance(message, protocol.CastVote):
             assert connection.device is not None
             try:
@@ -352,27 +382,20 @@ class Hub:
                 metrics.ballots.labels(refusal.reason).inc()
                 raise
             metrics.ballots.labels(receipt.status).inc()
-            return {
-                "type": "ballot",
-                "id": request_id,
-                "vote_id": message.vote_id,
-                "ballot_id": message.ballot_id,
-                "choice": receipt.choice,
-                "status": receipt.status,
-            }
+            return protocol.ballot(request_id, message.vote_id, message.ballot_id, receipt.choice, receipt.status)
         if isinstance(message, protocol.React):
             return await self._react(connection, message, request_id)
         assert envelope.seq is not None and connection.role in HOST_ROLES
         actor: Actor = "host" if connection.role == "host" else "cohost"
         generation = connection.cohost_generation if actor == "cohost" else None
         battle = await self.execute(code, message, envelope.seq, actor, generation)
-        ack: dict[str, Any] = {"type": "ack", "id": request_id, "seq": battle.version}
         if isinstance(message, RevokeCohost):
             # The new co-host link goes to the host who asked, and to no log or update.
-            ack["links"] = links(base_url, code, current_secrets(await self._secrets(code), battle.cohost_generation))
-        return ack
+            secrets_now = current_secrets(await self._secrets(code), battle.cohost_generation)
+            return protocol.ack(request_id, seq=battle.version, links=links(base_url, code, secrets_now))
+        return protocol.ack(request_id, seq=battle.version)
 
-    async def _react(self, connection: Connection, message: protocol.React, request_id: str | None) -> dict[str, Any] | None:
+    async def _react(self, connection: Connection, message: protocol.React, request_id: str | None) -> str | None:
         room = self.rooms[connection.code]
         now = now_ms()
         if now - connection.last_reaction_ms < self.settings.reaction_cooldown_ms:
@@ -407,19 +430,19 @@ class Hub:
             reactions = await self.store.reactions(code, battle.round.number)
             context = replace(context, totals=tally.totals, ballots=tally.ballots, engagement=reactions)
         outcome = game.apply(battle, command, context)
-        if not await self.store.commit(outcome.battle):
+        if not await self._commit(outcome):
             current = await self._load(code)
             raise Conflict(current.version)
-        await self._publish(outcome)
         return outcome.battle
 
-    async def _publish(self, outcome: game.Outcome) -> None:
-        message = {
+    async def _commit(self, outcome: game.Outcome) -> bool:
+        """Commit the new version and announce it to every process, in one step."""
+        announcement = {
             "state": outcome.battle.model_dump(mode="json"),
             "events": [e.model_dump(mode="json") for e in outcome.events],
             "published_s": time.time(),  # for the broadcast lag (battles.metrics)
         }
-        await self.store.publish(outcome.battle.code, json.dumps(message).encode())
+        return await self.store.commit(outcome.battle, json.dumps(announcement).encode())
 
     async def _secrets(self, code: str) -> Secrets:
         tokens = await self.store.secrets(code)
@@ -439,14 +462,15 @@ class Hub:
             return
         message = json.loads(payload)
         battle = Battle.model_validate(message["state"])
-        if battle.version <= room.battle.version:
-            return  # already sent (a snapshot can run ahead of the subscription)
-        room.battle = battle
-        self._send_update(room, battle, message["events"])
-        if "published_s" in message:
+        if self._advance(room, battle, message["events"]):
             metrics.broadcast_lag.observe(max(0.0, time.time() - message["published_s"]))
 
-    def _send_update(self, room: Room, battle: Battle, events: list[dict[str, Any]]) -> None:
+    def _advance(self, room: Room, battle: Battle, events: list[dict[str, Any]]) -> bool:
+        """Move a room forward to ``battle`` and send its sockets the update; False (and
+        nothing sent) when the room is there already (a catch-up ran ahead)."""
+        if battle.version <= room.battle.version:
+            return False
+        room.battle, room.behind = battle, False
         frames: dict[str, Outgoing] = {}
         for connection in list(room.connections):
             if connection.revoked(battle):
@@ -455,16 +479,26 @@ class Hub:
                 continue
             view = "host" if connection.role in HOST_ROLES else "public"
             if view not in frames:
-                frames[view] = Outgoing(protocol.encode(
-                    {
-                        "type": "update",
-                        "seq": battle.version,
-                        "server_ms": now_ms(),
-                        "battle": battle_view(battle, connection.role),
-                        "events": events if view == "host" else [_public_event(e) for e in events],
-                    }
-                ))
-            connection.send(frames[view])
+                shown = events if view == "host" else [_public_event(e) for e in events]
+                frames[view] = Outgoing(protocol.update(battle.version, now_ms(), battle_view(battle, connection.role), shown))
+            connection.deliver(battle.version, frames[view])
+        return True
+
+    async def _catch_up(self, room: Room) -> None:
+        """Bring a room to the stored version when an announcement did not (lost while
+        the fan-out reconnected, say): the store is checked every live tick, and a room
+        still behind on the next one is sent the stored state, with the log entries it
+        missed as the update's events."""
+        stored = await self.store.version(room.code)
+        if stored is None or stored <= room.battle.version:
+            room.behind = False
+        elif not room.behind:
+            room.behind = True  # the announcement may be on its way: one tick for it
+        else:
+            battle = await self._load(room.code)
+            missed = battle.log[len(room.battle.log) :] if battle.version > room.battle.version else []
+            if self._advance(room, battle, [entry.model_dump(mode="json") for entry in missed]):
+                metrics.catch_ups.inc()
 
     # --- loops --------------------------------------------------------------------------
 
@@ -501,13 +535,14 @@ class Hub:
         if battle is None:
             return
         outcome = game.tick(battle, now_ms())
-        if outcome is not None and await self.store.commit(outcome.battle):
-            await self._publish(outcome)
+        if outcome is not None:
+            await self._commit(outcome)
 
     async def _send_live_figures(self) -> None:
         metrics.flush()  # on this tick: a counter write per frame would cost more than the frame
         now = now_ms()
         for room in list(self.rooms.values()):
+            await self._catch_up(room)
             battle = room.battle
             figures: dict[str, Any] = {}
             vote = battle.round.vote if battle.round else None
@@ -529,15 +564,15 @@ class Hub:
                         if (connection.role == "audience") != (group == "audience"):
                             continue
                         if connection.role not in frames:
-                            frames[connection.role] = Outgoing(protocol.encode(self._live(kind, value, battle, connection.role)))
+                            frames[connection.role] = Outgoing(self._live(kind, value, battle, connection.role))
                         connection.send(frames[connection.role])
 
     @staticmethod
-    def _live(kind: str, value: Any, battle: Battle, role: str) -> dict[str, Any]:
+    def _live(kind: str, value: Any, battle: Battle, role: str) -> str:
         if kind == "tally":
             assert isinstance(value, Tally)
-            return {"type": "tally", **(tally_view(battle, value, role) or {})}
-        return {"type": "engagement", "round": battle.round.number if battle.round else 0, "battlers": engagement_view(value)}
+            return protocol.tally(tally_view(battle, value, role))
+        return protocol.engagement(battle.round.number if battle.round else 0, engagement_view(value))
 
     async def _share_presence(self) -> None:
         healthy = await self.store.healthy()
@@ -551,7 +586,7 @@ class Hub:
             presence = await self.store.presence(room.code, now)
             if presence != room.presence:
                 room.presence = presence
-                frame = Outgoing(protocol.encode({"type": "presence", **presence}))
+                frame = Outgoing(protocol.presence(presence))
                 for connection in room.connections:
                     connection.send(frame)
 
@@ -574,14 +609,17 @@ class Hub:
                     battle = await self._load(room.code)
                 except Refused:
                     continue
-                newer = battle.version > room.battle.version
-                room.battle = battle
                 room.sent.clear()  # the live figures go out again on the next tick
-                if newer:
-                    self._send_update(room, battle, [])
+                if not self._advance(room, battle, []) and battle.version < room.battle.version:
+                    # The store lost its newest versions: the room and its sockets start
+                    # again from what it holds (the `service` message below tells the
+                    # clients to forget their seq and resync).
+                    room.battle = battle
+                    for connection in room.connections:
+                        connection.seq = -1
         else:
             log.warning("the store cannot be reached; refusing ballots and commands until it is back")
-        frame = Outgoing(protocol.encode({"type": "service", "store": "ok" if healthy else "unavailable"}))
+        frame = Outgoing(protocol.service(healthy))
         for room in list(self.rooms.values()):
             for connection in list(room.connections):
                 connection.send(frame)

@@ -11,6 +11,8 @@ The figures (all names start with ``battles_``):
                                         that is slow, or under another server)
     broadcast_lag_seconds               from a state change's publish to the moment its
                                         update was handed to every socket of this process
+    catch_ups_total                     rooms brought to the stored version by the live
+                                        tick, because an announcement did not arrive
     redis_roundtrip_seconds{operation}  each store call on Redis, from send to answer
     gc_pause_seconds{generation}        each garbage collection: the process stands still
 
@@ -49,6 +51,7 @@ _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
 connections = Gauge("battles_connections", "Sockets open now, by role.", ["role"], multiprocess_mode="livesum")
 ballots = Counter("battles_ballots", "Ballots answered, by outcome (a status or a refusal's reason).", ["outcome"])
 reactions = Counter("battles_reactions", "Reactions counted.")
+catch_ups = Counter("battles_catch_ups", "Rooms brought to the stored version because an announcement was lost.")
 
 
 class BatchedCounter:

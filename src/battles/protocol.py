@@ -10,7 +10,7 @@ example, and tests/test_docs.py fails when one is missing there.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import Field, StringConstraints, TypeAdapter, ValidationError
 
@@ -88,19 +88,10 @@ ALLOWED: dict[Role, frozenset[str]] = {role: _types(adapter) for role, adapter i
 ALLOWED["cohost"] = ALLOWED["cohost"] - HOST_ONLY
 CLIENT_MESSAGES: tuple[str, ...] = tuple(sorted(_types(_ANY)))
 HOST_COMMANDS: tuple[str, ...] = tuple(sorted(ALLOWED["host"] - ALLOWED["audience"]))
-SERVER_MESSAGES: tuple[str, ...] = (
-    "welcome",
-    "snapshot",
-    "update",
-    "tally",
-    "engagement",
-    "presence",
-    "ack",
-    "ballot",
-    "pong",
-    "error",
-    "service",
-)
+ServerMessage = Literal[
+    "welcome", "snapshot", "update", "tally", "engagement", "presence", "ack", "ballot", "pong", "error", "service"
+]
+SERVER_MESSAGES: tuple[str, ...] = get_args(ServerMessage)
 
 
 class Envelope(Data):
@@ -170,6 +161,71 @@ def _first_problem(error: ValidationError) -> str:
     return f"{where}: {problem['msg']}"
 
 
+# --- server to client: every message the server sends is built here -----------------
+
+
 def encode(message: dict[str, Any]) -> str:
     """One server message as the text frame every recipient gets, byte for byte."""
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+
+
+def _frame(kind: ServerMessage, **fields: Any) -> str:
+    return encode({"type": kind, **fields})
+
+
+def welcome(
+    role: Role, code: str, server_ms: int, language: Language, device: str | None,
+    limits: dict[str, int], reconnect: dict[str, Any],
+) -> str:  # fmt: skip
+    return _frame(
+        "welcome", protocol=PROTOCOL_VERSION, role=role, code=code, server_ms=server_ms, language=language,
+        device=device, limits=limits, reconnect=reconnect,
+    )  # fmt: skip
+
+
+def snapshot(
+    request_id: str | None, seq: int, server_ms: int, battle: dict[str, Any], tally: dict[str, Any] | None,
+    engagement: dict[str, Any] | None, presence: dict[str, int], **for_role: Any,
+) -> str:  # fmt: skip
+    """``for_role``: ``my_ballot`` for phones, ``links`` for hosts."""
+    return _frame(
+        "snapshot", id=request_id, seq=seq, server_ms=server_ms, battle=battle, tally=tally,
+        engagement=engagement, presence=presence, **for_role,
+    )  # fmt: skip
+
+
+def update(seq: int, server_ms: int, battle: dict[str, Any], events: list[dict[str, Any]]) -> str:
+    return _frame("update", seq=seq, server_ms=server_ms, battle=battle, events=events)
+
+
+def tally(view: dict[str, Any] | None) -> str:
+    return _frame("tally", **(view or {}))
+
+
+def engagement(round_number: int, battlers: dict[str, Any]) -> str:
+    return _frame("engagement", round=round_number, battlers=battlers)
+
+
+def presence(counts: dict[str, int]) -> str:
+    return _frame("presence", **counts)
+
+
+def ack(request_id: str | None, **fields: Any) -> str:
+    """``fields``: ``seq`` for host commands, ``links`` for revoke_cohost, ``nickname``."""
+    return _frame("ack", id=request_id, **fields)
+
+
+def ballot(request_id: str | None, vote_id: str, ballot_id: str, choice: str, status: str) -> str:
+    return _frame("ballot", id=request_id, vote_id=vote_id, ballot_id=ballot_id, choice=choice, status=status)
+
+
+def pong(request_id: str | None, t: float, server_ms: int) -> str:
+    return _frame("pong", id=request_id, t=t, server_ms=server_ms)
+
+
+def error(request_id: str | None, reason: str, message: str, params: dict[str, Any]) -> str:
+    return _frame("error", id=request_id, reason=reason, message=message, params=params)
+
+
+def service(store_ok: bool) -> str:
+    return _frame("service", store="ok" if store_ok else "unavailable")

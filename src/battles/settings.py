@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     reconnect_max_ms: int = Field(
         15_000, ge=1000, le=300_000, description="Every later reconnect, and the first after a restart (1012), waits up to this."
     )
+    # Consoles and screens are a handful in a hall and the show waits for them: they come
+    # back within this, whatever the phones do.
+    reconnect_staff_max_ms: int = Field(
+        1000, ge=100, le=60_000, description="Every reconnect of a host, co-host or screen waits up to this."
+    )
     create_token: str | None = Field(
         None, description="When set, POST /api/battles needs it as a bearer token; unset, anyone who can reach the server may create a battle."
     )

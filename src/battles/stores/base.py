@@ -101,11 +101,18 @@ class Store(abc.ABC):
     async def secrets(self, code: str) -> Secrets | None: ...
 
     @abc.abstractmethod
-    async def commit(self, battle: Battle) -> bool:
-        """Replace the battle if the stored version is ``battle.version - 1``.
+    async def commit(self, battle: Battle, announcement: bytes) -> bool:
+        """Replace the battle if the stored version is ``battle.version - 1``, and in the
+        same atomic step publish ``announcement`` to the battle's subscribers in every
+        process: versions are announced in the order they were committed, and none is
+        committed without being announced (docs/architecture.md, "Delivery").
 
-        False (and nothing written) when another change got there first.
+        False (and nothing written or announced) when another change got there first.
         """
+
+    @abc.abstractmethod
+    async def version(self, code: str) -> int | None:
+        """The stored battle's version, None when there is no such battle: a cheap read."""
 
     @abc.abstractmethod
     async def due(self, now_ms: int) -> list[str]:
@@ -138,9 +145,6 @@ class Store(abc.ABC):
         """Reaction counts of one round: battler id -> kind -> count."""
 
     # --- fan-out and presence -------------------------------------------------------
-
-    @abc.abstractmethod
-    async def publish(self, code: str, message: bytes) -> None: ...
 
     @abc.abstractmethod
     async def subscribe(self, code: str) -> None: ...

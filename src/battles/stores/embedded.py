@@ -196,10 +196,22 @@ class EmbeddedStore(Store):
             )
         return None if row is None else Secrets(host=row[0], screen=row[1], cohost=row[2])
 
-    async def commit(self, battle: Battle) -> bool:
+    async def commit(self, battle: Battle, announcement: bytes) -> bool:
         with self._transaction() as db:
             cursor = db.execute(_COMMIT_BATTLE, (*_battle_row(battle), battle.code, battle.version - 1))
-            return cursor.rowcount == 1
+            committed = cursor.rowcount == 1
+        # No await between the commit and the announcement: in one process, versions
+        # are announced in the order they were committed.
+        if committed and battle.code in self._subscribed:
+            # call_soon: the listener runs on a later turn of the loop, never inside the
+            # committer's call stack, just as it would with a store across the network.
+            self._running_loop().call_soon(self._deliver, battle.code, announcement)
+        return committed
+
+    async def version(self, code: str) -> int | None:
+        with _reachable():
+            row = self._connection().execute("SELECT version FROM battles WHERE code = ?", (code,)).fetchone()
+        return None if row is None else int(row[0])
 
     async def due(self, now_ms: int) -> list[str]:
         with _reachable():
@@ -304,12 +316,6 @@ class EmbeddedStore(Store):
 
     # --- fan-out and presence: this process's memory ----------------------------------
 
-    async def publish(self, code: str, message: bytes) -> None:
-        if code in self._subscribed:
-            # call_soon: the listener runs on a later turn of the loop, never inside the
-            # publisher's call stack, just as it would with a store across the network.
-            self._running_loop().call_soon(self._deliver, code, message)
-
     async def subscribe(self, code: str) -> None:
         self._subscribed.add(code)
 
@@ -333,7 +339,7 @@ class EmbeddedStore(Store):
     # --- helpers ----------------------------------------------------------------------
 
     def _deliver(self, code: str, message: bytes) -> None:
-        # Checked again at delivery: an unsubscribe between publish and now wins.
+        # Checked again at delivery: an unsubscribe between the commit and now wins.
         if self._listener is not None and code in self._subscribed:
             self._listener(code, message)
 

@@ -90,11 +90,14 @@ redis.call('HSET', KEYS[1], 'host', ARGV[8], 'screen', ARGV[9], 'cohost', ARGV[1
 return 1
 """
 
-# KEYS: battle. ARGV: the battle fields. Compare-and-set on the version.
+# KEYS: battle. ARGV: the battle fields, then the updates channel and the announcement.
+# Compare-and-set on the version; the announcement is published in the same script, so
+# subscribers hear the versions in the order they were committed, and every one of them.
 _COMMIT = f"""
 local stored = redis.call('HGET', KEYS[1], 'version')
 if not stored or tonumber(stored) ~= tonumber(ARGV[1]) - 1 then return 0 end
 {_WRITE_BATTLE}
+redis.call('PUBLISH', ARGV[8], ARGV[9])
 return 1
 """
 
@@ -366,10 +369,15 @@ class RedisStore(Store):
         return Secrets(host=_text(host), screen=_text(screen), cohost=_text(cohost))
 
     @_reachable
-    async def commit(self, battle: Battle) -> bool:
-        return await self._write(battle, self._commit)
+    async def commit(self, battle: Battle, announcement: bytes) -> bool:
+        return await self._write(battle, self._commit, _Keys(battle.code).updates, announcement)
 
-    async def _write(self, battle: Battle, script: AsyncScript, *extra: str) -> bool:
+    @_reachable
+    async def version(self, code: str) -> int | None:
+        version = await self._batch.run("HGET", _Keys(code).battle, "version")
+        return None if version is None else int(version)
+
+    async def _write(self, battle: Battle, script: AsyncScript, *extra: str | bytes) -> bool:
         """Run ``create``'s or ``commit``'s script, and the timer index in the same round trip.
 
         The index is a global key, on another cluster slot than the battle, so it
@@ -536,10 +544,6 @@ class RedisStore(Store):
         return total
 
     # --- fan-out: one pub/sub connection per process -------------------------------------
-
-    @_reachable
-    async def publish(self, code: str, message: bytes) -> None:
-        await self._redis.publish(_Keys(code).updates, message)
 
     async def subscribe(self, code: str) -> None:
         channel = _Keys(code).updates.encode()
