@@ -129,6 +129,19 @@ async def test_phones_that_join_while_the_host_acts_end_on_the_newest_version(de
         await close_all(host, *phones)
 
 
+async def test_the_console_has_its_own_change_before_the_ack(deployment: list[Server]) -> None:
+    first = deployment[0]
+    created = first.create_battle(title="At once", battlers=FOUR[:2])
+    host = await Client.connect(first.ws_url, "host", created["code"], created["host_token"])
+    for kind in ("start_round", "next", "pause_timer", "resume_timer"):
+        ack = await host.command(kind)
+        assert ack["type"] == "ack", ack
+        # The reader records each update before it queues the next message: the update
+        # is in when the ack is, or it came after it.
+        assert ("update", ack["seq"]) in host.received, (kind, host.received)
+    await host.close()
+
+
 # --- the randomized convergence test -----------------------------------------------------
 
 

@@ -388,7 +388,15 @@ class Hub:
         assert envelope.seq is not None and connection.role in HOST_ROLES
         actor: Actor = "host" if connection.role == "host" else "cohost"
         generation = connection.cohost_generation if actor == "cohost" else None
-        battle = await self.execute(code, message, envelope.seq, actor, generation)
+        outcome = await self.execute(code, message, envelope.seq, actor, generation)
+        battle = outcome.battle
+        if connection.seq == envelope.seq:
+            # The console sees its own change with its ack, not a fan-out round trip
+            # later; the announcement then finds this socket there already. (A socket
+            # that decided on a version it was never sent waits for the announcements,
+            # so that it misses none of them.)
+            events = [e.model_dump(mode="json") for e in outcome.events]
+            connection.deliver(battle.version, _update(battle, connection.role, events))
         if isinstance(message, RevokeCohost):
             # The new co-host link goes to the host who asked, and to no log or update.
             secrets_now = current_secrets(await self._secrets(code), battle.cohost_generation)
@@ -411,7 +419,7 @@ class Hub:
 
     async def execute(
         self, code: str, command: Command, seq: int, actor: Actor, cohost_generation: int | None = None
-    ) -> Battle:
+    ) -> game.Outcome:
         """Apply a host command decided on version ``seq``; one of two racing hosts wins.
 
         ``cohost_generation``: for a co-host, the generation its socket was admitted
@@ -433,7 +441,7 @@ class Hub:
         if not await self._commit(outcome):
             current = await self._load(code)
             raise Conflict(current.version)
-        return outcome.battle
+        return outcome
 
     async def _commit(self, outcome: game.Outcome) -> bool:
         """Commit the new version and announce it to every process, in one step."""
@@ -479,8 +487,7 @@ class Hub:
                 continue
             view = "host" if connection.role in HOST_ROLES else "public"
             if view not in frames:
-                shown = events if view == "host" else [_public_event(e) for e in events]
-                frames[view] = Outgoing(protocol.update(battle.version, now_ms(), battle_view(battle, connection.role), shown))
+                frames[view] = _update(battle, connection.role, events)
             connection.deliver(battle.version, frames[view])
         return True
 
@@ -623,6 +630,12 @@ class Hub:
         for room in list(self.rooms.values()):
             for connection in list(room.connections):
                 connection.send(frame)
+
+
+def _update(battle: Battle, role: Role, events: list[dict[str, Any]]) -> Outgoing:
+    """The ``update`` a role gets: screens and phones see what happened, not the notes."""
+    shown = events if role in HOST_ROLES else [_public_event(e) for e in events]
+    return Outgoing(protocol.update(battle.version, now_ms(), battle_view(battle, role), shown))
 
 
 def _public_event(event: dict[str, Any]) -> dict[str, Any]:
