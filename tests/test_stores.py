@@ -461,6 +461,28 @@ async def test_an_in_memory_store_works_until_closed() -> None:
     assert not await store.healthy()
 
 
+# --- the embedded store's fsync ----------------------------------------------------------
+
+
+async def test_an_embedded_write_whose_fsync_fails_is_not_acknowledged(tmp_path: Any) -> None:
+    # The ballot is committed to the WAL first and made durable by an fsync of it by name
+    # (EmbeddedStore._durable); with the WAL's name gone, that fsync fails, and the ballot
+    # must be refused as "cannot be recorded now", never acknowledged.
+    store = EmbeddedStore(str(tmp_path / "battles.sqlite3"))
+    await store.start(lambda code, message: None)
+    try:
+        await voting(store)
+        wal = tmp_path / "battles.sqlite3-wal"
+        wal.rename(tmp_path / "elsewhere")
+        with pytest.raises(Unavailable):
+            await store.cast_ballot(CODE, "r1v1", "d1", "b1", "x1", T0)
+        (tmp_path / "elsewhere").rename(wal)
+        # The phone resends the same ballot: it was recorded, and now it is durable.
+        assert await store.cast_ballot(CODE, "r1v1", "d1", "b1", "x1", T0) == BallotReceipt("duplicate", "b1")
+    finally:
+        await store.close()
+
+
 # --- Redis going away ---------------------------------------------------------------------
 
 
