@@ -142,6 +142,24 @@ async def test_the_console_has_its_own_change_before_the_ack(deployment: list[Se
     await host.close()
 
 
+async def test_consoles_and_screens_come_back_first(deployment: list[Server]) -> None:
+    # docs/protocol.md, "Reconnecting": phones spread out over reconnect_max_ms (15 s);
+    # hosts, co-hosts and screens come back within reconnect_staff_max_ms (1 s).
+    first = deployment[0]
+    created = first.create_battle(title="Back first", battlers=FOUR[:2])
+    code = created["code"]
+    clients = [
+        await Client.connect(first.ws_url, "host", code, created["host_token"]),
+        await Client.connect(first.ws_url, "host", code, created["cohost_token"]),
+        await Client.connect(first.ws_url, "screen", code, created["screen_token"]),
+        await Client.connect(first.ws_url, "audience", code),
+    ]
+    policies = {client.welcome["role"]: client.welcome["reconnect"] for client in clients}
+    staff = {"base_ms": 500, "max_ms": 1000, "jitter": "full"}
+    assert policies == {"host": staff, "cohost": staff, "screen": staff, "audience": {**staff, "max_ms": 15_000}}
+    await close_all(*clients)
+
+
 # --- the randomized convergence test -----------------------------------------------------
 
 
