@@ -125,3 +125,28 @@ async def test_the_sockets_of_a_killed_worker_stop_counting(cluster: Server) -> 
     await gauge_reaches(cluster, "audience", len(alive))
     for phone in alive:
         await phone.close()
+
+
+async def test_a_redis_outage_is_logged_once_at_each_end_and_counted(redis_server: Any, tmp_path: Path) -> None:
+    # Before: the timer and live-figure loops logged a warning on every tick of the outage.
+    redis_server.start()
+    server = Server(redis_server.url, tmp_path / "server.log").start()
+    try:
+        created = server.create_battle(title="Outage", battlers=FOUR)
+        screen = await Client.connect(server.ws_url, "screen", created["code"], created["screen_token"])
+        redis_server.stop()
+        await screen.expect("service", lambda m: m["store"] == "unavailable")
+        await asyncio.sleep(1.5)  # 30 live ticks and timer polls at the tests' settings
+        redis_server.start()
+        await screen.expect("service", lambda m: m["store"] == "ok", timeout=15)
+        log = (tmp_path / "server.log").read_text()
+        warnings = [line for line in log.splitlines() if "store_unavailable" in line or "store cannot" in line]
+        assert len(warnings) == 1, warnings
+        assert log.count("the store is reachable again after") == 1
+        samples = scrape(server)
+        assert samples[("battles_store_outages_total", ())] == 1
+        assert samples[("battles_store_outage_seconds_total", ())] >= 1.5
+        await screen.close()
+    finally:
+        redis_server.start()
+        server.stop()

@@ -41,7 +41,7 @@ from starlette.websockets import WebSocket
 
 from battles import game, metrics, protocol
 from battles.commands import Command, RevealResults, RevokeCohost
-from battles.errors import Conflict, Refused
+from battles.errors import Conflict, Refused, Unavailable
 from battles.fanout import EXTENSION, Outgoing
 from battles.i18n import refusal_text
 from battles.model import Actor, Battle, Language
@@ -240,6 +240,7 @@ class Hub:
         # The store's health as the presence loop last saw it; every socket hears of a
         # change (a ``service`` message).
         self.store_ok = True
+        self._outage_began = 0.0  # time.monotonic() when the store went away
 
     async def start(self) -> None:
         await self.store.start(self._on_published)
@@ -518,6 +519,8 @@ class Hub:
             started = loop.time()
             try:
                 await step()
+            except Unavailable:
+                pass  # an outage is logged once, when it starts and when it ends (_store_health_changed)
             except Refused as refusal:
                 log.warning("%s: %s", step.__name__, refusal.reason)
             except Exception:
@@ -610,7 +613,10 @@ class Hub:
         """
         self.store_ok = healthy
         if healthy:
-            log.warning("the store is reachable again")
+            outage_s = time.monotonic() - self._outage_began
+            metrics.store_outages.inc()
+            metrics.store_outage_seconds.inc(outage_s)
+            log.warning("the store is reachable again after %.1f s", outage_s)
             for room in list(self.rooms.values()):
                 try:
                     battle = await self._load(room.code)
@@ -625,6 +631,7 @@ class Hub:
                     for connection in room.connections:
                         connection.seq = -1
         else:
+            self._outage_began = time.monotonic()
             log.warning("the store cannot be reached; refusing ballots and commands until it is back")
         frame = Outgoing(protocol.service(healthy))
         for room in list(self.rooms.values()):

@@ -13,6 +13,8 @@ The figures (all names start with ``battles_``):
                                         update was handed to every socket of this process
     catch_ups_total                     rooms brought to the stored version by the live
                                         tick, because an announcement did not arrive
+    store_outages_total                 times the store was unreachable and came back
+    store_outage_seconds_total          how long those outages lasted, summed
     redis_roundtrip_seconds{operation}  each store call on Redis, from send to answer
     gc_pause_seconds{generation}        each garbage collection: the process stands still
 
@@ -52,6 +54,8 @@ connections = Gauge("battles_connections", "Sockets open now, by role.", ["role"
 ballots = Counter("battles_ballots", "Ballots answered, by outcome (a status or a refusal's reason).", ["outcome"])
 reactions = Counter("battles_reactions", "Reactions counted.")
 catch_ups = Counter("battles_catch_ups", "Rooms brought to the stored version because an announcement was lost.")
+store_outages = Counter("battles_store_outages", "Times the store was unreachable and came back.")
+store_outage_seconds = Counter("battles_store_outage_seconds", "How long the store outages lasted, summed.")
 
 
 class BatchedCounter:
