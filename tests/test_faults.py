@@ -394,6 +394,37 @@ def read_to_the_end(sock: socket.socket, first: bytes = b"", timeout: float = 10
     return data
 
 
+async def test_a_phone_gone_with_updates_on_their_way_leaves_the_count_at_the_ping_timeout(tmp_path: Path) -> None:
+    # A phone that vanished without a reset while updates were on their way: the
+    # server's buffers for it hold bytes that nobody will take. The ping timeout's polite
+    # close waited for them to drain, and the phone stayed in the count until TCP gave up.
+    interval, timeout = 3.0, 1.0
+    server = Server(
+        f"sqlite:///{tmp_path / 'battles.sqlite3'}", tmp_path / "server.log",
+        ping_interval=interval, ping_timeout=timeout, send_queue=10_000,  # no 1013: the ping decides
+    ).start()  # fmt: skip
+    try:
+        battlers = [{"name": f"Battler {n}" + "x" * 40, "vision": "v" * 140} for n in range(10)]
+        created = server.create_battle(title="Gone", battlers=battlers)
+        code = created["code"]
+        host = await Client.connect(server.ws_url, "host", code, created["host_token"])
+        gone, _ = await asyncio.to_thread(raw_websocket, server.port, f"/ws/audience/{code}", 4096)
+        gone_from = time.monotonic()  # it never reads nor answers from here on
+        await host.until_presence(audience=1)
+        await host.run("start_round")
+        await host.run("next")
+        while time.monotonic() - gone_from < interval - 1:  # updates until just before the first ping
+            await host.run("extend_timer", seconds=5)
+        await host.until_presence(timeout=10, audience=0)
+        dropped_in = time.monotonic() - gone_from
+        print(f"a phone gone with updates on their way left the count {dropped_in:.2f} s after it went silent")
+        assert dropped_in <= interval + timeout + 2
+        gone.close()
+        await host.close()
+    finally:
+        server.stop()
+
+
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):

@@ -90,6 +90,16 @@ class FanOutProtocol(WebSocketsSansIOProtocol):
         if self.conn.parser_exc is not None:
             self.conn.parser_exc.__traceback__ = None
 
+    def keepalive_timeout(self) -> None:
+        """A peer that stopped answering pings is cut off, not closed politely: the close
+        frame is written, and then the connection dropped with whatever it still holds.
+        A polite close waits for the send buffers to drain, and a phone gone without a
+        reset (out of the venue's Wi-Fi while updates were on their way) never takes
+        them: it stayed in the hall's count until TCP gave up, minutes later
+        (tests/test_faults.py)."""
+        super().keepalive_timeout()
+        self.abort()
+
     def abort(self) -> None:
         """Drop the connection at once, unsent bytes and all (``hub.Connection`` cuts off
         a socket that fell behind and did not take its close frame). The ASGI app then
