@@ -461,12 +461,21 @@ const MAX_DELAY_MS = 15000;
 const CLOSE_RESTART = 1012;
 // The host revoked this co-host link: trying again with it is refused for good.
 const CLOSE_REVOKED = 4401;
+// A newer socket of this device (another tab) took over: no retry until this page is
+// looked at again (then it takes over in turn).
+const CLOSE_REPLACED = 4409;
 const PING_EVERY_MS = 20000;
 const SILENCE_LIMIT_MS = 50000; // no word (not even a pong) for this long: the socket is dead
 const OFFLINE_AFTER_ATTEMPTS = 5;
 const REPLY_WAIT_MS = 60000;
 
-const BADGE_TEXT = { connecting: "Connecting…", connected: "Connected", reconnecting: "Reconnecting…", offline: "Offline" };
+const BADGE_TEXT = {
+  connecting: "Connecting…",
+  connected: "Connected",
+  reconnecting: "Reconnecting…",
+  offline: "Offline",
+  replaced: "Open in another tab",
+};
 
 function setBadge(status) {
   const badge = document.getElementById("connection-badge");
@@ -536,6 +545,7 @@ export class Live {
     this.policy = null; // the server's reconnect policy, from the newest welcome
     this.lastCloseCode = null;
     this.revoked = false;
+    this.replaced = false; // closed with 4409: another tab of this device took over
     onLanguageChange((next) => this.send({ type: "set_language", language: next }));
   }
 
@@ -613,6 +623,12 @@ export class Live {
         this.emit("revoked", { code: event.code });
         return;
       }
+      if (event.code === CLOSE_REPLACED) {
+        this.replaced = true;
+        this.setStatus("replaced");
+        this.emit("close", { opened, code: event.code });
+        return;
+      }
       this.emit("close", { opened, code: event.code });
       this.retry();
     });
@@ -639,7 +655,7 @@ export class Live {
   }
 
   retry() {
-    if (this.revoked) return;
+    if (this.revoked || this.replaced) return;
     this.attempts += 1;
     // Jittered: a hall of phones that lost the venue's wifi does not come back at once.
     const delay = reconnectDelay(this.policy, this.attempts, this.lastCloseCode);
@@ -654,6 +670,7 @@ export class Live {
     }
     if (this.socket) return; // a try is under way
     if (this.revoked) return;
+    this.replaced = false; // looked at again: this page takes the device back
     this.attempts = 0;
     this.open();
   }

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.clients import Client
 from tests.servers import Server
@@ -55,3 +57,35 @@ async def test_a_vote_closes_exactly_once_across_processes(two_servers: tuple[Se
     ).json()["battle"]["log"]
     closes = [entry for entry in log if entry["action"] == "close_vote"]
     assert [entry["actor"] for entry in closes] == ["timer"]
+
+
+async def test_a_device_reacts_once_per_cooldown_across_processes(two_servers: tuple[Server, Server]) -> None:
+    # The cooldown is the device's (docs/protocol.md, react), not the socket's: before,
+    # every socket of a device had its own.
+    one, two = two_servers
+    created = one.create_battle(title="One device, two processes", battlers=FOUR)
+    code = created["code"]
+    host = await Client.connect(one.ws_url, "host", code, created["host_token"])
+    here = await Client.connect(one.ws_url, "audience", code)
+    there = await Client.connect(two.ws_url, "audience", code, device=here.device)
+    await host.run("start_round")
+    await host.run("next")  # b1 speaks
+    await here.wait_for(lambda b: b["phase"] == "turn")
+    await there.wait_for(lambda b: b["phase"] == "turn")
+    # Both at once, well within the tests' 100 ms cooldown: one counts, one is refused.
+    await asyncio.gather(here.send({"type": "react", "kind": "applause"}), there.send({"type": "react", "kind": "fire"}))
+
+    async def refusal(client: Client) -> str | None:
+        with contextlib.suppress(TimeoutError):
+            return str((await client.expect("error", timeout=2))["reason"])
+        return None
+
+    assert sorted(map(str, await asyncio.gather(refusal(here), refusal(there)))) == ["None", "cooldown"]
+
+    def reactions(meter: dict[str, Any]) -> int:
+        return sum(meter["battlers"].get("b1", {}).get("counts", {}).values())
+
+    await host.expect("engagement", lambda m: reactions(m) == 1)
+    with pytest.raises(TimeoutError):  # live ticks are 50 ms in the tests
+        await host.expect("engagement", lambda m: reactions(m) > 1, timeout=0.5)
+    await asyncio.gather(*(client.close() for client in (host, here, there)))

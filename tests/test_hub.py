@@ -174,3 +174,22 @@ async def test_the_embedded_evening_survives_a_server_restart(tmp_path: Path) ->
         assert host.battle["phase"] == "elimination"
     finally:
         running.stop()
+
+
+async def test_a_device_has_one_socket_a_newer_one_replaces_the_older(server: Server) -> None:
+    # Before: 500 sockets offering one device id were 500 in the audience, and each
+    # reacted on its own cooldown.
+    created = server.create_battle(title="Tabs", battlers=FOUR)
+    code = created["code"]
+    host = await Client.connect(server.ws_url, "host", code, created["host_token"])
+    tabs = [await Client.connect(server.ws_url, "audience", code)]
+    tabs += [await Client.connect(server.ws_url, "audience", code, device=tabs[0].device) for _ in range(4)]
+    for replaced in tabs[:-1]:
+        await replaced.socket.wait_closed()
+        assert replaced.socket.close_code == 4409
+    await host.until_presence(audience=1)
+    await host.run("start_round")
+    await host.run("next")  # b1 speaks
+    await tabs[-1].send({"type": "react", "kind": "applause"})
+    await host.expect("engagement", lambda m: m["battlers"].get("b1", {}).get("counts") == {"applause": 1})
+    await asyncio.gather(*(client.close() for client in (host, *tabs)))

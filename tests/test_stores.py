@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import itertools
 import random
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -261,15 +262,29 @@ async def test_a_closed_vote_refuses_ballots_and_its_tally_stays(store: Store) -
 
 # --- reactions ----------------------------------------------------------------------------
 
+DEVICES = itertools.count()  # a new device per reaction, where the cooldown is not the point
+
+
+async def test_a_device_reacts_once_per_cooldown_whatever_its_sockets(store: Store) -> None:
+    await store.react(CODE, 1, "b1", "applause", "d1", T0, 800)
+    # The same device again, from another socket or process: refused, with the wait.
+    assert (await refusal(store.react(CODE, 1, "b2", "fire", "d1", T0 + 300, 800))) == "cooldown"
+    with pytest.raises(Refused) as refused:
+        await store.react(CODE, 1, "b2", "fire", "d1", T0 + 300, 800)
+    assert 0 < refused.value.params["wait_ms"] <= 800
+    await store.react(CODE, 1, "b1", "applause", "d2", T0 + 300, 800)  # another device
+    await store.react("CD34", 1, "b1", "applause", "d1", T0 + 300, 800)  # another battle
+    assert await store.reactions(CODE, 1) == {"b1": {"applause": 2}}
+
 
 async def test_reactions_are_counted_per_battle_round_battler_and_kind(store: Store) -> None:
     for _ in range(3):
-        await store.react(CODE, 1, "b1", "applause")
-    await store.react(CODE, 1, "b1", "yawn")
-    await store.react(CODE, 1, "b2", "fire")
-    await store.react(CODE, 2, "b2", "idea")
-    await store.react("CD34", 1, "b1", "applause")
-    await asyncio.gather(*(store.react(CODE, 1, "b3", "idea") for _ in range(50)))
+        await store.react(CODE, 1, "b1", "applause", f"d{next(DEVICES)}", T0, 1)
+    await store.react(CODE, 1, "b1", "yawn", f"d{next(DEVICES)}", T0, 1)
+    await store.react(CODE, 1, "b2", "fire", f"d{next(DEVICES)}", T0, 1)
+    await store.react(CODE, 2, "b2", "idea", f"d{next(DEVICES)}", T0, 1)
+    await store.react("CD34", 1, "b1", "applause", f"d{next(DEVICES)}", T0, 1)
+    await asyncio.gather(*(store.react(CODE, 1, "b3", "idea", f"d{next(DEVICES)}", T0, 1) for _ in range(50)))
     assert await store.reactions(CODE, 1) == {
         "b1": {"applause": 3, "yawn": 1},
         "b2": {"fire": 1},
@@ -405,7 +420,7 @@ async def test_everything_is_still_there_after_close_and_reopen(store: Store, st
     await store.cast_ballot(CODE, "r1v1", "d1", "b1", "x1", T0)
     await store.cast_ballot(CODE, "r1v1", "d2", "b2", "x1", T0)
     await store.cast_ballot(CODE, "r1v1", "d2", "b3", "x2", T0)
-    await store.react(CODE, 1, "b1", "applause")
+    await store.react(CODE, 1, "b1", "applause", f"d{next(DEVICES)}", T0, 1)
     await store.close()
 
     reopened = open_store(store_url)

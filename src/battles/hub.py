@@ -62,6 +62,10 @@ CLOSE_GRACE_S = 5.0
 # as a wrong token at the handshake, so a client knows not to retry with it.
 CLOSE_REVOKED = 4401
 
+# Close code for a phone's socket that a newer socket of the same device replaced (another
+# tab): one socket per device and process, so a device is counted and heard once.
+CLOSE_REPLACED = 4409
+
 
 def now_ms() -> int:
     return int(time.time() * 1000)
@@ -93,7 +97,6 @@ class Connection:
         self.seq = -1
         self._held: list[tuple[int, Outgoing]] | None = []
         self.nickname = ""
-        self.last_reaction_ms = 0
         # The battle's co-host generation this socket was admitted under (revoke_cohost).
         self.cohost_generation = 0
         # Under `battles serve`, frames go straight to the socket while it keeps up
@@ -269,6 +272,10 @@ class Hub:
                 await self.store.subscribe(code)
                 battle = await self._load(code)
                 room = self.rooms[code] = Room(code, battle)
+            if connection.device is not None:
+                for older in room.connections:
+                    if older.device == connection.device:
+                        older.close(CLOSE_REPLACED)
             room.connections.add(connection)
             metrics.connections.labels(connection.role).inc()
         connection.send(protocol.welcome(
@@ -406,13 +413,13 @@ class Hub:
 
     async def _react(self, connection: Connection, message: protocol.React, request_id: str | None) -> str | None:
         room = self.rooms[connection.code]
-        now = now_ms()
-        if now - connection.last_reaction_ms < self.settings.reaction_cooldown_ms:
-            raise Refused("cooldown", wait_ms=self.settings.reaction_cooldown_ms - (now - connection.last_reaction_ms))
         target = game.reaction_target(room.battle, message.kind, message.battler)
-        assert room.battle.round is not None
-        connection.last_reaction_ms = now
-        await self.store.react(connection.code, room.battle.round.number, target, message.kind)
+        assert room.battle.round is not None and connection.device is not None
+        # The cooldown is the device's, on every socket and process (docs/protocol.md).
+        await self.store.react(
+            connection.code, room.battle.round.number, target, message.kind,
+            connection.device, now_ms(), self.settings.reaction_cooldown_ms,
+        )  # fmt: skip
         metrics.reactions.inc()
         return None  # the engagement meter is the answer
 

@@ -138,7 +138,12 @@ class Store(abc.ABC):
     async def tally(self, code: str, vote_id: str) -> Tally: ...
 
     @abc.abstractmethod
-    async def react(self, code: str, round_number: int, battler: str, kind: str) -> None: ...
+    async def react(
+        self, code: str, round_number: int, battler: str, kind: str, device: str, now_ms: int, cooldown_ms: int
+    ) -> None:
+        """Count a reaction, or raise ``Refused("cooldown", wait_ms=...)`` when the same
+        device reacted less than ``cooldown_ms`` ago in this battle, on any socket of it
+        in any process (docs/protocol.md, ``react``)."""
 
     @abc.abstractmethod
     async def reactions(self, code: str, round_number: int) -> dict[str, dict[str, int]]:

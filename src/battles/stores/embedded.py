@@ -129,6 +129,8 @@ class EmbeddedStore(Store):
         self._subscribed: set[str] = set()
         # code -> process -> (counts, at_ms)
         self._presence: dict[str, dict[str, tuple[dict[str, int], int]]] = {}
+        # (code, device) -> when the device last reacted, for the reaction cooldown
+        self._reacted: dict[tuple[str, str], int] = {}
         # Group commit (_durable): transactions committed, and how many of them an
         # fsync of the WAL has made durable; one fsync runs at a time.
         self._wal: str | None = None  # None in memory: nothing to make durable
@@ -322,7 +324,14 @@ class EmbeddedStore(Store):
         totals = {str(choice): int(count) for choice, count in rows}
         return Tally(totals=totals, ballots=sum(totals.values()))
 
-    async def react(self, code: str, round_number: int, battler: str, kind: str) -> None:
+    async def react(
+        self, code: str, round_number: int, battler: str, kind: str, device: str, now_ms: int, cooldown_ms: int
+    ) -> None:
+        # One process: the cooldowns live in its memory (they need not outlive it).
+        last_ms = self._reacted.get((code, device))
+        if last_ms is not None and now_ms - last_ms < cooldown_ms:
+            raise Refused("cooldown", wait_ms=cooldown_ms - (now_ms - last_ms))
+        self._reacted[(code, device)] = now_ms
         # Not waited on to be durable: a reaction is answered by the engagement meter, not
         # acknowledged, and the next ballot's or command's fsync takes it along.
         with self._transaction() as db:

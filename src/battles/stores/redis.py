@@ -131,6 +131,16 @@ end
 return {'counted', ARGV[3]}
 """
 
+# KEYS: reactions, the device's cooldown. ARGV: field, cooldown_ms. Returns 0 when counted,
+# else the milliseconds left of the device's cooldown.
+_REACT = """
+if tonumber(ARGV[2]) > 0 and not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[2]) then
+  return math.max(redis.call('PTTL', KEYS[2]), 1)
+end
+redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+return 0
+"""
+
 # KEYS: totals, ballots. The running totals and the number of ballots, read together.
 _TALLY = """
 return {redis.call('HGETALL', KEYS[1]), redis.call('HLEN', KEYS[2])}
@@ -256,6 +266,9 @@ class _Keys:
     def reactions(self, round_number: int) -> str:
         return f"{self.battle}:reactions:{round_number}"
 
+    def cooldown(self, device: str) -> str:
+        return f"{self.battle}:cooldown:{device}"
+
 
 class RedisStore(Store):
     """See the module docstring.
@@ -291,7 +304,10 @@ class RedisStore(Store):
         self._commit = self._redis.register_script(_COMMIT)
         self._cast_ballot = self._redis.register_script(_CAST_BALLOT)
         self._tally = self._redis.register_script(_TALLY)
-        self._batch = _Batch(self._redis, {self._cast_ballot.sha: _CAST_BALLOT, self._tally.sha: _TALLY})
+        self._react = self._redis.register_script(_REACT)
+        self._batch = _Batch(
+            self._redis, {self._cast_ballot.sha: _CAST_BALLOT, self._tally.sha: _TALLY, self._react.sha: _REACT}
+        )
 
         self._listener: Listener | None = None
         # The subscribed battles, by channel. The reader subscribes to all of them
@@ -503,8 +519,16 @@ class RedisStore(Store):
         return Tally(totals=counts, ballots=int(ballots))
 
     @_reachable
-    async def react(self, code: str, round_number: int, battler: str, kind: str) -> None:
-        await self._batch.run("HINCRBY", _Keys(code).reactions(round_number), f"{battler}|{kind}", 1)
+    async def react(
+        self, code: str, round_number: int, battler: str, kind: str, device: str, now_ms: int, cooldown_ms: int
+    ) -> None:
+        keys = _Keys(code)
+        wait_ms = await self._batch.run(
+            "EVALSHA", self._react.sha, 2, keys.reactions(round_number), keys.cooldown(device),
+            f"{battler}|{kind}", cooldown_ms,
+        )  # fmt: skip
+        if wait_ms:
+            raise Refused("cooldown", wait_ms=int(wait_ms))
 
     @_reachable
     async def reactions(self, code: str, round_number: int) -> dict[str, dict[str, int]]:
