@@ -49,6 +49,7 @@ from typing import Any
 import httpx
 from playwright.async_api import Browser, Page, async_playwright
 
+from bench.devices import SKEW, STAMPS, init_script, seconds_of
 from bench.run import percentile
 from bench.targets import RedisServer, free_port
 
@@ -59,53 +60,6 @@ LAPTOP: dict[str, Any] = {"viewport": {"width": 1280, "height": 800}}
 PROJECTOR: dict[str, Any] = {"viewport": {"width": 1920, "height": 1080}}
 SPREAD_TARGET_MS = 50.0
 CLICK_TARGET_MS = 100.0
-
-# Every page: stamp each change of the countdown (text or state), and run the baseline's
-# bare timer on the machine clock's second boundaries. Installed before the page's scripts.
-STAMPS = """
-(selector) => {
-  const stamp = () => performance.timeOrigin + performance.now();
-  window.__bench = { marks: [], floor: [], clicks: [] };
-  const watch = () => {
-    const element = document.querySelector(selector);
-    if (!element) return;
-    const mark = () => window.__bench.marks.push([stamp(), element.textContent, element.className]);
-    new MutationObserver(mark).observe(element, { childList: true, characterData: true, subtree: true, attributes: true, attributeFilter: ["class"] });
-  };
-  document.addEventListener("DOMContentLoaded", watch);
-  const floor = () => {
-    const now = stamp();
-    window.__bench.floor.push(now);
-    setTimeout(floor, 1000 - (now % 1000) + 1);
-  };
-  setTimeout(floor, 1000 - (stamp() % 1000) + 1);
-  document.addEventListener("click", (event) => window.__bench.clicks.push(performance.timeOrigin + event.timeStamp), true);
-}
-"""
-
-# A device whose clock is off by SHIFT ms: Date.now() and new Date() (the page's idea of
-# the time); performance.* stays true, so the stamps above are not shifted.
-SKEW = """
-(shift) => {
-  const RealDate = Date;
-  const realNow = RealDate.now.bind(RealDate);
-  class SkewedDate extends RealDate {
-    constructor(...args) {
-      if (args.length === 0) super(realNow() + shift);
-      else super(...args);
-    }
-    static now() {
-      return realNow() + shift;
-    }
-  }
-  window.Date = SkewedDate;
-}
-"""
-
-
-def init_script(function: str, argument: Any) -> str:
-    return f"({function})({json.dumps(argument)});"
-
 
 def load_average() -> float:
     return os.getloadavg()[0]
@@ -278,13 +232,6 @@ async def countdown_spread(devices: list[Device], seconds: float) -> dict[str, A
         "clocks": offsets,
         "load_average": [load_start, load_end],
     }
-
-
-def seconds_of(text: str) -> int | None:
-    """"1:05" -> 65, "+0:03" -> -3 (overtime), anything else None."""
-    sign = -1 if text.startswith("+") else 1
-    minutes, _, secs = text.lstrip("+").partition(":")
-    return sign * (int(minutes) * 60 + int(secs)) if minutes.isdigit() and secs.isdigit() else None
 
 
 def changed(action: str, before: tuple[float, str, str] | None, mark: tuple[float, str, str]) -> bool:

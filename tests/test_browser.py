@@ -30,7 +30,7 @@ from playwright.sync_api import (
 from websockets.sync.client import connect
 
 from battles import i18n
-from bench.show import SKEW, STAMPS, init_script, seconds_of
+from bench.devices import SKEW, STAMPS, init_script, seconds_of
 from tests.browser import (
     ROOT,
     Stage,
