@@ -797,38 +797,39 @@ def test_skewed_devices_flip_every_second_together_on_the_servers_boundary(serve
     links = created["links"]
     # A projector and two phones whose clocks are 7 s ahead and 4 s behind; each stamps
     # its countdown's changes on the machine's clock, which is the server's too.
-    countdowns = {"screen": "#screen-clock", "phone +7 s": "#clock", "phone -4 s": "#clock"}
-    pages = {
-        "screen": device(stage, "projector", links["screen"], "screen", "#screen-clock"),
-        "phone +7 s": device(stage, "phone", links["join"], "phone +7 s", "#clock", skew_ms=7000),
-        "phone -4 s": device(stage, "phone", links["join"], "phone -4 s", "#clock", skew_ms=-4000),
-    }
+    hall = [
+        ("screen", "projector", links["screen"], "#screen-clock", 0),
+        ("phone +7 s", "phone", links["join"], "#clock", 7000),
+        ("phone -4 s", "phone", links["join"], "#clock", -4000),
+    ]
+    pages = {name: device(stage, kind, url, name, countdown, skew) for name, kind, url, countdown, skew in hall}
     for page in pages.values():
         expect(page.locator("#connection-badge")).to_have_text("Connected")
     deadline = start_turn(server, created)
-    for name, page in pages.items():
-        expect(page.locator(countdowns[name])).to_have_text(re.compile(r"^4:\d\d$"))
+    for name, _, _, countdown, _ in hall:
+        expect(pages[name].locator(countdown)).to_have_text(re.compile(r"^4:\d\d$"))
     pages["screen"].wait_for_timeout(1000)  # the clock bursts are answered
     for page in pages.values():
         page.evaluate("window.__bench.marks = []")
-    pages["screen"].wait_for_timeout(4500)
+    pages["screen"].wait_for_timeout(5500)
     flips: dict[str, dict[int, float]] = {}  # per page: second shown -> when it first showed
     for name, page in pages.items():
         for stamp, text, _ in page.evaluate("window.__bench.marks"):
             shown = seconds_of(text)
             assert shown is not None, text
             flips.setdefault(name, {}).setdefault(shown, stamp)
-    seconds = set.intersection(*(set(found) for found in flips.values()))
-    assert len(seconds) >= 3, flips
-    for second in seconds:
-        # The text for `second` is due when the time left reaches it on the server's clock.
-        # A page may flip early by its estimate's error (half a round trip on loopback) and
-        # late by its timer's delay; the hall's devices within 50 ms of each other
-        # (docs/performance.md, In step). A redraw every 200 ms was up to 200 ms late.
-        due = deadline - second * 1000
-        late = {name: flips[name][second] - due for name in pages}
-        assert all(-25 <= ms <= 50 for ms in late.values()), (second, late)
-        assert max(late.values()) - min(late.values()) <= 50, (second, late)
+    seconds = sorted(set.intersection(*(set(found) for found in flips.values())))
+    assert len(seconds) >= 4, flips
+    # The text for a second is due when the time left reaches it on the server's clock.
+    late = {name: [flips[name][second] - (deadline - second * 1000) for second in seconds] for name in pages}
+    # Each page aims at the boundary: its best flip is within 25 ms of it (early by its
+    # estimate's error, late by its timer's). A busy machine may delay any one flip, and
+    # every page at once; a redraw every 200 ms missed by the same 0 to 200 ms every time.
+    for name, found in late.items():
+        assert -25 <= min(found) <= 25, (name, seconds, late)
+    # The hall in step: on the typical second, all within 50 ms (docs/performance.md, In step).
+    spreads = sorted(max(found[i] for found in late.values()) - min(found[i] for found in late.values()) for i in range(len(seconds)))
+    assert spreads[len(spreads) // 2] <= 50, (seconds, late)
 
 
 def test_a_slow_pong_does_not_set_the_clock_and_a_return_to_the_page_measures_again(server: Server, stage: Stage) -> None:
