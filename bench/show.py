@@ -202,14 +202,14 @@ async def countdown_spread(devices: list[Device], seconds: float) -> dict[str, A
     load_start = load_average()
     await asyncio.sleep(seconds)
     load_end = load_average()
-    shown: dict[str, list[float]] = {}
+    shown: dict[str, dict[str, float]] = {}  # text -> device -> when it first showed it
     for device in devices:
-        firsts: dict[str, float] = {}
         for stamp, text, _ in await marks(device):
-            firsts.setdefault(text, stamp)
-        for text, stamp in firsts.items():
-            shown.setdefault(text, []).append(stamp)
-    spreads = [max(s) - min(s) for s in shown.values() if len(s) == len(devices)]
+            shown.setdefault(text, {}).setdefault(device.name, stamp)
+    complete = [list(found.values()) for found in shown.values() if len(found) == len(devices)]
+    spreads = [max(stamps) - min(stamps) for stamps in complete]
+    # Per device, how long after the first device it flipped: who makes the spread.
+    behind = {device.name: [round(stamps[i] - min(stamps), 1) for stamps in complete] for i, device in enumerate(devices)}
     floors: dict[int, list[float]] = {}
     for device in devices:
         for stamp in await device.page.evaluate("window.__bench.floor"):
@@ -226,6 +226,7 @@ async def countdown_spread(devices: list[Device], seconds: float) -> dict[str, A
         "spread_p50_ms": percentile(spreads, 50),
         "flips_over_target": sum(1 for spread in spreads if spread > SPREAD_TARGET_MS),
         "spreads_ms": [round(spread, 1) for spread in spreads],
+        "behind_first_ms": behind,
         "baseline_spread_max_ms": max(floor_spreads) if floor_spreads else None,
         "baseline_seconds": len(floor_spreads),
         "baseline_spreads_ms": [round(spread, 1) for spread in floor_spreads],
