@@ -15,7 +15,9 @@ websocket frames alone). The host starts a round with a turn of ``--turn-seconds
    clock, which the skew does not touch, and one clock for every page of the browser).
    For every second the countdown flips to within ``--seconds``, the spread is the
    latest stamp minus the earliest over the screen and the five phones; the figure
-   is the largest. The baseline in the same run: each page also runs a bare
+   is the largest, with the median and the flips over the target (the JSON has every
+   flip's spread, and per device how long after the first it flipped). The baseline
+   in the same run: each page also runs a bare
    ``setTimeout`` aimed at the machine clock's own second boundaries (no server, no
    estimate), whose spread is the best this browser on this machine does now.
 2. host click to screen change: ``--actions`` clicks on the console's buttons, in
