@@ -8,7 +8,9 @@
  *   visions, titles, challenges) never goes through innerHTML (GAME.md: nothing the
  *   audience sends can run as markup on a page).
  * - Clock: the server owns the clock; pages show deadline_ms - (Date.now() + offset),
- *   with the offset taken from the ping/pong with the smallest round trip.
+ *   with the offset from the recent ping/pong with the smallest round trip (a burst of
+ *   pings at every connect and return to the page), and redraw countdowns on the
+ *   second boundaries of the server's clock.
  * - Live: one websocket per page that comes back by itself (the server's reconnect
  *   policy from the welcome, full jitter), the welcome -> snapshot -> update sequence
  *   and the connection badge.
@@ -355,30 +357,52 @@ export function proposalText(battle, round) {
 
 // --- clock --------------------------------------------------------------------------
 
-const SAMPLE_MAX_AGE_MS = 5 * 60 * 1000;
+// docs/protocol.md, Clock: a short burst of pings at connect, after every reconnect and on
+// return to the page, then one every PING_EVERY_MS; the recent sample with the shortest
+// round trip stands. A single ping at connect can take most of a second on a busy machine
+// (docs/performance.md, In step), and half its round trip is the estimate's error bound.
+const SYNC_PINGS = 5;
+const SYNC_GAP_MS = 75;
+// An older best gives way to the newer samples: the network or the local clock may have changed.
+const SAMPLE_MAX_AGE_MS = 2 * 60 * 1000;
+// A countdown is redrawn this long after its second's boundary, so that it never draws just before it.
+const REDRAW_MARGIN_MS = 2;
 
 /** The server's clock as seen from here (GAME.md: the server owns the clock). */
 export const clock = {
   offset: 0,
   bestRtt: Infinity,
-  bestAt: 0,
+  synced: false, // a pong has given an estimate
+  samples: [], // the recent pongs: {rtt, offset, at} (at: performance.now(), which never jumps)
+  listeners: new Set(),
   now() {
     return Date.now() + this.offset;
   },
   /** A first guess from a message's server_ms, until a pong gives a better one. */
   guess(serverMs) {
-    if (this.bestRtt === Infinity && typeof serverMs === "number") this.offset = serverMs - Date.now();
+    if (!this.synced && typeof serverMs === "number") this.set(serverMs - Date.now());
   },
-  /** Keep the sample with the smallest round trip; an old one gives way (the local clock may jump). */
+  /** A new burst starts: what was measured before it may be from another network or clock. */
+  restart() {
+    this.samples = [];
+  },
+  /** offset = server_ms - (t_sent + t_received) / 2, from the recent sample with the shortest round trip. */
   pong(sentAt, serverMs) {
-    const now = Date.now();
-    const rtt = now - sentAt;
+    const received = Date.now();
+    const rtt = received - sentAt;
     if (!(rtt >= 0) || typeof serverMs !== "number") return;
-    if (rtt <= this.bestRtt || now - this.bestAt > SAMPLE_MAX_AGE_MS) {
-      this.bestRtt = rtt;
-      this.bestAt = now;
-      this.offset = serverMs - (sentAt + now) / 2;
-    }
+    const at = performance.now();
+    this.samples = this.samples.filter((sample) => at - sample.at <= SAMPLE_MAX_AGE_MS);
+    this.samples.push({ rtt, offset: serverMs - (sentAt + received) / 2, at });
+    const best = this.samples.reduce((a, b) => (b.rtt < a.rtt ? b : a));
+    this.bestRtt = best.rtt;
+    this.synced = true;
+    this.set(best.offset);
+  },
+  set(offset) {
+    if (offset === this.offset) return;
+    this.offset = offset;
+    for (const listener of this.listeners) listener();
   },
 };
 
@@ -396,21 +420,24 @@ export function formatClock(ms) {
   return over ? `+${text}` : text;
 }
 
-const tickers = new Set();
-window.setInterval(() => {
-  for (const tick of tickers) tick();
-}, 200);
-
-/** Run fn every 200 ms (countdowns are redrawn from the deadline, never counted down). */
-export function everyTick(fn) {
-  tickers.add(fn);
-  fn();
-  return () => tickers.delete(fn);
+/** Milliseconds until a remaining time crosses its next whole second (when its text changes). */
+function untilNextSecond(ms) {
+  return ((ms % 1000) + 1000) % 1000 || 1000;
 }
 
+// Every countdown is redrawn when the estimate moves and when the page comes back (a hidden
+// page's timers are slowed down).
+const countdowns = new Set();
+function redrawCountdowns() {
+  for (const countdown of countdowns) countdown.draw();
+}
+clock.listeners.add(redrawCountdowns);
+document.addEventListener("visibilitychange", redrawCountdowns);
+
 /**
- * A countdown shown in an element. With speak, it tells screen readers at a pause and
- * at whole tens of seconds, not every second.
+ * A countdown shown in an element, redrawn on the second boundaries of the server's
+ * clock (so every device flips together), not on a fixed interval. With speak, it tells
+ * screen readers at a pause and at whole tens of seconds, not every second.
  */
 export class Countdown {
   constructor(element, { speak = false } = {}) {
@@ -419,7 +446,9 @@ export class Countdown {
     this.timer = null;
     this.lastSaid = null;
     this.wasPaused = false;
-    everyTick(() => this.draw());
+    this.nextDraw = null;
+    countdowns.add(this);
+    this.draw();
   }
 
   set(timer) {
@@ -431,6 +460,7 @@ export class Countdown {
   }
 
   draw() {
+    window.clearTimeout(this.nextDraw);
     const ms = remainingMs(this.timer);
     const text = ms === null ? "–:––" : formatClock(ms);
     if (this.element.textContent !== text) this.element.textContent = text;
@@ -439,6 +469,7 @@ export class Countdown {
     this.element.classList.toggle("is-paused", paused);
     this.element.classList.toggle("is-low", ms !== null && ms >= 0 && ms <= 10000 && !paused);
     this.element.classList.toggle("is-over", ms !== null && ms < 0);
+    this.nextDraw = ms === null || paused ? null : window.setTimeout(() => this.draw(), untilNextSecond(ms) + REDRAW_MARGIN_MS);
     if (!this.speak || ms === null || paused) return;
     const seconds = Math.ceil(ms / 1000);
     if (seconds > 0 && seconds % 10 === 0 && seconds !== this.lastSaid) {
@@ -464,7 +495,7 @@ const CLOSE_REVOKED = 4401;
 // A newer socket of this device (another tab) took over: no retry until this page is
 // looked at again (then it takes over in turn).
 const CLOSE_REPLACED = 4409;
-const PING_EVERY_MS = 20000;
+const PING_EVERY_MS = 15000; // between bursts: one ping keeps the clock's samples fresh
 const SILENCE_LIMIT_MS = 50000; // no word (not even a pong) for this long: the socket is dead
 const OFFLINE_AFTER_ATTEMPTS = 5;
 const REPLY_WAIT_MS = 60000;
@@ -597,7 +628,7 @@ export class Live {
       this.everOpened = true;
       this.lastHeard = Date.now();
       this.setStatus("connected");
-      this.ping();
+      this.syncClock();
       this.emit("open", { role });
     });
     socket.addEventListener("message", (event) => {
@@ -665,7 +696,7 @@ export class Live {
 
   reconnectNow() {
     if (this.socket && this.socket.readyState === WebSocket.OPEN) {
-      this.ping();
+      this.syncClock();
       return;
     }
     if (this.socket) return; // a try is under way
@@ -724,6 +755,17 @@ export class Live {
   /** A host command, decided on the latest battle version this page has seen. */
   command(type, fields, onReply) {
     return this.request({ type, ...(fields || {}), seq: this.seq }, onReply);
+  }
+
+  /** Estimate the server's clock afresh: a short burst of pings on this socket. */
+  syncClock() {
+    const socket = this.socket;
+    clock.restart();
+    for (let n = 0; n < SYNC_PINGS; n += 1) {
+      window.setTimeout(() => {
+        if (this.socket === socket) this.ping();
+      }, n * SYNC_GAP_MS);
+    }
   }
 
   ping() {

@@ -3,7 +3,9 @@
 Not the benchmark itself (docs/performance.md: `python -m bench`, minutes long); this
 runs its quick mode on 100 sockets with a fault injected: after the flood, three
 acknowledged ballots are removed from each server's store before the check, which
-must then report them lost and exit with status 1.
+must then report them lost and exit with status 1. And `python -m bench show` for a few
+seconds and clicks: it prints both figures, and its slow phone and skewed phones are what
+they say they are.
 """
 
 from __future__ import annotations
@@ -42,3 +44,22 @@ def test_the_quick_bench_runs_and_its_ballot_loss_check_can_fail(tmp_path: Path)
         assert figures[kind]["phase"]["p99"] is not None and figures[kind]["phase_missing"] == 0
         assert figures[kind]["storm"]["dropped"] > 0
     assert figures["engine"]["server_metrics"]["battles_ballots_total[counted]"] >= 100
+
+
+@pytest.mark.timeout(150)
+def test_the_show_bench_prints_both_figures_with_its_slow_and_skewed_phones(tmp_path: Path) -> None:
+    out = tmp_path / "show.md"
+    command = [sys.executable, "-m", "bench", "show", "--seconds", "4", "--actions", "6", "--settle", "1", "--out", str(out)]
+    finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=140, env={**os.environ})
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    report = out.read_text()
+    assert "| countdown spread, max over" in report and "| host click to screen change, p99 |" in report, report
+    figures = json.loads(Path(f"{out}.json").read_text())
+    spread, clicks = figures["spread"], figures["click_to_screen"]
+    assert spread["flips"] >= 2 and spread["spread_max_ms"] is not None and spread["baseline_seconds"] >= 2
+    assert clicks["measured"] == 6 and clicks["missed"] == 0 and clicks["p99_ms"] is not None
+    clocks = spread["clocks"]
+    # The proxy adds its 300 ms to phone 4's every round trip; the skewed phones found their offset.
+    assert clocks["phone 4 (+300 ms)"]["best_rtt_ms"] >= 300
+    for name in ("phone 2 (+7 s)", "phone 3 (-4 s)"):
+        assert abs(clocks[name]["offset_error_ms"]) <= clocks[name]["best_rtt_ms"] / 2 + 1, clocks

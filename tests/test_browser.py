@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,12 +23,14 @@ from playwright.sync_api import (
     Page,
     Request,
     WebSocket,
+    WebSocketRoute,
     expect,
     sync_playwright,
 )
 from websockets.sync.client import connect
 
 from battles import i18n
+from bench.devices import SKEW, STAMPS, init_script, seconds_of
 from tests.browser import (
     ROOT,
     Stage,
@@ -752,6 +755,131 @@ def test_a_whole_evening_in_danish_on_every_screen(server: Server, stage: Stage)
     results_phone = stage.page("phone", created["links"]["results"], name="results phone")
     expect(results_phone.locator("#downloads")).to_be_visible()
     screenshot(results_phone, "da-results-phone", full_page=True)
+
+
+# --- one clock for the hall (docs/protocol.md, Clock) ----------------------------------------
+
+
+def start_turn(server: Server, created: dict[str, Any]) -> int:
+    """The host starts the round and the first turn (a plain websocket client); the turn's
+    deadline_ms. The server runs on this machine: its clock is the machine's."""
+    offer = ["battles.v1", f"auth.{created['host_token']}"]
+    with connect(f"{server.ws_url}/ws/host/{created['code']}", subprotocols=offer) as host:  # type: ignore[arg-type]
+        seq = next(m["seq"] for m in map(json.loads, host) if m["type"] == "snapshot")
+        for number, kind in enumerate(["start_round", "next"]):
+            host.send(json.dumps({"type": kind, "seq": seq, "id": f"c{number}"}))
+            seq = next(m for m in map(json.loads, host) if m.get("id") == f"c{number}")["seq"]
+        update = next(m for m in map(json.loads, host) if m["type"] == "update" and m["seq"] == seq)
+    deadline: int = update["battle"]["timer"]["deadline_ms"]
+    return deadline
+
+
+def device(stage: Stage, kind: str, url: str, name: str, countdown: str, skew_ms: int = 0) -> Page:
+    """A page whose clock is off by skew_ms, stamping each change of its countdown."""
+    context = stage.context(kind)
+    if skew_ms:
+        context.add_init_script(script=init_script(SKEW, skew_ms))
+    context.add_init_script(script=init_script(STAMPS, countdown))
+    page = stage.watch(context.new_page(), name)
+    page.goto(url)
+    return page
+
+
+def clock_estimate(page: Page, skew_ms: int) -> tuple[float, float]:
+    """How far the page's estimate of the server's clock is off (its true offset is
+    -skew_ms), and the round trip of the ping it came from."""
+    found: list[float] = page.evaluate("async () => { const { clock } = await import('/static/client.js'); return [clock.offset, clock.bestRtt]; }")
+    return found[0] + skew_ms, found[1]
+
+
+def test_skewed_devices_flip_every_second_together_on_the_servers_boundary(server: Server, stage: Stage) -> None:
+    created = battle(server, ["Ada", "Bo"], rules={"turn_seconds": 300})
+    links = created["links"]
+    # A projector and two phones whose clocks are 7 s ahead and 4 s behind; each stamps
+    # its countdown's changes on the machine's clock, which is the server's too.
+    hall = [
+        ("screen", "projector", links["screen"], "#screen-clock", 0),
+        ("phone +7 s", "phone", links["join"], "#clock", 7000),
+        ("phone -4 s", "phone", links["join"], "#clock", -4000),
+    ]
+    pages = {name: device(stage, kind, url, name, countdown, skew) for name, kind, url, countdown, skew in hall}
+    for page in pages.values():
+        expect(page.locator("#connection-badge")).to_have_text("Connected")
+    deadline = start_turn(server, created)
+    for name, _, _, countdown, _ in hall:
+        expect(pages[name].locator(countdown)).to_have_text(re.compile(r"^4:\d\d$"))
+    pages["screen"].wait_for_timeout(1000)  # the clock bursts are answered
+    for page in pages.values():
+        page.evaluate("window.__bench.marks = []")
+    pages["screen"].wait_for_timeout(5500)
+    flips: dict[str, dict[int, float]] = {}  # per page: second shown -> when it first showed
+    for name, page in pages.items():
+        for stamp, text, _ in page.evaluate("window.__bench.marks"):
+            shown = seconds_of(text)
+            assert shown is not None, text
+            flips.setdefault(name, {}).setdefault(shown, stamp)
+    seconds = sorted(set.intersection(*(set(found) for found in flips.values())))
+    assert len(seconds) >= 4, flips
+    # The text for a second is due when the time left reaches it on the server's clock.
+    late = {name: [flips[name][second] - (deadline - second * 1000) for second in seconds] for name in pages}
+    # Each page aims at the boundary: its best flip is within 25 ms of it (early by its
+    # estimate's error, late by its timer's). A busy machine may delay any one flip, and
+    # every page at once; a redraw every 200 ms missed by the same 0 to 200 ms every time.
+    for name, found in late.items():
+        assert -25 <= min(found) <= 25, (name, seconds, late)
+    # The hall in step: on the typical second, all within 50 ms (docs/performance.md, In step).
+    spreads = sorted(max(found[i] for found in late.values()) - min(found[i] for found in late.values()) for i in range(len(seconds)))
+    assert spreads[len(spreads) // 2] <= 50, (seconds, late)
+
+
+def test_a_slow_pong_does_not_set_the_clock_and_a_return_to_the_page_measures_again(server: Server, stage: Stage) -> None:
+    created = battle(server, ["Ada", "Bo"])
+    pings: list[float] = []
+    held: list[WebSocketRoute] = []
+    pong: list[str | bytes] = []
+
+    def route(socket: WebSocketRoute) -> None:
+        # The network in between: the first pong to the page is held back (a busy hall's
+        # wifi); everything else passes as it comes. The test counts the page's pings.
+        upstream = socket.connect_to_server()
+
+        def to_server(message: str | bytes) -> None:
+            if isinstance(message, str) and json.loads(message).get("type") == "ping":
+                pings.append(time.monotonic())
+            upstream.send(message)
+
+        def to_page(message: str | bytes) -> None:
+            if not pong and isinstance(message, str) and json.loads(message).get("type") == "pong":
+                pong.append(message)
+                held.append(socket)
+            else:
+                socket.send(message)
+
+        socket.on_message(to_server)
+        upstream.on_message(to_page)
+
+    context = stage.context("phone")
+    context.add_init_script(script=init_script(SKEW, 7000))
+    phone = stage.watch(context.new_page(), "phone +7 s")
+    phone.route_web_socket(re.compile(r"/ws/audience/"), route)
+    phone.goto(created["links"]["join"])
+    expect(phone.locator("#connection-badge")).to_have_text("Connected")
+    while not held:
+        phone.wait_for_timeout(20)
+    # 800 ms on the way back: taken at face value, this pong puts the clock 400 ms behind.
+    phone.wait_for_timeout(800)
+    held[0].send(pong[0])
+    phone.wait_for_timeout(300)
+    # The estimate comes from another ping of the burst, and is as good as its round trip
+    # allows: the server read its clock between the ping's send and the pong's arrival.
+    error, round_trip = clock_estimate(phone, 7000)
+    assert round_trip < 800
+    assert abs(error) <= round_trip / 2 + 1
+    # The page comes back to the front: a fresh burst of pings, not one.
+    before = len(pings)
+    phone.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+    phone.wait_for_timeout(1000)
+    assert len(pings) - before == 5, pings
 
 
 def test_screenshots_are_artifacts_not_commits() -> None:
