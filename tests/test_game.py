@@ -15,7 +15,7 @@ import pydantic
 import pytest
 
 from battles import commands, game
-from battles.errors import Refused
+from battles.errors import Fault, Refused
 from battles.game import Context, Outcome
 from battles.model import (
     Battle,
@@ -1414,11 +1414,13 @@ def test_a_twenty_fifth_battler_is_refused() -> None:
 # --- end ---------------------------------------------------------------------------------
 
 
-def test_end_battle_in_the_middle_of_a_vote_closes_the_open_vote() -> None:
+def test_end_battle_in_the_middle_of_a_vote_closes_and_counts_the_open_vote() -> None:
     outcome = step(
         at("vote_open"),
         {"type": "end_battle", "reason": "fire alarm"},
         now=T0 + 8 * SECOND,
+        totals={"b1": 2, "b3": 1, "b9": 4},
+        ballots=3,
     )
     battle = outcome.battle
     assert (battle.phase, battle.ended_reason, battle.timer, battle.winner) == (
@@ -1432,11 +1434,45 @@ def test_end_battle_in_the_middle_of_a_vote_closes_the_open_vote() -> None:
         "closed",
         T0 + 8 * SECOND,
     )
-    assert outcome.events[0].details == {"early": True, "reason": "fire alarm"}
+    # docs/rules.md: an open vote is closed and counted; only the vote's choices count.
+    assert (battle.round.vote.totals, battle.round.vote.ballots) == (
+        {"b1": 2, "b2": 0, "b3": 1},
+        3,
+    )
+    assert outcome.events[0].details == {
+        "early": True,
+        "reason": "fire alarm",
+        "counted": {"vote_id": "r1v1", "totals": {"b1": 2, "b2": 0, "b3": 1}, "ballots": 3},
+    }
     assert game.ballot_gate(battle) == game.BallotGate(
         "r1v1", False, 0, ("b1", "b2", "b3")
     )
     assert not game.due(battle, T0 + 10_000 * SECOND)
+
+
+def test_end_battle_after_a_close_counts_the_vote_that_was_never_revealed() -> None:
+    battle = play(at("vote_closed"), "end_battle", totals={"b2": 5}, ballots=5)
+    assert battle.round is not None and battle.round.vote is not None
+    vote = battle.round.vote
+    assert (vote.status, vote.closed_ms, vote.totals, vote.ballots) == (
+        "closed",
+        T0,
+        {"b1": 0, "b2": 5, "b3": 0},
+        5,
+    )
+
+
+def test_end_battle_keeps_a_revealed_vote_as_it_was() -> None:
+    before = at("reveal")
+    battle = play(before, "end_battle", totals={"b1": 99}, ballots=99)
+    assert battle.rounds == before.rounds
+    assert "counted" not in battle.log[-1].details
+
+
+def test_end_battle_with_a_vote_to_count_needs_its_tally() -> None:
+    # The hub reads the frozen tally; a caller that forgot would lose the ballots.
+    with pytest.raises(Fault):
+        game.apply(at("vote_open"), command("end_battle"), Context(now_ms=T0))
 
 
 def test_end_battle_early_without_a_reason_says_ended_early() -> None:

@@ -45,8 +45,8 @@ class Context:
     # The random draw for a "random" presentation order; stored in the round so every
     # process, and every replay, agrees on the order.
     seed: int = 0
-    # For reveal_results: the store's frozen tally of the closed vote, and the round's
-    # reaction counts per battler and kind.
+    # For reveal_results and end_battle: the store's frozen tally of the closed vote,
+    # and the round's reaction counts per battler and kind.
     totals: dict[str, int] | None = None
     ballots: int = 0
     engagement: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -510,12 +510,20 @@ def _end_battle(b: Battle, cmd: c.EndBattle, ctx: Context) -> Details:
     if b.phase == "finished":
         raise Refused("wrong_phase", phase=b.phase)
     early = b.phase != "final"
-    vote = b.open_vote
-    if vote is not None:
-        vote.status, vote.closed_ms = "closed", ctx.now_ms
+    details: dict[str, Any] = {}
+    vote = b.round.vote if b.round else None
+    if b.phase == "vote" and vote is not None and vote.status in ("open", "closed"):
+        # docs/rules.md: an open vote is closed and counted, and so is a closed one
+        # never revealed: every acknowledged ballot stays in the record (state, export).
+        if ctx.totals is None:
+            raise Fault("end_battle needs the tally of the vote it closes")
+        totals = {choice: int(ctx.totals.get(choice, 0)) for choice in vote.choices}
+        vote.status, vote.totals, vote.ballots = "closed", totals, ctx.ballots
+        vote.closed_ms = vote.closed_ms or ctx.now_ms
+        details["counted"] = {"vote_id": vote.id, "totals": totals, "ballots": ctx.ballots}
     b.ended_reason = cmd.reason or ("ended_early" if early else "completed")
     b.phase, b.timer, b.turn_index = "finished", None, None
-    return {"early": early, "reason": b.ended_reason}
+    return {"early": early, "reason": b.ended_reason, **details}
 
 
 def _revoke_cohost(b: Battle, cmd: c.RevokeCohost, ctx: Context) -> Details:
