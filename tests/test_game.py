@@ -1377,6 +1377,24 @@ def test_edit_battle_changes_the_texts_and_the_rules_in_the_lobby() -> None:
     assert timer(play(battle, "start_round", "next")).deadline_ms == T0 + 60 * SECOND
 
 
+def test_edit_battle_with_some_rules_keeps_the_others() -> None:
+    # docs/protocol.md's own example: the rules not named keep their current values.
+    battle = new_battle(3, vote_seconds=120, debate_seconds=30, reactions=["fire"])
+    outcome = step(battle, {"type": "edit_battle", "rules": {"turn_seconds": 120, "ties": "host"}})
+    expected = battle.rules.model_copy(update={"turn_seconds": 120, "ties": "host"})
+    assert outcome.battle.rules == expected
+    assert outcome.events[0].details == {"changes": {"rules": {"turn_seconds": 120, "ties": "host"}}}
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [{"turn_seconds": None}, {"turn_seconds": 4}, {"ties": "coin"}, {"reactions": ["boo"]}, {"unknown": 1}],
+)
+def test_edit_battle_with_a_bad_rule_is_refused_by_the_schema(rules: dict[str, Any]) -> None:
+    with pytest.raises(pydantic.ValidationError):
+        command({"type": "edit_battle", "rules": rules})
+
+
 @pytest.mark.parametrize(
     "message",
     [

@@ -125,6 +125,18 @@ async def test_end_battle_with_an_open_vote_counts_every_acknowledged_ballot(ser
         await client.close()
 
 
+async def test_edit_battle_with_some_rules_keeps_the_others_over_a_socket(server: Server) -> None:
+    rules = {"vote_seconds": 120, "debate_seconds": 30, "reactions": ["fire"]}
+    created = server.create_battle(title="Partial", battlers=FOUR, rules=rules)
+    host = await Client.connect(server.ws_url, "host", created["code"], created["host_token"])
+    before = host.battle["rules"]
+    await host.run("edit_battle", rules={"turn_seconds": 120, "ties": "host"})
+    assert host.battle["rules"] == before | {"turn_seconds": 120, "ties": "host"}
+    stored = httpx.get(f"{server.url}/api/battles/{created['code']}").json()["rules"]
+    assert stored == before | {"turn_seconds": 120, "ties": "host"} and stored["vote_seconds"] == 120
+    await host.close()
+
+
 async def test_a_phone_that_reconnects_keeps_its_ballot(server: Server) -> None:
     created = server.create_battle(title="Reconnect", battlers=FOUR)
     host, _, (phone,) = await connect_all(server, created, 1)

@@ -27,6 +27,7 @@ from battles.model import (
     LogEntry,
     Proposal,
     Round,
+    Rules,
     Timer,
     Turn,
     Vote,
@@ -500,9 +501,13 @@ def _remove_battler(b: Battle, cmd: c.RemoveBattler, ctx: Context) -> Details:
 
 def _edit_battle(b: Battle, cmd: c.EditBattle, ctx: Context) -> Details:
     _phase(b, "lobby")
-    changes = cmd.model_dump(exclude={"type"}, exclude_none=True)
-    for name in changes:
+    # Only what the command names changes, in the rules too (docs/protocol.md,
+    # edit_battle): a rule left out keeps its value, it does not go back to its default.
+    changes = cmd.model_dump(exclude={"type"}, exclude_none=True, exclude_unset=True)
+    for name in changes.keys() - {"rules"}:
         setattr(b, name, getattr(cmd, name))
+    if "rules" in changes:
+        b.rules = Rules.model_validate(b.rules.model_dump() | changes["rules"])
     return {"changes": changes}
 
 
