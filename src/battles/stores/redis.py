@@ -13,10 +13,12 @@ keeps a battle on one slot and a Lua script may touch all of its keys at once:
     battle:{CODE}:presence           hash: process -> {"counts": ..., "at_ms": ...}
     battle:{CODE}:updates            the pub/sub channel of the battle
 
-and two global keys:
+and global keys:
 
     battles:deadlines                sorted set: CODE|VERSION -> deadline_ms, the timer index
     battles:signing-key              the key every process signs links and cookies with
+    battles:limit:NAME:ADDRESS       hash: tokens, at_ms: one address's budget of a
+                                     per-address limit (battles.ratelimit), gone once full
 
 Atomicity. ``create``, ``commit`` and ``cast_ballot`` are Lua scripts on the
 battle's slot. The timer index is global (another slot), so no script can write it
@@ -54,7 +56,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from battles import game, metrics
 from battles.errors import Fault, Refused, Unavailable
 from battles.model import Battle
-from battles.stores.base import BallotReceipt, Listener, Secrets, Store, Tally
+from battles.stores.base import AddressLimits, BallotReceipt, Listener, Secrets, Store, Tally
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +133,27 @@ return {'counted', ARGV[3]}
 # KEYS: totals, ballots. The running totals and the number of ballots, read together.
 _TALLY = """
 return {redis.call('HGETALL', KEYS[1]), redis.call('HLEN', KEYS[2])}
+"""
+
+# KEYS: one address's bucket. ARGV: tokens per millisecond, burst, 1 to spend a token.
+# Returns 0 when a token was there (and spent), else the milliseconds until there is
+# one. Redis's clock, so every process and machine measures time alike. A full bucket
+# is the same as none: the key expires when the bucket would be full again.
+_TAKE_TOKEN = """
+local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local bucket = redis.call('HMGET', KEYS[1], 'tokens', 'at_ms')
+local tokens = tonumber(bucket[1]) or burst
+local at = tonumber(bucket[2]) or now
+if now > at then tokens = math.min(burst, tokens + (now - at) * rate) end
+if tokens < 1 then return math.ceil((1 - tokens) / rate) end
+if ARGV[3] == '1' then
+  tokens = tokens - 1
+  redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at_ms', now)
+  redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil((burst - tokens) / rate)))
+end
+return 0
 """
 
 _ReceiptStatus = Literal["counted", "changed", "unchanged", "duplicate"]
@@ -254,6 +277,16 @@ class _Keys:
         return f"{self.battle}:reactions:{round_number}"
 
 
+class _SharedLimits:
+    """A per-address budget kept in Redis, so every process spends from the same one."""
+
+    def __init__(self, store: RedisStore, name: str, per_minute: float, burst: int) -> None:
+        self.store, self.prefix, self.per_minute, self.burst = store, f"battles:limit:{name}:", per_minute, burst
+
+    async def take(self, address: str, spend: bool = True) -> float:
+        return await self.store.take_token(self.prefix + address, self.per_minute, self.burst, spend)
+
+
 class RedisStore(Store):
     """See the module docstring.
 
@@ -288,7 +321,11 @@ class RedisStore(Store):
         self._commit = self._redis.register_script(_COMMIT)
         self._cast_ballot = self._redis.register_script(_CAST_BALLOT)
         self._tally = self._redis.register_script(_TALLY)
-        self._batch = _Batch(self._redis, {self._cast_ballot.sha: _CAST_BALLOT, self._tally.sha: _TALLY})
+        self._take_token = self._redis.register_script(_TAKE_TOKEN)
+        self._batch = _Batch(
+            self._redis,
+            {self._cast_ballot.sha: _CAST_BALLOT, self._tally.sha: _TALLY, self._take_token.sha: _TAKE_TOKEN},
+        )
 
         self._listener: Listener | None = None
         # The subscribed battles, by channel. The reader subscribes to all of them
@@ -341,6 +378,15 @@ class RedisStore(Store):
         mine = secrets.token_bytes(32)
         key = await self._batch.run("SET", SIGNING_KEY, mine, "NX", "GET", get=True)
         return mine if key is None else bytes(key)
+
+    def shared_limits(self, name: str, per_minute: float, burst: int) -> AddressLimits:
+        return _SharedLimits(self, name, per_minute, burst)
+
+    @_reachable
+    async def take_token(self, key: str, per_minute: float, burst: int, spend: bool) -> float:
+        """One step of the token bucket at ``key`` (``_TAKE_TOKEN``): the seconds to wait."""
+        wait_ms = await self._batch.run("EVALSHA", self._take_token.sha, 1, key, repr(per_minute / 60_000), burst, int(spend))
+        return int(wait_ms) / 1000
 
     # --- battles --------------------------------------------------------------------
 
