@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from battles import protocol
+from battles import game, protocol
 from battles.i18n import REASONS
 from battles.model import Rules
 from battles.settings import Settings
@@ -41,3 +41,9 @@ def test_every_setting_is_documented(setting: str) -> None:
 @pytest.mark.parametrize("rule", sorted(Rules.model_fields))
 def test_every_rule_is_mapped_in_rules_md(rule: str) -> None:
     assert f"`{rule}`" in (DOCS / "rules.md").read_text()
+
+
+@pytest.mark.parametrize("bound", sorted(name for name in vars(game) if name.startswith("MAX_")))
+def test_every_bound_of_a_battle_is_listed_with_its_value(bound: str) -> None:
+    text = (DOCS / "security.md").read_text()
+    assert f"| `{bound}` | {getattr(game, bound)} |" in text, f"docs/security.md does not list {bound} = {getattr(game, bound)}"

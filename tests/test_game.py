@@ -22,6 +22,7 @@ from battles.model import (
     BattleDraft,
     Battler,
     BattlerDraft,
+    LogEntry,
     Proposal,
     Round,
     Rules,
@@ -1427,6 +1428,85 @@ def test_a_twenty_fifth_battler_is_refused() -> None:
             title="x",
             battlers=[BattlerDraft(name=f"n{i}", vision="v") for i in range(25)],
         )
+
+
+# --- bounds: what one battle can grow to (docs/security.md, "Bounds of one battle") --------
+
+
+def with_log_of(battle: Battle, entries: int) -> Battle:
+    """The battle with its log padded to ``entries`` entries, as a long evening leaves it."""
+    padding = [LogEntry(at_ms=T0, actor="cohost", action="pause_timer")] * (entries - len(battle.log))
+    return battle.model_copy(update={"log": battle.log + padding})
+
+
+def test_the_log_takes_commands_up_to_its_bound_and_refuses_the_next() -> None:
+    battle = play(with_log_of(at("turn"), game.MAX_LOG_ENTRIES - 1), "pause_timer")
+    assert len(battle.log) == game.MAX_LOG_ENTRIES
+    error = refused(battle, "resume_timer", "limit_reached")
+    assert error.params == {"limit": "log_entries", "most": game.MAX_LOG_ENTRIES}
+
+
+def test_a_full_log_still_closes_the_vote_and_ends_the_battle() -> None:
+    battle = with_log_of(at("vote_open"), game.MAX_LOG_ENTRIES)
+    refused(battle, "pause_timer", "limit_reached")
+    closed = play(battle, "close_vote")
+    refused(closed, "reveal_results", "limit_reached", totals={"b1": 1}, ballots=1)
+    ended = play(closed, "end_battle", totals={"b1": 1}, ballots=1)
+    assert ended.phase == "finished" and len(ended.log) == game.MAX_LOG_ENTRIES + 2
+    # The timer closes a vote whose time is up, however long the log.
+    outcome = game.tick(battle, T0 + 3600 * SECOND)
+    assert outcome is not None and outcome.battle.phase == "vote"
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        {"type": "edit_battle", "topic": "water"},
+        {"type": "edit_battler", "battler": "b1", "name": "Renamed"},
+        {"type": "add_battler", "name": "One more", "vision": "More"},
+    ],
+)
+def test_lobby_edits_stop_at_their_bound(edit: dict[str, Any]) -> None:
+    battle = new_battle(2)
+    for n in range(game.MAX_LOBBY_EDITS - 1):
+        if n % 2:
+            battle = play(battle, {"type": "edit_battle", "topic": f"topic {n}"})
+        else:
+            battle = play(battle, {"type": "edit_battler", "battler": "b1", "vision": f"v{n}"})
+    battle = play(battle, edit)  # the last one within the bound
+    error = refused(battle, edit, "limit_reached")
+    assert error.params == {"limit": "lobby_edits", "most": game.MAX_LOBBY_EDITS}
+    refused(battle, {"type": "remove_battler", "battler": "b1"}, "limit_reached")
+    assert play(battle, "start_round").phase == "challenge", "the show goes on"
+
+
+def test_challenge_cards_stop_at_their_bound_per_round() -> None:
+    battle = at("challenge")
+    for n in range(game.MAX_CHALLENGE_CARDS):
+        battle = play(battle, {"type": "reveal_challenge", "text": f"Card {n}"})
+    error = refused(battle, {"type": "reveal_challenge", "text": "One more"}, "limit_reached")
+    assert error.params == {"limit": "challenge_cards", "most": game.MAX_CHALLENGE_CARDS}
+    # The next round has cards of its own.
+    battle = confirm(vote(to_vote_from_here(battle), {"b1": 5, "b2": 1, "b3": 3}))
+    battle = play(battle, "start_round", {"type": "reveal_challenge", "text": "Round two"})
+    assert current(battle).challenge == "Round two"
+
+
+def to_vote_from_here(battle: Battle) -> Battle:
+    while battle.phase != "vote":
+        battle = play(battle, "next")
+    return battle
+
+
+def test_votes_stop_at_their_bound_per_round() -> None:
+    battle = at("vote")
+    for n in range(game.MAX_VOTES_PER_ROUND - 1):
+        battle = play(battle, "open_vote", {"type": "void_vote", "reason": f"Void {n}"})
+    battle = play(battle, "open_vote")  # the last vote within the bound
+    assert len(current(battle).votes) == game.MAX_VOTES_PER_ROUND
+    battle = play(battle, {"type": "void_vote", "reason": "Once more"})
+    error = refused(battle, "open_vote", "limit_reached")
+    assert error.params == {"limit": "votes", "most": game.MAX_VOTES_PER_ROUND}
 
 
 # --- end ---------------------------------------------------------------------------------

@@ -36,6 +36,28 @@ from battles.model import (
 
 MAX_BATTLERS = 24
 
+# Bounds of what one battle can grow to (docs/security.md, "Bounds of one battle"). The
+# state goes to the store whole at every command and to every host socket with the
+# event log, so without them a co-host could grow it without end (600 edits made a
+# 1.27 MB snapshot, and every command took ten times longer). A command past a bound
+# is refused with ``limit_reached`` and changes nothing.
+#
+# Log entries: one per command. A full evening of 24 battlers, every turn paused,
+# resumed and extended, takes about 1,500; past the bound only close_vote and
+# end_battle are taken, so a battle can always be closed, counted and ended. With the
+# bounds below on the large entries, a full log is about 1 MB of JSON at worst.
+MAX_LOG_ENTRIES = 3000
+# add_battler, edit_battler, remove_battler and edit_battle before round one (an
+# edit_battle can carry a 2,000-character scenario: 100 of them are about 220 KB).
+# It also keeps battler ids within b1..b999, what the wire schema names.
+MAX_LOBBY_EDITS = 100
+# reveal_challenge per round (500 characters each).
+MAX_CHALLENGE_CARDS = 10
+# Votes per round, runoffs and voided votes included (a void carries a 300-character reason).
+MAX_VOTES_PER_ROUND = 10
+LOBBY_EDITS = frozenset({"add_battler", "edit_battler", "remove_battler", "edit_battle"})
+ALWAYS_TAKEN = (c.CloseVote, c.EndBattle)
+
 
 @dataclass(frozen=True)
 class Context:
@@ -85,6 +107,8 @@ def create(code: str, draft: BattleDraft, now_ms: int) -> Battle:
 
 def apply(battle: Battle, command: c.Command, context: Context) -> Outcome:
     handler = _HANDLERS[type(command)]
+    if not isinstance(command, ALWAYS_TAKEN):
+        _within(len(battle.log), MAX_LOG_ENTRIES, "log_entries")
     new = battle.model_copy(deep=True)
     details = handler(new, command, context) or {}
     new.version += 1
@@ -148,6 +172,17 @@ def reaction_target(battle: Battle, kind: str, battler_id: str | None) -> str:
 Details = dict[str, Any] | None
 
 
+def _within(count: int, most: int, limit: str) -> None:
+    """Refuse what would make ``count`` go past ``most`` (see MAX_LOG_ENTRIES)."""
+    if count >= most:
+        raise Refused("limit_reached", limit=limit, most=most)
+
+
+def _lobby_edit(b: Battle) -> None:
+    _phase(b, "lobby")
+    _within(sum(entry.action in LOBBY_EDITS for entry in b.log), MAX_LOBBY_EDITS, "lobby_edits")
+
+
 def _phase(battle: Battle, *phases: str) -> None:
     if battle.phase not in phases:
         raise Refused("wrong_phase", phase=battle.phase)
@@ -186,6 +221,9 @@ def _start_round(b: Battle, cmd: c.StartRound, ctx: Context) -> Details:
 
 def _reveal_challenge(b: Battle, cmd: c.RevealChallenge, ctx: Context) -> Details:
     _phase(b, "challenge", "turn", "debate")
+    since_start = next(n for n, entry in enumerate(reversed(b.log)) if entry.action == "start_round")
+    cards = sum(entry.action == "reveal_challenge" for entry in b.log[len(b.log) - since_start :])
+    _within(cards, MAX_CHALLENGE_CARDS, "challenge_cards")
     _current_round(b).challenge = cmd.text
     return {"text": cmd.text}
 
@@ -295,6 +333,7 @@ def _open_vote(b: Battle, cmd: c.OpenVote, ctx: Context) -> Details:
         if rnd is None or rnd.vote is not None:
             raise Refused("vote_exists")
     assert rnd is not None
+    _within(len(rnd.votes), MAX_VOTES_PER_ROUND, "votes")
     if runoff:
         assert rnd.proposal is not None
         choices, seconds = list(rnd.proposal.tied), b.rules.runoff_seconds
@@ -473,7 +512,7 @@ def _battler(b: Battle, battler_id: str) -> Battler:
 
 
 def _add_battler(b: Battle, cmd: c.AddBattler, ctx: Context) -> Details:
-    _phase(b, "lobby")
+    _lobby_edit(b)
     if len(b.battlers) >= MAX_BATTLERS:
         raise Refused("too_many_battlers", most=MAX_BATTLERS)
     # Ids are never reused, so the log never names two people with one id.
@@ -484,7 +523,7 @@ def _add_battler(b: Battle, cmd: c.AddBattler, ctx: Context) -> Details:
 
 
 def _edit_battler(b: Battle, cmd: c.EditBattler, ctx: Context) -> Details:
-    _phase(b, "lobby")
+    _lobby_edit(b)
     battler = _battler(b, cmd.battler)
     changes = cmd.model_dump(exclude={"type", "battler"}, exclude_none=True)
     for name, value in changes.items():
@@ -493,14 +532,14 @@ def _edit_battler(b: Battle, cmd: c.EditBattler, ctx: Context) -> Details:
 
 
 def _remove_battler(b: Battle, cmd: c.RemoveBattler, ctx: Context) -> Details:
-    _phase(b, "lobby")
+    _lobby_edit(b)
     battler = _battler(b, cmd.battler)
     b.battlers.remove(battler)
     return {"battler": cmd.battler, "name": battler.name}
 
 
 def _edit_battle(b: Battle, cmd: c.EditBattle, ctx: Context) -> Details:
-    _phase(b, "lobby")
+    _lobby_edit(b)
     # Only what the command names changes, in the rules too (docs/protocol.md,
     # edit_battle): a rule left out keeps its value, it does not go back to its default.
     changes = cmd.model_dump(exclude={"type"}, exclude_none=True, exclude_unset=True)
