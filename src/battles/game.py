@@ -480,12 +480,12 @@ def _override_elimination(b: Battle, cmd: c.OverrideElimination, ctx: Context) -
 def _eliminate(b: Battle, leaving: list[str], **details: Any) -> dict[str, Any]:
     rnd = _current_round(b)
     for bid in leaving:
-        battler = _battler(b, bid)
+        battler = _stored_battler(b, bid)
         battler.status, battler.eliminated_in_round = "eliminated", rnd.number
     rnd.eliminated = list(leaving)
     if rnd.final:
         (winner,) = [bid for bid in rnd.order if bid not in leaving]
-        _battler(b, winner).status = "winner"
+        _stored_battler(b, winner).status = "winner"
         b.winner, b.phase = winner, "final"
     else:
         b.phase = "elimination"
@@ -496,7 +496,7 @@ def _undo_elimination(b: Battle, cmd: c.UndoElimination, ctx: Context) -> Detail
     _phase(b, "elimination", "final")
     rnd = _current_round(b)
     for bid in rnd.eliminated + ([b.winner] if b.winner else []):
-        battler = _battler(b, bid)
+        battler = _stored_battler(b, bid)
         battler.status, battler.eliminated_in_round = "in", None
     undone = rnd.eliminated
     rnd.eliminated, rnd.override_reason, b.winner = [], None, None
@@ -505,9 +505,18 @@ def _undo_elimination(b: Battle, cmd: c.UndoElimination, ctx: Context) -> Detail
 
 
 def _battler(b: Battle, battler_id: str) -> Battler:
+    """The battler a command names, or ``Refused``."""
     battler = b.battler(battler_id)
     if battler is None:
         raise Refused("unknown_battler")
+    return battler
+
+
+def _stored_battler(b: Battle, battler_id: str) -> Battler:
+    """A battler the state itself names (a round's order, its eliminated): always there."""
+    battler = b.battler(battler_id)
+    if battler is None:
+        raise Fault(f"battle {b.code} names a battler {battler_id} it does not have")
     return battler
 
 
