@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from playwright.sync_api import (
     Browser,
@@ -490,6 +491,32 @@ def test_a_revoked_cohost_link_says_so_and_stops(server: Server, stage: Stage) -
     expect(cohost.locator("#host-problem")).to_have_text("The host revoked this co-host link. Ask the host for the new one.")
     expect(cohost.locator("#connection-badge")).to_have_attribute("data-status", "offline")
     expect(cohost.locator("#btn-start-round")).to_be_disabled()
+
+
+def test_the_console_changes_one_rule_and_keeps_the_others(server: Server, stage: Stage) -> None:
+    rules = {"vote_seconds": 120, "debate_seconds": 30, "ties": "engagement", "reactions": ["fire"]}
+    created = battle(server, ["Ada", "Bo"], rules=rules)
+    before = httpx.get(f"{server.url}/api/battles/{created['code']}").json()["rules"]
+    host = stage.page("laptop", created["links"]["host"], name="host")
+    phase_is(host, "Lobby")
+    expect(host.locator("#edit-vote_seconds")).to_have_value("120")
+    host.locator("#edit-turn_seconds").fill("120")
+    host.get_by_role("button", name="Save the battle").click()
+    stored = before | {"turn_seconds": 120}
+
+    for _ in range(100):  # the command goes over the console's socket: poll the store
+        now = httpx.get(f"{server.url}/api/battles/{created['code']}").json()["rules"]
+        if now == stored:
+            break
+        host.wait_for_timeout(100)
+    assert now == stored
+    # The console shows what is stored: the rules it did not touch are as they were.
+    host.reload()
+    phase_is(host, "Lobby")
+    for name, value in (("vote_seconds", "120"), ("debate_seconds", "30"), ("turn_seconds", "120"), ("ties", "engagement")):
+        expect(host.locator(f"#edit-{name}")).to_have_value(value)
+    expect(host.locator("#edit-reaction-fire")).to_be_checked()
+    expect(host.locator("#edit-reaction-applause")).not_to_be_checked()
 
 
 def test_the_phone_loads_only_what_it_needs(server: Server, stage: Stage, lobby: dict[str, Any]) -> None:
