@@ -28,6 +28,7 @@ from pathlib import Path
 
 from battles import game
 from battles.ratelimit import address_limits
+from battles.settings import Settings
 from battles.stores import open_store
 from battles.stores.base import AddressLimits, Secrets, Store
 from bench.targets import RedisServer
@@ -86,7 +87,8 @@ async def measure(url: str, count: int, concurrency: int, rounds: int) -> dict[s
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--handshakes", type=int, default=20_000)
-    parser.add_argument("--concurrency", type=int, default=64, help="handshakes in flight (join_concurrency)")
+    join_concurrency = Settings.model_fields["join_concurrency"].default
+    parser.add_argument("--concurrency", type=int, default=join_concurrency, help="handshakes in flight (join_concurrency)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the best of each is kept")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-limits-") as folder:

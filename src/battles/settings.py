@@ -121,5 +121,8 @@ class Settings(BaseSettings):
     rate_limit_addresses: int = Field(
         10_000,
         ge=100,
-        description="Client addresses each process remembers for the per-address limits (about 200 bytes each).",
+        description=(
+            "On the embedded store, client addresses the process remembers per per-address limit "
+            "(about 200 bytes each); on Redis the budgets live in Redis and expire once full."
+        ),
     )
