@@ -519,6 +519,32 @@ def test_the_console_changes_one_rule_and_keeps_the_others(server: Server, stage
     expect(host.locator("#edit-reaction-applause")).not_to_be_checked()
 
 
+def test_the_results_of_a_battle_ended_mid_vote_show_the_counted_vote(server: Server, stage: Stage) -> None:
+    created = battle(server, ["Ada", "Bo"], rules={"vote_seconds": 300})
+    code = created["code"]
+
+    def messages(socket: Any) -> Iterator[dict[str, Any]]:
+        return map(json.loads, socket)
+
+    offer = ["battles.v1", f"auth.{created['host_token']}"]
+    with connect(f"{server.ws_url}/ws/host/{code}", subprotocols=offer) as host:  # type: ignore[arg-type]
+        seq = next(m["seq"] for m in messages(host) if m["type"] == "snapshot")
+        for n, kind in enumerate(["start_round", "next", "next", "next", "open_vote"]):
+            host.send(json.dumps({"type": kind, "seq": seq, "id": f"c{n}"}))
+            seq = next(m for m in messages(host) if m.get("id") == f"c{n}")["seq"]
+        for n, choice in enumerate(("b1", "b1", "b2")):
+            with connect(f"{server.ws_url}/ws/audience/{code}", subprotocols=["battles.v1"]) as phone:  # type: ignore[list-item]
+                phone.send(json.dumps({"type": "vote", "vote_id": "r1v1", "choice": choice, "ballot_id": f"ballot-{n}", "id": "v"}))
+                assert next(m for m in messages(phone) if m.get("id") == "v")["status"] == "counted"
+        host.send(json.dumps({"type": "end_battle", "reason": "Fire alarm", "seq": seq, "id": "end"}))
+        assert next(m for m in messages(host) if m.get("id") == "end")["type"] == "ack"
+    results = stage.page("laptop", created["links"]["results"], name="results")
+    votes = results.get_by_role("region", name="Votes per round")
+    expect(votes.get_by_role("row", name="Ada")).to_contain_text("2")
+    expect(votes.get_by_role("row", name="Bo")).to_contain_text("1")
+    expect(results.locator(".vote-block h4")).to_contain_text("3")
+
+
 def test_the_phone_loads_only_what_it_needs(server: Server, stage: Stage, lobby: dict[str, Any]) -> None:
     """The page weight of /join/CODE, gzipped as a phone gets it, within a budget taken
     from the figures when it was written (HTML + CSS + JS: 28 KB gzipped, 94 KB plain)."""
