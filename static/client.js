@@ -531,8 +531,6 @@ export class Live {
     this.presence = null;
     this.links = null;
     this.welcome = null;
-    // The newest update of this connection that came before its first snapshot (see "snapshot").
-    this.ahead = null;
     this.lastHeard = 0;
     this.everOpened = false;
     this.policy = null; // the server's reconnect policy, from the newest welcome
@@ -720,7 +718,6 @@ export class Live {
     switch (message.type) {
       case "welcome":
         this.welcome = message;
-        this.ahead = { seq: -1 };
         this.policy = reconnectPolicy(message) || this.policy;
         clock.guess(message.server_ms);
         // Server errors arrive in the connection's language: make it the person's.
@@ -731,13 +728,6 @@ export class Live {
         clock.guess(message.server_ms);
         this.seq = message.seq;
         this.battle = message.battle;
-        // An update may come between the welcome and the first snapshot, a change made while
-        // the snapshot was read (docs/protocol.md, snapshot): the newer of the two stands.
-        if (this.ahead && this.ahead.seq > message.seq) {
-          this.seq = this.ahead.seq;
-          this.battle = this.ahead.battle;
-        }
-        this.ahead = null;
         this.tally = message.tally;
         this.engagement = message.engagement ? { round: currentRound(message.battle)?.number, battlers: message.engagement } : null;
         if (message.presence) this.presence = message.presence;
@@ -746,7 +736,6 @@ export class Live {
         this.emit("state", { events: [], snapshot: true });
         break;
       case "update":
-        if (this.ahead && message.seq > this.ahead.seq) this.ahead = message;
         if (message.seq <= this.seq) return; // already shown
         // A gap means messages were lost: take the newer state and ask for the rest.
         if (this.seq >= 0 && message.seq > this.seq + 1) this.send({ type: "resync" });
