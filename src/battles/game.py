@@ -55,6 +55,12 @@ MAX_LOBBY_EDITS = 100
 MAX_CHALLENGE_CARDS = 10
 # Votes per round, runoffs and voided votes included (a void carries a 300-character reason).
 MAX_VOTES_PER_ROUND = 10
+# Ballot ids one device may have recorded in one vote (the stores keep each, so that a
+# resent ballot counts once): a person changes their mind a few times, a script that
+# sends new ids at its message rate would otherwise add 20 a second for as long as the
+# vote is open. 200 leaves a phone of the fault tests' bursts (5 new ids a second) 40 s.
+# Checked by the stores, in the ballot's own atomic step.
+MAX_BALLOTS_PER_DEVICE = 200
 LOBBY_EDITS = frozenset({"add_battler", "edit_battler", "remove_battler", "edit_battle"})
 ALWAYS_TAKEN = (c.CloseVote, c.EndBattle)
 

@@ -8,6 +8,7 @@ keeps a battle on one slot and a Lua script may touch all of its keys at once:
                                      vote_deadline_ms, vote_choices) and next_deadline_ms
     battle:{CODE}:ballots:VOTE       hash: device -> choice
     battle:{CODE}:seen:VOTE          set: device|ballot_id, every ballot id already counted
+    battle:{CODE}:sent:VOTE          hash: device -> how many ballot ids it has in seen
     battle:{CODE}:totals:VOTE        hash: choice -> count
     battle:{CODE}:reactions:ROUND    hash: battler|kind -> count
     battle:{CODE}:presence           hash: process -> {"counts": ..., "at_ms": ...}
@@ -100,7 +101,8 @@ if not stored or tonumber(stored) ~= tonumber(ARGV[1]) - 1 then return 0 end
 return 1
 """
 
-# KEYS: battle, ballots, seen, totals. ARGV: vote_id, device, choice, ballot_id, now_ms.
+# KEYS: battle, ballots, seen, totals, sent. ARGV: vote_id, device, choice, ballot_id,
+# now_ms, the most ballot ids one device may have (game.MAX_BALLOTS_PER_DEVICE).
 # Returns {status, choice} or {'refused', reason}.
 _CAST_BALLOT = """
 -- A resent ballot that was already recorded is acknowledged again, even after the close.
@@ -118,8 +120,12 @@ for _, choice in ipairs(cjson.decode(gate[4])) do
   if choice == ARGV[3] then valid = true break end
 end
 if not valid then return {'refused', 'bad_choice'} end
+if tonumber(redis.call('HGET', KEYS[5], ARGV[2]) or '0') >= tonumber(ARGV[6]) then
+  return {'refused', 'limit_reached'}
+end
 local previous = redis.call('HGET', KEYS[2], ARGV[2])
 redis.call('SADD', KEYS[3], ARGV[2] .. '|' .. ARGV[4])
+redis.call('HINCRBY', KEYS[5], ARGV[2], 1)
 if previous == ARGV[3] then return {'unchanged', previous} end
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 redis.call('HINCRBY', KEYS[4], ARGV[3], 1)
@@ -269,6 +275,9 @@ class _Keys:
 
     def seen(self, vote_id: str) -> str:
         return f"{self.battle}:seen:{vote_id}"
+
+    def sent(self, vote_id: str) -> str:
+        return f"{self.battle}:sent:{vote_id}"
 
     def totals(self, vote_id: str) -> str:
         return f"{self.battle}:totals:{vote_id}"
@@ -515,11 +524,13 @@ class RedisStore(Store):
         # against redis-py's Pipeline, a typing.Protocol subclass, and the isinstance
         # walks hundreds of command names: an eighth of a busy worker's time.
         reply = await self._batch.run(
-            "EVALSHA", self._cast_ballot.sha, 4,
-            keys.battle, keys.ballots(vote_id), keys.seen(vote_id), keys.totals(vote_id),
-            vote_id, device, choice, ballot_id, now_ms,
+            "EVALSHA", self._cast_ballot.sha, 5,
+            keys.battle, keys.ballots(vote_id), keys.seen(vote_id), keys.totals(vote_id), keys.sent(vote_id),
+            vote_id, device, choice, ballot_id, now_ms, game.MAX_BALLOTS_PER_DEVICE,
         )  # fmt: skip
         outcome, *rest = (_text(part) for part in reply)
+        if outcome == "refused" and rest[0] == "limit_reached":
+            raise Refused("limit_reached", limit="ballots", most=game.MAX_BALLOTS_PER_DEVICE)
         if outcome == "refused":
             raise Refused(rest[0])
         if outcome not in _RECEIPT_STATUSES or not rest:
