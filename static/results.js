@@ -132,12 +132,13 @@ function roster() {
   );
 }
 
-/** Every battler's votes in each round's revealed votes: the evening at a glance. */
+/** Every battler's votes in each round's counted votes (revealed, or closed and counted by
+ * end_battle): the evening at a glance. */
 function totals() {
   const columns = [];
   for (const round of battle.rounds) {
     for (const vote of round.votes) {
-      if (vote.status !== "revealed") continue;
+      if (!vote.totals) continue;
       columns.push({ vote, label: vote.runoff ? t("Round {n} (runoff)", { n: round.number }) : t("Round {n}", { n: round.number }) });
     }
   }

@@ -312,10 +312,23 @@ class ReconnectingClient(Waiting):
 
     # --- requests ----------------------------------------------------------------------
 
-    async def request(self, message: dict[str, Any], timeout: float = 10) -> dict[str, Any] | None:
-        """Send on the current connection and wait for the reply; None when the
-        connection was lost first (the caller decides whether to send again)."""
-        async with asyncio.timeout(timeout):
+    def away_at_most_s(self) -> float:
+        """How long the reconnect policy may keep this client away once the server is
+        up again: a failed try, then a wait of up to ``max_ms``, then a try that
+        succeeds (each try bounded by ``open_timeout``)."""
+        return 2 * float(self.options["open_timeout"]) + self._window_s(False, True)
+
+    async def request(
+        self, message: dict[str, Any], timeout: float = 10, connect_timeout: float | None = None
+    ) -> dict[str, Any] | None:
+        """Send on the current connection and wait ``timeout`` for the reply; None when
+        the connection was lost first (the caller decides whether to send again).
+
+        While the client is away it first waits for its next connection, up to
+        ``connect_timeout`` (by default what the reconnect policy allows,
+        ``away_at_most_s``): a fixed wait shorter than the policy's ``max_ms`` would
+        give up on a client that does exactly what the protocol asks."""
+        async with asyncio.timeout(self.away_at_most_s() if connect_timeout is None else connect_timeout):
             await self.connected.wait()
         socket, lost = self.socket, self._lost
         assert socket is not None
@@ -349,9 +362,13 @@ class ReconnectingClient(Waiting):
         lost connection or ``store_unavailable``. Returns the ``ballot`` or ``error``."""
         ballot_id = ballot_id or secrets.token_urlsafe(12)
         self.pending = {"vote_id": vote_id, "choice": choice, "ballot_id": ballot_id}
+        loop = asyncio.get_running_loop()
         async with asyncio.timeout(timeout):
+            until = loop.time() + timeout
             while True:
-                reply = await self.request({"type": "vote", "vote_id": vote_id, "choice": choice, "ballot_id": ballot_id})
+                # Back within the vote's own time, however long the server took to return.
+                ballot = {"type": "vote", "vote_id": vote_id, "choice": choice, "ballot_id": ballot_id}
+                reply = await self.request(ballot, connect_timeout=max(0.0, until - loop.time()))
                 if reply is None:
                     continue  # lost on the way: resent once the connection is back
                 if reply["type"] == "ballot":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import socket
@@ -22,6 +23,11 @@ TEST_SETTINGS = {
     "BATTLES_PRESENCE_TTL_MS": "2000",
     "BATTLES_REACTION_COOLDOWN_MS": "100",
 }
+
+
+# The addresses Server.create_battle speaks from: the shared address space (RFC 6598),
+# which no other test uses.
+_creators = itertools.count()
 
 
 def free_port() -> int:
@@ -108,7 +114,12 @@ class Server:
                 self.kill()
 
     def create_battle(self, **draft: Any) -> dict[str, Any]:
-        response = httpx.post(f"{self.url}/api/battles", json=draft, timeout=10)
+        """Create a battle, each from an address of its own (named through the trusted
+        proxy header), so tests that create many do not share the per-address budget
+        on new battles; tests of that budget post themselves."""
+        n = next(_creators)
+        address = f"100.64.{n // 256 % 256}.{n % 256}"
+        response = httpx.post(f"{self.url}/api/battles", json=draft, timeout=10, headers={"x-forwarded-for": address})
         assert response.status_code == 201, response.text
         created: dict[str, Any] = response.json()
         created["host_token"] = created["links"]["host"].split("#", 1)[1]

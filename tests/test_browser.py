@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from playwright.sync_api import (
     Browser,
@@ -493,6 +494,58 @@ def test_a_revoked_cohost_link_says_so_and_stops(server: Server, stage: Stage) -
     expect(cohost.locator("#host-problem")).to_have_text("The host revoked this co-host link. Ask the host for the new one.")
     expect(cohost.locator("#connection-badge")).to_have_attribute("data-status", "offline")
     expect(cohost.locator("#btn-start-round")).to_be_disabled()
+
+
+def test_the_console_changes_one_rule_and_keeps_the_others(server: Server, stage: Stage) -> None:
+    rules = {"vote_seconds": 120, "debate_seconds": 30, "ties": "engagement", "reactions": ["fire"]}
+    created = battle(server, ["Ada", "Bo"], rules=rules)
+    before = httpx.get(f"{server.url}/api/battles/{created['code']}").json()["rules"]
+    host = stage.page("laptop", created["links"]["host"], name="host")
+    phase_is(host, "Lobby")
+    expect(host.locator("#edit-vote_seconds")).to_have_value("120")
+    host.locator("#edit-turn_seconds").fill("120")
+    host.get_by_role("button", name="Save the battle").click()
+    stored = before | {"turn_seconds": 120}
+
+    for _ in range(100):  # the command goes over the console's socket: poll the store
+        now = httpx.get(f"{server.url}/api/battles/{created['code']}").json()["rules"]
+        if now == stored:
+            break
+        host.wait_for_timeout(100)
+    assert now == stored
+    # The console shows what is stored: the rules it did not touch are as they were.
+    host.reload()
+    phase_is(host, "Lobby")
+    for name, value in (("vote_seconds", "120"), ("debate_seconds", "30"), ("turn_seconds", "120"), ("ties", "engagement")):
+        expect(host.locator(f"#edit-{name}")).to_have_value(value)
+    expect(host.locator("#edit-reaction-fire")).to_be_checked()
+    expect(host.locator("#edit-reaction-applause")).not_to_be_checked()
+
+
+def test_the_results_of_a_battle_ended_mid_vote_show_the_counted_vote(server: Server, stage: Stage) -> None:
+    created = battle(server, ["Ada", "Bo"], rules={"vote_seconds": 300})
+    code = created["code"]
+
+    def messages(socket: Any) -> Iterator[dict[str, Any]]:
+        return map(json.loads, socket)
+
+    offer = ["battles.v1", f"auth.{created['host_token']}"]
+    with connect(f"{server.ws_url}/ws/host/{code}", subprotocols=offer) as host:  # type: ignore[arg-type]
+        seq = next(m["seq"] for m in messages(host) if m["type"] == "snapshot")
+        for n, kind in enumerate(["start_round", "next", "next", "next", "open_vote"]):
+            host.send(json.dumps({"type": kind, "seq": seq, "id": f"c{n}"}))
+            seq = next(m for m in messages(host) if m.get("id") == f"c{n}")["seq"]
+        for n, choice in enumerate(("b1", "b1", "b2")):
+            with connect(f"{server.ws_url}/ws/audience/{code}", subprotocols=["battles.v1"]) as phone:  # type: ignore[list-item]
+                phone.send(json.dumps({"type": "vote", "vote_id": "r1v1", "choice": choice, "ballot_id": f"ballot-{n}", "id": "v"}))
+                assert next(m for m in messages(phone) if m.get("id") == "v")["status"] == "counted"
+        host.send(json.dumps({"type": "end_battle", "reason": "Fire alarm", "seq": seq, "id": "end"}))
+        assert next(m for m in messages(host) if m.get("id") == "end")["type"] == "ack"
+    results = stage.page("laptop", created["links"]["results"], name="results")
+    votes = results.get_by_role("region", name="Votes per round")
+    expect(votes.get_by_role("row", name="Ada")).to_contain_text("2")
+    expect(votes.get_by_role("row", name="Bo")).to_contain_text("1")
+    expect(results.locator(".vote-block h4")).to_contain_text("3")
 
 
 def test_the_phone_loads_only_what_it_needs(server: Server, stage: Stage, lobby: dict[str, Any]) -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ast
 import re
+import typing
 from pathlib import Path
 
 import pytest
 
-from battles import protocol
+from battles import game, hub, protocol
+from battles.stores import embedded
 from battles.i18n import REASONS
 from battles.model import Rules
 from battles.settings import Settings
@@ -41,3 +44,85 @@ def test_every_setting_is_documented(setting: str) -> None:
 @pytest.mark.parametrize("rule", sorted(Rules.model_fields))
 def test_every_rule_is_mapped_in_rules_md(rule: str) -> None:
     assert f"`{rule}`" in (DOCS / "rules.md").read_text()
+
+
+@pytest.mark.parametrize("bound", sorted(name for name in vars(game) if name.startswith("MAX_")))
+def test_every_bound_of_a_battle_is_listed_with_its_value(bound: str) -> None:
+    text = (DOCS / "security.md").read_text()
+    assert f"| `{bound}` | {getattr(game, bound)} |" in text, f"docs/security.md does not list {bound} = {getattr(game, bound)}"
+
+
+# --- the refusals of each message, derived from the code -----------------------------------
+
+
+def refusals_in(module: object) -> dict[str, tuple[set[str], set[str]]]:
+    """Per function or method of ``module``'s source: the reasons it raises itself
+    (``Refused("reason", ...)``), and the names of the functions it calls."""
+    source = Path(str(getattr(module, "__file__"))).read_text()
+    found: dict[str, tuple[set[str], set[str]]] = {}
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        reasons, calls = found.setdefault(node.name, (set(), set()))
+        for call in (sub for sub in ast.walk(node) if isinstance(sub, ast.Call)):
+            name = call.func.id if isinstance(call.func, ast.Name) else getattr(call.func, "attr", "")
+            if name == "Refused" and call.args and isinstance(call.args[0], ast.Constant):
+                reasons.add(str(call.args[0].value))
+            else:
+                calls.add(name)
+    return found
+
+
+def reachable(functions: dict[str, tuple[set[str], set[str]]], name: str, seen: set[str] | None = None) -> set[str]:
+    """The reasons ``name`` raises, itself or through the functions of the module it calls."""
+    seen = set() if seen is None else seen
+    if name in seen or name not in functions:
+        return set()
+    seen.add(name)
+    reasons, calls = functions[name]
+    return reasons.union(*(reachable(functions, callee, seen) for callee in calls))
+
+
+def section(message: str) -> str:
+    text = (DOCS / "protocol.md").read_text()
+    return text.split(f"#### `{message}`\n", 1)[1].split("\n#", 1)[0]
+
+
+def listed(text: str) -> set[str]:
+    return set(re.findall(r"`([a-z_]+)`", text))
+
+
+GAME = refusals_in(game)
+# What every host command may be refused with: said once, above the commands.
+COMMON = listed((DOCS / "protocol.md").read_text().split("### Host and co-host commands\n", 1)[1].split("\n####", 1)[0])
+
+
+def command_type(command: type) -> str:
+    return str(typing.get_args(command.model_fields["type"].annotation)[0])  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("command", sorted(game._HANDLERS, key=command_type), ids=command_type)
+def test_every_refusal_of_a_host_command_is_listed_where_it_is_documented(command: type) -> None:
+    reasons = reachable(GAME, game._HANDLERS[command].__name__) | reachable(GAME, "apply")
+    missing = reasons - listed(section(command_type(command))) - COMMON
+    assert not missing, f"docs/protocol.md, `{command_type(command)}`, does not say it can be refused with {sorted(missing)}"
+
+
+def test_the_common_refusals_of_host_commands_are_the_ones_every_command_shares() -> None:
+    assert {"conflict", "limit_reached", "not_allowed", "seq_required", "link_revoked", "store_unavailable"} <= COMMON
+
+
+def test_every_refusal_of_a_reaction_is_listed() -> None:
+    hub_functions = refusals_in(hub)
+    handlers = [name for name, (_, calls) in hub_functions.items() if "reaction_target" in calls]
+    assert handlers, "no function of battles.hub checks reactions with game.reaction_target"
+    reasons = reachable(GAME, "reaction_target").union(*(reachable(hub_functions, name) for name in handlers))
+    missing = reasons - listed(section("react"))
+    assert not missing, f"docs/protocol.md, `react`, does not say it can be refused with {sorted(missing)}"
+
+
+def test_every_refusal_of_a_ballot_is_listed() -> None:
+    reasons = reachable(refusals_in(embedded), "cast_ballot")
+    assert reasons, "the embedded store's cast_ballot refuses nothing: has it moved?"
+    missing = reasons - listed(section("vote"))
+    assert not missing, f"docs/protocol.md, `vote`, does not say it can be refused with {sorted(missing)}"

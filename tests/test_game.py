@@ -15,13 +15,14 @@ import pydantic
 import pytest
 
 from battles import commands, game
-from battles.errors import Refused
+from battles.errors import Fault, Refused
 from battles.game import Context, Outcome
 from battles.model import (
     Battle,
     BattleDraft,
     Battler,
     BattlerDraft,
+    LogEntry,
     Proposal,
     Round,
     Rules,
@@ -1377,6 +1378,24 @@ def test_edit_battle_changes_the_texts_and_the_rules_in_the_lobby() -> None:
     assert timer(play(battle, "start_round", "next")).deadline_ms == T0 + 60 * SECOND
 
 
+def test_edit_battle_with_some_rules_keeps_the_others() -> None:
+    # docs/protocol.md's own example: the rules not named keep their current values.
+    battle = new_battle(3, vote_seconds=120, debate_seconds=30, reactions=["fire"])
+    outcome = step(battle, {"type": "edit_battle", "rules": {"turn_seconds": 120, "ties": "host"}})
+    expected = battle.rules.model_copy(update={"turn_seconds": 120, "ties": "host"})
+    assert outcome.battle.rules == expected
+    assert outcome.events[0].details == {"changes": {"rules": {"turn_seconds": 120, "ties": "host"}}}
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [{"turn_seconds": None}, {"turn_seconds": 4}, {"ties": "coin"}, {"reactions": ["boo"]}, {"unknown": 1}],
+)
+def test_edit_battle_with_a_bad_rule_is_refused_by_the_schema(rules: dict[str, Any]) -> None:
+    with pytest.raises(pydantic.ValidationError):
+        command({"type": "edit_battle", "rules": rules})
+
+
 @pytest.mark.parametrize(
     "message",
     [
@@ -1411,14 +1430,95 @@ def test_a_twenty_fifth_battler_is_refused() -> None:
         )
 
 
+# --- bounds: what one battle can grow to (docs/security.md, "Bounds of one battle") --------
+
+
+def with_log_of(battle: Battle, entries: int) -> Battle:
+    """The battle with its log padded to ``entries`` entries, as a long evening leaves it."""
+    padding = [LogEntry(at_ms=T0, actor="cohost", action="pause_timer")] * (entries - len(battle.log))
+    return battle.model_copy(update={"log": battle.log + padding})
+
+
+def test_the_log_takes_commands_up_to_its_bound_and_refuses_the_next() -> None:
+    battle = play(with_log_of(at("turn"), game.MAX_LOG_ENTRIES - 1), "pause_timer")
+    assert len(battle.log) == game.MAX_LOG_ENTRIES
+    error = refused(battle, "resume_timer", "limit_reached")
+    assert error.params == {"limit": "log_entries", "most": game.MAX_LOG_ENTRIES}
+
+
+def test_a_full_log_still_closes_the_vote_and_ends_the_battle() -> None:
+    battle = with_log_of(at("vote_open"), game.MAX_LOG_ENTRIES)
+    refused(battle, "pause_timer", "limit_reached")
+    closed = play(battle, "close_vote")
+    refused(closed, "reveal_results", "limit_reached", totals={"b1": 1}, ballots=1)
+    ended = play(closed, "end_battle", totals={"b1": 1}, ballots=1)
+    assert ended.phase == "finished" and len(ended.log) == game.MAX_LOG_ENTRIES + 2
+    # The timer closes a vote whose time is up, however long the log.
+    outcome = game.tick(battle, T0 + 3600 * SECOND)
+    assert outcome is not None and outcome.battle.phase == "vote"
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        {"type": "edit_battle", "topic": "water"},
+        {"type": "edit_battler", "battler": "b1", "name": "Renamed"},
+        {"type": "add_battler", "name": "One more", "vision": "More"},
+    ],
+)
+def test_lobby_edits_stop_at_their_bound(edit: dict[str, Any]) -> None:
+    battle = new_battle(2)
+    for n in range(game.MAX_LOBBY_EDITS - 1):
+        if n % 2:
+            battle = play(battle, {"type": "edit_battle", "topic": f"topic {n}"})
+        else:
+            battle = play(battle, {"type": "edit_battler", "battler": "b1", "vision": f"v{n}"})
+    battle = play(battle, edit)  # the last one within the bound
+    error = refused(battle, edit, "limit_reached")
+    assert error.params == {"limit": "lobby_edits", "most": game.MAX_LOBBY_EDITS}
+    refused(battle, {"type": "remove_battler", "battler": "b1"}, "limit_reached")
+    assert play(battle, "start_round").phase == "challenge", "the show goes on"
+
+
+def test_challenge_cards_stop_at_their_bound_per_round() -> None:
+    battle = at("challenge")
+    for n in range(game.MAX_CHALLENGE_CARDS):
+        battle = play(battle, {"type": "reveal_challenge", "text": f"Card {n}"})
+    error = refused(battle, {"type": "reveal_challenge", "text": "One more"}, "limit_reached")
+    assert error.params == {"limit": "challenge_cards", "most": game.MAX_CHALLENGE_CARDS}
+    # The next round has cards of its own.
+    battle = confirm(vote(to_vote_from_here(battle), {"b1": 5, "b2": 1, "b3": 3}))
+    battle = play(battle, "start_round", {"type": "reveal_challenge", "text": "Round two"})
+    assert current(battle).challenge == "Round two"
+
+
+def to_vote_from_here(battle: Battle) -> Battle:
+    while battle.phase != "vote":
+        battle = play(battle, "next")
+    return battle
+
+
+def test_votes_stop_at_their_bound_per_round() -> None:
+    battle = at("vote")
+    for n in range(game.MAX_VOTES_PER_ROUND - 1):
+        battle = play(battle, "open_vote", {"type": "void_vote", "reason": f"Void {n}"})
+    battle = play(battle, "open_vote")  # the last vote within the bound
+    assert len(current(battle).votes) == game.MAX_VOTES_PER_ROUND
+    battle = play(battle, {"type": "void_vote", "reason": "Once more"})
+    error = refused(battle, "open_vote", "limit_reached")
+    assert error.params == {"limit": "votes", "most": game.MAX_VOTES_PER_ROUND}
+
+
 # --- end ---------------------------------------------------------------------------------
 
 
-def test_end_battle_in_the_middle_of_a_vote_closes_the_open_vote() -> None:
+def test_end_battle_in_the_middle_of_a_vote_closes_and_counts_the_open_vote() -> None:
     outcome = step(
         at("vote_open"),
         {"type": "end_battle", "reason": "fire alarm"},
         now=T0 + 8 * SECOND,
+        totals={"b1": 2, "b3": 1, "b9": 4},
+        ballots=3,
     )
     battle = outcome.battle
     assert (battle.phase, battle.ended_reason, battle.timer, battle.winner) == (
@@ -1432,11 +1532,45 @@ def test_end_battle_in_the_middle_of_a_vote_closes_the_open_vote() -> None:
         "closed",
         T0 + 8 * SECOND,
     )
-    assert outcome.events[0].details == {"early": True, "reason": "fire alarm"}
+    # docs/rules.md: an open vote is closed and counted; only the vote's choices count.
+    assert (battle.round.vote.totals, battle.round.vote.ballots) == (
+        {"b1": 2, "b2": 0, "b3": 1},
+        3,
+    )
+    assert outcome.events[0].details == {
+        "early": True,
+        "reason": "fire alarm",
+        "counted": {"vote_id": "r1v1", "totals": {"b1": 2, "b2": 0, "b3": 1}, "ballots": 3},
+    }
     assert game.ballot_gate(battle) == game.BallotGate(
         "r1v1", False, 0, ("b1", "b2", "b3")
     )
     assert not game.due(battle, T0 + 10_000 * SECOND)
+
+
+def test_end_battle_after_a_close_counts_the_vote_that_was_never_revealed() -> None:
+    battle = play(at("vote_closed"), "end_battle", totals={"b2": 5}, ballots=5)
+    assert battle.round is not None and battle.round.vote is not None
+    vote = battle.round.vote
+    assert (vote.status, vote.closed_ms, vote.totals, vote.ballots) == (
+        "closed",
+        T0,
+        {"b1": 0, "b2": 5, "b3": 0},
+        5,
+    )
+
+
+def test_end_battle_keeps_a_revealed_vote_as_it_was() -> None:
+    before = at("reveal")
+    battle = play(before, "end_battle", totals={"b1": 99}, ballots=99)
+    assert battle.rounds == before.rounds
+    assert "counted" not in battle.log[-1].details
+
+
+def test_end_battle_with_a_vote_to_count_needs_its_tally() -> None:
+    # The hub reads the frozen tally; a caller that forgot would lose the ballots.
+    with pytest.raises(Fault):
+        game.apply(at("vote_open"), command("end_battle"), Context(now_ms=T0))
 
 
 def test_end_battle_early_without_a_reason_says_ended_early() -> None:

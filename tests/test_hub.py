@@ -103,6 +103,40 @@ async def test_a_full_evening_with_100_phones(server: Server) -> None:
         await client.close()
 
 
+async def test_end_battle_with_an_open_vote_counts_every_acknowledged_ballot(server: Server) -> None:
+    created = server.create_battle(title="Fire alarm", battlers=FOUR, rules={"vote_seconds": 300})
+    host, _, phones = await connect_all(server, created, 3)
+    vote_id = await to_the_vote(host)
+    receipts = await asyncio.gather(*(p.vote(vote_id, c) for p, c in zip(phones, ["b1", "b1", "b3"])))
+    assert {r["status"] for r in receipts} == {"counted"}
+    await host.run("end_battle", reason="Fire alarm")
+    expected = {"b1": 2, "b2": 0, "b3": 1, "b4": 0}
+    vote = host.battle["rounds"][-1]["votes"][-1]
+    assert (host.battle["phase"], vote["status"], vote["totals"], vote["ballots"]) == ("finished", "closed", expected, 3)
+    # The vote was closed (its tally frozen) before it was counted, both in the log.
+    assert [e["action"] for e in host.battle["log"][-2:]] == ["close_vote", "end_battle"]
+    auth = {"authorization": f"Bearer {created['host_token']}"}
+    exported = httpx.get(f"{server.url}/api/battles/{created['code']}/export.json", headers=auth).json()
+    assert exported["battle"]["rounds"][-1]["votes"][-1] | {"closed_ms": None} == vote | {"closed_ms": None}
+    csv_text = httpx.get(f"{server.url}/api/battles/{created['code']}/export.csv", headers=auth).text
+    assert f"\nvote,1,{vote_id},b1,Asha,votes,2," in csv_text
+    assert f"\nvote,1,{vote_id},,,ballots,3," in csv_text
+    for client in [host, *phones]:
+        await client.close()
+
+
+async def test_edit_battle_with_some_rules_keeps_the_others_over_a_socket(server: Server) -> None:
+    rules = {"vote_seconds": 120, "debate_seconds": 30, "reactions": ["fire"]}
+    created = server.create_battle(title="Partial", battlers=FOUR, rules=rules)
+    host = await Client.connect(server.ws_url, "host", created["code"], created["host_token"])
+    before = host.battle["rules"]
+    await host.run("edit_battle", rules={"turn_seconds": 120, "ties": "host"})
+    assert host.battle["rules"] == before | {"turn_seconds": 120, "ties": "host"}
+    stored = httpx.get(f"{server.url}/api/battles/{created['code']}").json()["rules"]
+    assert stored == before | {"turn_seconds": 120, "ties": "host"} and stored["vote_seconds"] == 120
+    await host.close()
+
+
 async def test_a_phone_that_reconnects_keeps_its_ballot(server: Server) -> None:
     created = server.create_battle(title="Reconnect", battlers=FOUR)
     host, _, (phone,) = await connect_all(server, created, 1)

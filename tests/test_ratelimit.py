@@ -5,11 +5,16 @@ The end-to-end behaviour (429s, rate_limited, 1008) is in tests/test_security.py
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
-from battles.ratelimit import CODE_PATH, AddressLimiter, MessageLimiter, client_address
+from battles.ratelimit import CODE_PATH, AddressLimiter, MessageLimiter, address_limits, client_address
+from battles.stores import open_store
+from tests.conftest import RedisServer
 
 
 def test_a_socket_may_send_its_burst_then_its_rate() -> None:
@@ -35,37 +40,69 @@ def test_a_socket_at_its_rate_is_never_limited() -> None:
 
 def test_an_address_spends_its_burst_and_refills_at_its_rate() -> None:
     limiter = AddressLimiter(per_minute=60, burst=3, max_addresses=100)
-    assert [limiter.allow("a", 0.0) for _ in range(4)] == [True, True, True, False]
-    assert limiter.wait_seconds("a", 0.0) == pytest.approx(1.0)
-    assert limiter.allow("b", 0.0), "another address has its own budget"
-    assert not limiter.allow("a", 0.5) and limiter.allow("a", 1.01)
+    assert [limiter.check("a", now=0.0) for _ in range(4)] == [0, 0, 0, pytest.approx(1.0)]
+    assert limiter.check("a", spend=False, now=0.0) == pytest.approx(1.0)
+    assert limiter.check("b", now=0.0) == 0, "another address has its own budget"
+    assert limiter.check("a", now=0.5) > 0 and limiter.check("a", now=1.01) == 0
 
 
-def test_charging_a_failure_spends_a_token_without_asking() -> None:
+def test_an_address_out_of_tokens_goes_into_no_debt() -> None:
     limiter = AddressLimiter(per_minute=30, burst=2, max_addresses=100)
-    assert limiter.wait_seconds("a", 0.0) == 0
-    limiter.charge("a", 0.0)
-    limiter.charge("a", 0.0)
-    limiter.charge("a", 0.0)  # past the budget: stays at zero, no debt
-    assert limiter.wait_seconds("a", 0.0) == pytest.approx(2.0)
+    assert limiter.check("a", spend=False, now=0.0) == 0
+    for _ in range(5):  # past the budget: stays at zero, no debt
+        limiter.check("a", now=0.0)
+    assert limiter.check("a", spend=False, now=0.0) == pytest.approx(2.0)
+
+
+def test_looking_spends_nothing() -> None:
+    limiter = AddressLimiter(per_minute=60, burst=1, max_addresses=100)
+    assert [limiter.check("a", spend=False, now=0.0) for _ in range(3)] == [0, 0, 0]
+    assert limiter.check("a", now=0.0) == 0 and limiter.check("a", spend=False, now=0.0) > 0
 
 
 def test_addresses_are_forgotten_once_their_budget_refilled() -> None:
     limiter = AddressLimiter(per_minute=60, burst=10, max_addresses=1000)
     for n in range(500):
-        limiter.allow(f"10.0.{n // 256}.{n % 256}", 0.0)
+        limiter.check(f"10.0.{n // 256}.{n % 256}", now=0.0)
     assert len(limiter) == 500
-    limiter.allow("192.0.2.1", 10.0)  # a full refill takes 10 s: everyone else is forgotten
+    limiter.check("192.0.2.1", now=10.0)  # a full refill takes 10 s: everyone else is forgotten
     assert len(limiter) == 1
 
 
 def test_the_map_of_addresses_never_grows_past_its_bound() -> None:
     limiter = AddressLimiter(per_minute=1, burst=5, max_addresses=100)
     for n in range(10_000):
-        limiter.allow(f"addr-{n}", n / 1000)
+        limiter.check(f"addr-{n}", now=n / 1000)
         assert len(limiter) <= 100
     # The most recently seen are kept.
-    assert limiter.wait_seconds("addr-9999", 10.0) == 0 and len(limiter) == 100
+    assert limiter.check("addr-9999", spend=False, now=10.0) == 0 and len(limiter) == 100
+
+
+async def test_on_redis_every_process_spends_from_one_budget(redis_server: RedisServer) -> None:
+    """Two stores on one Redis stand for two processes (docs/security.md)."""
+    redis_server.flush()
+    first, second = open_store(redis_server.url), open_store(redis_server.url)
+    try:
+        limits = [address_limits(store, "test", per_minute=60, burst=3, max_addresses=100) for store in (first, second)]
+        waits = [await limits[n % 2].take("203.0.113.9") for n in range(4)]
+        assert waits[:3] == [0, 0, 0] and 0 < waits[3] <= 1.0
+        assert await limits[0].take("203.0.113.9", spend=False) > 0
+        assert await limits[1].take("203.0.113.10") == 0, "another address has its own budget"
+        await asyncio.sleep(1.05)  # one token a second: one more, from either process
+        assert await limits[1].take("203.0.113.9") == 0 and await limits[0].take("203.0.113.9") > 0
+        with redis.Redis(port=redis_server.port) as client:
+            # Empty now: a bucket is forgotten once it would be full again, 3 s on.
+            assert 2000 < client.pttl("battles:limit:test:203.0.113.9") <= 3000
+            # 203.0.113.10 spent 1 of 3 over a second ago: full again, gone.
+            assert not client.exists("battles:limit:test:203.0.113.10")
+    finally:
+        await first.close()
+        await second.close()
+
+
+def test_the_embedded_store_keeps_its_budgets_in_memory(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'b.sqlite3'}")
+    assert isinstance(address_limits(store, "test", per_minute=60, burst=3, max_addresses=100), AddressLimiter)
 
 
 def scope(host: str | None) -> dict[str, Any]:

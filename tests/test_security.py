@@ -553,6 +553,54 @@ async def test_guessing_join_codes_is_limited_per_address(server: Server) -> Non
     await phone.close()
 
 
+async def test_creating_battles_is_limited_per_address(tmp_path: Path) -> None:
+    server = Server(f"sqlite:///{tmp_path / 'b.sqlite3'}", tmp_path / "server.log", create_burst=3, creates_per_minute=1).start()
+    try:
+        script, other = new_address(), new_address()
+        async with httpx.AsyncClient(base_url=server.url) as http:
+
+            async def create(address: str) -> httpx.Response:
+                return await http.post("/api/battles", json={"title": "Spam", "battlers": THREE}, headers={"x-forwarded-for": address})
+
+            assert [(await create(script)).status_code for _ in range(3)] == [201] * 3
+            limited = await create(script)
+            assert limited.status_code == 429 and 0 < int(limited.headers["retry-after"]) <= 60
+            assert "Wait a moment" in limited.json()["error"] and "Vent et øjeblik" in limited.json()["error"]
+            # Another address has its own budget.
+            assert (await create(other)).status_code == 201
+    finally:
+        server.stop()
+
+
+async def test_on_one_redis_two_processes_give_an_address_one_budget(redis_server: Any, tmp_path: Path) -> None:
+    """docs/security.md: on Redis the per-address limits are shared by every process."""
+    redis_server.start()
+    redis_server.flush()
+    limits = {"mint_burst": 2, "mints_per_minute": 1, "create_burst": 2, "creates_per_minute": 1,
+              "lookup_failure_burst": 2, "lookup_failures_per_minute": 1}  # fmt: skip
+    servers = [Server(redis_server.url, tmp_path / f"server-{n}.log", **limits).start() for n in (1, 2)]
+    try:
+        address = new_address()
+        headers = {"x-forwarded-for": address}
+        draft = {"title": "Shared", "battlers": THREE}
+        created = [httpx.post(f"{one.url}/api/battles", json=draft, headers=headers) for one in servers]
+        assert [r.status_code for r in created] == [201, 201]
+        assert [httpx.post(f"{one.url}/api/battles", json=draft, headers=headers).status_code for one in servers] == [429, 429]
+
+        code = created[0].json()["code"]
+        phones = [await Client.connect(one.ws_url, "audience", code, **from_address(address)) for one in servers]
+        for one in servers:
+            assert await refused_status(f"{one.ws_url}/ws/audience/{code}", **from_address(address)) == 429
+
+        assert [httpx.get(f"{one.url}/api/battles/NOPE22", headers=headers).status_code for one in servers] == [404, 404]
+        assert [httpx.get(f"{one.url}/api/battles/{code}", headers=headers).status_code for one in servers] == [429, 429]
+        for phone in phones:
+            await phone.close()
+    finally:
+        for one in servers:
+            one.stop()
+
+
 # --- 5. ballots are idempotent ---------------------------------------------------------------
 
 

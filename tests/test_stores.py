@@ -181,6 +181,23 @@ async def test_ballots_are_refused_outside_the_open_vote(store: Store) -> None:
     assert await store.cast_ballot(CODE, "r1v1", "d1", "b1", "x1", deadline - 1) == BallotReceipt("counted", "b1")
 
 
+async def test_a_device_records_ballot_ids_up_to_its_bound_per_vote(store: Store) -> None:
+    """docs/security.md, bounds: each new ballot id is kept (to count a resend once), so
+    one phone sending new ids without end would grow the vote without end."""
+    await voting(store)
+    most = game.MAX_BALLOTS_PER_DEVICE
+    receipts = [await store.cast_ballot(CODE, "r1v1", "d1", CHOICES[n % 2], f"id-{n}", T0) for n in range(most)]
+    assert receipts[-1] == BallotReceipt("changed", CHOICES[(most - 1) % 2])
+    with pytest.raises(Refused) as refused:
+        await store.cast_ballot(CODE, "r1v1", "d1", CHOICES[2], "one-more", T0)
+    assert (refused.value.reason, refused.value.params) == ("limit_reached", {"limit": "ballots", "most": most})
+    # Nothing moved; a resend of a recorded ballot is still acknowledged; others vote on.
+    assert await store.ballot_of(CODE, "r1v1", "d1") == CHOICES[(most - 1) % 2]
+    assert await store.cast_ballot(CODE, "r1v1", "d1", CHOICES[0], "id-0", T0) == BallotReceipt("duplicate", CHOICES[(most - 1) % 2])
+    assert await store.cast_ballot(CODE, "r1v1", "d2", CHOICES[2], "d2-1", T0) == BallotReceipt("counted", CHOICES[2])
+    assert await store.tally(CODE, "r1v1") == Tally({CHOICES[(most - 1) % 2]: 1, CHOICES[2]: 1}, 2)
+
+
 async def test_a_paused_vote_has_no_deadline(store: Store) -> None:
     battle = await voting(store)
     deadline = deadline_of(battle)

@@ -37,7 +37,7 @@ from battles.hub import Connection, Hub, now_ms
 from battles.model import BattleDraft, Language
 from battles.protocol import PROTOCOL_VERSION, Role
 from battles.errors import Refused, Unavailable
-from battles.ratelimit import AddressLimiter, LookupGuard, MessageLimiter, client_address
+from battles.ratelimit import LookupGuard, MessageLimiter, address_limits, client_address, too_many
 from battles.security import (
     AUTH_PREFIX,
     DEVICE_PREFIX,
@@ -149,11 +149,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
     keep_secrets_out_of_logs()
     store = open_store(settings.store, presence_ttl_ms=settings.presence_ttl_ms)
     hub = Hub(store, settings)
-    # Per client address, in this process (battles.ratelimit): new device ids, and
-    # lookups of join codes that do not exist.
-    mints = AddressLimiter(settings.mints_per_minute, settings.mint_burst, settings.rate_limit_addresses)
-    lookups = AddressLimiter(
-        settings.lookup_failures_per_minute, settings.lookup_failure_burst, settings.rate_limit_addresses
+    # Per client address, shared by every process of the store (battles.ratelimit): new
+    # device ids, new battles, and lookups of join codes that do not exist.
+    mints = address_limits(store, "mints", settings.mints_per_minute, settings.mint_burst, settings.rate_limit_addresses)
+    creates = address_limits(
+        store, "creates", settings.creates_per_minute, settings.create_burst, settings.rate_limit_addresses
+    )
+    lookups = address_limits(
+        store, "lookups", settings.lookup_failures_per_minute, settings.lookup_failure_burst, settings.rate_limit_addresses
     )
     templates = Jinja2Templates(directory=str(asset_dir("templates")))
 
@@ -210,6 +213,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def post_battle(request: Request) -> Response:
         if settings.create_token and not same_secret(_bearer(request.headers), settings.create_token):
             return JSONResponse({"error": "a valid create token is required"}, status_code=401)
+        try:
+            wait = await creates.take(client_address(request.scope))
+        except Unavailable:
+            return JSONResponse({"error": "the store is unreachable"}, status_code=503)
+        if wait > 0:
+            return JSONResponse({"error": too_many()}, status_code=429, headers={"retry-after": str(math.ceil(wait))})
         body = await _read_limited(request)
         try:
             draft = BattleDraft.model_validate_json(body)
@@ -263,17 +272,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await refuse_handshake(websocket.scope, websocket.send, 404, "no battle has that code")
             return
         if role == "audience":
-            # Read per connection: every process signs with the store's current key.
-            device_ids = DeviceIds(await store.signing_key())
-            device = device_ids.verify(offered(websocket.scope, DEVICE_PREFIX))
+            try:
+                # Read per connection: every process signs with the store's current key.
+                device_ids = DeviceIds(await store.signing_key())
+                device = device_ids.verify(offered(websocket.scope, DEVICE_PREFIX))
+                wait = 0.0 if device is not None else await mints.take(client_address(websocket.scope))
+            except Unavailable:
+                await refuse_handshake(websocket.scope, websocket.send, 503, "the store is unreachable")
+                return
+            if wait > 0:
+                await refuse_handshake(
+                    websocket.scope, websocket.send, 429, "too many new devices", [(b"retry-after", str(math.ceil(wait)).encode())]
+                )
+                return
             if device is None:
-                address = client_address(websocket.scope)
-                if not mints.allow(address):
-                    wait = str(math.ceil(mints.wait_seconds(address)))
-                    await refuse_handshake(
-                        websocket.scope, websocket.send, 429, "too many new devices", [(b"retry-after", wait.encode())]
-                    )
-                    return
                 device, signed = device_ids.mint()
         else:
             given = offered(websocket.scope, AUTH_PREFIX)

@@ -27,6 +27,7 @@ from battles.model import (
     LogEntry,
     Proposal,
     Round,
+    Rules,
     Timer,
     Turn,
     Vote,
@@ -34,6 +35,34 @@ from battles.model import (
 )
 
 MAX_BATTLERS = 24
+
+# Bounds of what one battle can grow to (docs/security.md, "Bounds of one battle"). The
+# state goes to the store whole at every command and to every host socket with the
+# event log, so without them a co-host could grow it without end (600 edits made a
+# 1.27 MB snapshot, and every command took ten times longer). A command past a bound
+# is refused with ``limit_reached`` and changes nothing.
+#
+# Log entries: one per command. A full evening of 24 battlers, every turn paused,
+# resumed and extended, takes about 1,500; past the bound only close_vote and
+# end_battle are taken, so a battle can always be closed, counted and ended. With the
+# bounds below on the large entries, a full log is about 1 MB of JSON at worst.
+MAX_LOG_ENTRIES = 3000
+# add_battler, edit_battler, remove_battler and edit_battle before round one (an
+# edit_battle can carry a 2,000-character scenario: 100 of them are about 220 KB).
+# It also keeps battler ids within b1..b999, what the wire schema names.
+MAX_LOBBY_EDITS = 100
+# reveal_challenge per round (500 characters each).
+MAX_CHALLENGE_CARDS = 10
+# Votes per round, runoffs and voided votes included (a void carries a 300-character reason).
+MAX_VOTES_PER_ROUND = 10
+# Ballot ids one device may have recorded in one vote (the stores keep each, so that a
+# resent ballot counts once): a person changes their mind a few times, a script that
+# sends new ids at its message rate would otherwise add 20 a second for as long as the
+# vote is open. 200 leaves a phone of the fault tests' bursts (5 new ids a second) 40 s.
+# Checked by the stores, in the ballot's own atomic step.
+MAX_BALLOTS_PER_DEVICE = 200
+LOBBY_EDITS = frozenset({"add_battler", "edit_battler", "remove_battler", "edit_battle"})
+ALWAYS_TAKEN = (c.CloseVote, c.EndBattle)
 
 
 @dataclass(frozen=True)
@@ -45,8 +74,8 @@ class Context:
     # The random draw for a "random" presentation order; stored in the round so every
     # process, and every replay, agrees on the order.
     seed: int = 0
-    # For reveal_results: the store's frozen tally of the closed vote, and the round's
-    # reaction counts per battler and kind.
+    # For reveal_results and end_battle: the store's frozen tally of the closed vote,
+    # and the round's reaction counts per battler and kind.
     totals: dict[str, int] | None = None
     ballots: int = 0
     engagement: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -84,6 +113,8 @@ def create(code: str, draft: BattleDraft, now_ms: int) -> Battle:
 
 def apply(battle: Battle, command: c.Command, context: Context) -> Outcome:
     handler = _HANDLERS[type(command)]
+    if not isinstance(command, ALWAYS_TAKEN):
+        _within(len(battle.log), MAX_LOG_ENTRIES, "log_entries")
     new = battle.model_copy(deep=True)
     details = handler(new, command, context) or {}
     new.version += 1
@@ -147,6 +178,17 @@ def reaction_target(battle: Battle, kind: str, battler_id: str | None) -> str:
 Details = dict[str, Any] | None
 
 
+def _within(count: int, most: int, limit: str) -> None:
+    """Refuse what would make ``count`` go past ``most`` (see MAX_LOG_ENTRIES)."""
+    if count >= most:
+        raise Refused("limit_reached", limit=limit, most=most)
+
+
+def _lobby_edit(b: Battle) -> None:
+    _phase(b, "lobby")
+    _within(sum(entry.action in LOBBY_EDITS for entry in b.log), MAX_LOBBY_EDITS, "lobby_edits")
+
+
 def _phase(battle: Battle, *phases: str) -> None:
     if battle.phase not in phases:
         raise Refused("wrong_phase", phase=battle.phase)
@@ -185,6 +227,9 @@ def _start_round(b: Battle, cmd: c.StartRound, ctx: Context) -> Details:
 
 def _reveal_challenge(b: Battle, cmd: c.RevealChallenge, ctx: Context) -> Details:
     _phase(b, "challenge", "turn", "debate")
+    since_start = next(n for n, entry in enumerate(reversed(b.log)) if entry.action == "start_round")
+    cards = sum(entry.action == "reveal_challenge" for entry in b.log[len(b.log) - since_start :])
+    _within(cards, MAX_CHALLENGE_CARDS, "challenge_cards")
     _current_round(b).challenge = cmd.text
     return {"text": cmd.text}
 
@@ -294,6 +339,7 @@ def _open_vote(b: Battle, cmd: c.OpenVote, ctx: Context) -> Details:
         if rnd is None or rnd.vote is not None:
             raise Refused("vote_exists")
     assert rnd is not None
+    _within(len(rnd.votes), MAX_VOTES_PER_ROUND, "votes")
     if runoff:
         assert rnd.proposal is not None
         choices, seconds = list(rnd.proposal.tied), b.rules.runoff_seconds
@@ -440,12 +486,12 @@ def _override_elimination(b: Battle, cmd: c.OverrideElimination, ctx: Context) -
 def _eliminate(b: Battle, leaving: list[str], **details: Any) -> dict[str, Any]:
     rnd = _current_round(b)
     for bid in leaving:
-        battler = _battler(b, bid)
+        battler = _stored_battler(b, bid)
         battler.status, battler.eliminated_in_round = "eliminated", rnd.number
     rnd.eliminated = list(leaving)
     if rnd.final:
         (winner,) = [bid for bid in rnd.order if bid not in leaving]
-        _battler(b, winner).status = "winner"
+        _stored_battler(b, winner).status = "winner"
         b.winner, b.phase = winner, "final"
     else:
         b.phase = "elimination"
@@ -456,7 +502,7 @@ def _undo_elimination(b: Battle, cmd: c.UndoElimination, ctx: Context) -> Detail
     _phase(b, "elimination", "final")
     rnd = _current_round(b)
     for bid in rnd.eliminated + ([b.winner] if b.winner else []):
-        battler = _battler(b, bid)
+        battler = _stored_battler(b, bid)
         battler.status, battler.eliminated_in_round = "in", None
     undone = rnd.eliminated
     rnd.eliminated, rnd.override_reason, b.winner = [], None, None
@@ -465,14 +511,23 @@ def _undo_elimination(b: Battle, cmd: c.UndoElimination, ctx: Context) -> Detail
 
 
 def _battler(b: Battle, battler_id: str) -> Battler:
+    """The battler a command names, or ``Refused``."""
     battler = b.battler(battler_id)
     if battler is None:
         raise Refused("unknown_battler")
     return battler
 
 
+def _stored_battler(b: Battle, battler_id: str) -> Battler:
+    """A battler the state itself names (a round's order, its eliminated): always there."""
+    battler = b.battler(battler_id)
+    if battler is None:
+        raise Fault(f"battle {b.code} names a battler {battler_id} it does not have")
+    return battler
+
+
 def _add_battler(b: Battle, cmd: c.AddBattler, ctx: Context) -> Details:
-    _phase(b, "lobby")
+    _lobby_edit(b)
     if len(b.battlers) >= MAX_BATTLERS:
         raise Refused("too_many_battlers", most=MAX_BATTLERS)
     # Ids are never reused, so the log never names two people with one id.
@@ -483,7 +538,7 @@ def _add_battler(b: Battle, cmd: c.AddBattler, ctx: Context) -> Details:
 
 
 def _edit_battler(b: Battle, cmd: c.EditBattler, ctx: Context) -> Details:
-    _phase(b, "lobby")
+    _lobby_edit(b)
     battler = _battler(b, cmd.battler)
     changes = cmd.model_dump(exclude={"type", "battler"}, exclude_none=True)
     for name, value in changes.items():
@@ -492,17 +547,21 @@ def _edit_battler(b: Battle, cmd: c.EditBattler, ctx: Context) -> Details:
 
 
 def _remove_battler(b: Battle, cmd: c.RemoveBattler, ctx: Context) -> Details:
-    _phase(b, "lobby")
+    _lobby_edit(b)
     battler = _battler(b, cmd.battler)
     b.battlers.remove(battler)
     return {"battler": cmd.battler, "name": battler.name}
 
 
 def _edit_battle(b: Battle, cmd: c.EditBattle, ctx: Context) -> Details:
-    _phase(b, "lobby")
-    changes = cmd.model_dump(exclude={"type"}, exclude_none=True)
-    for name in changes:
+    _lobby_edit(b)
+    # Only what the command names changes, in the rules too (docs/protocol.md,
+    # edit_battle): a rule left out keeps its value, it does not go back to its default.
+    changes = cmd.model_dump(exclude={"type"}, exclude_none=True, exclude_unset=True)
+    for name in changes.keys() - {"rules"}:
         setattr(b, name, getattr(cmd, name))
+    if "rules" in changes:
+        b.rules = Rules.model_validate(b.rules.model_dump() | changes["rules"])
     return {"changes": changes}
 
 
@@ -510,12 +569,20 @@ def _end_battle(b: Battle, cmd: c.EndBattle, ctx: Context) -> Details:
     if b.phase == "finished":
         raise Refused("wrong_phase", phase=b.phase)
     early = b.phase != "final"
-    vote = b.open_vote
-    if vote is not None:
-        vote.status, vote.closed_ms = "closed", ctx.now_ms
+    details: dict[str, Any] = {}
+    vote = b.round.vote if b.round else None
+    if b.phase == "vote" and vote is not None and vote.status in ("open", "closed"):
+        # docs/rules.md: an open vote is closed and counted, and so is a closed one
+        # never revealed: every acknowledged ballot stays in the record (state, export).
+        if ctx.totals is None:
+            raise Fault("end_battle needs the tally of the vote it closes")
+        totals = {choice: int(ctx.totals.get(choice, 0)) for choice in vote.choices}
+        vote.status, vote.totals, vote.ballots = "closed", totals, ctx.ballots
+        vote.closed_ms = vote.closed_ms or ctx.now_ms
+        details["counted"] = {"vote_id": vote.id, "totals": totals, "ballots": ctx.ballots}
     b.ended_reason = cmd.reason or ("ended_early" if early else "completed")
     b.phase, b.timer, b.turn_index = "finished", None, None
-    return {"early": early, "reason": b.ended_reason}
+    return {"early": early, "reason": b.ended_reason, **details}
 
 
 def _revoke_cohost(b: Battle, cmd: c.RevokeCohost, ctx: Context) -> Details:

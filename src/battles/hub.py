@@ -40,7 +40,7 @@ from typing import Any
 from starlette.websockets import WebSocket
 
 from battles import game, metrics, protocol
-from battles.commands import Command, RevealResults, RevokeCohost
+from battles.commands import CloseVote, Command, EndBattle, RevealResults, RevokeCohost
 from battles.errors import Conflict, Refused, Unavailable
 from battles.fanout import EXTENSION, Outgoing
 from battles.i18n import refusal_text
@@ -433,6 +433,10 @@ class Hub:
         ``cohost_generation``: for a co-host, the generation its socket was admitted
         under; a co-host whose link was revoked since is refused.
         """
+        if isinstance(command, EndBattle) and (await self._load(code)).open_vote is not None:
+            # Close the vote first, so its tally is frozen before it is counted: a ballot
+            # acknowledged between reading the tally and the end would be lost.
+            seq = (await self.execute(code, CloseVote(type="close_vote"), seq, actor, cohost_generation)).battle.version
         battle = await self._load(code)
         if cohost_generation is not None and cohost_generation != battle.cohost_generation:
             raise Refused("link_revoked")
@@ -440,7 +444,7 @@ class Hub:
             raise Conflict(battle.version)
         context = game.Context(now_ms=now_ms(), actor=actor, seed=secrets.randbits(31))
         vote = battle.round.vote if battle.round else None
-        if isinstance(command, RevealResults) and vote is not None and battle.round is not None:
+        if isinstance(command, (RevealResults, EndBattle)) and vote is not None and battle.round is not None:
             # The vote is closed, so its tally no longer moves: what we read is final.
             tally = await self.store.tally(code, vote.id)
             reactions = await self.store.reactions(code, battle.round.number)

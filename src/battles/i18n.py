@@ -58,6 +58,7 @@ REASONS: dict[str, str] = {
     "no_battle": N_("No battle has that code."),
     "rate_limited": N_("Too many requests. Wait a moment."),
     "link_revoked": N_("The host revoked this co-host link. Ask the host for the new one."),
+    "limit_reached": N_("This battle has reached one of its limits (at most {most} of these). Nothing was changed."),
     "internal": N_("Something went wrong on the server. Nothing was changed."),
 }
 

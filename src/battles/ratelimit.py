@@ -1,8 +1,8 @@
 """Rate limits: how fast one socket may send, and how often one client address may
-mint device ids or ask for join codes that do not exist.
+mint device ids, create battles or ask for join codes that do not exist.
 
 Every limit is a token bucket: ``burst`` tokens, refilled at a steady rate, one
-token per message or attempt. There are three:
+token per message or attempt. There are four:
 
 - **Messages per socket** (``message_rate``, ``message_burst``, ``message_flood``):
   checked for every frame in ``app.py`` before the frame is parsed. A frame past the
@@ -13,6 +13,9 @@ token per message or attempt. There are three:
   audience handshake without a valid signed device id mints a new one; past the limit
   the handshake is refused with HTTP 429. A phone that reconnects offers the id it
   has and mints nothing, so a whole hall coming back after a Wi-Fi drop costs nothing.
+- **Battles created per address** (``creates_per_minute``, ``create_burst``): past
+  the limit ``POST /api/battles`` is answered 429, whether or not ``create_token``
+  is set, so a script cannot fill the store with battles.
 - **Failed lookups per address** (``lookup_failures_per_minute``,
   ``lookup_failure_burst``): ``LookupGuard`` wraps the app and counts every 404 on a
   path that names a join code (pages, API, websocket handshakes). While an address
@@ -25,15 +28,21 @@ proxy is trusted to say who the client is (``forwarded_allow_ips``). A venue's N
 shows a whole hall as one address, which is why the per-address defaults allow
 hundreds of new phones a minute: they stop scripts, not halls.
 
-Memory: per-address buckets live in one LRU map per process. An address whose bucket
-has refilled is forgotten (a full bucket is the same as none), and the map never holds
-more than ``rate_limit_addresses`` entries (about 200 bytes each: 10,000 entries, about
-2 MB); past that the least recently seen address is forgotten first. The limits are
-per process: with N workers an address may get up to N times the budget.
+Where the per-address buckets live (``address_limits``): on the Redis store, in Redis,
+so every process and machine spends from one budget per address (an atomic script per
+step, ``stores.redis._TAKE_TOKEN``, batched with the store's other commands; its cost
+is measured by ``python -m bench.limits``, docs/performance.md). A bucket's key expires
+when the bucket would be full again, so Redis holds only the addresses seen within the
+last ``burst / rate`` (2 minutes with the defaults). On the embedded store one process
+serves everything and the buckets live in its memory, in one LRU map per limit: an
+address whose bucket has refilled is forgotten (a full bucket is the same as none), and
+the map never holds more than ``rate_limit_addresses`` entries (about 200 bytes each:
+10,000 entries, about 2 MB); past that the least recently seen address is forgotten first.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import math
 import re
@@ -44,7 +53,9 @@ from typing import Literal
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from battles import i18n
+from battles.errors import Unavailable
 from battles.security import refuse_handshake
+from battles.stores.base import AddressLimits, Store
 
 Verdict = Literal["ok", "limited", "flood"]
 
@@ -97,7 +108,8 @@ class MessageLimiter:
 
 
 class AddressLimiter:
-    """One token bucket per client address, in a bounded LRU map (see the module docstring)."""
+    """One token bucket per client address, in a bounded LRU map in this process's
+    memory (see the module docstring). An ``AddressLimits``."""
 
     def __init__(self, per_minute: float, burst: int, max_addresses: int) -> None:
         self.rate, self.burst, self.max_addresses = per_minute / 60, burst, max_addresses
@@ -125,21 +137,25 @@ class AddressLimiter:
             self._buckets.move_to_end(address)
         return bucket
 
-    def allow(self, address: str, now: float | None = None) -> bool:
-        """Spend a token if there is one: True when the attempt may go ahead."""
+    def check(self, address: str, spend: bool = True, now: float | None = None) -> float:
+        """0.0 when the address has a token (spent when ``spend``), else the seconds
+        until it has one; no debt."""
         now = time.monotonic() if now is None else now
-        return self._bucket(address, now).take(now)
+        if not spend:
+            self._expire(now)
+            bucket = self._buckets.get(address)
+            return 0.0 if bucket is None else bucket.seconds_to_next(now)
+        bucket = self._bucket(address, now)
+        return 0.0 if bucket.take(now) else bucket.seconds_to_next(now)
 
-    def charge(self, address: str, now: float | None = None) -> None:
-        """Spend a token for something that already happened (a failed lookup)."""
-        self.allow(address, now)
+    async def take(self, address: str, spend: bool = True) -> float:
+        return self.check(address, spend)
 
-    def wait_seconds(self, address: str, now: float | None = None) -> float:
-        """0 when the address has a token left, else the seconds until it has one."""
-        now = time.monotonic() if now is None else now
-        self._expire(now)
-        bucket = self._buckets.get(address)
-        return 0.0 if bucket is None else bucket.seconds_to_next(now)
+
+def address_limits(store: Store, name: str, per_minute: float, burst: int, max_addresses: int) -> AddressLimits:
+    """A per-address budget: shared through the store by every process where the store
+    has several (Redis), else in this process's memory (see the module docstring)."""
+    return store.shared_limits(name, per_minute, burst) or AddressLimiter(per_minute, burst, max_addresses)
 
 
 def client_address(scope: Scope) -> str:
@@ -175,7 +191,7 @@ class LookupGuard:
     429 to an address that used up its ``lookup_failure`` budget (see the module
     docstring). A wrapper around the app, so no handler needs to know."""
 
-    def __init__(self, app: ASGIApp, limiter: AddressLimiter) -> None:
+    def __init__(self, app: ASGIApp, limiter: AddressLimits) -> None:
         self.app, self.limiter = app, limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -183,14 +199,19 @@ class LookupGuard:
             await self.app(scope, receive, send)
             return
         address = client_address(scope)
-        wait = self.limiter.wait_seconds(address)
+        # While the store cannot be reached the guard lets requests through: they can
+        # find no battle then anyway, and the app answers 503 where one is needed.
+        wait = 0.0
+        with contextlib.suppress(Unavailable):
+            wait = await self.limiter.take(address, spend=False)
         if wait > 0:
             await self._refuse(scope, send, math.ceil(wait))
             return
 
         async def watch(message: Message) -> None:
             if message["type"] in ("http.response.start", "websocket.http.response.start") and message["status"] == 404:
-                self.limiter.charge(address)
+                with contextlib.suppress(Unavailable):
+                    await self.limiter.take(address)
             await send(message)
 
         await self.app(scope, receive, watch)

@@ -117,8 +117,17 @@ class Settings(BaseSettings):
     lookup_failure_burst: int = Field(
         60, ge=1, description="Failed join-code lookups one client address may make at once; then HTTP 429."
     )
+    creates_per_minute: float = Field(
+        10.0, gt=0, description="Battles one client address may create per minute (after create_burst)."
+    )
+    create_burst: int = Field(
+        20, ge=1, description="Battles one client address may create at once; then POST /api/battles gets HTTP 429."
+    )
     rate_limit_addresses: int = Field(
         10_000,
         ge=100,
-        description="Client addresses each process remembers for the per-address limits (about 200 bytes each).",
+        description=(
+            "On the embedded store, client addresses the process remembers per per-address limit "
+            "(about 200 bytes each); on Redis the budgets live in Redis and expire once full."
+        ),
     )

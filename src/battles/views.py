@@ -89,6 +89,8 @@ def export_csv(battle: Battle, reactions: dict[int, dict[str, dict[str, int]]]) 
     for rnd in battle.rounds:
         for vote in rnd.votes:
             row("vote", round=rnd.number, vote=vote.id, field="status", value=vote.status)
+            if vote.ballots is not None:
+                row("vote", round=rnd.number, vote=vote.id, field="ballots", value=vote.ballots)
             for battler, count in (vote.totals or {}).items():
                 row("vote", round=rnd.number, vote=vote.id, battler=battler, name=names.get(battler), field="votes", value=count)
         for battler, figures in engagement_view(reactions.get(rnd.number, {})).items():

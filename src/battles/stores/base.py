@@ -24,7 +24,7 @@ import abc
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 from battles.model import Battle
 
@@ -68,6 +68,15 @@ class Tally:
 PresenceRole = Literal["audience", "screen", "host", "cohost"]
 
 
+class AddressLimits(Protocol):
+    """One per-address budget (a token bucket per client address; battles.ratelimit)."""
+
+    async def take(self, address: str, spend: bool = True) -> float:
+        """0.0 when ``address`` has a token (spent when ``spend``), else the seconds
+        until it has one; an address out of tokens goes into no debt."""
+        ...
+
+
 class Store(abc.ABC):
     """See the module docstring. All methods raise ``Unavailable`` when the backing
     service cannot be reached. A write that timed out may still have happened: a
@@ -87,6 +96,12 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def signing_key(self) -> bytes:
         """A key shared by every process of this store, made on first use."""
+
+    def shared_limits(self, name: str, per_minute: float, burst: int) -> AddressLimits | None:
+        """The per-address budget ``name`` shared by every process of this store, or
+        None when one process serves the store (the embedded store): then each budget
+        lives in that process's memory (``battles.ratelimit.address_limits``)."""
+        return None
 
     # --- battles --------------------------------------------------------------------
 

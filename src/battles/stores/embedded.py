@@ -285,6 +285,11 @@ class EmbeddedStore(Store):
                 raise Refused("vote_closed")
             if choice not in json.loads(choices):
                 raise Refused("bad_choice")
+            (recorded,) = db.execute(
+                "SELECT count(*) FROM seen_ballots WHERE code = ? AND vote_id = ? AND device = ?", key
+            ).fetchone()
+            if recorded >= game.MAX_BALLOTS_PER_DEVICE:
+                raise Refused("limit_reached", limit="ballots", most=game.MAX_BALLOTS_PER_DEVICE)
             db.execute(
                 "INSERT INTO seen_ballots (code, vote_id, device, ballot_id) VALUES (?, ?, ?, ?)", (*key, ballot_id)
             )

@@ -8,15 +8,18 @@ keeps a battle on one slot and a Lua script may touch all of its keys at once:
                                      vote_deadline_ms, vote_choices) and next_deadline_ms
     battle:{CODE}:ballots:VOTE       hash: device -> choice
     battle:{CODE}:seen:VOTE          set: device|ballot_id, every ballot id already counted
+    battle:{CODE}:sent:VOTE          hash: device -> how many ballot ids it has in seen
     battle:{CODE}:totals:VOTE        hash: choice -> count
     battle:{CODE}:reactions:ROUND    hash: battler|kind -> count
     battle:{CODE}:presence           hash: process -> {"counts": ..., "at_ms": ...}
     battle:{CODE}:updates            the pub/sub channel of the battle
 
-and two global keys:
+and global keys:
 
     battles:deadlines                sorted set: CODE|VERSION -> deadline_ms, the timer index
     battles:signing-key              the key every process signs links and cookies with
+    battles:limit:NAME:ADDRESS       hash: tokens, at_ms: one address's budget of a
+                                     per-address limit (battles.ratelimit), gone once full
 
 Atomicity. ``create``, ``commit`` and ``cast_ballot`` are Lua scripts on the
 battle's slot. The timer index is global (another slot), so no script can write it
@@ -54,7 +57,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from battles import game, metrics
 from battles.errors import Fault, Refused, Unavailable
 from battles.model import Battle
-from battles.stores.base import BallotReceipt, Listener, Secrets, Store, Tally
+from battles.stores.base import AddressLimits, BallotReceipt, Listener, Secrets, Store, Tally
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +104,8 @@ redis.call('PUBLISH', ARGV[8], ARGV[9])
 return 1
 """
 
-# KEYS: battle, ballots, seen, totals. ARGV: vote_id, device, choice, ballot_id, now_ms.
+# KEYS: battle, ballots, seen, totals, sent. ARGV: vote_id, device, choice, ballot_id,
+# now_ms, the most ballot ids one device may have (game.MAX_BALLOTS_PER_DEVICE).
 # Returns {status, choice} or {'refused', reason}.
 _CAST_BALLOT = """
 -- A resent ballot that was already recorded is acknowledged again, even after the close.
@@ -119,8 +123,12 @@ for _, choice in ipairs(cjson.decode(gate[4])) do
   if choice == ARGV[3] then valid = true break end
 end
 if not valid then return {'refused', 'bad_choice'} end
+if tonumber(redis.call('HGET', KEYS[5], ARGV[2]) or '0') >= tonumber(ARGV[6]) then
+  return {'refused', 'limit_reached'}
+end
 local previous = redis.call('HGET', KEYS[2], ARGV[2])
 redis.call('SADD', KEYS[3], ARGV[2] .. '|' .. ARGV[4])
+redis.call('HINCRBY', KEYS[5], ARGV[2], 1)
 if previous == ARGV[3] then return {'unchanged', previous} end
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 redis.call('HINCRBY', KEYS[4], ARGV[3], 1)
@@ -144,6 +152,27 @@ return 0
 # KEYS: totals, ballots. The running totals and the number of ballots, read together.
 _TALLY = """
 return {redis.call('HGETALL', KEYS[1]), redis.call('HLEN', KEYS[2])}
+"""
+
+# KEYS: one address's bucket. ARGV: tokens per millisecond, burst, 1 to spend a token.
+# Returns 0 when a token was there (and spent), else the milliseconds until there is
+# one. Redis's clock, so every process and machine measures time alike. A full bucket
+# is the same as none: the key expires when the bucket would be full again.
+_TAKE_TOKEN = """
+local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local bucket = redis.call('HMGET', KEYS[1], 'tokens', 'at_ms')
+local tokens = tonumber(bucket[1]) or burst
+local at = tonumber(bucket[2]) or now
+if now > at then tokens = math.min(burst, tokens + (now - at) * rate) end
+if tokens < 1 then return math.ceil((1 - tokens) / rate) end
+if ARGV[3] == '1' then
+  tokens = tokens - 1
+  redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at_ms', now)
+  redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil((burst - tokens) / rate)))
+end
+return 0
 """
 
 _ReceiptStatus = Literal["counted", "changed", "unchanged", "duplicate"]
@@ -260,6 +289,9 @@ class _Keys:
     def seen(self, vote_id: str) -> str:
         return f"{self.battle}:seen:{vote_id}"
 
+    def sent(self, vote_id: str) -> str:
+        return f"{self.battle}:sent:{vote_id}"
+
     def totals(self, vote_id: str) -> str:
         return f"{self.battle}:totals:{vote_id}"
 
@@ -268,6 +300,16 @@ class _Keys:
 
     def cooldown(self, device: str) -> str:
         return f"{self.battle}:cooldown:{device}"
+
+
+class _SharedLimits:
+    """A per-address budget kept in Redis, so every process spends from the same one."""
+
+    def __init__(self, store: RedisStore, name: str, per_minute: float, burst: int) -> None:
+        self.store, self.prefix, self.per_minute, self.burst = store, f"battles:limit:{name}:", per_minute, burst
+
+    async def take(self, address: str, spend: bool = True) -> float:
+        return await self.store.take_token(self.prefix + address, self.per_minute, self.burst, spend)
 
 
 class RedisStore(Store):
@@ -305,8 +347,12 @@ class RedisStore(Store):
         self._cast_ballot = self._redis.register_script(_CAST_BALLOT)
         self._tally = self._redis.register_script(_TALLY)
         self._react = self._redis.register_script(_REACT)
+        self._take_token = self._redis.register_script(_TAKE_TOKEN)
         self._batch = _Batch(
-            self._redis, {self._cast_ballot.sha: _CAST_BALLOT, self._tally.sha: _TALLY, self._react.sha: _REACT}
+            self._redis,
+            {script.sha: source for script, source in (
+                (self._cast_ballot, _CAST_BALLOT), (self._tally, _TALLY), (self._react, _REACT), (self._take_token, _TAKE_TOKEN)
+            )},  # fmt: skip
         )
 
         self._listener: Listener | None = None
@@ -360,6 +406,15 @@ class RedisStore(Store):
         mine = secrets.token_bytes(32)
         key = await self._batch.run("SET", SIGNING_KEY, mine, "NX", "GET", get=True)
         return mine if key is None else bytes(key)
+
+    def shared_limits(self, name: str, per_minute: float, burst: int) -> AddressLimits:
+        return _SharedLimits(self, name, per_minute, burst)
+
+    @_reachable
+    async def take_token(self, key: str, per_minute: float, burst: int, spend: bool) -> float:
+        """One step of the token bucket at ``key`` (``_TAKE_TOKEN``): the seconds to wait."""
+        wait_ms = await self._batch.run("EVALSHA", self._take_token.sha, 1, key, repr(per_minute / 60_000), burst, int(spend))
+        return int(wait_ms) / 1000
 
     # --- battles --------------------------------------------------------------------
 
@@ -493,11 +548,13 @@ class RedisStore(Store):
         # against redis-py's Pipeline, a typing.Protocol subclass, and the isinstance
         # walks hundreds of command names: an eighth of a busy worker's time.
         reply = await self._batch.run(
-            "EVALSHA", self._cast_ballot.sha, 4,
-            keys.battle, keys.ballots(vote_id), keys.seen(vote_id), keys.totals(vote_id),
-            vote_id, device, choice, ballot_id, now_ms,
+            "EVALSHA", self._cast_ballot.sha, 5,
+            keys.battle, keys.ballots(vote_id), keys.seen(vote_id), keys.totals(vote_id), keys.sent(vote_id),
+            vote_id, device, choice, ballot_id, now_ms, game.MAX_BALLOTS_PER_DEVICE,
         )  # fmt: skip
         outcome, *rest = (_text(part) for part in reply)
+        if outcome == "refused" and rest[0] == "limit_reached":
+            raise Refused("limit_reached", limit="ballots", most=game.MAX_BALLOTS_PER_DEVICE)
         if outcome == "refused":
             raise Refused(rest[0])
         if outcome not in _RECEIPT_STATUSES or not rest:
