@@ -34,7 +34,8 @@ const token = fragmentToken();
 const stage = $("#screen-stage");
 const clockBox = $("#screen-clock-box");
 const clockCaption = $("#screen-clock-caption");
-const countdown = new Countdown($("#screen-clock"), { speak: true });
+const clockFace = $("#screen-clock");
+const countdown = new Countdown(clockFace, { speak: true });
 const problem = $("#screen-problem");
 const reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
 const joinUrl = `${window.location.origin}/join/${page.code}`;
@@ -110,23 +111,47 @@ function sized(text, [long, longer, longest]) {
 
 const NAME_SIZES = [12, 20, 32];
 const VISION_SIZES = [48, 80, 110];
+const TITLE_SIZES = [40, 70, 100];
+const CHALLENGE_SIZES = [80, 160, 300];
+const PROPOSAL_SIZES = [60, 120, 240];
+
+// The smallest zoom fitStage() goes down to: below it a 1024x768 projector's letters
+// would be too small to read from the back of a hall, and a view that needs less was
+// built with too much on it (the densities below keep ten battlers well above it).
+const MIN_ZOOM = 0.4;
 
 /**
- * What sized() could not foresee (a long name, a long vision and a challenge at once):
- * each [data-fit] block is zoomed out a step at a time until it fits the height of its
- * box, instead of being cut off at the bottom of the wall.
+ * Everything on the wall, whatever the names, visions and projector: what sized() and
+ * density() could not foresee (a long scenario, ten long visions, a small projector) is
+ * zoomed out until the stage holds it whole, never cut off or run under the footer. The
+ * view's [data-fit] blocks are zoomed (the join code and the clock keep their size), or
+ * the whole view when it has none; the zoom is found by halving the gap between one
+ * that fits and one that does not.
  */
-function fitToBoxes() {
-  for (const block of stage.querySelectorAll("[data-fit]")) {
-    const box = block.parentElement;
-    const style = window.getComputedStyle(box);
-    const room = box.clientHeight - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom);
-    block.style.zoom = "";
-    for (const zoom of [0.9, 0.8, 0.7, 0.6]) {
-      if (block.getBoundingClientRect().height <= room + 1) break;
-      block.style.zoom = String(zoom);
+function fitStage() {
+  const view = stage.firstElementChild;
+  if (!view) return;
+  const marked = [...stage.querySelectorAll("[data-fit]")];
+  const blocks = marked.length ? marked : [view];
+  const zoom = (value) => {
+    for (const block of blocks) block.style.zoom = value === 1 ? "" : String(value);
+  };
+  const fits = () => stage.scrollHeight <= stage.clientHeight + 1 && stage.scrollWidth <= stage.clientWidth + 1;
+  // Measured as the view ends up, not as an entrance animation has it now (a card
+  // scaled to 90 % fits where the whole card does not): screen.css, .is-measuring.
+  stage.classList.add("is-measuring");
+  zoom(1);
+  if (!fits()) {
+    let [low, high] = [MIN_ZOOM, 1];
+    for (let step = 0; step < 7; step += 1) {
+      const middle = (low + high) / 2;
+      zoom(middle);
+      if (fits()) low = middle;
+      else high = middle;
     }
+    zoom(low);
   }
+  stage.classList.remove("is-measuring");
 }
 
 /** Fewer, bigger rows for a few battlers; smaller ones so 24 still fit on the wall. */
@@ -136,11 +161,30 @@ function density(count) {
   return "";
 }
 
+let clockCaptionText = "";
+
 function placeClock(slot, caption) {
   slot.append(clockBox);
-  clockCaption.textContent = caption;
+  clockCaptionText = caption;
   clockBox.hidden = false;
+  showClockState();
 }
+
+/**
+ * The back of the hall cannot tell grey from white: a paused clock and a turn in
+ * overtime say so in big letters over the clock. Follows the Countdown's classes, so
+ * overtime shows the moment the clock passes zero. A time of six characters ("+10:05")
+ * gets smaller figures, so the clock always fits its box.
+ */
+function showClockState() {
+  const state = clockFace.classList.contains("is-paused") ? "paused" : clockFace.classList.contains("is-over") ? "over" : "";
+  const caption = { paused: t("Paused"), over: t("Overtime") }[state] || clockCaptionText;
+  if (clockCaption.textContent !== caption) clockCaption.textContent = caption;
+  clockBox.dataset.state = state;
+  clockBox.classList.toggle("is-wide", clockFace.textContent.length > 5);
+}
+
+new MutationObserver(showClockState).observe(clockFace, { attributes: true, attributeFilter: ["class"], childList: true, characterData: true, subtree: true });
 
 function challengeCard(round, big = false) {
   if (!round || !round.challenge) return null;
@@ -148,7 +192,7 @@ function challengeCard(round, big = false) {
     "div",
     { class: `challenge-card${big ? " challenge-big" : ""}` },
     h("span", { class: "challenge-label" }, t("Challenge")),
-    h("p", { class: "challenge-text" }, round.challenge),
+    h("p", { class: `challenge-text${sized(round.challenge, CHALLENGE_SIZES)}` }, round.challenge),
   );
 }
 
@@ -161,7 +205,7 @@ const views = {
       { class: "lobby" },
       h(
         "div",
-        { class: "lobby-story" },
+        { class: "lobby-story", dataset: { fit: "" } },
         battle.topic ? h("p", { class: "topic" }, battle.topic) : null,
         battle.scenario ? h("p", { class: "scenario" }, battle.scenario) : null,
         h("div", { class: `card-grid ${density(battle.battlers.length)}` }, battle.battlers.map((b) => battlerCard(b))),
@@ -208,7 +252,7 @@ const views = {
       side,
       h(
         "ol",
-        { class: "order-strip" },
+        { class: "order-strip", dataset: { fit: "" } },
         round.order.map((id, index) =>
           h(
             "li",
@@ -301,7 +345,7 @@ const views = {
         h("p", { class: "vote-count" }, ballotsText(vote.ballots || 0)),
       ),
       list,
-      h("p", { class: "proposal" }, proposalText(battle, round)),
+      h("p", { class: `proposal${sized(proposalText(battle, round), PROPOSAL_SIZES)}` }, proposalText(battle, round)),
     );
   },
   elimination(battle, round) {
@@ -310,10 +354,10 @@ const views = {
       { class: "elimination centered" },
       h(
         "div",
-        { class: "leaving-row" },
+        { class: `leaving-row ${density(round.eliminated.length * 2)}` },
         round.eliminated.map((id) => battlerOf(battle, id)).filter(Boolean).map((b) => battlerCard(b, null, "is-leaving")),
       ),
-      h("p", { class: "big-line" }, leavingText(battle, round.eliminated)),
+      h("p", { class: `big-line${sized(leavingText(battle, round.eliminated), PROPOSAL_SIZES)}` }, leavingText(battle, round.eliminated)),
       round.override_reason ? h("p", { class: "scenario" }, t("The host decided: {reason}", { reason: round.override_reason })) : null,
       h("p", { class: "eyebrow" }, t("Still in the battle")),
       h("div", { class: `card-grid ${density(remaining(battle).length)}` }, remaining(battle).map((b) => battlerCard(b))),
@@ -417,25 +461,29 @@ function render() {
   $("#phase-label").textContent = phaseLabel(battle.phase);
   $("#round-label").textContent = round && battle.phase !== "lobby" ? (round.final ? t("Final round") : t("Round {n}", { n: round.number })) : "";
   $("#battle-title").textContent = battle.title;
+  $("#battle-title").className = `screen-title${sized(battle.title, TITLE_SIZES)}`;
   clockBox.hidden = true;
   document.body.append(clockBox); // parked until a view places it
   fill(stage, (views[battle.phase] || views.lobby)(battle, round));
-  fitToBoxes();
   countdown.set(clockBox.hidden ? null : battle.timer);
   renderTally();
   renderEngagement();
   renderPresence();
+  fitStage();
 }
 
 for (const node of document.querySelectorAll("[data-join-url]")) node.textContent = joinUrl;
-window.addEventListener("resize", fitToBoxes);
+window.addEventListener("resize", fitStage);
 
 if (!token) {
   problem.hidden = false;
   setText(problem, "This screen link is incomplete: open the full screen link from the host console.");
 } else {
   live.on("state", render);
-  live.on("tally", renderTally);
+  live.on("tally", () => {
+    renderTally();
+    fitStage(); // the live bars' figures widen as the votes come in
+  });
   live.on("engagement", renderEngagement);
   live.on("presence", renderPresence);
   live.on("close", ({ opened }) => {

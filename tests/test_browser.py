@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,7 +26,7 @@ from playwright.sync_api import (
     expect,
     sync_playwright,
 )
-from websockets.sync.client import connect
+from websockets.sync.client import ClientConnection, connect
 
 from battles import i18n
 from tests.browser import (
@@ -757,3 +758,176 @@ def test_a_whole_evening_in_danish_on_every_screen(server: Server, stage: Stage)
 def test_screenshots_are_artifacts_not_commits() -> None:
     ignored = (ROOT / ".gitignore").read_text().split()
     assert "test-artifacts/" in ignored
+
+
+# --- the screen fits any projector ---------------------------------------------------------------
+
+PROJECTORS = {"1080p": (1920, 1080), "720p": (1280, 720), "xga": (1024, 768)}
+
+
+def longest(stem: str, length: int) -> str:
+    """A text of exactly ``length`` characters in words, the way a person writes a long one."""
+    words = (stem + " ") * length
+    return words[:length].rstrip().ljust(length, "x")
+
+
+# Everything on screen is whole: no box past the viewport or under the footer, no text
+# wider than its box, nothing cut off by a box that hides its overflow. Decorations
+# (confetti, the skip link and screen-reader texts) are left out. Returns what is wrong.
+CLIPPED = r"""
+() => {
+  for (const animation of document.getAnimations()) {
+    try { animation.finish(); } catch { /* an infinite one (the glow) keeps running */ }
+  }
+  const problems = [];
+  const vw = document.documentElement.clientWidth, vh = document.documentElement.clientHeight;
+  const foot = document.getElementById("screen-foot");
+  const footTop = foot && foot.getClientRects().length ? foot.getBoundingClientRect().top : vh;
+  const skip = (el) => el.closest(".confetti, .skip-link, .visually-hidden, .floating-reactions, [hidden]");
+  const where = (el) => `${el.tagName.toLowerCase()}.${[...el.classList].join(".")}#${el.id} "${(el.textContent || "").trim().slice(0, 30)}"`;
+  for (const el of document.body.querySelectorAll("*")) {
+    if (skip(el)) continue;
+    const style = getComputedStyle(el);
+    if (style.display === "none" || style.visibility === "hidden") continue;
+    const box = el.getBoundingClientRect();
+    if (box.width === 0 && box.height === 0) continue;
+    if (box.left < -1 || box.right > vw + 1 || box.top < -1 || box.bottom > vh + 1) {
+      problems.push(`${where(el)} is past the viewport: ${JSON.stringify(box)}`);
+      continue;
+    }
+    if (foot && !foot.contains(el) && !el.contains(foot) && box.bottom > footTop + 1 && box.top < footTop) {
+      problems.push(`${where(el)} runs under the footer (${Math.round(box.bottom)} > ${Math.round(footTop)})`);
+    }
+    const ownText = [...el.childNodes].some((n) => n.nodeType === Node.TEXT_NODE && n.textContent.trim());
+    if (ownText && el.scrollWidth > el.clientWidth + 1 && style.display !== "inline") {
+      problems.push(`${where(el)} is wider than its box (${el.scrollWidth} > ${el.clientWidth})`);
+    }
+    for (let box2 = el.parentElement; box2 && box2 !== document.body; box2 = box2.parentElement) {
+      const overflow = getComputedStyle(box2);
+      if (overflow.overflowX === "visible" && overflow.overflowY === "visible") continue;
+      const outer = box2.getBoundingClientRect();
+      if (box.bottom > outer.bottom + 1 || box.right > outer.right + 1 || box.top < outer.top - 1 || box.left < outer.left - 1) {
+        problems.push(`${where(el)} is cut off by ${where(box2)}`);
+      }
+      break;
+    }
+  }
+  return problems;
+}
+"""
+
+
+class HostSocket:
+    """The host console as a plain websocket: commands on the newest seq, each waited for."""
+
+    def __init__(self, socket: ClientConnection) -> None:
+        self.socket = socket
+        self.seq = next(m["seq"] for m in map(json.loads, socket) if m["type"] == "snapshot")
+        self.count = 0
+
+    def __call__(self, kind: str, **fields: Any) -> None:
+        self.count += 1
+        request = f"c{self.count}"
+        self.socket.send(json.dumps({"type": kind, "seq": self.seq, "id": request, **fields}))
+        for message in map(json.loads, self.socket):
+            if message["type"] == "update":
+                self.seq = max(self.seq, message["seq"])
+            if message.get("id") == request:
+                assert message["type"] == "ack", message
+                self.seq = max(self.seq, message["seq"])
+                return
+
+
+@contextmanager
+def host_socket(server: Server, created: dict[str, Any]) -> Iterator[HostSocket]:
+    offer = ["battles.v1", f"auth.{created['host_token']}"]
+    with connect(f"{server.ws_url}/ws/host/{created['code']}", subprotocols=offer) as socket:  # type: ignore[arg-type]
+        yield HostSocket(socket)
+
+
+def fits_every_projector(screen: Page, view: str) -> None:
+    """The screen at every projector size: whole, and on camera."""
+    problems = {}
+    for size, (width, height) in PROJECTORS.items():
+        screen.set_viewport_size({"width": width, "height": height})
+        screen.wait_for_timeout(300)  # the resize's fit, and a tick of the clock
+        found = screen.evaluate(CLIPPED)
+        if found:
+            problems[size] = found
+        screenshot(screen, f"fit-{view}-{size}")
+    assert not problems, f"{view}: " + json.dumps(problems, indent=1)
+
+
+def test_the_screen_fits_every_projector_in_every_phase(server: Server, stage: Stage) -> None:
+    """The longest content the model allows (60-character names, 140-character visions,
+    titles and affiliations, 10 battlers, a long scenario and challenge) in every phase of
+    the screen at 1920x1080, 1280x720 and 1024x768."""
+    battlers = [
+        {
+            "name": longest(f"Alexandra Bæk-Sørensen von Kaufmann-Winther {n}", 60),
+            "vision": longest(f"A floating district of Aarhus that lives off the tides and is run by its neighbours {n}", 140),
+            "affiliation": longest(f"Architect and chair of the harbour council, Aarhus Ø {n}", 140),
+        }
+        for n in range(1, 11)
+    ]
+    created = server.create_battle(
+        title=longest("The future of Aarhus in 2079: the sea has risen and the summers are hotter", 140),
+        topic=longest("Sustainability, climate, the harbour and the people who live by it", 140),
+        scenario=longest("It is 2079. The sea has risen a metre and the summers are hotter; how does our region thrive?", 600),
+        language="en",
+        battlers=battlers,
+        rules={"turn_seconds": 5, "debate_seconds": 120, "eliminations_per_round": 8, "ties": "host"},
+    )
+    ids = [f"b{n}" for n in range(1, 11)]
+    screen = stage.page("projector", created["links"]["screen"], name="screen")
+    phase_is(screen, "Lobby")
+    with host_socket(server, created) as host:
+        fits_every_projector(screen, "lobby")
+        host("start_round", challenge=longest("The power grid fails for a week in the coldest month and the harbour freezes", 500))
+        phase_is(screen, "Challenge")
+        fits_every_projector(screen, "challenge")
+        host("next")
+        phase_is(screen, "Presentation")
+        host("pause_timer")
+        host("extend_timer", seconds=600)  # "10:05": the widest time a turn shows
+        expect(screen.locator("#screen-clock")).to_have_text("10:05")
+        fits_every_projector(screen, "turn-paused")
+        host("resume_timer")
+        fits_every_projector(screen, "turn")
+        host("next")
+        expect(screen.locator("#screen-clock")).to_have_text(re.compile(r"^\+0:0\d$"), timeout=15_000)
+        fits_every_projector(screen, "turn-overtime")
+        for _ in range(9):
+            host("next")
+        phase_is(screen, "Debate")
+        fits_every_projector(screen, "debate")
+        host("next")
+        phase_is(screen, "Vote")
+        fits_every_projector(screen, "vote-soon")
+        host("open_vote")
+        expect(screen.locator("#vote-count")).to_have_text("0 ballots in")
+        fits_every_projector(screen, "vote-open")
+        host("close_vote")
+        expect(screen.locator("#vote-count")).to_have_text("The vote has closed: 0 ballots.")
+        fits_every_projector(screen, "vote-closed")
+        host("reveal_results")
+        phase_is(screen, "Results")
+        fits_every_projector(screen, "reveal")
+        host("confirm_elimination", battlers=ids[2:])
+        phase_is(screen, "Elimination")
+        fits_every_projector(screen, "elimination")
+        host("start_round")
+        for _ in range(3):
+            host("next")
+        host("open_vote")
+        phase_is(screen, "Vote")
+        fits_every_projector(screen, "final-vote")
+        host("close_vote")
+        host("reveal_results")
+        phase_is(screen, "Results")
+        host("confirm_elimination", battlers=ids[1:2])
+        phase_is(screen, "Final")
+        fits_every_projector(screen, "final")
+        host("end_battle")
+        phase_is(screen, "Finished")
+        fits_every_projector(screen, "finished")
