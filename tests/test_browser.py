@@ -891,11 +891,14 @@ def test_the_screen_fits_every_projector_in_every_phase(server: Server, stage: S
         host("pause_timer")
         host("extend_timer", seconds=600)  # "10:05": the widest time a turn shows
         expect(screen.locator("#screen-clock")).to_have_text("10:05")
+        expect(screen.locator("#screen-clock-caption")).to_have_text("Paused")  # big, not only a grey clock
         fits_every_projector(screen, "turn-paused")
         host("resume_timer")
+        expect(screen.locator("#screen-clock-caption")).to_have_text("Time left")
         fits_every_projector(screen, "turn")
         host("next")
         expect(screen.locator("#screen-clock")).to_have_text(re.compile(r"^\+0:0\d$"), timeout=15_000)
+        expect(screen.locator("#screen-clock-caption")).to_have_text("Overtime")
         fits_every_projector(screen, "turn-overtime")
         for _ in range(9):
             host("next")
@@ -931,3 +934,121 @@ def test_the_screen_fits_every_projector_in_every_phase(server: Server, stage: S
         host("end_battle")
         phase_is(screen, "Finished")
         fits_every_projector(screen, "finished")
+
+
+# --- the console's next step never moves -------------------------------------------------------------
+
+CONSOLES = {"laptop": (1280, 800), "tablet": (1024, 768)}
+
+
+def step_is(host: Page, label: str, key: str | None) -> dict[str, float]:
+    """The next step says ``label`` (and its shortcut), enabled, whole in the window at a
+    laptop's and a tablet's size; returns where it is at each size."""
+    step = host.locator("#btn-step")
+    expect(step.locator(".label")).to_have_text(label)
+    expect(step).to_be_enabled()
+    if key is None:
+        expect(step.locator("kbd")).to_be_hidden()
+    else:
+        expect(step.locator("kbd")).to_have_text(key)
+    where = {}
+    for size, (width, height) in CONSOLES.items():
+        host.set_viewport_size({"width": width, "height": height})
+        box = step.bounding_box()
+        assert box is not None
+        assert 0 <= box["x"] and box["x"] + box["width"] <= width and 0 <= box["y"] and box["y"] + box["height"] <= height, (size, box)
+        where[f"{size} top"] = box["y"]
+        where[f"{size} centre"] = box["x"] + box["width"] / 2
+    host.set_viewport_size({"width": 1280, "height": 800})
+    return where
+
+
+def test_the_next_step_stays_in_one_place_and_the_keys_do_what_they_say(server: Server, stage: Stage) -> None:
+    created = battle(server, ["Ada", "Bo", "Cy", "Dan"])
+    host = stage.page("laptop", created["links"]["host"], name="host")
+    phone = stage.page("phone", created["links"]["join"], name="phone")
+    phase_is(host, "Lobby")
+    places = [step_is(host, "Start round 1", None)]
+
+    # Enter in the challenge field starts the round; the next Tab and N go to the show, not the field.
+    host.locator("#start-challenge").fill("No cars")
+    host.locator("#start-challenge").press("Enter")
+    phase_is(host, "Challenge")
+    places.append(step_is(host, "Start the first turn", "N"))
+    host.keyboard.press("Tab")
+    host.keyboard.press("n")
+    expect(host.locator("#now-detail")).to_have_text("Ada speaks (turn 1 of 4).")
+    expect(host.locator("#challenge-text")).to_have_value("")
+    places.append(step_is(host, "Next speaker", "N"))
+
+    # The phone's "Sent" notice ends with the turn it was about.
+    phone.locator('[data-reaction="applause"]').tap()
+    expect(phone.locator("#notice")).to_have_text("Sent: Applause")
+
+    # Space pauses even with the focus on a button, and Pause turning into Resume moves nothing.
+    before = host.locator("#btn-next").bounding_box()
+    host.locator("#btn-next").focus()
+    host.keyboard.press(" ")
+    expect(host.locator("#clock-state")).to_have_text("Paused")
+    expect(host.locator("#btn-pause .label")).to_have_text("Resume")
+    expect(host.locator("#now-detail")).to_have_text("Ada speaks (turn 1 of 4).")
+    assert host.locator("#btn-next").bounding_box() == before
+    host.keyboard.press(" ")
+    expect(host.locator("#clock-state")).to_have_text("Running")
+
+    # Resetting the clock asks first.
+    host.locator("#btn-reset").click()
+    answer_dialog(host, "Reset the clock?", "Cancel")
+    expect(host.locator("#event-log")).not_to_contain_text("Clock reset")
+    host.locator("#btn-reset").click()
+    answer_dialog(host, "Reset the clock?", "Reset the clock")
+    expect(host.locator("#event-log")).to_contain_text("Clock reset")
+
+    press(host, "n")
+    expect(host.locator("#now-detail")).to_have_text("Bo speaks (turn 2 of 4).")
+    expect(phone.locator("#notice")).to_have_text("", timeout=3000)  # well before its 4 s
+    press(host, "n")
+    press(host, "n")
+    places.append(step_is(host, "Go to the vote", "N"))
+    host.locator("#btn-step").click()
+    phase_is(host, "Vote")
+    places.append(step_is(host, "Open the vote", "V"))
+    host.locator("#btn-step").click()
+    expect(host.locator("#vote-line")).to_have_text("The vote is open.")
+    places.append(step_is(host, "Close the vote early…", "V"))
+    host.locator("#btn-step").click()
+    answer_dialog(host, "Close the vote now?", "Close the vote")
+    places.append(step_is(host, "Reveal the results", "R"))
+    host.locator("#btn-step").click()
+    phase_is(host, "Results")
+    # No ballots: all four tie, and the runoff is the next step, in the same place.
+    expect(host.locator("#proposal-line")).to_have_text("Tie between Ada, Bo, Cy and Dan: a runoff vote decides.")
+    places.append(step_is(host, "Open the runoff vote", "V"))
+    screenshot(host, "runoff-step-host-laptop")
+    host.set_viewport_size({"width": 1024, "height": 768})
+    screenshot(host, "runoff-step-host-tablet")
+    host.set_viewport_size({"width": 1280, "height": 800})
+    host.locator("#btn-step").click()
+    expect(host.locator("#vote-line")).to_have_text("The runoff vote is open.")
+    assert all(place == places[0] for place in places), places
+
+
+def test_the_host_revokes_the_cohost_link_from_the_console(server: Server, stage: Stage) -> None:
+    created = battle(server, ["Ada", "Bo"])
+    host = stage.page("laptop", created["links"]["host"], name="host")
+    cohost = stage.page("laptop", created["links"]["cohost"], name="co-host")
+    phase_is(cohost, "Lobby")
+    old_link = created["links"]["cohost"]
+    cohost_field = host.get_by_label("Co-host console (secret)", exact=True)
+    expect(cohost_field).to_have_value(old_link)
+    # The co-host has no such button: only the host may revoke.
+    expect(cohost.locator("#btn-revoke")).to_have_count(0)
+    host.get_by_role("button", name="Revoke the co-host link…").click()
+    answer_dialog(host, "Revoke the co-host link?", "Revoke the link")
+    expect(cohost.locator("#host-problem")).to_have_text("The host revoked this co-host link. Ask the host for the new one.")
+    expect(cohost_field).not_to_have_value(old_link)
+    expect(host.locator("#event-log")).to_contain_text("Co-host link revoked")
+    # The new link works.
+    again = stage.page("laptop", cohost_field.input_value(), name="new co-host")
+    phase_is(again, "Lobby")
+    expect(again.locator("#role-chip")).to_have_text("Co-host")
