@@ -1052,3 +1052,142 @@ def test_the_host_revokes_the_cohost_link_from_the_console(server: Server, stage
     again = stage.page("laptop", cohost_field.input_value(), name="new co-host")
     phase_is(again, "Lobby")
     expect(again.locator("#role-chip")).to_have_text("Co-host")
+
+
+# --- stagecraft ------------------------------------------------------------------------------------------
+
+# What the reveal looks like at every change: which rows are in (by rank), whether the one
+# who leaves is shown, and the top row's figures, with the time in ms.
+RECORD_REVEAL = r"""
+() => {
+  window.revealLog = [];
+  const stage = document.getElementById("screen-stage");
+  const start = performance.now();
+  const look = () => {
+    const reveal = stage.querySelector(".reveal");
+    if (!reveal) return;
+    const rows = [...reveal.querySelectorAll(".standings .bar-row")];
+    window.revealLog.push({
+      t: performance.now() - start,
+      shown: rows.filter((row) => row.classList.contains("is-shown")).map((row) => Number(row.dataset.rank)),
+      decided: reveal.classList.contains("is-decided") && getComputedStyle(reveal.querySelector(".proposal")).visibility === "visible",
+      top: rows[0].querySelector(".bar-figures").textContent,
+    });
+  };
+  new MutationObserver(look).observe(stage, { subtree: true, childList: true, attributes: true, characterData: true });
+}
+"""
+
+# Points all over the winner's name, over two seconds: is any of them covered by confetti?
+CONFETTI_OVER_THE_NAME = r"""
+async () => {
+  for (const node of document.querySelectorAll(".confetti, .confetti-piece")) node.style.pointerEvents = "auto";
+  const name = document.querySelector(".winner-name");
+  let covered = 0;
+  for (let moment = 0; moment < 20; moment += 1) {
+    const box = name.getBoundingClientRect();
+    for (let i = 0; i < 40; i += 1) {
+      for (let j = 0; j < 6; j += 1) {
+        const hit = document.elementFromPoint(box.left + ((i + 0.5) * box.width) / 40, box.top + ((j + 0.5) * box.height) / 6);
+        if (hit && hit.closest(".confetti")) covered += 1;
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return covered;
+}
+"""
+
+NO_SIDEWAYS_SCROLL = r"""
+() => {
+  const width = document.documentElement.clientWidth;
+  const wide = [...document.body.querySelectorAll("*")]
+    .filter((el) => !el.closest(".visually-hidden, .skip-link") && el.getClientRects().length)
+    .filter((el) => el.getBoundingClientRect().right > width + 1)
+    .map((el) => `${el.tagName.toLowerCase()}.${el.className}`);
+  return { scroll: document.documentElement.scrollWidth - width, wide: wide.slice(0, 10) };
+}
+"""
+
+
+def test_the_reveal_builds_reactions_float_and_the_vote_shows_a_big_qr_code(server: Server, stage: Stage) -> None:
+    created = battle(server, ["Ada", "Bo", "Cy"])
+    host = stage.page("laptop", created["links"]["host"], name="host")
+    screen = stage.page("projector", created["links"]["screen"], name="screen")
+    calm = stage.page("projector", created["links"]["screen"], name="screen, reduced motion", reduced_motion="reduce")
+    phones = [stage.page("phone", created["links"]["join"], name=f"phone {n}") for n in (1, 2, 3)]
+    for page in (screen, calm, *phones):
+        phase_is(page, "Lobby")
+    run_turns(host, ["Ada", "Bo", "Cy"])
+
+    # A reaction floats up the wall, except for a hall that asked for less motion.
+    phones[0].locator('[data-reaction="fire"]').tap()
+    expect(screen.locator(".floating-reaction").first).to_be_attached()
+    expect(calm.locator('[data-engagement] [data-kind="fire"] .count')).to_have_text("1")
+    expect(calm.locator(".floating-reaction")).to_have_count(0)
+    # Thousands reacting at once: a few dozen icons on the wall at most.
+    floating = screen.evaluate(
+        """async () => {
+          const { floatReactions } = await import("/static/screen.js");
+          for (let i = 0; i < 50; i += 1) floatReactions({ applause: 2000, fire: 600, yawn: 1 });
+          return document.querySelectorAll(".floating-reaction").length;
+        }"""
+    )
+    assert 6 <= floating <= 24, floating
+
+    # The open vote: a QR code big enough to scan from the middle of the hall.
+    press(host, "v")
+    qr = screen.locator(".vote .qr-big")
+    expect(qr).to_be_visible()
+    box = qr.bounding_box()
+    assert box is not None and box["width"] >= 400 and box["height"] >= 400, box
+    expect(screen.locator("#screen-foot")).to_be_hidden()
+    screenshot(screen, "vote-open-qr-projector")
+    for phone, name in zip(phones, ("Ada", "Ada", "Bo")):
+        vote(phone, name)
+    expect(host.locator("#tally-count")).to_have_text("3 ballots")
+
+    # The reveal builds: the last place first, figures counting up, then a beat, then who leaves.
+    screen.evaluate(RECORD_REVEAL)
+    calm.evaluate(RECORD_REVEAL)
+    close_and_reveal(host)
+    proposal = screen.locator(".reveal .proposal")
+    expect(proposal).to_have_text("The rules say Cy leaves.")
+    expect(proposal).to_be_visible()
+    expect(screen.locator(".standings .bar-row").nth(0).locator(".bar-figures")).to_have_text("2 votes · 67 %")
+    log = screen.evaluate("window.revealLog")
+    firsts = []
+    for entry in log:
+        firsts += [rank for rank in entry["shown"] if rank not in firsts]
+    assert firsts == [2, 1, 0], firsts
+    all_in = next(entry["t"] for entry in log if len(entry["shown"]) == 3)
+    decided = next(entry["t"] for entry in log if entry["decided"])
+    assert decided - all_in >= 1000, (all_in, decided)  # the beat of suspense
+    assert not any(entry["decided"] for entry in log if len(entry["shown"]) < 3)
+    tops = [entry["top"] for entry in log if 0 in entry["shown"]]
+    assert tops[0] != "2 votes · 67 %" and tops[-1] == "2 votes · 67 %", tops  # counted up
+    # Reduced motion: the whole result at once.
+    calm_log = calm.evaluate("window.revealLog")
+    assert calm_log[0]["decided"] and calm_log[0]["shown"] == [0, 1, 2] and calm_log[0]["top"] == "2 votes · 67 %", calm_log[0]
+
+
+def test_confetti_stays_behind_the_winner_and_the_results_fit_a_phone(server: Server, stage: Stage) -> None:
+    created = battle(server, ["Ada", "Bo"])
+    host = stage.page("laptop", created["links"]["host"], name="host")
+    screen = stage.page("projector", created["links"]["screen"], name="screen")
+    phone = stage.page("phone", created["links"]["join"], name="phone")
+    phase_is(phone, "Lobby")
+    run_turns(host, ["Ada", "Bo"])
+    press(host, "v")
+    phase_is(phone, "Vote")
+    vote(phone, "Bo")
+    close_and_reveal(host)
+    host.locator("#btn-confirm").click()
+    answer_dialog(host, "Crown the winner?", "Confirm")
+    expect(screen.locator(".winner-name")).to_have_text("Bo")
+    expect(screen.locator(".confetti")).to_have_count(1)
+    assert screen.evaluate(CONFETTI_OVER_THE_NAME) == 0
+    results = stage.page("phone", created["links"]["results"], name="results phone")
+    expect(results.locator("#downloads")).to_be_visible()
+    assert results.evaluate(NO_SIDEWAYS_SCROLL) == {"scroll": 0, "wide": []}
+    screenshot(results, "results-phone", full_page=True)
