@@ -158,6 +158,8 @@ def test_a_round_from_the_setup_form_to_the_elimination(server: Server, stage: S
     for number, (name, vision) in enumerate(battlers, start=1):
         host.locator(f"#battler-{number}-name").fill(name)
         host.locator(f"#battler-{number}-vision").fill(vision)
+    # Live bars on the screen during the vote, chosen for this battle.
+    host.get_by_label("Show live totals on phones and screens during a vote").check()
     screenshot(host, "setup-form-laptop", full_page=True)
     host.locator("#create-button").click()
     expect(host.locator("#created")).to_be_visible()
@@ -232,6 +234,7 @@ def test_a_round_from_the_setup_form_to_the_elimination(server: Server, stage: S
     expect(host.locator("#host-tally .bar-row").first).to_contain_text("Ada")
     expect(host.locator("#host-tally .bar-row").first).to_contain_text("2 votes · 67 %")
     expect(screen.locator("#vote-count")).to_have_text("3 ballots in")
+    expect(screen.locator("#vote-bars .bar-row").first.locator(".bar-figures")).to_have_text("2 votes · 67 %")
     screenshot(phones[2], "vote-counted-phone", full_page=True)
     screenshot(screen, "vote-projector")
     screenshot(host, "vote-host-laptop")
@@ -1199,3 +1202,17 @@ def test_confetti_stays_behind_the_winner_and_the_results_fit_a_phone(server: Se
     expect(results.locator("#downloads")).to_be_visible()
     assert results.evaluate(NO_SIDEWAYS_SCROLL) == {"scroll": 0, "wide": []}
     screenshot(results, "results-phone", full_page=True)
+
+
+def test_live_bars_of_ten_long_names_fit_every_projector(server: Server, stage: Stage) -> None:
+    battlers = [{"name": longest(f"Alexandra Bæk-Sørensen von Kaufmann-Winther {n}", 60), "vision": f"Vision {n}"} for n in range(1, 11)]
+    created = server.create_battle(title="Aarhus 2079", language="en", battlers=battlers, rules={"live_totals": True})
+    screen = stage.page("projector", created["links"]["screen"], name="screen")
+    phase_is(screen, "Lobby")
+    with host_socket(server, created) as host:
+        host("start_round")
+        for _ in range(10):
+            host("next")
+        host("open_vote")
+        expect(screen.locator("#vote-bars .bar-row")).to_have_count(10)
+        fits_every_projector(screen, "vote-live-bars")
