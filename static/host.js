@@ -632,16 +632,23 @@ stepButton.addEventListener("click", () => {
 buttons.next.addEventListener("click", () => run("next"));
 buttons.skip.addEventListener("click", () => run("skip_turn"));
 
+/**
+ * After a field's form was sent with Enter, the focus goes to the next step: the next N or
+ * Space is the show's again, not a letter typed into the field (or, once the start form
+ * hides, into the challenge card's field the next Tab would reach from the page).
+ */
+function leaveTheField() {
+  const field = document.activeElement;
+  if (!field || field === document.body || field.closest("form, [hidden]")) stepButton.focus();
+}
+
 $("#start-round-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const challenge = $("#start-challenge").value.trim();
   run("start_round", challenge ? { challenge } : {}, {
     then: () => {
       $("#start-challenge").value = "";
-      // The form hides as the round starts: the focus goes to the next step, not back to
-      // the page, from where the next Tab would land in the challenge card's field (and N
-      // be typed there).
-      if (!document.activeElement || document.activeElement === document.body || $("#start-round-form").hidden) stepButton.focus();
+      leaveTheField();
     },
   });
 });
@@ -652,7 +659,12 @@ $("#challenge-form").addEventListener("submit", (event) => {
     $("#challenge-text").focus();
     return;
   }
-  run("reveal_challenge", { text }, { then: () => ($("#challenge-text").value = "") });
+  run("reveal_challenge", { text }, {
+    then: () => {
+      $("#challenge-text").value = "";
+      leaveTheField();
+    },
+  });
 });
 
 buttons.vote.addEventListener("click", async () => {

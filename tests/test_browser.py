@@ -985,6 +985,7 @@ def test_the_next_step_stays_in_one_place_and_the_keys_do_what_they_say(server: 
     host.locator("#start-challenge").press("Enter")
     phase_is(host, "Challenge")
     places.append(step_is(host, "Start the first turn", "N"))
+    expect(host.locator("#btn-step")).to_be_focused()
     host.keyboard.press("Tab")
     host.keyboard.press("n")
     expect(host.locator("#now-detail")).to_have_text("Ada speaks (turn 1 of 4).")
@@ -1014,8 +1015,14 @@ def test_the_next_step_stays_in_one_place_and_the_keys_do_what_they_say(server: 
     answer_dialog(host, "Reset the clock?", "Reset the clock")
     expect(host.locator("#event-log")).to_contain_text("Clock reset")
 
+    # A challenge card sent with Enter: the next N is the show's, not a letter in the field.
+    host.locator("#challenge-text").fill("No cars, no boats")
+    host.locator("#challenge-text").press("Enter")
+    expect(phone.locator(".challenge-text")).to_have_text("No cars, no boats")
+    expect(host.locator("#btn-step")).to_be_focused()
     press(host, "n")
     expect(host.locator("#now-detail")).to_have_text("Bo speaks (turn 2 of 4).")
+    expect(host.locator("#challenge-text")).to_have_value("")
     expect(phone.locator("#notice")).to_have_text("", timeout=3000)  # well before its 4 s
     press(host, "n")
     press(host, "n")
