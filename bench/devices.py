@@ -4,7 +4,8 @@
 - ``STAMPS``: the page stamps each change of its countdown (text or state), the clicks
   on it, and a bare timer on the machine clock's second boundaries (the bench's
   baseline), on ``performance.timeOrigin + performance.now()``;
-- ``SKEW``: the page's clock is off by a number of milliseconds.
+- ``SKEW``: the page's clock is off by a number of milliseconds;
+- ``CLOCK_ESTIMATE``: evaluated on a page, its estimate of the server's clock.
 """
 
 from __future__ import annotations
@@ -53,6 +54,15 @@ SKEW = """
   window.Date = SkewedDate;
 }
 """
+
+
+# The page's clock estimate: [offset, best round trip]. From the client.js the page runs,
+# at its versioned address (importing /static/client.js would start a second copy).
+CLOCK_ESTIMATE = """async () => {
+  const url = new URL("client.js", document.querySelector("link[rel=modulepreload]").href).href;
+  const { clock } = await import(url);
+  return [clock.offset, clock.bestRtt];
+}"""
 
 
 def init_script(function: str, argument: Any) -> str:

@@ -51,7 +51,7 @@ from typing import Any
 import httpx
 from playwright.async_api import Browser, Page, async_playwright
 
-from bench.devices import SKEW, STAMPS, init_script, seconds_of
+from bench.devices import CLOCK_ESTIMATE, SKEW, STAMPS, init_script, seconds_of
 from bench.run import percentile
 from bench.targets import RedisServer, free_port
 
@@ -219,7 +219,7 @@ async def countdown_spread(devices: list[Device], seconds: float) -> dict[str, A
     floor_spreads = [max(s) - min(s) for s in floors.values() if len(s) == len(devices)]
     offsets = {}
     for device in devices:
-        clock = await device.page.evaluate("async () => { const { clock } = await import('/static/client.js'); return [clock.offset, clock.bestRtt]; }")
+        clock = await device.page.evaluate(CLOCK_ESTIMATE)
         # The server runs on this machine: a page's true offset is minus its skew.
         offsets[device.name] = {"offset_error_ms": round(clock[0] + device.skew_ms, 1), "best_rtt_ms": clock[1]}
     return {

@@ -472,6 +472,7 @@ function render() {
   clockBox.hidden = !timed;
   countdown.set(timed ? battle.timer : null);
   renderClockCaption();
+  if (notice.textContent && moment(battle) !== noticeMoment) notice.textContent = ""; // about a part of the show that is over
   renderVote();
   updateReactionButtons();
   const phaseKey = `${battle.phase}:${round ? round.number : 0}:${battle.turn_index}:${currentVote(battle)?.id}:${currentVote(battle)?.status}`;
@@ -489,8 +490,17 @@ function renderClockCaption() {
 }
 
 let noticeTimer = 0;
+let noticeMoment = "";
+
+/** Which part of the show this is: a notice ("Sent: Applause") ends with it. */
+function moment(battle) {
+  const round = currentRound(battle);
+  return battle ? `${battle.phase}:${round ? round.number : 0}:${battle.turn_index}` : "";
+}
+
 function showNotice(text) {
   notice.textContent = text;
+  noticeMoment = moment(live.battle);
   window.clearTimeout(noticeTimer);
   noticeTimer = window.setTimeout(() => (notice.textContent = ""), 4000);
 }

@@ -2,7 +2,7 @@
  * Future Battles: what every page shares.
  *
  * - i18n: t(text), text being the English msgid, looks it up in the current language's catalog
- *   (both catalogs arrive in the page's JSON block, <script id="catalogs">); the DA/EN
+ *   (both catalogs arrive in one cached file, <link id="catalogs">); the DA/EN
  *   switch changes every text at once and is remembered in localStorage.
  * - DOM: h() builds elements with textContent only. Person-entered text (names,
  *   visions, titles, challenges) never goes through innerHTML (GAME.md: nothing the
@@ -49,9 +49,12 @@ const LANGUAGES = ["da", "en"];
 const LANGUAGE_KEY = "battles.language";
 let catalogs = {};
 try {
-  catalogs = JSON.parse(document.getElementById("catalogs")?.textContent || "{}");
+  // A file the browser keeps (its address names its version, templates/base.html); the
+  // pages' modules wait for it, so t() has its texts from the first render on.
+  const response = await fetch(document.getElementById("catalogs").href);
+  if (response.ok) catalogs = await response.json();
 } catch {
-  catalogs = {};
+  catalogs = {}; // unreachable: the English texts (the msgids) until a reload
 }
 let language = chooseLanguage();
 const languageListeners = [];
@@ -236,7 +239,9 @@ export function reactionLabel(kind) {
 
 /** A reaction's small SVG icon (no emoji font needed on a projector laptop). */
 export function reactionIcon(kind, size = 32) {
-  return h("img", { class: "reaction-icon", src: `/static/reaction-${kind}.svg`, alt: "", width: String(size), height: String(size) });
+  // Beside this module, under the same versioned address: kept by the browser too.
+  const src = new URL(`reaction-${kind}.svg`, import.meta.url).pathname;
+  return h("img", { class: "reaction-icon", src, alt: "", width: String(size), height: String(size) });
 }
 
 export function battlerOf(battle, id) {

@@ -141,6 +141,7 @@ const ACTIONS = {
   remove_battler: "Battler removed",
   edit_battle: "Battle edited",
   end_battle: "Battle ended",
+  revoke_cohost: "Co-host link revoked",
 };
 
 /** A logged action (a host command type, or "create") in words. */

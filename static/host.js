@@ -119,6 +119,9 @@ const buttons = {
   override: $("#btn-override"),
   end: $("#btn-end"),
 };
+const stepButton = $("#btn-step");
+// The console's keyboard shortcuts (wired at the end of this file).
+const SHORTCUTS = { n: buttons.next, " ": buttons.pause, e: buttons.extend, v: buttons.vote, r: buttons.reveal };
 
 function label(button, msgid, params) {
   const node = button.querySelector(".label");
@@ -126,6 +129,13 @@ function label(button, msgid, params) {
     delete node.dataset.i18n;
     node.textContent = t(msgid, params);
   } else setText(node, msgid);
+}
+
+/** Show a text already in the page's language (the step's copy of its target's label). */
+function labelText(button, text) {
+  const node = button.querySelector(".label");
+  delete node.dataset.i18n;
+  node.textContent = text;
 }
 
 function timerAdjustable(battle) {
@@ -208,6 +218,45 @@ function updateControls() {
   $("#override-box").hidden = phase !== "reveal";
   buttons.override.disabled = !(ready && phase === "reveal");
   buttons.end.disabled = !(ready && phase !== "finished");
+  renderStep(battle);
+}
+
+/** The button of the show's next step in its panel (null when the show is over). */
+function stepTarget(battle) {
+  if (!battle) return null;
+  const vote = currentVote(battle);
+  switch (battle.phase) {
+    case "lobby":
+    case "elimination":
+      return buttons.startRound;
+    case "challenge":
+    case "turn":
+    case "debate":
+      return buttons.next;
+    case "vote":
+      return vote && vote.status === "closed" ? buttons.reveal : buttons.vote;
+    case "reveal":
+      return runoffPending(battle) ? buttons.vote : buttons.confirm;
+    case "final":
+      return buttons.end;
+    default:
+      return null;
+  }
+}
+
+/**
+ * The next step, always at the foot of the window with its shortcut, whatever the panels
+ * above show or hide: the host's eyes and hand find it in the same place all evening.
+ */
+function renderStep(battle) {
+  const target = stepTarget(battle);
+  const key = Object.keys(SHORTCUTS).find((k) => SHORTCUTS[k] === target && k !== " ");
+  const kbd = stepButton.querySelector("kbd");
+  kbd.hidden = !key;
+  kbd.textContent = key ? key.toUpperCase() : "";
+  if (target) labelText(stepButton, target.querySelector(".label").textContent);
+  else label(stepButton, battle && battle.phase === "finished" ? "The battle is over." : "Connecting…");
+  stepButton.disabled = !target || target.disabled;
 }
 
 // --- what the console shows ---------------------------------------------------------------
@@ -400,11 +449,29 @@ function renderLinks() {
   fill(
     $("#host-links"),
     LINKS.filter(([name]) => links[name]).map(([name, text]) => linkField(t(text), links[name], { open: name === "screen" || name === "join" })),
+    // Only the host may revoke (docs/protocol.md, revoke_cohost); a co-host has no host link.
+    links.cohost && links.host ? h("button", { id: "btn-revoke", type: "button", class: "btn btn-small btn-danger-quiet", onclick: revokeCohost }, t("Revoke the co-host link…")) : null,
   );
   const results = $("#results-link");
   results.hidden = !links.results;
   if (links.results) results.href = links.results;
   $("#results-note").hidden = Boolean(links.results);
+}
+
+async function revokeCohost() {
+  const yes = await ask({
+    title: t("Revoke the co-host link?"),
+    message: t("Every co-host console open with it is closed at once. A new co-host link appears here to hand out."),
+    confirm: t("Revoke the link"),
+  });
+  if (!yes) return;
+  run("revoke_cohost", {}, {
+    then: (reply) => {
+      if (!reply.links) return;
+      live.links = reply.links; // the ack carries the new co-host link
+      renderLinks();
+    },
+  });
 }
 
 let logKey = "";
@@ -550,14 +617,40 @@ buttons.pause.addEventListener("click", () => {
   run(timer && timer.deadline_ms === null ? "resume_timer" : "pause_timer");
 });
 buttons.extend.addEventListener("click", () => run("extend_timer", { seconds: 30 }));
-buttons.reset.addEventListener("click", () => run("reset_timer"));
+buttons.reset.addEventListener("click", async () => {
+  const yes = await ask({
+    title: t("Reset the clock?"),
+    message: t("The clock starts again from the full time of this part of the show."),
+    confirm: t("Reset the clock"),
+  });
+  if (yes) run("reset_timer");
+});
+stepButton.addEventListener("click", () => {
+  const target = stepTarget(live.battle);
+  if (target && !target.disabled) target.click();
+});
 buttons.next.addEventListener("click", () => run("next"));
 buttons.skip.addEventListener("click", () => run("skip_turn"));
+
+/**
+ * After a field's form was sent with Enter, the focus goes to the next step: the next N or
+ * Space is the show's again, not a letter typed into the field (or, once the start form
+ * hides, into the challenge card's field the next Tab would reach from the page).
+ */
+function leaveTheField() {
+  const field = document.activeElement;
+  if (!field || field === document.body || field.closest("form, [hidden]")) stepButton.focus();
+}
 
 $("#start-round-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const challenge = $("#start-challenge").value.trim();
-  run("start_round", challenge ? { challenge } : {}, { then: () => ($("#start-challenge").value = "") });
+  run("start_round", challenge ? { challenge } : {}, {
+    then: () => {
+      $("#start-challenge").value = "";
+      leaveTheField();
+    },
+  });
 });
 $("#challenge-form").addEventListener("submit", (event) => {
   event.preventDefault();
@@ -566,7 +659,12 @@ $("#challenge-form").addEventListener("submit", (event) => {
     $("#challenge-text").focus();
     return;
   }
-  run("reveal_challenge", { text }, { then: () => ($("#challenge-text").value = "") });
+  run("reveal_challenge", { text }, {
+    then: () => {
+      $("#challenge-text").value = "";
+      leaveTheField();
+    },
+  });
 });
 
 buttons.vote.addEventListener("click", async () => {
@@ -641,22 +739,14 @@ buttons.end.addEventListener("click", async () => {
   if (reason !== null) run("end_battle", reason ? { reason } : {});
 });
 
-// A mouse click leaves the focus on the button, where Space would press it again:
-// hand the focus back so that Space means pause/resume. Keyboard users keep theirs.
-for (const button of Object.values(buttons)) {
-  button.addEventListener("click", (event) => {
-    if (event.detail > 0) button.blur();
-  });
-}
-
-// Keyboard shortcuts for the frequent actions, never while typing in a field.
-const SHORTCUTS = { n: buttons.next, " ": buttons.pause, e: buttons.extend, v: buttons.vote, r: buttons.reveal };
+// Keyboard shortcuts for the frequent actions, never while typing in a field or answering
+// a confirmation. Space pauses wherever the focus is, on a button too: a host who clicked
+// "Next" must not start the following turn by pausing (its keydown's default is what
+// would press the focused button).
 document.addEventListener("keydown", (event) => {
   if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
   const target = event.target;
   if (target.closest && target.closest("input, textarea, select, [contenteditable], dialog")) return;
-  // Space on a focused button or link is that control's own click.
-  if (event.key === " " && target.closest && target.closest("button, a, summary")) return;
   const button = SHORTCUTS[event.key.toLowerCase()];
   if (!button) return;
   event.preventDefault();

@@ -85,17 +85,20 @@ async function download(format) {
 const nameOf = (id) => (battle.battlers.find((b) => b.id === id) || { name: id }).name;
 const list = (ids) => (ids || []).map(nameOf).join(", ");
 
-/** A table in a box that scrolls sideways on a narrow screen (focusable, so keys scroll it too). */
+/**
+ * A table; on a phone each row becomes a card whose cells say their column's name
+ * (data-label, console.css), so nothing is cut off or scrolled sideways.
+ */
 function table(caption, head, rows) {
   return h(
-    "div",
-    { class: "table-scroll", role: "region", "aria-label": caption, tabindex: "0" },
+    "table",
+    { class: "table" },
+    h("caption", {}, caption),
+    h("thead", {}, h("tr", {}, head.map((cell) => h("th", { scope: "col" }, cell)))),
     h(
-      "table",
-      { class: "table" },
-      h("caption", {}, caption),
-      h("thead", {}, h("tr", {}, head.map((cell) => h("th", { scope: "col" }, cell)))),
-      h("tbody", {}, rows.map((row) => h("tr", {}, row.map((cell, i) => (i === 0 ? h("th", { scope: "row" }, cell) : h("td", {}, cell)))))),
+      "tbody",
+      {},
+      rows.map((row) => h("tr", {}, row.map((cell, i) => (i === 0 ? h("th", { scope: "row" }, cell) : h("td", { dataset: { label: head[i] } }, cell))))),
     ),
   );
 }

@@ -18,6 +18,7 @@ import {
   phaseLabel,
   plural,
   proposalText,
+  REACTIONS,
   reactionIcon,
   reactionLabel,
   remaining,
@@ -34,7 +35,8 @@ const token = fragmentToken();
 const stage = $("#screen-stage");
 const clockBox = $("#screen-clock-box");
 const clockCaption = $("#screen-clock-caption");
-const countdown = new Countdown($("#screen-clock"), { speak: true });
+const clockFace = $("#screen-clock");
+const countdown = new Countdown(clockFace, { speak: true });
 const problem = $("#screen-problem");
 const reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
 const joinUrl = `${window.location.origin}/join/${page.code}`;
@@ -110,23 +112,47 @@ function sized(text, [long, longer, longest]) {
 
 const NAME_SIZES = [12, 20, 32];
 const VISION_SIZES = [48, 80, 110];
+const TITLE_SIZES = [40, 70, 100];
+const CHALLENGE_SIZES = [80, 160, 300];
+const PROPOSAL_SIZES = [60, 120, 240];
+
+// The smallest zoom fitStage() goes down to: below it a 1024x768 projector's letters
+// would be too small to read from the back of a hall, and a view that needs less was
+// built with too much on it (the densities below keep ten battlers well above it).
+const MIN_ZOOM = 0.4;
 
 /**
- * What sized() could not foresee (a long name, a long vision and a challenge at once):
- * each [data-fit] block is zoomed out a step at a time until it fits the height of its
- * box, instead of being cut off at the bottom of the wall.
+ * Everything on the wall, whatever the names, visions and projector: what sized() and
+ * density() could not foresee (a long scenario, ten long visions, a small projector) is
+ * zoomed out until the stage holds it whole, never cut off or run under the footer. The
+ * view's [data-fit] blocks are zoomed (the join code and the clock keep their size), or
+ * the whole view when it has none; the zoom is found by halving the gap between one
+ * that fits and one that does not.
  */
-function fitToBoxes() {
-  for (const block of stage.querySelectorAll("[data-fit]")) {
-    const box = block.parentElement;
-    const style = window.getComputedStyle(box);
-    const room = box.clientHeight - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom);
-    block.style.zoom = "";
-    for (const zoom of [0.9, 0.8, 0.7, 0.6]) {
-      if (block.getBoundingClientRect().height <= room + 1) break;
-      block.style.zoom = String(zoom);
+function fitStage() {
+  const view = stage.firstElementChild;
+  if (!view) return;
+  const marked = [...stage.querySelectorAll("[data-fit]")];
+  const blocks = marked.length ? marked : [view];
+  const zoom = (value) => {
+    for (const block of blocks) block.style.zoom = value === 1 ? "" : String(value);
+  };
+  const fits = () => stage.scrollHeight <= stage.clientHeight + 1 && stage.scrollWidth <= stage.clientWidth + 1;
+  // Measured as the view ends up, not as an entrance animation has it now (a card
+  // scaled to 90 % fits where the whole card does not): screen.css, .is-measuring.
+  stage.classList.add("is-measuring");
+  zoom(1);
+  if (!fits()) {
+    let [low, high] = [MIN_ZOOM, 1];
+    for (let step = 0; step < 7; step += 1) {
+      const middle = (low + high) / 2;
+      zoom(middle);
+      if (fits()) low = middle;
+      else high = middle;
     }
+    zoom(low);
   }
+  stage.classList.remove("is-measuring");
 }
 
 /** Fewer, bigger rows for a few battlers; smaller ones so 24 still fit on the wall. */
@@ -136,10 +162,42 @@ function density(count) {
   return "";
 }
 
+let clockCaptionText = "";
+
 function placeClock(slot, caption) {
   slot.append(clockBox);
-  clockCaption.textContent = caption;
+  clockCaptionText = caption;
   clockBox.hidden = false;
+  showClockState();
+}
+
+/**
+ * The back of the hall cannot tell grey from white: a paused clock and a turn in
+ * overtime say so in big letters over the clock. Follows the Countdown's classes, so
+ * overtime shows the moment the clock passes zero. A time of six characters ("+10:05")
+ * gets smaller figures, so the clock always fits its box.
+ */
+function showClockState() {
+  const state = clockFace.classList.contains("is-paused") ? "paused" : clockFace.classList.contains("is-over") ? "over" : "";
+  const caption = { paused: t("Paused"), over: t("Overtime") }[state] || clockCaptionText;
+  if (clockCaption.textContent !== caption) clockCaption.textContent = caption;
+  clockBox.dataset.state = state;
+  clockBox.classList.toggle("is-wide", clockFace.textContent.length > 5);
+}
+
+new MutationObserver(showClockState).observe(clockFace, { attributes: true, attributeFilter: ["class"], childList: true, characterData: true, subtree: true });
+
+/** The QR code and the join code, big: in the lobby, and whenever a vote is open. */
+function joinBox(extra = null) {
+  return h(
+    "div",
+    { class: "join-box" },
+    h("img", { class: "qr-big", src: `/qr/${encodeURIComponent(page.code)}.svg`, alt: t("QR code to join the battle"), width: "440", height: "440" }),
+    h("p", { class: "join-code-label" }, t("Join code")),
+    h("p", { class: "join-code" }, page.code),
+    h("p", { class: "join-url" }, joinUrl),
+    extra,
+  );
 }
 
 function challengeCard(round, big = false) {
@@ -148,7 +206,7 @@ function challengeCard(round, big = false) {
     "div",
     { class: `challenge-card${big ? " challenge-big" : ""}` },
     h("span", { class: "challenge-label" }, t("Challenge")),
-    h("p", { class: "challenge-text" }, round.challenge),
+    h("p", { class: `challenge-text${sized(round.challenge, CHALLENGE_SIZES)}` }, round.challenge),
   );
 }
 
@@ -161,20 +219,12 @@ const views = {
       { class: "lobby" },
       h(
         "div",
-        { class: "lobby-story" },
+        { class: "lobby-story", dataset: { fit: "" } },
         battle.topic ? h("p", { class: "topic" }, battle.topic) : null,
         battle.scenario ? h("p", { class: "scenario" }, battle.scenario) : null,
         h("div", { class: `card-grid ${density(battle.battlers.length)}` }, battle.battlers.map((b) => battlerCard(b))),
       ),
-      h(
-        "div",
-        { class: "lobby-join" },
-        h("img", { class: "qr-big", src: `/qr/${encodeURIComponent(page.code)}.svg`, alt: t("QR code to join the battle"), width: "440", height: "440" }),
-        h("p", { class: "join-code-label" }, t("Join code")),
-        h("p", { class: "join-code" }, page.code),
-        h("p", { class: "join-url" }, joinUrl),
-        h("p", { class: "audience-line" }, h("strong", { dataset: { audienceCount: "" } }, "0"), " ", t("have joined")),
-      ),
+      joinBox(h("p", { class: "audience-line" }, h("strong", { dataset: { audienceCount: "" } }, "0"), " ", t("have joined"))),
     );
   },
   challenge(battle, round) {
@@ -208,7 +258,7 @@ const views = {
       side,
       h(
         "ol",
-        { class: "order-strip" },
+        { class: "order-strip", dataset: { fit: "" } },
         round.order.map((id, index) =>
           h(
             "li",
@@ -267,7 +317,15 @@ const views = {
           ),
         )
       : h("div", { class: `card-grid ${density(vote.choices.length + 2)}` }, vote.choices.map((id) => battlerOf(battle, id)).filter(Boolean).map((b) => battlerCard(b)));
-    const view = h("div", { class: "vote" }, head, h("p", { id: "vote-count", class: "vote-count" }), choices);
+    // While the vote is open, the QR code is big enough to scan from the middle of the hall
+    // (the footer's small one steps aside).
+    const open = vote.status === "open";
+    const view = h(
+      "div",
+      { class: `vote${open ? " is-open" : ""}` },
+      h("div", { class: "vote-main" }, head, h("div", { class: "vote-choices", dataset: { fit: "" } }, h("p", { id: "vote-count", class: "vote-count" }), choices)),
+      open ? joinBox() : null,
+    );
     if (vote.status === "open" && battle.timer) placeClock(head, t("Time left to vote"));
     return view;
   },
@@ -290,8 +348,7 @@ const views = {
         ),
       ),
     );
-    animateStandings(list, vote.id);
-    return h(
+    const view = h(
       "div",
       { class: "reveal" },
       h(
@@ -301,8 +358,10 @@ const views = {
         h("p", { class: "vote-count" }, ballotsText(vote.ballots || 0)),
       ),
       list,
-      h("p", { class: "proposal" }, proposalText(battle, round)),
+      h("p", { class: `proposal${sized(proposalText(battle, round), PROPOSAL_SIZES)}` }, proposalText(battle, round)),
     );
+    buildReveal(view, list, rows, vote.id);
+    return view;
   },
   elimination(battle, round) {
     return h(
@@ -310,10 +369,10 @@ const views = {
       { class: "elimination centered" },
       h(
         "div",
-        { class: "leaving-row" },
+        { class: `leaving-row ${density(round.eliminated.length * 2)}` },
         round.eliminated.map((id) => battlerOf(battle, id)).filter(Boolean).map((b) => battlerCard(b, null, "is-leaving")),
       ),
-      h("p", { class: "big-line" }, leavingText(battle, round.eliminated)),
+      h("p", { class: `big-line${sized(leavingText(battle, round.eliminated), PROPOSAL_SIZES)}` }, leavingText(battle, round.eliminated)),
       round.override_reason ? h("p", { class: "scenario" }, t("The host decided: {reason}", { reason: round.override_reason })) : null,
       h("p", { class: "eyebrow" }, t("Still in the battle")),
       h("div", { class: `card-grid ${density(remaining(battle).length)}` }, remaining(battle).map((b) => battlerCard(b))),
@@ -356,27 +415,111 @@ function confetti() {
   return layer;
 }
 
-let animatedVote = "";
+// The reveal's pace: each row comes in a step after the one below it (the steps shrink
+// with many battlers, so ten take no longer than four), its bar grows and its figures
+// count up for GROW_MS, and the one who leaves is shown a beat after the last bar.
+const STEP_MS = 600;
+const ALL_STEPS_MS = 3000;
+const GROW_MS = 1600;
+const BEAT_MS = 1500;
+let builtVote = "";
 
-/** Bars grow from nothing the first time a vote is revealed, one after another. */
-function animateStandings(list, voteId) {
-  const rows = [...list.children];
-  const first = animatedVote !== voteId && !reducedMotion.matches;
-  animatedVote = voteId;
-  const set = () => {
-    for (const row of rows) {
-      const bar = row.querySelector(".bar-fill");
-      if (first) bar.style.transitionDelay = `${(rows.length - Number(row.dataset.rank)) * 0.6}s`;
-      bar.style.width = `${Number(row.dataset.share) * 100}%`;
-      row.classList.add("is-shown");
-    }
-  };
-  if (!first) {
+/**
+ * The reveal builds, once per vote: rows from the last place up, each bar growing while
+ * its figures count up, then a beat of suspense before the proposal (who leaves, or the
+ * winner) and its colours show. A redraw of a reveal already built, and a hall that asked
+ * for less motion, get it whole at once.
+ */
+function buildReveal(view, list, rows, voteId) {
+  const build = builtVote !== voteId && !reducedMotion.matches;
+  builtVote = voteId;
+  const items = [...list.children];
+  if (!build) {
     list.classList.add("no-animation");
-    set();
+    items.forEach((item, rank) => showRow(item, rows[rank], 1));
+    view.classList.add("is-decided");
     return;
   }
-  window.requestAnimationFrame(() => window.requestAnimationFrame(set));
+  const step = Math.min(STEP_MS, ALL_STEPS_MS / Math.max(1, items.length - 1));
+  // After the page has drawn (and fitStage() measured) the view with its final figures.
+  window.requestAnimationFrame(() => {
+    items.forEach((item, rank) => {
+      item.querySelector(".bar-figures").textContent = votesText(0, 0);
+      window.setTimeout(() => countUp(item, rows[rank]), (items.length - 1 - rank) * step);
+    });
+    window.setTimeout(() => view.classList.add("is-decided"), (items.length - 1) * step + GROW_MS + BEAT_MS);
+  });
+}
+
+/** A row as it stands at `progress` (0 to 1) of its growth. */
+function showRow(item, row, progress) {
+  item.classList.add("is-shown");
+  item.querySelector(".bar-fill").style.width = `${row.share * 100}%`;
+  const text = votesText(Math.round(row.votes * progress), row.share * progress);
+  const figures = item.querySelector(".bar-figures");
+  if (figures.textContent !== text) figures.textContent = text;
+}
+
+/** The bar grows (a CSS transition of GROW_MS) while the figures count up alongside. */
+function countUp(item, row) {
+  const start = performance.now();
+  const frame = (now) => {
+    const progress = Math.min(1, (now - start) / GROW_MS);
+    showRow(item, row, 1 - (1 - progress) ** 3); // eased like the bar: fast, then settling
+    if (progress < 1 && item.isConnected) window.requestAnimationFrame(frame);
+  };
+  window.requestAnimationFrame(frame);
+}
+
+// --- floating reactions -------------------------------------------------------------------
+
+// However many phones react, at most FLOATS_PER_UPDATE icons start per engagement message
+// (one every live_tick_ms at most, docs/settings.md) and FLOATS_AT_ONCE are on the wall:
+// a hall of 2,000 tapping makes the same few dozen elements as a hall of 20, each moved
+// by the compositor alone (transform and opacity), so the projector's browser keeps up.
+const FLOATS_PER_UPDATE = 6;
+const FLOATS_AT_ONCE = 24;
+const floatLayer = h("div", { class: "floating-reactions", "aria-hidden": "true" });
+document.body.append(floatLayer);
+let lastCounts = null;
+
+/** Send up to the caps' worth of icons for these new reactions ({kind: how many}). */
+export function floatReactions(added) {
+  if (reducedMotion.matches) return;
+  const kinds = Object.entries(added).filter(([kind, n]) => n > 0 && kind in REACTIONS);
+  const total = kinds.reduce((sum, [, n]) => sum + n, 0);
+  let room = Math.min(FLOATS_PER_UPDATE, FLOATS_AT_ONCE - floatLayer.childElementCount);
+  for (const [kind, n] of kinds) {
+    // Each kind gets its share of the room, so a wave of applause still shows the one yawn.
+    let count = Math.max(1, Math.round((n / total) * Math.min(room, total)));
+    while (count > 0 && room > 0) {
+      const icon = reactionIcon(kind, 64);
+      icon.classList.add("floating-reaction");
+      icon.style.left = `${5 + Math.random() * 85}%`;
+      icon.style.animationDelay = `${Math.random() * 0.4}s`;
+      icon.addEventListener("animationend", () => icon.remove());
+      floatLayer.append(icon);
+      count -= 1;
+      room -= 1;
+    }
+  }
+}
+
+/** The reactions added since the last engagement message, in the turns and the debate. */
+function floatNewReactions() {
+  const battle = live.battle;
+  const figures = live.currentEngagement();
+  const previous = lastCounts;
+  lastCounts = figures;
+  if (!previous || !battle || !["turn", "debate"].includes(battle.phase)) return;
+  const added = {};
+  for (const [id, figure] of Object.entries(figures)) {
+    for (const [kind, n] of Object.entries(figure.counts || {})) {
+      const before = (previous[id] && previous[id].counts && previous[id].counts[kind]) || 0;
+      added[kind] = (added[kind] || 0) + Math.max(0, n - before);
+    }
+  }
+  floatReactions(added);
 }
 
 function renderTally() {
@@ -413,30 +556,39 @@ function render() {
   if (!battle) return;
   const round = currentRound(battle);
   document.body.dataset.phase = battle.phase;
+  const vote = currentVote(battle);
+  document.body.classList.toggle("is-vote-open", battle.phase === "vote" && Boolean(vote) && vote.status === "open");
   setText($("#phase-label"), null);
   $("#phase-label").textContent = phaseLabel(battle.phase);
   $("#round-label").textContent = round && battle.phase !== "lobby" ? (round.final ? t("Final round") : t("Round {n}", { n: round.number })) : "";
   $("#battle-title").textContent = battle.title;
+  $("#battle-title").className = `screen-title${sized(battle.title, TITLE_SIZES)}`;
   clockBox.hidden = true;
   document.body.append(clockBox); // parked until a view places it
   fill(stage, (views[battle.phase] || views.lobby)(battle, round));
-  fitToBoxes();
   countdown.set(clockBox.hidden ? null : battle.timer);
   renderTally();
   renderEngagement();
   renderPresence();
+  fitStage();
 }
 
 for (const node of document.querySelectorAll("[data-join-url]")) node.textContent = joinUrl;
-window.addEventListener("resize", fitToBoxes);
+window.addEventListener("resize", fitStage);
 
 if (!token) {
   problem.hidden = false;
   setText(problem, "This screen link is incomplete: open the full screen link from the host console.");
 } else {
   live.on("state", render);
-  live.on("tally", renderTally);
-  live.on("engagement", renderEngagement);
+  live.on("tally", () => {
+    renderTally();
+    fitStage(); // the live bars' figures widen as the votes come in
+  });
+  live.on("engagement", () => {
+    renderEngagement();
+    floatNewReactions();
+  });
   live.on("presence", renderPresence);
   live.on("close", ({ opened }) => {
     if (!live.everOpened && !opened && live.attempts >= 3) {

@@ -141,8 +141,8 @@ def screenshot(page: Page, name: str, full_page: bool = False) -> Path:
 # code and numbers match nothing; text in an element with its own lang attribute is meant
 # to be in that language. Returns the leftovers.
 LEFTOVER_TEXTS = r"""
-([from, to]) => {
-  const catalogs = JSON.parse(document.getElementById("catalogs")?.textContent || document.body.dataset.catalogs || "{}");
+async ([from, to]) => {
+  const catalogs = await (await fetch(document.getElementById("catalogs").href)).json();
   const da = catalogs.da || {};
   // pairs: a text in `from` -> the same text in `to`, where the languages differ
   const pairs = new Map();
@@ -193,6 +193,13 @@ LEFTOVER_TEXTS = r"""
 """
 
 
+def module_url(page: Page, name: str) -> str:
+    """The address of one of the page's own modules (the versioned one it runs: importing
+    /static/NAME instead would start a second copy of the module)."""
+    url: str = page.evaluate("(name) => new URL(name, document.querySelector('link[rel=modulepreload]').href).href", name)
+    return url
+
+
 def leftover_texts(page: Page, now: str) -> list[str]:
     """Catalog texts still in the language other than ``now`` ("da" or "en"), and in
     Danish the texts the page asked for that the Danish catalog lacks (client.js keeps
@@ -200,7 +207,7 @@ def leftover_texts(page: Page, now: str) -> list[str]:
     other = "en" if now == "da" else "da"
     result: list[str] = page.evaluate(LEFTOVER_TEXTS, [other, now])
     if now == "da":
-        missing: list[str] = page.evaluate("async () => (await import('/static/client.js')).untranslated()")
+        missing: list[str] = page.evaluate("async (url) => (await import(url)).untranslated()", module_url(page, "client.js"))
         result += [f"not in the Danish catalog: {text}" for text in missing]
     return result
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 
 import httpx
 import pytest
@@ -166,3 +167,27 @@ async def _open_vote(host: Client) -> str:
         await host.run("next")
     await host.run("open_vote")
     return str(host.battle["rounds"][-1]["votes"][-1]["id"])
+
+
+def test_static_files_are_kept_under_their_versioned_address_and_checked_under_the_plain_one(server: Server) -> None:
+    page = httpx.get(f"{server.url}/").text
+    match = re.search(r'href="(/static/[0-9a-f]{12}/)battles\.css"', page)
+    assert match, "the page links its stylesheet under a versioned address"
+    kept = httpx.get(f"{server.url}{match[1]}client.js")
+    assert kept.status_code == 200 and kept.headers["cache-control"] == "public, max-age=31536000, immutable"
+    plain = httpx.get(f"{server.url}/static/client.js")
+    assert plain.text == kept.text and plain.headers["cache-control"] == "no-cache"
+    again = httpx.get(f"{server.url}/static/client.js", headers={"if-none-match": plain.headers["etag"]})
+    assert again.status_code == 304 and again.headers["cache-control"] == "no-cache"
+    assert httpx.get(f"{server.url}/static/000000000000/client.js").status_code == 404
+
+
+def test_the_catalogs_are_a_file_the_browser_keeps(server: Server) -> None:
+    page = httpx.get(f"{server.url}/new").text
+    match = re.search(r'<link rel="preload" id="catalogs" href="(/i18n/[0-9a-f]{12}\.json)"', page)
+    assert match, "the page preloads the catalogs file"
+    assert "application/json" not in page, "no catalog inline in the page"
+    catalogs = httpx.get(f"{server.url}{match[1]}")
+    assert catalogs.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert catalogs.json()["da"]["Next step"] == "Næste skridt"
+    assert httpx.get(f"{server.url}/i18n/000000000000.json").status_code == 404

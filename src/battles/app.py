@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import hashlib
 import io
-import json
 import logging
 import math
 import secrets
@@ -77,6 +77,36 @@ def asset_dir(name: str) -> Path:
         if candidate.is_dir():
             return candidate
     raise RuntimeError(f"cannot find the {name}/ folder of the battles package")
+
+
+# Static files and the catalogs under a versioned address are kept by browsers for a year:
+# a phone that comes back (a reload, the next evening) loads the page and nothing else.
+# Under the plain /static/ address they are checked again each time (ETag, a 304).
+IMMUTABLE = "public, max-age=31536000, immutable"
+REVALIDATE = "no-cache"
+
+
+def static_version(directory: Path) -> str:
+    """A digest of every file under static/, the version in its long-lived address: a deploy
+    that changes any file changes every address (the modules import each other by relative
+    paths, so they share one version)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(directory).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+class Assets(StaticFiles):
+    """static/, each answer with its Cache-Control."""
+
+    def __init__(self, directory: Path, cache_control: str) -> None:
+        super().__init__(directory=str(directory))
+        self.cache_control = cache_control
+
+    def file_response(self, full_path: Any, stat_result: Any, scope: Scope, status_code: int = 200) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        response.headers["cache-control"] = self.cache_control
+        return response
 
 
 class SecurityHeaders:
@@ -159,6 +189,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         store, "lookups", settings.lookup_failures_per_minute, settings.lookup_failure_burst, settings.rate_limit_addresses
     )
     templates = Jinja2Templates(directory=str(asset_dir("templates")))
+    static_dir = asset_dir("static")
+    static_path = f"/static/{static_version(static_dir)}"
+    catalogs_body, catalogs_version = i18n.catalogs_json()
+    templates.env.globals.update(static=static_path, catalogs_url=f"/i18n/{catalogs_version}.json")
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -178,7 +212,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
             {
                 "lang": language,
                 "_": i18n.gettext(language),
-                "catalogs": json.dumps({lang: i18n.catalog(lang) for lang in i18n.LANGUAGES}),
                 **context,
             },
             status_code=status_code,
@@ -194,6 +227,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             # A 404, so LookupGuard counts a guessed code that does not exist.
             return page(request, "missing.html", language_of(request, "en"), status_code=404, code=code)
         return page(request, template, language_of(request, battle.language), code=code, title=battle.title)
+
+    async def catalogs(request: Request) -> Response:
+        if request.path_params["version"] != catalogs_version:
+            raise HTTPException(404, "no such version of the catalogs")
+        return Response(catalogs_body, media_type="application/json", headers={"cache-control": IMMUTABLE})
 
     async def index(request: Request) -> Response:
         return page(request, "index.html", language_of(request, "en"))
@@ -339,11 +377,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/host/{code:str}", battle_page),
         Route("/results/{code:str}", battle_page),
         Route("/qr/{code:str}.svg", qr_code),
+        Route("/i18n/{version:str}.json", catalogs),
         Route("/api/battles", post_battle, methods=["POST"]),
         Route("/api/battles/{code:str}", get_battle),
         Route("/api/battles/{code:str}/export.{format:str}", get_export),
         WebSocketRoute("/ws/{role:str}/{code:str}", socket),
-        Mount("/static", StaticFiles(directory=str(asset_dir("static"))), name="static"),
+        Mount(static_path, Assets(static_dir, IMMUTABLE)),
+        Mount("/static", Assets(static_dir, REVALIDATE), name="static"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.hub, app.state.store, app.state.settings = hub, store, settings
@@ -352,7 +392,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.add_middleware(JoinGate, limit=settings.join_concurrency)
     app.add_middleware(LookupGuard, limiter=lookups)
     app.add_middleware(SecurityHeaders)
-    # Pages carry both language catalogs; compressed, a phone's first load is a quarter.
+    # Compressed, a phone's first load is under a third (docs/performance.md, page weight).
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     public = urlsplit(settings.public_url or "")
     public_origin = [f"{public.scheme}://{public.netloc}"] if public.netloc else []

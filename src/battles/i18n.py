@@ -8,6 +8,8 @@ without a reload); the server translates refusals into the connection's language
 
 from __future__ import annotations
 
+import hashlib
+import json
 from functools import cache
 from importlib.resources import files
 from typing import Any, Callable
@@ -70,6 +72,14 @@ def catalog(language: Language) -> dict[str, str]:
     with source.open("rb") as po:
         messages = read_po(po, locale=language)
     return {str(m.id): str(m.string) for m in messages if m.id and m.string}
+
+
+@cache
+def catalogs_json() -> tuple[str, str]:
+    """Both catalogs as the pages get them (a file the browser keeps, not inline in every
+    page), and a digest of them that names the file: a changed catalog is a new address."""
+    body = json.dumps({language: catalog(language) for language in LANGUAGES}, ensure_ascii=False, sort_keys=True)
+    return body, hashlib.sha256(body.encode()).hexdigest()[:12]
 
 
 def gettext(language: Language) -> Callable[[str], str]:
