@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 import httpx
 import pytest
@@ -166,3 +167,81 @@ async def _open_vote(host: Client) -> str:
         await host.run("next")
     await host.run("open_vote")
     return str(host.battle["rounds"][-1]["votes"][-1]["id"])
+
+
+@pytest.mark.parametrize(
+    "rules, problem",
+    [
+        ({"turn_seconds": "90"}, "turn_seconds"),
+        ({"turn_seconds": True}, "turn_seconds"),
+        ({"live_totals": "yes"}, "live_totals"),
+        ({"live_totals": 1}, "live_totals"),
+    ],
+)
+def test_a_battle_with_a_number_or_a_yes_in_words_is_refused(server: Server, rules: dict[str, object], problem: str) -> None:
+    response = httpx.post(f"{server.url}/api/battles", json={"title": "T", "battlers": BATTLERS, "rules": rules})
+    assert response.status_code == 422, response.text
+    assert problem in json.dumps(response.json()["details"])
+
+
+async def test_a_lone_surrogate_is_a_bad_message_and_the_socket_lives_on(tmp_path: Path) -> None:
+    """A lone surrogate ("\\ud800", a JSON escape of half a UTF-16 pair) once got `internal`
+    and a traceback per frame, and past the rate limit the error reply itself could not be
+    encoded: the socket died with 1006."""
+    server = Server(f"sqlite:///{tmp_path / 'b.sqlite3'}", tmp_path / "server.log", message_burst=5, message_rate=5).start()
+    try:
+        created = server.create_battle(title="T", battlers=BATTLERS)
+        phone = await Client.connect(server.ws_url, "audience", created["code"])
+        host = await Client.connect(server.ws_url, "host", created["code"], created["host_token"])
+        lone = ['{"type":"ping","t":1,"id":"\\ud800"}', '{"type":"set_nickname","nickname":"a\\udfff","id":"n1"}',
+                '{"type":"ping","t":1,"\\ud83d":1,"id":"k1"}', '{"type":"edit_battle","seq":0,"title":"\\ud800x","id":"e1"}']
+        for frame, request_id in zip(lone, [None, "n1", "k1"]):
+            await phone.socket.send(frame)
+            refused = await phone.expect("error")
+            assert (refused["reason"], refused["id"]) == ("bad_message", request_id), refused
+        await host.socket.send(lone[3])
+        assert (await host.expect("error"))["reason"] == "bad_message"
+        # Past the limit, the rate_limited reply must not echo the lone surrogate either.
+        for _ in range(10):
+            await phone.socket.send(lone[0])
+        reasons = [(await phone.expect("error"))["reason"] for _ in range(10)]
+        assert "rate_limited" in reasons and set(reasons) <= {"rate_limited", "bad_message"}
+        await asyncio.sleep(2.5)  # out of debt at message_rate
+        assert (await phone.request({"type": "ping", "t": 2}))["type"] == "pong"
+        assert phone.socket.close_code is None and host.battle["title"] == "T"
+        await asyncio.gather(phone.close(), host.close())
+    finally:
+        server.stop()
+    log = (tmp_path / "server.log").read_text()
+    assert "Traceback" not in log and "Exception in ASGI" not in log, log[-3000:]
+
+
+async def test_binary_frames_and_loose_types_are_refused_on_the_socket(server: Server) -> None:
+    """docs/protocol.md: text frames of JSON, every field of its own type."""
+    created = server.create_battle(title="T", battlers=BATTLERS)
+    host = await Client.connect(server.ws_url, "host", created["code"], created["host_token"])
+    phone = await Client.connect(server.ws_url, "audience", created["code"])
+    await phone.socket.send(json.dumps({"type": "ping", "t": 1, "id": "b1"}).encode())
+    assert (await phone.expect("error"))["reason"] == "binary_frame"
+    await host.socket.send(json.dumps({"type": "resync", "id": "b2"}).encode())
+    assert (await host.expect("error"))["reason"] == "binary_frame"
+    await host.run("start_round")
+    version = host.battle["version"]
+    for fields in (
+        {"type": "extend_timer", "seconds": "90"},
+        {"type": "extend_timer", "seconds": True},
+        {"type": "edit_battle", "rules": {"live_totals": "yes"}},
+        {"type": "edit_battle", "rules": {"turn_seconds": "120"}},
+        {"type": "edit_battle", "rules": {"live_totals": 1}},
+    ):
+        refused = await host.command(fields.pop("type"), **fields)  # type: ignore[arg-type]
+        assert refused["reason"] == "bad_message", refused
+    assert (await phone.request({"type": "ping", "t": "1"}))["reason"] == "bad_message"
+    assert (await phone.request({"type": "ping", "t": True}))["reason"] == "bad_message"
+    # A seq that is not an integer is no seq at all.
+    assert (await host.request({"type": "next", "seq": str(host.seq)}))["reason"] == "seq_required"
+    await host.request({"type": "resync"})
+    assert host.battle["version"] == version and phone.socket.close_code is None
+    await host.run("next")  # the first turn, on the clock
+    assert (await host.command("extend_timer", seconds=90))["type"] == "ack"
+    await asyncio.gather(host.close(), phone.close())

@@ -212,7 +212,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             return JSONResponse({"error": "a valid create token is required"}, status_code=401)
         body = await _read_limited(request)
         try:
-            draft = BattleDraft.model_validate_json(body)
+            # Strict, as on the sockets (docs/protocol.md, HTTP): "90" is not a number of seconds.
+            draft = BattleDraft.model_validate_json(body, strict=True)
         except ValidationError as error:
             return JSONResponse({"error": "invalid battle", "details": error.errors(include_url=False, include_input=False)}, status_code=422)
         code, tokens = await create_battle(store, draft, settings.join_code_length)
@@ -299,7 +300,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 message = await websocket.receive()
                 if message["type"] == "websocket.disconnect":
                     break
-                raw = message.get("text") or message.get("bytes") or b""
+                text = message.get("text")
+                raw = text if text is not None else message.get("bytes") or b""
                 verdict = limiter.check(time.monotonic())
                 if verdict == "flood":
                     await connection.stop()
