@@ -7,12 +7,14 @@ import csv
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from battles.app import SECURITY_HEADERS
 from battles.views import spreadsheet_safe
 from tests.clients import Client
 from tests.servers import Server
@@ -280,3 +282,30 @@ def test_every_formula_start_is_quoted(cell: str) -> None:
     """Tabs and returns cannot start a name (names are stripped), but may start other text."""
     assert spreadsheet_safe(cell) == "'" + cell
     assert spreadsheet_safe("x" + cell) == "x" + cell and spreadsheet_safe(-3) == -3
+
+
+async def test_every_response_carries_the_security_headers_a_500_included(redis_server: Any, tmp_path: Path) -> None:
+    """Starlette answers an unexpected error outside the app's middleware: a 500 (here: the
+    store went away under a page load) once came without any of the headers."""
+    server = Server(redis_server.url, tmp_path / "server.log").start()
+    try:
+        code = server.create_battle(title="T", battlers=BATTLERS)["code"]
+        answers = [
+            httpx.get(f"{server.url}/join/{code}"),
+            httpx.get(f"{server.url}/join/NOPE22"),
+            httpx.post(f"{server.url}/api/battles", json={"title": ""}),
+            httpx.put(f"{server.url}/api/battles"),
+            httpx.get(f"{server.url}/static/missing.js"),
+        ]
+        redis_server.stop()
+        try:
+            failed = httpx.get(f"{server.url}/join/{code}", timeout=30)
+        finally:
+            redis_server.start()
+        assert failed.status_code == 500 and "Traceback" not in failed.text
+        assert [a.status_code for a in answers] == [200, 404, 422, 405, 404]
+        for answer in [*answers, failed]:
+            missing = {k: v for k, v in SECURITY_HEADERS.items() if answer.headers.get(k) != v}
+            assert not missing, (answer.status_code, answer.url, missing)
+    finally:
+        server.stop()

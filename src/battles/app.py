@@ -24,7 +24,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import HTTPConnection, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -335,7 +335,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         WebSocketRoute("/ws/{role:str}/{code:str}", socket),
         Mount("/static", StaticFiles(directory=str(asset_dir("static"))), name="static"),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    # Starlette answers an unexpected error in ServerErrorMiddleware, outside every
+    # middleware added below, SecurityHeaders included: its handler is the one place
+    # that answer is made, so it carries the headers itself (then the error is logged).
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={Exception: server_error})
     app.state.hub, app.state.store, app.state.settings = hub, store, settings
     # The last added runs first: origins, then headers, then the failed-lookup count.
     # A hall joining at once (after a restart) is let in join_concurrency at a time.
@@ -348,6 +351,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     public_origin = [f"{public.scheme}://{public.netloc}"] if public.netloc else []
     app.add_middleware(OriginGuard, allowed=[*settings.allowed_origins, *public_origin])
     return app
+
+
+async def server_error(request: Request, error: Exception) -> Response:
+    return PlainTextResponse("Internal Server Error", status_code=500, headers=SECURITY_HEADERS)
 
 
 def _bearer(headers: Headers) -> str | None:
