@@ -6,6 +6,7 @@ import asyncio
 import csv
 import io
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,44 @@ def test_the_qr_code_encodes_the_join_link(server: Server) -> None:
     response = httpx.get(f"{server.url}/qr/{created['code']}.svg")
     assert response.status_code == 200 and response.headers["content-type"].startswith("image/svg+xml")
     assert response.text.lstrip().startswith("<svg")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (proc(5): fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_only_a_battle_gets_a_qr_code_drawn_once_and_every_miss_counts(tmp_path: Path) -> None:
+    """`GET /qr/<2,400 characters>.svg` was a 500 with a traceback, 2,000 characters cost
+    150 to 200 ms of the event loop each, none of it counted as a failed lookup, and the
+    QR code of a real battle was drawn again for every request."""
+    server = Server(f"sqlite:///{tmp_path / 'b.sqlite3'}", tmp_path / "server.log", lookup_failure_burst=6).start()
+    try:
+        code = server.create_battle(title="T", battlers=BATTLERS)["code"]
+        assert server.process is not None
+        with httpx.Client(base_url=server.url) as client:
+            drawn = client.get(f"/qr/{code}.svg")
+            assert drawn.status_code == 200 and drawn.content == client.get(f"/qr/{code.lower()}.svg").content
+            # Drawn once: a hundred more cost the server about what a hundred /healthz do
+            # (before, each one drew the code again: several times as much).
+            costs = {}
+            for path in (f"/qr/{code}.svg", "/healthz") * 2:  # the second round counts
+                before = cpu_seconds(server.process.pid)
+                assert all(client.get(path).status_code == 200 for _ in range(100))
+                costs[path] = cpu_seconds(server.process.pid) - before
+            assert costs[f"/qr/{code}.svg"] < 2 * costs["/healthz"] + 0.05, costs
+            guesser = {"X-Forwarded-For": "203.0.113.9"}
+            for guess in ("A" * 2400, "B" * 2000, "NOPE22", "K7RM2Q", "abc", code + "0" * 20):
+                missed = client.get(f"/qr/{guess}.svg", headers=guesser)
+                assert missed.status_code == 404 and missed.headers["x-frame-options"] == "DENY", missed.text[:200]
+            # The misses counted: now even a real battle's QR code is refused to that address.
+            assert client.get(f"/qr/{code}.svg", headers=guesser).status_code == 429
+            assert client.get(f"/qr/{code}.svg").status_code == 200
+    finally:
+        server.stop()
+    log = (tmp_path / "server.log").read_text()
+    assert "Traceback" not in log and "DataOverflow" not in log, log[-3000:]
 
 
 async def test_bad_messages_get_a_clear_error_and_the_socket_stays_usable(server: Server) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import io
 import json
 import logging
 import math
+import re
 import secrets
 import sys
 import time
@@ -104,6 +106,22 @@ def base_url(connection: HTTPConnection, settings: Settings) -> str:
     url = connection.url
     scheme = {"ws": "http", "wss": "https"}.get(url.scheme, url.scheme)
     return f"{scheme}://{url.netloc}"
+
+
+# A join code as new_code makes one, at any join_code_length (4 to 12, settings.py).
+CODE_SHAPE = re.compile(f"[{JOIN_ALPHABET}]{{4,12}}")
+# QR codes: a join link of QR_MAX_LINK characters takes about 20 ms to draw (segno,
+# measured); each is drawn once and kept, up to QR_CACHE links (about 4 KB each).
+QR_MAX_LINK = 100
+QR_CACHE = 256
+
+
+@functools.lru_cache(maxsize=QR_CACHE)
+def qr_svg(link: str) -> bytes:
+    """The QR code of a battle's join link, drawn once: it never changes."""
+    svg = io.BytesIO()
+    segno.make(link, error="m").save(svg, kind="svg", scale=10, border=2, dark="#000000", light="#ffffff", xmldecl=False)
+    return svg.getvalue()
 
 
 def new_code(length: int) -> str:
@@ -240,12 +258,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return JSONResponse(export(battle, reactions), headers=disposition)
 
     async def qr_code(request: Request) -> Response:
+        # Only a code of the real shape that names a battle gets a QR code; anything
+        # else is a 404, which LookupGuard counts like any guessed code.
         code = request.path_params["code"].upper()
-        svg = io.BytesIO()
-        segno.make(links(base_url(request, settings), code)["join"], error="m").save(
-            svg, kind="svg", scale=10, border=2, dark="#000000", light="#ffffff", xmldecl=False
-        )
-        return Response(svg.getvalue(), media_type="image/svg+xml")
+        if not CODE_SHAPE.fullmatch(code) or await store.secrets(code) is None:
+            raise HTTPException(404, "no battle has that code")
+        join = links(base_url(request, settings), code)["join"]
+        if len(join) > QR_MAX_LINK:
+            raise HTTPException(404, "no QR code for a join link this long: set public_url")
+        return Response(qr_svg(join), media_type="image/svg+xml")
 
     async def socket(websocket: WebSocket) -> None:
         role = cast(Role, websocket.path_params["role"])
