@@ -17,6 +17,8 @@ import json
 import re
 import secrets
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -711,3 +713,40 @@ async def test_no_token_or_signed_device_id_reaches_the_log_of_a_whole_evening(t
         pieces = {secret[i : i + 12] for i in range(len(secret) - 11)}
         leaked = [piece for piece in pieces if piece in log]
         assert not leaked, f"the {name} is in the log: {leaked[:3]}"
+
+
+LOGGING_SCRIPT = """
+import logging, sys
+import uvicorn
+from battles.app import create_app
+from battles.settings import Settings
+
+# Logging as `battles serve` sets it up: uvicorn's configuration, then the app.
+uvicorn.Config("battles.app:create_app", factory=True, log_level="info")
+create_app(Settings(store=sys.argv[1]))
+logging.getLogger("battles.hub").warning("offered %s by %s", "auth.SECRET1", "http://h/host/CODE#SECRET2")
+logging.getLogger("battles.stores.redis").warning("header Bearer SECRET3 and auth.SECRET4 #SECRET5")
+try:
+    raise ValueError("auth.SECRET6 in an exception")
+except ValueError:
+    logging.getLogger("battles.app").exception("failed for Bearer SECRET7")
+logging.getLogger("battles.hub").info("an info line with device.SECRET8")
+logging.getLogger("some.library").warning("no handler of its own: auth.SECRET9")
+print("done", flush=True)
+"""
+
+
+def test_every_log_record_is_redacted_whichever_handler_writes_it(tmp_path: Path) -> None:
+    """The battles.* loggers had no handler: their records went through Python's fallback
+    handler, without SecretsFilter, and a warning with a token was written as it was."""
+    result = subprocess.run(
+        [sys.executable, "-c", LOGGING_SCRIPT, f"sqlite:///{tmp_path / 'b.sqlite3'}"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 0 and "done" in output, output
+    leaked = [f"SECRET{n}" for n in range(1, 10) if f"SECRET{n}" in output]
+    assert not leaked, output
+    # Each record was written, redacted, info included (log_level), the traceback too.
+    for text in ("auth.[redacted]", "#[redacted]", "Bearer [redacted]", "device.[redacted]", "ValueError", "no handler of its own"):
+        assert text in output, output

@@ -164,7 +164,7 @@ def hold_many_sockets() -> None:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
-    keep_secrets_out_of_logs()
+    keep_secrets_out_of_logs(settings.log_level)
     store = open_store(settings.store, presence_ttl_ms=settings.presence_ttl_ms)
     hub = Hub(store, settings)
     # Per client address, in this process (battles.ratelimit): new device ids, and

@@ -156,13 +156,20 @@ _SECRET_PATTERNS = (
 )
 
 
+def redact(text: str) -> str:
+    for pattern, replacement in _SECRET_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
 class SecretsFilter(logging.Filter):
     """Rewrites every record so that no token or signed device id is written.
 
     The websockets library dumps handshake headers (the subprotocol list holds the
     tokens) and the start and end of every frame (a snapshot ends with the links) at
     debug level. Frames are replaced by their kind and size, since a cut-off token
-    cannot be recognised; everything else is redacted by pattern.
+    cannot be recognised; everything else, a traceback's text included, is redacted
+    by pattern.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -174,19 +181,44 @@ class SecretsFilter(logging.Filter):
             text = record.getMessage()
         except Exception:  # noqa: BLE001 - a filter that raises breaks the logging call
             return True
-        redacted = text
-        for pattern, replacement in _SECRET_PATTERNS:
-            redacted = pattern.sub(replacement, redacted)
+        redacted = redact(text)
         if redacted != text:
             record.msg, record.args = redacted, ()
+        if record.exc_info and not record.exc_text:
+            # Formatters write exc_text when it is set, instead of formatting exc_info.
+            record.exc_text = _TRACEBACKS.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True
 
 
-def keep_secrets_out_of_logs() -> None:
-    """Put ``SecretsFilter`` on every handler configured so far (uvicorn's and the
-    root's), once; call it after logging is set up (``create_app`` is)."""
+_TRACEBACKS = logging.Formatter()
+
+
+def keep_secrets_out_of_logs(level: str = "info") -> None:
+    """Put ``SecretsFilter`` on every path a log record can take; call it after logging
+    is set up (``create_app`` is, once uvicorn has configured its loggers).
+
+    - every handler configured so far: uvicorn's and, when configured, the root's;
+    - the ``battles`` loggers: when the root logger has no handler (as under
+      ``battles serve``: uvicorn configures only its own), they get one of their own,
+      writing to stderr at ``level``; without it their records went to Python's
+      fallback handler, unfiltered, and below warning not at all;
+    - Python's fallback handler (``logging.lastResort``), for any other library's
+      records that find no handler.
+    """
+    battles = logging.getLogger("battles")
+    if not logging.getLogger().handlers and not battles.handlers:
+        to_stderr = logging.StreamHandler()
+        to_stderr.setFormatter(logging.Formatter("%(levelname)s:%(name)s: %(message)s"))
+        battles.addHandler(to_stderr)
+        battles.setLevel(level.upper())
     loggers = [logging.getLogger(), *(logging.getLogger(name) for name in list(logging.Logger.manager.loggerDict))]
-    for logger in loggers:
-        for handler in logger.handlers:
-            if not any(isinstance(f, SecretsFilter) for f in handler.filters):
-                handler.addFilter(SecretsFilter())
+    handlers = [handler for logger in loggers for handler in logger.handlers]
+    if logging.lastResort is not None:
+        handlers.append(logging.lastResort)
+    for handler in handlers:
+        if not any(isinstance(f, SecretsFilter) for f in handler.filters):
+            handler.addFilter(SecretsFilter())
