@@ -232,6 +232,39 @@ def test_allowed_origins_are_documented_as_they_work() -> None:
         assert fact in row
 
 
+async def test_with_a_public_url_a_rebinding_domain_can_neither_open_a_socket_nor_load_a_page(server: Server) -> None:
+    """DNS rebinding: a page on evil.example whose name now points at this server sends
+    Host and Origin both evil.example. An Origin whose host matched the Host header passed,
+    with no list of the server's own names: with public_url set, only its host, those of
+    allowed_origins and loopback are this server's names (docs/security.md)."""
+    created = server.create_battle(title="Rebinding", battlers=THREE)
+    code, port = created["code"], server.port
+    evil = f"rebind.evil.example:{port}"
+    at_server = {"host": "127.0.0.1", "port": port}  # the name resolves to this server now
+    assert await refused_status(
+        f"ws://{evil}/ws/audience/{code}", origin=f"http://{evil}", user_agent_header=BROWSER, **at_server, **from_address(new_address())  # type: ignore[arg-type]
+    ) in (400, 403)
+    for method, path in (("GET", f"/join/{code}"), ("GET", f"/api/battles/{code}"), ("POST", "/api/battles"), ("GET", f"/qr/{code}.svg")):
+        answer = httpx.request(method, f"{server.url}{path}", headers={"Host": evil}, json={"title": "T"})
+        assert answer.status_code == 400, (path, answer.status_code)
+        assert answer.headers["x-frame-options"] == "DENY"
+    # This server's own names: the public URL's host, an allowed origin's, loopback.
+    for name, origin in (
+        ("public.example.net", "https://public.example.net"),
+        ("battles.example.org", "https://battles.example.org"),
+        (f"localhost:{port}", f"http://localhost:{port}"),
+    ):
+        phone = await Client.connect(
+            f"ws://{name}", "audience", code, origin=origin, user_agent_header=BROWSER, **at_server, **from_address(new_address())
+        )
+        assert phone.battle["code"] == code
+        await phone.close()
+        assert httpx.get(f"{server.url}/join/{code}", headers={"Host": name}).status_code == 200
+    # Probes address a process by whatever name the network gives it (Compose: app:8000).
+    assert httpx.get(f"{server.url}/healthz", headers={"Host": "app:8000"}).status_code == 200
+    assert httpx.get(f"{server.url}/metrics", headers={"Host": "app:8000"}).status_code == 200
+
+
 # --- 2. roles -------------------------------------------------------------------------------
 
 

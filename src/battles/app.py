@@ -44,10 +44,12 @@ from battles.security import (
     AUTH_PREFIX,
     DEVICE_PREFIX,
     DeviceIds,
+    HostGuard,
     OriginGuard,
     current_secrets,
     keep_secrets_out_of_logs,
     offered,
+    own_hosts,
     refuse_handshake,
     same_secret,
 )
@@ -361,10 +363,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
     # that answer is made, so it carries the headers itself (then the error is logged).
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={Exception: server_error})
     app.state.hub, app.state.store, app.state.settings = hub, store, settings
-    # The last added runs first: origins, then headers, then the failed-lookup count.
+    # The last added runs first: origins, then headers, then the Host (DNS rebinding),
+    # then the failed-lookup count.
     # A hall joining at once (after a restart) is let in join_concurrency at a time.
     app.add_middleware(JoinGate, limit=settings.join_concurrency)
     app.add_middleware(LookupGuard, limiter=lookups)
+    hosts = own_hosts(settings.public_url, settings.allowed_origins)
+    if hosts is not None:
+        app.add_middleware(HostGuard, hosts=hosts)
     app.add_middleware(SecurityHeaders)
     # Pages carry both language catalogs; compressed, a phone's first load is a quarter.
     app.add_middleware(GZipMiddleware, minimum_size=1024)

@@ -7,7 +7,9 @@
 - An audience device gets a signed device id when it first joins and keeps it in the
   browser; the signature stops a phone from inventing other devices' ids.
 - ``OriginGuard`` refuses a websocket handshake from a foreign page before the app
-  sees it (after django/channels' ``OriginValidator``).
+  sees it (after django/channels' ``OriginValidator``); ``HostGuard``, when
+  ``public_url`` is set, refuses any request to a name that is not the server's (DNS
+  rebinding).
 - A co-host link can be revoked: the battle counts its co-host generations, and the
   co-host token of generation N > 0 is derived from the battle's secrets, so every
   process agrees on it without another stored secret (``cohost_token``).
@@ -29,6 +31,7 @@ from collections.abc import Iterable, Sequence
 from urllib.parse import urlsplit
 
 from itsdangerous import BadSignature, URLSafeSerializer
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from battles.stores.base import Secrets
@@ -144,6 +147,43 @@ class OriginGuard:
         host = headers.get("host", "").lower()
         parts = urlsplit(origin)
         return parts.scheme in ("http", "https") and bool(host) and parts.netloc == host
+
+
+# Names by which a server is always its own: a page on one of them is on this machine.
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+# Probes address a process by whatever name its network gives it (Compose: app:8000),
+# and answer nothing that a page on another site could use.
+PROBE_PATHS = frozenset({"/healthz", "/metrics"})
+
+
+def own_hosts(public_url: str | None, allowed_origins: Iterable[str]) -> list[str] | None:
+    """The host names this server answers to: ``public_url``'s, those of
+    ``allowed_origins`` and loopback; None (any name) when ``public_url`` is unset."""
+    if not public_url:
+        return None
+    names = {urlsplit(url).hostname or "" for url in (public_url, *allowed_origins)}
+    return sorted({f"[{name}]" if ":" in name else name for name in names if name} | set(LOOPBACK_HOSTS))
+
+
+class HostGuard:
+    """Refuse requests and handshakes whose Host is none of this server's names (HTTP 400).
+
+    Against DNS rebinding: a page on evil.example whose name was made to point at this
+    server sends Host and Origin both evil.example, so ``OriginGuard``'s rule (an Origin
+    whose host is the Host header is the server's own page) lets it in. With the
+    server's names known (``own_hosts``), the Host header is checked first, by
+    Starlette's ``TrustedHostMiddleware``; the probes are left out (``PROBE_PATHS``).
+    """
+
+    def __init__(self, app: ASGIApp, hosts: Sequence[str]) -> None:
+        self.app = app
+        self.checked = TrustedHostMiddleware(app, allowed_hosts=hosts, www_redirect=False)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in PROBE_PATHS:
+            await self.app(scope, receive, send)
+            return
+        await self.checked(scope, receive, send)
 
 
 # What must never reach a log: the credentials in the subprotocol list, the tokens in
