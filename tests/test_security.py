@@ -12,10 +12,12 @@ from __future__ import annotations
 import ast
 import asyncio
 import base64
+import contextlib
 import itertools
 import json
 import re
 import secrets
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -467,6 +469,61 @@ async def test_10000_oversized_frames_do_not_grow_the_servers_memory(tmp_path: P
         assert httpx.get(f"{server.url}/healthz").json()["ok"] is True
     finally:
         server.stop()
+
+
+def still_open(connection: socket.socket) -> bool:
+    """True while the server has not closed this raw connection (unread bytes are dropped)."""
+    connection.setblocking(False)
+    try:
+        while connection.recv(65536):
+            pass
+        return False  # b"": the server closed it
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+
+
+async def test_idle_connections_and_slow_headers_are_closed_and_websockets_are_not(tmp_path: Path) -> None:
+    """50 connections sending their headers slowly, and 10 idle ones, were all still open
+    after 30 s: uvicorn has a keep-alive timeout, but no deadline for a request's headers."""
+    server = Server(f"sqlite:///{tmp_path / 'b.sqlite3'}", tmp_path / "server.log", header_timeout=1, keep_alive_timeout=1).start()
+    opened: list[socket.socket] = []
+    try:
+        code = server.create_battle(title="Slow", battlers=THREE)["code"]
+        phone = await Client.connect(server.ws_url, "audience", code)
+
+        def connection() -> socket.socket:
+            opened.append(socket.create_connection(("127.0.0.1", server.port), timeout=5))
+            return opened[-1]
+
+        idle = [connection() for _ in range(10)]
+        slow = [connection() for _ in range(20)]
+        for each in slow:
+            each.sendall(b"GET /healthz HTTP/1.1\r\n")
+        kept = [connection() for _ in range(5)]
+        for each in kept:  # one request answered, then nothing: keep-alive
+            each.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert each.recv(65536).startswith(b"HTTP/1.1 200")
+        waiting = {*idle, *slow, *kept}
+        deadline = time.monotonic() + 6
+        while waiting and time.monotonic() < deadline:
+            for each in slow:
+                with contextlib.suppress(OSError):
+                    each.sendall(b"X-Slow: 1\r\n")  # a header line now and then, never the end
+            waiting = {each for each in waiting if still_open(each)}
+            await asyncio.sleep(0.25)
+        assert not waiting, f"{len(waiting)} of {len(idle) + len(slow) + len(kept)} connections still open"
+        # A websocket is not an idle HTTP connection: well past both timeouts, it works.
+        assert (await phone.request({"type": "ping", "t": 1}))["type"] == "pong"
+        assert httpx.get(f"{server.url}/healthz").status_code == 200
+        await phone.close()
+    finally:
+        for each in opened:
+            each.close()
+        server.stop()
+    log = (tmp_path / "server.log").read_text()
+    assert "Traceback" not in log, log[-3000:]
 
 
 # --- 4. rates -------------------------------------------------------------------------------
