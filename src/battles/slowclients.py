@@ -3,8 +3,8 @@
 uvicorn closes a keep-alive connection that stays idle ``timeout_keep_alive`` seconds
 after a response (``keep_alive_timeout``), but has no deadline for a request's headers:
 a connection that sends nothing, or sends its headers a byte at a time, was held for
-ever (measured: 50 such connections and 10 idle ones all still open after 30 s). Each
-costs a socket, a protocol object and a file descriptor, so a script could exhaust them.
+ever (tests/test_security.py opens such connections and sees them closed). Each costs a
+socket, a protocol object and a file descriptor, so a script could exhaust them.
 
 ``HeaderTimeoutProtocol`` is uvicorn's httptools protocol (its default where httptools
 is installed, as ``uvicorn[standard]`` does) with a clock: from the moment a connection
