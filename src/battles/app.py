@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import hashlib
 import io
 import logging
 import math
+import re
 import secrets
 import sys
 import time
@@ -24,7 +26,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import HTTPConnection, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -42,10 +44,12 @@ from battles.security import (
     AUTH_PREFIX,
     DEVICE_PREFIX,
     DeviceIds,
+    HostGuard,
     OriginGuard,
     current_secrets,
     keep_secrets_out_of_logs,
     offered,
+    own_hosts,
     refuse_handshake,
     same_secret,
 )
@@ -136,6 +140,22 @@ def base_url(connection: HTTPConnection, settings: Settings) -> str:
     return f"{scheme}://{url.netloc}"
 
 
+# A join code as new_code makes one, at any join_code_length (4 to 12, settings.py).
+CODE_SHAPE = re.compile(f"[{JOIN_ALPHABET}]{{4,12}}")
+# QR codes: a join link of QR_MAX_LINK characters takes about 20 ms to draw (segno,
+# measured); each is drawn once and kept, up to QR_CACHE links (about 4 KB each).
+QR_MAX_LINK = 100
+QR_CACHE = 256
+
+
+@functools.lru_cache(maxsize=QR_CACHE)
+def qr_svg(link: str) -> bytes:
+    """The QR code of a battle's join link, drawn once: it never changes."""
+    svg = io.BytesIO()
+    segno.make(link, error="m").save(svg, kind="svg", scale=10, border=2, dark="#000000", light="#ffffff", xmldecl=False)
+    return svg.getvalue()
+
+
 def new_code(length: int) -> str:
     return "".join(secrets.choice(JOIN_ALPHABET) for _ in range(length))
 
@@ -176,7 +196,7 @@ def hold_many_sockets() -> None:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
-    keep_secrets_out_of_logs()
+    keep_secrets_out_of_logs(settings.log_level)
     store = open_store(settings.store, presence_ttl_ms=settings.presence_ttl_ms)
     hub = Hub(store, settings)
     # Per client address, shared by every process of the store (battles.ratelimit): new
@@ -259,7 +279,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             return JSONResponse({"error": too_many()}, status_code=429, headers={"retry-after": str(math.ceil(wait))})
         body = await _read_limited(request)
         try:
-            draft = BattleDraft.model_validate_json(body)
+            # Strict, as on the sockets (docs/protocol.md, HTTP): "90" is not a number of seconds.
+            draft = BattleDraft.model_validate_json(body, strict=True)
         except ValidationError as error:
             return JSONResponse({"error": "invalid battle", "details": error.errors(include_url=False, include_input=False)}, status_code=422)
         code, tokens = await create_battle(store, draft, settings.join_code_length)
@@ -286,12 +307,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return JSONResponse(export(battle, reactions), headers=disposition)
 
     async def qr_code(request: Request) -> Response:
+        # Only a code of the real shape that names a battle gets a QR code; anything
+        # else is a 404, which LookupGuard counts like any guessed code.
         code = request.path_params["code"].upper()
-        svg = io.BytesIO()
-        segno.make(links(base_url(request, settings), code)["join"], error="m").save(
-            svg, kind="svg", scale=10, border=2, dark="#000000", light="#ffffff", xmldecl=False
-        )
-        return Response(svg.getvalue(), media_type="image/svg+xml")
+        if not CODE_SHAPE.fullmatch(code) or await store.secrets(code) is None:
+            raise HTTPException(404, "no battle has that code")
+        join = links(base_url(request, settings), code)["join"]
+        if len(join) > QR_MAX_LINK:
+            raise HTTPException(404, "no QR code for a join link this long: set public_url")
+        return Response(qr_svg(join), media_type="image/svg+xml")
 
     async def socket(websocket: WebSocket) -> None:
         role = cast(Role, websocket.path_params["role"])
@@ -349,7 +373,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 message = await websocket.receive()
                 if message["type"] == "websocket.disconnect":
                     break
-                raw = message.get("text") or message.get("bytes") or b""
+                text = message.get("text")
+                raw = text if text is not None else message.get("bytes") or b""
                 verdict = limiter.check(time.monotonic())
                 if verdict == "flood":
                     await connection.stop()
@@ -385,12 +410,19 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Mount(static_path, Assets(static_dir, IMMUTABLE)),
         Mount("/static", Assets(static_dir, REVALIDATE), name="static"),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    # Starlette answers an unexpected error in ServerErrorMiddleware, outside every
+    # middleware added below, SecurityHeaders included: its handler is the one place
+    # that answer is made, so it carries the headers itself (then the error is logged).
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={Exception: server_error})
     app.state.hub, app.state.store, app.state.settings = hub, store, settings
-    # The last added runs first: origins, then headers, then the failed-lookup count.
+    # The last added runs first: origins, then headers, then the Host (DNS rebinding),
+    # then the failed-lookup count.
     # A hall joining at once (after a restart) is let in join_concurrency at a time.
     app.add_middleware(JoinGate, limit=settings.join_concurrency)
     app.add_middleware(LookupGuard, limiter=lookups)
+    hosts = own_hosts(settings.public_url, settings.allowed_origins)
+    if hosts is not None:
+        app.add_middleware(HostGuard, hosts=hosts)
     app.add_middleware(SecurityHeaders)
     # Compressed, a phone's first load is under a third (docs/performance.md, page weight).
     app.add_middleware(GZipMiddleware, minimum_size=1024)
@@ -398,6 +430,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     public_origin = [f"{public.scheme}://{public.netloc}"] if public.netloc else []
     app.add_middleware(OriginGuard, allowed=[*settings.allowed_origins, *public_origin])
     return app
+
+
+async def server_error(request: Request, error: Exception) -> Response:
+    return PlainTextResponse("Internal Server Error", status_code=500, headers=SECURITY_HEADERS)
 
 
 def _bearer(headers: Headers) -> str | None:

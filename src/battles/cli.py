@@ -73,6 +73,10 @@ def _serve(settings: Settings) -> None:
         loop="auto",
         # uvicorn's websockets-sansio protocol, writing broadcast frames built once
         # (battles.fanout); per-message compression off, which that needs.
+        # uvicorn's httptools protocol with a deadline for a request's headers, and
+        # its idle keep-alive timeout (battles.slowclients).
+        http="battles.slowclients:HeaderTimeoutProtocol",
+        timeout_keep_alive=settings.keep_alive_timeout,
         ws="battles.fanout:FanOutProtocol",
         ws_max_size=settings.max_message_bytes,
         ws_ping_interval=settings.ping_interval,

@@ -29,6 +29,7 @@ def N_(text: str) -> str:
 # Every reason a ``Refused`` can carry, in the words a host or a phone will read.
 REASONS: dict[str, str] = {
     "bad_json": N_("That message is not a JSON object."),
+    "binary_frame": N_("Send messages as text frames: the server reads JSON text only."),
     "unknown_type": N_("Unknown message type."),
     "bad_message": N_("That message is not valid: {detail}"),
     "not_allowed": N_("Your role ({role}) may not send that."),

@@ -10,6 +10,7 @@ example, and tests/test_docs.py fails when one is missing there.
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import Field, StringConstraints, TypeAdapter, ValidationError
@@ -105,16 +106,17 @@ def decode(raw: str | bytes, role: Role) -> tuple[Envelope, Any]:
     """Parse one frame for a role, or raise ``Refused`` saying what is wrong with it.
 
     The envelope is read first, so that even a refusal can name the request's ``id``.
+    Fields are validated strictly (docs/protocol.md, Envelope): ``"90"`` is not an
+    integer and ``"yes"`` or ``1`` is not a boolean.
     """
-    try:
-        document = json.loads(raw, parse_constant=_no_constant)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        # RecursionError: a frame of max_message_bytes can nest arrays 16,000 deep.
-        raise Refused("bad_json") from None
-    if not isinstance(document, dict):
-        raise Refused("bad_json")
-    seq = _plain(document.pop("seq", None), int)
-    envelope = Envelope(id=_plain(document.pop("id", None), str), seq=seq if seq is None or seq >= 0 else None)
+    document = _document(raw)
+    unicode = not (isinstance(raw, str) and _LONE_SURROGATE.search(raw)) or _unicode(document)
+    envelope = _envelope(document)
+    if not unicode:
+        # JSON may escape half of a UTF-16 pair ("\ud800"); Python reads it into a str
+        # that cannot be written as UTF-8, so a reply echoing it could not be sent
+        # (docs/protocol.md, Envelope: text is Unicode). No field may hold one.
+        raise _with_id(Refused("bad_message", detail="text that is not Unicode (a lone surrogate)"), envelope)
     kind = document.get("type")
     if not isinstance(kind, str) or kind not in CLIENT_MESSAGES:
         raise _with_id(Refused("unknown_type"), envelope)
@@ -123,7 +125,7 @@ def decode(raw: str | bytes, role: Role) -> tuple[Envelope, Any]:
     if kind in HOST_COMMANDS and envelope.seq is None:
         raise _with_id(Refused("seq_required"), envelope)
     try:
-        message = _ADAPTERS[role].validate_python(document)
+        message = _ADAPTERS[role].validate_python(document, strict=True)
     except ValidationError as error:
         raise _with_id(Refused("bad_message", detail=_first_problem(error)), envelope) from None
     return envelope, message
@@ -132,22 +134,53 @@ def decode(raw: str | bytes, role: Role) -> tuple[Envelope, Any]:
 def request_id(raw: str | bytes) -> str | None:
     """The ``id`` of a frame that will not be decoded (it was rate limited), if any."""
     try:
-        document = json.loads(raw, parse_constant=_no_constant)
-    except (ValueError, UnicodeDecodeError, RecursionError):
+        return _envelope(_document(raw)).id
+    except Refused:
         return None
-    return _plain(document.get("id"), str) if isinstance(document, dict) else None
+
+
+# A JSON escape of a UTF-16 surrogate: the only way a text frame, which is UTF-8 by
+# RFC 6455, can carry text that is not Unicode; only frames holding one are checked.
+_LONE_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _document(raw: str | bytes) -> dict[str, Any]:
+    if not isinstance(raw, str):
+        # docs/protocol.md: every frame is a JSON text frame.
+        raise Refused("binary_frame")
+    try:
+        document = json.loads(raw, parse_constant=_no_constant)
+    except (ValueError, RecursionError):
+        # RecursionError: a frame of max_message_bytes can nest arrays 16,000 deep.
+        raise Refused("bad_json") from None
+    if not isinstance(document, dict):
+        raise Refused("bad_json")
+    return document
+
+
+def _envelope(document: dict[str, Any]) -> Envelope:
+    """Take ``id`` and ``seq`` out of the document. A malformed one is dropped rather
+    than failing the whole message, so that the error reply can still be read."""
+    request = document.pop("id", None)
+    seq = document.pop("seq", None)
+    valid_id = isinstance(request, str) and len(request) <= 64 and _unicode(request)
+    valid_seq = type(seq) is int and 0 <= seq < 2**63  # strict: not a bool, a float or "3"
+    return Envelope(id=request if valid_id else None, seq=seq if valid_seq else None)
+
+
+def _unicode(value: Any) -> bool:
+    """True when ``value`` can be written as UTF-8 (it holds no lone surrogate)."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _no_constant(name: str) -> Any:
     # NaN and Infinity are not JSON: accepted, a ping's ``t`` would come back in a pong
     # that no client can parse.
     raise ValueError(f"{name} is not JSON")
-
-
-def _plain(value: Any, kind: type) -> Any:
-    # A malformed envelope field is dropped rather than failing the whole message, so
-    # the error reply can still be read; ``bool`` is not an ``int`` for ``seq``.
-    return value if isinstance(value, kind) and not isinstance(value, bool) and len(str(value)) <= 64 else None
 
 
 def _with_id(refusal: Refused, envelope: Envelope) -> Refused:

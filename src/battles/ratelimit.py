@@ -177,8 +177,8 @@ def client_address(scope: Scope) -> str:
     return str(ip)
 
 
-# Paths that name a join code: the pages, the API and the websocket endpoints.
-CODE_PATH = re.compile(r"^/(?:api/battles/[^/]+(?:/[^/]+)?|(?:join|screen|host|results)/[^/]+|ws/[^/]+/[^/]+)/?$")
+# Paths that name a join code: the pages, the QR codes, the API and the websocket endpoints.
+CODE_PATH = re.compile(r"^/(?:api/battles/[^/]+(?:/[^/]+)?|(?:join|screen|host|results|qr)/[^/]+|ws/[^/]+/[^/]+)/?$")
 
 
 def too_many() -> str:

@@ -7,7 +7,9 @@
 - An audience device gets a signed device id when it first joins and keeps it in the
   browser; the signature stops a phone from inventing other devices' ids.
 - ``OriginGuard`` refuses a websocket handshake from a foreign page before the app
-  sees it (after django/channels' ``OriginValidator``).
+  sees it (after django/channels' ``OriginValidator``); ``HostGuard``, when
+  ``public_url`` is set, refuses any request to a name that is not the server's (DNS
+  rebinding).
 - A co-host link can be revoked: the battle counts its co-host generations, and the
   co-host token of generation N > 0 is derived from the battle's secrets, so every
   process agrees on it without another stored secret (``cohost_token``).
@@ -29,6 +31,7 @@ from collections.abc import Iterable, Sequence
 from urllib.parse import urlsplit
 
 from itsdangerous import BadSignature, URLSafeSerializer
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from battles.stores.base import Secrets
@@ -146,6 +149,43 @@ class OriginGuard:
         return parts.scheme in ("http", "https") and bool(host) and parts.netloc == host
 
 
+# Names by which a server is always its own: a page on one of them is on this machine.
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+# Probes address a process by whatever name its network gives it (Compose: app:8000),
+# and answer nothing that a page on another site could use.
+PROBE_PATHS = frozenset({"/healthz", "/metrics"})
+
+
+def own_hosts(public_url: str | None, allowed_origins: Iterable[str]) -> list[str] | None:
+    """The host names this server answers to: ``public_url``'s, those of
+    ``allowed_origins`` and loopback; None (any name) when ``public_url`` is unset."""
+    if not public_url:
+        return None
+    names = {urlsplit(url).hostname or "" for url in (public_url, *allowed_origins)}
+    return sorted({f"[{name}]" if ":" in name else name for name in names if name} | set(LOOPBACK_HOSTS))
+
+
+class HostGuard:
+    """Refuse requests and handshakes whose Host is none of this server's names (HTTP 400).
+
+    Against DNS rebinding: a page on evil.example whose name was made to point at this
+    server sends Host and Origin both evil.example, so ``OriginGuard``'s rule (an Origin
+    whose host is the Host header is the server's own page) lets it in. With the
+    server's names known (``own_hosts``), the Host header is checked first, by
+    Starlette's ``TrustedHostMiddleware``; the probes are left out (``PROBE_PATHS``).
+    """
+
+    def __init__(self, app: ASGIApp, hosts: Sequence[str]) -> None:
+        self.app = app
+        self.checked = TrustedHostMiddleware(app, allowed_hosts=hosts, www_redirect=False)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in PROBE_PATHS:
+            await self.app(scope, receive, send)
+            return
+        await self.checked(scope, receive, send)
+
+
 # What must never reach a log: the credentials in the subprotocol list, the tokens in
 # the fragment of a link, a bearer token, and a signed device id in a welcome.
 _SECRET_PATTERNS = (
@@ -156,13 +196,20 @@ _SECRET_PATTERNS = (
 )
 
 
+def redact(text: str) -> str:
+    for pattern, replacement in _SECRET_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
 class SecretsFilter(logging.Filter):
     """Rewrites every record so that no token or signed device id is written.
 
     The websockets library dumps handshake headers (the subprotocol list holds the
     tokens) and the start and end of every frame (a snapshot ends with the links) at
     debug level. Frames are replaced by their kind and size, since a cut-off token
-    cannot be recognised; everything else is redacted by pattern.
+    cannot be recognised; everything else, a traceback's text included, is redacted
+    by pattern.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -174,19 +221,44 @@ class SecretsFilter(logging.Filter):
             text = record.getMessage()
         except Exception:  # noqa: BLE001 - a filter that raises breaks the logging call
             return True
-        redacted = text
-        for pattern, replacement in _SECRET_PATTERNS:
-            redacted = pattern.sub(replacement, redacted)
+        redacted = redact(text)
         if redacted != text:
             record.msg, record.args = redacted, ()
+        if record.exc_info and not record.exc_text:
+            # Formatters write exc_text when it is set, instead of formatting exc_info.
+            record.exc_text = _TRACEBACKS.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True
 
 
-def keep_secrets_out_of_logs() -> None:
-    """Put ``SecretsFilter`` on every handler configured so far (uvicorn's and the
-    root's), once; call it after logging is set up (``create_app`` is)."""
+_TRACEBACKS = logging.Formatter()
+
+
+def keep_secrets_out_of_logs(level: str = "info") -> None:
+    """Put ``SecretsFilter`` on every path a log record can take; call it after logging
+    is set up (``create_app`` is, once uvicorn has configured its loggers).
+
+    - every handler configured so far: uvicorn's and, when configured, the root's;
+    - the ``battles`` loggers: when the root logger has no handler (as under
+      ``battles serve``: uvicorn configures only its own), they get one of their own,
+      writing to stderr at ``level``; without it their records went to Python's
+      fallback handler, unfiltered, and below warning not at all;
+    - Python's fallback handler (``logging.lastResort``), for any other library's
+      records that find no handler.
+    """
+    battles = logging.getLogger("battles")
+    if not logging.getLogger().handlers and not battles.handlers:
+        to_stderr = logging.StreamHandler()
+        to_stderr.setFormatter(logging.Formatter("%(levelname)s:%(name)s: %(message)s"))
+        battles.addHandler(to_stderr)
+        battles.setLevel(level.upper())
     loggers = [logging.getLogger(), *(logging.getLogger(name) for name in list(logging.Logger.manager.loggerDict))]
-    for logger in loggers:
-        for handler in logger.handlers:
-            if not any(isinstance(f, SecretsFilter) for f in handler.filters):
-                handler.addFilter(SecretsFilter())
+    handlers = [handler for logger in loggers for handler in logger.handlers]
+    if logging.lastResort is not None:
+        handlers.append(logging.lastResort)
+    for handler in handlers:
+        if not any(isinstance(f, SecretsFilter) for f in handler.filters):
+            handler.addFilter(SecretsFilter())

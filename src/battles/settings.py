@@ -42,6 +42,12 @@ class Settings(BaseSettings):
             "worst case send_queue x the largest update, about 64 x 8 KiB = 512 KiB for a phone."
         ),
     )
+    header_timeout: float = Field(
+        10.0, gt=0, description="Seconds a connection has to send a request's line and headers; then it is closed."
+    )
+    keep_alive_timeout: int = Field(
+        5, ge=1, description="Seconds an HTTP connection may stay idle after a response before it is closed."
+    )
     ping_interval: float = Field(20.0, gt=0, description="Seconds between websocket pings.")
     ping_timeout: float = Field(20.0, gt=0, description="Seconds to wait for a pong before dropping a client.")
     reaction_cooldown_ms: int = Field(

@@ -66,6 +66,17 @@ def export(battle: Battle, reactions: dict[int, dict[str, dict[str, int]]]) -> d
     return {"format": "future-battles-export/1", "battle": document}
 
 
+# A cell a spreadsheet would run as a formula (OWASP, "CSV Injection"): a name such as
+# =HYPERLINK(...) typed by a battler or a co-host would run on the host's laptop.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """Text that a spreadsheet would take for a formula, quoted with a leading ' so it is
+    shown as typed (docs/protocol.md, export.csv); numbers and other text unchanged."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_START) else value
+
+
 CSV_COLUMNS = ("section", "round", "vote", "battler", "name", "field", "value", "at_ms", "actor")
 
 
@@ -78,7 +89,7 @@ def export_csv(battle: Battle, reactions: dict[int, dict[str, dict[str, int]]]) 
     names = {b.id: b.name for b in battle.battlers}
 
     def row(section: str, **cells: Any) -> None:
-        writer.writerow({"section": section, **cells})
+        writer.writerow({"section": section, **{column: spreadsheet_safe(value) for column, value in cells.items()}})
 
     for field in ("code", "title", "topic", "scenario", "language", "winner", "ended_reason"):
         row("battle", field=field, value=getattr(battle, field))
