@@ -10,11 +10,14 @@ from __future__ import annotations
 import asyncio
 import inspect
 import random
+import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from battles import commands as c
 from battles import game
@@ -22,7 +25,9 @@ from battles.errors import Refused, Unavailable
 from battles.game import Context
 from battles.model import Battle, BattleDraft, BattlerDraft
 from battles.stores import EmbeddedStore, RedisStore, open_store
+from battles.stores.redis import parse_sentinel_url
 from battles.stores.base import BallotReceipt, Secrets, Store, Tally
+from tests.conftest import RedisServer
 
 T0 = 1_700_000_000_000
 CODE = "AB12"
@@ -418,6 +423,27 @@ def test_open_store_picks_the_store_a_url_names() -> None:
     for url in ("postgres://db/battles", "sqlite://", "sqlite:///", "battles.sqlite3", "", "memory"):
         with pytest.raises(ValueError, match="unsupported store URL"):
             open_store(url)
+    sentinel = open_store("redis+sentinel://10.0.0.1:26379,10.0.0.2:26380/battles/2", wait_replicas=1)
+    assert isinstance(sentinel, RedisStore) and sentinel.wait_replicas == 1
+    # The embedded store has no replicas to wait for: refused, not ignored.
+    with pytest.raises(ValueError, match="wait_replicas needs the Redis store"):
+        open_store("sqlite://:memory:", wait_replicas=1)
+
+
+def test_a_sentinel_url_names_the_sentinels_the_service_and_the_database() -> None:
+    assert parse_sentinel_url("redis+sentinel://h1:26379,h2:26380/mymaster/0") == (
+        [("h1", 26379), ("h2", 26380)], "mymaster", 0, None
+    )
+    assert parse_sentinel_url("redis+sentinel://:s3cret@[::1]:26379/battles") == ([("::1", 26379)], "battles", 0, "s3cret")
+    for url in (
+        "redis+sentinel://h1:26379",  # no service
+        "redis+sentinel:///battles/0",  # no Sentinel
+        "redis+sentinel://h1/battles/0",  # no port
+        "redis+sentinel://h1:26379,h2:x/battles/0",
+        "redis+sentinel://h1:26379/battles/zero",
+    ):
+        with pytest.raises(ValueError, match="redis\\+sentinel://"):
+            parse_sentinel_url(url)
 
 
 async def test_an_in_memory_store_works_until_closed() -> None:
@@ -546,4 +572,91 @@ async def test_a_redis_that_hangs_is_noticed_within_seconds(redis_server: Any, c
         assert await store.tally(CODE, "r1v1") == Tally(totals={"b1": 1}, ballots=1)
     finally:
         redis_server.thaw()
+        await store.close()
+
+
+# --- Redis replication: wait_replicas (docs/operations.md, "Acknowledged means replicated") ---
+
+
+def wait_until_replicating(replica: RedisServer) -> None:
+    with redis.Redis(port=replica.port) as client:
+        deadline = time.monotonic() + 10
+        while client.info("replication").get("master_link_status") != "up":
+            assert time.monotonic() < deadline, "the replica did not catch up with its primary"
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def primary_and_replica(tmp_path: Path) -> Iterator[tuple[RedisServer, RedisServer]]:
+    (tmp_path / "primary").mkdir()
+    (tmp_path / "replica").mkdir()
+    primary = RedisServer(tmp_path / "primary")
+    primary.start()
+    replica = RedisServer(tmp_path / "replica", options=("--replicaof", "127.0.0.1", str(primary.port)))
+    replica.start()
+    wait_until_replicating(replica)
+    yield primary, replica
+    replica.stop()
+    primary.stop()
+
+
+async def test_with_wait_replicas_nothing_is_acknowledged_that_no_replica_has(
+    primary_and_replica: tuple[RedisServer, RedisServer],
+) -> None:
+    primary, replica = primary_and_replica
+    store = RedisStore(primary.url, wait_replicas=1, wait_timeout_ms=300)
+    await store.start(lambda code, message: None)
+    try:
+        battle = await voting(store)
+        assert await store.cast_ballot(CODE, "r1v1", "d1", "b1", "x1", T0) == BallotReceipt("counted", "b1")
+        with redis.Redis(port=replica.port) as on_replica:
+            assert on_replica.hget(f"battle:{{{CODE}}}:ballots:r1v1", "d1") == b"b1"
+
+        replica.stop()
+        started = time.perf_counter()
+        with pytest.raises(Unavailable):
+            await store.cast_ballot(CODE, "r1v1", "d2", "b2", "x2", T0)
+        waited = time.perf_counter() - started
+        assert 0.25 < waited < 2, waited  # WAIT's timeout, then the refusal
+        closed = applied(battle, c.CloseVote(type="close_vote"))
+        with pytest.raises(Unavailable):
+            await store.commit(closed)  # applied on the primary, but never acknowledged
+        # A resend of the refused ballot (same id) is a duplicate on the primary; it is
+        # not acknowledged either while no replica can confirm it.
+        with pytest.raises(Unavailable):
+            await store.cast_ballot(CODE, "r1v1", "d2", "b2", "x2", T0)
+
+        replica.start()  # empty: it copies everything from the primary again
+        wait_until_replicating(replica)
+        assert await store.cast_ballot(CODE, "r1v1", "d2", "b2", "x2", T0) == BallotReceipt("duplicate", "b2")
+        with redis.Redis(port=replica.port) as on_replica:
+            assert on_replica.hget(f"battle:{{{CODE}}}:ballots:r1v1", "d2") == b"b2"
+    finally:
+        await store.close()
+
+
+async def test_a_primary_that_refuses_writes_without_replicas_is_unavailable(
+    primary_and_replica: tuple[RedisServer, RedisServer],
+) -> None:
+    primary, replica = primary_and_replica
+    with redis.Redis(port=primary.port) as client:
+        client.config_set("min-replicas-to-write", 1)
+        client.config_set("min-replicas-max-lag", 1)
+    store = RedisStore(primary.url)
+    await store.start(lambda code, message: None)
+    try:
+        battle = await voting(store)
+        replica.stop()
+        with redis.Redis(port=primary.port) as client:
+            deadline = time.monotonic() + 10
+            while client.info("replication")["connected_slaves"] != 0:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        # NOREPLICAS: a clear store_unavailable, as for any other outage, not a crash.
+        with pytest.raises(Unavailable):
+            await store.cast_ballot(CODE, "r1v1", "d1", "b1", "x1", T0)
+        with pytest.raises(Unavailable):
+            await store.commit(applied(battle, c.CloseVote(type="close_vote")))
+        assert await store.load(CODE) == battle  # reads go on
+    finally:
         await store.close()

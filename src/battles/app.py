@@ -50,7 +50,7 @@ from battles.security import (
     same_secret,
 )
 from battles.settings import Settings
-from battles.stores import open_store
+from battles.stores import store_for
 from battles.stores.base import Secrets, Store
 from battles.views import export, export_csv, links
 
@@ -147,7 +147,7 @@ def hold_many_sockets() -> None:
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     keep_secrets_out_of_logs()
-    store = open_store(settings.store, presence_ttl_ms=settings.presence_ttl_ms)
+    store = store_for(settings)
     hub = Hub(store, settings)
     # Per client address, in this process (battles.ratelimit): new device ids, and
     # lookups of join codes that do not exist.

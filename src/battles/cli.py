@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import os
 import shutil
+import socket
 import sys
 import tempfile
 
+import psutil
+import segno
 import uvicorn
 
 from battles.app import create_battle
 from battles.demo import demo_draft
 from battles.model import Language
 from battles.settings import Settings
-from battles.stores import open_store
+from battles.stores import shared, store_for
 from battles.views import links
 
 
@@ -25,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="run the server")
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default 8000)")
-    serve.add_argument("--store", help="sqlite:///PATH (default sqlite:///battles.sqlite3) or redis://HOST:PORT/DB")
+    serve.add_argument("--store", help="sqlite:///PATH (default sqlite:///battles.sqlite3), redis://HOST:PORT/DB or redis+sentinel://...")
     serve.add_argument("--workers", type=int, help="server processes on one port (more than one needs Redis)")
     serve.add_argument("--public-url", help="base of the links handed out (default http://HOST:PORT)")
     serve.add_argument("--demo", action="store_true", help="create a sample battle and print its links")
@@ -38,14 +42,28 @@ def main(argv: list[str] | None = None) -> int:
         if value is not None:
             os.environ[f"BATTLES_{option.upper()}"] = str(value)
     settings = Settings()
-    if settings.workers > 1 and not settings.store.startswith(("redis://", "rediss://")):
+    if settings.workers > 1 and not shared(settings.store):
         parser.error("more than one worker needs a shared store: --store redis://HOST:PORT/0")
+    if settings.public_url is None and _all_interfaces(settings.host):
+        # Listening on every interface: the links (and the QR codes the pages show) name
+        # the address phones on the venue network reach, not 0.0.0.0, which none can open.
+        venue = venue_address()
+        if venue is None:
+            print("No network interface is up besides loopback: phones cannot reach this machine yet.", flush=True)
+        else:
+            interface, address = venue
+            settings.public_url = os.environ["BATTLES_PUBLIC_URL"] = f"http://{address}:{settings.port}"
+            print(f"Phones on the venue network reach this machine at {address} (interface {interface}); "
+                  "--public-url to hand out another address.", flush=True)  # fmt: skip
     base = settings.public_url or f"http://{settings.host}:{settings.port}"
     if args.demo:
         code, found = asyncio.run(_create_demo(settings, args.language))
         print(f"Demo battle {code} ({args.language}) is ready:", flush=True)
         for name, link in found.items():
             print(f"  {name:8} {link}", flush=True)
+        print(f"Phones join at {found['join']}:", flush=True)
+        segno.make(found["join"], error="m").terminal(compact=True)
+        sys.stdout.flush()
     else:
         print(f"Create a battle at {base}/new", flush=True)
     # Several workers sum their /metrics through files in one fresh directory per
@@ -60,6 +78,37 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(metrics_dir, ignore_errors=True)
             del os.environ["PROMETHEUS_MULTIPROC_DIR"]
     return 0
+
+
+def _all_interfaces(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_unspecified  # 0.0.0.0 or ::
+    except ValueError:
+        return False  # a name
+
+
+def venue_address() -> tuple[str, str] | None:
+    """(interface, IPv4 address) by which phones on the venue network reach this machine.
+
+    The interface the default route leaves by (a UDP socket "connected" to an outside
+    address picks it, and sends nothing), else the first other interface that is up;
+    None when only loopback is up.
+    """
+    candidates = [
+        (name, address.address)
+        for name, addresses in psutil.net_if_addrs().items()
+        for address in addresses
+        if address.family == socket.AF_INET
+        and not ipaddress.ip_address(address.address).is_loopback
+        and getattr(psutil.net_if_stats().get(name), "isup", False)
+    ]
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1 (RFC 5737): never answers, never sent to
+            routed = probe.getsockname()[0]
+    except OSError:
+        routed = None
+    return next((c for c in candidates if c[1] == routed), candidates[0] if candidates else None)
 
 
 def _serve(settings: Settings) -> None:
@@ -84,11 +133,15 @@ def _serve(settings: Settings) -> None:
         forwarded_allow_ips=settings.forwarded_allow_ips,
         log_level=settings.log_level,
         lifespan="on",
+        # A bounded drain on SIGTERM (docs/operations.md, "A server process dies, or
+        # restarts"): sockets get 1012 and the process is gone within this, even when a
+        # request or a client's close handshake hangs.
+        timeout_graceful_shutdown=settings.shutdown_drain_s,
     )
 
 
 async def _create_demo(settings: Settings, language: Language) -> tuple[str, dict[str, str]]:
-    store = open_store(settings.store, presence_ttl_ms=settings.presence_ttl_ms)
+    store = store_for(settings)
     await store.start(lambda code, message: None)
     try:
         code, tokens = await create_battle(store, demo_draft(language), settings.join_code_length)

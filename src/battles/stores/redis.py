@@ -24,7 +24,19 @@ together with the state; it is a hint that ``due`` checks against the state itse
 built so that it may be early or stale but never loses a deadline (see ``_write``
 and ``due``).
 
-Failures. Every Redis connection or timeout error becomes ``Unavailable``.
+Sentinel. A ``redis+sentinel://`` URL names the Sentinels instead of one Redis;
+every new connection (commands, ballots, the timer loop's and the fan-out's) asks
+them where the primary is, so after a failover the store reconnects to the new
+primary like after any outage (docs/operations.md, "Sentinel").
+
+Replication. With ``wait_replicas`` above 0, a ballot, a battle's creation and a
+host command are only reported done once ``WAIT`` says that many replicas have
+them; otherwise the caller gets ``Unavailable`` and nothing is acknowledged
+(docs/operations.md, "Acknowledged means replicated").
+
+Failures. Every Redis connection or timeout error becomes ``Unavailable``, and so
+do the refusals of a primary that cannot take writes now (``NOREPLICAS`` under
+``min-replicas-to-write``, ``READONLY`` from a demoted primary).
 Commands are not retried: a retried ``commit`` whose first try did reach Redis would
 report a conflict for its own change. The one pub/sub connection is watched by its
 reader task, which reconnects and subscribes again on its own.
@@ -36,19 +48,21 @@ import asyncio
 import functools
 import json
 import logging
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any, Literal, ParamSpec, TypeVar, cast
+from typing import Any, Literal, NamedTuple, ParamSpec, TypeVar, cast
 
 from pydantic import ValidationError
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from battles import game, metrics
@@ -60,9 +74,48 @@ log = logging.getLogger(__name__)
 
 DEADLINES = "battles:deadlines"
 SIGNING_KEY = "battles:signing-key"
+# Written before each WAIT of a batch of ballots (see ``_Batch``).
+REPLICATION_FENCE = "battles:replication-fence"
+
+SENTINEL_SCHEME = "redis+sentinel://"
 
 # The errors that mean "Redis cannot be reached right now".
 _UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
+# A primary's refusals that mean "no writes here right now": min-replicas-to-write
+# sees too few replicas, or a primary that a failover demoted. Searched for, not
+# matched at the start: redis-py wraps a pipeline's errors in a sentence of its own.
+_NO_WRITES_NOW = re.compile(r"\b(NOREPLICAS|READONLY) ")
+
+
+def _no_writes_now(error: object) -> bool:
+    return isinstance(error, ResponseError) and _NO_WRITES_NOW.search(str(error)) is not None
+
+
+def parse_sentinel_url(url: str) -> tuple[list[tuple[str, int]], str, int, str | None]:
+    """``redis+sentinel://[:PASSWORD@]HOST:PORT[,HOST:PORT...]/SERVICE[/DB]``: the
+    Sentinels' addresses, the service (``sentinel monitor`` name), the database and
+    the password of the Redis nodes (the Sentinels themselves take none)."""
+    rest = url[len(SENTINEL_SCHEME) :] if url.startswith(SENTINEL_SCHEME) else ""
+    password: str | None = None
+    hosts, _, path = rest.partition("/")
+    if "@" in hosts:
+        credentials, _, hosts = hosts.rpartition("@")
+        password = credentials.partition(":")[2] or None
+    service, _, db = path.partition("/")
+    addresses: list[tuple[str, int]] = []
+    for address in hosts.split(",") if hosts else []:
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"{url!r}: every Sentinel needs HOST:PORT, got {address!r}")
+        addresses.append((host.strip("[]"), int(port)))
+    if not addresses or not service or not (db == "" or db.isdigit()):
+        raise ValueError(f"{url!r}: use redis+sentinel://HOST:PORT[,HOST:PORT...]/SERVICE[/DB]")
+    return addresses, service, int(db or 0), password
+
+
+class _BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
+    """Sentinel's primary-following connections with the blocking pool's cap and
+    wait (``max_connections``, ``timeout``), as the plain URL's pool has them."""
 
 # A hint in the timer index for a version that was never written (its commit's
 # pipeline broke between the index write and the script) is dropped once its
@@ -144,6 +197,13 @@ T = TypeVar("T")
 _BATCH_MAX = 512
 
 
+class _Pending(NamedTuple):
+    command: tuple[Any, ...]
+    options: dict[str, Any]
+    confirm: bool  # see _Batch.run
+    future: asyncio.Future[Any]
+
+
 class _Batch:
     """Commands that arrive in the same turn of the event loop, sent as one pipeline.
 
@@ -162,22 +222,35 @@ class _Batch:
     once (``duplicate``).
     """
 
-    def __init__(self, redis: Redis, scripts: dict[str, str]) -> None:
+    def __init__(self, redis: Redis, scripts: dict[str, str], replicas: int = 0, wait_timeout_ms: int = 0) -> None:
         self._redis = redis
         self._scripts = scripts  # sha -> source, to load a script Redis has forgotten
-        self._pending: list[tuple[tuple[Any, ...], dict[str, Any], asyncio.Future[Any]]] = []
+        self._replicas, self._wait_timeout_ms = replicas, wait_timeout_ms
+        self._pending: list[_Pending] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def run(self, *command: Any, **options: Any) -> Any:
-        """Run one command (``options`` for redis-py's parsing of its reply)."""
+    async def run(self, *command: Any, confirm: bool = False, **options: Any) -> Any:
+        """Run one command (``options`` for redis-py's parsing of its reply).
+
+        ``confirm``: its reply is an acknowledgement, so with ``replicas`` it waits
+        for the batch's ``WAIT`` and raises ``Unavailable`` when too few replicas
+        confirmed. The batch writes ``REPLICATION_FENCE`` before its ``WAIT``: WAIT
+        counts the writes of its own connection only, and a resent ballot that is a
+        ``duplicate`` writes nothing, yet must not be acknowledged before the first
+        copy (written by another connection, maybe never confirmed) reached the
+        replicas. The fence's offset is past every earlier write.
+        """
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.append((command, options, future))
+        self._pending.append(_Pending(command, options, confirm and self._replicas > 0, future))
         if len(self._pending) == 1:
             # Sent once every caller already runnable in this turn has added its command.
             asyncio.get_running_loop().call_soon(self._flush)
         elif len(self._pending) >= _BATCH_MAX:
             self._flush()
         return await future
+
+    def _enough(self, replicas: Any) -> bool:
+        return isinstance(replicas, int) and replicas >= self._replicas
 
     def _flush(self) -> None:
         batch, self._pending = self._pending, []
@@ -186,31 +259,51 @@ class _Batch:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _send(self, batch: list[tuple[tuple[Any, ...], dict[str, Any], asyncio.Future[Any]]]) -> None:
+    async def _send(self, batch: list[_Pending]) -> None:
+        waits = any(pending.confirm for pending in batch)
+        confirmed = [True] * len(batch)
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
-                for command, options, _ in batch:
-                    pipe.execute_command(*command, **options)
+                for pending in batch:
+                    pipe.execute_command(*pending.command, **pending.options)
+                if waits:
+                    pipe.incr(REPLICATION_FENCE)
+                    pipe.wait(self._replicas, self._wait_timeout_ms)
                 replies = await pipe.execute(raise_on_error=False)
-            for index, reply in enumerate(replies):
-                if isinstance(reply, NoScriptError):  # Redis restarted empty: load, run again
-                    command, options, _ = batch[index]
-                    await self._redis.script_load(self._scripts[command[1]])
-                    replies[index] = await self._redis.execute_command(*command, **options)  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+            if waits:
+                *replies, _, replicas = replies
+                if not self._enough(replicas):
+                    confirmed = [not pending.confirm for pending in batch]
+            again = [index for index, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+            for index in again:  # Redis restarted empty (or a new primary): load, run again
+                pending = batch[index]
+                await self._redis.script_load(self._scripts[pending.command[1]])
+                replies[index] = await self._redis.execute_command(*pending.command, **pending.options)  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+            if waits and any(batch[index].confirm for index in again):
+                # Run after the batch's WAIT: confirmed by one of their own.
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    pipe.incr(REPLICATION_FENCE)
+                    pipe.wait(self._replicas, self._wait_timeout_ms)
+                    _, replicas = await pipe.execute()
+                for index in again:
+                    if batch[index].confirm:
+                        confirmed[index] = self._enough(replicas)
         except BaseException as error:
-            for _, _, future in batch:
-                if not future.done():
-                    future.set_exception(error)
+            for pending in batch:
+                if not pending.future.done():
+                    pending.future.set_exception(error)
             if not isinstance(error, Exception):
                 raise
             return
-        for (_, _, future), reply in zip(batch, replies):
-            if future.done():
+        for pending, reply, ok in zip(batch, replies, confirmed):
+            if pending.future.done():
                 continue
-            if isinstance(reply, Exception):
-                future.set_exception(reply)
+            if _no_writes_now(reply) or not ok:
+                pending.future.set_exception(Unavailable())
+            elif isinstance(reply, Exception):
+                pending.future.set_exception(reply)
             else:
-                future.set_result(reply)
+                pending.future.set_result(reply)
 
 
 def _reachable(method: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
@@ -226,6 +319,10 @@ def _reachable(method: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Corou
         except _UNREACHABLE as error:
             answered = False
             raise Unavailable() from error
+        except ResponseError as error:
+            if _no_writes_now(error):
+                raise Unavailable() from error
+            raise
         finally:
             if answered:  # a refusal (a Lua script's answer) was a round trip too
                 roundtrip.observe(time.perf_counter() - started)
@@ -261,6 +358,8 @@ class RedisStore(Store):
     for a free pooled connection, and the silence after which the fan-out reader
     declares its connection dead. ``max_connections`` caps this process's pool,
     the fan-out connection included; callers beyond it wait for a free one.
+    ``wait_replicas`` and ``wait_timeout_ms``: see "Replication" in the module
+    docstring; a confirmed write takes up to ``wait_timeout_ms`` longer.
     """
 
     def __init__(
@@ -270,12 +369,14 @@ class RedisStore(Store):
         *,
         socket_timeout_s: float = 3.0,
         max_connections: int = 64,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 1000,
     ) -> None:
         self.url = url
         self.presence_ttl_ms = presence_ttl_ms
         self.socket_timeout_s = socket_timeout_s
-        pool = BlockingConnectionPool.from_url(
-            url,
+        self.wait_replicas, self.wait_timeout_ms = wait_replicas, wait_timeout_ms
+        options: dict[str, Any] = dict(
             max_connections=max_connections,
             timeout=socket_timeout_s,
             socket_timeout=socket_timeout_s,
@@ -283,12 +384,24 @@ class RedisStore(Store):
             socket_keepalive=True,
             retry=Retry(NoBackoff(), 0),  # see "Failures" in the module docstring
         )
+        self._sentinel: Sentinel | None = None
+        pool: BlockingConnectionPool
+        if url.startswith(SENTINEL_SCHEME):
+            sentinels, service, db, password = parse_sentinel_url(url)
+            self._sentinel = Sentinel(  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+                sentinels, socket_timeout=socket_timeout_s, socket_connect_timeout=socket_timeout_s
+            )
+            pool = _BlockingSentinelPool(service, self._sentinel, db=db, password=password, **options)  # type: ignore[no-untyped-call]
+        else:
+            pool = BlockingConnectionPool.from_url(url, **options)
         self._redis = Redis(connection_pool=pool)
         self._create = self._redis.register_script(_CREATE)
         self._commit = self._redis.register_script(_COMMIT)
         self._cast_ballot = self._redis.register_script(_CAST_BALLOT)
         self._tally = self._redis.register_script(_TALLY)
-        self._batch = _Batch(self._redis, {self._cast_ballot.sha: _CAST_BALLOT, self._tally.sha: _TALLY})
+        self._batch = _Batch(
+            self._redis, {self._cast_ballot.sha: _CAST_BALLOT, self._tally.sha: _TALLY}, wait_replicas, wait_timeout_ms
+        )
 
         self._listener: Listener | None = None
         # The subscribed battles, by channel. The reader subscribes to all of them
@@ -323,6 +436,8 @@ class RedisStore(Store):
         await self._drop_pubsub()
         self._subscribed.clear()
         await self._redis.aclose(close_connection_pool=True)
+        if self._sentinel is not None:
+            await self._sentinel.aclose()
 
     async def healthy(self) -> bool:
         """Redis answers, and this process's fan-out is connected."""
@@ -401,7 +516,15 @@ class RedisStore(Store):
             if deadline is not None:
                 pipe.zadd(DEADLINES, {f"{battle.code}|{battle.version}": deadline}, lt=True)
             await script(keys=[keys.battle], args=[*fields, *extra], client=pipe)
+            if self.wait_replicas:
+                # A write that lost its compare-and-set wrote nothing and acknowledges
+                # nothing, so WAIT on this connection's own writes is enough here.
+                pipe.wait(self.wait_replicas, self.wait_timeout_ms)
             results = await pipe.execute()
+        if self.wait_replicas:
+            *results, replicas = results
+            if results[-1] and replicas < self.wait_replicas:
+                raise Unavailable()  # written on the primary, not confirmed: see "Replication"
         return bool(results[-1])
 
     @_reachable
@@ -472,6 +595,7 @@ class RedisStore(Store):
             "EVALSHA", self._cast_ballot.sha, 4,
             keys.battle, keys.ballots(vote_id), keys.seen(vote_id), keys.totals(vote_id),
             vote_id, device, choice, ballot_id, now_ms,
+            confirm=True,
         )  # fmt: skip
         outcome, *rest = (_text(part) for part in reply)
         if outcome == "refused":
