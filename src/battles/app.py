@@ -47,6 +47,7 @@ from battles.security import (
     keep_secrets_out_of_logs,
     offered,
     refuse_handshake,
+    results_token,
     same_secret,
 )
 from battles.settings import Settings
@@ -229,8 +230,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         battle, tokens = await store.load(code), await store.secrets(code)
         if battle is None or tokens is None or request.path_params["format"] not in ("json", "csv"):
             raise HTTPException(404, "no battle has that code")
-        if not same_secret(_bearer(request.headers), tokens.host):
-            raise HTTPException(401, "the host token is required (Authorization: Bearer TOKEN)")
+        # The host's token, or the results link's (docs/security.md): both read the export.
+        given = _bearer(request.headers)
+        if not (same_secret(given, tokens.host) or same_secret(given, results_token(tokens))):
+            raise HTTPException(401, "the host token or the results token is required (Authorization: Bearer TOKEN)")
         reactions = {r.number: await store.reactions(code, r.number) for r in battle.rounds}
         filename = f"battle-{code}.{request.path_params['format']}"
         disposition = {"content-disposition": f'attachment; filename="{filename}"'}
