@@ -234,7 +234,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         given = _bearer(request.headers)
         if not (same_secret(given, tokens.host) or same_secret(given, results_token(tokens))):
             raise HTTPException(401, "the host token or the results token is required (Authorization: Bearer TOKEN)")
-        reactions = {r.number: await store.reactions(code, r.number) for r in battle.rounds}
+        reactions = await store.all_reactions(battle)
         filename = f"battle-{code}.{request.path_params['format']}"
         disposition = {"content-disposition": f'attachment; filename="{filename}"'}
         if request.path_params["format"] == "csv":

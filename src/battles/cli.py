@@ -1,26 +1,37 @@
-"""The ``battles`` command: ``battles serve [--demo]``."""
+"""The ``battles`` command: ``battles serve [--demo]``, and ``export``, ``backup`` and
+``restore`` for the night after (docs/operations.md, "Backup and restore")."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import ipaddress
+import json
 import os
 import shutil
 import socket
 import sys
 import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
 
 import psutil
 import segno
 import uvicorn
 
+from battles import backup
 from battles.app import create_battle
 from battles.demo import demo_draft
+from battles.errors import Unavailable
 from battles.model import Language
 from battles.settings import Settings
 from battles.stores import shared, store_for
-from battles.views import links
+from battles.stores.base import Store
+from battles.views import export, export_csv, links
+
+T = TypeVar("T")
+STORE_HELP = "sqlite:///PATH (default sqlite:///battles.sqlite3), redis://HOST:PORT/DB or redis+sentinel://..."
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,12 +40,34 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="run the server")
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default 8000)")
-    serve.add_argument("--store", help="sqlite:///PATH (default sqlite:///battles.sqlite3), redis://HOST:PORT/DB or redis+sentinel://...")
+    serve.add_argument("--store", help=STORE_HELP)
     serve.add_argument("--workers", type=int, help="server processes on one port (more than one needs Redis)")
     serve.add_argument("--public-url", help="base of the links handed out (default http://HOST:PORT)")
     serve.add_argument("--demo", action="store_true", help="create a sample battle and print its links")
     serve.add_argument("--language", choices=("da", "en"), default="en", help="language of the demo battle")
+    exporting = commands.add_parser("export", help="write one battle's export (the whole evening) to a file")
+    exporting.add_argument("code", help="the battle's join code")
+    exporting.add_argument("--format", choices=("json", "csv"), default="json")
+    exporting.add_argument("--output", help="file to write (default battle-CODE.FORMAT)")
+    exporting.add_argument("--store", help=STORE_HELP)
+    backing_up = commands.add_parser("backup", help="write every battle of the store to a file")
+    backing_up.add_argument("file")
+    backing_up.add_argument("--store", help=STORE_HELP)
+    restoring = commands.add_parser("restore", help="put the battles of a backup into the store")
+    restoring.add_argument("file")
+    restoring.add_argument("--store", help=STORE_HELP)
     args = parser.parse_args(argv)
+    if args.command != "serve":
+        if args.store is not None:
+            os.environ["BATTLES_STORE"] = args.store
+        try:
+            return asyncio.run(_with_store(Settings(), {"export": _export, "backup": _backup, "restore": _restore}[args.command], args))
+        except Unavailable:
+            print(f"error: the store ({Settings().store}) cannot be reached", file=sys.stderr)
+            return 1
+        except (backup.RestoreRefused, LookupError, OSError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
 
     # Settings travel to the worker processes as environment variables.
     for option in ("host", "port", "store", "workers", "public_url"):
@@ -57,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
                   "--public-url to hand out another address.", flush=True)  # fmt: skip
     base = settings.public_url or f"http://{settings.host}:{settings.port}"
     if args.demo:
-        code, found = asyncio.run(_create_demo(settings, args.language))
+        code, found = asyncio.run(_with_store(settings, _create_demo, args))
         print(f"Demo battle {code} ({args.language}) is ready:", flush=True)
         for name, link in found.items():
             print(f"  {name:8} {link}", flush=True)
@@ -140,13 +173,53 @@ def _serve(settings: Settings) -> None:
     )
 
 
-async def _create_demo(settings: Settings, language: Language) -> tuple[str, dict[str, str]]:
+Action = Callable[[Store, Settings, argparse.Namespace], Awaitable[T]]
+
+
+async def _with_store(settings: Settings, action: Action[T], args: argparse.Namespace) -> T:
     store = store_for(settings)
     await store.start(lambda code, message: None)
     try:
-        code, tokens = await create_battle(store, demo_draft(language), settings.join_code_length)
+        return await action(store, settings, args)
     finally:
         await store.close()
+
+
+def _write(path: Path, content: bytes) -> None:
+    """Written beside, then moved into place: a file cut short never replaces a good one."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_bytes(content)
+    os.replace(partial, path)
+
+
+async def _export(store: Store, settings: Settings, args: argparse.Namespace) -> int:
+    code = args.code.upper()
+    battle = await store.load(code)
+    if battle is None:
+        raise LookupError(f"no battle has the code {code}")
+    reactions = await store.all_reactions(battle)
+    content = export_csv(battle, reactions).encode() if args.format == "csv" else json.dumps(export(battle, reactions)).encode()
+    path = Path(args.output or f"battle-{code}.{args.format}")
+    _write(path, content)
+    print(f"Battle {code} exported to {path}")
+    return 0
+
+
+async def _backup(store: Store, settings: Settings, args: argparse.Namespace) -> int:
+    content = await backup.backup(store)
+    _write(Path(args.file), content)
+    print(f"{len(backup.parse(content).battles)} battles backed up to {args.file}")
+    return 0
+
+
+async def _restore(store: Store, settings: Settings, args: argparse.Namespace) -> int:
+    restored = await backup.restore(store, Path(args.file).read_bytes())
+    print(f"{len(restored)} battles restored: {' '.join(restored)}")
+    return 0
+
+
+async def _create_demo(store: Store, settings: Settings, args: argparse.Namespace) -> tuple[str, dict[str, str]]:
+    code, tokens = await create_battle(store, demo_draft(args.language), settings.join_code_length)
     base = settings.public_url or f"http://{settings.host}:{settings.port}"
     return code, links(base, code, tokens)
 

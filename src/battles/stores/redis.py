@@ -68,7 +68,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from battles import game, metrics
 from battles.errors import Fault, Refused, Unavailable
 from battles.model import Battle
-from battles.stores.base import BallotReceipt, Listener, Secrets, Store, Tally
+from battles.stores.base import BallotReceipt, BattleRecord, Listener, Secrets, Store, Tally
 
 log = logging.getLogger(__name__)
 
@@ -457,6 +457,10 @@ class RedisStore(Store):
         key = await self._batch.run("SET", SIGNING_KEY, mine, "NX", "GET", get=True)
         return mine if key is None else bytes(key)
 
+    @_reachable
+    async def set_signing_key(self, key: bytes) -> None:
+        await self._redis.set(SIGNING_KEY, key)
+
     # --- battles --------------------------------------------------------------------
 
     @_reachable
@@ -580,6 +584,62 @@ class RedisStore(Store):
                     pipe.zadd(DEADLINES, cast(dict[Any, Any], reset), xx=True)
                 await pipe.execute()
         return sorted(due)
+
+    # --- backup and restore ---------------------------------------------------------
+
+    @_reachable
+    async def codes(self) -> list[str]:
+        # battle:{CODE} and nothing after it: braces are not special in SCAN's patterns.
+        found = {_text(key)[len("battle:{") : -1] async for key in self._redis.scan_iter(match="battle:{*}", _type="hash")}
+        return sorted(found)
+
+    @_reachable
+    async def record(self, code: str) -> BattleRecord | None:
+        battle, tokens = await self.load(code), await self.secrets(code)
+        if battle is None or tokens is None:
+            return None
+        keys, vote_ids = _Keys(code), self.vote_ids(battle)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for vote_id in vote_ids:
+                pipe.hgetall(keys.ballots(vote_id))
+                pipe.smembers(keys.seen(vote_id))
+            replies = await pipe.execute()
+        ballots: dict[str, dict[str, str]] = {}
+        seen: dict[str, list[tuple[str, str]]] = {}
+        for vote_id, chosen, counted in zip(vote_ids, replies[::2], replies[1::2]):
+            ballots[vote_id] = {_text(device): _text(choice) for device, choice in sorted(chosen.items())}
+            pairs = (_text(member).rpartition("|") for member in counted)
+            seen[vote_id] = sorted((device, ballot_id) for device, _, ballot_id in pairs)
+        return BattleRecord(battle, tokens, ballots, seen, await self.all_reactions(battle))
+
+    @_reachable
+    async def put_record(self, record: BattleRecord) -> bool:
+        """The counters first, the battle last: a restore cut short leaves no battle, and
+        doing it again writes the same counters (nothing here adds to what is there)."""
+        code = record.battle.code
+        keys = _Keys(code)
+        if await self._redis.exists(keys.battle):
+            return False
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for vote_id, chosen in record.ballots.items():
+                pipe.delete(keys.ballots(vote_id), keys.seen(vote_id), keys.totals(vote_id))
+                if chosen:
+                    pipe.hset(keys.ballots(vote_id), mapping=chosen)  # type: ignore[arg-type]  # redis-py's mapping type is invariant
+                    totals: dict[str, int] = {}
+                    for choice in chosen.values():
+                        totals[choice] = totals.get(choice, 0) + 1
+                    pipe.hset(keys.totals(vote_id), mapping=totals)  # type: ignore[arg-type]
+            for vote_id, pairs in record.seen.items():
+                if pairs:
+                    pipe.sadd(keys.seen(vote_id), *(f"{device}|{ballot_id}" for device, ballot_id in pairs))
+            for number, battlers in record.reactions.items():
+                counts = {f"{battler}|{kind}": count for battler, kinds in battlers.items() for kind, count in kinds.items()}
+                pipe.delete(keys.reactions(number))
+                if counts:
+                    pipe.hset(keys.reactions(number), mapping=counts)  # type: ignore[arg-type]
+            await pipe.execute()
+        tokens = record.secrets
+        return await self._write(record.battle, self._create, tokens.host, tokens.screen, tokens.cohost)
 
     # --- ballots and reactions ------------------------------------------------------
 
