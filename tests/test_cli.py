@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -142,3 +143,31 @@ async def test_backup_wipe_restore_and_the_evening_goes_on(kind: str, tmp_path: 
             await client.close()
     finally:
         server.stop()
+
+
+def test_sigterm_drains_for_at_most_shutdown_drain_s(tmp_path: Path) -> None:
+    """A request that never finishes (a body that stops arriving) holds the shutdown up
+    for ``shutdown_drain_s`` and no longer."""
+    stopped_after: dict[int, float | None] = {}
+    for drain in (2, 60):
+        server = Server(f"sqlite:///{tmp_path / 'battles.sqlite3'}", tmp_path / f"server-{drain}.log", shutdown_drain_s=drain).start()
+        stalled = socket.create_connection(("127.0.0.1", server.port))
+        try:
+            stalled.sendall(
+                b"POST /api/battles HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b'Content-Length: 1000\r\n\r\n{"title": '
+            )
+            time.sleep(0.5)  # the request is in the app, reading its body
+            assert server.process is not None
+            began = time.monotonic()
+            os.killpg(server.process.pid, signal.SIGTERM)
+            try:
+                server.process.wait(8)
+                stopped_after[drain] = time.monotonic() - began
+            except subprocess.TimeoutExpired:
+                stopped_after[drain] = None
+        finally:
+            stalled.close()
+            server.kill()
+    assert stopped_after[60] is None  # still draining after 8 s: the request holds it
+    assert stopped_after[2] is not None and 1.5 < stopped_after[2] < 6, stopped_after

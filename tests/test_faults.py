@@ -363,9 +363,12 @@ def sentinels_ready(sentinels: list[SentinelServer], replicas: int) -> bool:
 
 
 async def until(condition: Any, timeout: float, what: str) -> None:
-    async with asyncio.timeout(timeout):
-        while not await asyncio.to_thread(condition):
-            await asyncio.sleep(0.1)
+    try:
+        async with asyncio.timeout(timeout):
+            while not await asyncio.to_thread(condition):
+                await asyncio.sleep(0.1)
+    except TimeoutError:
+        pytest.fail(f"no {what} after {timeout} s")
 
 
 @pytest.fixture
