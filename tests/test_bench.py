@@ -42,3 +42,13 @@ def test_the_quick_bench_runs_and_its_ballot_loss_check_can_fail(tmp_path: Path)
         assert figures[kind]["phase"]["p99"] is not None and figures[kind]["phase_missing"] == 0
         assert figures[kind]["storm"]["dropped"] > 0
     assert figures["engine"]["server_metrics"]["battles_ballots_total[counted]"] >= 100
+
+
+@pytest.mark.timeout(120)
+def test_the_parser_bench_runs_both_parsers() -> None:
+    """``python -m bench.parser`` (docs/performance.md, hiredis): small, both ways; each
+    child checks that it ran with the parser asked for and that every ballot counted."""
+    command = [sys.executable, "-m", "bench.parser", "--ballots", "300", "--concurrency", "50", "--rounds", "1"]
+    finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=110)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert "ballots_per_s  hiredis" in finished.stdout and "ratio" in finished.stdout
