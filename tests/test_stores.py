@@ -25,7 +25,7 @@ from battles.errors import Refused, Unavailable
 from battles.game import Context
 from battles.model import Battle, BattleDraft, BattlerDraft
 from battles.stores import EmbeddedStore, RedisStore, open_store
-from battles.stores.redis import parse_sentinel_url
+from battles.stores.redis import SIGNING_KEY, parse_sentinel_url
 from battles.stores.base import BallotReceipt, Secrets, Store, Tally
 from tests.conftest import RedisServer
 
@@ -678,6 +678,12 @@ async def test_with_wait_replicas_nothing_is_acknowledged_that_no_replica_has(
         # not acknowledged either while no replica can confirm it.
         with pytest.raises(Unavailable):
             await store.cast_ballot(CODE, "r1v1", "d2", "b2", "x2", T0)
+        # Nor is a new signing key: device ids signed with a key that a failover loses
+        # would all be new devices afterwards.
+        with redis.Redis(port=primary.port) as client:
+            client.delete(SIGNING_KEY)
+        with pytest.raises(Unavailable):
+            await store.signing_key()
 
         replica.start()  # empty: it copies everything from the primary again
         wait_until_replicating(replica)

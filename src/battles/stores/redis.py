@@ -197,6 +197,16 @@ T = TypeVar("T")
 _BATCH_MAX = 512
 
 
+async def _replicated(redis: Redis, replicas: int, timeout_ms: int) -> bool:
+    """Whether every write so far, by any connection, is on ``replicas`` replicas within
+    ``timeout_ms``: WAIT after a fence write of its own (see ``_Batch.run``)."""
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.incr(REPLICATION_FENCE)
+        pipe.wait(replicas, timeout_ms)
+        _, confirmed = await pipe.execute()
+    return isinstance(confirmed, int) and confirmed >= replicas
+
+
 class _Pending(NamedTuple):
     command: tuple[Any, ...]
     options: dict[str, Any]
@@ -249,9 +259,6 @@ class _Batch:
             self._flush()
         return await future
 
-    def _enough(self, replicas: Any) -> bool:
-        return isinstance(replicas, int) and replicas >= self._replicas
-
     def _flush(self) -> None:
         batch, self._pending = self._pending, []
         if batch:
@@ -272,7 +279,7 @@ class _Batch:
                 replies = await pipe.execute(raise_on_error=False)
             if waits:
                 *replies, _, replicas = replies
-                if not self._enough(replicas):
+                if not (isinstance(replicas, int) and replicas >= self._replicas):
                     confirmed = [not pending.confirm for pending in batch]
             again = [index for index, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
             for index in again:  # Redis restarted empty (or a new primary): load, run again
@@ -281,13 +288,10 @@ class _Batch:
                 replies[index] = await self._redis.execute_command(*pending.command, **pending.options)  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
             if waits and any(batch[index].confirm for index in again):
                 # Run after the batch's WAIT: confirmed by one of their own.
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    pipe.incr(REPLICATION_FENCE)
-                    pipe.wait(self._replicas, self._wait_timeout_ms)
-                    _, replicas = await pipe.execute()
+                replicated = await _replicated(self._redis, self._replicas, self._wait_timeout_ms)
                 for index in again:
                     if batch[index].confirm:
-                        confirmed[index] = self._enough(replicas)
+                        confirmed[index] = replicated
         except BaseException as error:
             for pending in batch:
                 if not pending.future.done():
@@ -455,11 +459,23 @@ class RedisStore(Store):
         # SET NX GET (Redis 7): the key there, or None when this one was just set.
         mine = secrets.token_bytes(32)
         key = await self._batch.run("SET", SIGNING_KEY, mine, "NX", "GET", get=True)
-        return mine if key is None else bytes(key)
+        if key is not None:
+            return bytes(key)
+        # A new key signs device ids from now on: a failover that lost it would let
+        # every phone come back as a new device, and vote again.
+        await self._confirm()
+        return mine
+
+    async def _confirm(self) -> None:
+        """With ``wait_replicas``: return once every write so far is on that many
+        replicas, else raise ``Unavailable``."""
+        if self.wait_replicas and not await _replicated(self._redis, self.wait_replicas, self.wait_timeout_ms):
+            raise Unavailable()
 
     @_reachable
     async def set_signing_key(self, key: bytes) -> None:
         await self._redis.set(SIGNING_KEY, key)
+        await self._confirm()
 
     # --- battles --------------------------------------------------------------------
 
