@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import Any
 
 
-async def workload(url: str, ballots: int, concurrency: int) -> dict[str, Any]:
+async def workload(url: str, ballots: int, concurrency: int, wait_replicas: int = 0) -> dict[str, Any]:
+    """Ballots, then reads, through a ``RedisStore`` on ``url``: their rates, and each
+    ballot's latency (p50, p99, in ms) from the call to its acknowledgement."""
     # Imported here: the parent may not import redis before a child decides on hiredis.
     import redis.utils
 
@@ -36,7 +38,7 @@ async def workload(url: str, ballots: int, concurrency: int) -> dict[str, Any]:
     from battles.stores import RedisStore
     from battles.stores.base import Secrets
 
-    store = RedisStore(url)
+    store = RedisStore(url, wait_replicas=wait_replicas)
     await store.start(lambda code, message: None)
     try:
         now = int(time.time() * 1000)
@@ -53,9 +55,13 @@ async def workload(url: str, ballots: int, concurrency: int) -> dict[str, Any]:
         assert vote is not None
         choices = list(vote.choices)
 
+        latencies: list[float] = []
+
         async def cast(start: int) -> None:
             for n in range(start, ballots, concurrency):
+                began = time.perf_counter()
                 await store.cast_ballot(code, vote.id, f"device-{n}", choices[n % len(choices)], f"ballot-{n:08d}", now)
+                latencies.append(time.perf_counter() - began)
 
         async def read(start: int) -> None:
             for _ in range(start, ballots, concurrency):
@@ -67,6 +73,9 @@ async def workload(url: str, ballots: int, concurrency: int) -> dict[str, Any]:
             began = time.perf_counter()
             await asyncio.gather(*(step(n) for n in range(concurrency)))
             figures[name] = ballots / (time.perf_counter() - began)
+        latencies.sort()
+        figures["p50_ms"] = 1000 * latencies[len(latencies) // 2]
+        figures["p99_ms"] = 1000 * latencies[int(len(latencies) * 0.99)]
         tally = await store.tally(code, vote.id)
         assert tally.ballots == ballots, tally
         return figures

@@ -52,3 +52,12 @@ def test_the_parser_bench_runs_both_parsers() -> None:
     finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=110)
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert "ballots_per_s  hiredis" in finished.stdout and "ratio" in finished.stdout
+
+
+@pytest.mark.timeout(120)
+def test_the_replication_bench_runs_both_settings() -> None:
+    """``python -m bench.replication`` (docs/operations.md, wait_replicas), small."""
+    command = [sys.executable, "-m", "bench.replication", "--ballots", "300", "--concurrency", "50", "--rounds", "1"]
+    finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=110)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert "wait_replicas 0:" in finished.stdout and "wait_replicas 1:" in finished.stdout
