@@ -55,8 +55,8 @@ def test_serve_on_every_interface_prints_links_and_a_qr_code_that_phones_can_use
         drawn = io.StringIO()
         segno.make(links["join"], error="m").terminal(out=drawn, compact=True)
         assert drawn.getvalue() in output
-        # Battles created later hand out the same address, wherever the console was opened.
-        created = httpx.post(f"http://127.0.0.1:{port}/api/battles", json={"title": "Later"}, timeout=10)
+        # Pages opened by that address hand out that address (and its QR code).
+        created = httpx.post(f"http://{address}:{port}/api/battles", json={"title": "Later"}, timeout=10)
         assert created.status_code == 201
         assert urlsplit(created.json()["links"]["join"]).netloc == f"{address}:{port}"
     finally:

@@ -24,7 +24,6 @@ from battles import backup
 from battles.app import create_battle
 from battles.demo import demo_draft
 from battles.errors import Unavailable
-from battles.model import Language
 from battles.settings import Settings
 from battles.stores import shared, store_for
 from battles.stores.base import Store
@@ -61,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.store is not None:
             os.environ["BATTLES_STORE"] = args.store
         try:
-            return asyncio.run(_with_store(Settings(), {"export": _export, "backup": _backup, "restore": _restore}[args.command], args))
+            action = {"export": _export, "backup": _backup, "restore": _restore}[args.command]
+            return asyncio.run(_with_store(Settings(), lambda store: action(store, args)))
         except Unavailable:
             print(f"error: the store ({Settings().store}) cannot be reached", file=sys.stderr)
             return 1
@@ -77,20 +77,25 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     if settings.workers > 1 and not shared(settings.store):
         parser.error("more than one worker needs a shared store: --store redis://HOST:PORT/0")
+    base = settings.public_url or f"http://{settings.host}:{settings.port}"
     if settings.public_url is None and _all_interfaces(settings.host):
-        # Listening on every interface: the links (and the QR codes the pages show) name
-        # the address phones on the venue network reach, not 0.0.0.0, which none can open.
+        # Listening on every interface: the printed links name the address phones on the
+        # venue network reach, not 0.0.0.0, which none can open. The pages build theirs
+        # (and the QR code) from the address they were opened by, so that is not fixed
+        # here: in a container this machine's address is not the one phones use.
         venue = venue_address()
         if venue is None:
             print("No network interface is up besides loopback: phones cannot reach this machine yet.", flush=True)
         else:
             interface, address = venue
-            settings.public_url = os.environ["BATTLES_PUBLIC_URL"] = f"http://{address}:{settings.port}"
-            print(f"Phones on the venue network reach this machine at {address} (interface {interface}); "
-                  "--public-url to hand out another address.", flush=True)  # fmt: skip
-    base = settings.public_url or f"http://{settings.host}:{settings.port}"
+            base = f"http://{address}:{settings.port}"
+            print(f"Phones on the venue network reach this machine at {address} (interface {interface}). "
+                  "Open the pages by this address, or set --public-url, so that the QR code names it too.",
+                  flush=True)  # fmt: skip
     if args.demo:
-        code, found = asyncio.run(_with_store(settings, _create_demo, args))
+        draft = demo_draft(args.language)
+        code, tokens = asyncio.run(_with_store(settings, lambda store: create_battle(store, draft, settings.join_code_length)))
+        found = links(base, code, tokens)
         print(f"Demo battle {code} ({args.language}) is ready:", flush=True)
         for name, link in found.items():
             print(f"  {name:8} {link}", flush=True)
@@ -173,14 +178,11 @@ def _serve(settings: Settings) -> None:
     )
 
 
-Action = Callable[[Store, Settings, argparse.Namespace], Awaitable[T]]
-
-
-async def _with_store(settings: Settings, action: Action[T], args: argparse.Namespace) -> T:
+async def _with_store(settings: Settings, action: Callable[[Store], Awaitable[T]]) -> T:
     store = store_for(settings)
     await store.start(lambda code, message: None)
     try:
-        return await action(store, settings, args)
+        return await action(store)
     finally:
         await store.close()
 
@@ -192,7 +194,7 @@ def _write(path: Path, content: bytes) -> None:
     os.replace(partial, path)
 
 
-async def _export(store: Store, settings: Settings, args: argparse.Namespace) -> int:
+async def _export(store: Store, args: argparse.Namespace) -> int:
     code = args.code.upper()
     battle = await store.load(code)
     if battle is None:
@@ -205,23 +207,17 @@ async def _export(store: Store, settings: Settings, args: argparse.Namespace) ->
     return 0
 
 
-async def _backup(store: Store, settings: Settings, args: argparse.Namespace) -> int:
+async def _backup(store: Store, args: argparse.Namespace) -> int:
     content = await backup.backup(store)
     _write(Path(args.file), content)
     print(f"{len(backup.parse(content).battles)} battles backed up to {args.file}")
     return 0
 
 
-async def _restore(store: Store, settings: Settings, args: argparse.Namespace) -> int:
+async def _restore(store: Store, args: argparse.Namespace) -> int:
     restored = await backup.restore(store, Path(args.file).read_bytes())
     print(f"{len(restored)} battles restored: {' '.join(restored)}")
     return 0
-
-
-async def _create_demo(store: Store, settings: Settings, args: argparse.Namespace) -> tuple[str, dict[str, str]]:
-    code, tokens = await create_battle(store, demo_draft(args.language), settings.join_code_length)
-    base = settings.public_url or f"http://{settings.host}:{settings.port}"
-    return code, links(base, code, tokens)
 
 
 if __name__ == "__main__":
