@@ -1,11 +1,41 @@
+# The engine on the embedded store by default (one process, its SQLite file in the
+# /data volume), or on Redis when BATTLES_STORE says so (docker-compose.yml).
+#   docker build -t battles .
+#   docker run -p 8000:8000 -v battles-data:/data -e BATTLES_PUBLIC_URL=http://192.168.1.20:8000 battles
 FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
 WORKDIR /app
+
+# The dependencies first, in a layer of their own that a change to the source does
+# not rebuild, at the versions the tests ran with (constraints.txt; regenerate it as
+# docs/operations.md, "Deploying with Docker", says): an image built next year gets
+# these, not whatever is newest then.
+COPY constraints.txt ./
+RUN pip install -r constraints.txt
+
+# Then the engine itself: a regular install (static/ and templates/ go to
+# share/battles/ with it), no editable link back to /app.
 COPY pyproject.toml README.md ./
 COPY src ./src
 COPY static ./static
 COPY templates ./templates
-RUN pip install --no-cache-dir -e .
-RUN useradd --system battles
+RUN pip install --no-deps .
+
+# A user of its own, and the one place it writes: the /data volume. /app stays
+# root's and read-only to it.
+RUN useradd --system --uid 10001 --no-create-home --home-dir /data battles \
+    && mkdir /data && chown battles /data
+VOLUME /data
 USER battles
+WORKDIR /data
+ENV BATTLES_STORE=sqlite:////data/battles.sqlite3
+
 EXPOSE 8000
+HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=3)"]
 CMD ["battles", "serve", "--host", "0.0.0.0", "--port", "8000"]

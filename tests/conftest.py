@@ -35,23 +35,25 @@ class RedisServer:
     "always")`` a restart reloads what ``directory`` holds.
     """
 
-    def __init__(self, directory: Path, persistence: tuple[str, ...] = ("--appendonly", "no")) -> None:
+    def __init__(
+        self, directory: Path, persistence: tuple[str, ...] = ("--appendonly", "no"), options: tuple[str, ...] = ()
+    ) -> None:
         self.directory = directory
         self.persistence = persistence
+        self.options = options  # any other redis-server options, e.g. ("--replicaof", HOST, PORT)
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._process: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        return [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
+                "--save", "", *self.persistence, *self.options, "--dir", str(self.directory)]  # fmt: skip
 
     def start(self) -> None:
         if self._process is not None:
             return
         log = open(self.directory / "redis.log", "ab")
-        self._process = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", *self.persistence, "--dir", str(self.directory)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        self._process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT)
         log.close()
         client = redis.Redis(port=self.port, socket_timeout=0.5, socket_connect_timeout=0.5)
         deadline = time.monotonic() + 10
@@ -90,6 +92,26 @@ class RedisServer:
     def flush(self) -> None:
         with redis.Redis(port=self.port) as client:
             client.flushall()
+
+
+class SentinelServer(RedisServer):
+    """A real ``redis-server --sentinel`` watching ``primary`` as ``service``, with a
+    config file of its own (Sentinel rewrites it) and short failover timings."""
+
+    def __init__(self, directory: Path, primary: RedisServer, service: str, quorum: int = 2) -> None:
+        super().__init__(directory)
+        self.primary, self.service, self.quorum = primary, service, quorum
+
+    def command(self) -> list[str]:
+        config = self.directory / "sentinel.conf"
+        config.write_text(
+            f"port {self.port}\nbind 127.0.0.1\ndir {self.directory}\n"
+            f"sentinel monitor {self.service} 127.0.0.1 {self.primary.port} {self.quorum}\n"
+            f"sentinel down-after-milliseconds {self.service} 1000\n"
+            f"sentinel failover-timeout {self.service} 5000\n"
+            f"sentinel parallel-syncs {self.service} 2\n"
+        )
+        return [REDIS_SERVER, str(config), "--sentinel"]
 
 
 @pytest.fixture(scope="session")

@@ -68,13 +68,34 @@ def test_an_oversized_request_body_is_refused(server: Server) -> None:
     assert response.status_code == 413
 
 
-def test_the_export_needs_the_host_token(server: Server) -> None:
+def test_the_export_needs_the_host_token_or_the_results_token(server: Server) -> None:
     created = server.create_battle(title="T", battlers=BATTLERS)
     url = f"{server.url}/api/battles/{created['code']}/export.json"
+    results_token = created["links"]["results"].split("#", 1)[1]
     assert httpx.get(url).status_code == 401
-    assert httpx.get(url, headers={"authorization": f"Bearer {created['screen_token']}"}).status_code == 401
-    assert httpx.get(url, headers={"authorization": f"Bearer {created['host_token']}"}).status_code == 200
+    for token in (created["screen_token"], created["cohost_token"], "wrong"):
+        assert httpx.get(url, headers={"authorization": f"Bearer {token}"}).status_code == 401
+    for token in (created["host_token"], results_token):
+        assert httpx.get(url, headers={"authorization": f"Bearer {token}"}).status_code == 200
     assert httpx.get(f"{server.url}/api/battles/NOPE22/export.json").status_code == 404
+
+
+async def test_the_results_link_does_not_carry_the_host_token_nor_open_the_console(server: Server) -> None:
+    created = server.create_battle(title="T", battlers=BATTLERS)
+    results_token = created["links"]["results"].split("#", 1)[1]
+    assert created["links"]["results"] == f"{server.url}/results/{created['code']}#{results_token}"
+    assert len(results_token) >= 43  # 256 bits
+    assert results_token not in (created["host_token"], created["cohost_token"], created["screen_token"])
+    for role in ("host", "cohost", "screen"):
+        with pytest.raises(InvalidStatus) as refused:
+            await Client.connect(server.ws_url, role, created["code"], results_token)
+        assert refused.value.response.status_code == 401
+    # A battle's results token reads only that battle's export.
+    other = server.create_battle(title="Other", battlers=BATTLERS)
+    response = httpx.get(
+        f"{server.url}/api/battles/{other['code']}/export.json", headers={"authorization": f"Bearer {results_token}"}
+    )
+    assert response.status_code == 401
 
 
 def test_markup_in_names_comes_back_as_text_on_every_page(server: Server) -> None:

@@ -63,3 +63,22 @@ def test_the_show_bench_prints_both_figures_with_its_slow_and_skewed_phones(tmp_
     assert clocks["phone 4 (+300 ms)"]["best_rtt_ms"] >= 300
     for name in ("phone 2 (+7 s)", "phone 3 (-4 s)"):
         assert abs(clocks[name]["offset_error_ms"]) <= clocks[name]["best_rtt_ms"] / 2 + 1, clocks
+
+
+@pytest.mark.timeout(120)
+def test_the_parser_bench_runs_both_parsers() -> None:
+    """``python -m bench.parser`` (docs/performance.md, hiredis): small, both ways; each
+    child checks that it ran with the parser asked for and that every ballot counted."""
+    command = [sys.executable, "-m", "bench.parser", "--ballots", "300", "--concurrency", "50", "--rounds", "1"]
+    finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=110)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert "ballots_per_s  hiredis" in finished.stdout and "ratio" in finished.stdout
+
+
+@pytest.mark.timeout(120)
+def test_the_replication_bench_runs_both_settings() -> None:
+    """``python -m bench.replication`` (docs/operations.md, wait_replicas), small."""
+    command = [sys.executable, "-m", "bench.replication", "--ballots", "300", "--concurrency", "50", "--rounds", "1"]
+    finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=110)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert "wait_replicas 0:" in finished.stdout and "wait_replicas 1:" in finished.stdout

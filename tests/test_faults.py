@@ -34,7 +34,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from tests.clients import Client, ReconnectingClient
-from tests.conftest import RedisServer
+from tests.conftest import RedisServer, SentinelServer
 from tests.servers import Server
 from tests.test_hub import FOUR, to_the_vote
 
@@ -343,6 +343,175 @@ async def test_kill_9_of_redis_mid_burst(durable_redis: RedisServer, tmp_path: P
             assert not lost and wrong == 0
             assert vote["ballots"] == len(phones) + 1
         await close_all(*everyone)
+    finally:
+        one.stop()
+        two.stop()
+
+
+# --- 7b. Redis's primary fails over (Sentinel) ---------------------------------------------
+
+SERVICE = "battles"
+
+
+def replicating(replica: RedisServer) -> bool:
+    with redis.Redis(port=replica.port) as client:
+        return bool(client.info("replication").get("master_link_status") == "up")
+
+
+def sentinels_ready(sentinels: list[SentinelServer], replicas: int) -> bool:
+    """Every Sentinel knows the other two and every replica: a failover can happen."""
+    for sentinel in sentinels:
+        with redis.Redis(port=sentinel.port) as client:
+            if len(client.sentinel_sentinels(SERVICE)) != len(sentinels) - 1:
+                return False
+            if len(client.sentinel_slaves(SERVICE)) != replicas:
+                return False
+    return True
+
+
+async def until(condition: Any, timeout: float, what: str) -> None:
+    try:
+        async with asyncio.timeout(timeout):
+            while not await asyncio.to_thread(condition):
+                await asyncio.sleep(0.1)
+    except TimeoutError:
+        pytest.fail(f"no {what} after {timeout} s")
+
+
+@pytest.fixture
+def sentinel_setup(tmp_path: Path) -> Iterator[tuple[RedisServer, list[RedisServer], list[SentinelServer]]]:
+    """A primary, two replicas and three Sentinels (quorum 2) on free ports.
+
+    Two replicas, not one: with ``wait_replicas`` 1, the new primary needs a replica
+    of its own to acknowledge anything after the failover (docs/operations.md).
+    """
+
+    def folder(name: str) -> Path:
+        (tmp_path / name).mkdir()
+        return tmp_path / name
+
+    primary = RedisServer(folder("primary"))
+    primary.start()
+    replicas = [
+        RedisServer(folder(f"replica-{n}"), options=("--replicaof", "127.0.0.1", str(primary.port))) for n in (1, 2)
+    ]
+    sentinels = [SentinelServer(folder(f"sentinel-{n}"), primary, SERVICE) for n in (1, 2, 3)]
+    try:
+        for node in (*replicas, *sentinels):
+            node.start()
+        yield primary, replicas, sentinels
+    finally:
+        for node in (*sentinels, *replicas, primary):
+            node.stop()
+
+
+def vote_closings(client: ReconnectingClient) -> int:
+    """How often ``client`` saw the battle's vote go from open to closed, in every
+    snapshot and update it received: 1 when its timer fired once."""
+    closings, status = 0, None
+    while not client.inbox.empty():
+        message = client.inbox.get_nowait()
+        if message["type"] not in ("snapshot", "update") or not message["battle"]["rounds"]:
+            continue
+        votes = message["battle"]["rounds"][-1]["votes"]
+        now = votes[-1]["status"] if votes else None
+        closings += status == "open" and now == "closed"
+        status = now
+    return closings
+
+
+@pytest.mark.parametrize("wait_replicas", [1, 0])
+async def test_a_sentinel_failover_mid_burst(
+    sentinel_setup: tuple[RedisServer, list[RedisServer], list[SentinelServer]],
+    wait_replicas: int,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    primary, replicas, sentinels = sentinel_setup
+    await until(lambda: all(replicating(replica) for replica in replicas), 20, "replicas in sync")
+    await until(lambda: sentinels_ready(sentinels, len(replicas)), 30, "Sentinels that know each other")
+    url = "redis+sentinel://" + ",".join(f"127.0.0.1:{s.port}" for s in sentinels) + f"/{SERVICE}/0"
+    one, two = (
+        Server(url, tmp_path / f"server-{n}.log", wait_replicas=wait_replicas, **HALL_LIMITS) for n in (1, 2)
+    )
+    try:
+        await asyncio.gather(asyncio.to_thread(one.start), asyncio.to_thread(two.start))
+        created = one.create_battle(title="Failover", battlers=FOUR, rules={"vote_seconds": 600})
+        code = created["code"]
+        vote_id = await host_to_the_vote(one, code, created["host_token"])
+        host = await ReconnectingClient([one.ws_url], "host", code, created["host_token"]).start()
+        phones = await phones_on([[one.ws_url] if n % 2 else [two.ws_url] for n in range(200)], code)
+        # Battles whose 5 s votes close by their timers just before, during and after
+        # the failover: each must close once, as every screen sees it.
+        timed, hosts = [], []
+        for _ in range(4):
+            battle = one.create_battle(title="Timer", battlers=FOUR, rules={"vote_seconds": 5})
+            timer_host = await Client.connect(one.ws_url, "host", battle["code"], battle["host_token"])
+            await timer_host.run("start_round")
+            while timer_host.battle["phase"] != "vote":
+                await timer_host.run("next")
+            hosts.append(timer_host)
+            timed.append(await ReconnectingClient([two.ws_url], "screen", battle["code"], battle["screen_token"]).start())
+        everyone = [host, *phones, *timed]
+
+        burst = Burst(phones, vote_id, rate=1000).start()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        for timer_host, opens_at in zip(hosts, (0.0, 0.8, 2.0, 4.5)):  # deadlines: kill -1, -0.2, +1, +3.5 s
+            await asyncio.sleep(max(0.0, started + opens_at - loop.time()))
+            await timer_host.run("open_vote")
+        await asyncio.sleep(max(0.0, started + 6 - loop.time()))
+        killed_at = loop.time()
+        primary.stop()  # kill -9
+
+        async with asyncio.timeout(40):
+            while not all(client.service[-1:] == ["ok"] for client in everyone):
+                await asyncio.sleep(0.05)
+            # With wait_replicas, ballots are acknowledged again only once the new
+            # primary has a replica in sync, which may come after `service` `ok`.
+            while burst.acked_between(loop.time() - 1, loop.time()) < MIN_RATE:
+                await asyncio.sleep(0.1)
+        await asyncio.sleep(3)
+        await burst.stop()
+
+        # The outage as the phones saw it: the longest silence between two acknowledged
+        # ballots from just before the kill on.
+        acked = sorted(t for t in burst.acked_at if t >= killed_at - 0.5)
+        gap, resumed_at = max((b - a, b) for a, b in zip(acked, acked[1:]))
+        before = burst.acked_between(killed_at - 2, killed_at) / 2
+        after = burst.acked_between(resumed_at + 1, resumed_at + 3) / 2
+        told = sum(client.service == ["unavailable", "ok"] for client in everyone)
+        with redis.Redis(port=sentinels[0].port, decode_responses=True) as client:
+            host_name, port = client.sentinel_get_master_addr_by_name(SERVICE)
+        assert int(port) != primary.port
+        new_url = f"redis://{host_name}:{port}/0"
+
+        vote = await reveal(host, vote_id)
+        acked_ids = acked_ballot_ids(phones, vote_id)
+        lost = acked_ids - recorded_ballot_ids_redis(new_url, code, vote_id)
+        expected = expected_totals(phones, vote_id)
+        wrong = sum(abs(vote["totals"].get(c, 0) - expected[c]) for c in CHOICES)
+        closings = [vote_closings(screen) for screen in timed]
+        print(
+            f"Sentinel failover, wait_replicas={wait_replicas}: {before:.0f} ballots/s before, {after:.0f}/s after; "
+            f"ballots acknowledged again {resumed_at - killed_at:.2f} s after the kill (longest silence {gap:.2f} s); "
+            f"{len(lost)} of {len(acked_ids)} acknowledged ballots lost, totals off by {wrong}; "
+            f"{told} of {len(everyone)} clients told unavailable then ok; timer closings seen {closings}"
+        )
+        request.node.user_properties.append(("failover_s", resumed_at - killed_at))
+        request.node.user_properties.append(("lost_ballots", len(lost)))
+        assert before > MIN_RATE and after > MIN_RATE, (before, after)
+        assert told == len(everyone)
+        assert closings == [1, 1, 1, 1]
+        assert all(screen.battle["rounds"][-1]["votes"][-1]["status"] == "closed" for screen in timed)
+        assert [s for phone in phones for s in phone.surprises] == []
+        assert sum(burst.refused.values()) == 0
+        if wait_replicas:
+            assert not lost and wrong == 0
+            assert vote["ballots"] == len(phones)
+        await close_all(*everyone)
+        for timer_host in hosts:
+            await timer_host.close()
     finally:
         one.stop()
         two.stop()

@@ -11,11 +11,14 @@ import asyncio
 import inspect
 import itertools
 import random
+import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from battles import commands as c
 from battles import game
@@ -23,7 +26,9 @@ from battles.errors import Refused, Unavailable
 from battles.game import Context
 from battles.model import Battle, BattleDraft, BattlerDraft
 from battles.stores import EmbeddedStore, RedisStore, open_store
+from battles.stores.redis import SIGNING_KEY, parse_sentinel_url
 from battles.stores.base import BallotReceipt, Secrets, Store, Tally
+from tests.conftest import RedisServer
 
 T0 = 1_700_000_000_000
 CODE = "AB12"
@@ -460,6 +465,57 @@ async def test_everything_is_still_there_after_close_and_reopen(store: Store, st
         await reopened.close()
 
 
+def wipe(store_url: str) -> None:
+    """Lose every battle of the (closed) store at ``store_url``: the disk died."""
+    if store_url.startswith("sqlite:///"):
+        for suffix in ("", "-wal", "-shm"):
+            Path(store_url[len("sqlite:///") :] + suffix).unlink(missing_ok=True)
+    else:
+        with redis.Redis.from_url(store_url) as client:
+            client.flushall()
+
+
+async def test_a_battle_record_restores_into_an_empty_store_exactly(store: Store, store_url: str) -> None:
+    battle = await voting(store)
+    await created(store, "LOBY")
+    await store.cast_ballot(CODE, "r1v1", "d1", "b1", "x1", T0)
+    await store.cast_ballot(CODE, "r1v1", "d2", "b2", "x1", T0)
+    await store.cast_ballot(CODE, "r1v1", "d2", "b3", "x2", T0)
+    await store.react(CODE, 1, "b1", "applause")
+    await store.react(CODE, 1, "b1", "applause")
+    assert await store.codes() == [CODE, "LOBY"]
+    record = await store.record(CODE)
+    assert record is not None and record.battle == battle
+    assert record.ballots == {"r1v1": {"d1": "b1", "d2": "b3"}}
+    assert record.seen == {"r1v1": [("d1", "x1"), ("d2", "x1"), ("d2", "x2")]}
+    assert record.reactions == {1: {"b1": {"applause": 2}}}
+    assert await store.record("NONE") is None
+    # A taken code is refused, and nothing moves.
+    assert not await store.put_record(record)
+    assert await store.tally(CODE, "r1v1") == Tally(totals={"b1": 1, "b3": 1}, ballots=2)
+    await store.close()
+
+    wipe(store_url)
+    fresh = open_store(store_url)
+    await fresh.start(lambda code, message: None)
+    try:
+        assert await fresh.codes() == []
+        assert await fresh.put_record(record)
+        assert await fresh.codes() == [CODE]
+        assert await fresh.record(CODE) == record
+        assert await fresh.secrets(CODE) == record.secrets
+        assert await fresh.tally(CODE, "r1v1") == Tally(totals={"b1": 1, "b3": 1}, ballots=2)
+        assert await fresh.cast_ballot(CODE, "r1v1", "d2", "b2", "x1", T0) == BallotReceipt("duplicate", "b3")
+        assert await fresh.due(deadline_of(battle)) == [CODE]
+        assert await fresh.cast_ballot(CODE, "r1v1", "d3", "b2", "x1", T0) == BallotReceipt("counted", "b2")
+        closed = await committed(fresh, battle, c.CloseVote(type="close_vote"), T0 + 1000)
+        assert await fresh.load(CODE) == closed
+        await fresh.set_signing_key(b"k" * 32)
+        assert await fresh.signing_key() == b"k" * 32
+    finally:
+        await fresh.close()
+
+
 async def test_a_store_is_healthy_while_it_runs(store: Store) -> None:
     assert await store.healthy()
 
@@ -480,6 +536,27 @@ def test_open_store_picks_the_store_a_url_names() -> None:
     for url in ("postgres://db/battles", "sqlite://", "sqlite:///", "battles.sqlite3", "", "memory"):
         with pytest.raises(ValueError, match="unsupported store URL"):
             open_store(url)
+    sentinel = open_store("redis+sentinel://10.0.0.1:26379,10.0.0.2:26380/battles/2", wait_replicas=1)
+    assert isinstance(sentinel, RedisStore) and sentinel.wait_replicas == 1
+    # The embedded store has no replicas to wait for: refused, not ignored.
+    with pytest.raises(ValueError, match="wait_replicas needs the Redis store"):
+        open_store("sqlite://:memory:", wait_replicas=1)
+
+
+def test_a_sentinel_url_names_the_sentinels_the_service_and_the_database() -> None:
+    assert parse_sentinel_url("redis+sentinel://h1:26379,h2:26380/mymaster/0") == (
+        [("h1", 26379), ("h2", 26380)], "mymaster", 0, None
+    )
+    assert parse_sentinel_url("redis+sentinel://:s3cret@[::1]:26379/battles") == ([("::1", 26379)], "battles", 0, "s3cret")
+    for url in (
+        "redis+sentinel://h1:26379",  # no service
+        "redis+sentinel:///battles/0",  # no Sentinel
+        "redis+sentinel://h1/battles/0",  # no port
+        "redis+sentinel://h1:26379,h2:x/battles/0",
+        "redis+sentinel://h1:26379/battles/zero",
+    ):
+        with pytest.raises(ValueError, match="redis\\+sentinel://"):
+            parse_sentinel_url(url)
 
 
 async def test_an_in_memory_store_works_until_closed() -> None:
@@ -632,4 +709,99 @@ async def test_a_redis_that_hangs_is_noticed_within_seconds(redis_server: Any, c
         assert await store.tally(CODE, "r1v1") == Tally(totals={"b1": 1}, ballots=1)
     finally:
         redis_server.thaw()
+        await store.close()
+
+
+# --- Redis replication: wait_replicas (docs/operations.md, "Acknowledged means replicated") ---
+
+
+def wait_until_replicating(replica: RedisServer) -> None:
+    with redis.Redis(port=replica.port) as client:
+        deadline = time.monotonic() + 10
+        while client.info("replication").get("master_link_status") != "up":
+            assert time.monotonic() < deadline, "the replica did not catch up with its primary"
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def primary_and_replica(tmp_path: Path) -> Iterator[tuple[RedisServer, RedisServer]]:
+    (tmp_path / "primary").mkdir()
+    (tmp_path / "replica").mkdir()
+    # No 5 s wait before it sends a replica its first copy (Redis's default).
+    primary = RedisServer(tmp_path / "primary", options=("--repl-diskless-sync-delay", "0"))
+    primary.start()
+    replica = RedisServer(tmp_path / "replica", options=("--replicaof", "127.0.0.1", str(primary.port)))
+    replica.start()
+    wait_until_replicating(replica)
+    yield primary, replica
+    replica.stop()
+    primary.stop()
+
+
+async def test_with_wait_replicas_nothing_is_acknowledged_that_no_replica_has(
+    primary_and_replica: tuple[RedisServer, RedisServer],
+) -> None:
+    primary, replica = primary_and_replica
+    # Long enough for a loaded machine's replica to confirm; the refusals below wait it out.
+    store = RedisStore(primary.url, wait_replicas=1, wait_timeout_ms=1500)
+    await store.start(lambda code, message: None)
+    try:
+        battle = await voting(store)
+        assert await store.cast_ballot(CODE, "r1v1", "d1", "b1", "x1", T0) == BallotReceipt("counted", "b1")
+        with redis.Redis(port=replica.port) as on_replica:
+            assert on_replica.hget(f"battle:{{{CODE}}}:ballots:r1v1", "d1") == b"b1"
+
+        replica.stop()
+        started = time.perf_counter()
+        with pytest.raises(Unavailable):
+            await store.cast_ballot(CODE, "r1v1", "d2", "b2", "x2", T0)
+        waited = time.perf_counter() - started
+        assert 1.45 < waited < 5, waited  # WAIT's timeout, then the refusal
+        closed = applied(battle, c.CloseVote(type="close_vote"))
+        with pytest.raises(Unavailable):
+            await commit(store, closed)  # applied on the primary, but never acknowledged
+        # A resend of the refused ballot (same id) is a duplicate on the primary; it is
+        # not acknowledged either while no replica can confirm it.
+        with pytest.raises(Unavailable):
+            await store.cast_ballot(CODE, "r1v1", "d2", "b2", "x2", T0)
+        # Nor is a new signing key: device ids signed with a key that a failover loses
+        # would all be new devices afterwards.
+        with redis.Redis(port=primary.port) as client:
+            client.delete(SIGNING_KEY)
+        with pytest.raises(Unavailable):
+            await store.signing_key()
+
+        replica.start()  # empty: it copies everything from the primary again
+        wait_until_replicating(replica)
+        assert await store.cast_ballot(CODE, "r1v1", "d2", "b2", "x2", T0) == BallotReceipt("duplicate", "b2")
+        with redis.Redis(port=replica.port) as on_replica:
+            assert on_replica.hget(f"battle:{{{CODE}}}:ballots:r1v1", "d2") == b"b2"
+    finally:
+        await store.close()
+
+
+async def test_a_primary_that_refuses_writes_without_replicas_is_unavailable(
+    primary_and_replica: tuple[RedisServer, RedisServer],
+) -> None:
+    primary, replica = primary_and_replica
+    with redis.Redis(port=primary.port) as client:
+        client.config_set("min-replicas-to-write", 1)
+        client.config_set("min-replicas-max-lag", 10)  # a replica answers once a second
+    store = RedisStore(primary.url)
+    await store.start(lambda code, message: None)
+    try:
+        battle = await voting(store)
+        replica.stop()
+        with redis.Redis(port=primary.port) as client:
+            deadline = time.monotonic() + 10
+            while client.info("replication")["connected_slaves"] != 0:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        # NOREPLICAS: a clear store_unavailable, as for any other outage, not a crash.
+        with pytest.raises(Unavailable):
+            await store.cast_ballot(CODE, "r1v1", "d1", "b1", "x1", T0)
+        with pytest.raises(Unavailable):
+            await commit(store, applied(battle, c.CloseVote(type="close_vote")))
+        assert await store.load(CODE) == battle  # reads go on
+    finally:
         await store.close()

@@ -51,10 +51,11 @@ from battles.security import (
     offered,
     own_hosts,
     refuse_handshake,
+    results_token,
     same_secret,
 )
 from battles.settings import Settings
-from battles.stores import open_store
+from battles.stores import store_for
 from battles.stores.base import Secrets, Store
 from battles.views import export, export_csv, links
 
@@ -197,7 +198,7 @@ def hold_many_sockets() -> None:
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     keep_secrets_out_of_logs(settings.log_level)
-    store = open_store(settings.store, presence_ttl_ms=settings.presence_ttl_ms)
+    store = store_for(settings)
     hub = Hub(store, settings)
     # Per client address, shared by every process of the store (battles.ratelimit): new
     # device ids, new battles, and lookups of join codes that do not exist.
@@ -297,9 +298,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         battle, tokens = await store.load(code), await store.secrets(code)
         if battle is None or tokens is None or request.path_params["format"] not in ("json", "csv"):
             raise HTTPException(404, "no battle has that code")
-        if not same_secret(_bearer(request.headers), tokens.host):
-            raise HTTPException(401, "the host token is required (Authorization: Bearer TOKEN)")
-        reactions = {r.number: await store.reactions(code, r.number) for r in battle.rounds}
+        # The host's token, or the results link's (docs/security.md): both read the export.
+        given = _bearer(request.headers)
+        if not (same_secret(given, tokens.host) or same_secret(given, results_token(tokens))):
+            raise HTTPException(401, "the host token or the results token is required (Authorization: Bearer TOKEN)")
+        reactions = await store.all_reactions(battle)
         filename = f"battle-{code}.{request.path_params['format']}"
         disposition = {"content-disposition": f'attachment; filename="{filename}"'}
         if request.path_params["format"] == "csv":

@@ -58,6 +58,17 @@ def cohost_token(tokens: Secrets, generation: int) -> str:
     return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
 
 
+def results_token(tokens: Secrets) -> str:
+    """The results link's token: it reads the export (docs/security.md), nothing else.
+
+    An HMAC keyed with the host token, like a later co-host generation's: every process
+    computes the same one without storing it, and it tells nothing about the host
+    token, so sharing the results does not share the console.
+    """
+    mac = hmac.new(tokens.host.encode(), f"results:{tokens.screen}".encode(), hashlib.sha256)
+    return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
+
+
 def current_secrets(tokens: Secrets, cohost_generation: int) -> Secrets:
     """The battle's tokens as they are valid now (the co-host's of the current generation)."""
     return Secrets(host=tokens.host, screen=tokens.screen, cohost=cohost_token(tokens, cohost_generation))

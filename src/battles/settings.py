@@ -16,7 +16,35 @@ class Settings(BaseSettings):
 
     store: str = Field(
         "sqlite:///battles.sqlite3",
-        description="Where battles live: sqlite:///PATH (embedded, one process) or redis://HOST:PORT/DB.",
+        description=(
+            "Where battles live: sqlite:///PATH (embedded, one process), redis://HOST:PORT/DB, or "
+            "redis+sentinel://HOST:PORT[,HOST:PORT...]/SERVICE[/DB] (the primary these Sentinels name)."
+        ),
+    )
+    # docs/operations.md, "Acknowledged means replicated": what this promises and costs.
+    wait_replicas: int = Field(
+        0,
+        ge=0,
+        le=16,
+        description=(
+            "Redis only: acknowledge a ballot or a host command only once WAIT says this many "
+            "replicas have it; 0: once the primary has it."
+        ),
+    )
+    wait_timeout_ms: int = Field(
+        1000,
+        ge=10,
+        le=60_000,
+        description="How long a write waits for wait_replicas; fewer by then: refused with store_unavailable.",
+    )
+    shutdown_drain_s: int = Field(
+        10,
+        ge=0,
+        le=300,
+        description=(
+            "On SIGTERM, how long requests and websocket closes in progress may finish before "
+            "the process exits anyway (uvicorn's timeout_graceful_shutdown)."
+        ),
     )
     host: str = Field("127.0.0.1", description="Address to listen on.")
     port: int = Field(8000, ge=0, le=65535, description="Port to listen on.")

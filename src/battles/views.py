@@ -9,6 +9,7 @@ from typing import Any
 
 from battles import game
 from battles.model import Battle
+from battles.security import results_token
 from battles.stores.base import Secrets, Tally
 
 HOST_ROLES = ("host", "cohost")
@@ -52,7 +53,7 @@ def links(base_url: str, code: str, tokens: Secrets | None = None) -> dict[str, 
             "host": f"{base}/host/{code}#{tokens.host}",
             "cohost": f"{base}/host/{code}#{tokens.cohost}",
             "screen": f"{base}/screen/{code}#{tokens.screen}",
-            "results": f"{base}/results/{code}#{tokens.host}",
+            "results": f"{base}/results/{code}#{results_token(tokens)}",
         }
     return result
 

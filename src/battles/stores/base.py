@@ -77,6 +77,19 @@ class AddressLimits(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class BattleRecord:
+    """Everything a store keeps of one battle, as ``battles backup`` writes it and
+    ``battles restore`` puts it back (docs/operations.md, "Backup and restore"). The
+    running totals are not in it: they follow from the ballots."""
+
+    battle: Battle
+    secrets: Secrets
+    ballots: dict[str, dict[str, str]]  # vote id -> device -> choice
+    seen: dict[str, list[tuple[str, str]]]  # vote id -> (device, ballot id) already counted
+    reactions: dict[int, dict[str, dict[str, int]]]  # round -> battler -> kind -> count
+
+
 class Store(abc.ABC):
     """See the module docstring. All methods raise ``Unavailable`` when the backing
     service cannot be reached. A write that timed out may still have happened: a
@@ -102,6 +115,11 @@ class Store(abc.ABC):
         None when one process serves the store (the embedded store): then each budget
         lives in that process's memory (``battles.ratelimit.address_limits``)."""
         return None
+
+    @abc.abstractmethod
+    async def set_signing_key(self, key: bytes) -> None:
+        """Replace the signing key (``battles restore``: the restored devices' ids are
+        signed with the backup's key). Servers read it at every handshake."""
 
     # --- battles --------------------------------------------------------------------
 
@@ -132,6 +150,29 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def due(self, now_ms: int) -> list[str]:
         """Codes of battles whose next deadline (``game.next_deadline``) has passed."""
+
+    # --- backup and restore ---------------------------------------------------------
+
+    @abc.abstractmethod
+    async def codes(self) -> list[str]:
+        """The code of every stored battle, sorted."""
+
+    @abc.abstractmethod
+    async def record(self, code: str) -> BattleRecord | None:
+        """Everything stored of one battle, None when there is no such battle."""
+
+    @abc.abstractmethod
+    async def put_record(self, record: BattleRecord) -> bool:
+        """Store a battle from a record; False (and nothing written) when its code is taken."""
+
+    async def all_reactions(self, battle: Battle) -> dict[int, dict[str, dict[str, int]]]:
+        """The reaction counts of every round of ``battle``."""
+        return {rnd.number: await self.reactions(battle.code, rnd.number) for rnd in battle.rounds}
+
+    @staticmethod
+    def vote_ids(battle: Battle) -> list[str]:
+        """Every vote of the battle, voided ones too: their ballots are kept."""
+        return [vote.id for rnd in battle.rounds for vote in rnd.votes]
 
     # --- ballots and reactions ------------------------------------------------------
 

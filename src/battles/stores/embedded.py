@@ -44,7 +44,7 @@ from pydantic import ValidationError
 from battles import game
 from battles.errors import Fault, Refused, Unavailable
 from battles.model import Battle
-from battles.stores.base import BallotReceipt, Listener, Secrets, Store, Tally
+from battles.stores.base import BallotReceipt, BattleRecord, Listener, Secrets, Store, Tally
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +190,15 @@ class EmbeddedStore(Store):
         await self._durable()  # device ids signed with it must stay valid after a power cut
         return key
 
+    async def set_signing_key(self, key: bytes) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO settings (name, value) VALUES ('signing_key', ?)"
+                " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (key,),
+            )
+        await self._durable()
+
     # --- battles --------------------------------------------------------------------
 
     async def create(self, battle: Battle, tokens: Secrets) -> bool:
@@ -249,6 +258,58 @@ class EmbeddedStore(Store):
                 .fetchall()
             )
         return [str(code) for (code,) in rows]
+
+    # --- backup and restore ---------------------------------------------------------
+
+    async def codes(self) -> list[str]:
+        with _reachable():
+            rows = self._connection().execute("SELECT code FROM battles ORDER BY code").fetchall()
+        return [str(code) for (code,) in rows]
+
+    async def record(self, code: str) -> BattleRecord | None:
+        battle, tokens = await self.load(code), await self.secrets(code)
+        if battle is None or tokens is None:
+            return None
+        db = self._connection()
+        ballots: dict[str, dict[str, str]] = {vote_id: {} for vote_id in self.vote_ids(battle)}
+        seen: dict[str, list[tuple[str, str]]] = {vote_id: [] for vote_id in ballots}
+        with _reachable():
+            for vote_id, device, choice in db.execute(
+                "SELECT vote_id, device, choice FROM ballots WHERE code = ? ORDER BY vote_id, device", (code,)
+            ):
+                ballots.setdefault(vote_id, {})[device] = choice
+            for vote_id, device, ballot_id in db.execute(
+                "SELECT vote_id, device, ballot_id FROM seen_ballots WHERE code = ? ORDER BY vote_id, device, ballot_id",
+                (code,),
+            ):
+                seen.setdefault(vote_id, []).append((device, ballot_id))
+        return BattleRecord(battle, tokens, ballots, seen, await self.all_reactions(battle))
+
+    async def put_record(self, record: BattleRecord) -> bool:
+        battle, tokens, code = record.battle, record.secrets, record.battle.code
+        with self._transaction() as db:
+            created = db.execute(_CREATE_BATTLE, (code, tokens.host, tokens.screen, tokens.cohost, *_battle_row(battle)))
+            if created.rowcount != 1:
+                return False
+            db.executemany(
+                "INSERT INTO ballots (code, vote_id, device, choice) VALUES (?, ?, ?, ?)",
+                [(code, vote_id, device, choice) for vote_id, chosen in record.ballots.items() for device, choice in chosen.items()],
+            )
+            db.executemany(
+                "INSERT INTO seen_ballots (code, vote_id, device, ballot_id) VALUES (?, ?, ?, ?)",
+                [(code, vote_id, device, ballot_id) for vote_id, pairs in record.seen.items() for device, ballot_id in pairs],
+            )
+            db.executemany(
+                "INSERT INTO reactions (code, round, battler, kind, count) VALUES (?, ?, ?, ?, ?)",
+                [
+                    (code, number, battler, kind, count)
+                    for number, battlers in record.reactions.items()
+                    for battler, kinds in battlers.items()
+                    for kind, count in kinds.items()
+                ],
+            )
+        await self._durable()
+        return True
 
     # --- ballots and reactions ------------------------------------------------------
 

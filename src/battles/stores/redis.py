@@ -27,7 +27,19 @@ together with the state; it is a hint that ``due`` checks against the state itse
 built so that it may be early or stale but never loses a deadline (see ``_write``
 and ``due``).
 
-Failures. Every Redis connection or timeout error becomes ``Unavailable``.
+Sentinel. A ``redis+sentinel://`` URL names the Sentinels instead of one Redis;
+every new connection (commands, ballots, the timer loop's and the fan-out's) asks
+them where the primary is, so after a failover the store reconnects to the new
+primary like after any outage (docs/operations.md, "Sentinel").
+
+Replication. With ``wait_replicas`` above 0, a ballot, a battle's creation and a
+host command are only reported done once ``WAIT`` says that many replicas have
+them; otherwise the caller gets ``Unavailable`` and nothing is acknowledged
+(docs/operations.md, "Acknowledged means replicated").
+
+Failures. Every Redis connection or timeout error becomes ``Unavailable``, and so
+do the refusals of a primary that cannot take writes now (``NOREPLICAS`` under
+``min-replicas-to-write``, ``READONLY`` from a demoted primary).
 Commands are not retried: a retried ``commit`` whose first try did reach Redis would
 report a conflict for its own change. The one pub/sub connection is watched by its
 reader task, which reconnects and subscribes again on its own.
@@ -39,33 +51,74 @@ import asyncio
 import functools
 import json
 import logging
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any, Literal, ParamSpec, TypeVar, cast
+from typing import Any, Literal, NamedTuple, ParamSpec, TypeVar, cast
 
 from pydantic import ValidationError
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from battles import game, metrics
 from battles.errors import Fault, Refused, Unavailable
 from battles.model import Battle
-from battles.stores.base import AddressLimits, BallotReceipt, Listener, Secrets, Store, Tally
+from battles.stores.base import AddressLimits, BallotReceipt, BattleRecord, Listener, Secrets, Store, Tally
 
 log = logging.getLogger(__name__)
 
 DEADLINES = "battles:deadlines"
 SIGNING_KEY = "battles:signing-key"
+# Written before each WAIT of a batch of ballots (see ``_Batch``).
+REPLICATION_FENCE = "battles:replication-fence"
+
+SENTINEL_SCHEME = "redis+sentinel://"
 
 # The errors that mean "Redis cannot be reached right now".
 _UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
+# A primary's refusals that mean "no writes here right now": min-replicas-to-write
+# sees too few replicas, or a primary that a failover demoted. Searched for, not
+# matched at the start: redis-py wraps a pipeline's errors in a sentence of its own.
+_NO_WRITES_NOW = re.compile(r"\b(NOREPLICAS|READONLY) ")
+
+
+def _no_writes_now(error: object) -> bool:
+    return isinstance(error, ResponseError) and _NO_WRITES_NOW.search(str(error)) is not None
+
+
+def parse_sentinel_url(url: str) -> tuple[list[tuple[str, int]], str, int, str | None]:
+    """``redis+sentinel://[:PASSWORD@]HOST:PORT[,HOST:PORT...]/SERVICE[/DB]``: the
+    Sentinels' addresses, the service (``sentinel monitor`` name), the database and
+    the password of the Redis nodes (the Sentinels themselves take none)."""
+    rest = url[len(SENTINEL_SCHEME) :] if url.startswith(SENTINEL_SCHEME) else ""
+    password: str | None = None
+    hosts, _, path = rest.partition("/")
+    if "@" in hosts:
+        credentials, _, hosts = hosts.rpartition("@")
+        password = credentials.partition(":")[2] or None
+    service, _, db = path.partition("/")
+    addresses: list[tuple[str, int]] = []
+    for address in hosts.split(",") if hosts else []:
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"{url!r}: every Sentinel needs HOST:PORT, got {address!r}")
+        addresses.append((host.strip("[]"), int(port)))
+    if not addresses or not service or not (db == "" or db.isdigit()):
+        raise ValueError(f"{url!r}: use redis+sentinel://HOST:PORT[,HOST:PORT...]/SERVICE[/DB]")
+    return addresses, service, int(db or 0), password
+
+
+class _BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
+    """Sentinel's primary-following connections with the blocking pool's cap and
+    wait (``max_connections``, ``timeout``), as the plain URL's pool has them."""
 
 # A hint in the timer index for a version that was never written (its commit's
 # pipeline broke between the index write and the script) is dropped once its
@@ -186,6 +239,23 @@ T = TypeVar("T")
 _BATCH_MAX = 512
 
 
+async def _replicated(redis: Redis, replicas: int, timeout_ms: int) -> bool:
+    """Whether every write so far, by any connection, is on ``replicas`` replicas within
+    ``timeout_ms``: WAIT after a fence write of its own (see ``_Batch.run``)."""
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.incr(REPLICATION_FENCE)
+        pipe.wait(replicas, timeout_ms)
+        _, confirmed = await pipe.execute()
+    return isinstance(confirmed, int) and confirmed >= replicas
+
+
+class _Pending(NamedTuple):
+    command: tuple[Any, ...]
+    options: dict[str, Any]
+    confirm: bool  # see _Batch.run
+    future: asyncio.Future[Any]
+
+
 class _Batch:
     """Commands that arrive in the same turn of the event loop, sent as one pipeline.
 
@@ -204,16 +274,26 @@ class _Batch:
     once (``duplicate``).
     """
 
-    def __init__(self, redis: Redis, scripts: dict[str, str]) -> None:
+    def __init__(self, redis: Redis, scripts: dict[str, str], replicas: int = 0, wait_timeout_ms: int = 0) -> None:
         self._redis = redis
         self._scripts = scripts  # sha -> source, to load a script Redis has forgotten
-        self._pending: list[tuple[tuple[Any, ...], dict[str, Any], asyncio.Future[Any]]] = []
+        self._replicas, self._wait_timeout_ms = replicas, wait_timeout_ms
+        self._pending: list[_Pending] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def run(self, *command: Any, **options: Any) -> Any:
-        """Run one command (``options`` for redis-py's parsing of its reply)."""
+    async def run(self, *command: Any, confirm: bool = False, **options: Any) -> Any:
+        """Run one command (``options`` for redis-py's parsing of its reply).
+
+        ``confirm``: its reply is an acknowledgement, so with ``replicas`` it waits
+        for the batch's ``WAIT`` and raises ``Unavailable`` when too few replicas
+        confirmed. The batch writes ``REPLICATION_FENCE`` before its ``WAIT``: WAIT
+        counts the writes of its own connection only, and a resent ballot that is a
+        ``duplicate`` writes nothing, yet must not be acknowledged before the first
+        copy (written by another connection, maybe never confirmed) reached the
+        replicas. The fence's offset is past every earlier write.
+        """
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.append((command, options, future))
+        self._pending.append(_Pending(command, options, confirm and self._replicas > 0, future))
         if len(self._pending) == 1:
             # Sent once every caller already runnable in this turn has added its command.
             asyncio.get_running_loop().call_soon(self._flush)
@@ -228,31 +308,48 @@ class _Batch:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _send(self, batch: list[tuple[tuple[Any, ...], dict[str, Any], asyncio.Future[Any]]]) -> None:
+    async def _send(self, batch: list[_Pending]) -> None:
+        waits = any(pending.confirm for pending in batch)
+        confirmed = [True] * len(batch)
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
-                for command, options, _ in batch:
-                    pipe.execute_command(*command, **options)
+                for pending in batch:
+                    pipe.execute_command(*pending.command, **pending.options)
+                if waits:
+                    pipe.incr(REPLICATION_FENCE)
+                    pipe.wait(self._replicas, self._wait_timeout_ms)
                 replies = await pipe.execute(raise_on_error=False)
-            for index, reply in enumerate(replies):
-                if isinstance(reply, NoScriptError):  # Redis restarted empty: load, run again
-                    command, options, _ = batch[index]
-                    await self._redis.script_load(self._scripts[command[1]])
-                    replies[index] = await self._redis.execute_command(*command, **options)  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+            if waits:
+                *replies, _, replicas = replies
+                if not (isinstance(replicas, int) and replicas >= self._replicas):
+                    confirmed = [not pending.confirm for pending in batch]
+            again = [index for index, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+            for index in again:  # Redis restarted empty (or a new primary): load, run again
+                pending = batch[index]
+                await self._redis.script_load(self._scripts[pending.command[1]])
+                replies[index] = await self._redis.execute_command(*pending.command, **pending.options)  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+            if waits and any(batch[index].confirm for index in again):
+                # Run after the batch's WAIT: confirmed by one of their own.
+                replicated = await _replicated(self._redis, self._replicas, self._wait_timeout_ms)
+                for index in again:
+                    if batch[index].confirm:
+                        confirmed[index] = replicated
         except BaseException as error:
-            for _, _, future in batch:
-                if not future.done():
-                    future.set_exception(error)
+            for pending in batch:
+                if not pending.future.done():
+                    pending.future.set_exception(error)
             if not isinstance(error, Exception):
                 raise
             return
-        for (_, _, future), reply in zip(batch, replies):
-            if future.done():
+        for pending, reply, ok in zip(batch, replies, confirmed):
+            if pending.future.done():
                 continue
-            if isinstance(reply, Exception):
-                future.set_exception(reply)
+            if _no_writes_now(reply) or not ok:
+                pending.future.set_exception(Unavailable())
+            elif isinstance(reply, Exception):
+                pending.future.set_exception(reply)
             else:
-                future.set_result(reply)
+                pending.future.set_result(reply)
 
 
 def _reachable(method: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
@@ -268,6 +365,10 @@ def _reachable(method: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Corou
         except _UNREACHABLE as error:
             answered = False
             raise Unavailable() from error
+        except ResponseError as error:
+            if _no_writes_now(error):
+                raise Unavailable() from error
+            raise
         finally:
             if answered:  # a refusal (a Lua script's answer) was a round trip too
                 roundtrip.observe(time.perf_counter() - started)
@@ -319,6 +420,8 @@ class RedisStore(Store):
     for a free pooled connection, and the silence after which the fan-out reader
     declares its connection dead. ``max_connections`` caps this process's pool,
     the fan-out connection included; callers beyond it wait for a free one.
+    ``wait_replicas`` and ``wait_timeout_ms``: see "Replication" in the module
+    docstring; a confirmed write takes up to ``wait_timeout_ms`` longer.
     """
 
     def __init__(
@@ -328,12 +431,14 @@ class RedisStore(Store):
         *,
         socket_timeout_s: float = 3.0,
         max_connections: int = 64,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 1000,
     ) -> None:
         self.url = url
         self.presence_ttl_ms = presence_ttl_ms
         self.socket_timeout_s = socket_timeout_s
-        pool = BlockingConnectionPool.from_url(
-            url,
+        self.wait_replicas, self.wait_timeout_ms = wait_replicas, wait_timeout_ms
+        options: dict[str, Any] = dict(
             max_connections=max_connections,
             timeout=socket_timeout_s,
             socket_timeout=socket_timeout_s,
@@ -341,6 +446,16 @@ class RedisStore(Store):
             socket_keepalive=True,
             retry=Retry(NoBackoff(), 0),  # see "Failures" in the module docstring
         )
+        self._sentinel: Sentinel | None = None
+        pool: BlockingConnectionPool
+        if url.startswith(SENTINEL_SCHEME):
+            sentinels, service, db, password = parse_sentinel_url(url)
+            self._sentinel = Sentinel(  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+                sentinels, socket_timeout=socket_timeout_s, socket_connect_timeout=socket_timeout_s
+            )
+            pool = _BlockingSentinelPool(service, self._sentinel, db=db, password=password, **options)  # type: ignore[no-untyped-call]
+        else:
+            pool = BlockingConnectionPool.from_url(url, **options)
         self._redis = Redis(connection_pool=pool)
         self._create = self._redis.register_script(_CREATE)
         self._commit = self._redis.register_script(_COMMIT)
@@ -353,6 +468,8 @@ class RedisStore(Store):
             {script.sha: source for script, source in (
                 (self._cast_ballot, _CAST_BALLOT), (self._tally, _TALLY), (self._react, _REACT), (self._take_token, _TAKE_TOKEN)
             )},  # fmt: skip
+            wait_replicas,
+            wait_timeout_ms,
         )
 
         self._listener: Listener | None = None
@@ -388,6 +505,8 @@ class RedisStore(Store):
         await self._drop_pubsub()
         self._subscribed.clear()
         await self._redis.aclose(close_connection_pool=True)
+        if self._sentinel is not None:
+            await self._sentinel.aclose()
 
     async def healthy(self) -> bool:
         """Redis answers, and this process's fan-out is connected."""
@@ -405,7 +524,23 @@ class RedisStore(Store):
         # SET NX GET (Redis 7): the key there, or None when this one was just set.
         mine = secrets.token_bytes(32)
         key = await self._batch.run("SET", SIGNING_KEY, mine, "NX", "GET", get=True)
-        return mine if key is None else bytes(key)
+        if key is not None:
+            return bytes(key)
+        # A new key signs device ids from now on: a failover that lost it would let
+        # every phone come back as a new device, and vote again.
+        await self._confirm()
+        return mine
+
+    async def _confirm(self) -> None:
+        """With ``wait_replicas``: return once every write so far is on that many
+        replicas, else raise ``Unavailable``."""
+        if self.wait_replicas and not await _replicated(self._redis, self.wait_replicas, self.wait_timeout_ms):
+            raise Unavailable()
+
+    @_reachable
+    async def set_signing_key(self, key: bytes) -> None:
+        await self._redis.set(SIGNING_KEY, key)
+        await self._confirm()
 
     def shared_limits(self, name: str, per_minute: float, burst: int) -> AddressLimits:
         return _SharedLimits(self, name, per_minute, burst)
@@ -480,7 +615,15 @@ class RedisStore(Store):
             if deadline is not None:
                 pipe.zadd(DEADLINES, {f"{battle.code}|{battle.version}": deadline}, lt=True)
             await script(keys=[keys.battle], args=[*fields, *extra], client=pipe)
+            if self.wait_replicas:
+                # A write that lost its compare-and-set wrote nothing and acknowledges
+                # nothing, so WAIT on this connection's own writes is enough here.
+                pipe.wait(self.wait_replicas, self.wait_timeout_ms)
             results = await pipe.execute()
+        if self.wait_replicas:
+            *results, replicas = results
+            if results[-1] and replicas < self.wait_replicas:
+                raise Unavailable()  # written on the primary, not confirmed: see "Replication"
         return bool(results[-1])
 
     @_reachable
@@ -537,6 +680,62 @@ class RedisStore(Store):
                 await pipe.execute()
         return sorted(due)
 
+    # --- backup and restore ---------------------------------------------------------
+
+    @_reachable
+    async def codes(self) -> list[str]:
+        # battle:{CODE} and nothing after it: braces are not special in SCAN's patterns.
+        found = {_text(key)[len("battle:{") : -1] async for key in self._redis.scan_iter(match="battle:{*}", _type="hash")}
+        return sorted(found)
+
+    @_reachable
+    async def record(self, code: str) -> BattleRecord | None:
+        battle, tokens = await self.load(code), await self.secrets(code)
+        if battle is None or tokens is None:
+            return None
+        keys, vote_ids = _Keys(code), self.vote_ids(battle)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for vote_id in vote_ids:
+                pipe.hgetall(keys.ballots(vote_id))
+                pipe.smembers(keys.seen(vote_id))
+            replies = await pipe.execute()
+        ballots: dict[str, dict[str, str]] = {}
+        seen: dict[str, list[tuple[str, str]]] = {}
+        for vote_id, chosen, counted in zip(vote_ids, replies[::2], replies[1::2]):
+            ballots[vote_id] = {_text(device): _text(choice) for device, choice in sorted(chosen.items())}
+            pairs = (_text(member).rpartition("|") for member in counted)
+            seen[vote_id] = sorted((device, ballot_id) for device, _, ballot_id in pairs)
+        return BattleRecord(battle, tokens, ballots, seen, await self.all_reactions(battle))
+
+    @_reachable
+    async def put_record(self, record: BattleRecord) -> bool:
+        """The counters first, the battle last: a restore cut short leaves no battle, and
+        doing it again writes the same counters (nothing here adds to what is there)."""
+        code = record.battle.code
+        keys = _Keys(code)
+        if await self._redis.exists(keys.battle):
+            return False
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for vote_id, chosen in record.ballots.items():
+                pipe.delete(keys.ballots(vote_id), keys.seen(vote_id), keys.totals(vote_id))
+                if chosen:
+                    pipe.hset(keys.ballots(vote_id), mapping=chosen)  # type: ignore[arg-type]  # redis-py's mapping type is invariant
+                    totals: dict[str, int] = {}
+                    for choice in chosen.values():
+                        totals[choice] = totals.get(choice, 0) + 1
+                    pipe.hset(keys.totals(vote_id), mapping=totals)  # type: ignore[arg-type]
+            for vote_id, pairs in record.seen.items():
+                if pairs:
+                    pipe.sadd(keys.seen(vote_id), *(f"{device}|{ballot_id}" for device, ballot_id in pairs))
+            for number, battlers in record.reactions.items():
+                counts = {f"{battler}|{kind}": count for battler, kinds in battlers.items() for kind, count in kinds.items()}
+                pipe.delete(keys.reactions(number))
+                if counts:
+                    pipe.hset(keys.reactions(number), mapping=counts)  # type: ignore[arg-type]
+            await pipe.execute()
+        tokens = record.secrets
+        return await self._write(record.battle, self._create, tokens.host, tokens.screen, tokens.cohost)
+
     # --- ballots and reactions ------------------------------------------------------
 
     @_reachable
@@ -551,6 +750,7 @@ class RedisStore(Store):
             "EVALSHA", self._cast_ballot.sha, 5,
             keys.battle, keys.ballots(vote_id), keys.seen(vote_id), keys.totals(vote_id), keys.sent(vote_id),
             vote_id, device, choice, ballot_id, now_ms, game.MAX_BALLOTS_PER_DEVICE,
+            confirm=True,
         )  # fmt: skip
         outcome, *rest = (_text(part) for part in reply)
         if outcome == "refused" and rest[0] == "limit_reached":
