@@ -481,8 +481,8 @@ async def test_a_battle_record_restores_into_an_empty_store_exactly(store: Store
     await store.cast_ballot(CODE, "r1v1", "d1", "b1", "x1", T0)
     await store.cast_ballot(CODE, "r1v1", "d2", "b2", "x1", T0)
     await store.cast_ballot(CODE, "r1v1", "d2", "b3", "x2", T0)
-    await store.react(CODE, 1, "b1", "applause")
-    await store.react(CODE, 1, "b1", "applause")
+    await store.react(CODE, 1, "b1", "applause", f"d{next(DEVICES)}", T0, 1)
+    await store.react(CODE, 1, "b1", "applause", f"d{next(DEVICES)}", T0, 1)
     assert await store.codes() == [CODE, "LOBY"]
     record = await store.record(CODE)
     assert record is not None and record.battle == battle
@@ -586,10 +586,21 @@ async def test_an_embedded_write_whose_fsync_fails_is_not_acknowledged(tmp_path:
         with pytest.raises(Unavailable):
             await store.cast_ballot(CODE, "r1v1", "d1", "b1", "x1", T0)
         (tmp_path / "elsewhere").rename(wal)
-        # The phone resends the same ballot: it was recorded, and now it is durable.
-        assert await store.cast_ballot(CODE, "r1v1", "d1", "b1", "x1", T0) == BallotReceipt("duplicate", "b1")
+        # After a failed fsync the kernel may have dropped what it could not write, and a
+        # later fsync succeed: nothing is acknowledged any more until a restart.
+        assert not await store.healthy()
+        with pytest.raises(Unavailable):
+            await store.cast_ballot(CODE, "r1v1", "d1", "b1", "x1", T0)
     finally:
         await store.close()
+    restarted = EmbeddedStore(str(tmp_path / "battles.sqlite3"))
+    await restarted.start(lambda code, message: None)
+    try:
+        # The phone resends the same ballot: it was recorded, and is durable now.
+        assert await restarted.cast_ballot(CODE, "r1v1", "d1", "b1", "x1", T0) == BallotReceipt("duplicate", "b1")
+        assert await restarted.healthy()
+    finally:
+        await restarted.close()
 
 
 # --- Redis going away ---------------------------------------------------------------------

@@ -159,6 +159,8 @@ class Connection:
         if snapshot is not None:
             self.seq = snapshot[0]
             self.send(snapshot[1])
+        elif self.seq < 0:
+            return  # never had a snapshot: an update must not come first (docs/protocol.md)
         for seq, frame in held:
             self.deliver(seq, frame)
 
@@ -398,10 +400,11 @@ class Hub:
         generation = connection.cohost_generation if actor == "cohost" else None
         outcome = await self.execute(code, message, envelope.seq, actor, generation)
         battle = outcome.battle
-        if connection.seq == envelope.seq:
+        if connection.seq == envelope.seq == battle.version - 1:
             # The console sees its own change with its ack, not a fan-out round trip
             # later; the announcement then finds this socket there already. (A socket
-            # that decided on a version it was never sent waits for the announcements,
+            # that decided on a version it was never sent, or a command that made two
+            # versions, end_battle closing the vote first, waits for the announcements,
             # so that it misses none of them.)
             events = [e.model_dump(mode="json") for e in outcome.events]
             connection.deliver(battle.version, _update(battle, connection.role, events))

@@ -103,6 +103,11 @@ CREATE TABLE IF NOT EXISTS settings (
 # meanwhile, so it stays short.
 BUSY_TIMEOUT_MS = 1000
 
+# The WAL is copied into the database (a checkpoint, which syncs both files) by a worker
+# thread once this many transactions went into it, never inside a commit on the event
+# loop (SQLite's automatic checkpoint: every 1,000 pages, a few hundred ballots).
+CHECKPOINT_EVERY = 500
+
 # What every write of a battle sets together (see _battle_row): the document, its
 # ballot gate and its timer index entry.
 _BATTLE_COLUMNS = ("version", "state", "vote_id", "vote_open", "vote_deadline_ms", "vote_choices", "next_deadline_ms")
@@ -137,6 +142,12 @@ class EmbeddedStore(Store):
         self._written = 0
         self._synced = 0
         self._syncing = asyncio.Lock()
+        # After a failed fsync the kernel may have dropped the pages it could not write and
+        # a later fsync succeed: nothing may be acknowledged until a restart reads the file.
+        self._sync_failed = False
+        self._checkpointer: sqlite3.Connection | None = None
+        self._checkpointed = 0  # _written at the last checkpoint
+        self._checkpointing: asyncio.Task[None] | None = None
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -151,6 +162,7 @@ class EmbeddedStore(Store):
                 db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
                 db.execute("PRAGMA journal_mode = WAL")
                 db.execute("PRAGMA synchronous = NORMAL")  # the fsync is _durable's
+                db.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpoint is _checkpoint's
                 found = int(db.execute("PRAGMA user_version").fetchone()[0])
                 if found > SCHEMA_VERSION:
                     raise Fault(f"{self.path} has schema {found}, newer than this engine's {SCHEMA_VERSION}")
@@ -164,15 +176,24 @@ class EmbeddedStore(Store):
             # What the schema wrote, and the WAL's own entry in its directory, once.
             for path in (self._wal, os.path.dirname(os.path.abspath(self.path))):
                 await asyncio.to_thread(_fsync, path)
+            with _reachable():
+                # Used by one worker thread at a time (_checkpoint), never by the loop.
+                self._checkpointer = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+                self._checkpointer.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
     async def close(self) -> None:
+        if self._checkpointing is not None:
+            await asyncio.gather(self._checkpointing, return_exceptions=True)
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
         if self._db is not None:
             self._db.close()
             self._db = None
         self._subscribed.clear()
 
     async def healthy(self) -> bool:
-        if self._db is None:
+        if self._db is None or self._sync_failed:
             return False
         try:
             self._db.execute("SELECT 1").fetchone()
@@ -398,6 +419,8 @@ class EmbeddedStore(Store):
         if last_ms is not None and now_ms - last_ms < cooldown_ms:
             raise Refused("cooldown", wait_ms=cooldown_ms - (now_ms - last_ms))
         self._reacted[(code, device)] = now_ms
+        if len(self._reacted) > 10_000:  # a long evening's devices: forget the cooled ones
+            self._reacted = {key: at_ms for key, at_ms in self._reacted.items() if now_ms - at_ms < cooldown_ms}
         # Not waited on to be durable: a reaction is answered by the engagement meter, not
         # acknowledged, and the next ballot's or command's fsync takes it along.
         with self._transaction() as db:
@@ -468,14 +491,16 @@ class EmbeddedStore(Store):
         db = self._connection()
         with _reachable():
             db.execute("BEGIN IMMEDIATE")
+            changes = db.total_changes
             try:
                 yield db
+                db.execute("COMMIT")
             except BaseException:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
                 raise
-            db.execute("COMMIT")
-            self._written += 1
+            if db.total_changes != changes:  # a read-only one (signing_key, mostly) has nothing to sync
+                self._written += 1
 
     async def _durable(self) -> None:
         """Return once every transaction committed so far is on the disk.
@@ -487,17 +512,33 @@ class EmbeddedStore(Store):
             return
         wanted = self._written
         async with self._syncing:
+            if self._sync_failed:
+                raise Unavailable()
             if self._synced >= wanted:
                 return
             covered = self._written
             try:
                 await asyncio.to_thread(_fsync, self._wal)
             except OSError as error:
-                # Written but maybe not on the disk: not acknowledged, and the client
-                # resends (a resent ballot is a duplicate, a command a conflict).
-                log.warning("embedded store cannot sync: %s", error)
+                # Written but maybe not on the disk: not acknowledged; and from now on
+                # nothing is (see _sync_failed), until the server is restarted.
+                self._sync_failed = True
+                log.error("embedded store cannot sync %s, refusing every write until a restart: %s", self._wal, error)
                 raise Unavailable() from error
             self._synced = covered
+        if self._written - self._checkpointed >= CHECKPOINT_EVERY and self._checkpointing is None:
+            self._checkpointed = self._written
+            self._checkpointing = asyncio.create_task(self._checkpoint())
+
+    async def _checkpoint(self) -> None:
+        """Copy the WAL into the database in a worker thread (PASSIVE: it waits for nobody)."""
+        try:
+            if self._checkpointer is not None:
+                await asyncio.to_thread(self._checkpointer.execute, "PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as error:
+            log.warning("embedded store checkpoint failed (tried again later): %s", error)
+        finally:
+            self._checkpointing = None
 
 
 def _battle_row(battle: Battle) -> tuple[int, str, str | None, int, int, str, int | None]:
