@@ -353,6 +353,27 @@ def test_a_phone_keeps_its_ballot_through_a_reload_and_a_lost_connection(server:
     expect(reloader.locator(".result.is-mine .result-name")).to_have_text("Bo")
 
 
+def test_a_second_tab_of_a_phone_takes_over_and_the_first_does_not_fight_back(server: Server, stage: Stage) -> None:
+    # One socket per device (docs/protocol.md, close code 4409): the newer tab takes over,
+    # the older one says so and stays away until it is looked at again.
+    created = battle(server, ["Ada", "Bo"])
+    host = stage.page("laptop", created["links"]["host"], name="host")
+    context = stage.context("phone")  # one browser: the two tabs share the device id
+    first = stage.watch(context.new_page(), "first tab")
+    first.goto(created["links"]["join"])
+    expect(first.locator("#connection-badge")).to_have_attribute("data-status", "connected")
+    expect(host.locator("#presence-audience")).to_have_text("1")
+    second = stage.watch(context.new_page(), "second tab")
+    second.goto(created["links"]["join"])
+    expect(second.locator("#connection-badge")).to_have_attribute("data-status", "connected")
+    expect(first.locator("#connection-badge")).to_have_attribute("data-status", "replaced")
+    expect(first.locator("#connection-badge")).to_have_text("Open in another tab")
+    first.wait_for_timeout(2000)  # longer than the policy's first reconnect window
+    expect(first.locator("#connection-badge")).to_have_attribute("data-status", "replaced")
+    expect(second.locator("#connection-badge")).to_have_attribute("data-status", "connected")
+    expect(host.locator("#presence-audience")).to_have_text("1")
+
+
 # --- every page in both languages -------------------------------------------------------------
 
 
@@ -546,7 +567,7 @@ def test_the_results_of_a_battle_ended_mid_vote_show_the_counted_vote(server: Se
         host.send(json.dumps({"type": "end_battle", "reason": "Fire alarm", "seq": seq, "id": "end"}))
         assert next(m for m in messages(host) if m.get("id") == "end")["type"] == "ack"
     results = stage.page("laptop", created["links"]["results"], name="results")
-    votes = results.get_by_role("region", name="Votes per round")
+    votes = results.get_by_role("table", name="Votes per round")
     expect(votes.get_by_role("row", name="Ada")).to_contain_text("2")
     expect(votes.get_by_role("row", name="Bo")).to_contain_text("1")
     expect(results.locator(".vote-block h4")).to_contain_text("3")
@@ -829,12 +850,17 @@ def start_turn(server: Server, created: dict[str, Any]) -> int:
     deadline_ms. The server runs on this machine: its clock is the machine's."""
     offer = ["battles.v1", f"auth.{created['host_token']}"]
     with connect(f"{server.ws_url}/ws/host/{created['code']}", subprotocols=offer) as host:  # type: ignore[arg-type]
-        seq = next(m["seq"] for m in map(json.loads, host) if m["type"] == "snapshot")
-        for number, kind in enumerate(["start_round", "next"]):
-            host.send(json.dumps({"type": kind, "seq": seq, "id": f"c{number}"}))
-            seq = next(m for m in map(json.loads, host) if m.get("id") == f"c{number}")["seq"]
-        update = next(m for m in map(json.loads, host) if m["type"] == "update" and m["seq"] == seq)
-    deadline: int = update["battle"]["timer"]["deadline_ms"]
+        battle: dict[str, Any] = {}
+        for message in map(json.loads, host):
+            if message["type"] in ("snapshot", "update"):
+                battle = message["battle"]  # the update of a command comes before its ack
+            if message["type"] == "snapshot" or message.get("id") == "c0":
+                kind, number = ("start_round", 0) if message["type"] == "snapshot" else ("next", 1)
+                host.send(json.dumps({"type": kind, "seq": message["seq"], "id": f"c{number}"}))
+            elif message.get("id") == "c1":
+                assert message["type"] == "ack" and battle["version"] == message["seq"], (message, battle)
+                break
+    deadline: int = battle["timer"]["deadline_ms"]
     return deadline
 
 

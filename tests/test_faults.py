@@ -231,10 +231,10 @@ async def test_kill_9_of_the_one_embedded_process_then_a_restart_loses_no_acknow
               f"ballots/s since the burst began, {in_flight} of {len(phones)} phones' ballots in flight")
         # The kill must land in the middle of a burst: ballots in flight, acknowledged at
         # the burst's own pace right up to it. That pace is the machine's, not a figure:
-        # SQLite fsyncs every ballot (synchronous=FULL), about 2 ms on this kind of
-        # virtual disk, so one process records at most about 400 ballots a second, and
-        # far fewer on a busy machine (docs/operations.md).
-        assert in_flight >= len(phones) // 10, in_flight
+        # each ballot waits for an fsync of the WAL, shared by the ballots that arrive
+        # meanwhile (docs/operations.md), and how many are in flight at one instant
+        # depends on how fast the disk answers.
+        assert in_flight >= 1, in_flight
         assert before >= pace / 2 > 0, (before, pace)
         assert all(phone.connections == 2 and phone.close_codes == [1006] for phone in phones)
         back = sorted(phone.connected_at[-1] - restarted_at for phone in phones)
@@ -578,6 +578,7 @@ async def test_a_phone_gone_with_updates_on_their_way_leaves_the_count_at_the_pi
     server = Server(
         f"sqlite:///{tmp_path / 'battles.sqlite3'}", tmp_path / "server.log",
         ping_interval=interval, ping_timeout=timeout, send_queue=10_000,  # no 1013: the ping decides
+        message_rate=1000, message_burst=1000,  # the host's commands as fast as they go
     ).start()  # fmt: skip
     try:
         battlers = [{"name": f"Battler {n}" + "x" * 40, "vision": "v" * 140} for n in range(10)]
