@@ -323,7 +323,9 @@ async def test_kill_9_of_redis_mid_burst(durable_redis: RedisServer, tmp_path: P
               f"told in {told_at - killed_at:.2f} s, back {back_at - restarting_at:.2f} s after the restart")
         assert before > MIN_RATE and after > MIN_RATE, (before, after)
         assert sum(burst.refused.values()) == 0  # every ballot was answered in the end
-        assert [s for phone in phones for s in phone.surprises] == []
+        surprises = [s for phone in phones for s in phone.surprises]
+        if fsync == "always":
+            assert surprises == []
         assert httpx.get(f"{two.url}/healthz").status_code == 200
 
         # The whole path works again: a ballot, a host command, a screen's update from
@@ -342,6 +344,12 @@ async def test_kill_9_of_redis_mid_burst(durable_redis: RedisServer, tmp_path: P
         if fsync == "always":
             assert not lost and wrong == 0
             assert vote["ballots"] == len(phones) + 1
+        else:
+            # While its background sync runs late, Redis holds its writes back for up to 2 s
+            # and still replies (docs/operations.md): at most those ballots may be gone, and
+            # a phone that lost one finds its earlier choice (a surprise) or none.
+            window = burst.acked_between(killed_at - 2.5, killed_at)
+            assert len(lost) <= window and len(surprises) <= len(lost), (len(lost), window, len(surprises))
         await close_all(*everyone)
     finally:
         one.stop()
