@@ -516,11 +516,14 @@ class Hub:
             room.behind = False
         elif not room.behind:
             room.behind = True  # the announcement may be on its way: one tick for it
-        else:
-            battle = await self._load(room.code)
-            missed = battle.log[len(room.battle.log) :] if battle.version > room.battle.version else []
-            if self._advance(room, battle, [entry.model_dump(mode="json") for entry in missed]):
-                metrics.catch_ups.inc()
+        elif self._advance_to_stored(room, await self._load(room.code)):
+            metrics.catch_ups.inc()
+
+    def _advance_to_stored(self, room: Room, battle: Battle) -> bool:
+        """``_advance`` to a stored state whose announcements the room missed: the log
+        entries it missed are the update's events."""
+        missed = battle.log[len(room.battle.log) :] if battle.version > room.battle.version else []
+        return self._advance(room, battle, [entry.model_dump(mode="json") for entry in missed])
 
     # --- loops --------------------------------------------------------------------------
 
@@ -637,7 +640,7 @@ class Hub:
                 except Refused:
                     continue
                 room.sent.clear()  # the live figures go out again on the next tick
-                if not self._advance(room, battle, []) and battle.version < room.battle.version:
+                if not self._advance_to_stored(room, battle) and battle.version < room.battle.version:
                     # The store lost its newest versions: the room and its sockets start
                     # again from what it holds (the `service` message below tells the
                     # clients to forget their seq and resync).
