@@ -137,6 +137,20 @@ async def host_to_the_vote(server: Server, code: str, token: str) -> str:
         await host.close()
 
 
+async def hall_at_the_vote(
+    one: Server, two: Server, title: str
+) -> tuple[dict[str, Any], str, ReconnectingClient, list[ReconnectingClient]]:
+    """Both processes started; a battle with its vote open, its host on the first process
+    and 200 phones spread over both. Returns the created battle, the vote id, host, phones."""
+    await asyncio.gather(asyncio.to_thread(one.start), asyncio.to_thread(two.start))
+    created = one.create_battle(title=title, battlers=FOUR, rules={"vote_seconds": 600})
+    code = created["code"]
+    vote_id = await host_to_the_vote(one, code, created["host_token"])
+    host = await ReconnectingClient([one.ws_url], "host", code, created["host_token"]).start()
+    phones = await phones_on([[one.ws_url] if n % 2 else [two.ws_url] for n in range(200)], code)
+    return created, vote_id, host, phones
+
+
 async def run(host: ReconnectingClient, kind: str, **fields: Any) -> dict[str, Any]:
     """A host command that must succeed; waits until the host has seen its result."""
     reply = await host.command(kind, **fields)
@@ -273,13 +287,9 @@ async def test_kill_9_of_redis_mid_burst(durable_redis: RedisServer, tmp_path: P
     fsync = durable_redis.persistence[-1]
     one, two = (Server(durable_redis.url, tmp_path / f"server-{n}.log", **HALL_LIMITS) for n in (1, 2))
     try:
-        await asyncio.gather(asyncio.to_thread(one.start), asyncio.to_thread(two.start))
-        created = one.create_battle(title="Redis dies", battlers=FOUR, rules={"vote_seconds": 600})
+        created, vote_id, host, phones = await hall_at_the_vote(one, two, "Redis dies")
         code = created["code"]
-        vote_id = await host_to_the_vote(one, code, created["host_token"])
-        host = await ReconnectingClient([one.ws_url], "host", code, created["host_token"]).start()
         screen = await ReconnectingClient([two.ws_url], "screen", code, created["screen_token"]).start()
-        phones = await phones_on([[one.ws_url] if n % 2 else [two.ws_url] for n in range(200)], code)
         probe = await ReconnectingClient([two.ws_url], "audience", code).start()
         burst = Burst(phones, vote_id, rate=1000).start()
         loop = asyncio.get_running_loop()
@@ -443,12 +453,8 @@ async def test_a_sentinel_failover_mid_burst(
         Server(url, tmp_path / f"server-{n}.log", wait_replicas=wait_replicas, **HALL_LIMITS) for n in (1, 2)
     )
     try:
-        await asyncio.gather(asyncio.to_thread(one.start), asyncio.to_thread(two.start))
-        created = one.create_battle(title="Failover", battlers=FOUR, rules={"vote_seconds": 600})
+        created, vote_id, host, phones = await hall_at_the_vote(one, two, "Failover")
         code = created["code"]
-        vote_id = await host_to_the_vote(one, code, created["host_token"])
-        host = await ReconnectingClient([one.ws_url], "host", code, created["host_token"]).start()
-        phones = await phones_on([[one.ws_url] if n % 2 else [two.ws_url] for n in range(200)], code)
         # Battles whose 5 s votes close by their timers just before, during and after
         # the failover: each must close once, as every screen sees it.
         timed, hosts = [], []
