@@ -56,10 +56,11 @@ SKEW = """
 """
 
 
-# The page's clock estimate: [offset, best round trip]. From the client.js the page runs,
-# at its versioned address (importing /static/client.js would start a second copy).
+# The page's clock estimate: [offset, best round trip]. From the client/clock.js the page
+# runs, at its versioned address beside the page's script (importing /static/client/clock.js
+# would start a second copy).
 CLOCK_ESTIMATE = """async () => {
-  const url = new URL("client.js", document.querySelector("link[rel=modulepreload]").href).href;
+  const url = new URL("client/clock.js", document.querySelector("script[type=module]").src).href;
   const { clock } = await import(url);
   return [clock.offset, clock.bestRtt];
 }"""

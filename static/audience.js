@@ -1,38 +1,27 @@
 // The phone at /join/CODE: follows the phase, votes, reacts (GAME.md: audience member).
 import {
-  $,
-  Countdown,
-  Live,
-  PROTOCOL,
-  announce,
   battlerOf,
   currentRound,
   currentVote,
-  fill,
-  h,
   leavingText,
   nameOf,
-  onLanguageChange,
   openVote,
-  page,
   phaseLabel,
-  plural,
   proposalText,
-  randomId,
   reactionIcon,
   reactionLabel,
   remaining,
-  remainingMs,
   revealedVote,
-  setText,
   speakerOf,
   standings,
-  store,
-  stored,
-  t,
   voteQuestion,
   votesText,
-} from "./client.js";
+} from "./client/battle.js";
+import { Countdown, remainingMs } from "./client/clock.js";
+import { $, announce, fill, h, setText } from "./client/dom.js";
+import { onLanguageChange, plural, t } from "./client/i18n.js";
+import { Live, PROTOCOL } from "./client/live.js";
+import { page, randomId, store, stored } from "./client/page.js";
 
 const DEVICE_KEY = "battles.device";
 const NICKNAME_KEY = "battles.nickname";

@@ -3,7 +3,10 @@
  * results page), kept out of client.js so that the phones and the screen never load it:
  * the copy fields, the in-page confirmation, the event log in words and the battle forms.
  */
-import { currentLanguage, h, nameOf, names, randomId, t } from "./client.js";
+import { nameOf, names } from "./client/battle.js";
+import { h } from "./client/dom.js";
+import { currentLanguage, t } from "./client/i18n.js";
+import { randomId } from "./client/page.js";
 
 // --- links and confirmations ------------------------------------------------------------
 

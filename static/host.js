@@ -1,34 +1,28 @@
 // The host console at /host/CODE#TOKEN (the co-host link opens the same page).
 import {
-  $,
-  Countdown,
-  Live,
-  PROTOCOL,
+  ballotsText,
   battlerOf,
   currentRound,
   currentVote,
-  fill,
-  ballotsText,
-  fragmentToken,
-  h,
   leavingText,
   nameOf,
   names,
-  onLanguageChange,
   openVote,
   phaseLabel,
-  plural,
   proposalText,
   reactionIcon,
   reactionLabel,
   remaining,
   revealedVote,
-  setText,
   speakerOf,
   standings,
-  t,
   votesText,
-} from "./client.js";
+} from "./client/battle.js";
+import { Countdown } from "./client/clock.js";
+import { $, fill, h, setText } from "./client/dom.js";
+import { onLanguageChange, plural, t } from "./client/i18n.js";
+import { Live, PROTOCOL } from "./client/live.js";
+import { fragmentToken } from "./client/page.js";
 import {
   actionLabel,
   actorLabel,

@@ -1,5 +1,5 @@
 // The start page and the "no such battle" page: type a join code, go to /join/CODE.
-import { $, setText } from "./client.js";
+import { $, setText } from "./client/dom.js";
 
 const form = $("#join-form");
 const input = $("#join-code");

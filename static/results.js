@@ -1,21 +1,10 @@
 // The results page at /results/CODE#TOKEN: the whole evening from the export
 // (GAME.md, after the show). The results token (docs/security.md) goes in a header, never in a URL.
-import {
-  $,
-  REACTIONS,
-  ballotsText,
-  fill,
-  formatClock,
-  fragmentToken,
-  h,
-  onLanguageChange,
-  page,
-  reactionLabel,
-  setText,
-  standings,
-  t,
-  votesText,
-} from "./client.js";
+import { REACTIONS, ballotsText, reactionLabel, standings, votesText } from "./client/battle.js";
+import { formatClock } from "./client/clock.js";
+import { $, fill, h, setText } from "./client/dom.js";
+import { onLanguageChange, t } from "./client/i18n.js";
+import { fragmentToken, page } from "./client/page.js";
 import { actionLabel, actorLabel, battlerStatus, endedText, formatTime, logDetails } from "./console.js";
 
 const token = fragmentToken();

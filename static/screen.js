@@ -1,35 +1,28 @@
 // The projector at /screen/CODE#TOKEN: read-only, dark, readable from the back of a hall.
 import {
-  $,
-  Countdown,
-  Live,
-  PROTOCOL,
+  REACTIONS,
+  ballotsText,
   battlerOf,
   currentRound,
   currentVote,
-  fill,
-  fragmentToken,
-  h,
   leavingText,
   nameOf,
-  onLanguageChange,
-  page,
-  ballotsText,
   phaseLabel,
-  plural,
   proposalText,
-  REACTIONS,
   reactionIcon,
   reactionLabel,
   remaining,
   revealedVote,
-  setText,
   speakerOf,
   standings,
-  t,
   voteQuestion,
   votesText,
-} from "./client.js";
+} from "./client/battle.js";
+import { Countdown } from "./client/clock.js";
+import { $, fill, h, setText } from "./client/dom.js";
+import { onLanguageChange, plural, t } from "./client/i18n.js";
+import { Live, PROTOCOL } from "./client/live.js";
+import { fragmentToken, page } from "./client/page.js";
 
 const token = fragmentToken();
 const stage = $("#screen-stage");

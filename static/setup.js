@@ -1,5 +1,6 @@
 // The setup page: a host creates a battle (POST /api/battles) and gets its links.
-import { $, currentLanguage, fill, h, onLanguageChange, setText, t } from "./client.js";
+import { $, fill, h, setText } from "./client/dom.js";
+import { currentLanguage, onLanguageChange, t } from "./client/i18n.js";
 import { battlerInputs, linkField, readBattleFields } from "./console.js";
 
 const form = $("#setup-form");

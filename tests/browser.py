@@ -194,20 +194,22 @@ async ([from, to]) => {
 
 
 def module_url(page: Page, name: str) -> str:
-    """The address of one of the page's own modules (the versioned one it runs: importing
-    /static/NAME instead would start a second copy of the module)."""
-    url: str = page.evaluate("(name) => new URL(name, document.querySelector('link[rel=modulepreload]').href).href", name)
+    """The address of one of the page's own modules, NAME being its path under static/ (the
+    versioned one it runs, beside the page's script: importing /static/NAME instead would
+    start a second copy of the module)."""
+    url: str = page.evaluate("(name) => new URL(name, document.querySelector('script[type=module]').src).href", name)
     return url
 
 
 def leftover_texts(page: Page, now: str) -> list[str]:
     """Catalog texts still in the language other than ``now`` ("da" or "en"), and in
-    Danish the texts the page asked for that the Danish catalog lacks (client.js keeps
+    Danish the texts the page asked for that the Danish catalog lacks (client/i18n.js keeps
     them: a text missing from the catalog matches nothing above)."""
     other = "en" if now == "da" else "da"
     result: list[str] = page.evaluate(LEFTOVER_TEXTS, [other, now])
     if now == "da":
-        missing: list[str] = page.evaluate("async (url) => (await import(url)).untranslated()", module_url(page, "client.js"))
+        i18n = module_url(page, "client/i18n.js")
+        missing: list[str] = page.evaluate("async (url) => (await import(url)).untranslated()", i18n)
         result += [f"not in the Danish catalog: {text}" for text in missing]
     return result
 

@@ -239,13 +239,14 @@ def test_static_files_are_kept_under_their_versioned_address_and_checked_under_t
     page = httpx.get(f"{server.url}/").text
     match = re.search(r'href="(/static/[0-9a-f]{12}/)battles\.css"', page)
     assert match, "the page links its stylesheet under a versioned address"
-    kept = httpx.get(f"{server.url}{match[1]}client.js")
+    # A module in a folder of static/ (the pages' shared modules in static/client/) too.
+    kept = httpx.get(f"{server.url}{match[1]}client/live.js")
     assert kept.status_code == 200 and kept.headers["cache-control"] == "public, max-age=31536000, immutable"
-    plain = httpx.get(f"{server.url}/static/client.js")
+    plain = httpx.get(f"{server.url}/static/client/live.js")
     assert plain.text == kept.text and plain.headers["cache-control"] == "no-cache"
-    again = httpx.get(f"{server.url}/static/client.js", headers={"if-none-match": plain.headers["etag"]})
+    again = httpx.get(f"{server.url}/static/client/live.js", headers={"if-none-match": plain.headers["etag"]})
     assert again.status_code == 304 and again.headers["cache-control"] == "no-cache"
-    assert httpx.get(f"{server.url}/static/000000000000/client.js").status_code == 404
+    assert httpx.get(f"{server.url}/static/000000000000/client/live.js").status_code == 404
 
 
 def test_the_catalogs_are_a_file_the_browser_keeps(server: Server) -> None:

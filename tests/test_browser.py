@@ -310,7 +310,7 @@ def test_a_phone_keeps_its_ballot_through_a_reload_and_a_lost_connection(server:
           return [1, 2, 5].map((n) => reconnectDelay(policy, n, 1006, top))
             .concat([reconnectDelay(policy, 1, 1012, top), reconnectDelay(null, 1, 1006, top), reconnectDelay(null, 3, 1006, top)]);
         }""",
-        [welcomes[0], module_url(wanderer, "client.js")],
+        [welcomes[0], module_url(wanderer, "client/live.js")],
     )
     assert delays == [500, 15_000, 15_000, 15_000, 500, 2000]
 
@@ -432,6 +432,31 @@ def test_the_language_switch_changes_every_text(server: Server, stage: Stage, lo
     page.get_by_role("button", name="EN", exact=True).click()
     expect(page.locator("html")).to_have_attribute("lang", "en")
     assert leftover_texts(page, "en") == []
+
+
+# The page's module scripts, as Chromium times them: [path under static/, who asked for it].
+# "script" is an import found in a module that had already arrived: a round trip more.
+MODULES_ASKED = """() => performance.getEntriesByType("resource")
+  .filter((entry) => entry.name.endsWith(".js"))
+  .map((entry) => [new URL(entry.name).pathname.split("/").slice(3).join("/"), entry.initiatorType])"""
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_every_page_asks_for_all_its_modules_at_once(server: Server, stage: Stage, lobby: dict[str, Any], name: str) -> None:
+    """The page names its script and every module it imports (templates/base.html): none
+    waits for a module that imports it to arrive first. The Stage fails the test on any
+    error the modules raise as they load (an import of a name no module exports)."""
+    device, path, _ = PAGES[name]
+    if name == "missing":
+        stage.expect_console(NOT_FOUND, "this page is the 404 of a code that does not exist")
+    page = stage.page(device, page_url(server, lobby, path), name=name)
+    expect(page.locator("html")).to_have_attribute("lang", "en")  # the modules ran
+    page.wait_for_load_state("networkidle")
+    asked = dict(page.evaluate(MODULES_ASKED))
+    script = page.evaluate("() => document.querySelector('script[type=module]').getAttribute('src')").rsplit("/")[-1]
+    assert asked.pop(script) == "script", asked
+    assert asked and all(path.endswith(".js") for path in asked), asked
+    assert {path: by for path, by in asked.items() if by == "script"} == {}
 
 
 # --- markup from people is text -------------------------------------------------------------------
@@ -587,7 +612,8 @@ def test_the_phone_loads_only_what_it_needs_and_keeps_it(server: Server, stage: 
     paths = sorted(urlsplit(r.url).path for r in loaded if not r.url.endswith("/favicon.svg"))
     catalogs = [path for path in paths if path.startswith("/i18n/")]
     assert len(catalogs) == 1 and re.fullmatch(r"/i18n/[0-9a-f]{12}\.json", catalogs[0]), paths  # the preload, used
-    assert [path for path in paths if path not in catalogs] == ["/join/" + lobby["code"], f"{static}audience.js", f"{static}battles.css", f"{static}client.js"]
+    modules = [f"{static}client/{name}.js" for name in ("battle", "clock", "dom", "i18n", "live", "page")]
+    assert [path for path in paths if path not in catalogs] == ["/join/" + lobby["code"], f"{static}audience.js", f"{static}battles.css", *modules]
     compressed = sum(r.sizes()["responseBodySize"] for r in loaded)
     assert compressed <= 60_000, f"the phone's first load grew to {compressed} bytes compressed"
     for request in loaded:

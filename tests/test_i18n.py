@@ -10,7 +10,7 @@ import pytest
 from battles import i18n
 
 ROOT = Path(__file__).resolve().parents[1]
-# _("...") in templates, t("...") in the page scripts.
+# _("...") in templates, t("...") in the page scripts (static/ and its folders).
 USES = {
     "templates": (re.compile(r"""_\(\s*"((?:[^"\\]|\\.)*)"\s*\)"""), "*.html"),
     "static": (re.compile(r"""\bt\(\s*"((?:[^"\\]|\\.)*)"\s*[,)]"""), "*.js"),
@@ -20,7 +20,7 @@ USES = {
 def texts_used() -> set[str]:
     found = set(i18n.REASONS.values())
     for folder, (pattern, glob) in USES.items():
-        for path in (ROOT / folder).glob(glob):
+        for path in (ROOT / folder).rglob(glob):
             found |= {text.replace('\\"', '"') for text in pattern.findall(path.read_text())}
     return found
 

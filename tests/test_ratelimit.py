@@ -140,7 +140,7 @@ def test_client_addresses_count_ipv6_by_their_64(peer: str | None, address: str)
         ("/", False),
         ("/new", False),
         ("/healthz", False),
-        ("/static/client.js", False),
+        ("/static/client/live.js", False),
     ],
 )
 def test_the_lookup_guard_watches_every_path_that_names_a_code(path: str, counted: bool) -> None:
