@@ -395,7 +395,7 @@ function winnerView(battle, caption) {
 }
 
 function confetti() {
-  const colours = ["#ffd166", "#ef476f", "#06d6a0", "#4cc9f0", "#f78c6b"];
+  const colours = ["var(--primary)", "#ef476f", "#06d6a0", "#4cc9f0", "#f78c6b"];
   const layer = h("div", { class: "confetti", "aria-hidden": "true" });
   for (let i = 0; i < 80; i += 1) {
     const piece = h("span", { class: "confetti-piece" });
