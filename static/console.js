@@ -1,6 +1,6 @@
 /*
  * Future Battles: what the host's pages share (the host console, the setup page and the
- * results page), kept out of client.js so that the phones and the screen never load it:
+ * results page), kept out of static/client/ so that the phones and the screen never load it:
  * the copy fields, the in-page confirmation, the event log in words and the battle forms.
  */
 import { nameOf, names } from "./client/battle.js";
