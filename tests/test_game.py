@@ -26,6 +26,8 @@ from battles.model import (
     Proposal,
     Round,
     Rules,
+    Shown,
+    Submission,
     Timer,
 )
 
@@ -1890,3 +1892,124 @@ def test_only_the_host_may_revoke_the_cohost_link(actor: str) -> None:
     refusal = refused(at("turn"), "revoke_cohost", "not_allowed", actor=actor)
     assert refusal.params == {"role": actor}
 
+
+
+# --- the audience takes part: challenges and questions from phones (docs/rules.md) ---------
+
+
+def approved(kind: str = "question", number: int = 1, **fields: Any) -> Submission:
+    values = {"id": f"s{number}", "kind": kind, "text": f"A {kind} from the hall", "nickname": "Ida",
+              "at_ms": T0, "status": "approved", "device": "d1"}  # fmt: skip
+    return Submission.model_validate(values | fields)
+
+
+@pytest.mark.parametrize(
+    ("phase", "challenges", "questions"),
+    [
+        ("lobby", True, False),
+        ("challenge", True, False),
+        ("turn", False, True),
+        ("debate", False, True),
+        ("vote", False, False),
+        ("vote_open", False, False),
+        ("reveal", False, False),
+        ("elimination", True, False),
+        ("final", False, False),
+        ("finished", False, False),
+    ],
+)
+def test_phones_send_challenges_between_rounds_and_questions_during_the_turns(
+    phase: str, challenges: bool, questions: bool
+) -> None:
+    battle = at(phase)
+    for kind, open_now in (("challenge", challenges), ("question", questions)):
+        if open_now:
+            game.submission_target(battle, kind, None)  # type: ignore[arg-type]
+        else:
+            with pytest.raises(Refused) as info:
+                game.submission_target(battle, kind, None)  # type: ignore[arg-type]
+            assert info.value.reason == "submissions_closed"
+
+
+def test_challenges_close_once_the_rounds_card_is_up_and_rules_switch_either_off() -> None:
+    battle = play(at("challenge"), {"type": "reveal_challenge", "text": "Use no cars"})
+    with pytest.raises(Refused, match="submissions_closed"):
+        game.submission_target(battle, "challenge", None)
+    for rules, kind, phase in (({"audience_challenges": False}, "challenge", "lobby"), ({"audience_questions": False}, "question", "turn")):
+        battle = new_battle(**rules)
+        battle = play(battle, "start_round", "next") if phase == "turn" else battle
+        with pytest.raises(Refused, match="submissions_off"):
+            game.submission_target(battle, kind, None)  # type: ignore[arg-type]
+
+
+def test_a_question_is_for_the_speaker_unless_it_names_a_battler_still_in() -> None:
+    turn = at("turn")
+    assert game.submission_target(turn, "question", None) == "b1"
+    assert game.submission_target(turn, "question", "b3") == "b3"
+    with pytest.raises(Refused, match="unknown_battler"):
+        game.submission_target(turn, "question", "b9")
+    assert game.submission_target(at("debate"), "question", None) is None
+
+
+def test_an_approved_challenge_becomes_the_rounds_card_with_its_nickname() -> None:
+    battle = at("challenge")
+    outcome = step(battle, {"type": "show_submission", "submission": "s1"}, submission=approved("challenge"))
+    rnd = current(outcome.battle)
+    assert rnd.challenge == "A challenge from the hall"
+    assert rnd.challenge_from == Shown(submission="s1", kind="challenge", text="A challenge from the hall", nickname="Ida")
+    assert outcome.events[0].details == {
+        "submission": "s1", "show_as": "challenge", "kind": "challenge", "text": "A challenge from the hall", "nickname": "Ida"
+    }  # fmt: skip
+    # The host's own card replaces it, and with it the credit.
+    battle = play(outcome.battle, {"type": "reveal_challenge", "text": "The host's card"})
+    assert current(battle).challenge_from is None
+
+
+def test_only_an_approved_submission_that_the_store_has_goes_on_the_screen() -> None:
+    battle = at("turn")
+    message = {"type": "show_submission", "submission": "s1"}
+    refused(battle, message, "unknown_submission")
+    refused(battle, message, "unknown_submission", submission=approved(number=2))
+    for status in ("pending", "held", "dismissed", "blocked"):
+        refused(battle, message, "not_approved", submission=approved(status=status))
+    refused(at("vote"), message, "wrong_phase", submission=approved())
+    refused(at("lobby"), {**message, "show_as": "challenge"}, "wrong_phase", submission=approved())
+
+
+def test_a_question_goes_to_the_speaker_and_leaves_with_the_turn() -> None:
+    battle = play(at("turn"), {"type": "show_submission", "submission": "s1"}, submission=approved())
+    assert battle.question == Shown(submission="s1", kind="question", text="A question from the hall", nickname="Ida", battler="b1", turn=0)
+    paused = play(battle, "pause_timer")
+    assert paused.question == battle.question  # the same turn: it stays
+    assert play(paused, "next").question is None
+    assert play(battle, "skip_turn").question is None
+
+
+def test_a_debate_question_stays_through_the_debate_and_goes_with_the_vote() -> None:
+    battle = play(at("debate"), {"type": "show_submission", "submission": "s4"}, submission=approved(number=4, battler="b2"))
+    assert battle.question is not None and (battle.question.battler, battle.question.turn) == ("b2", None)
+    assert play(battle, "extend_timer").question == battle.question
+    assert play(battle, "open_vote").question is None
+
+
+def test_hide_submission_takes_the_question_or_the_card_off_the_screen() -> None:
+    battle = play(at("turn"), {"type": "show_submission", "submission": "s1"}, submission=approved())
+    refused(battle, {"type": "hide_submission", "submission": "s2"}, "not_shown")
+    hidden = step(battle, {"type": "hide_submission", "submission": "s1"})
+    assert hidden.battle.question is None and hidden.events[0].details == {"submission": "s1", "show_as": "question"}
+    carded = play(at("challenge"), {"type": "show_submission", "submission": "s2"}, submission=approved("challenge", 2))
+    carded = play(carded, {"type": "hide_submission", "submission": "s2"})
+    assert current(carded).challenge is None and current(carded).challenge_from is None
+    # A question can go up as the round's card too (show_as).
+    as_card = play(at("turn"), {"type": "show_submission", "submission": "s1", "show_as": "challenge"}, submission=approved())
+    assert current(as_card).challenge_from is not None and as_card.question is None
+
+
+def test_audience_cards_count_towards_the_rounds_challenge_cards() -> None:
+    battle = at("challenge")
+    for n in range(game.MAX_CHALLENGE_CARDS):
+        battle = play(battle, {"type": "show_submission", "submission": f"s{n + 1}"}, submission=approved("challenge", n + 1))
+    refused(battle, {"type": "reveal_challenge", "text": "One more"}, "limit_reached")
+    # Questions are not cards.
+    battle = play(battle, "next", {"type": "show_submission", "submission": "s99"}, submission=approved(number=99))
+    assert battle.question is not None

@@ -8,6 +8,7 @@ before each test). Battles are built with the real game core and real commands.
 from __future__ import annotations
 
 import asyncio
+import json
 import inspect
 import itertools
 import random
@@ -24,7 +25,7 @@ from battles import commands as c
 from battles import game
 from battles.errors import Refused, Unavailable
 from battles.game import Context
-from battles.model import Battle, BattleDraft, BattlerDraft
+from battles.model import Battle, BattleDraft, BattlerDraft, Submission
 from battles.stores import EmbeddedStore, RedisStore, open_store
 from battles.stores.redis import SIGNING_KEY, parse_sentinel_url
 from battles.stores.base import BallotReceipt, Secrets, Store, Tally
@@ -319,6 +320,95 @@ async def test_reactions_are_counted_per_battle_round_battler_and_kind(store: St
 # --- the timer index ----------------------------------------------------------------------
 
 
+# --- challenges and questions from phones -------------------------------------------------
+
+
+def sent(device: str, text: str = "What about the harbour?", at_ms: int = T0, **fields: Any) -> Submission:
+    return Submission.model_validate({"id": "s0", "kind": "question", "text": text, "device": device, "at_ms": at_ms} | fields)
+
+
+async def submitted(store: Store, device: str, at_ms: int = T0, code: str = CODE, **fields: Any) -> Submission:
+    return await store.submit(code, sent(device, at_ms=at_ms, **fields), 0, 3, 10)
+
+
+async def test_submissions_are_numbered_in_order_and_kept_with_their_battle(store: Store) -> None:
+    first = await store.submit(CODE, sent("d1", nickname="Ida"), 0, 3, 10)
+    second = await store.submit(CODE, sent("d2", kind="challenge", text="Only 3 words"), 0, 3, 10)
+    held = await store.submit(CODE, sent("d3", status="held", held_for="lort*"), 0, 3, 10)
+    assert [first.id, second.id, held.id] == ["s1", "s2", "s3"]
+    assert first.rev < second.rev < held.rev
+    assert await store.submissions(CODE) == [first, second, held]
+    assert await store.submission(CODE, "s3") == held and held.held_for == "lort*" and held.status == "held"
+    assert await store.submission(CODE, "s9") is None
+    assert (await store.submit("CD34", sent("d1"), 0, 3, 10)).id == "s1"  # another battle counts its own
+
+
+async def test_a_device_submits_once_per_cooldown_whatever_its_sockets(store: Store) -> None:
+    await store.submit(CODE, sent("d1"), 10_000, 3, 10)
+    with pytest.raises(Refused) as refused:
+        await store.submit(CODE, sent("d1", at_ms=T0 + 300), 10_000, 3, 10)
+    assert refused.value.reason == "too_soon" and 0 < refused.value.params["wait_ms"] <= 10_000
+    await store.submit(CODE, sent("d2", at_ms=T0 + 300), 10_000, 3, 10)  # another device
+    assert len(await store.submissions(CODE)) == 2
+
+
+async def test_waiting_submissions_are_capped_per_device_and_per_battle(store: Store) -> None:
+    for _ in range(3):
+        await submitted(store, "d1")
+    with pytest.raises(Refused) as refused:
+        await submitted(store, "d1")
+    assert (refused.value.reason, refused.value.params) == ("limit_reached", {"limit": "waiting_per_device", "most": 3})
+    # A moderated one no longer waits: the device may send again.
+    await store.moderate(CODE, "s1", "dismiss")
+    await store.moderate(CODE, "s2", "approve")
+    await submitted(store, "d1")
+    for device in ("d2", "d3", "d4", "d5", "d6", "d7", "d8", "d9"):
+        if len([s for s in await store.submissions(CODE) if s.status in ("pending", "held")]) < 10:
+            await submitted(store, device)
+    with pytest.raises(Refused) as refused:
+        await submitted(store, "d10")
+    assert refused.value.params == {"limit": "waiting", "most": 10}
+    assert len(await store.submissions(CODE)) == 12
+
+
+async def test_moderation_changes_one_submission_and_announces_it(
+    store: Store, published: list[tuple[str, bytes]]
+) -> None:
+    await store.subscribe(CODE)
+    item = await submitted(store, "d1", nickname="Ida")
+    approved = await store.moderate(CODE, item.id, "approve")
+    assert approved.status == "approved" and approved.rev > item.rev and approved.text == item.text
+    dismissed = await store.moderate(CODE, item.id, "dismiss")
+    assert dismissed.status == "dismissed" and dismissed.rev > approved.rev
+    assert await refusal(store.moderate(CODE, "s7", "approve")) == "unknown_submission"
+    await eventually(lambda: len(published) >= 3)
+    notices = [json.loads(message)["submissions"] for _, message in published]
+    assert [[(i["id"], i["status"], i["rev"]) for i in n] for n in notices] == [
+        [("s1", "pending", item.rev)], [("s1", "approved", approved.rev)], [("s1", "dismissed", dismissed.rev)]
+    ]
+    assert Submission.model_validate(notices[1][0]) == approved
+
+
+async def test_a_blocked_device_is_refused_and_its_waiting_submissions_go(store: Store) -> None:
+    first = await submitted(store, "d1")
+    kept = await store.moderate(CODE, (await submitted(store, "d1")).id, "approve")
+    third = await submitted(store, "d1", status="held", held_for="shit")
+    other = await submitted(store, "d2")
+    blocked = await store.moderate(CODE, third.id, "block")
+    assert blocked.status == "blocked"
+    statuses = {s.id: s.status for s in await store.submissions(CODE)}
+    # The approved one stays as the moderator left it; another device is untouched.
+    assert statuses == {first.id: "blocked", kept.id: "approved", third.id: "blocked", other.id: "pending"}
+    assert await refusal(submitted(store, "d1")) == "device_blocked"
+    assert await refusal(store.moderate(CODE, first.id, "approve")) == "device_blocked"
+    assert await store.blocked_devices(CODE) == ["d1"]
+    assert await store.blocked_devices("CD34") == []
+    await submitted(store, "d1", code="CD34")  # blocked for this battle's evening only
+    # The device's waiting submissions no longer count against the battle's cap.
+    for device in ("d3", "d4"):
+        await submitted(store, device)
+
+
 async def test_due_names_a_battle_once_its_vote_deadline_has_passed(store: Store) -> None:
     await created(store, "LOBY")
     battle = await voting(store)
@@ -483,12 +573,17 @@ async def test_a_battle_record_restores_into_an_empty_store_exactly(store: Store
     await store.cast_ballot(CODE, "r1v1", "d2", "b3", "x2", T0)
     await store.react(CODE, 1, "b1", "applause", f"d{next(DEVICES)}", T0, 1)
     await store.react(CODE, 1, "b1", "applause", f"d{next(DEVICES)}", T0, 1)
+    await submitted(store, "d1", nickname="Ida")
+    await store.moderate(CODE, (await submitted(store, "d2", kind="challenge")).id, "approve")
+    await store.moderate(CODE, (await submitted(store, "d3")).id, "block")
     assert await store.codes() == [CODE, "LOBY"]
     record = await store.record(CODE)
     assert record is not None and record.battle == battle
     assert record.ballots == {"r1v1": {"d1": "b1", "d2": "b3"}}
     assert record.seen == {"r1v1": [("d1", "x1"), ("d2", "x1"), ("d2", "x2")]}
     assert record.reactions == {1: {"b1": {"applause": 2}}}
+    assert [(s.id, s.status) for s in record.submissions] == [("s1", "pending"), ("s2", "approved"), ("s3", "blocked")]
+    assert record.blocked == ["d3"]
     assert await store.record("NONE") is None
     # A taken code is refused, and nothing moves.
     assert not await store.put_record(record)
@@ -508,6 +603,11 @@ async def test_a_battle_record_restores_into_an_empty_store_exactly(store: Store
         assert await fresh.cast_ballot(CODE, "r1v1", "d2", "b2", "x1", T0) == BallotReceipt("duplicate", "b3")
         assert await fresh.due(deadline_of(battle)) == [CODE]
         assert await fresh.cast_ballot(CODE, "r1v1", "d3", "b2", "x1", T0) == BallotReceipt("counted", "b2")
+        # The queue goes on where it was: numbering, revisions, caps and blocks.
+        assert await refusal(submitted(fresh, "d3")) == "device_blocked"
+        assert await refusal(fresh.submit(CODE, sent("d4"), 0, 3, 1)) == "limit_reached"
+        after = await submitted(fresh, "d4")
+        assert after.id == "s4" and after.rev > max(s.rev for s in record.submissions)
         closed = await committed(fresh, battle, c.CloseVote(type="close_vote"), T0 + 1000)
         assert await fresh.load(CODE) == closed
         await fresh.set_signing_key(b"k" * 32)

@@ -19,12 +19,14 @@ from battles.model import (
     Name,
     Rules,
     ShortText,
+    SubmissionKind,
     Title,
 )
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
 ChallengeText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 BattlerId = Annotated[str, StringConstraints(pattern=r"^b[0-9]{1,3}$")]
+SubmissionId = Annotated[str, StringConstraints(pattern=r"^s[0-9]{1,9}$")]
 
 
 class StartRound(Data):
@@ -137,6 +139,22 @@ class RevokeCohost(Data):
     type: Literal["revoke_cohost"]
 
 
+class ShowSubmission(Data):
+    """Put an approved challenge or question from a phone on the screen: as the round's
+    challenge card, or as a question to the speaker (``show_as``; default: its kind)."""
+
+    type: Literal["show_submission"]
+    submission: SubmissionId
+    show_as: SubmissionKind | None = None
+
+
+class HideSubmission(Data):
+    """Take a shown submission off the screen (the question, or the challenge card)."""
+
+    type: Literal["hide_submission"]
+    submission: SubmissionId
+
+
 class EndBattle(Data):
     type: Literal["end_battle"]
     reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] = ""
@@ -165,6 +183,8 @@ Command = Annotated[
         EditBattle,
         EndBattle,
         RevokeCohost,
+        ShowSubmission,
+        HideSubmission,
     ],
     Field(discriminator="type"),
 ]

@@ -28,6 +28,9 @@ from battles.model import (
     Proposal,
     Round,
     Rules,
+    Shown,
+    Submission,
+    SubmissionKind,
     Timer,
     Turn,
     Vote,
@@ -51,7 +54,7 @@ MAX_LOG_ENTRIES = 3000
 # edit_battle can carry a 2,000-character scenario: 100 of them are about 220 KB).
 # It also keeps battler ids within b1..b999, what the wire schema names.
 MAX_LOBBY_EDITS = 100
-# reveal_challenge per round (500 characters each).
+# reveal_challenge and show_submission as a challenge card per round (500 characters each).
 MAX_CHALLENGE_CARDS = 10
 # Votes per round, runoffs and voided votes included (a void carries a 300-character reason).
 MAX_VOTES_PER_ROUND = 10
@@ -62,6 +65,7 @@ MAX_VOTES_PER_ROUND = 10
 # Checked by the stores, in the ballot's own atomic step.
 MAX_BALLOTS_PER_DEVICE = 200
 LOBBY_EDITS = frozenset({"add_battler", "edit_battler", "remove_battler", "edit_battle"})
+CHALLENGE_CARDS = frozenset({"reveal_challenge", "show_submission:challenge"})
 ALWAYS_TAKEN = (c.CloseVote, c.EndBattle)
 
 
@@ -79,6 +83,8 @@ class Context:
     totals: dict[str, int] | None = None
     ballots: int = 0
     engagement: dict[str, dict[str, int]] = field(default_factory=dict)
+    # For show_submission: the stored submission it names (None: the store has none).
+    submission: Submission | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +123,7 @@ def apply(battle: Battle, command: c.Command, context: Context) -> Outcome:
         _within(len(battle.log), MAX_LOG_ENTRIES, "log_entries")
     new = battle.model_copy(deep=True)
     details = handler(new, command, context) or {}
+    _question_follows_the_floor(new)
     new.version += 1
     entry = LogEntry(at_ms=context.now_ms, actor=context.actor, action=command.type, details=details)
     new.log.append(entry)
@@ -173,6 +180,42 @@ def reaction_target(battle: Battle, kind: str, battler_id: str | None) -> str:
     raise Refused("no_reactions_now")
 
 
+def submission_target(battle: Battle, kind: SubmissionKind, battler_id: str | None) -> str | None:
+    """Whether a phone may send a ``kind`` now, and whom a question is for; else ``Refused``.
+
+    docs/rules.md, "The audience takes part": challenges between rounds (the lobby, an
+    elimination, a round's challenge phase until its card is up), questions during the
+    turns and the debate; each only while its rule is on.
+    """
+    if kind == "challenge":
+        if not battle.rules.audience_challenges:
+            raise Refused("submissions_off")
+        before_card = battle.phase == "challenge" and battle.round is not None and battle.round.challenge is None
+        if battle.phase not in ("lobby", "elimination") and not before_card:
+            raise Refused("submissions_closed")
+        return None
+    if not battle.rules.audience_questions:
+        raise Refused("submissions_off")
+    if battle.phase not in ("turn", "debate"):
+        raise Refused("submissions_closed")
+    if battler_id is None:
+        return battle.speaker
+    target = battle.battler(battler_id)
+    if target is None or target.status != "in":
+        raise Refused("unknown_battler")
+    return target.id
+
+
+def _question_follows_the_floor(b: Battle) -> None:
+    """A question on the screen goes when its turn or the debate it was put in ends."""
+    question = b.question
+    if question is None:
+        return
+    floor = b.turn_index if b.phase == "turn" else None
+    if b.phase not in ("turn", "debate") or question.turn != floor:
+        b.question = None
+
+
 # --- the handlers: each mutates its own copy or raises before returning -----------------
 
 Details = dict[str, Any] | None
@@ -226,12 +269,53 @@ def _start_round(b: Battle, cmd: c.StartRound, ctx: Context) -> Details:
 
 
 def _reveal_challenge(b: Battle, cmd: c.RevealChallenge, ctx: Context) -> Details:
+    _challenge_card(b)
+    rnd = _current_round(b)
+    rnd.challenge, rnd.challenge_from = cmd.text, None
+    return {"text": cmd.text}
+
+
+def _challenge_card(b: Battle) -> None:
+    """Whether a challenge card may go up now (MAX_CHALLENGE_CARDS a round)."""
     _phase(b, "challenge", "turn", "debate")
     since_start = next(n for n, entry in enumerate(reversed(b.log)) if entry.action == "start_round")
-    cards = sum(entry.action == "reveal_challenge" for entry in b.log[len(b.log) - since_start :])
+    cards = sum(_card_action(entry) in CHALLENGE_CARDS for entry in b.log[len(b.log) - since_start :])
     _within(cards, MAX_CHALLENGE_CARDS, "challenge_cards")
-    _current_round(b).challenge = cmd.text
-    return {"text": cmd.text}
+
+
+def _card_action(entry: LogEntry) -> str:
+    return f"{entry.action}:{entry.details.get('show_as')}" if entry.action == "show_submission" else entry.action
+
+
+def _show_submission(b: Battle, cmd: c.ShowSubmission, ctx: Context) -> Details:
+    item = ctx.submission
+    if item is None or item.id != cmd.submission:
+        raise Refused("unknown_submission")
+    if item.status != "approved":
+        # docs/rules.md: nothing reaches the screen that a moderator did not approve.
+        raise Refused("not_approved")
+    show_as = cmd.show_as or item.kind
+    shown = Shown(submission=item.id, kind=item.kind, text=item.text, nickname=item.nickname)
+    if show_as == "challenge":
+        _challenge_card(b)
+        rnd = _current_round(b)
+        rnd.challenge, rnd.challenge_from = item.text, shown
+    else:
+        _phase(b, "turn", "debate")
+        addressee = b.speaker if b.phase == "turn" else item.battler
+        b.question = shown.model_copy(update={"battler": addressee, "turn": b.turn_index})
+    return {"submission": item.id, "show_as": show_as, "kind": item.kind, "text": item.text, "nickname": item.nickname}
+
+
+def _hide_submission(b: Battle, cmd: c.HideSubmission, ctx: Context) -> Details:
+    rnd = b.round
+    if b.question is not None and b.question.submission == cmd.submission:
+        b.question = None
+        return {"submission": cmd.submission, "show_as": "question"}
+    if rnd is not None and rnd.challenge_from is not None and rnd.challenge_from.submission == cmd.submission:
+        rnd.challenge, rnd.challenge_from = None, None
+        return {"submission": cmd.submission, "show_as": "challenge"}
+    raise Refused("not_shown")
 
 
 def _begin_turn(b: Battle, index: int, now_ms: int) -> None:
@@ -617,4 +701,6 @@ _HANDLERS: dict[type, Callable[[Battle, Any, Context], Details]] = {
     c.EditBattle: _edit_battle,
     c.EndBattle: _end_battle,
     c.RevokeCohost: _revoke_cohost,
+    c.ShowSubmission: _show_submission,
+    c.HideSubmission: _hide_submission,
 }

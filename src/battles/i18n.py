@@ -62,6 +62,13 @@ REASONS: dict[str, str] = {
     "rate_limited": N_("Too many requests. Wait a moment."),
     "link_revoked": N_("The host revoked this co-host link. Ask the host for the new one."),
     "limit_reached": N_("This battle has reached one of its limits (at most {most} of these). Nothing was changed."),
+    "submissions_off": N_("The audience cannot send that tonight."),
+    "submissions_closed": N_("Not now: challenges are for between the rounds, questions for the turns and the debate."),
+    "too_soon": N_("Thank you! You can send the next one in a moment."),
+    "device_blocked": N_("The host has stopped this phone from sending challenges and questions tonight."),
+    "unknown_submission": N_("No such challenge or question in this battle."),
+    "not_approved": N_("Approve it before putting it on the screen."),
+    "not_shown": N_("That is not on the screen."),
     "internal": N_("Something went wrong on the server. Nothing was changed."),
 }
 

@@ -10,9 +10,12 @@ owns the clock).
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from battles.wordfilter import BannedWord, default_words
 
 Phase = Literal[
     "lobby", "challenge", "turn", "debate", "vote", "reveal", "elimination", "final", "finished"
@@ -23,6 +26,8 @@ VoteMode = Literal["keep", "out"]
 TieRule = Literal["runoff", "host", "engagement"]
 Reaction = Literal["applause", "fire", "idea", "yawn"]
 Actor = Literal["host", "cohost", "timer", "system"]
+# What a phone may send (docs/rules.md, "The audience takes part").
+SubmissionKind = Literal["challenge", "question"]
 
 ALL_REACTIONS: tuple[Reaction, ...] = ("applause", "fire", "idea", "yawn")
 # How much one reaction adds to the engagement figure. GAME.md leaves the weights
@@ -35,6 +40,25 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=140)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=140)]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+
+
+def plain_text(value: str) -> str:
+    """One line of text as a person typed it, without the characters no one can see:
+    control and format characters (newlines, tabs, zero-width and direction marks) go,
+    runs of white space become one space. Markup stays as typed (shown as text)."""
+    kept = "".join(" " if ch.isspace() else ch for ch in value if unicodedata.category(ch)[0] != "C" or ch.isspace())
+    return " ".join(kept.split())
+
+
+# A challenge or a question from a phone: short enough for a card on the screen.
+SUBMISSION_MAX_CHARS = 200
+SubmissionText = Annotated[
+    str,
+    StringConstraints(max_length=SUBMISSION_MAX_CHARS * 2),  # before the clean-up: a first, cheap bound
+    AfterValidator(plain_text),
+    StringConstraints(min_length=1, max_length=SUBMISSION_MAX_CHARS),
+]
+Nickname = Annotated[str, StringConstraints(max_length=60), AfterValidator(plain_text), StringConstraints(max_length=30)]
 
 
 class Data(BaseModel):
@@ -55,10 +79,20 @@ class Rules(Data):
     ties: TieRule = "runoff"
     live_totals: bool = False
     reactions: list[Reaction] = Field(default_factory=lambda: list(ALL_REACTIONS))
+    # docs/rules.md, "The audience takes part": what phones may send, and the words that
+    # hold a submission back for a moderator (defaults: battles/words/da.txt and en.txt).
+    audience_challenges: bool = True
+    audience_questions: bool = True
+    banned_words: list[BannedWord] = Field(default_factory=default_words, max_length=1000)
 
     @field_validator("reactions")
     @classmethod
     def _unique(cls, value: list[Reaction]) -> list[Reaction]:
+        return list(dict.fromkeys(value))
+
+    @field_validator("banned_words")
+    @classmethod
+    def _unique_words(cls, value: list[str]) -> list[str]:
         return list(dict.fromkeys(value))
 
 
@@ -135,10 +169,49 @@ class Proposal(Data):
     decided_by: Literal["votes", "engagement", "runoff", "host"] = "votes"
 
 
+class Shown(Data):
+    """An approved submission from a phone that the host put on the screen: its words
+    and, unless the sender chose to stay anonymous, its nickname. Never a device id."""
+
+    submission: str
+    kind: SubmissionKind
+    text: str
+    nickname: str = ""  # "": anonymous
+    battler: str | None = None  # a question's addressee: the speaker it was put to
+    turn: int | None = None  # a question's turn (Battle.turn_index); None: put in the debate
+
+
+SubmissionStatus = Literal["pending", "held", "approved", "dismissed", "blocked"]
+
+
+class Submission(Data):
+    """A challenge or a question a phone sent, as the store keeps it (its own row, not in
+    the battle document: a hall of phones must not grow what every socket is sent).
+
+    ``held``: the word filter matched ``held_for``; it waits for a moderator apart from
+    the clean ones. ``blocked``: dismissed because its device was blocked. ``rev``
+    orders the changes of the battle's queue, so a console keeps the newest of each.
+    """
+
+    id: str  # s1, s2, ... in the order the store took them
+    kind: SubmissionKind
+    text: str
+    nickname: str = ""  # "": sent anonymously
+    battler: str | None = None  # a question's addressee, when it named one
+    round: int = 0  # the round it was sent in; 0 before the first
+    at_ms: int
+    status: SubmissionStatus = "pending"
+    held_for: str | None = None
+    device: str  # for blocking; never sent to any client, never exported
+    rev: int = 0
+
+
 class Round(Data):
     number: int
     final: bool = False
     challenge: str | None = None
+    # Set when the round's challenge card is an audience challenge (show_submission).
+    challenge_from: Shown | None = None
     order: list[str]
     seed: int | None = None
     turns: list[Turn] = Field(default_factory=list)
@@ -198,6 +271,9 @@ class Battle(Data):
     # one accepted (battles.security.cohost_token), and co-host sockets opened under an
     # earlier generation are closed.
     cohost_generation: int = 0
+    # An audience question on the screen (show_submission): it goes with the turn or
+    # the debate it was put in (game.apply).
+    question: Shown | None = None
     log: list[LogEntry] = Field(default_factory=list)
 
     @property

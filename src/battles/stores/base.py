@@ -11,7 +11,11 @@ atomic on its own:
 - ``cast_ballot`` records one device's choice in one vote, replaces an earlier
   choice, counts a retried ``ballot_id`` once, and moves the running totals, all in
   one step, refusing it when the vote is not open;
-- ``react`` adds one reaction to a counter.
+- ``react`` adds one reaction to a counter;
+- ``submit`` stores a phone's challenge or question as a row of its own, checking the
+  device's block, cool-down and the caps on waiting submissions, and announces it to
+  the battle's subscribers; ``moderate`` changes one's status (or blocks its device)
+  and announces the change, in the same step.
 
 Implementations: ``EmbeddedStore`` (SQLite, one process, the default) and
 ``RedisStore`` (any number of processes and machines). Both pass
@@ -21,12 +25,13 @@ Implementations: ``EmbeddedStore`` (SQLite, one process, the default) and
 from __future__ import annotations
 
 import abc
+import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from battles.model import Battle
+from battles.model import Battle, Submission
 
 Listener = Callable[[str, bytes], None]
 """Called with (battle code, message) for every message published on a subscribed battle."""
@@ -88,6 +93,20 @@ class BattleRecord:
     ballots: dict[str, dict[str, str]]  # vote id -> device -> choice
     seen: dict[str, list[tuple[str, str]]]  # vote id -> (device, ballot id) already counted
     reactions: dict[int, dict[str, dict[str, int]]]  # round -> battler -> kind -> count
+    submissions: list[Submission] = field(default_factory=list)  # every one, in order
+    blocked: list[str] = field(default_factory=list)  # devices blocked for the evening
+
+
+Moderation = Literal["approve", "dismiss", "block"]
+# Statuses that wait for a moderator: what the caps on pending submissions count.
+WAITING = ("pending", "held")
+
+
+def submission_notice(items: list[Submission]) -> bytes:
+    """What a store announces on the battle's channel when submissions were stored or
+    changed (``Store.submit``, ``Store.moderate``); the commits' announcements come on
+    the same channel and never carry ``submissions``."""
+    return json.dumps({"submissions": [item.model_dump(mode="json") for item in items]}).encode()
 
 
 class Store(abc.ABC):
@@ -204,6 +223,38 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def reactions(self, code: str, round_number: int) -> dict[str, dict[str, int]]:
         """Reaction counts of one round: battler id -> kind -> count."""
+
+    # --- challenges and questions from phones -----------------------------------------
+
+    @abc.abstractmethod
+    async def submit(
+        self, code: str, submission: Submission, cooldown_ms: int, most_per_device: int, most_waiting: int
+    ) -> Submission:
+        """Store a submission (its ``id``, ``rev`` and the rest of the battle's numbering
+        are the store's), and announce it (``submission_notice``) in the same step. Or
+        raise ``Refused``: ``device_blocked``; ``limit_reached`` when the device already
+        has ``most_per_device`` waiting, or the battle ``most_waiting`` (pending or held);
+        ``too_soon`` (``wait_ms``) when the device submitted less than ``cooldown_ms`` ago,
+        on any socket and process. The ``id`` and ``rev`` passed in are replaced."""
+
+    @abc.abstractmethod
+    async def moderate(self, code: str, submission_id: str, action: Moderation) -> Submission:
+        """Approve or dismiss a submission, or block its device for the evening (the
+        submission and every other waiting one of the device become ``blocked``, and the
+        device's further submissions are refused); announce what changed in the same
+        step. Returns the named submission after it; ``Refused("unknown_submission")``.
+        A blocked submission cannot be approved (``device_blocked``)."""
+
+    @abc.abstractmethod
+    async def submission(self, code: str, submission_id: str) -> Submission | None: ...
+
+    @abc.abstractmethod
+    async def submissions(self, code: str) -> list[Submission]:
+        """Every submission of the battle, in the order they were stored."""
+
+    @abc.abstractmethod
+    async def blocked_devices(self, code: str) -> list[str]:
+        """The devices blocked in this battle, sorted."""
 
     # --- fan-out and presence -------------------------------------------------------
 

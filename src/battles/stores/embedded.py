@@ -43,8 +43,18 @@ from pydantic import ValidationError
 
 from battles import game
 from battles.errors import Fault, Refused, Unavailable
-from battles.model import Battle
-from battles.stores.base import BallotReceipt, BattleRecord, Listener, Secrets, Store, Tally
+from battles.model import Battle, Submission
+from battles.stores.base import (
+    WAITING,
+    BallotReceipt,
+    BattleRecord,
+    Listener,
+    Moderation,
+    Secrets,
+    Store,
+    Tally,
+    submission_notice,
+)
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +102,22 @@ CREATE TABLE IF NOT EXISTS reactions (
     count INTEGER NOT NULL,
     PRIMARY KEY (code, round, battler, kind)
 ) WITHOUT ROWID;
+-- Challenges and questions from phones (Store.submit), one row each; "item" is the
+-- Submission's JSON without its id, status and rev, which are columns.
+CREATE TABLE IF NOT EXISTS submissions (
+    code TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    device TEXT NOT NULL,
+    status TEXT NOT NULL,
+    rev INTEGER NOT NULL,
+    item TEXT NOT NULL,
+    PRIMARY KEY (code, number)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS blocked_devices (
+    code TEXT NOT NULL,
+    device TEXT NOT NULL,
+    PRIMARY KEY (code, device)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS settings (
     name TEXT PRIMARY KEY,
     value BLOB NOT NULL
@@ -136,6 +162,8 @@ class EmbeddedStore(Store):
         self._presence: dict[str, dict[str, tuple[dict[str, int], int]]] = {}
         # (code, device) -> when the device last reacted, for the reaction cooldown
         self._reacted: dict[tuple[str, str], int] = {}
+        # (code, device) -> when the device last submitted, for the submission cooldown
+        self._submitted: dict[tuple[str, str], int] = {}
         # Group commit (_durable): transactions committed, and how many of them an
         # fsync of the WAL has made durable; one fsync runs at a time.
         self._wal: str | None = None  # None in memory: nothing to make durable
@@ -304,7 +332,10 @@ class EmbeddedStore(Store):
                 (code,),
             ):
                 seen.setdefault(vote_id, []).append((device, ballot_id))
-        return BattleRecord(battle, tokens, ballots, seen, await self.all_reactions(battle))
+        return BattleRecord(
+            battle, tokens, ballots, seen, await self.all_reactions(battle),
+            await self.submissions(code), await self.blocked_devices(code),
+        )  # fmt: skip
 
     async def put_record(self, record: BattleRecord) -> bool:
         battle, tokens, code = record.battle, record.secrets, record.battle.code
@@ -328,6 +359,10 @@ class EmbeddedStore(Store):
                     for battler, kinds in battlers.items()
                     for kind, count in kinds.items()
                 ],
+            )
+            db.executemany(_INSERT_SUBMISSION, [_submission_row(code, item) for item in record.submissions])
+            db.executemany(
+                "INSERT INTO blocked_devices (code, device) VALUES (?, ?)", [(code, device) for device in record.blocked]
             )
         await self._durable()
         return True
@@ -445,6 +480,103 @@ class EmbeddedStore(Store):
             counts.setdefault(str(battler), {})[str(kind)] = int(count)
         return counts
 
+    # --- challenges and questions from phones -----------------------------------------
+
+    async def submit(
+        self, code: str, submission: Submission, cooldown_ms: int, most_per_device: int, most_waiting: int
+    ) -> Submission:
+        device = submission.device
+        with self._transaction() as db:
+            if db.execute("SELECT 1 FROM blocked_devices WHERE code = ? AND device = ?", (code, device)).fetchone():
+                raise Refused("device_blocked")
+            waiting = f"status IN ({', '.join('?' for _ in WAITING)})"
+            (mine,) = db.execute(
+                f"SELECT count(*) FROM submissions WHERE code = ? AND device = ? AND {waiting}", (code, device, *WAITING)
+            ).fetchone()
+            if mine >= most_per_device:
+                raise Refused("limit_reached", limit="waiting_per_device", most=most_per_device)
+            (everyone,) = db.execute(
+                f"SELECT count(*) FROM submissions WHERE code = ? AND {waiting}", (code, *WAITING)
+            ).fetchone()
+            if everyone >= most_waiting:
+                raise Refused("limit_reached", limit="waiting", most=most_waiting)
+            # One process: the cooldowns live in its memory, like the reactions'.
+            last_ms = self._submitted.get((code, device))
+            if last_ms is not None and submission.at_ms - last_ms < cooldown_ms:
+                raise Refused("too_soon", wait_ms=cooldown_ms - (submission.at_ms - last_ms))
+            self._submitted[(code, device)] = submission.at_ms
+            number, rev = db.execute(
+                "SELECT coalesce(max(number), 0) + 1, coalesce(max(rev), 0) + 1 FROM submissions WHERE code = ?", (code,)
+            ).fetchone()
+            stored = submission.model_copy(update={"id": f"s{number}", "rev": rev})
+            db.execute(_INSERT_SUBMISSION, _submission_row(code, stored))
+        self._announce(code, submission_notice([stored]))
+        await self._durable()  # acknowledged only once it is on the disk
+        return stored
+
+    async def moderate(self, code: str, submission_id: str, action: Moderation) -> Submission:
+        with self._transaction() as db:
+            named = self._stored_submission(db, code, submission_id)
+            if named is None:
+                raise Refused("unknown_submission")
+            if action == "approve" and named.status == "blocked":
+                raise Refused("device_blocked")
+            (rev,) = db.execute("SELECT coalesce(max(rev), 0) + 1 FROM submissions WHERE code = ?", (code,)).fetchone()
+            if action == "block":
+                db.execute(
+                    "INSERT INTO blocked_devices (code, device) VALUES (?, ?) ON CONFLICT DO NOTHING", (code, named.device)
+                )
+                numbers = [
+                    number
+                    for (number,) in db.execute(
+                        f"SELECT number FROM submissions WHERE code = ? AND device = ? AND status IN ({', '.join('?' for _ in WAITING)})",
+                        (code, named.device, *WAITING),
+                    )
+                ]
+                numbers = sorted({*numbers, _submission_number(submission_id)})
+                status = "blocked"
+            else:
+                numbers, status = [_submission_number(submission_id)], "approved" if action == "approve" else "dismissed"
+            changed = []
+            for number in numbers:
+                item = self._stored_submission(db, code, f"s{number}")
+                if item is None or item.status == status or (item.status == "blocked" and action == "dismiss"):
+                    continue
+                db.execute(
+                    "UPDATE submissions SET status = ?, rev = ? WHERE code = ? AND number = ?", (status, rev, code, number)
+                )
+                changed.append(item.model_copy(update={"status": status, "rev": rev}))
+        if changed:
+            self._announce(code, submission_notice(changed))
+            await self._durable()
+        return next((item for item in changed if item.id == submission_id), named)
+
+    @staticmethod
+    def _stored_submission(db: sqlite3.Connection, code: str, submission_id: str) -> Submission | None:
+        row = db.execute(
+            "SELECT number, status, rev, item FROM submissions WHERE code = ? AND number = ?",
+            (code, _submission_number(submission_id)),
+        ).fetchone()
+        return None if row is None else _submission(*row)
+
+    async def submission(self, code: str, submission_id: str) -> Submission | None:
+        with _reachable():
+            return self._stored_submission(self._connection(), code, submission_id)
+
+    async def submissions(self, code: str) -> list[Submission]:
+        with _reachable():
+            rows = self._connection().execute(
+                "SELECT number, status, rev, item FROM submissions WHERE code = ? ORDER BY number", (code,)
+            ).fetchall()
+        return [_submission(*row) for row in rows]
+
+    async def blocked_devices(self, code: str) -> list[str]:
+        with _reachable():
+            rows = self._connection().execute(
+                "SELECT device FROM blocked_devices WHERE code = ? ORDER BY device", (code,)
+            ).fetchall()
+        return [str(device) for (device,) in rows]
+
     # --- fan-out and presence: this process's memory ----------------------------------
 
     async def subscribe(self, code: str) -> None:
@@ -468,6 +600,11 @@ class EmbeddedStore(Store):
         return total
 
     # --- helpers ----------------------------------------------------------------------
+
+    def _announce(self, code: str, message: bytes) -> None:
+        if code in self._subscribed:
+            # As with a commit: on a later turn of the loop, never in the caller's stack.
+            self._running_loop().call_soon(self._deliver, code, message)
 
     def _deliver(self, code: str, message: bytes) -> None:
         # Checked again at delivery: an unsubscribe between the commit and now wins.
@@ -539,6 +676,26 @@ class EmbeddedStore(Store):
             log.warning("embedded store checkpoint failed (tried again later): %s", error)
         finally:
             self._checkpointing = None
+
+
+_INSERT_SUBMISSION = "INSERT INTO submissions (code, number, device, status, rev, item) VALUES (?, ?, ?, ?, ?, ?)"
+_SUBMISSION_FIXED = {"id", "status", "rev"}
+
+
+def _submission_number(submission_id: str) -> int:
+    return int(submission_id[1:]) if submission_id[1:].isdigit() else 0
+
+
+def _submission_row(code: str, item: Submission) -> tuple[str, int, str, str, int, str]:
+    fixed = item.model_dump_json(exclude=_SUBMISSION_FIXED)
+    return (code, _submission_number(item.id), item.device, item.status, item.rev, fixed)
+
+
+def _submission(number: int, status: str, rev: int, fixed: str) -> Submission:
+    try:
+        return Submission.model_validate({**json.loads(fixed), "id": f"s{number}", "status": status, "rev": rev})
+    except (ValidationError, ValueError) as error:
+        raise Fault(f"stored submission s{number} does not parse") from error
 
 
 def _battle_row(battle: Battle) -> tuple[int, str, str | None, int, int, str, int | None]:

@@ -12,6 +12,14 @@ keeps a battle on one slot and a Lua script may touch all of its keys at once:
     battle:{CODE}:totals:VOTE        hash: choice -> count
     battle:{CODE}:reactions:ROUND    hash: battler|kind -> count
     battle:{CODE}:presence           hash: process -> {"counts": ..., "at_ms": ...}
+    battle:{CODE}:submissions        hash: number -> a submission's JSON without its id,
+                                     status and rev (which never change)
+    battle:{CODE}:submission-states  hash: number -> "status|rev"
+    battle:{CODE}:queue              hash: ids (the last number handed out), rev (the
+                                     queue's revision), waiting (pending or held)
+    battle:{CODE}:waiting            hash: device -> its submissions pending or held
+    battle:{CODE}:blocked            set: devices blocked for the evening
+    battle:{CODE}:submitted:DEVICE   the device's submission cool-down (expires)
     battle:{CODE}:updates            the pub/sub channel of the battle
 
 and global keys:
@@ -70,8 +78,18 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from battles import game, metrics
 from battles.errors import Fault, Refused, Unavailable
-from battles.model import Battle
-from battles.stores.base import AddressLimits, BallotReceipt, BattleRecord, Listener, Secrets, Store, Tally
+from battles.model import Battle, Submission
+from battles.stores.base import (
+    WAITING,
+    AddressLimits,
+    BallotReceipt,
+    BattleRecord,
+    Listener,
+    Moderation,
+    Secrets,
+    Store,
+    Tally,
+)
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +218,82 @@ if tonumber(ARGV[2]) > 0 and not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARG
 end
 redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
 return 0
+"""
+
+# Builds the submission_notice (stores.base) of changed submissions from their stored
+# parts by concatenation: the stored JSON is never decoded and encoded again.
+_NOTICE = """
+local function notice_item(number, status, rev, fixed)
+  return '{"id":"s' .. number .. '","status":"' .. status .. '","rev":' .. rev .. ',' .. string.sub(fixed, 2)
+end
+"""
+
+# KEYS: queue, submissions, states, waiting, blocked, the device's cool-down. ARGV:
+# device, cooldown_ms, most per device, most waiting, the stored JSON, status, channel.
+# Returns {'stored', number, rev}, {'cooldown', wait_ms} or {'refused', reason, limit}.
+_SUBMIT = _NOTICE + """
+if redis.call('SISMEMBER', KEYS[5], ARGV[1]) == 1 then return {'refused', 'device_blocked', ''} end
+if tonumber(redis.call('HGET', KEYS[4], ARGV[1]) or '0') >= tonumber(ARGV[3]) then
+  return {'refused', 'limit_reached', 'waiting_per_device'}
+end
+if tonumber(redis.call('HGET', KEYS[1], 'waiting') or '0') >= tonumber(ARGV[4]) then
+  return {'refused', 'limit_reached', 'waiting'}
+end
+if tonumber(ARGV[2]) > 0 and not redis.call('SET', KEYS[6], '1', 'NX', 'PX', ARGV[2]) then
+  return {'cooldown', math.max(redis.call('PTTL', KEYS[6]), 1)}
+end
+local number = redis.call('HINCRBY', KEYS[1], 'ids', 1)
+local rev = redis.call('HINCRBY', KEYS[1], 'rev', 1)
+redis.call('HINCRBY', KEYS[1], 'waiting', 1)
+redis.call('HINCRBY', KEYS[4], ARGV[1], 1)
+redis.call('HSET', KEYS[2], number, ARGV[5])
+redis.call('HSET', KEYS[3], number, ARGV[6] .. '|' .. rev)
+redis.call('PUBLISH', ARGV[7], '{"submissions":[' .. notice_item(number, ARGV[6], rev, ARGV[5]) .. ']}')
+return {'stored', number, rev}
+"""
+
+# KEYS: queue, submissions, states, waiting, blocked. ARGV: number, action (approve,
+# dismiss, block), channel. Returns {'done', status of the named one} or {'refused', reason}.
+_MODERATE = _NOTICE + """
+local state = redis.call('HGET', KEYS[3], ARGV[1])
+if not state then return {'refused', 'unknown_submission'} end
+local current = string.match(state, '^[^|]+')
+if ARGV[2] == 'approve' and current == 'blocked' then return {'refused', 'device_blocked'} end
+local function waiting(status) return status == 'pending' or status == 'held' end
+local numbers, status = {ARGV[1]}, 'approved'
+if ARGV[2] == 'dismiss' then status = 'dismissed' end
+if ARGV[2] == 'block' then
+  status = 'blocked'
+  local device = cjson.decode(redis.call('HGET', KEYS[2], ARGV[1]))['device']
+  redis.call('SADD', KEYS[5], device)
+  local states = redis.call('HGETALL', KEYS[3])
+  for i = 1, #states, 2 do
+    if states[i] ~= ARGV[1] and waiting(string.match(states[i + 1], '^[^|]+')) then
+      if cjson.decode(redis.call('HGET', KEYS[2], states[i]))['device'] == device then
+        table.insert(numbers, states[i])
+      end
+    end
+  end
+end
+local rev = nil
+local items = {}
+for _, number in ipairs(numbers) do
+  local fixed = redis.call('HGET', KEYS[2], number)
+  local old = string.match(redis.call('HGET', KEYS[3], number), '^[^|]+')
+  if old ~= status and not (old == 'blocked' and status == 'dismissed') then
+    rev = rev or redis.call('HINCRBY', KEYS[1], 'rev', 1)
+    redis.call('HSET', KEYS[3], number, status .. '|' .. rev)
+    if waiting(old) then
+      redis.call('HINCRBY', KEYS[1], 'waiting', -1)
+      redis.call('HINCRBY', KEYS[4], cjson.decode(fixed)['device'], -1)
+    end
+    table.insert(items, notice_item(number, status, rev, fixed))
+  end
+end
+if #items > 0 then
+  redis.call('PUBLISH', ARGV[3], '{"submissions":[' .. table.concat(items, ',') .. ']}')
+end
+return {'done'}
 """
 
 # KEYS: totals, ballots. The running totals and the number of ballots, read together.
@@ -402,6 +496,17 @@ class _Keys:
     def cooldown(self, device: str) -> str:
         return f"{self.battle}:cooldown:{device}"
 
+    def submitted(self, device: str) -> str:
+        return f"{self.battle}:submitted:{device}"
+
+    @property
+    def queue(self) -> tuple[str, str, str, str, str]:
+        """The keys of the submissions' scripts: queue, submissions, states, waiting, blocked."""
+        return (
+            f"{self.battle}:queue", f"{self.battle}:submissions", f"{self.battle}:submission-states",
+            f"{self.battle}:waiting", f"{self.battle}:blocked",
+        )  # fmt: skip
+
 
 class _SharedLimits:
     """A per-address budget kept in Redis, so every process spends from the same one."""
@@ -462,6 +567,8 @@ class RedisStore(Store):
         self._cast_ballot = self._redis.register_script(_CAST_BALLOT)
         self._tally = self._redis.register_script(_TALLY)
         self._react = self._redis.register_script(_REACT)
+        self._submit = self._redis.register_script(_SUBMIT)
+        self._moderate = self._redis.register_script(_MODERATE)
         self._take_token = self._redis.register_script(_TAKE_TOKEN)
         self._batch = _Batch(
             self._redis,
@@ -705,7 +812,10 @@ class RedisStore(Store):
             ballots[vote_id] = {_text(device): _text(choice) for device, choice in sorted(chosen.items())}
             pairs = (_text(member).rpartition("|") for member in counted)
             seen[vote_id] = sorted((device, ballot_id) for device, _, ballot_id in pairs)
-        return BattleRecord(battle, tokens, ballots, seen, await self.all_reactions(battle))
+        return BattleRecord(
+            battle, tokens, ballots, seen, await self.all_reactions(battle),
+            await self.submissions(code), await self.blocked_devices(code),
+        )  # fmt: skip
 
     @_reachable
     async def put_record(self, record: BattleRecord) -> bool:
@@ -732,9 +842,26 @@ class RedisStore(Store):
                 pipe.delete(keys.reactions(number))
                 if counts:
                     pipe.hset(keys.reactions(number), mapping=counts)  # type: ignore[arg-type]
+            self._put_submissions(pipe, keys, record)
             await pipe.execute()
         tokens = record.secrets
         return await self._write(record.battle, self._create, tokens.host, tokens.screen, tokens.cohost)
+
+    @staticmethod
+    def _put_submissions(pipe: Any, keys: _Keys, record: BattleRecord) -> None:
+        queue, submissions, states, waiting, blocked = keys.queue
+        pipe.delete(*keys.queue)
+        items = record.submissions
+        for item in items:
+            pipe.hset(submissions, _number(item.id), item.model_dump_json(exclude=_SUBMISSION_FIXED))
+            pipe.hset(states, _number(item.id), f"{item.status}|{item.rev}")
+            if item.status in WAITING:
+                pipe.hincrby(waiting, item.device, 1)
+        last_id = max((_number(item.id) for item in items), default=0)
+        last_rev = max((item.rev for item in items), default=0)
+        pipe.hset(queue, mapping={"ids": last_id, "rev": last_rev, "waiting": sum(i.status in WAITING for i in items)})
+        if record.blocked:
+            pipe.sadd(blocked, *record.blocked)
 
     # --- ballots and reactions ------------------------------------------------------
 
@@ -795,6 +922,65 @@ class RedisStore(Store):
             battler, _, kind = _text(field).partition("|")
             counts.setdefault(battler, {})[kind] = int(count)
         return counts
+
+    # --- challenges and questions from phones -----------------------------------------
+
+    @_reachable
+    async def submit(
+        self, code: str, submission: Submission, cooldown_ms: int, most_per_device: int, most_waiting: int
+    ) -> Submission:
+        keys = _Keys(code)
+        fixed = submission.model_dump_json(exclude=_SUBMISSION_FIXED)
+        reply = await self._submit(
+            keys=[*keys.queue[:5], keys.submitted(submission.device)],
+            args=[submission.device, cooldown_ms, most_per_device, most_waiting, fixed, submission.status, keys.updates],
+        )
+        outcome, *rest = reply
+        outcome = _text(outcome)
+        if outcome == "cooldown":
+            raise Refused("too_soon", wait_ms=int(rest[0]))
+        if outcome == "refused" and _text(rest[0]) == "limit_reached":
+            limit = _text(rest[1])
+            raise Refused("limit_reached", limit=limit, most=most_per_device if limit == "waiting_per_device" else most_waiting)
+        if outcome == "refused":
+            raise Refused(_text(rest[0]))
+        await self._confirm()  # acknowledged only once the replicas have it (wait_replicas)
+        return submission.model_copy(update={"id": f"s{int(rest[0])}", "rev": int(rest[1])})
+
+    @_reachable
+    async def moderate(self, code: str, submission_id: str, action: Moderation) -> Submission:
+        keys = _Keys(code)
+        reply = await self._moderate(keys=list(keys.queue), args=[_number(submission_id), action, keys.updates])
+        if _text(reply[0]) == "refused":
+            raise Refused(_text(reply[1]))
+        await self._confirm()
+        item = await self.submission(code, submission_id)
+        if item is None:
+            raise Fault(f"submission {submission_id} of {code} went away while it was moderated")
+        return item
+
+    @_reachable
+    async def submission(self, code: str, submission_id: str) -> Submission | None:
+        _, submissions, states, _, _ = _Keys(code).queue
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hget(submissions, _number(submission_id))
+            pipe.hget(states, _number(submission_id))
+            fixed, state = await pipe.execute()
+        return None if fixed is None or state is None else _submission(_number(submission_id), fixed, state)
+
+    @_reachable
+    async def submissions(self, code: str) -> list[Submission]:
+        _, submissions, states, _, _ = _Keys(code).queue
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(submissions)
+            pipe.hgetall(states)
+            fixed, state = await pipe.execute()
+        numbers = sorted(int(number) for number in fixed)
+        return [_submission(number, fixed[str(number).encode()], state[str(number).encode()]) for number in numbers]
+
+    @_reachable
+    async def blocked_devices(self, code: str) -> list[str]:
+        return sorted(_text(device) for device in await self._redis.smembers(_Keys(code).queue[4]))
 
     # --- presence -------------------------------------------------------------------
 
@@ -947,6 +1133,21 @@ class RedisStore(Store):
         except Exception:
             # A listener's bug must not end the fan-out for every battle.
             log.exception("fan-out listener failed on a message for %s", code)
+
+
+_SUBMISSION_FIXED = {"id", "status", "rev"}
+
+
+def _number(submission_id: str) -> int:
+    return int(submission_id[1:]) if submission_id[1:].isdigit() else 0
+
+
+def _submission(number: int, fixed: bytes, state: bytes) -> Submission:
+    status, _, rev = _text(state).partition("|")
+    try:
+        return Submission.model_validate({**json.loads(fixed), "id": f"s{number}", "status": status, "rev": int(rev)})
+    except (ValidationError, ValueError) as error:
+        raise Fault(f"stored submission s{number} does not parse") from error
 
 
 def _text(value: bytes | str) -> str:
