@@ -126,3 +126,13 @@ def test_every_refusal_of_a_ballot_is_listed() -> None:
     assert reasons, "the embedded store's cast_ballot refuses nothing: has it moved?"
     missing = reasons - listed(section("vote"))
     assert not missing, f"docs/protocol.md, `vote`, does not say it can be refused with {sorted(missing)}"
+
+
+def test_every_refusal_of_a_submission_is_listed() -> None:
+    hub_functions = refusals_in(hub)
+    reasons = reachable(GAME, "submission_target") | reachable(hub_functions, "_submit") | reachable(refusals_in(embedded), "submit")
+    assert {"submissions_closed", "device_blocked", "too_soon"} <= reasons, "the submission's checks have moved"
+    missing = reasons - listed(section("submit"))
+    assert not missing, f"docs/protocol.md, `submit`, does not say it can be refused with {sorted(missing)}"
+    moderation = reachable(refusals_in(embedded), "moderate") - listed(section("moderate"))
+    assert not moderation, f"docs/protocol.md, `moderate`, does not say it can be refused with {sorted(moderation)}"

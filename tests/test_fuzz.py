@@ -43,7 +43,7 @@ from websockets.sync.client import ClientConnection, connect
 from battles import commands, protocol
 from battles.errors import Refused
 from battles.i18n import REASONS, refusal_text
-from battles.model import Data
+from battles.model import Data, plain_text
 from tests.conftest import RedisServer
 from tests.servers import Server
 
@@ -93,7 +93,9 @@ def from_schema(schema: dict[str, Any], defs: dict[str, Any]) -> st.SearchStrate
             return st.from_regex(schema["pattern"], fullmatch=True)
         low = schema.get("minLength", 0)
         return st.text(min_size=low, max_size=min(schema.get("maxLength", TEXT_CAP), TEXT_CAP)).filter(
-            lambda text: len(text.strip()) >= low  # names are stripped before their length counts
+            # Names are stripped, and submissions lose their invisible characters, before their
+            # length counts (plain_text does both).
+            lambda text: len(plain_text(text)) >= low
         )
     if kind == "integer":
         return st.integers(schema.get("minimum", -(2**31)), schema.get("maximum", 2**31))

@@ -328,12 +328,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         given = _bearer(request.headers)
         if not (same_secret(given, tokens.host) or same_secret(given, results_token(tokens))):
             raise HTTPException(401, "the host token or the results token is required (Authorization: Bearer TOKEN)")
-        reactions = await store.all_reactions(battle)
+        reactions, submissions = await store.all_reactions(battle), await store.submissions(code)
         filename = f"battle-{code}.{request.path_params['format']}"
         disposition = {"content-disposition": f'attachment; filename="{filename}"'}
         if request.path_params["format"] == "csv":
-            return Response(export_csv(battle, reactions), media_type="text/csv; charset=utf-8", headers=disposition)
-        return JSONResponse(export(battle, reactions), headers=disposition)
+            return Response(export_csv(battle, reactions, submissions), media_type="text/csv; charset=utf-8", headers=disposition)
+        return JSONResponse(export(battle, reactions, submissions), headers=disposition)
 
     async def qr_code(request: Request) -> Response:
         # Only a code of the real shape that names a battle gets a QR code; anything

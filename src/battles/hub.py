@@ -40,16 +40,17 @@ from typing import Any
 from starlette.websockets import WebSocket
 
 from battles import game, metrics, protocol
-from battles.commands import CloseVote, Command, EndBattle, RevealResults, RevokeCohost
+from battles.commands import CloseVote, Command, EndBattle, RevealResults, RevokeCohost, ShowSubmission
 from battles.errors import Conflict, Refused, Unavailable
 from battles.fanout import EXTENSION, Outgoing
 from battles.i18n import refusal_text
-from battles.model import Actor, Battle, Language
+from battles.model import Actor, Battle, Language, Submission
 from battles.protocol import Role
 from battles.settings import Settings
 from battles.security import current_secrets
 from battles.stores.base import Secrets, Store, Tally
-from battles.views import HOST_ROLES, battle_view, engagement_view, links, tally_view
+from battles.views import HOST_ROLES, battle_view, engagement_view, links, queue_view, submission_view, tally_view
+from battles.wordfilter import banned_word_in
 
 log = logging.getLogger("battles.hub")
 
@@ -285,6 +286,7 @@ class Hub:
             limits={
                 "max_message_bytes": self.settings.max_message_bytes,
                 "reaction_cooldown_ms": self.settings.reaction_cooldown_ms,
+                "submission_cooldown_ms": self.settings.submission_cooldown_ms,
             },
             # How to come back after losing this socket (docs/protocol.md, Reconnecting):
             # the server, not each client, decides how a hall returns after a restart.
@@ -316,10 +318,19 @@ class Hub:
         """Send a socket the whole battle, then the updates that arrived while it was read."""
         connection.hold()
         snapshot = None
+        queue = None
         try:
             snapshot = await self._snapshot(connection, base_url, request_id)
+            if connection.role in HOST_ROLES:
+                # The moderation queue follows the snapshot; submissions stored or changed
+                # meanwhile come as `submission` messages too, and a console keeps the
+                # newest `rev` of each (docs/protocol.md, `submissions`).
+                items = await self.store.submissions(connection.code)
+                queue = protocol.submissions(queue_view(items), len(await self.store.blocked_devices(connection.code)))
         finally:
             connection.release(snapshot)
+        if queue is not None:
+            connection.send(queue)
 
     async def _snapshot(self, connection: Connection, base_url: str, request_id: str | None) -> tuple[int, str]:
         battle = await self._load(connection.code)
@@ -395,6 +406,13 @@ class Hub:
             return protocol.ballot(request_id, message.vote_id, message.ballot_id, receipt.choice, receipt.status)
         if isinstance(message, protocol.React):
             return await self._react(connection, message, request_id)
+        if isinstance(message, protocol.Submit):
+            return await self._submit(connection, message, request_id)
+        if isinstance(message, protocol.Moderate):
+            if connection.revoked(await self._load(code)):
+                raise Refused("link_revoked")
+            item = await self.store.moderate(code, message.submission, message.action)
+            return protocol.ack(request_id, item=submission_view(item))
         assert envelope.seq is not None and connection.role in HOST_ROLES
         actor: Actor = "host" if connection.role == "host" else "cohost"
         generation = connection.cohost_generation if actor == "cohost" else None
@@ -426,6 +444,28 @@ class Hub:
         metrics.reactions.inc()
         return None  # the engagement meter is the answer
 
+    async def _submit(self, connection: Connection, message: protocol.Submit, request_id: str | None) -> str:
+        """Store a phone's challenge or question for the moderators (docs/rules.md)."""
+        battle = self.rooms[connection.code].battle
+        target = game.submission_target(battle, message.kind, message.battler)
+        assert connection.device is not None
+        nickname = "" if message.anonymous else connection.nickname
+        # The nickname goes on the screen with the text: the filter reads both.
+        held_for = banned_word_in(message.text, battle.rules.banned_words) or banned_word_in(
+            nickname, battle.rules.banned_words
+        )
+        submission = Submission(
+            id="s0", kind=message.kind, text=message.text, nickname=nickname, battler=target,
+            round=battle.round.number if battle.round else 0, at_ms=now_ms(),
+            status="held" if held_for else "pending", held_for=held_for, device=connection.device,
+        )  # fmt: skip
+        s = self.settings
+        stored = await self.store.submit(
+            connection.code, submission, s.submission_cooldown_ms, s.submissions_waiting_per_device, s.submissions_waiting
+        )
+        # The same answer, held or not: "sent for review" (docs/protocol.md, `submit`).
+        return protocol.ack(request_id, submission=stored.id)
+
     # --- commands -----------------------------------------------------------------------
 
     async def execute(
@@ -447,6 +487,8 @@ class Hub:
             raise Conflict(battle.version)
         context = game.Context(now_ms=now_ms(), actor=actor, seed=secrets.randbits(31))
         vote = battle.round.vote if battle.round else None
+        if isinstance(command, ShowSubmission):
+            context = replace(context, submission=await self.store.submission(code, command.submission))
         if isinstance(command, (RevealResults, EndBattle)) and vote is not None and battle.round is not None:
             # The vote is closed, so its tally no longer moves: what we read is final.
             tally = await self.store.tally(code, vote.id)
@@ -484,9 +526,22 @@ class Hub:
         if room is None:
             return
         message = json.loads(payload)
+        if "submissions" in message:
+            self._to_moderators(room, message["submissions"])
+            return
         battle = Battle.model_validate(message["state"])
         if self._advance(room, battle, message["events"]):
             metrics.broadcast_lag.observe(max(0.0, time.time() - message["published_s"]))
+
+    @staticmethod
+    def _to_moderators(room: Room, items: list[dict[str, Any]]) -> None:
+        """Submissions stored or changed (``stores.base.submission_notice``): to the host
+        and co-host sockets only, without their device."""
+        frames = [Outgoing(protocol.submission(submission_view(Submission.model_validate(item)))) for item in items]
+        for connection in room.connections:
+            if connection.role in HOST_ROLES and not connection.revoked(room.battle):
+                for frame in frames:
+                    connection.send(frame)
 
     def _advance(self, room: Room, battle: Battle, events: list[dict[str, Any]]) -> bool:
         """Move a room forward to ``battle`` and send its sockets the update; False (and

@@ -15,9 +15,10 @@ from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import Field, StringConstraints, TypeAdapter, ValidationError
 
-from battles.commands import Command
+from battles.commands import BattlerId, Command, SubmissionId
 from battles.errors import Refused
-from battles.model import Data, Language, Reaction
+from battles.model import Data, Language, Nickname, Reaction, SubmissionKind, SubmissionText
+from battles.stores.base import Moderation
 
 PROTOCOL_VERSION = "battles.v1"
 Role = Literal["host", "cohost", "screen", "audience"]
@@ -60,13 +61,33 @@ class React(Data):
 
 class SetNickname(Data):
     type: Literal["set_nickname"]
-    nickname: Annotated[str, StringConstraints(strip_whitespace=True, max_length=30)]
+    nickname: Nickname  # shown with the person's submissions: invisible characters go
+
+
+class Submit(Data):
+    """A challenge or a question from a phone, for the moderators (docs/rules.md, "The
+    audience takes part"); sent under the socket's nickname unless ``anonymous``."""
+
+    type: Literal["submit"]
+    kind: SubmissionKind
+    text: SubmissionText
+    anonymous: bool = False
+    battler: BattlerId | None = None  # a question's addressee; default: the speaker
+
+
+class Moderate(Data):
+    """A moderator's decision on a submission: not a host command (it changes no battle
+    version, so it carries no ``seq``); what reaches the screen is ``show_submission``."""
+
+    type: Literal["moderate"]
+    submission: SubmissionId
+    action: Moderation
 
 
 Common = Union[Ping, Resync, SetLanguage]
-AudienceMessage = Annotated[Union[Common, CastVote, React, SetNickname], Field(discriminator="type")]
+AudienceMessage = Annotated[Union[Common, CastVote, React, SetNickname, Submit], Field(discriminator="type")]
 ScreenMessage = Annotated[Common, Field(discriminator="type")]
-HostMessage = Annotated[Union[Common, Command], Field(discriminator="type")]
+HostMessage = Annotated[Union[Common, Moderate, Command], Field(discriminator="type")]
 
 _ADAPTERS: dict[Role, TypeAdapter[Any]] = {
     "audience": TypeAdapter(AudienceMessage),
@@ -74,7 +95,9 @@ _ADAPTERS: dict[Role, TypeAdapter[Any]] = {
     "host": TypeAdapter(HostMessage),
     "cohost": TypeAdapter(HostMessage),
 }
-_ANY = TypeAdapter(Annotated[Union[Common, CastVote, React, SetNickname, Command], Field(discriminator="type")])
+_ANY = TypeAdapter(
+    Annotated[Union[Common, CastVote, React, SetNickname, Submit, Moderate, Command], Field(discriminator="type")]
+)
 
 
 
@@ -88,9 +111,10 @@ HOST_ONLY = frozenset({"revoke_cohost"})
 ALLOWED: dict[Role, frozenset[str]] = {role: _types(adapter) for role, adapter in _ADAPTERS.items()}
 ALLOWED["cohost"] = ALLOWED["cohost"] - HOST_ONLY
 CLIENT_MESSAGES: tuple[str, ...] = tuple(sorted(_types(_ANY)))
-HOST_COMMANDS: tuple[str, ...] = tuple(sorted(ALLOWED["host"] - ALLOWED["audience"]))
+HOST_COMMANDS: tuple[str, ...] = tuple(sorted(_types(TypeAdapter(Command))))
 ServerMessage = Literal[
-    "welcome", "snapshot", "update", "tally", "engagement", "presence", "ack", "ballot", "pong", "error", "service"
+    "welcome", "snapshot", "update", "tally", "engagement", "presence", "ack", "ballot", "pong", "error", "service",
+    "submissions", "submission",
 ]
 SERVER_MESSAGES: tuple[str, ...] = get_args(ServerMessage)
 
@@ -258,6 +282,16 @@ def pong(request_id: str | None, t: float, server_ms: int) -> str:
 
 def error(request_id: str | None, reason: str, message: str, params: dict[str, Any]) -> str:
     return _frame("error", id=request_id, reason=reason, message=message, params=params)
+
+
+def submissions(items: list[dict[str, Any]], blocked: int) -> str:
+    """The moderation queue, to hosts and co-hosts after their snapshot (docs/protocol.md)."""
+    return _frame("submissions", items=items, blocked=blocked)
+
+
+def submission(item: dict[str, Any]) -> str:
+    """One submission stored or changed, to hosts and co-hosts."""
+    return _frame("submission", item=item)
 
 
 def service(store_ok: bool) -> str:

@@ -81,6 +81,18 @@ class Settings(BaseSettings):
     reaction_cooldown_ms: int = Field(
         800, ge=0, description="A device's reactions closer together than this are dropped with a notice."
     )
+    # docs/rules.md, "The audience takes part". Worst case of the queue: every waiting
+    # submission is at most 200 characters (about 600 bytes as a queue item), so a full
+    # queue of submissions_waiting is about 120 KB in a console's snapshot.
+    submission_cooldown_ms: int = Field(
+        10_000, ge=0, le=600_000, description="A device's challenges and questions closer together than this are refused (too_soon)."
+    )
+    submissions_waiting_per_device: int = Field(
+        3, ge=1, le=100, description="A device's submissions that may wait for a moderator at once; more are refused (limit_reached)."
+    )
+    submissions_waiting: int = Field(
+        200, ge=1, le=5000, description="Submissions of one battle that may wait for a moderator at once; more are refused (limit_reached)."
+    )
     live_tick_ms: int = Field(100, ge=20, description="How often host and screens get live tallies and engagement.")
     audience_tick_ms: int = Field(250, ge=50, description="How often phones get live figures.")
     presence_interval_ms: int = Field(1000, ge=100, description="How often each process reports its connections.")

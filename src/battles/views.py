@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from battles import game
-from battles.model import Battle
+from battles.model import Battle, Submission
 from battles.security import results_token
 from battles.stores.base import Secrets, Tally
 
@@ -19,7 +19,24 @@ def battle_view(battle: Battle, role: str) -> dict[str, Any]:
     """The state as a role receives it: the event log is for the host's eyes only."""
     if role in HOST_ROLES:
         return battle.model_dump(mode="json")
-    return battle.model_dump(mode="json", exclude={"log"})
+    # The banned words are the moderators' tool, not a list to read out to the hall.
+    return battle.model_dump(mode="json", exclude={"log": True, "rules": {"banned_words"}})
+
+
+def submission_view(item: Submission) -> dict[str, Any]:
+    """A submission as moderators (and the export) see it: never its device."""
+    return item.model_dump(mode="json", exclude={"device"})
+
+
+# The dismissed and blocked submissions a console's queue snapshot carries (the newest);
+# the waiting and approved ones go whole (their number is capped: settings.md).
+QUEUE_DONE_SHOWN = 50
+
+
+def queue_view(items: list[Submission]) -> list[dict[str, Any]]:
+    """The moderation queue a console gets: what waits, what is approved, the newest others."""
+    done = [item for item in items if item.status in ("dismissed", "blocked")][-QUEUE_DONE_SHOWN:]
+    return [submission_view(item) for item in items if item.status not in ("dismissed", "blocked") or item in done]
 
 
 def tally_view(battle: Battle, tally: Tally, role: str) -> dict[str, Any] | None:
@@ -58,13 +75,17 @@ def links(base_url: str, code: str, tokens: Secrets | None = None) -> dict[str, 
     return result
 
 
-def export(battle: Battle, reactions: dict[int, dict[str, dict[str, int]]]) -> dict[str, Any]:
+def export(
+    battle: Battle, reactions: dict[int, dict[str, dict[str, int]]], submissions: list[Submission] | None = None
+) -> dict[str, Any]:
     """The whole evening (GAME.md, after the show): roster, every round with its votes'
-    totals, engagement per turn, overrides, and the host's event log with times."""
+    totals, engagement per turn, overrides, the host's event log with times, and every
+    challenge and question the audience sent, with what the moderators did with it."""
     document = battle.model_dump(mode="json")
     for number, rnd in zip(range(1, len(battle.rounds) + 1), document["rounds"]):
         rnd["engagement"] = engagement_view(reactions.get(number, {}))
-    return {"format": "future-battles-export/1", "battle": document}
+    shown = [submission_view(item) for item in submissions or []]
+    return {"format": "future-battles-export/1", "battle": document, "submissions": shown}
 
 
 # A cell a spreadsheet would run as a formula (OWASP, "CSV Injection"): a name such as
@@ -81,9 +102,12 @@ def spreadsheet_safe(value: Any) -> Any:
 CSV_COLUMNS = ("section", "round", "vote", "battler", "name", "field", "value", "at_ms", "actor")
 
 
-def export_csv(battle: Battle, reactions: dict[int, dict[str, dict[str, int]]]) -> str:
+def export_csv(
+    battle: Battle, reactions: dict[int, dict[str, dict[str, int]]], submissions: list[Submission] | None = None
+) -> str:
     """The export as one table; ``section`` says what a row is (battle, battler, vote,
-    engagement, elimination, log)."""
+    engagement, elimination, submission, log). A submission's rows: its kind, its text
+    (``value``) and its status, each with its id in ``vote`` and its nickname in ``name``."""
     out = io.StringIO()
     writer = csv.DictWriter(out, CSV_COLUMNS, extrasaction="raise")
     writer.writeheader()
@@ -111,6 +135,11 @@ def export_csv(battle: Battle, reactions: dict[int, dict[str, dict[str, int]]]) 
             row("engagement", round=rnd.number, battler=battler, name=names.get(battler), field="score", value=figures["score"])
         for battler in rnd.eliminated:
             row("elimination", round=rnd.number, battler=battler, name=names.get(battler), field="override", value=rnd.override_reason or "")
+    for item in submissions or []:
+        cells = {"round": item.round, "vote": item.id, "battler": item.battler, "name": item.nickname, "at_ms": item.at_ms}
+        for field, value in (("kind", item.kind), ("text", item.text), ("status", item.status), ("held_for", item.held_for)):
+            if value is not None:
+                row("submission", field=field, value=value, **cells)
     for entry in battle.log:
         row("log", field=entry.action, value=json.dumps(entry.details, ensure_ascii=False), at_ms=entry.at_ms, actor=entry.actor)
     return out.getvalue()

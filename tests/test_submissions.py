@@ -1,0 +1,147 @@
+"""Challenges and questions from phones on the wire (docs/protocol.md, `submit`, `moderate`,
+`show_submission`): real servers, both stores, and two processes sharing Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.clients import Client
+from tests.conftest import RedisServer
+from tests.servers import Server
+
+BATTLERS = [{"name": n, "vision": f"Vision of {n}"} for n in ("Asha", "Bo", "Camille")]
+MARKUP = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture(params=["embedded", "redis"], scope="module")
+def any_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    folder = tmp_path_factory.mktemp("voices")
+    if request.param == "embedded":
+        url = f"sqlite:///{folder / 'battles.sqlite3'}"
+    else:
+        redis: RedisServer = request.getfixturevalue("redis_server")
+        redis.start()
+        url = redis.url
+    # A short cool-down keeps the test quick; its refusal is still tested.
+    running = Server(url, folder / "server.log", submission_cooldown_ms=400, submissions_waiting_per_device=2).start()
+    yield running
+    running.stop()
+
+
+async def submit(phone: Client, kind: str, text: str, **fields: Any) -> dict[str, Any]:
+    return await phone.request({"type": "submit", "kind": kind, "text": text, **fields})
+
+
+async def sent(phone: Client, kind: str, text: str, **fields: Any) -> str:
+    """Submit until the cool-down lets it through; the submission's id."""
+    for _ in range(20):
+        reply = await submit(phone, kind, text, **fields)
+        if reply.get("reason") != "too_soon":
+            assert reply["type"] == "ack", reply
+            return str(reply["submission"])
+        await asyncio.sleep(reply["params"]["wait_ms"] / 1000 + 0.02)
+    raise AssertionError("still too soon")
+
+
+async def test_a_phone_sends_a_moderator_approves_and_the_screen_shows_it(any_server: Server) -> None:
+    created = any_server.create_battle(title="Voices", battlers=BATTLERS)
+    code = created["code"]
+    host = await Client.connect(any_server.ws_url, "host", code, created["host_token"])
+    queue = await host.expect("submissions")
+    assert queue == {"type": "submissions", "items": [], "blocked": 0}
+    screen = await Client.connect(any_server.ws_url, "screen", code, created["screen_token"])
+    phone = await Client.connect(any_server.ws_url, "audience", code)
+    assert phone.welcome["limits"]["submission_cooldown_ms"] == 400
+    assert "banned_words" not in phone.battle["rules"] and "banned_words" in host.battle["rules"]
+    assert (await phone.request({"type": "set_nickname", "nickname": f"Ida{MARKUP}"}))["type"] == "error"
+    assert (await phone.request({"type": "set_nickname", "nickname": "Ida\u200b <b>"}))["nickname"] == "Ida <b>"
+
+    # In the lobby: challenges, not questions.
+    assert (await submit(phone, "question", "Why?"))["reason"] == "submissions_closed"
+    assert (await submit(phone, "challenge", "\u200b\n"))["reason"] == "bad_message"
+    challenge = await sent(phone, "challenge", f"No cars {MARKUP}")
+    assert (await submit(phone, "challenge", "Again"))["reason"] == "too_soon"
+    item = (await host.expect("submission"))["item"]
+    assert item["id"] == challenge and item["status"] == "pending" and item["nickname"] == "Ida <b>"
+    assert item["text"] == f"No cars {MARKUP}" and "device" not in item
+
+    # A co-host moderates; both consoles hear it, the phone and the screen do not.
+    cohost = await Client.connect(any_server.ws_url, "host", code, created["cohost_token"])
+    assert [i["id"] for i in (await cohost.expect("submissions"))["items"]] == [challenge]
+    approved = await cohost.request({"type": "moderate", "submission": challenge, "action": "approve"})
+    assert approved["type"] == "ack" and approved["item"]["status"] == "approved"
+    assert (await host.expect("submission"))["item"]["status"] == "approved"
+    assert (await screen.request({"type": "moderate", "submission": challenge, "action": "approve"}))["reason"] == "not_allowed"
+
+    await cohost.run("start_round")
+    await cohost.run("show_submission", submission=challenge)
+    card = (await screen.wait_for(lambda b: b["rounds"][-1]["challenge"] is not None))["rounds"][-1]
+    assert card["challenge"] == f"No cars {MARKUP}" and card["challenge_from"]["nickname"] == "Ida <b>"
+
+    # During a turn: a question, anonymous, held by the word filter for its word.
+    await host.run("next")
+    question = await sent(phone, "question", "Who pays for the dikes?", anonymous=True)
+    held = await sent(phone, "question", "What the f.u.c.k about the dikes?")
+    items = {m["item"]["id"]: m["item"] for m in [await host.expect("submission"), await host.expect("submission")]}
+    assert items[question]["nickname"] == "" and items[question]["battler"] == "b1" and items[question]["status"] == "pending"
+    assert (items[held]["status"], items[held]["held_for"]) == ("held", "fuck*")
+    assert (await submit(phone, "question", "A third one"))["reason"] in ("too_soon", "limit_reached")
+    assert (await host.command("show_submission", submission=question))["reason"] == "not_approved"
+    await host.request({"type": "moderate", "submission": question, "action": "approve"})
+    await host.run("show_submission", submission=question)
+    shown = (await phone.wait_for(lambda b: b.get("question") is not None))["question"]
+    assert shown == {"submission": question, "kind": "question", "text": "Who pays for the dikes?", "nickname": "",
+                     "battler": "b1", "turn": 0}  # fmt: skip
+    await host.run("hide_submission", submission=question)
+    await screen.wait_for(lambda b: b.get("question") is None)
+
+    # Block the device: its waiting one goes, and it is refused from now on.
+    blocked = await host.request({"type": "moderate", "submission": held, "action": "block"})
+    assert blocked["item"]["status"] == "blocked"
+    refusal = await submit(phone, "question", "Let me in")
+    assert refusal["reason"] == "device_blocked" and "stopped this phone" in refusal["message"]
+    other = await Client.connect(any_server.ws_url, "audience", code)
+    assert (await submit(other, "question", "Another phone is heard"))["type"] == "ack"
+
+    # The export holds every one, with what became of it, and no device.
+    async with httpx.AsyncClient() as http:
+        got = await http.get(f"{any_server.url}/api/battles/{code}/export.json", headers={"authorization": f"Bearer {created['host_token']}"})
+        table = await http.get(f"{any_server.url}/api/battles/{code}/export.csv", headers={"authorization": f"Bearer {created['host_token']}"})
+    exported = got.json()
+    statuses = {s["id"]: s["status"] for s in exported["submissions"]}
+    assert statuses == {challenge: "approved", question: "approved", held: "blocked", "s4": "pending"}
+    assert all("device" not in s for s in exported["submissions"])
+    assert phone.device is not None and phone.device not in got.text and phone.device not in table.text
+    assert [e["action"] for e in exported["battle"]["log"]].count("show_submission") == 2
+    rows = [row for row in csv.DictReader(io.StringIO(table.text)) if row["section"] == "submission"]
+    assert {(row["vote"], row["field"]): row["value"] for row in rows}[(challenge, "text")] == f"No cars {MARKUP}"
+    assert {(row["vote"], row["round"], row["name"]) for row in rows if row["field"] == "status"} == {
+        (challenge, "0", "Ida <b>"), (question, "1", ""), (held, "1", "Ida <b>"), ("s4", "1", "")
+    }
+    for client in (host, cohost, screen, phone, other):
+        await client.close()
+
+
+async def test_a_phone_on_one_process_reaches_the_moderators_on_another(two_servers: tuple[Server, Server]) -> None:
+    first, second = two_servers
+    created = first.create_battle(title="Two halls", battlers=BATTLERS)
+    code = created["code"]
+    host = await Client.connect(second.ws_url, "host", code, created["host_token"])
+    await host.expect("submissions")
+    phone = await Client.connect(first.ws_url, "audience", code)
+    challenge = (await submit(phone, "challenge", "Plant a forest"))["submission"]
+    assert (await host.expect("submission"))["item"]["id"] == challenge
+    # The cool-down is the device's on every process (the store keeps it).
+    again = await Client.connect(second.ws_url, "audience", code, device=phone.device)
+    assert (await submit(again, "challenge", "And another"))["reason"] == "too_soon"
+    await host.close()
+    await phone.close()
+    await again.close()
