@@ -214,7 +214,30 @@ function roster(battlers) {
 
 function challengeCard(round) {
   if (!round || !round.challenge) return null;
-  return h("div", { class: "challenge-card" }, h("span", { class: "challenge-label" }, t("Challenge")), h("p", { class: "challenge-text" }, round.challenge));
+  return h(
+    "div",
+    { class: "challenge-card" },
+    h("span", { class: "challenge-label" }, t("Challenge")),
+    h("p", { class: "challenge-text" }, round.challenge),
+    round.challenge_from ? h("p", { class: "from-hall" }, fromHall(round.challenge_from)) : null,
+  );
+}
+
+/** Who in the hall sent what is on the screen: their nickname, or nobody named. */
+function fromHall(shown) {
+  return shown.nickname ? t("From the hall: {name}", { name: shown.nickname }) : t("From the hall (anonymous)");
+}
+
+function questionCard(battle) {
+  const question = battle.question;
+  if (!question) return null;
+  return h(
+    "div",
+    { class: "question-card" },
+    h("span", { class: "challenge-label" }, question.battler ? t("Question for {name}", { name: nameOf(battle, question.battler) }) : t("Question")),
+    h("p", { class: "challenge-text" }, question.text),
+    h("p", { class: "from-hall" }, fromHall(question)),
+  );
 }
 
 const views = {
@@ -245,6 +268,7 @@ const views = {
         speaker && speaker.affiliation ? h("p", { class: "battler-affiliation" }, speaker.affiliation) : null,
       ],
       main: [
+        questionCard(battle),
         reactionPanel(battle),
         nextId ? h("p", { class: "hint" }, t("Up next: {name}", { name: nameOf(battle, nextId) })) : null,
         challengeCard(round),
@@ -279,7 +303,7 @@ const views = {
     );
     return {
       top: [h("p", { class: "eyebrow" }, t("Open debate")), h("h2", { class: "speaker-name" }, t("Everyone still in the battle"))],
-      main: [h("h3", { class: "panel-title" }, t("Who are you reacting to?")), picker, reactionPanel(battle), challengeCard(round)],
+      main: [questionCard(battle), h("h3", { class: "panel-title" }, t("Who are you reacting to?")), picker, reactionPanel(battle), challengeCard(round)],
     };
   },
   vote(battle, round) {
@@ -505,6 +529,87 @@ window.setInterval(() => {
   }
 }, 250);
 
+// --- challenges and questions for the moderators (docs/rules.md, "The audience takes part") ---
+
+const voiceBox = $("#voice-box");
+const voiceForm = $("#voice-form");
+const voiceText = $("#voice-text");
+const voiceStatus = $("#voice-status");
+const MAX_VOICE = 200;
+let voiceUntil = 0; // the device's cool-down, as the server last told it
+
+/** What this phone may send now: the same windows as game.submission_target. */
+function voiceKind(battle) {
+  const round = currentRound(battle);
+  const rules = battle.rules;
+  const beforeCard = battle.phase === "challenge" && round && !round.challenge;
+  if (rules.audience_challenges && (["lobby", "elimination"].includes(battle.phase) || beforeCard)) return "challenge";
+  if (rules.audience_questions && ["turn", "debate"].includes(battle.phase)) return "question";
+  return null;
+}
+
+function renderVoice() {
+  const battle = live.battle;
+  const kind = battle ? voiceKind(battle) : null;
+  voiceBox.hidden = !kind;
+  if (!kind) return;
+  voiceBox.dataset.kind = kind;
+  const speaker = speakerOf(battle);
+  setText($("#voice-title"), kind === "challenge" ? "Challenge the battlers" : "Ask a question");
+  $("#voice-hint").textContent =
+    kind === "challenge"
+      ? t("Suggest a challenge for the next round. The host picks one for the screen.")
+      : speaker
+        ? t("Your question goes to {name}. The host picks which ones reach the screen.", { name: nameOf(battle, speaker) })
+        : t("Your question goes to the battlers in the debate. The host picks which ones reach the screen.");
+  setText($("#voice-label"), kind === "challenge" ? "Your challenge" : "Your question");
+  renderVoiceCount();
+}
+
+function renderVoiceCount() {
+  const left = MAX_VOICE - voiceText.value.length;
+  $("#voice-count").textContent = t("{n} characters left", { n: left });
+  $("#voice-send").disabled = Date.now() < voiceUntil;
+}
+
+function sayVoice(text, kind) {
+  voiceStatus.dataset.kind = kind;
+  voiceStatus.textContent = text;
+}
+
+voiceText.addEventListener("input", renderVoiceCount);
+voiceForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const kind = live.battle && voiceKind(live.battle);
+  const text = voiceText.value.trim();
+  if (!kind || !text) return;
+  const message = { type: "submit", kind, text, anonymous: $("#voice-anonymous").checked };
+  if (kind === "question" && live.battle.phase === "debate" && debateTarget) message.battler = debateTarget;
+  const sent = live.request(message, (reply) => {
+    if (reply.type === "error") {
+      if (reply.reason === "too_soon" && reply.params && reply.params.wait_ms) startVoiceCooldown(reply.params.wait_ms);
+      sayVoice(reply.message, "error");
+      return;
+    }
+    voiceText.value = "";
+    sayVoice(t("Thank you! Sent for review."), "ok");
+    startVoiceCooldown(voiceCooldownMs());
+  });
+  if (!sent) sayVoice(t("Not connected: nothing was sent. Try again in a moment."), "error");
+  else sayVoice(t("Sending…"), "busy");
+});
+
+function voiceCooldownMs() {
+  const limits = live.welcome && live.welcome.limits;
+  return limits && typeof limits.submission_cooldown_ms === "number" ? limits.submission_cooldown_ms : 0;
+}
+
+function startVoiceCooldown(ms) {
+  voiceUntil = Date.now() + ms;
+  renderVoiceCount();
+  window.setTimeout(renderVoiceCount, ms + 20);
+}
+
 // --- nickname -----------------------------------------------------------------------------
 
 const nicknameInput = $("#nickname");
@@ -527,8 +632,10 @@ live.on("welcome", (welcome) => {
   if (nickname) live.send({ type: "set_nickname", nickname });
 });
 live.on("state", render);
+live.on("state", renderVoice);
 live.on("tally", renderVote);
 live.on("close", () => renderVoteStatus());
 onLanguageChange(render);
+onLanguageChange(renderVoice);
 
 live.start();

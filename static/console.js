@@ -145,6 +145,8 @@ const ACTIONS = {
   edit_battle: "Battle edited",
   end_battle: "Battle ended",
   revoke_cohost: "Co-host link revoked",
+  show_submission: "Shown from the hall",
+  hide_submission: "Taken off the screen",
 };
 
 /** A logged action (a host command type, or "create") in words. */
@@ -188,6 +190,10 @@ export function logDetails(battle, entry) {
       return list(d.restored);
     case "reveal_challenge":
       return d.text || "";
+    case "show_submission":
+      return `${d.show_as === "challenge" ? t("Challenge") : t("Question")}: ${d.text || ""}${d.nickname ? ` (${d.nickname})` : ""}`;
+    case "hide_submission":
+      return d.submission || "";
     case "start_round":
       return d.challenge ? `${t("Round {n}", { n: d.round })}: ${d.challenge}` : t("Round {n}", { n: d.round });
     case "open_vote":
@@ -237,6 +243,9 @@ export function readRules(form) {
     ties: form.elements.ties.value,
     live_totals: form.elements.live_totals.checked,
     reactions: [...form.querySelectorAll('input[name="reactions"]:checked')].map((box) => box.value),
+    audience_challenges: form.elements.audience_challenges.checked,
+    audience_questions: form.elements.audience_questions.checked,
+    banned_words: [...new Set(form.elements.banned_words.value.toLowerCase().split(/[\s,;]+/).filter(Boolean))],
   };
 }
 
@@ -265,6 +274,9 @@ export function fillBattleFields(form, battle) {
   form.elements.ties.value = rules.ties;
   form.elements.live_totals.checked = rules.live_totals;
   for (const box of form.querySelectorAll('input[name="reactions"]')) box.checked = rules.reactions.includes(box.value);
+  form.elements.audience_challenges.checked = rules.audience_challenges;
+  form.elements.audience_questions.checked = rules.audience_questions;
+  form.elements.banned_words.value = (rules.banned_words || []).join(" ");
 }
 
 /** Name, vision and affiliation inputs of one battler (setup rows, host editor). */

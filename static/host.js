@@ -747,6 +747,103 @@ document.addEventListener("keydown", (event) => {
   if (!button.disabled) button.click();
 });
 
+// --- from the hall: the moderation queue (docs/rules.md, "The audience takes part") --------
+
+/** Submission id -> the newest item heard (highest rev): the queue and its changes may cross. */
+const hall = new Map();
+let blockedDevices = 0;
+const hallStatus = $("#hall-status");
+
+function keepNewest(item) {
+  const known = hall.get(item.id);
+  if (!known || item.rev >= known.rev) hall.set(item.id, item);
+}
+
+function moderate(item, action) {
+  const sent = live.request({ type: "moderate", submission: item.id, action }, (reply) => {
+    if (reply.type === "error") say(hallStatus, reply.message, "error");
+    else {
+      keepNewest(reply.item);
+      renderHall();
+      say(hallStatus, t("Done: {action}", { action: MODERATION[action] ? t(MODERATION[action]) : action }), "ok");
+    }
+  });
+  if (!sent) say(hallStatus, t("Not connected: nothing was sent. Wait for the connection and try again."), "error");
+}
+
+const MODERATION = { approve: "Approved", dismiss: "Dismissed", block: "Device blocked" };
+
+async function blockDevice(item) {
+  const yes = await ask({
+    title: t("Block this phone for the evening?"),
+    message: t("Its waiting challenges and questions are dismissed and it cannot send more tonight. Its votes still count."),
+    confirm: t("Block the phone"),
+  });
+  if (yes) moderate(item, "block");
+}
+
+/** What is on the screen now from the hall: the submission ids. */
+function shownIds(battle) {
+  const round = currentRound(battle);
+  return new Set([battle.question && battle.question.submission, round && round.challenge_from && round.challenge_from.submission].filter(Boolean));
+}
+
+function canShow(battle, as) {
+  if (as === "question") return ["turn", "debate"].includes(battle.phase);
+  return ["challenge", "turn", "debate"].includes(battle.phase);
+}
+
+function queueItem(item, battle, shown) {
+  const kindLabel = item.kind === "challenge" ? t("Challenge") : t("Question");
+  const who = item.nickname || t("anonymous");
+  const meta = [kindLabel, who];
+  if (item.kind === "question" && item.battler) meta.push(t("for {name}", { name: nameOf(battle, item.battler) }));
+  if (item.round) meta.push(t("Round {n}", { n: item.round }));
+  const button = (label, key, onclick, extra = {}) =>
+    h("button", { type: "button", class: `btn btn-small${extra.primary ? " btn-primary" : ""}`, dataset: { key: `${key}-${item.id}` }, onclick, ...extra.attrs }, label);
+  const actions = [];
+  if (item.status === "pending" || item.status === "held") {
+    actions.push(button(t("Approve"), "approve", () => moderate(item, "approve"), { primary: true }));
+    actions.push(button(t("Dismiss"), "dismiss", () => moderate(item, "dismiss")));
+  }
+  if (item.status === "approved") {
+    const isShown = shown.has(item.id);
+    if (isShown) actions.push(button(t("Take off the screen"), "hide", () => run("hide_submission", { submission: item.id }, { where: hallStatus }), { primary: true }));
+    else {
+      actions.push(button(t("Show as the challenge card"), "show-challenge", () => run("show_submission", { submission: item.id, show_as: "challenge" }, { where: hallStatus }), { attrs: { disabled: !canShow(battle, "challenge") } }));
+      actions.push(button(t("Show as a question"), "show-question", () => run("show_submission", { submission: item.id, show_as: "question" }, { where: hallStatus }), { attrs: { disabled: !canShow(battle, "question") } }));
+      actions.push(button(t("Dismiss"), "dismiss", () => moderate(item, "dismiss")));
+    }
+  }
+  actions.push(button(t("Block phone"), "block", () => blockDevice(item)));
+  return h(
+    "li",
+    { class: `queue-item is-${item.status}${shown.has(item.id) ? " is-shown" : ""}`, dataset: { submission: item.id } },
+    h("span", { class: "queue-meta" }, meta.join(" · ")),
+    h("p", { class: "queue-text" }, item.text),
+    item.held_for ? h("span", { class: "queue-meta" }, t("Matched: {word}", { word: item.held_for })) : null,
+    h("div", { class: "queue-actions" }, actions),
+  );
+}
+
+function renderHall() {
+  const battle = live.battle;
+  if (!battle) return;
+  const shown = shownIds(battle);
+  const items = [...hall.values()].sort((a, b) => Number(a.id.slice(1)) - Number(b.id.slice(1)));
+  const lists = { pending: $("#queue-pending"), held: $("#queue-held"), approved: $("#queue-approved") };
+  for (const [status, list] of Object.entries(lists)) {
+    const matching = items.filter((item) => item.status === status);
+    fill(list, matching.length ? matching.map((item) => queueItem(item, battle, shown)) : [h("li", { class: "hint" }, t("None"))]);
+  }
+  const waiting = items.filter((item) => item.status === "pending" || item.status === "held").length;
+  $("#hall-summary").textContent = `${plural(waiting, "1 waiting for review", "{n} waiting for review")} · ${plural(
+    blockedDevices,
+    "1 phone blocked",
+    "{n} phones blocked",
+  )}`;
+}
+
 // --- the whole console --------------------------------------------------------------------
 
 function render() {
@@ -760,6 +857,7 @@ function render() {
   renderLog();
   renderEditor();
   renderPresence();
+  renderHall();
   updateControls();
 }
 
@@ -772,6 +870,24 @@ if (!token) {
   live.on("tally", renderVote);
   live.on("engagement", renderEngagement);
   live.on("presence", renderPresence);
+  live.on("submissions", (queue) => {
+    // A change that overtook the queue on the way keeps its higher rev.
+    for (const item of queue.items) keepNewest(item);
+    blockedDevices = queue.blocked;
+    renderHall();
+  });
+  let recount = 0;
+  live.on("submission", (message) => {
+    const before = hall.get(message.item.id);
+    keepNewest(message.item);
+    if (message.item.status === "blocked" && (!before || before.status !== "blocked")) {
+      // A device was blocked (here or on another console): the queue's count of blocked
+      // phones comes with the next queue, once the block's other changes are in.
+      window.clearTimeout(recount);
+      recount = window.setTimeout(() => live.send({ type: "resync" }), 300);
+    }
+    renderHall();
+  });
   live.on("status", updateControls);
   live.on("open", () => {
     problem.hidden = true;

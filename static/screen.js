@@ -200,6 +200,25 @@ function challengeCard(round, big = false) {
     { class: `challenge-card${big ? " challenge-big" : ""}` },
     h("span", { class: "challenge-label" }, t("Challenge")),
     h("p", { class: `challenge-text${sized(round.challenge, CHALLENGE_SIZES)}` }, round.challenge),
+    round.challenge_from ? h("p", { class: "from-hall" }, fromHall(round.challenge_from)) : null,
+  );
+}
+
+/** Who in the hall sent what is shown: their nickname, unless they sent it anonymously. */
+function fromHall(shown) {
+  return shown.nickname ? t("From the hall: {name}", { name: shown.nickname }) : t("From the hall (anonymous)");
+}
+
+/** An approved question from a phone that the host put to the speaker (or the debate). */
+function questionCard(battle) {
+  const question = battle.question;
+  if (!question) return null;
+  return h(
+    "div",
+    { class: "question-card", dataset: { submission: question.submission } },
+    h("span", { class: "challenge-label" }, question.battler ? t("Question for {name}", { name: nameOf(battle, question.battler) }) : t("Question")),
+    h("p", { class: `challenge-text${sized(question.text, CHALLENGE_SIZES)}` }, question.text),
+    h("p", { class: "from-hall" }, fromHall(question)),
   );
 }
 
@@ -245,7 +264,7 @@ const views = {
           speaker ? h("h2", { class: `speaker-name${sized(speaker.name, NAME_SIZES)}` }, speaker.name) : null,
           speaker ? h("p", { class: `speaker-vision${sized(speaker.vision, VISION_SIZES)}` }, speaker.vision) : null,
           speaker && speaker.affiliation ? h("p", { class: "card-affiliation" }, speaker.affiliation) : null,
-          challengeCard(round),
+          questionCard(battle) || challengeCard(round),
         ),
       ),
       side,
@@ -266,7 +285,7 @@ const views = {
     return view;
   },
   debate(battle, round) {
-    const head = h("div", { class: "debate-head" }, h("h2", { class: "big-line" }, t("Open debate")));
+    const head = h("div", { class: "debate-head" }, h("h2", { class: "big-line" }, t("Open debate")), questionCard(battle));
     const view = h(
       "div",
       { class: "debate" },

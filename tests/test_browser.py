@@ -42,6 +42,7 @@ from tests.browser import (
     screenshot,
     unlabelled_controls,
 )
+from tests.conftest import RedisServer
 from tests.servers import Server
 
 expect.set_options(timeout=10_000)
@@ -1456,3 +1457,127 @@ def test_live_bars_of_ten_long_names_fit_every_projector(server: Server, stage: 
         host("open_vote")
         expect(screen.locator("#vote-bars .bar-row")).to_have_count(10)
         fits_every_projector(screen, "vote-live-bars")
+
+
+# --- the audience takes part: challenges and questions (docs/rules.md) ---------------------
+
+
+@pytest.fixture(params=["embedded", "redis"], scope="module")
+def either_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A real server on each store: the embedded one, and Redis (the tests' own)."""
+    folder = tmp_path_factory.mktemp(f"voices-{request.param}")
+    if request.param == "embedded":
+        url = f"sqlite:///{folder / 'battles.sqlite3'}"
+    else:
+        redis: RedisServer = request.getfixturevalue("redis_server")
+        redis.start()
+        url = redis.url
+    # A short cool-down: the form's own wait is part of the test, not minutes of it.
+    running = Server(url, folder / "server.log", submission_cooldown_ms=1000).start()
+    yield running
+    running.stop()
+
+
+def send_voice(phone: Page, text: str, anonymous: bool = False) -> None:
+    """The phone's form, as a person uses it: typed, sent, thanked."""
+    expect(phone.locator("#voice-send")).to_be_enabled()
+    phone.locator("#voice-text").fill(text)
+    phone.locator("#voice-anonymous").set_checked(anonymous)
+    phone.locator("#voice-send").tap()
+    expect(phone.locator("#voice-status")).to_have_text("Thank you! Sent for review.")
+    expect(phone.locator("#voice-text")).to_have_value("")
+
+
+def test_a_phone_is_heard_a_cohost_moderates_and_the_screen_shows_it(either_server: Server, stage: Stage) -> None:
+    created = battle(either_server, ["Ada", "Bo", "Cy"])
+    links = created["links"]
+    host = stage.page("laptop", links["host"], name="host")
+    cohost = stage.page("laptop", links["cohost"], name="co-host")
+    screen = stage.page("projector", links["screen"], name="screen")
+    phone = stage.page("phone", links["join"], name="phone")
+    heckler = stage.page("phone", links["join"], name="heckler")
+    for page in (host, cohost, screen, phone, heckler):
+        phase_is(page, "Lobby")
+
+    # A nickname, then a challenge from the lobby (markup stays text everywhere).
+    phone.locator("#nickname-box summary").tap()
+    phone.locator("#nickname").fill("Ida")
+    phone.get_by_role("button", name="Save", exact=True).tap()
+    expect(phone.locator("#nickname-status")).to_have_text("Saved")
+    expect(phone.locator("#voice-title")).to_have_text("Challenge the battlers")
+    phone.locator("#voice-text").fill(f"Your vision must work without cars {XSS_NAME}")
+    expect(phone.locator("#voice-count")).to_have_text(f"{200 - len('Your vision must work without cars ' + XSS_NAME)} characters left")
+    screenshot(phone, "voices-form-phone", full_page=True)
+    phone.locator("#voice-send").tap()
+    expect(phone.locator("#voice-status")).to_have_text("Thank you! Sent for review.")
+    # The cool-down shows on the button; after it, the phone may send again.
+    send_voice(heckler, "What the f.u.c.k is this")
+
+    # Both consoles get the queue; the word filter's catch waits apart.
+    pending = cohost.locator("#queue-pending .queue-item")
+    expect(pending).to_have_count(1)
+    expect(pending.locator(".queue-text")).to_have_text(f"Your vision must work without cars {XSS_NAME}")
+    expect(pending.locator(".queue-meta").first).to_have_text("Challenge · Ida")
+    held = cohost.locator("#queue-held .queue-item")
+    expect(held).to_have_count(1)
+    expect(held.locator(".queue-meta").last).to_have_text("Matched: fuck*")
+    expect(host.locator("#queue-pending .queue-item")).to_have_count(1)
+    screenshot(cohost, "voices-queue-cohost-laptop", full_page=True)
+    cohost.locator("[data-key=approve-s1]").click()
+    expect(cohost.locator("#queue-approved .queue-item")).to_have_count(1)
+    expect(host.locator("#queue-approved .queue-item")).to_have_count(1)  # the other console hears it
+    expect(host.locator("#queue-pending .queue-item")).to_have_count(0)
+
+    # The co-host blocks the heckler's phone: refused with a clear word, votes untouched.
+    cohost.locator("[data-key=block-s2]").click()
+    answer_dialog(cohost, "Block this phone for the evening?", "Block the phone")
+    expect(cohost.locator("#queue-held .queue-item")).to_have_count(0)
+    expect(cohost.locator("#hall-summary")).to_have_text("0 waiting for review · 1 phone blocked")
+    expect(heckler.locator("#voice-send")).to_be_enabled(timeout=5000)
+    heckler.locator("#voice-text").fill("Let me back in")
+    heckler.locator("#voice-send").tap()
+    expect(heckler.locator("#voice-status")).to_have_text(
+        "The host has stopped this phone from sending challenges and questions tonight."
+    )
+
+    # The round starts; the approved challenge goes up as its card, with the nickname.
+    host.locator("#btn-start-round").click()
+    phase_is(screen, "Challenge")
+    cohost.locator("[data-key=show-challenge-s1]").click()
+    expect(screen.locator(".challenge-card .challenge-text")).to_have_text(f"Your vision must work without cars {XSS_NAME}")
+    expect(screen.locator(".challenge-card .from-hall")).to_have_text("From the hall: Ida")
+    expect(phone.locator(".challenge-card .from-hall")).to_have_text("From the hall: Ida")
+    expect(phone.locator("#voice-box")).to_be_hidden()  # the card is up: no more challenges
+    screenshot(screen, "voices-challenge-projector")
+
+    # A question during Ada's turn, anonymous, approved and put to her on the screen.
+    press(host, "n")
+    expect(phone.locator("#voice-title")).to_have_text("Ask a question")
+    expect(phone.locator("#voice-hint")).to_have_text("Your question goes to Ada. The host picks which ones reach the screen.")
+    send_voice(phone, "Who pays for the dikes?", anonymous=True)
+    expect(host.locator("#queue-pending .queue-item .queue-meta").first).to_have_text("Question · anonymous · for Ada · Round 1")
+    host.locator("[data-key=approve-s3]").click()
+    host.locator("[data-key=show-question-s3]").click()
+    card = screen.locator(".question-card")
+    expect(card.locator(".challenge-label")).to_have_text("Question for Ada")
+    expect(card.locator(".challenge-text")).to_have_text("Who pays for the dikes?")
+    expect(card.locator(".from-hall")).to_have_text("From the hall (anonymous)")
+    expect(phone.locator(".question-card .challenge-text")).to_have_text("Who pays for the dikes?")
+    screenshot(screen, "voices-question-projector")
+    screenshot(host, "voices-question-host-laptop", full_page=True)
+    host.locator("[data-key=hide-s3]").click()
+    expect(screen.locator(".question-card")).to_have_count(0)
+    for page in (host, cohost, screen, phone, heckler):
+        no_injected_markup(page)
+
+    # The export holds them all, with what became of each, and never a device.
+    token = created["host_token"]
+    exported = httpx.get(f"{either_server.url}/api/battles/{created['code']}/export.json", headers={"authorization": f"Bearer {token}"}).json()
+    assert [(s["id"], s["kind"], s["status"], s["nickname"]) for s in exported["submissions"]] == [
+        ("s1", "challenge", "approved", "Ida"),
+        ("s2", "challenge", "blocked", ""),
+        ("s3", "question", "approved", ""),
+    ]
+    actions = [entry["action"] for entry in exported["battle"]["log"]]
+    assert actions.count("show_submission") == 2 and "hide_submission" in actions
+    assert all("device" not in s for s in exported["submissions"])

@@ -59,6 +59,7 @@ from battles.settings import Settings
 from battles.stores import store_for
 from battles.stores.base import Secrets, Store
 from battles.views import export, export_csv, links
+from battles.wordfilter import default_words
 
 log = logging.getLogger("battles.app")
 
@@ -239,6 +240,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         static=static_path,
         catalogs_url=f"/i18n/{catalogs_version}.json",
         modules=functools.cache(functools.partial(imported_modules, static_dir)),
+        default_banned_words=default_words(),  # battle_fields.html
     )
 
     @asynccontextmanager
