@@ -204,7 +204,12 @@ async def _export(store: Store, args: argparse.Namespace) -> int:
     if battle is None:
         raise LookupError(f"no battle has the code {code}")
     reactions = await store.all_reactions(battle)
-    content = export_csv(battle, reactions).encode() if args.format == "csv" else json.dumps(export(battle, reactions)).encode()
+    submissions = await store.submissions(battle.code)
+    content = (
+        export_csv(battle, reactions, submissions).encode()
+        if args.format == "csv"
+        else json.dumps(export(battle, reactions, submissions)).encode()
+    )
     path = Path(args.output or f"battle-{code}.{args.format}")
     _write(path, content)
     print(f"Battle {code} exported to {path}")

@@ -460,9 +460,14 @@ class Hub:
             status="held" if held_for else "pending", held_for=held_for, device=connection.device,
         )  # fmt: skip
         s = self.settings
-        stored = await self.store.submit(
-            connection.code, submission, s.submission_cooldown_ms, s.submissions_waiting_per_device, s.submissions_waiting
-        )
+        try:
+            stored = await self.store.submit(
+                connection.code, submission, s.submission_cooldown_ms, s.submissions_waiting_per_device, s.submissions_waiting
+            )
+        except Refused as refusal:
+            metrics.submissions.labels(refusal.reason).inc()
+            raise
+        metrics.submissions.labels(stored.status).inc()
         # The same answer, held or not: "sent for review" (docs/protocol.md, `submit`).
         return protocol.ack(request_id, submission=stored.id)
 

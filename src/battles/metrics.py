@@ -6,6 +6,8 @@ The figures (all names start with ``battles_``):
     ballots_total{outcome}              ballots answered: counted, changed, unchanged,
                                         duplicate, or the refusal's reason
     reactions_total                     reactions counted
+    submissions_total{outcome}          challenges and questions from phones: stored
+                                        ``pending`` or ``held``, or the refusal's reason
     messages_out_total{path}            frames to sockets: ``direct`` (written at once,
                                         battles.fanout) or ``queued`` (behind a socket
                                         that is slow, or under another server)
@@ -53,6 +55,9 @@ _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
 connections = Gauge("battles_connections", "Sockets open now, by role.", ["role"], multiprocess_mode="livesum")
 ballots = Counter("battles_ballots", "Ballots answered, by outcome (a status or a refusal's reason).", ["outcome"])
 reactions = Counter("battles_reactions", "Reactions counted.")
+submissions = Counter(
+    "battles_submissions", "Challenges and questions from phones, by outcome (pending, held, or a refusal's reason).", ["outcome"]
+)
 catch_ups = Counter("battles_catch_ups", "Rooms brought to the stored version because an announcement was lost.")
 store_outages = Counter("battles_store_outages", "Times the store was unreachable and came back.")
 store_outage_seconds = Counter("battles_store_outage_seconds", "How long the store outages lasted, summed.")
