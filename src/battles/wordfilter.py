@@ -67,13 +67,13 @@ def _patterns(words: tuple[str, ...]) -> tuple[tuple[str, re.Pattern[str]], ...]
 def _words_of(text: str) -> list[str]:
     """The words of ``text`` as they are compared: normalised, their edges trimmed, and
     a run of single letters ("f u c k") joined into one word as well."""
-    tokens = [_EDGES.sub("", token) for token in _normal(text).split()]
-    tokens = [token for token in tokens if token]
-    words = list(tokens)
+    pieces = [_EDGES.sub("", piece) for piece in _normal(text).split()]
+    pieces = [piece for piece in pieces if piece]
+    words = list(pieces)
     run: list[str] = []
-    for token in [*tokens, ""]:
-        if len(token) == 1:
-            run.append(token)
+    for piece in [*pieces, ""]:
+        if len(piece) == 1:
+            run.append(piece)
             continue
         if len(run) > 1:
             words.append("".join(run))
