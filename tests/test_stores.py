@@ -8,6 +8,7 @@ before each test). Battles are built with the real game core and real commands.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import inspect
 import itertools
@@ -407,6 +408,48 @@ async def test_a_blocked_device_is_refused_and_its_waiting_submissions_go(store:
     # The device's waiting submissions no longer count against the battle's cap.
     for device in ("d3", "d4"):
         await submitted(store, device)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_submissions_and_moderation_racing_keep_the_queue_consistent(store: Store, seed: int) -> None:
+    """Many phones submitting while moderators approve, dismiss and block, in a seeded
+    random order: the caps hold, ids and revisions are unique, a blocked device keeps
+    nothing waiting, and the store's own counts agree with its rows afterwards."""
+    rng = random.Random(seed)
+    devices = [f"d{n}" for n in range(12)]
+
+    async def phone(device: str) -> None:
+        for _ in range(4):
+            await asyncio.sleep(rng.random() / 200)
+            with contextlib.suppress(Refused):
+                await store.submit(CODE, sent(device), 0, 2, 15)
+
+    async def moderator() -> None:
+        for _ in range(25):
+            await asyncio.sleep(rng.random() / 200)
+            known = await store.submissions(CODE)
+            if known:
+                with contextlib.suppress(Refused):
+                    await store.moderate(CODE, rng.choice(known).id, rng.choice(["approve", "dismiss", "dismiss", "block"]))
+
+    await asyncio.gather(*(phone(device) for device in devices), moderator(), moderator())
+    items = await store.submissions(CODE)
+    assert [item.id for item in items] == [f"s{n}" for n in range(1, len(items) + 1)], f"seed {seed}"
+    waiting = [item for item in items if item.status in ("pending", "held")]
+    assert len(waiting) <= 15 and all(Counter(item.device for item in waiting)[d] <= 2 for d in devices), f"seed {seed}"
+    blocked = set(await store.blocked_devices(CODE))
+    assert not any(item.device in blocked for item in waiting), f"seed {seed}"
+    # The store's counts agree with its rows: exactly the free places are taken.
+    free = [d for d in devices if d not in blocked and not any(item.device == d for item in waiting)]
+    room = 15 - len(waiting)
+    taken = 0
+    for device in free:
+        try:
+            await store.submit(CODE, sent(device), 0, 2, 15)
+            taken += 1
+        except Refused as refused:
+            assert refused.params.get("limit") == "waiting", f"seed {seed}"
+    assert taken == min(room, len(free)), f"seed {seed}"
 
 
 async def test_due_names_a_battle_once_its_vote_deadline_has_passed(store: Store) -> None:
