@@ -147,6 +147,7 @@ const ACTIONS = {
   revoke_cohost: "Co-host link revoked",
   show_submission: "Shown from the hall",
   hide_submission: "Taken off the screen",
+  set_audience_rules: "Audience rules changed",
 };
 
 /** A logged action (a host command type, or "create") in words. */
@@ -194,6 +195,8 @@ export function logDetails(battle, entry) {
       return `${d.show_as === "challenge" ? t("Challenge") : t("Question")}: ${d.text || ""}${d.nickname ? ` (${d.nickname})` : ""}`;
     case "hide_submission":
       return d.submission || "";
+    case "set_audience_rules":
+      return Object.keys(d.changes || {}).join(", ");
     case "start_round":
       return d.challenge ? `${t("Round {n}", { n: d.round })}: ${d.challenge}` : t("Round {n}", { n: d.round });
     case "open_vote":
@@ -245,8 +248,13 @@ export function readRules(form) {
     reactions: [...form.querySelectorAll('input[name="reactions"]:checked')].map((box) => box.value),
     audience_challenges: form.elements.audience_challenges.checked,
     audience_questions: form.elements.audience_questions.checked,
-    banned_words: [...new Set(form.elements.banned_words.value.toLowerCase().split(/[\s,;]+/).filter(Boolean))],
+    banned_words: wordList(form.elements.banned_words.value),
   };
+}
+
+/** The word filter's list as a host types it: words apart by spaces, commas or new lines. */
+export function wordList(text) {
+  return [...new Set(text.toLowerCase().split(/[\s,;]+/).filter(Boolean))];
 }
 
 /** The battle fields of templates/battle_fields.html as a BattleDraft / edit_battle body. */

@@ -34,6 +34,7 @@ import {
   linkField,
   logDetails,
   readBattleFields,
+  wordList,
 } from "./console.js";
 
 const token = fragmentToken();
@@ -844,6 +845,32 @@ function renderHall() {
   )}`;
 }
 
+// The audience rules change at any time (set_audience_rules); the form follows the battle
+// until the host starts editing it.
+const audienceForm = $("#audience-rules-form");
+let audienceFormDirty = false;
+audienceForm.addEventListener("input", () => (audienceFormDirty = true));
+audienceForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  run(
+    "set_audience_rules",
+    {
+      audience_challenges: audienceForm.elements.audience_challenges.checked,
+      audience_questions: audienceForm.elements.audience_questions.checked,
+      banned_words: wordList(audienceForm.elements.banned_words.value),
+    },
+    { where: hallStatus, then: () => (audienceFormDirty = false) },
+  );
+});
+
+function renderAudienceRules() {
+  const rules = live.battle.rules;
+  if (audienceFormDirty) return;
+  audienceForm.elements.audience_challenges.checked = rules.audience_challenges;
+  audienceForm.elements.audience_questions.checked = rules.audience_questions;
+  audienceForm.elements.banned_words.value = rules.banned_words.join(" ");
+}
+
 // --- the whole console --------------------------------------------------------------------
 
 function render() {
@@ -858,6 +885,7 @@ function render() {
   renderEditor();
   renderPresence();
   renderHall();
+  renderAudienceRules();
   updateControls();
 }
 

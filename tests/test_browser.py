@@ -1567,6 +1567,12 @@ def test_a_phone_is_heard_a_cohost_moderates_and_the_screen_shows_it(either_serv
     screenshot(host, "voices-question-host-laptop", full_page=True)
     host.locator("[data-key=hide-s3]").click()
     expect(screen.locator(".question-card")).to_have_count(0)
+    # Mid-show, the host closes questions and adds a word: the phone's form goes.
+    host.locator("#audience-rules summary").click()
+    host.locator("#hall-questions").uncheck()
+    host.locator("#hall-words").fill("dikes*")
+    host.get_by_role("button", name="Save the audience rules").click()
+    expect(phone.locator("#voice-box")).to_be_hidden()
     for page in (host, cohost, screen, phone, heckler):
         no_injected_markup(page)
 
@@ -1580,4 +1586,5 @@ def test_a_phone_is_heard_a_cohost_moderates_and_the_screen_shows_it(either_serv
     ]
     actions = [entry["action"] for entry in exported["battle"]["log"]]
     assert actions.count("show_submission") == 2 and "hide_submission" in actions
+    assert exported["battle"]["rules"]["banned_words"] == ["dikes*"] and not exported["battle"]["rules"]["audience_questions"]
     assert all("device" not in s for s in exported["submissions"])

@@ -2013,3 +2013,23 @@ def test_audience_cards_count_towards_the_rounds_challenge_cards() -> None:
     # Questions are not cards.
     battle = play(battle, "next", {"type": "show_submission", "submission": "s99"}, submission=approved(number=99))
     assert battle.question is not None
+
+
+def test_audience_rules_change_at_any_time_before_the_end_and_log_the_lists_length() -> None:
+    for phase in ("lobby", "turn", "vote_open", "reveal", "final"):
+        battle = at(phase)
+        outcome = step(battle, {"type": "set_audience_rules", "audience_questions": False, "banned_words": ["Brexit*", "brexit*"]})
+        rules = outcome.battle.rules
+        assert (rules.audience_questions, rules.audience_challenges, rules.banned_words) == (False, True, ["brexit*"])
+        assert rules.turn_seconds == battle.rules.turn_seconds  # the other rules as they were
+        assert outcome.events[0].details == {"changes": {"audience_questions": False, "banned_words": 1}}
+    refused(at("finished"), {"type": "set_audience_rules", "audience_challenges": False}, "wrong_phase")
+    assert step(at("turn"), "set_audience_rules").events[0].details == {"changes": {}}
+
+
+def test_audience_rule_edits_stop_at_their_bound() -> None:
+    battle = at("turn")
+    for n in range(game.MAX_AUDIENCE_RULE_EDITS):
+        battle = play(battle, {"type": "set_audience_rules", "audience_questions": n % 2 == 0})
+    error = refused(battle, {"type": "set_audience_rules", "audience_questions": True}, "limit_reached")
+    assert error.params == {"limit": "audience_rule_edits", "most": game.MAX_AUDIENCE_RULE_EDITS}

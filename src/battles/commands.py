@@ -13,6 +13,7 @@ from typing import Annotated, Literal, Union
 from pydantic import Field, StringConstraints
 
 from battles.model import (
+    MAX_BANNED_WORDS,
     Data,
     Language,
     LongText,
@@ -22,6 +23,7 @@ from battles.model import (
     SubmissionKind,
     Title,
 )
+from battles.wordfilter import BannedWord
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
 ChallengeText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
@@ -155,6 +157,16 @@ class HideSubmission(Data):
     submission: SubmissionId
 
 
+class SetAudienceRules(Data):
+    """At any time before the end: what phones may send, and the word filter's list
+    (docs/rules.md, "The audience takes part"); the rules it leaves out keep their value."""
+
+    type: Literal["set_audience_rules"]
+    audience_challenges: bool | None = None
+    audience_questions: bool | None = None
+    banned_words: list[BannedWord] | None = Field(None, max_length=MAX_BANNED_WORDS)
+
+
 class EndBattle(Data):
     type: Literal["end_battle"]
     reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] = ""
@@ -185,6 +197,7 @@ Command = Annotated[
         RevokeCohost,
         ShowSubmission,
         HideSubmission,
+        SetAudienceRules,
     ],
     Field(discriminator="type"),
 ]

@@ -56,6 +56,9 @@ MAX_LOG_ENTRIES = 3000
 MAX_LOBBY_EDITS = 100
 # reveal_challenge and show_submission as a challenge card per round (500 characters each).
 MAX_CHALLENGE_CARDS = 10
+# set_audience_rules per battle: each can carry a whole word list (MAX_BANNED_WORDS of
+# 40 characters, 20 KB in the state; the log entry carries only its length).
+MAX_AUDIENCE_RULE_EDITS = 100
 # Votes per round, runoffs and voided votes included (a void carries a 300-character reason).
 MAX_VOTES_PER_ROUND = 10
 # Ballot ids one device may have recorded in one vote (the stores keep each, so that a
@@ -669,6 +672,18 @@ def _end_battle(b: Battle, cmd: c.EndBattle, ctx: Context) -> Details:
     return {"early": early, "reason": b.ended_reason, **details}
 
 
+def _set_audience_rules(b: Battle, cmd: c.SetAudienceRules, ctx: Context) -> Details:
+    if b.phase == "finished":
+        raise Refused("wrong_phase", phase=b.phase)
+    _within(sum(entry.action == "set_audience_rules" for entry in b.log), MAX_AUDIENCE_RULE_EDITS, "audience_rule_edits")
+    changes = cmd.model_dump(exclude={"type"}, exclude_none=True)
+    b.rules = Rules.model_validate(b.rules.model_dump() | changes)
+    if "banned_words" in changes:
+        # The list itself is in the rules (and the export); the log says how long it became.
+        changes["banned_words"] = len(b.rules.banned_words)
+    return {"changes": changes}
+
+
 def _revoke_cohost(b: Battle, cmd: c.RevokeCohost, ctx: Context) -> Details:
     # Only the host: a co-host must not lock out the host's other helpers (or itself
     # mint a link the host never saw). Any phase: a leaked link is urgent at any time.
@@ -703,4 +718,5 @@ _HANDLERS: dict[type, Callable[[Battle, Any, Context], Details]] = {
     c.RevokeCohost: _revoke_cohost,
     c.ShowSubmission: _show_submission,
     c.HideSubmission: _hide_submission,
+    c.SetAudienceRules: _set_audience_rules,
 }

@@ -61,6 +61,11 @@ SubmissionText = Annotated[
 Nickname = Annotated[str, StringConstraints(max_length=60), AfterValidator(plain_text), StringConstraints(max_length=30)]
 
 
+# A battle's word list: at most this many words of at most 40 characters (20 KB), in every
+# host update with the rules (screens and phones never get it).
+MAX_BANNED_WORDS = 500
+
+
 class Data(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=False)
 
@@ -83,7 +88,7 @@ class Rules(Data):
     # hold a submission back for a moderator (defaults: battles/words/da.txt and en.txt).
     audience_challenges: bool = True
     audience_questions: bool = True
-    banned_words: list[BannedWord] = Field(default_factory=default_words, max_length=1000)
+    banned_words: list[BannedWord] = Field(default_factory=default_words, max_length=MAX_BANNED_WORDS)
 
     @field_validator("reactions")
     @classmethod
