@@ -39,6 +39,7 @@ def test_banned_words_are_found_through_case_and_simple_disguises(text: str, wor
         "Scunthorpe and Penistone",
         "En pikant sag om skideballer",
         "A cocktail in the cockpit, said Dickens",
+        "Dick and the cock crowed at the Mongol steppe",
         "Hvad med de lokale skoler?",
         "shiitake for everyone",
     ],
