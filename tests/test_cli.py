@@ -84,6 +84,11 @@ async def test_backup_wipe_restore_and_the_evening_goes_on(kind: str, tmp_path: 
         created = server.create_battle(title="The night before", battlers=FOUR, rules={"vote_seconds": 600})
         code, token = created["code"], created["host_token"]
         host = await Client.connect(server.ws_url, "host", code, token)
+        heckler = await Client.connect(server.ws_url, "audience", code)
+        heard = await heckler.request({"type": "submit", "kind": "challenge", "text": "Plant a forest"})
+        assert heard["type"] == "ack", heard
+        assert (await host.request({"type": "moderate", "submission": heard["submission"], "action": "block"}))["type"] == "ack"
+        await heckler.close()
         vote_id = await to_the_vote(host)
         phones = [await Client.connect(server.ws_url, "audience", code) for _ in range(3)]
         for n, (phone, choice) in enumerate(zip(phones, ["b1", "b2", "b2"])):
@@ -129,6 +134,10 @@ async def test_backup_wipe_restore_and_the_evening_goes_on(kind: str, tmp_path: 
         server.start()
         host = await Client.connect(server.ws_url, "host", code, token)
         assert host.battle["rounds"][-1]["votes"][-1] == over_http["battle"]["rounds"][-1]["votes"][-1]
+        # The audience's challenge and the block came back with the battle.
+        queue = await host.expect("submissions")
+        assert queue["blocked"] == 1 and queue["items"] == over_http["submissions"]
+        assert [(item["text"], item["status"]) for item in queue["items"]] == [("Plant a forest", "blocked")]
         phones = [await Client.connect(server.ws_url, "audience", code, device=device) for device in devices]
         assert [phone.device for phone in phones] == devices  # their signed ids still count
         assert [phone.my_ballot for phone in phones] == [{"vote_id": vote_id, "choice": c} for c in ("b1", "b2", "b2")]
