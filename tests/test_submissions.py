@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,13 @@ async def test_a_phone_sends_a_moderator_approves_and_the_screen_shows_it(any_se
     assert {(row["vote"], row["round"], row["name"]) for row in rows if row["field"] == "status"} == {
         (challenge, "0", "Ida <b>"), (question, "1", ""), (held, "1", "Ida <b>"), ("s4", "1", "")
     }
+    # Phones and screens never heard the queue, nor any text that was not put on the screen.
+    for client in (screen, phone, other):
+        heard = []
+        while not client.inbox.empty():
+            heard.append(client.inbox.get_nowait())
+        assert not [m for m in heard if m["type"] in ("submission", "submissions")]
+        assert "f.u.c.k" not in json.dumps(heard) and "device" not in json.dumps([m.get("battle") for m in heard])
     for client in (host, cohost, screen, phone, other):
         await client.close()
 
