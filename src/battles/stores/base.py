@@ -65,9 +65,6 @@ class Tally:
     ballots: int = 0
 
 
-PresenceRole = Literal["audience", "screen", "host", "cohost"]
-
-
 class AddressLimits(Protocol):
     """One per-address budget (a token bucket per client address; battles.ratelimit)."""
 
