@@ -21,7 +21,7 @@ from battles.model import Data, Language, Reaction
 
 PROTOCOL_VERSION = "battles.v1"
 # Who a socket is, from its address (docs/protocol.md, Connecting), in the order the hall
-# is counted in (``presence``). Every list of roles derives from these two.
+# is counted in (``presence``). Every list of roles derives from this one.
 Role = Literal["audience", "screen", "host", "cohost"]
 ROLES: tuple[Role, ...] = get_args(Role)
 # The roles that run the show: they see the event log, the host's notes and the live totals.

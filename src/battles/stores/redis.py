@@ -494,173 +494,6 @@ class _SharedLimits:
         return await self.store.take_token(self.prefix + address, self.per_minute, self.burst, spend)
 
 
-class _FanOut:
-    """This process's one pub/sub connection: the battles it is subscribed to, and the
-    reader task that hands their announcements to the listener.
-
-    The reader outlives any Redis outage: it reconnects and subscribes again to every
-    subscribed battle on its own. ``timeout_s`` is the store's ``socket_timeout_s``: the
-    silence after which the connection is declared dead.
-    """
-
-    def __init__(self, redis: Redis, timeout_s: float, name: str) -> None:
-        self._redis, self._timeout_s, self._name = redis, timeout_s, name
-        self._listener: Listener | None = None
-        # The subscribed battles, by channel. The reader subscribes to all of them
-        # whenever it (re)connects, and delivers only what is in here.
-        self._subscribed: dict[bytes, str] = {}
-        self._pubsub: PubSub | None = None
-        # Serialises writes on the pub/sub connection (subscribe, unsubscribe, ping,
-        # the reader's resubscription); the reader reads without it.
-        self._lock = asyncio.Lock()
-        self._reader: asyncio.Task[None] | None = None
-
-    @property
-    def connected(self) -> bool:
-        return self._pubsub is not None
-
-    async def start(self, listener: Listener) -> None:
-        self._listener = listener
-        # The first connection is made here, so a wrong URL or a Redis that is down
-        # fails the start, and subscribe() works as soon as start() returns.
-        try:
-            pubsub = await self._connect()
-        except _UNREACHABLE as error:
-            raise Unavailable() from error
-        self._reader = asyncio.create_task(self._run(pubsub), name=self._name)
-
-    async def close(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-            try:
-                await self._reader
-            except asyncio.CancelledError:
-                pass
-            self._reader = None
-        await self._drop()
-        self._subscribed.clear()
-
-    async def subscribe(self, channel: bytes, code: str) -> None:
-        async with self._lock:
-            if self._pubsub is None:
-                raise Unavailable()  # the reader is reconnecting
-            self._subscribed[channel] = code
-            try:
-                await self._pubsub.subscribe(channel)
-            except _UNREACHABLE as error:
-                # Nothing recorded: the reader will not subscribe it on reconnecting.
-                self._subscribed.pop(channel, None)
-                raise Unavailable() from error
-
-    async def unsubscribe(self, channel: bytes) -> None:
-        async with self._lock:
-            # Forgotten here first: from now on nothing is delivered for it, and no
-            # reconnect subscribes it again. If Redis cannot be told now, the channel
-            # goes with the dead connection, so there is nothing to report.
-            self._subscribed.pop(channel, None)
-            if self._pubsub is not None:
-                try:
-                    await self._pubsub.unsubscribe(channel)
-                except _UNREACHABLE:
-                    pass
-
-    async def _connect(self) -> PubSub:
-        """A new pub/sub connection, subscribed to every battle that is subscribed."""
-        async with self._lock:
-            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-            try:
-                if self._subscribed:
-                    await pubsub.subscribe(*self._subscribed)
-                else:
-                    await pubsub.connect()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
-            except BaseException:
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
-                raise
-            # After an outage the pooled connections that sat idle through it still
-            # point at the Redis that went away, and redis-py only finds out when a
-            # command fails on one (a ballot refused after Redis is back). Drop them
-            # before RedisStore.healthy() can say that Redis is back (it asks ``connected``).
-            await self._redis.connection_pool.disconnect(inuse_connections=False)
-            self._pubsub = pubsub
-            return pubsub
-
-    async def _drop(self) -> None:
-        async with self._lock:
-            pubsub, self._pubsub = self._pubsub, None
-        if pubsub is not None:
-            try:
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
-            except Exception:  # closing a connection that is already broken
-                log.debug("closing the fan-out connection failed", exc_info=True)
-
-    async def _run(self, pubsub: PubSub | None) -> None:
-        """The reader task: deliver messages, and outlive any Redis outage.
-
-        It never ends on its own. When the connection breaks, or stays silent for
-        ``timeout_s`` (pinged meanwhile, so silence means a hung Redis or a
-        broken network), it drops it and connects again after a short backoff,
-        subscribing to every subscribed battle.
-        """
-        delay = _RECONNECT_FIRST_S
-        while True:
-            recovering = pubsub is None
-            try:
-                if pubsub is None:
-                    pubsub = await self._connect()
-                async for _ in self._read(pubsub):
-                    # Redis answered on this connection: only now is it back (a TCP
-                    # connect alone also succeeds to a Redis that hangs).
-                    if recovering:
-                        log.info("fan-out back on Redis, %d battles subscribed", len(self._subscribed))
-                        recovering = False
-                    delay = _RECONNECT_FIRST_S
-            except _UNREACHABLE as error:
-                log.warning("fan-out lost Redis (%s); reconnecting in %.1fs", error, delay)
-            except Exception:
-                log.exception("fan-out reader failed; reconnecting in %.1fs", delay)
-            pubsub = None
-            await self._drop()
-            await asyncio.sleep(delay)
-            delay = min(2 * delay, _RECONNECT_MAX_S)
-
-    async def _read(self, pubsub: PubSub) -> AsyncIterator[None]:
-        """Deliver what arrives, forever; yields once the first time Redis answers."""
-        loop = asyncio.get_running_loop()
-        poll_s = self._timeout_s / 6
-        ping_after_s = self._timeout_s / 3
-        heard = loop.time()
-        pinged = heard - ping_after_s  # ping at once: is anybody there?
-        answered = False
-        while True:
-            now = loop.time()
-            if now - heard > self._timeout_s:
-                raise RedisTimeoutError(f"fan-out connection silent for {now - heard:.1f}s")
-            if now - heard > ping_after_s and now - pinged > ping_after_s:
-                # The answer, a "pong" message, counts as hearing from Redis.
-                pinged = now
-                async with self._lock:
-                    await pubsub.ping()
-            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=poll_s)
-            if message is None:
-                continue
-            heard = loop.time()
-            if message["type"] == "message":
-                self._deliver(message["channel"], message["data"])
-            if not answered:
-                answered = True
-                yield
-
-    def _deliver(self, channel: bytes, data: bytes) -> None:
-        code = self._subscribed.get(channel)
-        if code is None or self._listener is None:
-            return  # unsubscribed while the message was on its way
-        try:
-            self._listener(code, data)
-        except Exception:
-            # A listener's bug must not end the fan-out for every battle.
-            log.exception("fan-out listener failed on a message for %s", code)
-
-
 class RedisStore(Store):
     """See the module docstring.
 
@@ -1023,6 +856,173 @@ class RedisStore(Store):
 
     async def unsubscribe(self, code: str) -> None:
         await self._fan_out.unsubscribe(_Keys(code).updates.encode())
+
+
+class _FanOut:
+    """This process's one pub/sub connection: the battles it is subscribed to, and the
+    reader task that hands their announcements to the listener.
+
+    The reader outlives any Redis outage: it reconnects and subscribes again to every
+    subscribed battle on its own. ``timeout_s`` is the store's ``socket_timeout_s``: the
+    silence after which the connection is declared dead.
+    """
+
+    def __init__(self, redis: Redis, timeout_s: float, name: str) -> None:
+        self._redis, self._timeout_s, self._name = redis, timeout_s, name
+        self._listener: Listener | None = None
+        # The subscribed battles, by channel. The reader subscribes to all of them
+        # whenever it (re)connects, and delivers only what is in here.
+        self._subscribed: dict[bytes, str] = {}
+        self._pubsub: PubSub | None = None
+        # Serialises writes on the pub/sub connection (subscribe, unsubscribe, ping,
+        # the reader's resubscription); the reader reads without it.
+        self._lock = asyncio.Lock()
+        self._reader: asyncio.Task[None] | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self._pubsub is not None
+
+    async def start(self, listener: Listener) -> None:
+        self._listener = listener
+        # The first connection is made here, so a wrong URL or a Redis that is down
+        # fails the start, and subscribe() works as soon as start() returns.
+        try:
+            pubsub = await self._connect()
+        except _UNREACHABLE as error:
+            raise Unavailable() from error
+        self._reader = asyncio.create_task(self._run(pubsub), name=self._name)
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            try:
+                await self._reader
+            except asyncio.CancelledError:
+                pass
+            self._reader = None
+        await self._drop()
+        self._subscribed.clear()
+
+    async def subscribe(self, channel: bytes, code: str) -> None:
+        async with self._lock:
+            if self._pubsub is None:
+                raise Unavailable()  # the reader is reconnecting
+            self._subscribed[channel] = code
+            try:
+                await self._pubsub.subscribe(channel)
+            except _UNREACHABLE as error:
+                # Nothing recorded: the reader will not subscribe it on reconnecting.
+                self._subscribed.pop(channel, None)
+                raise Unavailable() from error
+
+    async def unsubscribe(self, channel: bytes) -> None:
+        async with self._lock:
+            # Forgotten here first: from now on nothing is delivered for it, and no
+            # reconnect subscribes it again. If Redis cannot be told now, the channel
+            # goes with the dead connection, so there is nothing to report.
+            self._subscribed.pop(channel, None)
+            if self._pubsub is not None:
+                try:
+                    await self._pubsub.unsubscribe(channel)
+                except _UNREACHABLE:
+                    pass
+
+    async def _connect(self) -> PubSub:
+        """A new pub/sub connection, subscribed to every battle that is subscribed."""
+        async with self._lock:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                if self._subscribed:
+                    await pubsub.subscribe(*self._subscribed)
+                else:
+                    await pubsub.connect()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+            except BaseException:
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                raise
+            # After an outage the pooled connections that sat idle through it still
+            # point at the Redis that went away, and redis-py only finds out when a
+            # command fails on one (a ballot refused after Redis is back). Drop them
+            # before RedisStore.healthy() can say that Redis is back (it asks ``connected``).
+            await self._redis.connection_pool.disconnect(inuse_connections=False)
+            self._pubsub = pubsub
+            return pubsub
+
+    async def _drop(self) -> None:
+        async with self._lock:
+            pubsub, self._pubsub = self._pubsub, None
+        if pubsub is not None:
+            try:
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+            except Exception:  # closing a connection that is already broken
+                log.debug("closing the fan-out connection failed", exc_info=True)
+
+    async def _run(self, pubsub: PubSub | None) -> None:
+        """The reader task: deliver messages, and outlive any Redis outage.
+
+        It never ends on its own. When the connection breaks, or stays silent for
+        ``timeout_s`` (pinged meanwhile, so silence means a hung Redis or a
+        broken network), it drops it and connects again after a short backoff,
+        subscribing to every subscribed battle.
+        """
+        delay = _RECONNECT_FIRST_S
+        while True:
+            recovering = pubsub is None
+            try:
+                if pubsub is None:
+                    pubsub = await self._connect()
+                async for _ in self._read(pubsub):
+                    # Redis answered on this connection: only now is it back (a TCP
+                    # connect alone also succeeds to a Redis that hangs).
+                    if recovering:
+                        log.info("fan-out back on Redis, %d battles subscribed", len(self._subscribed))
+                        recovering = False
+                    delay = _RECONNECT_FIRST_S
+            except _UNREACHABLE as error:
+                log.warning("fan-out lost Redis (%s); reconnecting in %.1fs", error, delay)
+            except Exception:
+                log.exception("fan-out reader failed; reconnecting in %.1fs", delay)
+            pubsub = None
+            await self._drop()
+            await asyncio.sleep(delay)
+            delay = min(2 * delay, _RECONNECT_MAX_S)
+
+    async def _read(self, pubsub: PubSub) -> AsyncIterator[None]:
+        """Deliver what arrives, forever; yields once the first time Redis answers."""
+        loop = asyncio.get_running_loop()
+        poll_s = self._timeout_s / 6
+        ping_after_s = self._timeout_s / 3
+        heard = loop.time()
+        pinged = heard - ping_after_s  # ping at once: is anybody there?
+        answered = False
+        while True:
+            now = loop.time()
+            if now - heard > self._timeout_s:
+                raise RedisTimeoutError(f"fan-out connection silent for {now - heard:.1f}s")
+            if now - heard > ping_after_s and now - pinged > ping_after_s:
+                # The answer, a "pong" message, counts as hearing from Redis.
+                pinged = now
+                async with self._lock:
+                    await pubsub.ping()
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=poll_s)
+            if message is None:
+                continue
+            heard = loop.time()
+            if message["type"] == "message":
+                self._deliver(message["channel"], message["data"])
+            if not answered:
+                answered = True
+                yield
+
+    def _deliver(self, channel: bytes, data: bytes) -> None:
+        code = self._subscribed.get(channel)
+        if code is None or self._listener is None:
+            return  # unsubscribed while the message was on its way
+        try:
+            self._listener(code, data)
+        except Exception:
+            # A listener's bug must not end the fan-out for every battle.
+            log.exception("fan-out listener failed on a message for %s", code)
 
 
 def _text(value: bytes | str) -> str:
