@@ -167,7 +167,7 @@ class Connection:
         # The battle's co-host generation this socket was admitted under (revoke_cohost).
         self.cohost_generation = 0
         # Under `battles serve`, frames go straight to the socket while it keeps up
-        # (battles.fanout); the queue and its writer carry them while it does not,
+        # (FanOutProtocol.write_frame); the queue and its writer carry them while it does not,
         # and whenever they hold something, so that frames stay in order. They are
         # made on first need: most sockets never need them, and they were 3 KB each.
         self._queue_size = queue_size
