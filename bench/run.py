@@ -111,26 +111,56 @@ class LoadGenerators:
             process.join(10)
 
 
+class Run:
+    """One server's run through the scenarios: what every scenario needs."""
+
+    def __init__(self, target: Target, generators: LoadGenerators, options: argparse.Namespace) -> None:
+        self.target, self.generators, self.options = target, generators, options
+        sockets, loadgens = options.sockets, options.loadgens
+        # The sockets each load generator holds, and the index of its first.
+        self.shares = [sockets // loadgens + (1 if i < sockets % loadgens else 0) for i in range(loadgens)]
+        self.firsts = [sum(self.shares[:i]) for i in range(loadgens)]
+        self.settle = 0.2 if options.quick else 1.0  # pauses between scenarios, so one's tail is not in the next
+        self.connected = 0
+
+
 async def run_target(target: Target, generators: LoadGenerators, options: argparse.Namespace) -> dict[str, Any]:
     figures: dict[str, Any] = {"load_average_at_start": load_average()}
-    shares = [options.sockets // options.loadgens + (1 if i < options.sockets % options.loadgens else 0) for i in range(options.loadgens)]
+    run = Run(target, generators, options)
     await target.setup()
-    assert target.screen is not None
+    await asyncio.sleep(run.settle)
+    figures |= await hold(run)
+    profilers = start_profiles(target, options.profile) if options.profile else []
+    figures |= await phase_changes(run)
+    figures |= await vote_burst(run)
+    figures |= await flood(run)
+    stop_profiles(profilers)
+    figures |= await reconnect_storm(run)
+    figures["load_average_at_end"] = load_average()
+    figures["server_metrics"] = await target.metrics()
+    if figures["server_metrics"]:
+        log(f"  /metrics: {figures['server_metrics']}")
+    await generators.all("close")
+    await target.close()
+    return figures
 
-    # 1. hold N sockets.
-    settle = 0.2 if options.quick else 1.0  # pauses between scenarios, so one's tail is not in the next
-    await asyncio.sleep(settle)
+
+async def hold(run: Run) -> dict[str, Any]:
+    """1. Hold N sockets: how many joined, and the memory each costs."""
+    target = run.target
     before = rss_bytes(target.pids())
-    joined = await generators.all(
-        "connect", per=[{"count": n} for n in shares], kind=target.kind, url=target.url, code=target.code,
-        concurrency=options.concurrency, timeout=30,
+    joined = await run.generators.all(
+        "connect", per=[{"count": n} for n in run.shares], kind=target.kind, url=target.url, code=target.code,
+        concurrency=run.options.concurrency, timeout=30,
     )  # fmt: skip
-    connected = sum(j["connected"] for j in joined)
-    figures["connected"] = connected
-    figures["connect_failed"] = sum(j["failed"] for j in joined)
-    figures["connect_errors"] = [e for j in joined for e in j["errors"]][:5]
-    figures["connect_seconds"] = max(j["seconds"] for j in joined)
-    await asyncio.sleep(options.hold)
+    run.connected = connected = sum(j["connected"] for j in joined)
+    figures: dict[str, Any] = {
+        "connected": connected,
+        "connect_failed": sum(j["failed"] for j in joined),
+        "connect_errors": [e for j in joined for e in j["errors"]][:5],
+        "connect_seconds": max(j["seconds"] for j in joined),
+    }
+    await asyncio.sleep(run.options.hold)
     after = rss_bytes(target.pids())
     figures["rss_before_mib"] = before / 2**20
     figures["rss_after_mib"] = after / 2**20
@@ -138,84 +168,89 @@ async def run_target(target: Target, generators: LoadGenerators, options: argpar
     figures["sockets_per_process"] = [open_sockets(pid) for pid in target.workers()]
     log(f"  open sockets per server process: {figures['sockets_per_process']}")
     log(f"  {connected} sockets held, {figures['memory_per_socket_kib']:.1f} KiB each")
+    return figures
 
-    profilers = start_profiles(target, options.profile) if options.profile else []
 
-    # 2. phase changes.
+async def phase_changes(run: Run) -> dict[str, Any]:
+    """2. The host moves the battle on seven times; each socket's delay to its update."""
     latencies: list[float] = []
     lasts: list[float] = []
     missing = 0
     for kind in [*STEPS, "open_vote"]:
-        sent, seq = await (target.open_vote() if kind == "open_vote" else target.step(kind))
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            if sum(h["have"] for h in await generators.all("have", seq=seq)) >= connected:
-                break
-            await asyncio.sleep(0.05)
-        times = [t for answer in await generators.all("update_times", seq=seq) for t in answer["times"]]
-        got = [t - sent for t in times if t is not None]
-        missing += connected - len(got)
+        sent, seq = await (run.target.open_vote() if kind == "open_vote" else run.target.step(kind))
+        got = [t - sent for t in await update_times(run, seq) if t is not None]
+        missing += run.connected - len(got)
         latencies += got
         lasts.append(max(got) if got else float("nan"))
-        await asyncio.sleep(0.1 if options.quick else 0.3)
-    figures["phase"] = summary(latencies)
-    figures["phase_last_ms"] = [x * 1000 for x in lasts]
-    figures["phase_missing"] = missing
+        await asyncio.sleep(0.1 if run.options.quick else 0.3)
+    figures = {"phase": summary(latencies), "phase_last_ms": [x * 1000 for x in lasts], "phase_missing": missing}
     log(f"  phase change p50 {ms(pick(figures, 'phase.p50'))}, p99 {ms(pick(figures, 'phase.p99'))}, max {ms(pick(figures, 'phase.max'))}, missing {missing}")
+    return figures
 
-    # 3 and 4. the vote burst, and what the screen shows meanwhile.
-    firsts = [sum(shares[:i]) for i in range(len(shares))]
-    choices = list(CHOICES)
-    await asyncio.sleep(settle / 2)
-    target.screen.tallies.clear()
-    start = time.time() + settle / 2
-    burst = await generators.all(
-        "vote", per=[{"first": f} for f in firsts], vote_id=target.vote_id, choices=choices, start_at=start,
-        spread_s=options.burst_seconds, total=connected, shift=0, timeout=20,
-    )  # fmt: skip
+
+async def update_times(run: Run, seq: int) -> list[float | None]:
+    """When each socket got update ``seq``: waited for until every socket has it, up to 20 s."""
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        if sum(h["have"] for h in await run.generators.all("have", seq=seq)) >= run.connected:
+            break
+        await asyncio.sleep(0.05)
+    return [t for answer in await run.generators.all("update_times", seq=seq) for t in answer["times"]]
+
+
+async def vote_burst(run: Run) -> dict[str, Any]:
+    """3 and 4. Every socket votes once over ``--burst-seconds``, and what the screen
+    shows meanwhile."""
+    screen = run.target.screen
+    assert screen is not None
+    await asyncio.sleep(run.settle / 2)
+    screen.tallies.clear()
+    burst = await vote(run, spread_s=run.options.burst_seconds, shift=0, timeout=20)
     await asyncio.sleep(2 * 0.25 + 0.1)  # the last ticks reach the screen
-    figures["burst"] = ballots(burst, target, 0)
-    figures["vote_to_screen"] = vote_to_screen(burst, target.screen.tallies)
+    figures = {"burst": ballots(burst, run.target, 0), "vote_to_screen": vote_to_screen(burst, screen.tallies)}
     log(f"  burst statuses: {figures['burst']['statuses']}")
     log(f"  burst: {figures['burst']['acked']} acked, {figures['burst']['refused']} refused, {figures['burst']['unanswered']} unanswered, "
         f"ack p99 {ms(pick(figures, 'burst.ack.p99'))}, {figures['burst']['per_second']:.0f}/s, lost {figures['burst']['lost']}; "
         f"vote to screen p99 {ms(pick(figures, 'vote_to_screen.p99'))}")  # fmt: skip
+    return figures
 
-    start = time.time() + settle / 2
-    flood = await generators.all(
-        "vote", per=[{"first": f} for f in firsts], vote_id=target.vote_id, choices=choices, start_at=start,
-        spread_s=0.0, total=connected, shift=1, timeout=30,
-    )  # fmt: skip
-    figures["flood"] = ballots(flood, target, options.inject_loss)
+
+async def flood(run: Run) -> dict[str, Any]:
+    """3, at saturation: every socket changes its vote at the same instant."""
+    answers = await vote(run, spread_s=0.0, shift=1, timeout=30)
+    figures = {"flood": ballots(answers, run.target, run.options.inject_loss)}
     log(f"  flood: {figures['flood']['acked']} acked, {figures['flood']['refused']} refused, {figures['flood']['unanswered']} unanswered, "
         f"ack p99 {ms(pick(figures, 'flood.ack.p99'))}, {figures['flood']['per_second']:.0f}/s, lost {figures['flood']['lost']}")  # fmt: skip
+    return figures
 
-    stop_profiles(profilers)
 
-    # 5. the reconnect storm.
-    await generators.all("mark_storm", jitter_s=options.reconnect_jitter)
+async def vote(run: Run, *, spread_s: float, shift: int, timeout: float) -> list[dict[str, Any]]:
+    """Every socket votes once, spread over ``spread_s``; ``shift`` moves each one's choice."""
+    return await run.generators.all(
+        "vote", per=[{"first": f} for f in run.firsts], vote_id=run.target.vote_id, choices=list(CHOICES),
+        start_at=time.time() + run.settle / 2, spread_s=spread_s, total=run.connected, shift=shift, timeout=timeout,
+    )  # fmt: skip
+
+
+async def reconnect_storm(run: Run) -> dict[str, Any]:
+    """5. One of the two server processes is killed; the time until each dropped socket is back."""
+    options = run.options
+    await run.generators.all("mark_storm", jitter_s=options.reconnect_jitter)
     killed_at = time.time()
-    victim = target.kill_one()
+    victim = run.target.kill_one()
+    profilers: list[subprocess.Popen[bytes]] = []
     if options.profile:
         await asyncio.sleep(0.3)
-        profilers = start_profiles(target, options.profile, "storm", skip=victim)
-    deadline = killed_at + options.storm_timeout
-    while time.time() < deadline:
-        await asyncio.sleep(0.25)
-        report = await generators.all("storm_report")
-        lost = [t for r in report for t in r["lost"] if t is not None]
-        back = [t for r in report for t in r["back"] if t is not None]
-        if lost and len(back) >= len(lost) and time.time() > killed_at + options.reconnect_jitter + 0.5:
-            break
-    if options.profile:
-        stop_profiles(profilers)
-    report = await generators.all("storm_report")
+        profilers = start_profiles(run.target, options.profile, "storm", skip=victim)
+    await storm_settled(run, killed_at)
+    stop_profiles(profilers)
+    report = await run.generators.all("storm_report")
     pairs = [(l, b) for r in report for l, b in zip(r["lost"], r["back"]) if l is not None]
     back_times = [b - killed_at for _, b in pairs if b is not None]
     errors: Counter[str] = Counter()
     for r in report:
         errors.update(r["errors"])
-    figures["storm_errors"] = dict(errors.most_common(5))
+    figures: dict[str, Any] = {"storm_errors": dict(errors.most_common(5))}
     if errors:
         log(f"  storm: reconnect errors {figures['storm_errors']}")
     figures["storm"] = {
@@ -226,13 +261,19 @@ async def run_target(target: Target, generators: LoadGenerators, options: argpar
         "jitter_s": options.reconnect_jitter,
     }
     log(f"  storm: {len(pairs)} dropped, {len(back_times)} back, p99 {ms(pick(figures, 'storm.back_after.p99'))} after the kill")
-    figures["load_average_at_end"] = load_average()
-    figures["server_metrics"] = await target.metrics()
-    if figures["server_metrics"]:
-        log(f"  /metrics: {figures['server_metrics']}")
-    await generators.all("close")
-    await target.close()
     return figures
+
+
+async def storm_settled(run: Run, killed_at: float) -> None:
+    """Wait until every dropped socket is back (past the reconnect jitter), or ``--storm-timeout``."""
+    deadline = killed_at + run.options.storm_timeout
+    while time.time() < deadline:
+        await asyncio.sleep(0.25)
+        report = await run.generators.all("storm_report")
+        lost = [t for r in report for t in r["lost"] if t is not None]
+        back = [t for r in report for t in r["back"] if t is not None]
+        if lost and len(back) >= len(lost) and time.time() > killed_at + run.options.reconnect_jitter + 0.5:
+            return
 
 
 def start_profiles(target: Target, folder: str, scenario: str = "main", skip: int = 0) -> list[subprocess.Popen[bytes]]:
@@ -256,29 +297,40 @@ def stop_profiles(profilers: list[subprocess.Popen[bytes]]) -> None:
         profiler.wait(30)
 
 
+# The statuses of an acknowledged ballot (docs/protocol.md, ``ballot``): every one is stored.
+ACCEPTED = frozenset({"counted", "changed", "unchanged", "duplicate"})
+
+
 def ballots(answers: list[dict[str, Any]], target: Target, inject_loss: int) -> dict[str, Any]:
-    sent = [t for a in answers for t in a["sent"]]
-    acked = [t for a in answers for t in a["acked"]]
-    status = [s for a in answers for s in a["status"]]
-    choice = [c for a in answers for c in a["choice"]]
-    ok = [(s, a) for s, a, st in zip(sent, acked, status) if s is not None and a is not None and st in ("counted", "changed", "unchanged", "duplicate")]
-    expected = Counter(c for c, st in zip(choice, status) if st in ("counted", "changed", "unchanged", "duplicate"))
+    """The ballots of one vote: acks and their latency, and the loss check against the store."""
+    sent, acked, status, choice = ([item for answer in answers for item in answer[key]] for key in ("sent", "acked", "status", "choice"))
+    expected = Counter(c for c, st in zip(choice, status) if st in ACCEPTED)
     if inject_loss:
         target.lose(inject_loss)
     stored = target.stored_choices()
-    lost = sum(max(0, expected[c] - stored.get(c, 0)) for c in expected)
+    return {**acks(sent, acked, status), "expected": dict(expected), "stored": dict(stored), **losses(expected, stored)}
+
+
+def acks(sent: list[float | None], acked: list[float | None], status: list[str | None]) -> dict[str, Any]:
+    """How the ballots were answered, from send to ack; the rate over the first send to the last ack."""
+    ok = [(s, a) for s, a, st in zip(sent, acked, status) if s is not None and a is not None and st in ACCEPTED]
     first = min((s for s, _ in ok), default=0.0)
     last = max((a for _, a in ok), default=0.0)
     return {
         "acked": len(ok),
-        "refused": sum(1 for st in status if st and st not in ("counted", "changed", "unchanged", "duplicate")),
+        "refused": sum(1 for st in status if st and st not in ACCEPTED),
         "unanswered": sum(1 for a in acked if a is None),
         "statuses": dict(Counter(st or "unanswered" for st in status)),
         "ack": summary([a - s for s, a in ok]),
         "per_second": len(ok) / (last - first) if last > first else 0.0,
-        "expected": dict(expected),
-        "stored": dict(stored),
-        "lost": lost,
+    }
+
+
+def losses(expected: Counter[str], stored: dict[str, int]) -> dict[str, int]:
+    """Per choice: acknowledged ballots missing from the store (lost), and stored ballots
+    nobody had acknowledged (phantom)."""
+    return {
+        "lost": sum(max(0, expected[c] - stored.get(c, 0)) for c in expected),
         "phantom": sum(max(0, stored.get(c, 0) - expected[c]) for c in stored),
     }
 

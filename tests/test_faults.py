@@ -683,7 +683,7 @@ async def test_a_client_that_stops_reading_is_closed_and_the_others_get_every_up
 
         # The slow sockets left the count as soon as their queues were full...
         await host.until_presence(timeout=5, audience=3)
-        # ...and their connections are cut within the close's grace (hub.CLOSE_GRACE_S,
+        # ...and their connections are cut within the close's grace (fanout.CLOSE_GRACE_S,
         # twice: to send the close frame, and for the answer that never comes).
         streams = await asyncio.gather(*(asyncio.to_thread(read_to_the_end, s, rest, 15) for s, rest in slow))
         for (sock, _), stream in zip(slow, streams):

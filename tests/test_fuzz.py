@@ -47,7 +47,7 @@ from battles.model import Data, plain_text
 from tests.conftest import RedisServer
 from tests.servers import Server
 
-ROLES: tuple[protocol.Role, ...] = ("host", "cohost", "screen", "audience")
+ROLES = protocol.ROLES
 KNOWN_TYPES = set(protocol.SERVER_MESSAGES)
 LEAK = re.compile(r'Traceback|File "|\.py\b|/src/|site-packages|0x[0-9a-f]{6,}')
 FOUR = [{"name": f"Battler {n}", "vision": f"Vision {n}"} for n in range(1, 5)]

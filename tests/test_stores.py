@@ -28,7 +28,7 @@ from battles.errors import Refused, Unavailable
 from battles.game import Context
 from battles.model import Battle, BattleDraft, BattlerDraft, Submission
 from battles.stores import EmbeddedStore, RedisStore, open_store
-from battles.stores.redis import SIGNING_KEY, parse_sentinel_url
+from battles.stores.redis import _ORPHAN_HINT_MS, SIGNING_KEY, _Hint, _review_hints, _Stored, parse_sentinel_url
 from battles.stores.base import BallotReceipt, Secrets, Store, Tally
 from tests.conftest import RedisServer
 
@@ -497,6 +497,37 @@ async def test_a_losing_commit_leaves_the_timer_index_alone(store: Store, winner
         assert await store.due(later) == []
         assert await store.due(later + 86_400_000) == []
 
+
+
+def test_the_redis_timer_index_is_judged_against_the_stored_states() -> None:
+    """RedisStore.due's judgement of its index entries, with no Redis: every case of it."""
+    now = 10_000_000
+
+    def hint(code: str, version: int, deadline_ms: int) -> _Hint:
+        return _Hint(f"{code}|{version}".encode(), code, version, deadline_ms)
+
+    hints = [
+        hint("GONE", 3, now - 5),  # the battle was deleted
+        hint("OLD", 1, now - 5),  # a replaced version: its battle is due on its own deadline
+        hint("STILL", 4, now - 5),  # the current version, its timer paused since
+        hint("MOVED", 2, now - 5),  # the current version, its deadline moved on
+        hint("SAME", 2, now - 5),  # the current version, due now
+        hint("AHEAD", 5, now - 5),  # a commit in flight: its entry is written first
+        hint("ORPHAN", 5, now - _ORPHAN_HINT_MS - 1),  # a commit that never came
+    ]
+    stored: dict[str, _Stored | None] = {
+        "GONE": None,
+        "OLD": _Stored(2, now - 1),
+        "STILL": _Stored(4, None),
+        "MOVED": _Stored(2, now + 60_000),
+        "SAME": _Stored(2, now - 5),
+        "AHEAD": _Stored(4, None),
+        "ORPHAN": _Stored(4, None),
+    }
+    review = _review_hints(hints, stored, now)
+    assert review.due == ["OLD", "SAME"]
+    assert review.drop == [b"GONE|3", b"OLD|1", b"STILL|4", b"ORPHAN|5"]
+    assert review.reset == {b"MOVED|2": now + 60_000}
 
 # --- fan-out and presence -----------------------------------------------------------------
 

@@ -36,9 +36,10 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from battles import game, i18n, metrics, protocol
 from battles.admission import JoinGate
-from battles.hub import Connection, Hub, now_ms
+from battles.fanout import Connection
+from battles.hub import Hub, now_ms
 from battles.model import BattleDraft, Language
-from battles.protocol import PROTOCOL_VERSION, Role
+from battles.protocol import PROTOCOL_VERSION, ROLES, Role
 from battles.errors import Refused, Unavailable
 from battles.ratelimit import LookupGuard, MessageLimiter, address_limits, client_address, too_many
 from battles.security import (
@@ -65,7 +66,6 @@ log = logging.getLogger("battles.app")
 
 JOIN_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read off a projector
 MAX_REQUEST_BYTES = 64 * 1024
-ROLES: tuple[Role, ...] = ("host", "cohost", "screen", "audience")
 SECURITY_HEADERS = {
     "content-security-policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

@@ -37,27 +37,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from starlette.websockets import WebSocket
-
 from battles import game, metrics, protocol
 from battles.commands import CloseVote, Command, EndBattle, RevealResults, RevokeCohost, ShowSubmission
 from battles.errors import Conflict, Refused, Unavailable
-from battles.fanout import EXTENSION, Outgoing
+from battles.fanout import Connection, Outgoing
 from battles.i18n import refusal_text
 from battles.model import Actor, Battle, Language, Submission
-from battles.protocol import Role
+from battles.protocol import HOST_ROLES, ROLES, Role
 from battles.settings import Settings
 from battles.security import current_secrets
 from battles.stores.base import Secrets, Store, Tally
-from battles.views import HOST_ROLES, battle_view, engagement_view, links, queue_view, submission_view, tally_view
+from battles.views import battle_view, engagement_view, links, queue_view, submission_view, tally_view
 from battles.wordfilter import banned_word_in
 
 log = logging.getLogger("battles.hub")
-
-# How long a socket that the server closes (it fell behind its send queue) gets to
-# take the close frame and answer it before its connection is cut.
-CLOSE_GRACE_S = 5.0
-
 
 # Close code for a co-host socket whose link was revoked (docs/protocol.md): the same
 # as a wrong token at the handshake, so a client knows not to retry with it.
@@ -70,147 +63,6 @@ CLOSE_REPLACED = 4409
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-class Connection:
-    """One socket: its role, its language and a bounded queue of outgoing frames.
-
-    A socket that cannot keep up is closed (1013, try again later) once its queue is
-    full, so a slow phone never holds the others back; it reconnects and gets a fresh
-    snapshot.
-    """
-
-    def __init__(
-        self,
-        websocket: WebSocket,
-        role: Role,
-        code: str,
-        language: Language,
-        queue_size: int,
-        device: str | None = None,
-        new_device: str | None = None,
-    ) -> None:
-        self.websocket, self.role, self.code, self.language = websocket, role, code, language
-        # An audience device's id, and the signed form to hand a device that joins anew.
-        self.device, self.new_device = device, new_device
-        # The newest version this socket was sent (snapshot or update), and the updates
-        # that wait for its snapshot: held from the start, as the first snapshot is read.
-        self.seq = -1
-        self._held: list[tuple[int, Outgoing]] | None = []
-        self.nickname = ""
-        # The battle's co-host generation this socket was admitted under (revoke_cohost).
-        self.cohost_generation = 0
-        # Under `battles serve`, frames go straight to the socket while it keeps up
-        # (battles.fanout); the queue and its writer carry them while it does not,
-        # and whenever they hold something, so that frames stay in order. They are
-        # made on first need: most sockets never need them, and they were 3 KB each.
-        self._queue_size = queue_size
-        self._queue: asyncio.Queue[str] | None = None
-        self._writer: asyncio.Task[None] | None = None
-        extensions = websocket.scope.get("extensions") or {}
-        self._write_frame: Callable[[bytes], bool] | None = extensions.get(EXTENSION, {}).get("write")
-        self._abort: Callable[[], None] | None = extensions.get(EXTENSION, {}).get("abort")
-        self._sending = False
-        # Set once the socket fell behind: its close can take the close handshake's
-        # timeout (the peer reads nothing), and until the socket has gone every further
-        # message must be dropped, not start another close and log it again.
-        self._closing: asyncio.Task[None] | None = None
-
-    def send(self, message: str | Outgoing) -> None:
-        """Send a text, or a message built once for many sockets (``Outgoing``)."""
-        if self._closing is not None:
-            return
-        idle = self._queue is None or (not self._sending and self._queue.empty())
-        if self._write_frame is not None and idle:
-            outgoing = message if isinstance(message, Outgoing) else Outgoing(message)
-            if self._write_frame(outgoing.frame):
-                metrics.frames_direct.add()
-                return
-        if self._queue is None:
-            self._queue = asyncio.Queue(self._queue_size)
-            self._writer = asyncio.create_task(self._write(self._queue))
-        try:
-            self._queue.put_nowait(message.text if isinstance(message, Outgoing) else message)
-            metrics.frames_queued.add()
-        except asyncio.QueueFull:
-            log.info("closing a %s socket of %s that fell behind", self.role, self.code)
-            self._stop_writer()
-            self._closing = asyncio.create_task(self._close(1013))
-
-    def deliver(self, seq: int, frame: Outgoing) -> None:
-        """An update: held while a snapshot is read, then sent if newer than what it has."""
-        if self._held is not None:
-            self._held.append((seq, frame))
-        elif seq > self.seq:
-            self.seq = seq
-            self.send(frame)
-
-    def hold(self) -> None:
-        """Updates wait from now until ``release``: a snapshot is being read."""
-        if self._held is None:
-            self._held = []
-
-    def release(self, snapshot: tuple[int, str] | None) -> None:
-        """Send the snapshot read meanwhile (None: it failed), then the newer updates held.
-
-        The snapshot decides even at a lower version than this socket had: the store
-        may have lost its newest changes (docs/protocol.md, "Reconnecting").
-        """
-        held, self._held = self._held or [], None
-        if snapshot is not None:
-            self.seq = snapshot[0]
-            self.send(snapshot[1])
-        elif self.seq < 0:
-            return  # never had a snapshot: an update must not come first (docs/protocol.md)
-        for seq, frame in held:
-            self.deliver(seq, frame)
-
-    def close(self, code: int) -> None:
-        """Close the socket from the server's side, once; later messages are dropped."""
-        if self._closing is None:
-            self._stop_writer()
-            self._closing = asyncio.create_task(self._close(code))
-
-    def revoked(self, battle: Battle) -> bool:
-        """True for a co-host socket whose link the host revoked since it connected."""
-        return self.role == "cohost" and self.cohost_generation != battle.cohost_generation
-
-    def _stop_writer(self) -> None:
-        if self._writer is not None:
-            self._writer.cancel()
-
-    async def _write(self, queue: asyncio.Queue[str]) -> None:
-        with contextlib.suppress(Exception):
-            while True:
-                text = await queue.get()
-                self._sending = True  # dequeued, not yet written: send() must queue behind it
-                await self.websocket.send_text(text)
-                self._sending = False
-
-    @property
-    def closing(self) -> bool:
-        """Closed by the server (fell behind, revoked): no longer counted, sent nothing."""
-        return self._closing is not None
-
-    async def _close(self, code: int) -> None:
-        # A socket that fell behind does not read: its close frame may never go out
-        # (uvicorn's send waits for the transport to drain) or never be answered, and
-        # closing a transport waits to flush what it holds. It gets CLOSE_GRACE_S for
-        # the close handshake, then its connection is cut, so that its buffers go and
-        # the app hears the disconnect.
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(CLOSE_GRACE_S):
-                await self.websocket.close(code)
-        await asyncio.sleep(CLOSE_GRACE_S)
-        if self._abort is not None:
-            self._abort()
-
-    async def stop(self) -> None:
-        if self._writer is None:
-            return
-        self._writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._writer
 
 
 @dataclass
@@ -229,7 +81,7 @@ class Room:
     presence: dict[str, int] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(("audience", "screen", "host", "cohost"), 0)
+        counts: dict[str, int] = dict.fromkeys(ROLES, 0)
         for connection in self.connections:
             if not connection.closing:  # on its way out: not in the hall any more
                 counts[connection.role] += 1

@@ -21,7 +21,12 @@ from battles.model import Data, Language, Nickname, Reaction, SubmissionKind, Su
 from battles.stores.base import Moderation
 
 PROTOCOL_VERSION = "battles.v1"
-Role = Literal["host", "cohost", "screen", "audience"]
+# Who a socket is, from its address (docs/protocol.md, Connecting), in the order the hall
+# is counted in (``presence``). Every list of roles derives from this one.
+Role = Literal["audience", "screen", "host", "cohost"]
+ROLES: tuple[Role, ...] = get_args(Role)
+# The roles that run the show: they see the event log, the host's notes and the live totals.
+HOST_ROLES: tuple[Role, ...] = ("host", "cohost")
 RequestId = Annotated[str, StringConstraints(max_length=64)]
 Token = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
 

@@ -9,10 +9,9 @@ from typing import Any
 
 from battles import game
 from battles.model import Battle, Submission
+from battles.protocol import HOST_ROLES
 from battles.security import results_token
 from battles.stores.base import Secrets, Tally
-
-HOST_ROLES = ("host", "cohost")
 
 
 def battle_view(battle: Battle, role: str) -> dict[str, Any]:

@@ -29,8 +29,10 @@ import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 
+from battles import game
+from battles.errors import Refused
 from battles.model import Battle, Submission
 
 Listener = Callable[[str, bytes], None]
@@ -51,6 +53,42 @@ class Secrets:
         return cls(*(secrets.token_urlsafe(32) for _ in range(3)))
 
 
+class BattleRow(NamedTuple):
+    """What every write of a battle stores, in the same atomic step: the document, the
+    ballot gate ``cast_ballot`` checks without parsing it (``game.ballot_gate``) and the
+    timer index entry (``game.next_deadline``). Both stores write these fields, by
+    these names, in this order."""
+
+    version: int
+    state: str  # Battle.model_dump_json()
+    vote_id: str | None  # None: no vote in the round
+    vote_open: int  # 1 or 0
+    vote_deadline_ms: int  # 0: no deadline (the vote's timer is paused)
+    vote_choices: str  # JSON list of battler ids
+    next_deadline_ms: int | None
+
+    @classmethod
+    def of(cls, battle: Battle) -> BattleRow:
+        gate = game.ballot_gate(battle)
+        return cls(
+            battle.version,
+            battle.model_dump_json(),
+            gate.vote_id if gate else None,
+            int(gate.open) if gate else 0,
+            gate.deadline_ms if gate else 0,
+            json.dumps(list(gate.choices) if gate else []),
+            game.next_deadline(battle),
+        )
+
+
+def ballot_refused(reason: str) -> Refused:
+    """A ballot's refusal (``wrong_vote``, ``vote_closed``, ``bad_choice``,
+    ``limit_reached``) as both stores raise it: the limit names itself."""
+    if reason == "limit_reached":
+        return Refused(reason, limit="ballots", most=game.MAX_BALLOTS_PER_DEVICE)
+    return Refused(reason)
+
+
 @dataclass(frozen=True)
 class BallotReceipt:
     """What a store did with one ballot.
@@ -68,9 +106,6 @@ class BallotReceipt:
 class Tally:
     totals: dict[str, int] = field(default_factory=dict)
     ballots: int = 0
-
-
-PresenceRole = Literal["audience", "screen", "host", "cohost"]
 
 
 class AddressLimits(Protocol):

@@ -48,11 +48,13 @@ from battles.stores.base import (
     WAITING,
     BallotReceipt,
     BattleRecord,
+    BattleRow,
     Listener,
     Moderation,
     Secrets,
     Store,
     Tally,
+    ballot_refused,
     submission_notice,
 )
 
@@ -134,9 +136,9 @@ BUSY_TIMEOUT_MS = 1000
 # loop (SQLite's automatic checkpoint: every 1,000 pages, a few hundred ballots).
 CHECKPOINT_EVERY = 500
 
-# What every write of a battle sets together (see _battle_row): the document, its
-# ballot gate and its timer index entry.
-_BATTLE_COLUMNS = ("version", "state", "vote_id", "vote_open", "vote_deadline_ms", "vote_choices", "next_deadline_ms")
+# What every write of a battle sets together (BattleRow): the document, its ballot gate
+# and its timer index entry.
+_BATTLE_COLUMNS = BattleRow._fields
 _CREATE_BATTLE = (
     f"INSERT INTO battles (code, host_token, screen_token, cohost_token, {', '.join(_BATTLE_COLUMNS)})"
     f" VALUES (?, ?, ?, ?, {', '.join('?' for _ in _BATTLE_COLUMNS)}) ON CONFLICT (code) DO NOTHING"
@@ -253,7 +255,7 @@ class EmbeddedStore(Store):
     async def create(self, battle: Battle, tokens: Secrets) -> bool:
         with self._transaction() as db:
             cursor = db.execute(
-                _CREATE_BATTLE, (battle.code, tokens.host, tokens.screen, tokens.cohost, *_battle_row(battle))
+                _CREATE_BATTLE, (battle.code, tokens.host, tokens.screen, tokens.cohost, *BattleRow.of(battle))
             )
         await self._durable()
         return cursor.rowcount == 1
@@ -279,7 +281,7 @@ class EmbeddedStore(Store):
 
     async def commit(self, battle: Battle, announcement: bytes) -> bool:
         with self._transaction() as db:
-            cursor = db.execute(_COMMIT_BATTLE, (*_battle_row(battle), battle.code, battle.version - 1))
+            cursor = db.execute(_COMMIT_BATTLE, (*BattleRow.of(battle), battle.code, battle.version - 1))
             committed = cursor.rowcount == 1
         # No await between the commit and the announcement: in one process, versions
         # are announced in the order they were committed.
@@ -340,7 +342,7 @@ class EmbeddedStore(Store):
     async def put_record(self, record: BattleRecord) -> bool:
         battle, tokens, code = record.battle, record.secrets, record.battle.code
         with self._transaction() as db:
-            created = db.execute(_CREATE_BATTLE, (code, tokens.host, tokens.screen, tokens.cohost, *_battle_row(battle)))
+            created = db.execute(_CREATE_BATTLE, (code, tokens.host, tokens.screen, tokens.cohost, *BattleRow.of(battle)))
             if created.rowcount != 1:
                 return False
             db.executemany(
@@ -406,7 +408,7 @@ class EmbeddedStore(Store):
                 "SELECT count(*) FROM seen_ballots WHERE code = ? AND vote_id = ? AND device = ?", key
             ).fetchone()
             if recorded >= game.MAX_BALLOTS_PER_DEVICE:
-                raise Refused("limit_reached", limit="ballots", most=game.MAX_BALLOTS_PER_DEVICE)
+                raise ballot_refused("limit_reached")
             db.execute(
                 "INSERT INTO seen_ballots (code, vote_id, device, ballot_id) VALUES (?, ?, ?, ?)", (*key, ballot_id)
             )
@@ -696,20 +698,6 @@ def _submission(number: int, status: str, rev: int, fixed: str) -> Submission:
         return Submission.model_validate({**json.loads(fixed), "id": f"s{number}", "status": status, "rev": rev})
     except (ValidationError, ValueError) as error:
         raise Fault(f"stored submission s{number} does not parse") from error
-
-
-def _battle_row(battle: Battle) -> tuple[int, str, str | None, int, int, str, int | None]:
-    """The values of ``_BATTLE_COLUMNS`` for one state."""
-    gate = game.ballot_gate(battle)
-    return (
-        battle.version,
-        battle.model_dump_json(),
-        gate.vote_id if gate else None,
-        int(gate.open) if gate else 0,
-        gate.deadline_ms if gate else 0,
-        json.dumps(list(gate.choices) if gate else []),
-        game.next_deadline(battle),
-    )
 
 
 def _fsync(path: str) -> None:

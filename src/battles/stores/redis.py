@@ -49,7 +49,7 @@ Failures. Every Redis connection or timeout error becomes ``Unavailable``, and s
 do the refusals of a primary that cannot take writes now (``NOREPLICAS`` under
 ``min-replicas-to-write``, ``READONLY`` from a demoted primary).
 Commands are not retried: a retried ``commit`` whose first try did reach Redis would
-report a conflict for its own change. The one pub/sub connection is watched by its
+report a conflict for its own change. The one pub/sub connection (``_FanOut``) is watched by its
 reader task, which reconnects and subscribes again on its own.
 """
 
@@ -84,11 +84,13 @@ from battles.stores.base import (
     AddressLimits,
     BallotReceipt,
     BattleRecord,
+    BattleRow,
     Listener,
     Moderation,
     Secrets,
     Store,
     Tally,
+    ballot_refused,
 )
 
 log = logging.getLogger(__name__)
@@ -138,29 +140,25 @@ class _BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
     """Sentinel's primary-following connections with the blocking pool's cap and
     wait (``max_connections``, ``timeout``), as the plain URL's pool has them."""
 
-# A hint in the timer index for a version that was never written (its commit's
-# pipeline broke between the index write and the script) is dropped once its
-# deadline is this far in the past; a commit in flight takes milliseconds.
-_ORPHAN_HINT_MS = 60_000
 
 # The fan-out reader's reconnect delays: short, because while it is away every
 # process misses the battle's updates.
 _RECONNECT_FIRST_S = 0.1
 _RECONNECT_MAX_S = 1.0
 
-# Written by both create and commit: the state, its ballot gate and its next
-# deadline, so cast_ballot and due decide from the same version of the battle.
-_WRITE_BATTLE = """
-redis.call('HSET', KEYS[1], 'version', ARGV[1], 'state', ARGV[2],
-    'vote_id', ARGV[3], 'vote_open', ARGV[4], 'vote_deadline_ms', ARGV[5], 'vote_choices', ARGV[6],
-    'next_deadline_ms', ARGV[7])
+# Written by both create and commit: the fields of BattleRow (the state, its ballot
+# gate and its next deadline), so cast_ballot and due decide from the same version of
+# the battle. ARGV[1] to ARGV[_ROW] are the row; the script's own arguments follow.
+_ROW = len(BattleRow._fields)
+_WRITE_BATTLE = f"""
+redis.call('HSET', KEYS[1], {", ".join(f"'{name}', ARGV[{i}]" for i, name in enumerate(BattleRow._fields, 1))})
 """
 
 # KEYS: battle. ARGV: the battle fields, then the host, screen and cohost tokens.
 _CREATE = f"""
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 {_WRITE_BATTLE}
-redis.call('HSET', KEYS[1], 'host', ARGV[8], 'screen', ARGV[9], 'cohost', ARGV[10])
+redis.call('HSET', KEYS[1], 'host', ARGV[{_ROW + 1}], 'screen', ARGV[{_ROW + 2}], 'cohost', ARGV[{_ROW + 3}])
 return 1
 """
 
@@ -171,7 +169,7 @@ _COMMIT = f"""
 local stored = redis.call('HGET', KEYS[1], 'version')
 if not stored or tonumber(stored) ~= tonumber(ARGV[1]) - 1 then return 0 end
 {_WRITE_BATTLE}
-redis.call('PUBLISH', ARGV[8], ARGV[9])
+redis.call('PUBLISH', ARGV[{_ROW + 1}], ARGV[{_ROW + 2}])
 return 1
 """
 
@@ -403,31 +401,8 @@ class _Batch:
             task.add_done_callback(self._tasks.discard)
 
     async def _send(self, batch: list[_Pending]) -> None:
-        waits = any(pending.confirm for pending in batch)
-        confirmed = [True] * len(batch)
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for pending in batch:
-                    pipe.execute_command(*pending.command, **pending.options)
-                if waits:
-                    pipe.incr(REPLICATION_FENCE)
-                    pipe.wait(self._replicas, self._wait_timeout_ms)
-                replies = await pipe.execute(raise_on_error=False)
-            if waits:
-                *replies, _, replicas = replies
-                if not (isinstance(replicas, int) and replicas >= self._replicas):
-                    confirmed = [not pending.confirm for pending in batch]
-            again = [index for index, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
-            for index in again:  # Redis restarted empty (or a new primary): load, run again
-                pending = batch[index]
-                await self._redis.script_load(self._scripts[pending.command[1]])
-                replies[index] = await self._redis.execute_command(*pending.command, **pending.options)  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
-            if waits and any(batch[index].confirm for index in again):
-                # Run after the batch's WAIT: confirmed by one of their own.
-                replicated = await _replicated(self._redis, self._replicas, self._wait_timeout_ms)
-                for index in again:
-                    if batch[index].confirm:
-                        confirmed[index] = replicated
+            replies, confirmed = await self._execute(batch)
         except BaseException as error:
             for pending in batch:
                 if not pending.future.done():
@@ -444,6 +419,39 @@ class _Batch:
                 pending.future.set_exception(reply)
             else:
                 pending.future.set_result(reply)
+
+    async def _execute(self, batch: list[_Pending]) -> tuple[list[Any], list[bool]]:
+        """The pipeline: each command's reply (or error), and whether it is confirmed."""
+        waits = any(pending.confirm for pending in batch)
+        confirmed = [True] * len(batch)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for pending in batch:
+                pipe.execute_command(*pending.command, **pending.options)
+            if waits:
+                pipe.incr(REPLICATION_FENCE)
+                pipe.wait(self._replicas, self._wait_timeout_ms)
+            replies = await pipe.execute(raise_on_error=False)
+        if waits:
+            *replies, _, replicas = replies
+            if not (isinstance(replicas, int) and replicas >= self._replicas):
+                confirmed = [not pending.confirm for pending in batch]
+        await self._run_again(batch, replies, confirmed)
+        return replies, confirmed
+
+    async def _run_again(self, batch: list[_Pending], replies: list[Any], confirmed: list[bool]) -> None:
+        """Run again, in place, the scripts Redis did not know (it restarted empty, or a
+        new primary): load each, run it, and confirm it with a WAIT of its own."""
+        again = [index for index, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        for index in again:
+            pending = batch[index]
+            await self._redis.script_load(self._scripts[pending.command[1]])
+            replies[index] = await self._redis.execute_command(*pending.command, **pending.options)  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+        if any(batch[index].confirm for index in again):
+            # Run after the batch's WAIT: confirmed by one of their own.
+            replicated = await _replicated(self._redis, self._replicas, self._wait_timeout_ms)
+            for index in again:
+                if batch[index].confirm:
+                    confirmed[index] = replicated
 
 
 def _reachable(method: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
@@ -468,6 +476,79 @@ def _reachable(method: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Corou
                 roundtrip.observe(time.perf_counter() - started)
 
     return wrapper
+
+
+# A hint in the timer index for a version that was never written (its commit's
+# pipeline broke between the index write and the script) is dropped once its
+# deadline is this far in the past; a commit in flight takes milliseconds.
+_ORPHAN_HINT_MS = 60_000
+
+
+class _Hint(NamedTuple):
+    """One entry of the timer index: ``CODE|VERSION`` scored with a deadline."""
+
+    member: bytes
+    code: str
+    version: int
+    deadline_ms: int
+
+    @classmethod
+    def parse(cls, member: bytes, score: float) -> _Hint:
+        code, _, version = _text(member).rpartition("|")
+        return cls(member, code, int(version), int(score))
+
+
+class _Stored(NamedTuple):
+    """A battle's stored version and next deadline, as ``due`` reads them."""
+
+    version: int
+    deadline_ms: int | None
+
+
+def _stored_deadline(version: bytes | None, deadline: bytes | None) -> _Stored | None:
+    """The stored fields of a battle; None for a battle that is gone."""
+    if version is None:
+        return None
+    return _Stored(int(version), int(deadline) if deadline else None)
+
+
+class _Review(NamedTuple):
+    due: list[str]  # sorted codes
+    drop: list[bytes]
+    reset: dict[bytes, int]  # member -> the real deadline of its version
+
+
+def _review_hints(hints: list[_Hint], stored: dict[str, _Stored | None], now_ms: int) -> _Review:
+    """The timer index's passed entries judged against the stored states (no I/O; see
+    ``RedisStore.due``): which battles are due, which entries go, which are corrected."""
+    due: set[str] = set()
+    drop: list[bytes] = []
+    reset: dict[bytes, int] = {}
+    for hint in hints:
+        battle = stored[hint.code]
+        if battle is not None and battle.deadline_ms is not None and battle.deadline_ms <= now_ms:
+            due.add(hint.code)
+        verdict = _judge_hint(hint, battle, now_ms)
+        if verdict == "drop":
+            drop.append(hint.member)
+        elif verdict == "reset":
+            assert battle is not None and battle.deadline_ms is not None
+            reset[hint.member] = battle.deadline_ms
+    return _Review(sorted(due), drop, reset)
+
+
+def _judge_hint(hint: _Hint, battle: _Stored | None, now_ms: int) -> Literal["keep", "drop", "reset"]:
+    """One entry: a battle's version only ever grows, so an entry of a replaced version,
+    of a version with no deadline or of a battle that is gone can never become right
+    again; an entry of the current version carries that version's real deadline; an
+    entry of a version not (yet) written is kept until it is an orphan."""
+    if battle is None or hint.version < battle.version:
+        return "drop"
+    if hint.version == battle.version:
+        if battle.deadline_ms is None:
+            return "drop"
+        return "keep" if battle.deadline_ms == hint.deadline_ms else "reset"
+    return "drop" if hint.deadline_ms < now_ms - _ORPHAN_HINT_MS else "keep"
 
 
 class _Keys:
@@ -578,46 +659,22 @@ class RedisStore(Store):
             wait_replicas,
             wait_timeout_ms,
         )
-
-        self._listener: Listener | None = None
-        # The subscribed battles, by channel. The reader subscribes to all of them
-        # whenever it (re)connects, and delivers only what is in here.
-        self._subscribed: dict[bytes, str] = {}
-        self._pubsub: PubSub | None = None
-        # Serialises writes on the pub/sub connection (subscribe, unsubscribe, ping,
-        # the reader's resubscription); the reader reads without it.
-        self._pubsub_lock = asyncio.Lock()
-        self._reader: asyncio.Task[None] | None = None
+        self._fan_out = _FanOut(self._redis, socket_timeout_s, name=f"battles fan-out {url}")
 
     # --- lifecycle ------------------------------------------------------------------
 
     async def start(self, listener: Listener) -> None:
-        self._listener = listener
-        # The first connection is made here, so a wrong URL or a Redis that is down
-        # fails the start, and subscribe() works as soon as start() returns.
-        try:
-            pubsub = await self._connect_pubsub()
-        except _UNREACHABLE as error:
-            raise Unavailable() from error
-        self._reader = asyncio.create_task(self._fan_out(pubsub), name=f"battles fan-out {self.url}")
+        await self._fan_out.start(listener)
 
     async def close(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-            try:
-                await self._reader
-            except asyncio.CancelledError:
-                pass
-            self._reader = None
-        await self._drop_pubsub()
-        self._subscribed.clear()
+        await self._fan_out.close()
         await self._redis.aclose(close_connection_pool=True)
         if self._sentinel is not None:
             await self._sentinel.aclose()
 
     async def healthy(self) -> bool:
         """Redis answers, and this process's fan-out is connected."""
-        if self._pubsub is None:
+        if not self._fan_out.connected:
             return False
         try:
             return bool(await self._redis.ping())
@@ -707,17 +764,9 @@ class RedisStore(Store):
           arrives late, could remove the deadline of the version that stands.
         """
         keys = _Keys(battle.code)
-        gate = game.ballot_gate(battle)
-        deadline = game.next_deadline(battle)
-        fields = (
-            battle.version,
-            battle.model_dump_json(),
-            gate.vote_id if gate else "",
-            int(gate.open) if gate else 0,
-            gate.deadline_ms if gate else 0,
-            json.dumps(list(gate.choices) if gate else []),
-            "" if deadline is None else deadline,
-        )
+        row = BattleRow.of(battle)
+        deadline = row.next_deadline_ms
+        fields = ["" if value is None else value for value in row]  # a hash field holds no nil
         async with self._redis.pipeline(transaction=False) as pipe:
             if deadline is not None:
                 pipe.zadd(DEADLINES, {f"{battle.code}|{battle.version}": deadline}, lt=True)
@@ -749,43 +798,21 @@ class RedisStore(Store):
         )
         if not hinted:
             return []
-        entries: list[tuple[bytes, str, int, int]] = []
-        for member, score in hinted:
-            code, _, version_text = _text(member).rpartition("|")
-            entries.append((member, code, int(version_text), int(score)))
-        codes = sorted({code for _, code, _, _ in entries})
+        hints = [_Hint.parse(member, score) for member, score in hinted]
+        codes = sorted({hint.code for hint in hints})
         async with self._redis.pipeline(transaction=False) as pipe:
             for code in codes:
                 pipe.hmget(_Keys(code).battle, ["version", "next_deadline_ms"])
-            stored = dict(zip(codes, await pipe.execute()))
-
-        due: set[str] = set()
-        drop: list[bytes] = []
-        reset: dict[bytes, int] = {}
-        for member, code, version, score in entries:
-            raw_version, raw_deadline = stored[code]
-            if raw_version is None:
-                drop.append(member)
-                continue
-            current = int(raw_version)
-            deadline = int(raw_deadline) if raw_deadline else None
-            if deadline is not None and deadline <= now_ms:
-                due.add(code)
-            if version < current or (version == current and deadline is None):
-                drop.append(member)
-            elif version == current and deadline != score:
-                assert deadline is not None
-                reset[member] = deadline
-            elif version > current and score < now_ms - _ORPHAN_HINT_MS:
-                drop.append(member)
-        if drop or reset:
+            stored = {code: _stored_deadline(*fields) for code, fields in zip(codes, await pipe.execute())}
+        review = _review_hints(hints, stored, now_ms)
+        if review.drop or review.reset:
             async with self._redis.pipeline(transaction=False) as pipe:
-                if drop:
-                    pipe.zrem(DEADLINES, *drop)
-                if reset:
-                    pipe.zadd(DEADLINES, cast(dict[Any, Any], reset), xx=True)
+                if review.drop:
+                    pipe.zrem(DEADLINES, *review.drop)
+                if review.reset:
+                    pipe.zadd(DEADLINES, cast(dict[Any, Any], review.reset), xx=True)
                 await pipe.execute()
-        return sorted(due)
+        return review.due
 
     # --- backup and restore ---------------------------------------------------------
 
@@ -880,10 +907,8 @@ class RedisStore(Store):
             confirm=True,
         )  # fmt: skip
         outcome, *rest = (_text(part) for part in reply)
-        if outcome == "refused" and rest[0] == "limit_reached":
-            raise Refused("limit_reached", limit="ballots", most=game.MAX_BALLOTS_PER_DEVICE)
         if outcome == "refused":
-            raise Refused(rest[0])
+            raise ballot_refused(rest[0])
         if outcome not in _RECEIPT_STATUSES or not rest:
             raise Fault(f"cast_ballot script answered {reply!r}")
         return BallotReceipt(outcome, rest[0])
@@ -1010,11 +1035,63 @@ class RedisStore(Store):
             await self._redis.hdel(key, *gone)
         return total
 
-    # --- fan-out: one pub/sub connection per process -------------------------------------
+    # --- fan-out: one pub/sub connection per process (_FanOut) -------------------------
 
     async def subscribe(self, code: str) -> None:
-        channel = _Keys(code).updates.encode()
-        async with self._pubsub_lock:
+        await self._fan_out.subscribe(_Keys(code).updates.encode(), code)
+
+    async def unsubscribe(self, code: str) -> None:
+        await self._fan_out.unsubscribe(_Keys(code).updates.encode())
+
+
+class _FanOut:
+    """This process's one pub/sub connection: the battles it is subscribed to, and the
+    reader task that hands their announcements to the listener.
+
+    The reader outlives any Redis outage: it reconnects and subscribes again to every
+    subscribed battle on its own. ``timeout_s`` is the store's ``socket_timeout_s``: the
+    silence after which the connection is declared dead.
+    """
+
+    def __init__(self, redis: Redis, timeout_s: float, name: str) -> None:
+        self._redis, self._timeout_s, self._name = redis, timeout_s, name
+        self._listener: Listener | None = None
+        # The subscribed battles, by channel. The reader subscribes to all of them
+        # whenever it (re)connects, and delivers only what is in here.
+        self._subscribed: dict[bytes, str] = {}
+        self._pubsub: PubSub | None = None
+        # Serialises writes on the pub/sub connection (subscribe, unsubscribe, ping,
+        # the reader's resubscription); the reader reads without it.
+        self._lock = asyncio.Lock()
+        self._reader: asyncio.Task[None] | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self._pubsub is not None
+
+    async def start(self, listener: Listener) -> None:
+        self._listener = listener
+        # The first connection is made here, so a wrong URL or a Redis that is down
+        # fails the start, and subscribe() works as soon as start() returns.
+        try:
+            pubsub = await self._connect()
+        except _UNREACHABLE as error:
+            raise Unavailable() from error
+        self._reader = asyncio.create_task(self._run(pubsub), name=self._name)
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            try:
+                await self._reader
+            except asyncio.CancelledError:
+                pass
+            self._reader = None
+        await self._drop()
+        self._subscribed.clear()
+
+    async def subscribe(self, channel: bytes, code: str) -> None:
+        async with self._lock:
             if self._pubsub is None:
                 raise Unavailable()  # the reader is reconnecting
             self._subscribed[channel] = code
@@ -1025,9 +1102,8 @@ class RedisStore(Store):
                 self._subscribed.pop(channel, None)
                 raise Unavailable() from error
 
-    async def unsubscribe(self, code: str) -> None:
-        channel = _Keys(code).updates.encode()
-        async with self._pubsub_lock:
+    async def unsubscribe(self, channel: bytes) -> None:
+        async with self._lock:
             # Forgotten here first: from now on nothing is delivered for it, and no
             # reconnect subscribes it again. If Redis cannot be told now, the channel
             # goes with the dead connection, so there is nothing to report.
@@ -1038,9 +1114,9 @@ class RedisStore(Store):
                 except _UNREACHABLE:
                     pass
 
-    async def _connect_pubsub(self) -> PubSub:
+    async def _connect(self) -> PubSub:
         """A new pub/sub connection, subscribed to every battle that is subscribed."""
-        async with self._pubsub_lock:
+        async with self._lock:
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
                 if self._subscribed:
@@ -1053,13 +1129,13 @@ class RedisStore(Store):
             # After an outage the pooled connections that sat idle through it still
             # point at the Redis that went away, and redis-py only finds out when a
             # command fails on one (a ballot refused after Redis is back). Drop them
-            # before healthy() can say that Redis is back (it looks at self._pubsub).
+            # before RedisStore.healthy() can say that Redis is back (it asks ``connected``).
             await self._redis.connection_pool.disconnect(inuse_connections=False)
             self._pubsub = pubsub
             return pubsub
 
-    async def _drop_pubsub(self) -> None:
-        async with self._pubsub_lock:
+    async def _drop(self) -> None:
+        async with self._lock:
             pubsub, self._pubsub = self._pubsub, None
         if pubsub is not None:
             try:
@@ -1067,11 +1143,11 @@ class RedisStore(Store):
             except Exception:  # closing a connection that is already broken
                 log.debug("closing the fan-out connection failed", exc_info=True)
 
-    async def _fan_out(self, pubsub: PubSub | None) -> None:
+    async def _run(self, pubsub: PubSub | None) -> None:
         """The reader task: deliver messages, and outlive any Redis outage.
 
         It never ends on its own. When the connection breaks, or stays silent for
-        ``socket_timeout_s`` (pinged meanwhile, so silence means a hung Redis or a
+        ``timeout_s`` (pinged meanwhile, so silence means a hung Redis or a
         broken network), it drops it and connects again after a short backoff,
         subscribing to every subscribed battle.
         """
@@ -1080,7 +1156,7 @@ class RedisStore(Store):
             recovering = pubsub is None
             try:
                 if pubsub is None:
-                    pubsub = await self._connect_pubsub()
+                    pubsub = await self._connect()
                 async for _ in self._read(pubsub):
                     # Redis answered on this connection: only now is it back (a TCP
                     # connect alone also succeeds to a Redis that hangs).
@@ -1093,26 +1169,26 @@ class RedisStore(Store):
             except Exception:
                 log.exception("fan-out reader failed; reconnecting in %.1fs", delay)
             pubsub = None
-            await self._drop_pubsub()
+            await self._drop()
             await asyncio.sleep(delay)
             delay = min(2 * delay, _RECONNECT_MAX_S)
 
     async def _read(self, pubsub: PubSub) -> AsyncIterator[None]:
         """Deliver what arrives, forever; yields once the first time Redis answers."""
         loop = asyncio.get_running_loop()
-        poll_s = self.socket_timeout_s / 6
-        ping_after_s = self.socket_timeout_s / 3
+        poll_s = self._timeout_s / 6
+        ping_after_s = self._timeout_s / 3
         heard = loop.time()
         pinged = heard - ping_after_s  # ping at once: is anybody there?
         answered = False
         while True:
             now = loop.time()
-            if now - heard > self.socket_timeout_s:
+            if now - heard > self._timeout_s:
                 raise RedisTimeoutError(f"fan-out connection silent for {now - heard:.1f}s")
             if now - heard > ping_after_s and now - pinged > ping_after_s:
                 # The answer, a "pong" message, counts as hearing from Redis.
                 pinged = now
-                async with self._pubsub_lock:
+                async with self._lock:
                     await pubsub.ping()
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=poll_s)
             if message is None:
