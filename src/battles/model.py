@@ -187,6 +187,7 @@ class Shown(Data):
 
 
 SubmissionStatus = Literal["pending", "held", "approved", "dismissed", "blocked"]
+Moderation = Literal["approve", "dismiss", "block"]  # what a moderator does to one
 
 
 class Submission(Data):

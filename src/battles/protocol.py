@@ -17,8 +17,7 @@ from pydantic import Field, StringConstraints, TypeAdapter, ValidationError
 
 from battles.commands import BattlerId, Command, SubmissionId
 from battles.errors import Refused
-from battles.model import Data, Language, Nickname, Reaction, SubmissionKind, SubmissionText
-from battles.stores.base import Moderation
+from battles.model import Data, Language, Moderation, Nickname, Reaction, SubmissionKind, SubmissionText
 
 PROTOCOL_VERSION = "battles.v1"
 # Who a socket is, from its address (docs/protocol.md, Connecting), in the order the hall

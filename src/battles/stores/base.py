@@ -33,7 +33,7 @@ from typing import Literal, NamedTuple, Protocol
 
 from battles import game
 from battles.errors import Refused
-from battles.model import Battle, Submission
+from battles.model import Battle, Moderation, Submission
 
 Listener = Callable[[str, bytes], None]
 """Called with (battle code, message) for every message published on a subscribed battle."""
@@ -132,7 +132,6 @@ class BattleRecord:
     blocked: list[str] = field(default_factory=list)  # devices blocked for the evening
 
 
-Moderation = Literal["approve", "dismiss", "block"]
 # Statuses that wait for a moderator: what the caps on pending submissions count.
 WAITING = ("pending", "held")
 

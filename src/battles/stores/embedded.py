@@ -43,14 +43,13 @@ from pydantic import ValidationError
 
 from battles import game
 from battles.errors import Fault, Refused, Unavailable
-from battles.model import Battle, Submission
+from battles.model import Battle, Moderation, Submission
 from battles.stores.base import (
     WAITING,
     BallotReceipt,
     BattleRecord,
     BattleRow,
     Listener,
-    Moderation,
     Secrets,
     Store,
     Tally,

@@ -78,7 +78,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from battles import game, metrics
 from battles.errors import Fault, Refused, Unavailable
-from battles.model import Battle, Submission
+from battles.model import Battle, Moderation, Submission
 from battles.stores.base import (
     WAITING,
     AddressLimits,
@@ -86,7 +86,6 @@ from battles.stores.base import (
     BattleRecord,
     BattleRow,
     Listener,
-    Moderation,
     Secrets,
     Store,
     Tally,
