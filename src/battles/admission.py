@@ -1,6 +1,25 @@
-"""A hall that joins at once is let in a few at a time: ``JoinGate``.
+"""Who is let into a battle's websocket, as whom, and how many at a time.
 
-When a server process restarts, every phone it held reconnects within a second or
+``admit`` decides a handshake before anything is set up (docs/protocol.md,
+Connecting): it answers an ``Admission`` (the role the socket joins as, and for a
+phone its device id) or a ``Refusal`` (the HTTP status and text the handshake gets).
+Every check that needs the battle is here, in this order:
+
+- a role the protocol does not know, or a code that names no battle: 404 (which
+  ``ratelimit.LookupGuard`` counts against the address, as any guessed code);
+- host, co-host and screen: the token the socket offers must be the role's, compared
+  in constant time (``security.same_secret``); the host's link is /host/CODE#TOKEN
+  for the co-host too, so the host endpoint knows a co-host by its token; else 401;
+- a phone: the signed device id it offers, or a new one under the address's budget
+  of new devices (``mints_per_minute``); past the budget, 429 with Retry-After;
+- the store away while any of this is read: 503, which the page retries by itself:
+  it says "later", not "no such battle".
+
+The checks that need no battle wrap the whole app: ``security.OriginGuard`` (403) and
+``security.HostGuard`` (400) (docs/architecture.md, "Who may connect").
+
+``JoinGate`` then lets a hall that joins at once in a few at a time. When a server
+process restarts, every phone it held reconnects within a second or
 two, all to the processes left. Each join is a handful of store reads and a
 snapshot to build. Taken all at once, thousands of joins share the event loop:
 each one crawls, store replies sit unread past the store's timeout, joins fail with
@@ -17,8 +36,105 @@ sends (or when it refuses the handshake, or fails).
 from __future__ import annotations
 
 import asyncio
+import math
+from dataclasses import dataclass
+from typing import cast
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from battles.errors import Unavailable
+from battles.model import Battle, Language
+from battles.protocol import ROLES, Role
+from battles.ratelimit import client_address
+from battles.security import (
+    AUTH_PREFIX,
+    DEVICE_PREFIX,
+    DeviceIds,
+    current_secrets,
+    offered,
+    refuse_handshake,
+    same_secret,
+)
+from battles.stores.base import AddressLimits, Secrets, Store
+
+@dataclass(frozen=True)
+class Admission:
+    """A socket let in: as whom, to which battle, and what of the battle it keeps.
+
+    Only these few fields outlive the handshake: the socket's frame lives as long as
+    the socket, and a whole ``Battle`` kept there was 8 KB per socket, a fifth of what
+    a phone costs the server (docs/performance.md).
+    """
+
+    role: Role
+    code: str
+    language: Language
+    # The co-host generation the socket is admitted under (``revoke_cohost`` ends it).
+    cohost_generation: int
+    # A phone's device id, and its signed form when the device is new (the welcome
+    # hands it over for the phone to keep).
+    device: str | None = None
+    new_device: str | None = None
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A handshake refused with an HTTP status, before anything is set up."""
+
+    status: int
+    text: str
+    retry_after_s: float = 0.0
+
+    async def send(self, scope: Scope, send: Send) -> None:
+        headers = [(b"retry-after", str(math.ceil(self.retry_after_s)).encode())] if self.retry_after_s > 0 else []
+        await refuse_handshake(scope, send, self.status, self.text, headers)
+
+
+NO_BATTLE = Refusal(404, "no battle has that code")
+NO_TOKEN = Refusal(401, "a valid token is required")
+STORE_AWAY = Refusal(503, "the store is unreachable")
+
+
+async def admit(store: Store, mints: AddressLimits, scope: Scope, role: str, code: str) -> Admission | Refusal:
+    """Let a websocket handshake for ``/ws/ROLE/CODE`` in, or refuse it (see the module's
+    docstring for the checks). Reads the store; changes nothing but, for a new phone,
+    the address's budget of new devices."""
+    if role not in ROLES:
+        return NO_BATTLE
+    try:
+        tokens = await store.secrets(code)
+        battle = await store.load(code) if tokens is not None else None
+        if tokens is None or battle is None:
+            return NO_BATTLE
+        if role == "audience":
+            return await _admit_phone(store, mints, scope, code, battle)
+        return _admit_by_token(scope, cast(Role, role), code, battle, tokens)
+    except Unavailable:
+        return STORE_AWAY
+
+
+def _admit_by_token(scope: Scope, role: Role, code: str, battle: Battle, tokens: Secrets) -> Admission | Refusal:
+    given = offered(scope, AUTH_PREFIX)
+    valid = current_secrets(tokens, battle.cohost_generation)
+    # The co-host's link is /host/CODE#TOKEN too: the host endpoint knows a co-host by its token.
+    if role == "host" and not same_secret(given, valid.host) and same_secret(given, valid.cohost):
+        role = "cohost"
+    if not same_secret(given, getattr(valid, role)):
+        return NO_TOKEN
+    return Admission(role, code, battle.language, battle.cohost_generation)
+
+
+async def _admit_phone(store: Store, mints: AddressLimits, scope: Scope, code: str, battle: Battle) -> Admission | Refusal:
+    # Read per connection: every process signs with the store's current key.
+    device_ids = DeviceIds(await store.signing_key())
+    device = device_ids.verify(offered(scope, DEVICE_PREFIX))
+    if device is not None:
+        return Admission("audience", code, battle.language, battle.cohost_generation, device)
+    wait = await mints.take(client_address(scope))
+    if wait > 0:
+        return Refusal(429, "too many new devices", retry_after_s=wait)
+    device, signed = device_ids.mint()
+    return Admission("audience", code, battle.language, battle.cohost_generation, device, signed)
 
 
 class JoinGate:

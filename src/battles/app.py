@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -35,30 +36,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from battles import game, i18n, metrics, protocol
-from battles.admission import JoinGate
+from battles.admission import JoinGate, Refusal, admit
 from battles.fanout import Connection
 from battles.hub import Hub, now_ms
 from battles.model import BattleDraft, Language
-from battles.protocol import PROTOCOL_VERSION, ROLES, Role
+from battles.protocol import PROTOCOL_VERSION
 from battles.errors import Refused, Unavailable
 from battles.ratelimit import LookupGuard, MessageLimiter, address_limits, client_address, too_many
-from battles.security import (
-    AUTH_PREFIX,
-    DEVICE_PREFIX,
-    DeviceIds,
-    HostGuard,
-    OriginGuard,
-    current_secrets,
-    keep_secrets_out_of_logs,
-    offered,
-    own_hosts,
-    refuse_handshake,
-    results_token,
-    same_secret,
-)
+from battles.security import HostGuard, OriginGuard, keep_secrets_out_of_logs, own_hosts, results_token, same_secret
 from battles.settings import Settings
 from battles.stores import store_for
-from battles.stores.base import Secrets, Store
+from battles.stores.base import AddressLimits, Secrets, Store
 from battles.views import export, export_csv, links
 from battles.wordfilter import default_words
 
@@ -218,20 +206,245 @@ def hold_many_sockets() -> None:
     metrics.watch_gc()
 
 
+@dataclass(frozen=True)
+class Services:
+    """What the endpoints share, made once by ``create_app`` and kept on ``app.state``
+    (as Starlette's own examples keep theirs): each endpoint reads it from its request."""
+
+    settings: Settings
+    store: Store
+    hub: Hub
+    # Per client address, shared by every process of the store (battles.ratelimit): new
+    # device ids, new battles, and lookups of join codes that do not exist.
+    mints: AddressLimits
+    creates: AddressLimits
+    lookups: AddressLimits
+    templates: Jinja2Templates
+    catalogs_body: str
+    catalogs_version: str
+
+
+def services(connection: HTTPConnection) -> Services:
+    return cast(Services, connection.app.state.services)
+
+
+def language_of(request: Request, default: Language) -> Language:
+    wanted = request.query_params.get("lang")
+    return next((lang for lang in i18n.LANGUAGES if lang == wanted), default)
+
+
+def page(request: Request, template: str, language: Language, status_code: int = 200, **context: Any) -> Response:
+    return services(request).templates.TemplateResponse(
+        request,
+        template,
+        {
+            "lang": language,
+            "_": i18n.gettext(language),
+            **context,
+        },
+        status_code=status_code,
+    )
+
+
+# --- pages ------------------------------------------------------------------------------
+
+BATTLE_PAGES = {"join": "audience.html", "screen": "screen.html", "host": "host.html", "results": "results.html"}
+
+
+async def battle_page(request: Request) -> Response:
+    code = request.path_params["code"].upper()
+    battle = await services(request).store.load(code)
+    template = BATTLE_PAGES[request.url.path.split("/")[1]]
+    if battle is None:
+        # A 404, so LookupGuard counts a guessed code that does not exist.
+        return page(request, "missing.html", language_of(request, "en"), status_code=404, code=code)
+    return page(request, template, language_of(request, battle.language), code=code, title=battle.title)
+
+
+async def catalogs(request: Request) -> Response:
+    house = services(request)
+    if request.path_params["version"] != house.catalogs_version:
+        raise HTTPException(404, "no such version of the catalogs")
+    return Response(house.catalogs_body, media_type="application/json", headers={"cache-control": IMMUTABLE})
+
+
+async def index(request: Request) -> Response:
+    return page(request, "index.html", language_of(request, "en"))
+
+
+async def setup(request: Request) -> Response:
+    return page(request, "setup.html", language_of(request, "en"))
+
+
+async def metrics_page(request: Request) -> Response:
+    # Prometheus text, summed over the workers of this `battles serve` (battles.metrics).
+    return Response(metrics.render(), media_type=metrics.CONTENT_TYPE)
+
+
+async def healthz(request: Request) -> Response:
+    house = services(request)
+    ok = await house.store.healthy()
+    connections = sum(len(room.connections) for room in house.hub.rooms.values())
+    body = {"ok": ok, "store": "reachable" if ok else "unreachable", "connections": connections}
+    return JSONResponse(body, status_code=200 if ok else 503)
+
+
+async def qr_code(request: Request) -> Response:
+    # Only a code of the real shape that names a battle gets a QR code; anything
+    # else is a 404, which LookupGuard counts like any guessed code.
+    house = services(request)
+    code = request.path_params["code"].upper()
+    if not CODE_SHAPE.fullmatch(code) or await house.store.secrets(code) is None:
+        raise HTTPException(404, "no battle has that code")
+    join = links(base_url(request, house.settings), code)["join"]
+    if len(join) > QR_MAX_LINK:
+        raise HTTPException(404, "no QR code for a join link this long: set public_url")
+    return Response(qr_svg(join), media_type="image/svg+xml")
+
+
+# --- the HTTP API -----------------------------------------------------------------------
+
+
+async def post_battle(request: Request) -> Response:
+    house = services(request)
+    if house.settings.create_token and not same_secret(_bearer(request.headers), house.settings.create_token):
+        return JSONResponse({"error": "a valid create token is required"}, status_code=401)
+    try:
+        wait = await house.creates.take(client_address(request.scope))
+    except Unavailable:
+        return JSONResponse({"error": "the store is unreachable"}, status_code=503)
+    if wait > 0:
+        return JSONResponse({"error": too_many()}, status_code=429, headers={"retry-after": str(math.ceil(wait))})
+    body = await _read_limited(request)
+    try:
+        # Strict, as on the sockets (docs/protocol.md, HTTP): "90" is not a number of seconds.
+        draft = BattleDraft.model_validate_json(body, strict=True)
+    except ValidationError as error:
+        details = error.errors(include_url=False, include_input=False)
+        return JSONResponse({"error": "invalid battle", "details": details}, status_code=422)
+    code, tokens = await create_battle(house.store, draft, house.settings.join_code_length)
+    return JSONResponse({"code": code, "links": links(base_url(request, house.settings), code, tokens)}, status_code=201)
+
+
+async def get_battle(request: Request) -> Response:
+    battle = await services(request).store.load(request.path_params["code"].upper())
+    if battle is None:
+        raise HTTPException(404, "no battle has that code")
+    return JSONResponse(battle.model_dump(mode="json", exclude={"log"}))
+
+
+async def get_export(request: Request) -> Response:
+    store = services(request).store
+    code = request.path_params["code"].upper()
+    battle, tokens = await store.load(code), await store.secrets(code)
+    if battle is None or tokens is None or request.path_params["format"] not in ("json", "csv"):
+        raise HTTPException(404, "no battle has that code")
+    # The host's token, or the results link's (docs/security.md): both read the export.
+    given = _bearer(request.headers)
+    if not (same_secret(given, tokens.host) or same_secret(given, results_token(tokens))):
+        raise HTTPException(401, "the host token or the results token is required (Authorization: Bearer TOKEN)")
+    reactions, submissions = await store.all_reactions(battle), await store.submissions(code)
+    filename = f"battle-{code}.{request.path_params['format']}"
+    disposition = {"content-disposition": f'attachment; filename="{filename}"'}
+    if request.path_params["format"] == "csv":
+        return Response(export_csv(battle, reactions, submissions), media_type="text/csv; charset=utf-8", headers=disposition)
+    return JSONResponse(export(battle, reactions, submissions), headers=disposition)
+
+
+# --- the websocket ----------------------------------------------------------------------
+
+
+async def socket(websocket: WebSocket) -> None:
+    """/ws/ROLE/CODE: admitted or refused at the handshake (battles.admission), then the
+    socket's messages, each past the per-socket rate limit, to the hub."""
+    house = services(websocket)
+    role, code = websocket.path_params["role"], websocket.path_params["code"].upper()
+    admitted = await admit(house.store, house.mints, websocket.scope, role, code)
+    if isinstance(admitted, Refusal):
+        # Refusals are HTTP answers to the handshake, before anything is set up
+        # (docs/protocol.md, Connecting).
+        await admitted.send(websocket.scope, websocket.send)
+        return
+    subprotocol = PROTOCOL_VERSION if PROTOCOL_VERSION in websocket.scope.get("subprotocols", []) else None
+    await websocket.accept(subprotocol=subprotocol)
+    connection = Connection(
+        websocket,
+        admitted.role,
+        admitted.code,
+        admitted.language,
+        house.settings.send_queue,
+        admitted.device,
+        admitted.new_device,
+    )
+    connection.cohost_generation = admitted.cohost_generation
+    await converse(websocket, connection, house)
+
+
+async def converse(websocket: WebSocket, connection: Connection, house: Services) -> None:
+    """An accepted socket's life: in the hub's room, its frames read until it goes."""
+    hub, settings = house.hub, house.settings
+    here = base_url(websocket, settings)
+    limiter = MessageLimiter(settings.message_rate, settings.message_burst, settings.message_flood, time.monotonic())
+    try:
+        await hub.enter(connection, here)
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            text = message.get("text")
+            raw = text if text is not None else message.get("bytes") or b""
+            verdict = limiter.check(time.monotonic())
+            if verdict == "flood":
+                await connection.stop()
+                with contextlib.suppress(Exception):
+                    await websocket.close(1008, "too many messages")
+                break
+            if verdict == "limited":
+                # Dropped unread: only its id is looked up, for the client's sake.
+                refusal = Refused("rate_limited")
+                connection.send(hub.error(connection.language, refusal, protocol.request_id(raw)))
+                continue
+            await hub.handle(connection, raw, here)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        await hub.leave(connection)
+
+
+# --- the app ----------------------------------------------------------------------------
+
+ROUTES = [
+    Route("/", index),
+    Route("/new", setup),
+    Route("/healthz", healthz),
+    Route("/metrics", metrics_page),
+    Route("/join/{code:str}", battle_page),
+    Route("/screen/{code:str}", battle_page),
+    Route("/host/{code:str}", battle_page),
+    Route("/results/{code:str}", battle_page),
+    Route("/qr/{code:str}.svg", qr_code),
+    Route("/i18n/{version:str}.json", catalogs),
+    Route("/api/battles", post_battle, methods=["POST"]),
+    Route("/api/battles/{code:str}", get_battle),
+    Route("/api/battles/{code:str}/export.{format:str}", get_export),
+    WebSocketRoute("/ws/{role:str}/{code:str}", socket),
+]
+
+
+@asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    hub: Hub = app.state.services.hub
+    await hub.start()
+    hold_many_sockets()
+    yield
+    await hub.stop()
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     keep_secrets_out_of_logs(settings.log_level)
     store = store_for(settings)
-    hub = Hub(store, settings)
-    # Per client address, shared by every process of the store (battles.ratelimit): new
-    # device ids, new battles, and lookups of join codes that do not exist.
-    mints = address_limits(store, "mints", settings.mints_per_minute, settings.mint_burst, settings.rate_limit_addresses)
-    creates = address_limits(
-        store, "creates", settings.creates_per_minute, settings.create_burst, settings.rate_limit_addresses
-    )
-    lookups = address_limits(
-        store, "lookups", settings.lookup_failures_per_minute, settings.lookup_failure_burst, settings.rate_limit_addresses
-    )
+    limits = functools.partial(address_limits, store, max_addresses=settings.rate_limit_addresses)
     templates = Jinja2Templates(directory=str(asset_dir("templates")))
     static_dir = asset_dir("static")
     static_path = f"/static/{static_version(static_dir)}"
@@ -242,202 +455,19 @@ def create_app(settings: Settings | None = None) -> Starlette:
         modules=functools.cache(functools.partial(imported_modules, static_dir)),
         default_banned_words=default_words(),  # battle_fields.html
     )
-
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await hub.start()
-        hold_many_sockets()
-        yield
-        await hub.stop()
-
-    def language_of(request: Request, default: Language) -> Language:
-        wanted = request.query_params.get("lang")
-        return next((lang for lang in i18n.LANGUAGES if lang == wanted), default)
-
-    def page(request: Request, template: str, language: Language, status_code: int = 200, **context: Any) -> Response:
-        return templates.TemplateResponse(
-            request,
-            template,
-            {
-                "lang": language,
-                "_": i18n.gettext(language),
-                **context,
-            },
-            status_code=status_code,
-        )
-
-    async def battle_page(request: Request) -> Response:
-        code = request.path_params["code"].upper()
-        battle = await store.load(code)
-        template = {"join": "audience.html", "screen": "screen.html", "host": "host.html", "results": "results.html"}[
-            request.url.path.split("/")[1]
-        ]
-        if battle is None:
-            # A 404, so LookupGuard counts a guessed code that does not exist.
-            return page(request, "missing.html", language_of(request, "en"), status_code=404, code=code)
-        return page(request, template, language_of(request, battle.language), code=code, title=battle.title)
-
-    async def catalogs(request: Request) -> Response:
-        if request.path_params["version"] != catalogs_version:
-            raise HTTPException(404, "no such version of the catalogs")
-        return Response(catalogs_body, media_type="application/json", headers={"cache-control": IMMUTABLE})
-
-    async def index(request: Request) -> Response:
-        return page(request, "index.html", language_of(request, "en"))
-
-    async def setup(request: Request) -> Response:
-        return page(request, "setup.html", language_of(request, "en"))
-
-    async def metrics_page(request: Request) -> Response:
-        # Prometheus text, summed over the workers of this `battles serve` (battles.metrics).
-        return Response(metrics.render(), media_type=metrics.CONTENT_TYPE)
-
-    async def healthz(request: Request) -> Response:
-        ok = await store.healthy()
-        body = {"ok": ok, "store": "reachable" if ok else "unreachable", "connections": sum(len(r.connections) for r in hub.rooms.values())}
-        return JSONResponse(body, status_code=200 if ok else 503)
-
-    async def post_battle(request: Request) -> Response:
-        if settings.create_token and not same_secret(_bearer(request.headers), settings.create_token):
-            return JSONResponse({"error": "a valid create token is required"}, status_code=401)
-        try:
-            wait = await creates.take(client_address(request.scope))
-        except Unavailable:
-            return JSONResponse({"error": "the store is unreachable"}, status_code=503)
-        if wait > 0:
-            return JSONResponse({"error": too_many()}, status_code=429, headers={"retry-after": str(math.ceil(wait))})
-        body = await _read_limited(request)
-        try:
-            # Strict, as on the sockets (docs/protocol.md, HTTP): "90" is not a number of seconds.
-            draft = BattleDraft.model_validate_json(body, strict=True)
-        except ValidationError as error:
-            return JSONResponse({"error": "invalid battle", "details": error.errors(include_url=False, include_input=False)}, status_code=422)
-        code, tokens = await create_battle(store, draft, settings.join_code_length)
-        return JSONResponse({"code": code, "links": links(base_url(request, settings), code, tokens)}, status_code=201)
-
-    async def get_battle(request: Request) -> Response:
-        battle = await store.load(request.path_params["code"].upper())
-        if battle is None:
-            raise HTTPException(404, "no battle has that code")
-        return JSONResponse(battle.model_dump(mode="json", exclude={"log"}))
-
-    async def get_export(request: Request) -> Response:
-        code = request.path_params["code"].upper()
-        battle, tokens = await store.load(code), await store.secrets(code)
-        if battle is None or tokens is None or request.path_params["format"] not in ("json", "csv"):
-            raise HTTPException(404, "no battle has that code")
-        # The host's token, or the results link's (docs/security.md): both read the export.
-        given = _bearer(request.headers)
-        if not (same_secret(given, tokens.host) or same_secret(given, results_token(tokens))):
-            raise HTTPException(401, "the host token or the results token is required (Authorization: Bearer TOKEN)")
-        reactions, submissions = await store.all_reactions(battle), await store.submissions(code)
-        filename = f"battle-{code}.{request.path_params['format']}"
-        disposition = {"content-disposition": f'attachment; filename="{filename}"'}
-        if request.path_params["format"] == "csv":
-            return Response(export_csv(battle, reactions, submissions), media_type="text/csv; charset=utf-8", headers=disposition)
-        return JSONResponse(export(battle, reactions, submissions), headers=disposition)
-
-    async def qr_code(request: Request) -> Response:
-        # Only a code of the real shape that names a battle gets a QR code; anything
-        # else is a 404, which LookupGuard counts like any guessed code.
-        code = request.path_params["code"].upper()
-        if not CODE_SHAPE.fullmatch(code) or await store.secrets(code) is None:
-            raise HTTPException(404, "no battle has that code")
-        join = links(base_url(request, settings), code)["join"]
-        if len(join) > QR_MAX_LINK:
-            raise HTTPException(404, "no QR code for a join link this long: set public_url")
-        return Response(qr_svg(join), media_type="image/svg+xml")
-
-    async def socket(websocket: WebSocket) -> None:
-        role = cast(Role, websocket.path_params["role"])
-        code = websocket.path_params["code"].upper()
-        try:
-            tokens = await store.secrets(code) if role in ROLES else None
-            battle = await store.load(code) if tokens is not None else None
-        except Unavailable:
-            # The page retries by itself; a 503 says "later", not "no such battle".
-            await refuse_handshake(websocket.scope, websocket.send, 503, "the store is unreachable")
-            return
-        device = signed = None
-        # Refusals are HTTP answers to the handshake, before anything is set up
-        # (docs/protocol.md, Connecting); a 404 counts against the address (LookupGuard).
-        if tokens is None or battle is None:
-            await refuse_handshake(websocket.scope, websocket.send, 404, "no battle has that code")
-            return
-        if role == "audience":
-            try:
-                # Read per connection: every process signs with the store's current key.
-                device_ids = DeviceIds(await store.signing_key())
-                device = device_ids.verify(offered(websocket.scope, DEVICE_PREFIX))
-                wait = 0.0 if device is not None else await mints.take(client_address(websocket.scope))
-            except Unavailable:
-                await refuse_handshake(websocket.scope, websocket.send, 503, "the store is unreachable")
-                return
-            if wait > 0:
-                await refuse_handshake(
-                    websocket.scope, websocket.send, 429, "too many new devices", [(b"retry-after", str(math.ceil(wait)).encode())]
-                )
-                return
-            if device is None:
-                device, signed = device_ids.mint()
-        else:
-            given = offered(websocket.scope, AUTH_PREFIX)
-            valid = current_secrets(tokens, battle.cohost_generation)
-            # The co-host's link is /host/CODE#TOKEN too: the host endpoint knows a co-host by its token.
-            if role == "host" and not same_secret(given, valid.host) and same_secret(given, valid.cohost):
-                role = "cohost"
-            if not same_secret(given, getattr(valid, role)):
-                await refuse_handshake(websocket.scope, websocket.send, 401, "a valid token is required")
-                return
-        subprotocol = PROTOCOL_VERSION if PROTOCOL_VERSION in websocket.scope.get("subprotocols", []) else None
-        await websocket.accept(subprotocol=subprotocol)
-        connection = Connection(websocket, role, code, battle.language, settings.send_queue, device, signed)
-        connection.cohost_generation = battle.cohost_generation
-        # This frame lives as long as the socket: a whole Battle kept here was 8 KB per
-        # socket, a fifth of what a phone costs the server (docs/performance.md).
-        del battle, tokens
-        here = base_url(websocket, settings)
-        limiter = MessageLimiter(settings.message_rate, settings.message_burst, settings.message_flood, time.monotonic())
-        try:
-            await hub.enter(connection, here)
-            while True:
-                message = await websocket.receive()
-                if message["type"] == "websocket.disconnect":
-                    break
-                text = message.get("text")
-                raw = text if text is not None else message.get("bytes") or b""
-                verdict = limiter.check(time.monotonic())
-                if verdict == "flood":
-                    await connection.stop()
-                    with contextlib.suppress(Exception):
-                        await websocket.close(1008, "too many messages")
-                    break
-                if verdict == "limited":
-                    # Dropped unread: only its id is looked up, for the client's sake.
-                    refusal = Refused("rate_limited")
-                    connection.send(hub.error(connection.language, refusal, protocol.request_id(raw)))
-                    continue
-                await hub.handle(connection, raw, here)
-        except WebSocketDisconnect:
-            pass
-        finally:
-            await hub.leave(connection)
-
+    house = Services(
+        settings=settings,
+        store=store,
+        hub=Hub(store, settings),
+        mints=limits("mints", settings.mints_per_minute, settings.mint_burst),
+        creates=limits("creates", settings.creates_per_minute, settings.create_burst),
+        lookups=limits("lookups", settings.lookup_failures_per_minute, settings.lookup_failure_burst),
+        templates=templates,
+        catalogs_body=catalogs_body,
+        catalogs_version=catalogs_version,
+    )
     routes = [
-        Route("/", index),
-        Route("/new", setup),
-        Route("/healthz", healthz),
-        Route("/metrics", metrics_page),
-        Route("/join/{code:str}", battle_page),
-        Route("/screen/{code:str}", battle_page),
-        Route("/host/{code:str}", battle_page),
-        Route("/results/{code:str}", battle_page),
-        Route("/qr/{code:str}.svg", qr_code),
-        Route("/i18n/{version:str}.json", catalogs),
-        Route("/api/battles", post_battle, methods=["POST"]),
-        Route("/api/battles/{code:str}", get_battle),
-        Route("/api/battles/{code:str}/export.{format:str}", get_export),
-        WebSocketRoute("/ws/{role:str}/{code:str}", socket),
+        *ROUTES,
         Mount(static_path, Assets(static_dir, IMMUTABLE)),
         Mount("/static", Assets(static_dir, REVALIDATE), name="static"),
     ]
@@ -445,12 +475,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
     # middleware added below, SecurityHeaders included: its handler is the one place
     # that answer is made, so it carries the headers itself (then the error is logged).
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={Exception: server_error})
-    app.state.hub, app.state.store, app.state.settings = hub, store, settings
+    app.state.services = house
     # The last added runs first: origins, then headers, then the Host (DNS rebinding),
     # then the failed-lookup count.
     # A hall joining at once (after a restart) is let in join_concurrency at a time.
     app.add_middleware(JoinGate, limit=settings.join_concurrency)
-    app.add_middleware(LookupGuard, limiter=lookups)
+    app.add_middleware(LookupGuard, limiter=house.lookups)
     hosts = own_hosts(settings.public_url, settings.allowed_origins)
     if hosts is not None:
         app.add_middleware(HostGuard, hosts=hosts)
