@@ -1,4 +1,5 @@
-"""Real server processes for the tests: `battles serve` on a free port, killable and restartable."""
+"""Real server processes for the tests, each on a free port: `battles serve`, killable and
+restartable, and redis-server (and Sentinel), which a test may also kill, freeze and thaw."""
 
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+import redis
+
+from tests.helpers import with_tokens
 
 # Fast loops so the tests see deadlines and live figures quickly; each is a real setting.
 TEST_SETTINGS = {
@@ -121,8 +126,95 @@ class Server:
         address = f"100.64.{n // 256 % 256}.{n % 256}"
         response = httpx.post(f"{self.url}/api/battles", json=draft, timeout=10, headers={"x-forwarded-for": address})
         assert response.status_code == 201, response.text
-        created: dict[str, Any] = response.json()
-        created["host_token"] = created["links"]["host"].split("#", 1)[1]
-        created["screen_token"] = created["links"]["screen"].split("#", 1)[1]
-        created["cohost_token"] = created["links"]["cohost"].split("#", 1)[1]
-        return created
+        return with_tokens(response.json())
+
+
+REDIS_SERVER = "/usr/bin/redis-server"
+
+
+class RedisServer:
+    """A real redis-server of the tests' own, on a free port, that a test may kill and
+    restart (same port, empty: it keeps nothing on disk), or freeze and thaw.
+
+    ``persistence``: its redis-server options for keeping data; by default none, so a
+    restart starts empty. With for example ``("--appendonly", "yes", "--appendfsync",
+    "always")`` a restart reloads what ``directory`` holds.
+    """
+
+    def __init__(
+        self, directory: Path, persistence: tuple[str, ...] = ("--appendonly", "no"), options: tuple[str, ...] = ()
+    ) -> None:
+        self.directory = directory
+        self.persistence = persistence
+        self.options = options  # any other redis-server options, e.g. ("--replicaof", HOST, PORT)
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        return [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
+                "--save", "", *self.persistence, *self.options, "--dir", str(self.directory)]  # fmt: skip
+
+    def start(self) -> None:
+        if self._process is not None:
+            return
+        log = open(self.directory / "redis.log", "ab")
+        self._process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        client = redis.Redis(port=self.port, socket_timeout=0.5, socket_connect_timeout=0.5)
+        deadline = time.monotonic() + 10
+        try:
+            while True:
+                try:
+                    if client.ping():
+                        return
+                except redis.ConnectionError:
+                    pass
+                if self._process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    pytest.fail(f"redis-server did not come up on port {self.port}; see {self.directory / 'redis.log'}")
+                time.sleep(0.02)
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        """Kill it, as a crash would: no goodbye to its clients."""
+        if self._process is None:
+            return
+        self._process.kill()
+        self._process.wait()
+        self._process = None
+
+    def freeze(self) -> None:
+        """Stop it answering while its connections stay open, as a network partition or
+        a hung host would: only timeouts can tell."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self._process is not None
+        self._process.send_signal(signal.SIGCONT)
+
+    def flush(self) -> None:
+        with redis.Redis(port=self.port) as client:
+            client.flushall()
+
+
+class SentinelServer(RedisServer):
+    """A real ``redis-server --sentinel`` watching ``primary`` as ``service``, with a
+    config file of its own (Sentinel rewrites it) and short failover timings."""
+
+    def __init__(self, directory: Path, primary: RedisServer, service: str, quorum: int = 2) -> None:
+        super().__init__(directory)
+        self.primary, self.service, self.quorum = primary, service, quorum
+
+    def command(self) -> list[str]:
+        config = self.directory / "sentinel.conf"
+        config.write_text(
+            f"port {self.port}\nbind 127.0.0.1\ndir {self.directory}\n"
+            f"sentinel monitor {self.service} 127.0.0.1 {self.primary.port} {self.quorum}\n"
+            f"sentinel down-after-milliseconds {self.service} 1000\n"
+            f"sentinel failover-timeout {self.service} 5000\n"
+            f"sentinel parallel-syncs {self.service} 2\n"
+        )
+        return [REDIS_SERVER, str(config), "--sentinel"]

@@ -42,8 +42,7 @@ from tests.browser import (
     screenshot,
     unlabelled_controls,
 )
-from tests.conftest import RedisServer
-from tests.servers import Server
+from tests.servers import RedisServer, Server
 
 expect.set_options(timeout=10_000)
 

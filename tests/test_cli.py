@@ -20,9 +20,8 @@ import pytest
 import segno
 
 from tests.clients import Client
-from tests.conftest import RedisServer
-from tests.servers import Server, free_port
-from tests.test_hub import FOUR, to_the_vote
+from tests.helpers import FOUR, to_the_vote
+from tests.servers import RedisServer, Server, free_port
 from tests.test_stores import wipe
 
 

@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from tests.clients import Client
+from tests.helpers import FOUR, to_the_vote
 from tests.servers import Server
-from tests.test_hub import FOUR, to_the_vote
 
 
 def vote_status(battle: dict[str, Any]) -> str | None:

@@ -28,9 +28,8 @@ import httpx
 import pytest
 
 from tests.clients import Client
-from tests.conftest import RedisServer
-from tests.servers import Server
-from tests.test_hub import FOUR
+from tests.helpers import FOUR
+from tests.servers import RedisServer, Server
 
 DEPLOYMENTS = ["embedded", "redis", "two processes"]
 

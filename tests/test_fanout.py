@@ -8,8 +8,8 @@ import json
 from websockets.asyncio.client import connect
 
 from tests.clients import Client
+from tests.helpers import FOUR
 from tests.servers import Server
-from tests.test_hub import FOUR
 
 
 async def test_per_message_compression_is_declined_when_a_client_offers_it(server: Server) -> None:

@@ -34,9 +34,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from tests.clients import Client, ReconnectingClient
-from tests.conftest import RedisServer, SentinelServer
-from tests.servers import Server
-from tests.test_hub import FOUR, to_the_vote
+from tests.helpers import FOUR, to_the_vote
+from tests.servers import RedisServer, SentinelServer, Server
 
 CHOICES = ["b1", "b2", "b3", "b4"]
 # Generous per-address limits: every phone of these tests comes from 127.0.0.1.

@@ -44,13 +44,12 @@ from battles import commands, protocol
 from battles.errors import Refused
 from battles.i18n import REASONS, refusal_text
 from battles.model import Data, plain_text
-from tests.conftest import RedisServer
-from tests.servers import Server
+from tests.helpers import FOUR
+from tests.servers import RedisServer, Server
 
 ROLES = protocol.ROLES
 KNOWN_TYPES = set(protocol.SERVER_MESSAGES)
 LEAK = re.compile(r'Traceback|File "|\.py\b|/src/|site-packages|0x[0-9a-f]{6,}')
-FOUR = [{"name": f"Battler {n}", "vision": f"Vision {n}"} for n in range(1, 5)]
 BATTLE = {"title": "Fuzz", "battlers": FOUR, "rules": {"vote_seconds": 600, "debate_seconds": 30}}
 # Rounds of the live fuzzer: each sends one message of every type to every role.
 ROUNDS = int(os.environ.get("FUZZ_ROUNDS", "0"))

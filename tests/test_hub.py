@@ -9,14 +9,8 @@ from typing import Any
 import httpx
 
 from tests.clients import Client
+from tests.helpers import FOUR, to_the_vote
 from tests.servers import Server
-
-FOUR = [
-    {"name": "Asha", "vision": "A floating harbour town"},
-    {"name": "Bo", "vision": "Every roof a forest"},
-    {"name": "Camille", "vision": "A four-day week"},
-    {"name": "Dev", "vision": "Robots lift, people dream"},
-]
 
 
 async def connect_all(server: Server, created: dict[str, Any], phones: int) -> tuple[Client, Client, list[Client]]:
@@ -25,15 +19,6 @@ async def connect_all(server: Server, created: dict[str, Any], phones: int) -> t
     screen = await Client.connect(server.ws_url, "screen", code, created["screen_token"])
     audience = list(await asyncio.gather(*(Client.connect(server.ws_url, "audience", code) for _ in range(phones))))
     return host, screen, audience
-
-
-async def to_the_vote(host: Client, challenge: str | None = None) -> str:
-    """Start a round, hear every turn, open the vote; returns the vote id."""
-    await host.run("start_round", **({"challenge": challenge} if challenge else {}))
-    while host.battle["phase"] != "vote":
-        await host.run("next")
-    await host.run("open_vote")
-    return str(host.battle["rounds"][-1]["votes"][-1]["id"])
 
 
 def ballots_for(plan: dict[str, int]) -> list[str]:

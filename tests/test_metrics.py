@@ -15,8 +15,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.clients import Client
+from tests.helpers import FOUR, to_the_vote
 from tests.servers import Server
-from tests.test_hub import FOUR, to_the_vote
 
 PHONES = 12
 

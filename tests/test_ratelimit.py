@@ -14,7 +14,7 @@ import redis
 
 from battles.ratelimit import CODE_PATH, AddressLimiter, MessageLimiter, address_limits, client_address
 from battles.stores import open_store
-from tests.conftest import RedisServer
+from tests.servers import RedisServer
 
 
 def test_a_socket_may_send_its_burst_then_its_rate() -> None:

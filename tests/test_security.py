@@ -36,6 +36,7 @@ from battles.security import cohost_token, same_secret
 from battles.settings import Settings
 from battles.stores.base import Secrets
 from tests.clients import Client
+from tests.helpers import to_the_vote
 from tests.servers import Server
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,14 +113,6 @@ async def reply_or_close(client: Client, request_id: str, timeout: float = 10) -
                 continue
             if reply.get("id") == request_id and reply["type"] != "update":
                 return reply
-
-
-async def to_the_vote(host: Client) -> str:
-    await host.run("start_round")
-    while host.battle["phase"] != "vote":
-        await host.run("next")
-    await host.run("open_vote")
-    return str(host.battle["rounds"][-1]["votes"][-1]["id"])
 
 
 # --- 1. origin ------------------------------------------------------------------------------

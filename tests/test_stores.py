@@ -30,7 +30,7 @@ from battles.model import Battle, BattleDraft, BattlerDraft, Submission
 from battles.stores import EmbeddedStore, RedisStore, open_store
 from battles.stores.redis import _ORPHAN_HINT_MS, SIGNING_KEY, _Hint, _review_hints, _Stored, parse_sentinel_url
 from battles.stores.base import BallotReceipt, Secrets, Store, Tally
-from tests.conftest import RedisServer
+from tests.servers import RedisServer
 
 T0 = 1_700_000_000_000
 CODE = "AB12"

@@ -15,8 +15,7 @@ import httpx
 import pytest
 
 from tests.clients import Client
-from tests.conftest import RedisServer
-from tests.servers import Server
+from tests.servers import RedisServer, Server
 
 BATTLERS = [{"name": n, "vision": f"Vision of {n}"} for n in ("Asha", "Bo", "Camille")]
 MARKUP = "<img src=x onerror=alert(1)>"
