@@ -15,6 +15,12 @@ from websockets.asyncio.client import ClientConnection, connect
 Match = Callable[[dict[str, Any]], bool]
 
 
+def offer(token: str | None = None, device: str | None = None) -> list[str]:
+    """The subprotocols a client offers: the protocol, and its token or device id
+    (docs/protocol.md, Connecting)."""
+    return ["battles.v1", *([f"auth.{token}"] if token else []), *([f"device.{device}"] if device else [])]
+
+
 class Waiting:
     """What a test waits on: the messages a client received and the newest state it holds."""
 
@@ -66,12 +72,13 @@ class Client(Waiting):
     async def connect(
         cls, ws_url: str, role: str, code: str, token: str | None = None, device: str | None = None, **options: Any
     ) -> Client:
-        offer = ["battles.v1"]
-        if token:
-            offer.append(f"auth.{token}")
-        if device:
-            offer.append(f"device.{device}")
-        socket = await connect(f"{ws_url}/ws/{role}/{code}", subprotocols=offer, open_timeout=10, **options)  # type: ignore[arg-type]
+        subprotocols = offer(token, device)
+        socket = await connect(f"{ws_url}/ws/{role}/{code}", subprotocols=subprotocols, open_timeout=10, **options)  # type: ignore[arg-type]
+        return await cls.joined(socket, role, device)
+
+    @classmethod
+    async def joined(cls, socket: ClientConnection, role: str, device: str | None = None) -> Client:
+        """A client on a socket just opened, once it has its welcome and snapshot."""
         client = cls(socket, role)
         client.welcome = welcome = await client.expect("welcome")
         client.device = welcome.get("device") or device
@@ -219,7 +226,7 @@ class ReconnectingClient(Waiting):
             tried_at = loop.time()
             try:
                 socket = await connect(
-                    f"{url}/ws/{self.role}/{self.code}", subprotocols=self._offer(), **self.options
+                    f"{url}/ws/{self.role}/{self.code}", subprotocols=offer(self.token, self.device), **self.options  # type: ignore[arg-type]
                 )
             except Exception:
                 self.failed_tries += 1
@@ -236,14 +243,6 @@ class ReconnectingClient(Waiting):
                 # The next try goes to the next process: the one that dropped us is the
                 # least likely to be back first.
                 self.url_index += 1
-
-    def _offer(self) -> list[Any]:
-        offer = ["battles.v1"]
-        if self.token:
-            offer.append(f"auth.{self.token}")
-        if self.device:
-            offer.append(f"device.{self.device}")
-        return offer
 
     async def _serve(self, socket: ClientConnection) -> int | None:
         """Read one connection until it ends; returns its close code."""

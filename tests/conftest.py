@@ -10,6 +10,7 @@ import pytest
 
 from battles.stores import open_store
 from battles.stores.base import Store
+from tests.inprocess import InProcess
 from tests.servers import REDIS_SERVER, RedisServer, Server
 
 
@@ -67,3 +68,16 @@ def two_servers(redis_server: RedisServer, tmp_path: Path) -> Iterator[tuple[Ser
     for running in servers:
         running.stop()
 
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[InProcess]:
+    """The app in this process (tests.inprocess), on a fresh embedded store."""
+    with InProcess(f"sqlite:///{tmp_path / 'battles.sqlite3'}") as running:
+        yield running
+
+
+@pytest.fixture
+def app_on_each_store(store_url: str) -> Iterator[InProcess]:
+    """The app in this process on fresh backing data of each kind of store."""
+    with InProcess(store_url) as running:
+        yield running

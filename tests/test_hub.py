@@ -1,4 +1,5 @@
-"""Whole evenings on a real server (uvicorn on a free port) with real websocket clients."""
+"""Whole evenings with real websocket clients: on the app in this process (tests.inprocess),
+and on a real server (uvicorn on a free port) where the evening outlives the process."""
 
 from __future__ import annotations
 
@@ -6,18 +7,17 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from tests.clients import Client
 from tests.helpers import FOUR, to_the_vote
+from tests.inprocess import InProcess
 from tests.servers import Server
 
 
-async def connect_all(server: Server, created: dict[str, Any], phones: int) -> tuple[Client, Client, list[Client]]:
+async def connect_all(app: InProcess, created: dict[str, Any], phones: int) -> tuple[Client, Client, list[Client]]:
     code = created["code"]
-    host = await Client.connect(server.ws_url, "host", code, created["host_token"])
-    screen = await Client.connect(server.ws_url, "screen", code, created["screen_token"])
-    audience = list(await asyncio.gather(*(Client.connect(server.ws_url, "audience", code) for _ in range(phones))))
+    host = await app.connect("host", code, created["host_token"])
+    screen = await app.connect("screen", code, created["screen_token"])
+    audience = list(await asyncio.gather(*(app.connect("audience", code) for _ in range(phones))))
     return host, screen, audience
 
 
@@ -25,9 +25,9 @@ def ballots_for(plan: dict[str, int]) -> list[str]:
     return [choice for choice, count in plan.items() for _ in range(count)]
 
 
-async def test_a_full_evening_with_100_phones(server: Server) -> None:
-    created = server.create_battle(title="Aarhus 2079", battlers=FOUR, rules={"vote_seconds": 120})
-    host, screen, phones = await connect_all(server, created, 100)
+async def test_a_full_evening_with_100_phones(app: InProcess) -> None:
+    created = app.create_battle(title="Aarhus 2079", battlers=FOUR, rules={"vote_seconds": 120})
+    host, screen, phones = await connect_all(app, created, 100)
     await host.until_presence(audience=100, screen=1)
 
     # Keep mode: fewest votes leaves. Round 3 is the final of two: most votes wins.
@@ -67,8 +67,8 @@ async def test_a_full_evening_with_100_phones(server: Server) -> None:
     await host.run("end_battle")
     assert host.battle["ended_reason"] == "completed"
 
-    response = httpx.get(
-        f"{server.url}/api/battles/{created['code']}/export.json",
+    response = app.get(
+        f"/api/battles/{created['code']}/export.json",
         headers={"authorization": f"Bearer {created['host_token']}"},
     )
     exported = response.json()["battle"]
@@ -79,8 +79,8 @@ async def test_a_full_evening_with_100_phones(server: Server) -> None:
     host_actions = [e for e in exported["log"] if e["actor"] == "host"]
     assert len(host_actions) == 1 + commands_sent + 1  # create, the rounds, end
     assert all(isinstance(e["at_ms"], int) for e in exported["log"])
-    csv_text = httpx.get(
-        f"{server.url}/api/battles/{created['code']}/export.csv",
+    csv_text = app.get(
+        f"/api/battles/{created['code']}/export.csv",
         headers={"authorization": f"Bearer {created['host_token']}"},
     ).text
     assert csv_text.count("\nvote,3,r3v1,b3,Camille,votes,55,") == 1
@@ -88,9 +88,10 @@ async def test_a_full_evening_with_100_phones(server: Server) -> None:
         await client.close()
 
 
-async def test_end_battle_with_an_open_vote_counts_every_acknowledged_ballot(server: Server) -> None:
-    created = server.create_battle(title="Fire alarm", battlers=FOUR, rules={"vote_seconds": 300})
-    host, _, phones = await connect_all(server, created, 3)
+async def test_end_battle_with_an_open_vote_counts_every_acknowledged_ballot(app_on_each_store: InProcess) -> None:
+    app = app_on_each_store
+    created = app.create_battle(title="Fire alarm", battlers=FOUR, rules={"vote_seconds": 300})
+    host, _, phones = await connect_all(app, created, 3)
     vote_id = await to_the_vote(host)
     receipts = await asyncio.gather(*(p.vote(vote_id, c) for p, c in zip(phones, ["b1", "b1", "b3"])))
     assert {r["status"] for r in receipts} == {"counted"}
@@ -101,51 +102,52 @@ async def test_end_battle_with_an_open_vote_counts_every_acknowledged_ballot(ser
     # The vote was closed (its tally frozen) before it was counted, both in the log.
     assert [e["action"] for e in host.battle["log"][-2:]] == ["close_vote", "end_battle"]
     auth = {"authorization": f"Bearer {created['host_token']}"}
-    exported = httpx.get(f"{server.url}/api/battles/{created['code']}/export.json", headers=auth).json()
+    exported = app.get(f"/api/battles/{created['code']}/export.json", headers=auth).json()
     assert exported["battle"]["rounds"][-1]["votes"][-1] | {"closed_ms": None} == vote | {"closed_ms": None}
-    csv_text = httpx.get(f"{server.url}/api/battles/{created['code']}/export.csv", headers=auth).text
+    csv_text = app.get(f"/api/battles/{created['code']}/export.csv", headers=auth).text
     assert f"\nvote,1,{vote_id},b1,Asha,votes,2," in csv_text
     assert f"\nvote,1,{vote_id},,,ballots,3," in csv_text
     for client in [host, *phones]:
         await client.close()
 
 
-async def test_edit_battle_with_some_rules_keeps_the_others_over_a_socket(server: Server) -> None:
+async def test_edit_battle_with_some_rules_keeps_the_others_over_a_socket(app: InProcess) -> None:
     rules = {"vote_seconds": 120, "debate_seconds": 30, "reactions": ["fire"]}
-    created = server.create_battle(title="Partial", battlers=FOUR, rules=rules)
-    host = await Client.connect(server.ws_url, "host", created["code"], created["host_token"])
+    created = app.create_battle(title="Partial", battlers=FOUR, rules=rules)
+    host = await app.connect("host", created["code"], created["host_token"])
     before = host.battle["rules"]
     await host.run("edit_battle", rules={"turn_seconds": 120, "ties": "host"})
     assert host.battle["rules"] == before | {"turn_seconds": 120, "ties": "host"}
-    stored = httpx.get(f"{server.url}/api/battles/{created['code']}").json()["rules"]
+    stored = app.get(f"/api/battles/{created['code']}").json()["rules"]
     assert stored == before | {"turn_seconds": 120, "ties": "host"} and stored["vote_seconds"] == 120
     await host.close()
 
 
-async def test_a_phone_that_reconnects_keeps_its_ballot(server: Server) -> None:
-    created = server.create_battle(title="Reconnect", battlers=FOUR)
-    host, _, (phone,) = await connect_all(server, created, 1)
+async def test_a_phone_that_reconnects_keeps_its_ballot(app: InProcess) -> None:
+    created = app.create_battle(title="Reconnect", battlers=FOUR)
+    host, _, (phone,) = await connect_all(app, created, 1)
     vote_id = await to_the_vote(host)
     assert (await phone.vote(vote_id, "b2"))["status"] == "counted"
     device = phone.device
     assert device
     await phone.close()
 
-    again = await Client.connect(server.ws_url, "audience", created["code"], device=device)
+    again = await app.connect("audience", created["code"], device=device)
     assert again.my_ballot == {"vote_id": vote_id, "choice": "b2"}
     assert (await again.vote(vote_id, "b2"))["status"] == "unchanged"
     # A forged device id is not that device: it gets a new one and no ballot.
-    stranger = await Client.connect(server.ws_url, "audience", created["code"], device=device[:-2] + "xx")
+    stranger = await app.connect("audience", created["code"], device=device[:-2] + "xx")
     assert stranger.device != device and stranger.my_ballot is None
     await host.run("close_vote")
     await host.run("reveal_results")
     assert host.battle["rounds"][-1]["votes"][-1]["totals"]["b2"] == 1
 
 
-async def test_two_hosts_pressing_at_once_advance_the_show_once(server: Server) -> None:
-    created = server.create_battle(title="Race", battlers=FOUR)
-    host = await Client.connect(server.ws_url, "host", created["code"], created["host_token"])
-    cohost = await Client.connect(server.ws_url, "cohost", created["code"], created["cohost_token"])
+async def test_two_hosts_pressing_at_once_advance_the_show_once(app_on_each_store: InProcess) -> None:
+    app = app_on_each_store
+    created = app.create_battle(title="Race", battlers=FOUR)
+    host = await app.connect("host", created["code"], created["host_token"])
+    cohost = await app.connect("cohost", created["code"], created["cohost_token"])
     await host.run("start_round")
     await cohost.wait_for(lambda b: b["phase"] == "challenge")
     replies = await asyncio.gather(host.command("next"), cohost.command("next"))
@@ -157,17 +159,17 @@ async def test_two_hosts_pressing_at_once_advance_the_show_once(server: Server) 
     assert actors.count("cohost") + actors.count("host") == 3  # create, start_round, one next
 
 
-async def test_a_vote_closes_on_time_with_no_host_connected(server: Server) -> None:
-    created = server.create_battle(title="Timer", battlers=FOUR, rules={"vote_seconds": 5})
-    host = await Client.connect(server.ws_url, "host", created["code"], created["host_token"])
-    screen = await Client.connect(server.ws_url, "screen", created["code"], created["screen_token"])
+async def test_a_vote_closes_on_time_with_no_host_connected(app: InProcess) -> None:
+    created = app.create_battle(title="Timer", battlers=FOUR, rules={"vote_seconds": 5})
+    host = await app.connect("host", created["code"], created["host_token"])
+    screen = await app.connect("screen", created["code"], created["screen_token"])
     await to_the_vote(host)
     deadline = host.battle["timer"]["deadline_ms"]
     await host.close()
     update = await screen.expect("update", lambda m: m["events"][-1]["action"] == "close_vote", timeout=10)
     assert update["battle"]["rounds"][-1]["votes"][-1]["status"] == "closed"
     assert deadline <= update["server_ms"] < deadline + 2000
-    battle = httpx.get(f"{server.url}/api/battles/{created['code']}").json()
+    battle = app.get(f"/api/battles/{created['code']}").json()
     assert battle["phase"] == "vote" and battle["timer"] is None
 
 
@@ -175,7 +177,8 @@ async def test_the_embedded_evening_survives_a_server_restart(tmp_path: Path) ->
     running = Server(f"sqlite:///{tmp_path / 'battles.sqlite3'}", tmp_path / "server.log").start()
     try:
         created = running.create_battle(title="Reboot", battlers=FOUR, rules={"vote_seconds": 300})
-        host, _, phones = await connect_all(running, created, 5)
+        host = await Client.connect(running.ws_url, "host", created["code"], created["host_token"])
+        phones = [await Client.connect(running.ws_url, "audience", created["code"]) for _ in range(5)]
         vote_id = await to_the_vote(host)
         choices = ["b1", "b1", "b1", "b2", "b3"]
         await asyncio.gather(*(phone.vote(vote_id, choice) for phone, choice in zip(phones, choices)))
@@ -195,14 +198,14 @@ async def test_the_embedded_evening_survives_a_server_restart(tmp_path: Path) ->
         running.stop()
 
 
-async def test_a_device_has_one_socket_a_newer_one_replaces_the_older(server: Server) -> None:
+async def test_a_device_has_one_socket_a_newer_one_replaces_the_older(app: InProcess) -> None:
     # Before: 500 sockets offering one device id were 500 in the audience, and each
     # reacted on its own cooldown.
-    created = server.create_battle(title="Tabs", battlers=FOUR)
+    created = app.create_battle(title="Tabs", battlers=FOUR)
     code = created["code"]
-    host = await Client.connect(server.ws_url, "host", code, created["host_token"])
-    tabs = [await Client.connect(server.ws_url, "audience", code)]
-    tabs += [await Client.connect(server.ws_url, "audience", code, device=tabs[0].device) for _ in range(4)]
+    host = await app.connect("host", code, created["host_token"])
+    tabs = [await app.connect("audience", code)]
+    tabs += [await app.connect("audience", code, device=tabs[0].device) for _ in range(4)]
     for replaced in tabs[:-1]:
         await replaced.socket.wait_closed()
         assert replaced.socket.close_code == 4409
