@@ -3,10 +3,15 @@
 The fast layer of the tests (as datasette has one beside its real servers): no process to
 start, no port, no network; the app's lifespan runs (the hub, its timers and fan-out) on
 the test client's event loop in its own thread for as long as the ``with`` lasts. Pages,
-the HTTP API, refused handshakes and whole evenings over sockets run here. Where the
-network, processes or faults are the point (uvicorn's frame size limit and header
-deadline, kill -9, Redis going away, several processes, a browser, the benchmarks), the
-tests use a real ``battles serve`` (``tests.servers``).
+the HTTP API, refused handshakes and evenings over sockets run here. Where the network,
+processes or faults are the point (uvicorn's frame size limit and header deadline, the
+frames ``battles serve`` writes straight to its sockets (``battles.fanout``; here frames
+go through ``websocket.send``), kill -9, Redis going away, several processes, a browser,
+the benchmarks), the tests use a real ``battles serve`` (``tests.servers``).
+
+One process holds the tests and the app here, so a test that is mostly the app's work
+(a hall of a hundred phones) runs no faster than against a server process, which has a
+core of its own.
 
 ``InProcess.connect`` hands out the same ``tests.clients.Client`` the real-server tests
 use, over an ``InProcessSocket``: what a websockets client connection offers the
@@ -18,10 +23,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from starlette.testclient import TestClient, WebSocketTestSession
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from battles.app import create_app
 from battles.settings import Settings
@@ -31,23 +37,68 @@ from tests.servers import TEST_SETTINGS
 
 # The real servers' fast loops (tests.servers.TEST_SETTINGS), as settings.
 FAST = {name.removeprefix("BATTLES_").lower(): int(value) for name, value in TEST_SETTINGS.items()}
-# The scope keys under which ``Watched`` tells that the app is done with a socket, and
-# ``let_go`` that the session has ended.
-DONE, RELEASED = "tests.done", "tests.released"
+# The scope keys of a socket's ``Outbox``, of the event ``Watched`` sets once the app is
+# done with the socket, and of the mark ``let_go`` leaves once the session has ended.
+OUTBOX, DONE, RELEASED = "tests.outbox", "tests.done", "tests.released"
+
+
+class Outbox:
+    """Where the app's messages to one socket go once it has accepted: straight onto the
+    test's event loop (``attach``), held until the test's socket attaches. Before the
+    accept (the accept itself, or a refusal) they go to Starlette's test session, which
+    answers the handshake."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._accepted = False
+        self._held: list[Message] = []
+        self._to: tuple[asyncio.AbstractEventLoop, Callable[[Message], None]] | None = None
+
+    def take(self, message: Message) -> bool:
+        """Called in the app's thread: True when the message went to the test's socket."""
+        if not self._accepted:
+            self._accepted = message["type"] == "websocket.accept"
+            return False
+        with self._lock:
+            if self._to is None:
+                self._held.append(message)
+                return True
+            loop, deliver = self._to
+        with contextlib.suppress(RuntimeError):  # the test's loop is gone: nobody listens
+            loop.call_soon_threadsafe(deliver, message)
+        return True
+
+    def attach(self, loop: asyncio.AbstractEventLoop, deliver: Callable[[Message], None]) -> None:
+        """Called on the test's loop: the held messages now, then each as it comes."""
+        with self._lock:
+            self._to = (loop, deliver)
+            held, self._held = self._held, []
+        for message in held:
+            deliver(message)
 
 
 class Watched:
-    """The app, telling when it has finished with each socket (``scope[DONE]``): a
-    socket is only let go once the app has run its goodbyes (the hub's ``leave``), as a
-    real server lets them run after the close."""
+    """The app, its messages to each accepted socket going to that socket's ``Outbox``,
+    and telling when it has finished with a socket (``scope[DONE]``): a socket is only
+    let go once the app has run its goodbyes (the hub's ``leave``), as a real server
+    lets them run after the close."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        done = scope.setdefault(DONE, threading.Event())
-        try:
+        if scope["type"] != "websocket":
             await self.app(scope, receive, send)
+            return
+        outbox: Outbox = scope.setdefault(OUTBOX, Outbox())
+        done = scope.setdefault(DONE, threading.Event())
+
+        async def send_watched(message: Message) -> None:
+            if not outbox.take(message):
+                await send(message)
+
+        try:
+            await self.app(scope, receive, send_watched)
         finally:
             done.set()
 
@@ -111,9 +162,9 @@ class InProcessSocket:
     """What ``Client`` uses of a websockets client connection, on a test session: ``send``,
     ``close``, ``wait_closed``, ``close_code`` and the frames received (``async for``).
 
-    The session's reads block, so a thread of its own reads them into an asyncio queue. A
-    close from the server is answered as a real client answers it (the app then hears
-    the disconnect); a close from here waits until the app has finished with the socket.
+    Frames from the app arrive through the socket's ``Outbox`` on the test's loop. A close
+    from the server is answered as a real client answers it (the app then hears the
+    disconnect); a close from here waits until the app has finished with the socket.
     """
 
     def __init__(self, session: WebSocketTestSession, loop: asyncio.AbstractEventLoop) -> None:
@@ -121,29 +172,20 @@ class InProcessSocket:
         self.close_code: int | None = None
         self._frames: asyncio.Queue[str | bytes | None] = asyncio.Queue()
         self._closed = asyncio.Event()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
+        session.scope[OUTBOX].attach(loop, self._deliver)
 
-    def _read(self) -> None:
-        code = 1006  # the session ended without a close: as a cut connection
-        with contextlib.suppress(Exception):  # the session was let go
-            while True:
-                message = self.session.receive()
-                if message["type"] == "websocket.send":
-                    frame = message["text"] if message.get("text") is not None else message["bytes"]
-                    self.loop.call_soon_threadsafe(self._frames.put_nowait, frame)
-                elif message["type"] == "websocket.close":
-                    code = message.get("code", 1000)
-                    self.session.send({"type": "websocket.disconnect", "code": code})
-                    break
-        with contextlib.suppress(RuntimeError):  # the test's loop is gone: nobody waits
-            self.loop.call_soon_threadsafe(self._ended, code)
+    def _deliver(self, message: Message) -> None:
+        if message["type"] == "websocket.send":
+            self._frames.put_nowait(message["text"] if message.get("text") is not None else message["bytes"])
+        elif message["type"] == "websocket.close" and self.close_code is None:
+            self.close_code = message.get("code", 1000)
+            self.loop.run_in_executor(None, self._answer_close, self.close_code)
+            self._frames.put_nowait(None)
+            self._closed.set()
 
-    def _ended(self, code: int) -> None:
-        if self.close_code is None:
-            self.close_code = code
-        self._frames.put_nowait(None)
-        self._closed.set()
+    def _answer_close(self, code: int) -> None:
+        with contextlib.suppress(Exception):  # the session was let go meanwhile
+            self.session.send({"type": "websocket.disconnect", "code": code})
 
     def __aiter__(self) -> InProcessSocket:
         return self
@@ -157,16 +199,13 @@ class InProcessSocket:
     async def send(self, frame: str | bytes) -> None:
         if self.close_code is not None:
             raise ConnectionError(f"the socket is closed ({self.close_code})")
-        if isinstance(frame, str):
-            self.session.send_text(frame)
-        else:
-            self.session.send_bytes(frame)
+        # Off the test's loop: the app's thread may be busy, and other clients go on meanwhile.
+        await asyncio.to_thread(self.session.send_text if isinstance(frame, str) else self.session.send_bytes, frame)  # type: ignore[arg-type]
 
     async def close(self, code: int = 1000) -> None:
         if self.close_code is None:
             self.close_code = code
         await asyncio.to_thread(let_go, self.session, code)
-        await asyncio.to_thread(self._reader.join, 10)
         self._frames.put_nowait(None)
         self._closed.set()
 

@@ -17,6 +17,7 @@ import httpx
 import pytest
 import redis
 
+from tests.clients import Client
 from tests.helpers import with_tokens
 
 # Fast loops so the tests see deadlines and live figures quickly; each is a real setting.
@@ -117,6 +118,11 @@ class Server:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+    async def connect(self, role: str, code: str, token: str | None = None, device: str | None = None) -> Client:
+        """A client of this server (as ``tests.inprocess.InProcess.connect`` of the app in
+        the test process)."""
+        return await Client.connect(self.ws_url, role, code, token, device)
 
     def create_battle(self, **draft: Any) -> dict[str, Any]:
         """Create a battle, each from an address of its own (named through the trusted

@@ -1,5 +1,6 @@
 """Whole evenings with real websocket clients: on the app in this process (tests.inprocess),
-and on a real server (uvicorn on a free port) where the evening outlives the process."""
+and on a real server (uvicorn on a free port) for a hall of 100 phones through its fan-out
+and an evening that outlives the process."""
 
 from __future__ import annotations
 
@@ -7,17 +8,22 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from tests.clients import Client
 from tests.helpers import FOUR, to_the_vote
 from tests.inprocess import InProcess
 from tests.servers import Server
 
 
-async def connect_all(app: InProcess, created: dict[str, Any], phones: int) -> tuple[Client, Client, list[Client]]:
+async def connect_all(
+    place: InProcess | Server, created: dict[str, Any], phones: int
+) -> tuple[Client, Client, list[Client]]:
+    """A host, a screen and ``phones`` phones, on the app in this process or a real server."""
     code = created["code"]
-    host = await app.connect("host", code, created["host_token"])
-    screen = await app.connect("screen", code, created["screen_token"])
-    audience = list(await asyncio.gather(*(app.connect("audience", code) for _ in range(phones))))
+    host = await place.connect("host", code, created["host_token"])
+    screen = await place.connect("screen", code, created["screen_token"])
+    audience = list(await asyncio.gather(*(place.connect("audience", code) for _ in range(phones))))
     return host, screen, audience
 
 
@@ -25,9 +31,10 @@ def ballots_for(plan: dict[str, int]) -> list[str]:
     return [choice for choice, count in plan.items() for _ in range(count)]
 
 
-async def test_a_full_evening_with_100_phones(app: InProcess) -> None:
-    created = app.create_battle(title="Aarhus 2079", battlers=FOUR, rules={"vote_seconds": 120})
-    host, screen, phones = await connect_all(app, created, 100)
+async def test_a_full_evening_with_100_phones(server: Server) -> None:
+    # On a real server: 100 sockets through battles serve's fan-out (battles.fanout).
+    created = server.create_battle(title="Aarhus 2079", battlers=FOUR, rules={"vote_seconds": 120})
+    host, screen, phones = await connect_all(server, created, 100)
     await host.until_presence(audience=100, screen=1)
 
     # Keep mode: fewest votes leaves. Round 3 is the final of two: most votes wins.
@@ -67,8 +74,8 @@ async def test_a_full_evening_with_100_phones(app: InProcess) -> None:
     await host.run("end_battle")
     assert host.battle["ended_reason"] == "completed"
 
-    response = app.get(
-        f"/api/battles/{created['code']}/export.json",
+    response = httpx.get(
+        f"{server.url}/api/battles/{created['code']}/export.json",
         headers={"authorization": f"Bearer {created['host_token']}"},
     )
     exported = response.json()["battle"]
@@ -79,8 +86,8 @@ async def test_a_full_evening_with_100_phones(app: InProcess) -> None:
     host_actions = [e for e in exported["log"] if e["actor"] == "host"]
     assert len(host_actions) == 1 + commands_sent + 1  # create, the rounds, end
     assert all(isinstance(e["at_ms"], int) for e in exported["log"])
-    csv_text = app.get(
-        f"/api/battles/{created['code']}/export.csv",
+    csv_text = httpx.get(
+        f"{server.url}/api/battles/{created['code']}/export.csv",
         headers={"authorization": f"Bearer {created['host_token']}"},
     ).text
     assert csv_text.count("\nvote,3,r3v1,b3,Camille,votes,55,") == 1
@@ -177,8 +184,7 @@ async def test_the_embedded_evening_survives_a_server_restart(tmp_path: Path) ->
     running = Server(f"sqlite:///{tmp_path / 'battles.sqlite3'}", tmp_path / "server.log").start()
     try:
         created = running.create_battle(title="Reboot", battlers=FOUR, rules={"vote_seconds": 300})
-        host = await Client.connect(running.ws_url, "host", created["code"], created["host_token"])
-        phones = [await Client.connect(running.ws_url, "audience", created["code"]) for _ in range(5)]
+        host, _, phones = await connect_all(running, created, 5)
         vote_id = await to_the_vote(host)
         choices = ["b1", "b1", "b1", "b2", "b3"]
         await asyncio.gather(*(phone.vote(vote_id, choice) for phone, choice in zip(phones, choices)))
