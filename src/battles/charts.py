@@ -24,7 +24,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from battles.model import ALL_REACTIONS, Battle, Round
+from battles.model import ALL_REACTIONS, Battle, Battler, Round
 
 Gettext = Callable[[str], str]
 Reactions = dict[int, dict[str, dict[str, int]]]  # round -> battler -> kind -> count (Store.all_reactions)
@@ -187,6 +187,30 @@ def _name_lines(name: str) -> list[str]:
     return textwrap.wrap(name, NAME_CHARS, max_lines=2, placeholder="…") or [name]
 
 
+def _name_label(group: ET.Element, battler: Battler, winner: bool, y: float) -> None:
+    """The row's name, on two lines at most; the whole name as its tooltip."""
+    lines = _name_lines(battler.name)
+    label = _el(group, "text", None, x="0", y=f"{y + (16 if len(lines) > 1 else 26):g}", class_="chart-name")
+    if winner:
+        label.set("font-weight", "700")
+    _el(label, "title", battler.name)
+    for n, line in enumerate(lines):
+        _el(label, "tspan", ("★ " if winner and n == 0 else "") + line, x="0", dy="0" if n == 0 else "18")
+
+
+def _vote_cell(group: ET.Element, step: Step, battler: Battler, x: float, y: float, track: float, _: Gettext) -> None:
+    figure = _percent(step, battler.id, _)
+    cell = _el(group, "g", class_="chart-cell")
+    _el(cell, "title", f"{battler.name}: {figure}")
+    _text(cell, x, y + 16, figure, class_="chart-figure", font_size="14")
+    _el(cell, "rect", x=f"{x:g}", y=f"{y + 23:g}", width=f"{track:g}", height="12", rx="3", class_="chart-track", fill=LINE)
+    left = battler.id in step.left
+    _el(
+        cell, "rect", x=f"{x:g}", y=f"{y + 23:g}", width=f"{track * step.share(battler.id):.2f}", height="12", rx="3",
+        class_="chart-bar chart-left" if left else "chart-bar", fill=LEFT if left else SHARE,
+    )  # fmt: skip
+
+
 def _vote_block(root: ET.Element, battle: Battle, steps: list[Step], top: float, _: Gettext) -> float:
     """One block of up to STEPS_PER_BLOCK steps; the battlers of its votes as rows. Returns its height."""
     column = max(MIN_STEP_WIDTH, PLOT_WIDTH / len(steps))
@@ -201,27 +225,10 @@ def _vote_block(root: ET.Element, battle: Battle, steps: list[Step], top: float,
             _text(group, x + 6, top + 42, second, class_="chart-note", fill=MUTED)
     for r, battler in enumerate(rows):
         y = top + HEAD_HEIGHT + r * ROW_HEIGHT
-        lines = _name_lines(battler.name)
-        winner = battler.id == battle.winner
-        label = _el(group, "text", None, x="0", y=f"{y + (16 if len(lines) > 1 else 26):g}", class_="chart-name winner" if winner else "chart-name")
-        if winner:
-            label.set("font-weight", "700")
-        _el(label, "title", battler.name)
-        for n, line in enumerate(lines):
-            _el(label, "tspan", ("★ " if winner and n == 0 else "") + line, x="0", dy="0" if n == 0 else "18")
+        _name_label(group, battler, battler.id == battle.winner, y)
         for i, step in enumerate(steps):
-            if step.totals is None or battler.id not in step.totals:
-                continue
-            x, track = NAME_WIDTH + i * column + 6, column - 16
-            cell = _el(group, "g", class_="chart-cell")
-            _el(cell, "title", f"{battler.name}: {_percent(step, battler.id, _)}")
-            _text(cell, x, y + 16, _percent(step, battler.id, _), class_="chart-figure", font_size="14")
-            _el(cell, "rect", x=f"{x:g}", y=f"{y + 23:g}", width=f"{track:g}", height="12", rx="3", class_="chart-track", fill=LINE)
-            left = battler.id in step.left
-            _el(
-                cell, "rect", x=f"{x:g}", y=f"{y + 23:g}", width=f"{track * step.share(battler.id):.2f}", height="12", rx="3",
-                class_="chart-bar chart-left" if left else "chart-bar", fill=LEFT if left else SHARE,
-            )  # fmt: skip
+            if step.totals is not None and battler.id in step.totals:
+                _vote_cell(group, step, battler, NAME_WIDTH + i * column + 6, y, column - 16, _)
     return HEAD_HEIGHT + len(rows) * ROW_HEIGHT
 
 
