@@ -48,6 +48,6 @@ export async function loadChart(name) {
 export async function loadCharts() {
   const loaded = await Promise.allSettled(CHART_NAMES.map((name) => loadChart(name)));
   return loaded.map((result, i) =>
-    result.status === "fulfilled" ? h("figure", { class: `chart-figure-box chart-figure-${CHART_NAMES[i]}` }, result.value) : null,
+    result.status === "fulfilled" ? h("figure", { class: `chart-figure-box chart-figure-${CHART_NAMES[i]}`, tabindex: "0" }, result.value) : null,
   );
 }

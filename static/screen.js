@@ -380,7 +380,7 @@ const views = {
     );
   },
   final(battle) {
-    return winnerView(battle, t("The winning vision"));
+    return closingView(winnerView(battle, t("The winning vision")));
   },
   finished(battle) {
     const thanks = battle.winner
@@ -391,6 +391,7 @@ const views = {
 };
 
 // --- the closing view: the winner, then the evening's charts, in turn --------------------
+// Once the winner is crowned (the final phase) and after the end of the battle.
 
 // Each panel of the closing view stays this long: the winner, the vote shares, the
 // reactions per turn, then the winner again. One chart at a time fills the wall, so its

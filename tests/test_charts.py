@@ -193,7 +193,7 @@ def test_every_turn_is_a_bar_stacked_by_kind_with_the_debate_after_them() -> Non
     root = parse(charts.engagement_chart(battle, stored, EN))
     turns = [node for node in root.iter(f"{SVG}g") if node.get("class") == "chart-turn"]
     assert [node.findtext(f"{SVG}title") for node in turns] == [
-        "Ada, Round 1: 6 (Fire 4, Applause 2)", "Bo, Round 1: 3 (Yawn 3)", "Debate, Round 1: 5 (Good idea 5)",
+        "Ada, Round 1: 6 (Applause 2, Fire 4)", "Bo, Round 1: 3 (Yawn 3)", "Debate, Round 1: 5 (Good idea 5)",
     ]  # fmt: skip
     # Heights in proportion: Ada's 6 over Bo's 3.
     heights = [sum(float(r.get("height", "")) for r in node.iter(f"{SVG}rect")) for node in turns]
@@ -232,5 +232,6 @@ def test_every_chart_has_a_title_and_a_description_it_is_labelled_by() -> None:
     for name, draw in charts.CHARTS.items():
         root = parse(draw(evening(), {}, EN))
         assert root.get("role") == "img"
-        assert root.get("aria-labelledby") == f"chart-{name}-title chart-{name}-desc"
+        assert root.get("aria-labelledby") == f"chart-{name}-title"
+        assert root.get("aria-describedby") == f"chart-{name}-desc"
         assert root.find(f"{SVG}title") is not None and root.find(f"{SVG}desc") is not None

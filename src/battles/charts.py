@@ -145,7 +145,8 @@ def _svg(name: str, width: float, height: float, title: str, desc: str) -> ET.El
             "width": f"{width:g}",
             "height": f"{height:g}",
             "role": "img",
-            "aria-labelledby": f"chart-{name}-title chart-{name}-desc",
+            "aria-labelledby": f"chart-{name}-title",
+            "aria-describedby": f"chart-{name}-desc",
             "font-family": FONT,
             "font-size": "15",
             "fill": INK,
@@ -292,7 +293,7 @@ def _shortened(text: str, most: int) -> str:
 
 
 def _bar_title(battle: Battle, bar: TurnBar, _: Gettext) -> str:
-    parts = ", ".join(f"{_(KIND_LABELS[k])} {n}" for k, n in bar.counts.items() if k in KIND_LABELS)
+    parts = ", ".join(f"{_(KIND_LABELS[k])} {bar.counts[k]}" for k in ALL_REACTIONS if bar.counts.get(k))
     return f"{_who(battle, bar, _)}, {_('Round {n}').format(n=bar.round)}: {bar.total}" + (f" ({parts})" if parts else "")
 
 
