@@ -44,10 +44,13 @@ export async function loadChart(name) {
   return document.importNode(svg, true);
 }
 
-/** Every chart in its <figure>, in order; a chart that fails to load is left out. */
+/** Every chart in its <figure>, captioned with its title, in order; a chart that fails to load is left out. */
 export async function loadCharts() {
   const loaded = await Promise.allSettled(CHART_NAMES.map((name) => loadChart(name)));
-  return loaded.map((result, i) =>
-    result.status === "fulfilled" ? h("figure", { class: `chart-figure-box chart-figure-${CHART_NAMES[i]}`, tabindex: "0" }, result.value) : null,
-  );
+  return loaded.map((result, i) => {
+    if (result.status !== "fulfilled") return null;
+    const svg = result.value;
+    const caption = h("figcaption", { "aria-hidden": "true" }, svg.querySelector("title").textContent);
+    return h("figure", { class: `chart-figure-box chart-figure-${CHART_NAMES[i]}`, tabindex: "0" }, caption, svg);
+  });
 }

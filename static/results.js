@@ -71,6 +71,11 @@ const list = (ids) => (ids || []).map(nameOf).join(", ");
  * (data-label, console.css), so nothing is cut off or scrolled sideways.
  */
 function table(caption, head, rows) {
+  // A table wider than a laptop (a round per column, 24 battlers) scrolls in its own box.
+  return h("div", { class: "table-scroll", role: "region", "aria-label": caption, tabindex: "0" }, wideTable(caption, head, rows));
+}
+
+function wideTable(caption, head, rows) {
   return h(
     "table",
     { class: "table" },
