@@ -395,12 +395,15 @@ PAGES = {
     "screen": ("projector", "screen", "Join code"),
     "host": ("laptop", "host", "Before the first round: battlers and rules"),
     "results": ("laptop", "results", "Download JSON"),
+    "poster": ("laptop", "poster", "The visions"),
 }
 
 
 def page_url(server: Server, created: dict[str, Any], path: str) -> str:
     """A battle's link by its name ("join", "host"...), or a path on the server."""
     links: dict[str, str] = created["links"]
+    if path == "poster":  # the results link's page to print, with its token
+        return links["results"].replace("#", "/poster#", 1)
     return links.get(path, f"{server.url}{path}")
 
 
@@ -414,6 +417,8 @@ def test_the_language_switch_changes_every_text(server: Server, stage: Stage, lo
         phase_is(page, "Lobby")
     if name == "results":
         expect(page.locator("#downloads")).to_be_visible()
+    if name == "poster":
+        expect(page.locator("body")).to_have_attribute("data-fitted", "true")
     expect(page.locator("html")).to_have_attribute("lang", "en")
     assert leftover_texts(page, "en") == []
     english_title = page.title()
@@ -637,6 +642,8 @@ def test_pages_forbid_inline_script_and_break_no_rule(server: Server, stage: Sta
         expect(page.locator("#connection-badge")).to_have_text("Connected")
     if name == "results":
         expect(page.locator("#downloads")).to_be_visible()
+    if name == "poster":
+        expect(page.locator("body")).to_have_attribute("data-fitted", "true")
     # The Stage fails the test on any CSP violation or error the page logged.
 
 

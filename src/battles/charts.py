@@ -44,7 +44,7 @@ MIN_STEP_WIDTH = 96
 HEAD_HEIGHT = 56
 ROW_HEIGHT = 44
 BLOCK_GAP = 28
-NAME_CHARS = 26  # per line, two lines at most: 60 characters (model.Name) mostly fit
+NAME_CHARS = 24  # per line, two lines at most (and a star): bold, they stay left of the first column
 
 # The engagement chart's frame.
 ENGAGEMENT_WIDTH = 900
