@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 from pathlib import Path
 from typing import Any
 
@@ -254,10 +256,16 @@ async def test_each_turn_keeps_its_reactions_and_the_charts_draw_them(server: Se
     async with httpx.AsyncClient(base_url=server.url) as http:
         chart = await http.get(f"/api/battles/{created['code']}/charts/engagement.svg")
         danish = await http.get(f"/api/battles/{created['code'].lower()}/charts/votes.svg", params={"lang": "da"})
+        auth = {"authorization": f"Bearer {created['host_token']}"}
+        table = (await http.get(f"/api/battles/{created['code']}/export.csv", headers=auth)).text
     assert chart.status_code == 200 and chart.headers["content-type"] == "image/svg+xml"
     assert chart.headers["cache-control"] == "no-store"
     for title in ("Asha, Round 1: 3 (Applause 2, Fire 1)", "Bo, Round 1: 1 (Yawn 1)", "Debate, Round 1: 1 (Good idea 1)"):
         assert f"<title>{title}</title>" in chart.text
     assert "Ingen afstemning blev talt op." in danish.text
+    rows = [row for row in csv.DictReader(io.StringIO(table)) if row["section"] == "turn"]
+    assert sorted((r["battler"], r["name"], r["field"], r["value"]) for r in rows) == [
+        ("b1", "Asha", "applause", "2"), ("b1", "Asha", "fire", "1"), ("b2", "Bo", "yawn", "1"),
+    ]  # fmt: skip
     for client in (host, screen, *phones):
         await client.close()
