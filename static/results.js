@@ -209,16 +209,25 @@ function engagement(round) {
   );
 }
 
+/** A turn's reactions as kept when it ended (the engagement chart's bars, as text). */
+function turnReactions(turn) {
+  if (!turn.reactions) return "–";
+  const kinds = Object.keys(REACTIONS).filter((kind) => turn.reactions[kind]);
+  const total = kinds.reduce((sum, kind) => sum + turn.reactions[kind], 0);
+  return kinds.length ? `${total}: ${kinds.map((kind) => `${reactionLabel(kind)} ${turn.reactions[kind]}`).join(", ")}` : "0";
+}
+
 function turns(round) {
   if (!round.turns.length) return null;
   return table(
     t("Turns in round {n}", { n: round.number }),
-    [t("Battler"), t("Started"), t("Length"), t("Skipped")],
+    [t("Battler"), t("Started"), t("Length"), t("Skipped"), t("Reactions")],
     round.turns.map((turn) => [
       nameOf(turn.battler),
       formatTime(turn.started_ms),
       turn.ended_ms ? formatClock(turn.ended_ms - turn.started_ms) : "–",
       turn.skipped ? t("Yes") : t("No"),
+      turnReactions(turn),
     ]),
   );
 }

@@ -1567,6 +1567,9 @@ def test_the_evening_as_pictures_on_the_results_page_the_poster_and_the_screen(s
     engagement = shown_chart(results, "engagement")
     expect(engagement).to_have_accessible_name("Reactions per turn through the evening")
     expect(engagement.locator("g.chart-turn title").first).to_have_text("Ada, Round 1: 3 (Applause 2, Fire 1)")
+    # The same figures as text: each turn's reactions in the round's table of turns.
+    turns = results.get_by_role("table", name="Turns in round 1")
+    expect(turns.get_by_role("row", name="Ada")).to_contain_text("3: Applause 2, Fire 1")
     no_injected_markup(results)
     screenshot(results, "pictures-results-laptop", full_page=True)
 
