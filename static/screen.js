@@ -23,6 +23,7 @@ import { $, fill, h, setText } from "./client/dom.js";
 import { onLanguageChange, plural, t } from "./client/i18n.js";
 import { Live, PROTOCOL } from "./client/live.js";
 import { fragmentToken, page } from "./client/page.js";
+import { loadCharts } from "./evening.js";
 
 const token = fragmentToken();
 const stage = $("#screen-stage");
@@ -372,13 +373,48 @@ const views = {
     );
   },
   final(battle) {
-    return winnerView(battle, t("The winning vision"));
+    return closingView(winnerView(battle, t("The winning vision")));
   },
   finished(battle) {
-    if (battle.winner) return winnerView(battle, t("Thank you! The winning vision"));
-    return h("div", { class: "centered" }, h("p", { class: "big-line" }, t("The battle is over. Thank you!")));
+    const thanks = battle.winner
+      ? winnerView(battle, t("Thank you! The winning vision"))
+      : h("div", { class: "centered" }, h("p", { class: "big-line" }, t("The battle is over. Thank you!")));
+    return closingView(thanks);
   },
 };
+
+// --- the closing view: the winner, then the evening's charts, in turn --------------------
+// Once the winner is crowned (the final phase) and after the end of the battle.
+
+// Each panel of the closing view stays this long: the winner, the vote shares, the
+// reactions per turn, then the winner again. One chart at a time fills the wall, so its
+// letters are as large as the projector allows (docs/protocol.md, charts).
+const CLOSING_PANEL_MS = 15000;
+let closingTimer = 0;
+let closingDrawn = 0;
+
+function closingView(thanks) {
+  window.clearInterval(closingTimer);
+  const panels = [h("div", { class: "closing-panel" }, thanks)];
+  const view = h("div", { class: "closing" }, panels[0]);
+  const drawing = ++closingDrawn;
+  loadCharts().then((figures) => {
+    if (drawing !== closingDrawn) return; // rebuilt since (a new state, a language switch)
+    for (const figure of figures.filter(Boolean)) {
+      const panel = h("div", { class: "closing-panel closing-chart", hidden: true }, figure);
+      panels.push(panel);
+      view.append(panel);
+    }
+    let shown = 0;
+    closingTimer = window.setInterval(() => {
+      panels[shown].hidden = true;
+      shown = (shown + 1) % panels.length;
+      panels[shown].hidden = false;
+      fitStage();
+    }, CLOSING_PANEL_MS);
+  });
+  return view;
+}
 
 function winnerView(battle, caption) {
   const winner = battlerOf(battle, battle.winner);

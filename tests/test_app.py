@@ -112,6 +112,30 @@ def test_markup_in_names_comes_back_as_text_on_every_page(server: Server) -> Non
     assert public["battlers"][0]["name"] == MARKUP
 
 
+def test_the_charts_are_svg_for_anyone_in_the_language_asked_for(server: Server) -> None:
+    created = server.create_battle(title="T", battlers=BATTLERS)
+    base = f"{server.url}/api/battles/{created['code']}/charts"
+    for chart in ("votes", "engagement"):
+        response = httpx.get(f"{base}/{chart}.svg")
+        assert response.status_code == 200 and response.headers["content-type"] == "image/svg+xml"
+        assert response.text.startswith("<svg ") and "<script" not in response.text
+        assert response.headers["content-security-policy"] == SECURITY_HEADERS["content-security-policy"]
+    assert "No vote was counted." in httpx.get(f"{base}/votes.svg").text
+    assert "Ingen afstemning blev talt op." in httpx.get(f"{base}/votes.svg", params={"lang": "da"}).text
+    assert "No vote was counted." in httpx.get(f"{base}/votes.svg", params={"lang": "xx"}).text  # the battle's language
+    assert httpx.get(f"{base}/pie.svg").status_code == 404
+    assert httpx.get(f"{server.url}/api/battles/NOPE22/charts/votes.svg").status_code == 404
+
+
+def test_the_poster_page_is_the_results_links_page_to_print(server: Server) -> None:
+    created = server.create_battle(title=MARKUP, battlers=BATTLERS, language="da")
+    page = httpx.get(f"{server.url}/results/{created['code']}/poster")
+    assert page.status_code == 200 and "poster.js" in page.text
+    assert MARKUP not in page.text and "&lt;img src=x onerror=alert(1)&gt;" in page.text
+    assert '<html lang="da">' in page.text
+    assert httpx.get(f"{server.url}/results/NOPE22/poster").status_code == 404
+
+
 def test_the_qr_code_encodes_the_join_link(server: Server) -> None:
     created = server.create_battle(title="T", battlers=BATTLERS)
     response = httpx.get(f"{server.url}/qr/{created['code']}.svg")

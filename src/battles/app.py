@@ -34,7 +34,7 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from battles import game, i18n, metrics, protocol
+from battles import charts, game, i18n, metrics, protocol
 from battles.admission import JoinGate
 from battles.hub import Connection, Hub, now_ms
 from battles.model import BattleDraft, Language
@@ -275,6 +275,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
             return page(request, "missing.html", language_of(request, "en"), status_code=404, code=code)
         return page(request, template, language_of(request, battle.language), code=code, title=battle.title)
 
+    async def poster_page(request: Request) -> Response:
+        # The results link's page to print (docs/protocol.md, charts): it reads the export
+        # with the results token from its fragment, as the results page does.
+        code = request.path_params["code"].upper()
+        battle = await store.load(code)
+        if battle is None:
+            return page(request, "missing.html", language_of(request, "en"), status_code=404, code=code)
+        return page(request, "poster.html", language_of(request, battle.language), code=code, title=battle.title)
+
     async def catalogs(request: Request) -> Response:
         if request.path_params["version"] != catalogs_version:
             raise HTTPException(404, "no such version of the catalogs")
@@ -334,6 +343,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if request.path_params["format"] == "csv":
             return Response(export_csv(battle, reactions), media_type="text/csv; charset=utf-8", headers=disposition)
         return JSONResponse(export(battle, reactions), headers=disposition)
+
+    async def get_chart(request: Request) -> Response:
+        # Drawn from what anyone may read already, GET /api/battles/CODE and the live
+        # engagement figures, so no token (docs/security.md, charts).
+        code = request.path_params["code"].upper()
+        draw = charts.CHARTS.get(request.path_params["chart"])
+        battle = await store.load(code)
+        if battle is None or draw is None:
+            raise HTTPException(404, "no battle has that code, or no chart that name")
+        svg = draw(battle, await store.all_reactions(battle), i18n.gettext(language_of(request, battle.language)))
+        return Response(svg, media_type="image/svg+xml", headers={"cache-control": "no-store"})
 
     async def qr_code(request: Request) -> Response:
         # Only a code of the real shape that names a battle gets a QR code; anything
@@ -430,11 +450,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/screen/{code:str}", battle_page),
         Route("/host/{code:str}", battle_page),
         Route("/results/{code:str}", battle_page),
+        Route("/results/{code:str}/poster", poster_page),
         Route("/qr/{code:str}.svg", qr_code),
         Route("/i18n/{version:str}.json", catalogs),
         Route("/api/battles", post_battle, methods=["POST"]),
         Route("/api/battles/{code:str}", get_battle),
         Route("/api/battles/{code:str}/export.{format:str}", get_export),
+        Route("/api/battles/{code:str}/charts/{chart:str}.svg", get_chart),
         WebSocketRoute("/ws/{role:str}/{code:str}", socket),
         Mount(static_path, Assets(static_dir, IMMUTABLE)),
         Mount("/static", Assets(static_dir, REVALIDATE), name="static"),

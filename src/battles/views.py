@@ -83,7 +83,7 @@ CSV_COLUMNS = ("section", "round", "vote", "battler", "name", "field", "value", 
 
 def export_csv(battle: Battle, reactions: dict[int, dict[str, dict[str, int]]]) -> str:
     """The export as one table; ``section`` says what a row is (battle, battler, vote,
-    engagement, elimination, log)."""
+    engagement, turn, elimination, log)."""
     out = io.StringIO()
     writer = csv.DictWriter(out, CSV_COLUMNS, extrasaction="raise")
     writer.writeheader()
@@ -109,6 +109,10 @@ def export_csv(battle: Battle, reactions: dict[int, dict[str, dict[str, int]]]) 
             for kind, count in figures["counts"].items():
                 row("engagement", round=rnd.number, battler=battler, name=names.get(battler), field=kind, value=count)
             row("engagement", round=rnd.number, battler=battler, name=names.get(battler), field="score", value=figures["score"])
+        for turn in rnd.turns:
+            # A turn's reactions as kept when it ended (model.Turn), at the time it began.
+            for kind, count in (turn.reactions or {}).items():
+                row("turn", round=rnd.number, battler=turn.battler, name=names.get(turn.battler), field=kind, value=count, at_ms=turn.started_ms)
         for battler in rnd.eliminated:
             row("elimination", round=rnd.number, battler=battler, name=names.get(battler), field="override", value=rnd.override_reason or "")
     for entry in battle.log:
