@@ -373,13 +373,13 @@ const views = {
     );
   },
   final(battle) {
-    return closingView(winnerView(battle, t("The winning vision")));
+    return closingView(battle, winnerView(battle, t("The winning vision")));
   },
   finished(battle) {
     const thanks = battle.winner
       ? winnerView(battle, t("Thank you! The winning vision"))
       : h("div", { class: "centered" }, h("p", { class: "big-line" }, t("The battle is over. Thank you!")));
-    return closingView(thanks);
+    return closingView(battle, thanks);
   },
 };
 
@@ -393,11 +393,12 @@ const CLOSING_PANEL_MS = 15000;
 let closingTimer = 0;
 let closingDrawn = 0;
 
-function closingView(thanks) {
+function closingView(battle, thanks) {
   window.clearInterval(closingTimer);
   const panels = [h("div", { class: "closing-panel" }, thanks)];
   const view = h("div", { class: "closing" }, panels[0]);
   const drawing = ++closingDrawn;
+  if (!battle.rounds.length) return view; // ended in the lobby: nothing to draw
   loadCharts().then((figures) => {
     if (drawing !== closingDrawn) return; // rebuilt since (a new state, a language switch)
     for (const figure of figures.filter(Boolean)) {

@@ -1662,3 +1662,17 @@ def test_the_results_and_the_poster_of_24_long_names_fit_a_phone_and_a_page(serv
     poster = stage.page("laptop", f"{server.url}/results/{created['code']}/poster#{created['links']['results'].split('#')[1]}", name="poster")
     printed = print_poster(poster, "pictures-poster-24")
     assert names[0] in " ".join(printed.split())
+
+
+def test_a_battle_ended_in_the_lobby_closes_with_thanks_and_no_empty_charts(server: Server, stage: Stage) -> None:
+    created = battle(server, ["Ada", "Bo"])
+    with host_socket(server, created) as host:
+        host("end_battle")
+    screen = stage.page("projector", name="screen")
+    asked: list[str] = []
+    screen.on("request", lambda request: asked.append(request.url))
+    screen.goto(created["links"]["screen"])
+    expect(screen.get_by_text("The battle is over. Thank you!")).to_be_visible()
+    expect(screen.locator(".closing")).to_have_count(1)
+    assert not [url for url in asked if "/charts/" in url]
+    assert screen.locator(".closing-chart").count() == 0
