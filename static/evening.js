@@ -40,7 +40,8 @@ export async function loadChart(name) {
   // and refused if it is anything but a plain drawing.
   const parsed = new DOMParser().parseFromString(await response.text(), "image/svg+xml");
   const svg = parsed.documentElement;
-  if (svg.namespaceURI !== SVG_NS || svg.localName !== "svg" || svg.querySelector("script, foreignObject, [href]")) {
+  const handler = [svg, ...svg.querySelectorAll("*")].some((el) => [...el.attributes].some((a) => a.name.startsWith("on")));
+  if (svg.namespaceURI !== SVG_NS || svg.localName !== "svg" || handler || svg.querySelector("script, foreignObject, [href]")) {
     throw new Error(`chart ${name}: not a drawing`);
   }
   return document.importNode(svg, true);

@@ -36,7 +36,9 @@ def run(battle: Battle, kind: str, **context: Any) -> Battle:
     fields = {"battlers": context.pop("battlers")} if "battlers" in context else {}
     if "reason" in context:
         fields["reason"] = context.pop("reason")
-    return game.apply(battle, COMMAND.validate_python({"type": kind, **fields}), game.Context(now_ms=T0, **context)).battle
+    return game.apply(
+        battle, COMMAND.validate_python({"type": kind, **fields}), game.Context(now_ms=T0, **context)
+    ).battle
 
 
 def round_of_turns(battle: Battle, reactions: dict[str, dict[str, int]] | None = None) -> Battle:
@@ -84,7 +86,10 @@ def parse(svg: str) -> ET.Element:
 
 def texts(root: ET.Element) -> list[str]:
     """What each text element shows (its <title> is a tooltip, not shown)."""
-    return ["".join([node.text or ""] + [span.text or "" for span in node.iter(f"{SVG}tspan")]) for node in root.iter(f"{SVG}text")]
+    return [
+        "".join([node.text or ""] + [span.text or "" for span in node.iter(f"{SVG}tspan")])
+        for node in root.iter(f"{SVG}text")
+    ]
 
 
 def bars(root: ET.Element, cls: str = "chart-bar") -> list[ET.Element]:
@@ -98,7 +103,9 @@ def test_each_vote_is_a_step_and_runoffs_and_voided_votes_are_their_own() -> Non
     battle = evening()
     steps = charts.vote_steps(battle)
     assert [(s.round, s.runoff, s.status) for s in steps] == [
-        (1, False, "revealed"), (1, True, "revealed"), (2, False, "voided"), (2, False, "revealed"), (3, False, "revealed"),
+        (1, False, "revealed"), (1, True, "revealed"),  # round 1 and its runoff
+        (2, False, "voided"), (2, False, "revealed"),  # round 2 voted again
+        (3, False, "revealed"),  # the final
     ]  # fmt: skip
     root = parse(charts.vote_chart(battle, EN))
     heads = texts(root)
@@ -112,9 +119,22 @@ def test_bar_lengths_are_the_shares_of_the_votes_cast() -> None:
     drawn = []
     for cell in (node for node in root.iter(f"{SVG}g") if node.get("class") == "chart-cell"):
         track, bar = cell.iter(f"{SVG}rect")
-        drawn.append(((cell.findtext(f"{SVG}title") or "").split(":")[0], float(bar.get("width", "")) / float(track.get("width", ""))))
+        drawn.append(
+            (
+                (cell.findtext(f"{SVG}title") or "").split(":")[0],
+                float(bar.get("width", "")) / float(track.get("width", "")),
+            )
+        )
     # Row by row, each battler's votes from the first round to the last they were in.
-    shares = [("Ada", 6 / 10), ("Ada", 5 / 8), ("Ada", 7 / 9), ("Bo", 1 / 10), ("Bo", 3 / 4), ("Bo", 3 / 8), ("Bo", 2 / 9)]
+    shares = [
+        ("Ada", 6 / 10),
+        ("Ada", 5 / 8),
+        ("Ada", 7 / 9),
+        ("Bo", 1 / 10),
+        ("Bo", 3 / 4),
+        ("Bo", 3 / 8),
+        ("Bo", 2 / 9),
+    ]
     shares += [("Cy", 1 / 10), ("Cy", 1 / 4), ("Di", 2 / 10), ("Di", 0)]
     assert [name for name, _ in drawn] == [name for name, _ in shares]
     assert [share for _, share in drawn] == pytest.approx([share for _, share in shares], abs=0.001)
@@ -165,7 +185,9 @@ def test_many_battlers_and_votes_fall_into_blocks_of_readable_columns() -> None:
     blocks = [node for node in root.iter(f"{SVG}g") if node.get("class") == "chart-block"]
     assert len(charts.vote_steps(battle)) == 23 and len(blocks) == 3
     width = float(root.get("viewBox", "").split()[2])
-    assert width == charts.NAME_WIDTH + charts.STEPS_PER_BLOCK * charts.MIN_STEP_WIDTH  # a block's width, not 23 columns
+    assert (
+        width == charts.NAME_WIDTH + charts.STEPS_PER_BLOCK * charts.MIN_STEP_WIDTH
+    )  # a block's width, not 23 columns
     # A block has a row for each battler of its votes only: 24, then 16, then 8 at most.
     assert len(bars(root)) == sum(len(s.totals or {}) for s in charts.vote_steps(battle))
 
@@ -235,3 +257,17 @@ def test_every_chart_has_a_title_and_a_description_it_is_labelled_by() -> None:
         assert root.get("aria-labelledby") == f"chart-{name}-title"
         assert root.get("aria-describedby") == f"chart-{name}-desc"
         assert root.find(f"{SVG}title") is not None and root.find(f"{SVG}desc") is not None
+
+
+def test_a_drawing_is_kept_for_what_it_shows_and_no_longer() -> None:
+    drawings = charts.Drawings(most=2)
+    battle = evening()
+    first = drawings.draw("votes", battle, {}, "en")
+    assert drawings.draw("votes", battle, {}, "en") is first  # kept, not drawn again
+    assert first == charts.vote_chart(battle, EN)
+    assert drawings.draw("votes", battle, {}, "da") == charts.vote_chart(battle, DA)  # another language
+    later = battle.model_copy(update={"version": battle.version + 1, "title": "Later"})
+    assert drawings.draw("votes", later, {}, "en") is not first  # a new version: drawn again
+    assert len(drawings.kept) == 2
+    stored = {1: {"b1": {"fire": 9}}}
+    assert drawings.draw("engagement", battle, stored, "en") != drawings.draw("engagement", battle, {}, "en")

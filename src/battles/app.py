@@ -179,6 +179,11 @@ def qr_svg(link: str) -> bytes:
     return svg.getvalue()
 
 
+# The evening's charts, each drawing kept for the next request (battles.charts.Drawings).
+CHART_CACHE = 32
+chart_drawings = charts.Drawings(CHART_CACHE)
+
+
 def new_code(length: int) -> str:
     return "".join(secrets.choice(JOIN_ALPHABET) for _ in range(length))
 
@@ -348,11 +353,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # Drawn from what anyone may read already, GET /api/battles/CODE and the live
         # engagement figures, so no token (docs/security.md, charts).
         code = request.path_params["code"].upper()
-        draw = charts.CHARTS.get(request.path_params["chart"])
         battle = await store.load(code)
-        if battle is None or draw is None:
+        if battle is None or request.path_params["chart"] not in charts.CHARTS:
             raise HTTPException(404, "no battle has that code, or no chart that name")
-        svg = draw(battle, await store.all_reactions(battle), i18n.gettext(language_of(request, battle.language)))
+        reactions, language = await store.all_reactions(battle), language_of(request, battle.language)
+        svg = chart_drawings.draw(request.path_params["chart"], battle, reactions, language)
         return Response(svg, media_type="image/svg+xml", headers={"cache-control": "no-store"})
 
     async def qr_code(request: Request) -> Response:
