@@ -393,6 +393,27 @@ const CLOSING_PANEL_MS = 15000;
 let closingTimer = 0;
 let closingDrawn = 0;
 
+/**
+ * A chart of several blocks (the vote chart of a long evening: eight votes to a block) as
+ * one figure per block, each cut to its block (its data-top and data-bottom), so its letters
+ * stay as large on the wall as those of a short evening's.
+ */
+function byBlock(figure) {
+  const svg = figure.querySelector("svg");
+  const blocks = [...svg.querySelectorAll(":scope > g[data-top]")];
+  if (blocks.length < 2) return [figure];
+  const width = svg.viewBox.baseVal.width;
+  return blocks.map((block, i) => {
+    const part = figure.cloneNode(true);
+    const top = Number(block.dataset.top);
+    const height = Number(block.dataset.bottom) - top;
+    part.querySelector("svg").setAttribute("viewBox", `0 ${top} ${width} ${height}`);
+    part.querySelector("svg").setAttribute("height", String(height));
+    part.querySelector("figcaption").append(` (${i + 1}/${blocks.length})`);
+    return part;
+  });
+}
+
 function closingView(battle, thanks) {
   window.clearInterval(closingTimer);
   const panels = [h("div", { class: "closing-panel" }, thanks)];
@@ -401,7 +422,7 @@ function closingView(battle, thanks) {
   if (!battle.rounds.length) return view; // ended in the lobby: nothing to draw
   loadCharts().then((figures) => {
     if (drawing !== closingDrawn) return; // rebuilt since (a new state, a language switch)
-    for (const figure of figures.filter(Boolean)) {
+    for (const figure of figures.filter(Boolean).flatMap(byBlock)) {
       const panel = h("div", { class: "closing-panel closing-chart", hidden: true }, figure);
       panels.push(panel);
       view.append(panel);

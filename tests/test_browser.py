@@ -1663,6 +1663,26 @@ def test_the_results_and_the_poster_of_24_long_names_fit_a_phone_and_a_page(serv
     printed = print_poster(poster, "pictures-poster-24")
     assert names[0] in " ".join(printed.split())
 
+    # The projector shows the vote chart a block of eight votes at a time, each filling the wall:
+    # 25 votes (22 rounds, a runoff, a voided vote, the final) are four blocks.
+    screen = stage.page("projector", name="screen")
+    screen.clock.install()
+    screen.goto(created["links"]["screen"])
+    expect(screen.locator(".closing-chart")).to_have_count(4 + 1)
+    expect(screen.locator(".closing-chart figcaption").nth(3)).to_have_text("Share of the votes, round by round (4/4)")
+    for n in range(4):
+        screen.clock.fast_forward(15_000)
+        shown = screen.locator(".closing-chart:not([hidden]) svg.chart-votes")
+        expect(shown).to_be_visible()
+        screenshot(screen, f"pictures-closing-24-votes-{n + 1}-projector")
+    # The third block (16 rounds in) was cut to its place: no row of another block showed.
+    for _ in range(5):  # the engagement chart, the winner, the first, second and third blocks
+        screen.clock.fast_forward(15_000)
+    expect(screen.locator(".closing-chart figcaption").nth(2)).to_be_visible()
+    shown = screen.locator(".closing-chart:not([hidden]) svg.chart-votes")
+    block, before = (shown.locator("g.chart-block").nth(n).bounding_box() for n in (2, 1))
+    assert block is not None and before is not None and block["height"] >= 500 and before["y"] + before["height"] <= block["y"]
+
 
 def test_a_battle_ended_in_the_lobby_closes_with_thanks_and_no_empty_charts(server: Server, stage: Stage) -> None:
     created = battle(server, ["Ada", "Bo"])

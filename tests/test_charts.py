@@ -190,6 +190,12 @@ def test_many_battlers_and_votes_fall_into_blocks_of_readable_columns() -> None:
     )  # a block's width, not 23 columns
     # A block has a row for each battler of its votes only: 24, then 16, then 8 at most.
     assert len(bars(root)) == sum(len(s.totals or {}) for s in charts.vote_steps(battle))
+    # Each block says where it is, so a page can show one at a time; together they cover the chart.
+    edges = [(float(b.get("data-top", "")), float(b.get("data-bottom", ""))) for b in blocks]
+    assert edges[0][0] == 0 and edges[-1][1] == float(root.get("viewBox", "").split()[3])
+    assert all(bottom == next_top for (_, bottom), (next_top, _) in zip(edges, edges[1:]))
+    rows = [len([t for t in b.iter(f"{SVG}text") if t.get("class") == "chart-name"]) for b in blocks]
+    assert rows == [24, 16, 8]
 
 
 def test_one_battler_can_still_be_drawn() -> None:

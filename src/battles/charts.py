@@ -261,9 +261,10 @@ def vote_chart(battle: Battle, _: Gettext) -> str:
     blocks = [steps[i : i + STEPS_PER_BLOCK] for i in range(0, len(steps), STEPS_PER_BLOCK)]
     width = NAME_WIDTH + max(PLOT_WIDTH, MIN_STEP_WIDTH * len(blocks[0]))
     root = _svg("votes", width, 0, title, desc)
-    top = 0.0
+    tops = [0.0]
     for block in blocks:
-        top += _vote_block(root, battle, block, top, _) + BLOCK_GAP
+        tops.append(tops[-1] + _vote_block(root, battle, block, tops[-1], _) + BLOCK_GAP)
+    top = tops[-1]
     if any(step.left for step in steps):
         _el(
             root,
@@ -278,6 +279,11 @@ def vote_chart(battle: Battle, _: Gettext) -> str:
         )
         _text(root, 22, top + 8, _("Left the battle after this vote"), class_="chart-note", fill=MUTED)
         top += 24
+    # Where each block is, so a page can show one at a time (the screen's closing view);
+    # the last one takes the legend with it.
+    for group, start, end in zip(root.findall("g"), tops, tops[1:-1] + [top]):
+        group.set("data-top", f"{start:g}")
+        group.set("data-bottom", f"{end:g}")
     _size(root, width, top)
     return _document(root)
 
