@@ -311,6 +311,26 @@ def test_next_goes_from_challenge_through_each_turn_in_order_to_the_vote() -> No
     ]
 
 
+def test_each_turn_keeps_the_speakers_reactions_when_it_ends() -> None:
+    # The round's counts so far come in with the command that ends the turn (hub.execute):
+    # the speaker's count then is this turn's, since the debate comes after every turn.
+    battle = play(new_battle(debate_seconds=60), "start_round", "next")
+    assert current(battle).turns[-1].reactions is None  # still running
+    battle = play(battle, "next", engagement={"b1": {"fire": 4, "yawn": 1}})
+    battle = play(battle, "skip_turn", engagement={"b1": {"fire": 9}, "b2": {"idea": 2}})
+    battle = play(battle, "next", engagement={"b1": {"fire": 9}, "b2": {"idea": 2}, "b3": {"applause": 3}})
+    assert [(t.battler, t.reactions) for t in current(battle).turns] == [
+        ("b1", {"fire": 4, "yawn": 1}),
+        ("b2", {"idea": 2}),
+        ("b3", {"applause": 3}),
+    ]
+    assert battle.phase == "debate"
+    last = play(new_battle(), "start_round", "next", "next", "next")
+    last = play(last, "open_vote", engagement={"b3": {"idea": 1}})
+    assert current(last).turns[-1].reactions == {"idea": 1}
+    assert current(play(new_battle(), "start_round", "next", "next")).turns[0].reactions == {}
+
+
 def test_debate_follows_the_last_turn_only_when_debate_seconds_positive() -> None:
     battle = play(new_battle(debate_seconds=120), "start_round", "next", "next", "next")
     battle = play(battle, "next", now=T0 + 5 * SECOND)

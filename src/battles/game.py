@@ -81,8 +81,9 @@ class Context:
     # The random draw for a "random" presentation order; stored in the round so every
     # process, and every replay, agrees on the order.
     seed: int = 0
-    # For reveal_results and end_battle: the store's frozen tally of the closed vote,
-    # and the round's reaction counts per battler and kind.
+    # For reveal_results and end_battle: the store's frozen tally of the closed vote.
+    # For those, and for a command that ends a turn: the round's reaction counts per
+    # battler and kind.
     totals: dict[str, int] | None = None
     ballots: int = 0
     engagement: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -332,11 +333,12 @@ def _timer(seconds: int, now_ms: int) -> Timer:
     return Timer(duration_ms=seconds * 1000, deadline_ms=now_ms + seconds * 1000)
 
 
-def _leave_turn(b: Battle, now_ms: int, skipped: bool) -> dict[str, Any]:
+def _leave_turn(b: Battle, now_ms: int, skipped: bool, engagement: dict[str, dict[str, int]]) -> dict[str, Any]:
     """End the current turn and go on to the next one, the debate, or the vote."""
     rnd = _current_round(b)
     turn = rnd.turns[-1]
     turn.ended_ms, turn.skipped = now_ms, skipped
+    turn.reactions = dict(engagement.get(turn.battler, {}))
     assert b.turn_index is not None
     if b.turn_index + 1 < len(rnd.order):
         _begin_turn(b, b.turn_index + 1, now_ms)
@@ -354,14 +356,14 @@ def _next(b: Battle, cmd: c.Next, ctx: Context) -> Details:
         _begin_turn(b, 0, ctx.now_ms)
         return {"next_phase": "turn"}
     if b.phase == "turn":
-        return _leave_turn(b, ctx.now_ms, skipped=False)
+        return _leave_turn(b, ctx.now_ms, skipped=False, engagement=ctx.engagement)
     b.phase, b.timer = "vote", None
     return {"next_phase": "vote"}
 
 
 def _skip_turn(b: Battle, cmd: c.SkipTurn, ctx: Context) -> Details:
     _phase(b, "turn")
-    return _leave_turn(b, ctx.now_ms, skipped=True)
+    return _leave_turn(b, ctx.now_ms, skipped=True, engagement=ctx.engagement)
 
 
 def _running_timer(b: Battle, now_ms: int) -> Timer:
@@ -418,7 +420,7 @@ def _open_vote(b: Battle, cmd: c.OpenVote, ctx: Context) -> Details:
     if not runoff:
         # Opening the vote from the last turn or the debate ends that segment first.
         if b.phase == "turn" and rnd is not None and b.turn_index == len(rnd.order) - 1:
-            _leave_turn(b, ctx.now_ms, skipped=False)
+            _leave_turn(b, ctx.now_ms, skipped=False, engagement=ctx.engagement)
             b.phase, b.timer = "vote", None
         elif b.phase == "debate":
             b.phase, b.timer = "vote", None

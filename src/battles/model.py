@@ -144,6 +144,10 @@ class Turn(Data):
     started_ms: int
     ended_ms: int | None = None
     skipped: bool = False
+    # The speaker's reactions by kind when the turn ended: a battler speaks once a round and
+    # the debate comes after every turn, so the round's count then is this turn's. None while
+    # the turn runs, and in battles recorded before turns kept their count.
+    reactions: dict[str, int] | None = None
 
 
 class Vote(Data):
