@@ -5,8 +5,8 @@
  *   (both catalogs arrive in one cached file, <link id="catalogs">); the DA/EN
  *   switch changes every text at once and is remembered in localStorage.
  * - DOM: h() builds elements with textContent only. Person-entered text (names,
- *   visions, titles, challenges) never goes through innerHTML (GAME.md: nothing the
- *   audience sends can run as markup on a page).
+ *   visions, titles, challenges) never goes through innerHTML (docs/rules.md, promises:
+ *   nothing the audience sends can run as markup on a page).
  * - Clock: the server owns the clock; pages show deadline_ms - (Date.now() + offset),
  *   with the offset from the recent ping/pong with the smallest round trip (a burst of
  *   pings at every connect and return to the page), and redraw countdowns on the
@@ -373,7 +373,7 @@ const SAMPLE_MAX_AGE_MS = 2 * 60 * 1000;
 // A countdown is redrawn this long after its second's boundary, so that it never draws just before it.
 const REDRAW_MARGIN_MS = 2;
 
-/** The server's clock as seen from here (GAME.md: the server owns the clock). */
+/** The server's clock as seen from here (docs/rules.md, promises: the server owns the clock). */
 export const clock = {
   offset: 0,
   bestRtt: Infinity,

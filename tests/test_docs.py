@@ -126,3 +126,18 @@ def test_every_refusal_of_a_ballot_is_listed() -> None:
     assert reasons, "the embedded store's cast_ballot refuses nothing: has it moved?"
     missing = reasons - listed(section("vote"))
     assert not missing, f"docs/protocol.md, `vote`, does not say it can be refused with {sorted(missing)}"
+
+
+# --- the map of the code -------------------------------------------------------------------
+
+
+def test_the_project_cites_only_what_it_holds() -> None:
+    # The rules are docs/rules.md; nothing in the repository may send a reader elsewhere for them.
+    root = DOCS.parent
+    files = [p for folder in ("src", "static", "templates", "tests", "docs", "bench") for p in (root / folder).rglob("*")]
+    citing = [
+        str(p.relative_to(root))
+        for p in files + [root / "README.md"]
+        if p.is_file() and p.suffix in (".py", ".js", ".html", ".css", ".md") and "GAME" + ".md" in p.read_text()
+    ]
+    assert citing == []

@@ -1,4 +1,4 @@
-"""The game core, rule by rule (GAME.md), in the manner of websockets' test_protocol.py.
+"""The game core, rule by rule (docs/rules.md), in the manner of websockets' test_protocol.py.
 
 Every test feeds host commands into ``battles.game`` and asserts the state and the
 events that come out. There is no server and no clock: time is a value passed in
@@ -210,7 +210,7 @@ def test_create_opens_the_lobby_with_battlers_numbered_in_roster_order() -> None
     ]
 
 
-def test_rules_default_to_the_values_game_md_names() -> None:
+def test_rules_default_to_the_values_docs_rules_md_gives() -> None:
     rules = new_battle().rules
     assert (rules.turn_seconds, rules.debate_seconds, rules.vote_seconds) == (90, 0, 45)
     assert (
