@@ -1,5 +1,5 @@
 // The results page at /results/CODE#TOKEN: the whole evening from the export
-// (GAME.md, after the show). The results token (docs/security.md) goes in a header, never in a URL.
+// (docs/rules.md, vocabulary: after the show). The results token (docs/security.md) goes in a header, never in a URL.
 import { REACTIONS, ballotsText, reactionLabel, standings, votesText } from "./client/battle.js";
 import { formatClock } from "./client/clock.js";
 import { $, fill, h, setText } from "./client/dom.js";

@@ -1,4 +1,4 @@
-"""The game core: every rule of GAME.md, with no I/O.
+"""The game core: every rule of docs/rules.md, with no I/O.
 
 ``apply(battle, command, context)`` takes the current state, one host command and the
 facts the caller gathered (the time, who acts, a random seed, the tally of the vote
@@ -147,7 +147,7 @@ def next_deadline(battle: Battle) -> int | None:
 
 
 def tick(battle: Battle, now_ms: int) -> Outcome | None:
-    """Close a vote whose time is up (GAME.md: it closes even if the host's laptop sleeps)."""
+    """Close a vote whose time is up (docs/rules.md, promises: even if the host's laptop sleeps)."""
     if not due(battle, now_ms):
         return None
     return apply(battle, c.CloseVote(type="close_vote"), Context(now_ms=now_ms, actor="timer"))
@@ -167,7 +167,7 @@ def engagement_score(counts: dict[str, int]) -> int:
 
 
 def reaction_target(battle: Battle, kind: str, battler_id: str | None) -> str:
-    """Whom a reaction counts for, or ``Refused`` (GAME.md: reactions during a turn)."""
+    """Whom a reaction counts for, or ``Refused`` (docs/rules.md, phases: reactions in a turn and the debate)."""
     if kind not in battle.rules.reactions:
         raise Refused("reaction_off")
     if battle.phase == "turn":
@@ -485,7 +485,7 @@ def _reveal_results(b: Battle, cmd: c.RevealResults, ctx: Context) -> Details:
         earlier = rnd.proposal
         assert earlier is not None
         sure, tied, need = _cut(totals, earlier.tied, earlier.need, fewest_leave)
-        # GAME.md, ties: a runoff that ties again falls back to the host.
+        # docs/rules.md, who leaves: a runoff that ties again falls back to the host.
         rnd.proposal = Proposal(
             leaving=earlier.leaving + sure,
             tied=tied,
@@ -511,7 +511,7 @@ def _propose(b: Battle, rnd: Round, totals: dict[str, int], fewest_leave: bool) 
     if b.rules.ties == "runoff":
         return Proposal(leaving=sure, tied=tied, need=need, method="runoff")
     if b.rules.ties == "engagement":
-        # GAME.md, ties: the higher engagement in this round stays.
+        # docs/rules.md, who leaves: the higher engagement in this round stays.
         scores = {bid: engagement_score(rnd.engagement.get(bid, {})) for bid in tied}
         more, still_tied, still_need = _cut(scores, tied, need, fewest_leave=True)
         method: Literal["decided", "host"] = "host" if still_need else "decided"

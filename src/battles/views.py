@@ -41,7 +41,7 @@ def queue_view(items: list[Submission]) -> list[dict[str, Any]]:
 
 def tally_view(battle: Battle, tally: Tally, role: str) -> dict[str, Any] | None:
     """Live totals of the vote under way; screens and phones get the totals only when the
-    rules show them (GAME.md: default no, totals appear at the reveal), else the count."""
+    rules show them (docs/rules.md, `live_totals`: by default totals appear at the reveal), else the count."""
     vote = battle.round.vote if battle.round else None
     if vote is None or vote.status not in ("open", "closed"):
         return None
@@ -78,8 +78,8 @@ def links(base_url: str, code: str, tokens: Secrets | None = None) -> dict[str, 
 def export(
     battle: Battle, reactions: dict[int, dict[str, dict[str, int]]], submissions: list[Submission] | None = None
 ) -> dict[str, Any]:
-    """The whole evening (GAME.md, after the show): roster, every round with its votes'
-    totals, engagement per turn, overrides, the host's event log with times, and every
+    """The whole evening (docs/rules.md, vocabulary: after the show): roster, every round with
+    its votes' totals, engagement per turn, overrides, the host's event log with times, and every
     challenge and question the audience sent, with what the moderators did with it."""
     document = battle.model_dump(mode="json")
     for number, rnd in zip(range(1, len(battle.rounds) + 1), document["rounds"]):
