@@ -88,7 +88,9 @@ class Server:
             "--store", self.store, "--workers", str(self.workers),
         ]  # fmt: skip
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(
+            command, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -164,9 +166,8 @@ class RedisServer:
     def start(self) -> None:
         if self._process is not None:
             return
-        log = open(self.directory / "redis.log", "ab")
-        self._process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT)
-        log.close()
+        with open(self.directory / "redis.log", "ab") as log:
+            self._process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT)
         client = redis.Redis(port=self.port, socket_timeout=0.5, socket_connect_timeout=0.5)
         deadline = time.monotonic() + 10
         try:

@@ -7,6 +7,7 @@ a runoff or let markup through fails here.
 
 from __future__ import annotations
 
+import itertools
 import re
 import xml.etree.ElementTree as ET
 from typing import Any
@@ -193,7 +194,7 @@ def test_many_battlers_and_votes_fall_into_blocks_of_readable_columns() -> None:
     # Each block says where it is, so a page can show one at a time; together they cover the chart.
     edges = [(float(b.get("data-top", "")), float(b.get("data-bottom", ""))) for b in blocks]
     assert edges[0][0] == 0 and edges[-1][1] == float(root.get("viewBox", "").split()[3])
-    assert all(bottom == next_top for (_, bottom), (next_top, _) in zip(edges, edges[1:]))
+    assert all(bottom == next_top for (_, bottom), (next_top, _) in itertools.pairwise(edges))
     rows = [len([t for t in b.iter(f"{SVG}text") if t.get("class") == "chart-name"]) for b in blocks]
     assert rows == [24, 16, 8]
 

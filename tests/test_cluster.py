@@ -41,7 +41,7 @@ async def test_a_ballot_cast_on_one_process_reaches_a_screen_on_the_other(two_se
 
 
 async def test_a_vote_closes_exactly_once_across_processes(two_servers: tuple[Server, Server]) -> None:
-    one, two = two_servers
+    one, _ = two_servers
     created = one.create_battle(title="Timers", battlers=FOUR, rules={"vote_seconds": 5})
     code = created["code"]
     host = await Client.connect(one.ws_url, "host", code, created["host_token"])
@@ -73,7 +73,9 @@ async def test_a_device_reacts_once_per_cooldown_across_processes(two_servers: t
     await here.wait_for(lambda b: b["phase"] == "turn")
     await there.wait_for(lambda b: b["phase"] == "turn")
     # Both at once, well within the tests' 100 ms cooldown: one counts, one is refused.
-    await asyncio.gather(here.send({"type": "react", "kind": "applause"}), there.send({"type": "react", "kind": "fire"}))
+    await asyncio.gather(
+        here.send({"type": "react", "kind": "applause"}), there.send({"type": "react", "kind": "fire"})
+    )
 
     async def refusal(client: Client) -> str | None:
         with contextlib.suppress(TimeoutError):

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import inspect
 import itertools
+import json
 import random
 import time
 from collections import Counter
@@ -28,8 +28,8 @@ from battles.errors import Refused, Unavailable
 from battles.game import Context
 from battles.model import Battle, BattleDraft, BattlerDraft, Submission
 from battles.stores import EmbeddedStore, RedisStore, open_store
-from battles.stores.redis import _ORPHAN_HINT_MS, SIGNING_KEY, _Hint, _review_hints, _Stored, parse_sentinel_url
 from battles.stores.base import BallotReceipt, Secrets, Store, Tally
+from battles.stores.redis import _ORPHAN_HINT_MS, SIGNING_KEY, _Hint, _review_hints, _Stored, parse_sentinel_url
 from tests.servers import RedisServer
 
 T0 = 1_700_000_000_000
@@ -200,7 +200,9 @@ async def test_a_device_records_ballot_ids_up_to_its_bound_per_vote(store: Store
     assert (refused.value.reason, refused.value.params) == ("limit_reached", {"limit": "ballots", "most": most})
     # Nothing moved; a resend of a recorded ballot is still acknowledged; others vote on.
     assert await store.ballot_of(CODE, "r1v1", "d1") == CHOICES[(most - 1) % 2]
-    assert await store.cast_ballot(CODE, "r1v1", "d1", CHOICES[0], "id-0", T0) == BallotReceipt("duplicate", CHOICES[(most - 1) % 2])
+    assert await store.cast_ballot(CODE, "r1v1", "d1", CHOICES[0], "id-0", T0) == BallotReceipt(
+        "duplicate", CHOICES[(most - 1) % 2]
+    )
     assert await store.cast_ballot(CODE, "r1v1", "d2", CHOICES[2], "d2-1", T0) == BallotReceipt("counted", CHOICES[2])
     assert await store.tally(CODE, "r1v1") == Tally({CHOICES[(most - 1) % 2]: 1, CHOICES[2]: 1}, 2)
 
@@ -340,7 +342,9 @@ async def test_a_turn_keeps_the_reactions_the_store_counted_for_it(store: Store)
 
 
 def sent(device: str, text: str = "What about the harbour?", at_ms: int = T0, **fields: Any) -> Submission:
-    return Submission.model_validate({"id": "s0", "kind": "question", "text": text, "device": device, "at_ms": at_ms} | fields)
+    return Submission.model_validate(
+        {"id": "s0", "kind": "question", "text": text, "device": device, "at_ms": at_ms} | fields
+    )
 
 
 async def submitted(store: Store, device: str, at_ms: int = T0, code: str = CODE, **fields: Any) -> Submission:
@@ -400,7 +404,9 @@ async def test_moderation_changes_one_submission_and_announces_it(
     await eventually(lambda: len(published) >= 3)
     notices = [json.loads(message)["submissions"] for _, message in published]
     assert [[(i["id"], i["status"], i["rev"]) for i in n] for n in notices] == [
-        [("s1", "pending", item.rev)], [("s1", "approved", approved.rev)], [("s1", "dismissed", dismissed.rev)]
+        [("s1", "pending", item.rev)],
+        [("s1", "approved", approved.rev)],
+        [("s1", "dismissed", dismissed.rev)],
     ]
     assert Submission.model_validate(notices[1][0]) == approved
 
@@ -445,7 +451,9 @@ async def test_submissions_and_moderation_racing_keep_the_queue_consistent(store
             known = await store.submissions(CODE)
             if known:
                 with contextlib.suppress(Refused):
-                    await store.moderate(CODE, rng.choice(known).id, rng.choice(["approve", "dismiss", "dismiss", "block"]))
+                    await store.moderate(
+                        CODE, rng.choice(known).id, rng.choice(["approve", "dismiss", "dismiss", "block"])
+                    )
 
     await asyncio.gather(*(phone(device) for device in devices), moderator(), moderator())
     items = await store.submissions(CODE)
@@ -513,7 +521,6 @@ async def test_a_losing_commit_leaves_the_timer_index_alone(store: Store, winner
         assert await store.due(later + 86_400_000) == []
 
 
-
 def test_the_redis_timer_index_is_judged_against_the_stored_states() -> None:
     """RedisStore.due's judgement of its index entries, with no Redis: every case of it."""
     now = 10_000_000
@@ -543,6 +550,7 @@ def test_the_redis_timer_index_is_judged_against_the_stored_states() -> None:
     assert review.due == ["OLD", "SAME"]
     assert review.drop == [b"GONE|3", b"OLD|1", b"STILL|4", b"ORPHAN|5"]
     assert review.reset == {b"MOVED|2": now + 60_000}
+
 
 # --- fan-out and presence -----------------------------------------------------------------
 
@@ -734,9 +742,17 @@ def test_open_store_picks_the_store_a_url_names() -> None:
 
 def test_a_sentinel_url_names_the_sentinels_the_service_and_the_database() -> None:
     assert parse_sentinel_url("redis+sentinel://h1:26379,h2:26380/mymaster/0") == (
-        [("h1", 26379), ("h2", 26380)], "mymaster", 0, None
+        [("h1", 26379), ("h2", 26380)],
+        "mymaster",
+        0,
+        None,
     )
-    assert parse_sentinel_url("redis+sentinel://:s3cret@[::1]:26379/battles") == ([("::1", 26379)], "battles", 0, "s3cret")
+    assert parse_sentinel_url("redis+sentinel://:s3cret@[::1]:26379/battles") == (
+        [("::1", 26379)],
+        "battles",
+        0,
+        "s3cret",
+    )
     for url in (
         "redis+sentinel://h1:26379",  # no service
         "redis+sentinel:///battles/0",  # no Sentinel
@@ -871,7 +887,9 @@ async def test_a_failing_listener_does_not_stop_the_fan_out(redis_server: Any) -
         await store.close()
 
 
-async def test_a_redis_that_hangs_is_noticed_within_seconds(redis_server: Any, caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_redis_that_hangs_is_noticed_within_seconds(
+    redis_server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     redis_server.start()
     redis_server.flush()
     published: list[tuple[str, bytes]] = []

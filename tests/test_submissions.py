@@ -8,7 +8,6 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -79,7 +78,9 @@ async def test_a_phone_sends_a_moderator_approves_and_the_screen_shows_it(any_se
     approved = await cohost.request({"type": "moderate", "submission": challenge, "action": "approve"})
     assert approved["type"] == "ack" and approved["item"]["status"] == "approved"
     assert (await host.expect("submission"))["item"]["status"] == "approved"
-    assert (await screen.request({"type": "moderate", "submission": challenge, "action": "approve"}))["reason"] == "not_allowed"
+    assert (await screen.request({"type": "moderate", "submission": challenge, "action": "approve"}))[
+        "reason"
+    ] == "not_allowed"
 
     await cohost.run("start_round")
     await cohost.run("show_submission", submission=challenge)
@@ -91,7 +92,11 @@ async def test_a_phone_sends_a_moderator_approves_and_the_screen_shows_it(any_se
     question = await sent(phone, "question", "Who pays for the dikes?", anonymous=True)
     held = await sent(phone, "question", "What the f.u.c.k about the dikes?")
     items = {m["item"]["id"]: m["item"] for m in [await host.expect("submission"), await host.expect("submission")]}
-    assert items[question]["nickname"] == "" and items[question]["battler"] == "b1" and items[question]["status"] == "pending"
+    assert (
+        items[question]["nickname"] == ""
+        and items[question]["battler"] == "b1"
+        and items[question]["status"] == "pending"
+    )
     assert (items[held]["status"], items[held]["held_for"]) == ("held", "fuck*")
     assert (await submit(phone, "question", "A third one"))["reason"] in ("too_soon", "limit_reached")
     assert (await host.command("show_submission", submission=question))["reason"] == "not_approved"
@@ -113,8 +118,14 @@ async def test_a_phone_sends_a_moderator_approves_and_the_screen_shows_it(any_se
 
     # The export holds every one, with what became of it, and no device.
     async with httpx.AsyncClient() as http:
-        got = await http.get(f"{any_server.url}/api/battles/{code}/export.json", headers={"authorization": f"Bearer {created['host_token']}"})
-        table = await http.get(f"{any_server.url}/api/battles/{code}/export.csv", headers={"authorization": f"Bearer {created['host_token']}"})
+        got = await http.get(
+            f"{any_server.url}/api/battles/{code}/export.json",
+            headers={"authorization": f"Bearer {created['host_token']}"},
+        )
+        table = await http.get(
+            f"{any_server.url}/api/battles/{code}/export.csv",
+            headers={"authorization": f"Bearer {created['host_token']}"},
+        )
     exported = got.json()
     statuses = {s["id"]: s["status"] for s in exported["submissions"]}
     assert statuses == {challenge: "approved", question: "approved", held: "blocked", "s4": "pending"}
@@ -124,7 +135,10 @@ async def test_a_phone_sends_a_moderator_approves_and_the_screen_shows_it(any_se
     rows = [row for row in csv.DictReader(io.StringIO(table.text)) if row["section"] == "submission"]
     assert {(row["vote"], row["field"]): row["value"] for row in rows}[(challenge, "text")] == f"No cars {MARKUP}"
     assert {(row["vote"], row["round"], row["name"]) for row in rows if row["field"] == "status"} == {
-        (challenge, "0", "Ida <b>"), (question, "1", ""), (held, "1", "Ida <b>"), ("s4", "1", "")
+        (challenge, "0", "Ida <b>"),
+        (question, "1", ""),
+        (held, "1", "Ida <b>"),
+        ("s4", "1", ""),
     }
     # Phones and screens never heard the queue, nor any text that was not put on the screen.
     for client in (screen, phone, other):

@@ -120,7 +120,7 @@ def _round_bars(rnd: Round, stored: dict[str, dict[str, int]]) -> list[TurnBar]:
         for kind in ALL_REACTIONS
     }
     leftover = {kind: n for kind, n in rest.items() if n > 0}
-    return bars + [TurnBar(rnd.number, None, leftover)] if leftover else bars
+    return [*bars, TurnBar(rnd.number, None, leftover)] if leftover else bars
 
 
 def turn_bars(battle: Battle, reactions: Reactions) -> list[TurnBar]:
@@ -281,7 +281,7 @@ def vote_chart(battle: Battle, _: Gettext) -> str:
         top += 24
     # Where each block is, so a page can show one at a time (the screen's closing view);
     # the last one takes the legend with it.
-    for group, start, end in zip(root.findall("g"), tops, tops[1:-1] + [top]):
+    for group, start, end in zip(root.findall("g"), tops, [*tops[1:-1], top], strict=False):
         group.set("data-top", f"{start:g}")
         group.set("data-bottom", f"{end:g}")
     _size(root, width, top)
@@ -374,7 +374,7 @@ def _axis(root: ET.Element, top_value: int, plot_right: float) -> None:
 
 def _round_labels(root: ET.Element, battle: Battle, bars: list[TurnBar], slot: float, top: float, _: Gettext) -> None:
     start = 0
-    for i, bar in enumerate(bars + [TurnBar(-1, None, {})]):
+    for i, bar in enumerate([*bars, TurnBar(-1, None, {})]):
         if i < len(bars) and bar.round == bars[start].round:
             continue
         number = bars[start].round

@@ -8,7 +8,7 @@ next state.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
@@ -173,31 +173,29 @@ class EndBattle(Data):
 
 
 Command = Annotated[
-    Union[
-        StartRound,
-        RevealChallenge,
-        Next,
-        SkipTurn,
-        PauseTimer,
-        ResumeTimer,
-        ExtendTimer,
-        ResetTimer,
-        OpenVote,
-        CloseVote,
-        VoidVote,
-        RevealResults,
-        ConfirmElimination,
-        OverrideElimination,
-        UndoElimination,
-        AddBattler,
-        EditBattler,
-        RemoveBattler,
-        EditBattle,
-        EndBattle,
-        RevokeCohost,
-        ShowSubmission,
-        HideSubmission,
-        SetAudienceRules,
-    ],
+    StartRound
+    | RevealChallenge
+    | Next
+    | SkipTurn
+    | PauseTimer
+    | ResumeTimer
+    | ExtendTimer
+    | ResetTimer
+    | OpenVote
+    | CloseVote
+    | VoidVote
+    | RevealResults
+    | ConfirmElimination
+    | OverrideElimination
+    | UndoElimination
+    | AddBattler
+    | EditBattler
+    | RemoveBattler
+    | EditBattle
+    | EndBattle
+    | RevokeCohost
+    | ShowSubmission
+    | HideSubmission
+    | SetAudienceRules,
     Field(discriminator="type"),
 ]

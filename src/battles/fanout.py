@@ -57,7 +57,7 @@ CLOSE_GRACE_S = 5.0
 class Outgoing:
     """A text message for one or many sockets: its frame is built on first use, once."""
 
-    __slots__ = ("text", "_frame")
+    __slots__ = ("_frame", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated, Any, Literal, Union, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field, StringConstraints, TypeAdapter, ValidationError
 
@@ -88,10 +88,10 @@ class Moderate(Data):
     action: Moderation
 
 
-Common = Union[Ping, Resync, SetLanguage]
-AudienceMessage = Annotated[Union[Common, CastVote, React, SetNickname, Submit], Field(discriminator="type")]
+Common = Ping | Resync | SetLanguage
+AudienceMessage = Annotated[Common | CastVote | React | SetNickname | Submit, Field(discriminator="type")]
 ScreenMessage = Annotated[Common, Field(discriminator="type")]
-HostMessage = Annotated[Union[Common, Moderate, Command], Field(discriminator="type")]
+HostMessage = Annotated[Common | Moderate | Command, Field(discriminator="type")]
 
 _ADAPTERS: dict[Role, TypeAdapter[Any]] = {
     "audience": TypeAdapter(AudienceMessage),
@@ -100,9 +100,8 @@ _ADAPTERS: dict[Role, TypeAdapter[Any]] = {
     "cohost": TypeAdapter(HostMessage),
 }
 _ANY = TypeAdapter(
-    Annotated[Union[Common, CastVote, React, SetNickname, Submit, Moderate, Command], Field(discriminator="type")]
+    Annotated[Common | CastVote | React | SetNickname | Submit | Moderate | Command, Field(discriminator="type")]
 )
-
 
 
 def _types(adapter: TypeAdapter[Any]) -> frozenset[str]:
@@ -117,8 +116,19 @@ ALLOWED["cohost"] = ALLOWED["cohost"] - HOST_ONLY
 CLIENT_MESSAGES: tuple[str, ...] = tuple(sorted(_types(_ANY)))
 HOST_COMMANDS: tuple[str, ...] = tuple(sorted(_types(TypeAdapter(Command))))
 ServerMessage = Literal[
-    "welcome", "snapshot", "update", "tally", "engagement", "presence", "ack", "ballot", "pong", "error", "service",
-    "submissions", "submission",
+    "welcome",
+    "snapshot",
+    "update",
+    "tally",
+    "engagement",
+    "presence",
+    "ack",
+    "ballot",
+    "pong",
+    "error",
+    "service",
+    "submissions",
+    "submission",
 ]
 SERVER_MESSAGES: tuple[str, ...] = get_args(ServerMessage)
 

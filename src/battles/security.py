@@ -230,7 +230,7 @@ class SecretsFilter(logging.Filter):
             return True
         try:
             text = record.getMessage()
-        except Exception:  # noqa: BLE001 - a filter that raises breaks the logging call
+        except Exception:
             return True
         redacted = redact(text)
         if redacted != text:

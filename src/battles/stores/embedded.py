@@ -341,16 +341,26 @@ class EmbeddedStore(Store):
     async def put_record(self, record: BattleRecord) -> bool:
         battle, tokens, code = record.battle, record.secrets, record.battle.code
         with self._transaction() as db:
-            created = db.execute(_CREATE_BATTLE, (code, tokens.host, tokens.screen, tokens.cohost, *BattleRow.of(battle)))
+            created = db.execute(
+                _CREATE_BATTLE, (code, tokens.host, tokens.screen, tokens.cohost, *BattleRow.of(battle))
+            )
             if created.rowcount != 1:
                 return False
             db.executemany(
                 "INSERT INTO ballots (code, vote_id, device, choice) VALUES (?, ?, ?, ?)",
-                [(code, vote_id, device, choice) for vote_id, chosen in record.ballots.items() for device, choice in chosen.items()],
+                [
+                    (code, vote_id, device, choice)
+                    for vote_id, chosen in record.ballots.items()
+                    for device, choice in chosen.items()
+                ],
             )
             db.executemany(
                 "INSERT INTO seen_ballots (code, vote_id, device, ballot_id) VALUES (?, ?, ?, ?)",
-                [(code, vote_id, device, ballot_id) for vote_id, pairs in record.seen.items() for device, ballot_id in pairs],
+                [
+                    (code, vote_id, device, ballot_id)
+                    for vote_id, pairs in record.seen.items()
+                    for device, ballot_id in pairs
+                ],
             )
             db.executemany(
                 "INSERT INTO reactions (code, round, battler, kind, count) VALUES (?, ?, ?, ?, ?)",
@@ -363,7 +373,8 @@ class EmbeddedStore(Store):
             )
             db.executemany(_INSERT_SUBMISSION, [_submission_row(code, item) for item in record.submissions])
             db.executemany(
-                "INSERT INTO blocked_devices (code, device) VALUES (?, ?)", [(code, device) for device in record.blocked]
+                "INSERT INTO blocked_devices (code, device) VALUES (?, ?)",
+                [(code, device) for device in record.blocked],
             )
         await self._durable()
         return True
@@ -388,7 +399,9 @@ class EmbeddedStore(Store):
                 "SELECT 1 FROM seen_ballots WHERE code = ? AND vote_id = ? AND device = ? AND ballot_id = ?",
                 (*key, ballot_id),
             ).fetchone():
-                row = db.execute("SELECT choice FROM ballots WHERE code = ? AND vote_id = ? AND device = ?", key).fetchone()
+                row = db.execute(
+                    "SELECT choice FROM ballots WHERE code = ? AND vote_id = ? AND device = ?", key
+                ).fetchone()
                 if row is None:
                     raise Fault(f"ballot {ballot_id} seen in {code}/{vote_id} without a stored choice")
                 return BallotReceipt("duplicate", str(row[0]))
@@ -492,7 +505,8 @@ class EmbeddedStore(Store):
                 raise Refused("device_blocked")
             waiting = f"status IN ({', '.join('?' for _ in WAITING)})"
             (mine,) = db.execute(
-                f"SELECT count(*) FROM submissions WHERE code = ? AND device = ? AND {waiting}", (code, device, *WAITING)
+                f"SELECT count(*) FROM submissions WHERE code = ? AND device = ? AND {waiting}",
+                (code, device, *WAITING),
             ).fetchone()
             if mine >= most_per_device:
                 raise Refused("limit_reached", limit="waiting_per_device", most=most_per_device)
@@ -507,7 +521,8 @@ class EmbeddedStore(Store):
                 raise Refused("too_soon", wait_ms=cooldown_ms - (submission.at_ms - last_ms))
             self._submitted[(code, device)] = submission.at_ms
             number, rev = db.execute(
-                "SELECT coalesce(max(number), 0) + 1, coalesce(max(rev), 0) + 1 FROM submissions WHERE code = ?", (code,)
+                "SELECT coalesce(max(number), 0) + 1, coalesce(max(rev), 0) + 1 FROM submissions WHERE code = ?",
+                (code,),
             ).fetchone()
             stored = submission.model_copy(update={"id": f"s{number}", "rev": rev})
             db.execute(_INSERT_SUBMISSION, _submission_row(code, stored))
@@ -525,7 +540,8 @@ class EmbeddedStore(Store):
             (rev,) = db.execute("SELECT coalesce(max(rev), 0) + 1 FROM submissions WHERE code = ?", (code,)).fetchone()
             if action == "block":
                 db.execute(
-                    "INSERT INTO blocked_devices (code, device) VALUES (?, ?) ON CONFLICT DO NOTHING", (code, named.device)
+                    "INSERT INTO blocked_devices (code, device) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                    (code, named.device),
                 )
                 numbers = [
                     number
@@ -537,14 +553,18 @@ class EmbeddedStore(Store):
                 numbers = sorted({*numbers, _submission_number(submission_id)})
                 status = "blocked"
             else:
-                numbers, status = [_submission_number(submission_id)], "approved" if action == "approve" else "dismissed"
+                numbers, status = (
+                    [_submission_number(submission_id)],
+                    "approved" if action == "approve" else "dismissed",
+                )
             changed = []
             for number in numbers:
                 item = self._stored_submission(db, code, f"s{number}")
                 if item is None or item.status == status or (item.status == "blocked" and action == "dismiss"):
                     continue
                 db.execute(
-                    "UPDATE submissions SET status = ?, rev = ? WHERE code = ? AND number = ?", (status, rev, code, number)
+                    "UPDATE submissions SET status = ?, rev = ? WHERE code = ? AND number = ?",
+                    (status, rev, code, number),
                 )
                 changed.append(item.model_copy(update={"status": status, "rev": rev}))
         if changed:
@@ -566,16 +586,20 @@ class EmbeddedStore(Store):
 
     async def submissions(self, code: str) -> list[Submission]:
         with _reachable():
-            rows = self._connection().execute(
-                "SELECT number, status, rev, item FROM submissions WHERE code = ? ORDER BY number", (code,)
-            ).fetchall()
+            rows = (
+                self._connection()
+                .execute("SELECT number, status, rev, item FROM submissions WHERE code = ? ORDER BY number", (code,))
+                .fetchall()
+            )
         return [_submission(*row) for row in rows]
 
     async def blocked_devices(self, code: str) -> list[str]:
         with _reachable():
-            rows = self._connection().execute(
-                "SELECT device FROM blocked_devices WHERE code = ? ORDER BY device", (code,)
-            ).fetchall()
+            rows = (
+                self._connection()
+                .execute("SELECT device FROM blocked_devices WHERE code = ? ORDER BY device", (code,))
+                .fetchall()
+            )
         return [str(device) for (device,) in rows]
 
     # --- fan-out and presence: this process's memory ----------------------------------

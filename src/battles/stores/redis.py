@@ -56,6 +56,7 @@ reader task, which reconnects and subscribes again on its own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
@@ -228,7 +229,9 @@ end
 # KEYS: queue, submissions, states, waiting, blocked, the device's cool-down. ARGV:
 # device, cooldown_ms, most per device, most waiting, the stored JSON, status, channel.
 # Returns {'stored', number, rev}, {'cooldown', wait_ms} or {'refused', reason, limit}.
-_SUBMIT = _NOTICE + """
+_SUBMIT = (
+    _NOTICE
+    + """
 if redis.call('SISMEMBER', KEYS[5], ARGV[1]) == 1 then return {'refused', 'device_blocked', ''} end
 if tonumber(redis.call('HGET', KEYS[4], ARGV[1]) or '0') >= tonumber(ARGV[3]) then
   return {'refused', 'limit_reached', 'waiting_per_device'}
@@ -248,10 +251,13 @@ redis.call('HSET', KEYS[3], number, ARGV[6] .. '|' .. rev)
 redis.call('PUBLISH', ARGV[7], '{"submissions":[' .. notice_item(number, ARGV[6], rev, ARGV[5]) .. ']}')
 return {'stored', number, rev}
 """
+)
 
 # KEYS: queue, submissions, states, waiting, blocked. ARGV: number, action (approve,
 # dismiss, block), channel. Returns {'done', status of the named one} or {'refused', reason}.
-_MODERATE = _NOTICE + """
+_MODERATE = (
+    _NOTICE
+    + """
 local state = redis.call('HGET', KEYS[3], ARGV[1])
 if not state then return {'refused', 'unknown_submission'} end
 local current = string.match(state, '^[^|]+')
@@ -292,6 +298,7 @@ if #items > 0 then
 end
 return {'done'}
 """
+)
 
 # KEYS: totals, ballots. The running totals and the number of ballots, read together.
 _TALLY = """
@@ -409,7 +416,7 @@ class _Batch:
             if not isinstance(error, Exception):
                 raise
             return
-        for pending, reply, ok in zip(batch, replies, confirmed):
+        for pending, reply, ok in zip(batch, replies, confirmed, strict=True):
             if pending.future.done():
                 continue
             if _no_writes_now(reply) or not ok:
@@ -623,14 +630,14 @@ class RedisStore(Store):
         self.presence_ttl_ms = presence_ttl_ms
         self.socket_timeout_s = socket_timeout_s
         self.wait_replicas, self.wait_timeout_ms = wait_replicas, wait_timeout_ms
-        options: dict[str, Any] = dict(
-            max_connections=max_connections,
-            timeout=socket_timeout_s,
-            socket_timeout=socket_timeout_s,
-            socket_connect_timeout=socket_timeout_s,
-            socket_keepalive=True,
-            retry=Retry(NoBackoff(), 0),  # see "Failures" in the module docstring
-        )
+        options: dict[str, Any] = {
+            "max_connections": max_connections,
+            "timeout": socket_timeout_s,
+            "socket_timeout": socket_timeout_s,
+            "socket_connect_timeout": socket_timeout_s,
+            "socket_keepalive": True,
+            "retry": Retry(NoBackoff(), 0),  # see "Failures" in the module docstring
+        }
         self._sentinel: Sentinel | None = None
         pool: BlockingConnectionPool
         if url.startswith(SENTINEL_SCHEME):
@@ -652,9 +659,15 @@ class RedisStore(Store):
         self._take_token = self._redis.register_script(_TAKE_TOKEN)
         self._batch = _Batch(
             self._redis,
-            {script.sha: source for script, source in (
-                (self._cast_ballot, _CAST_BALLOT), (self._tally, _TALLY), (self._react, _REACT), (self._take_token, _TAKE_TOKEN)
-            )},  # fmt: skip
+            {
+                script.sha: source
+                for script, source in (
+                    (self._cast_ballot, _CAST_BALLOT),
+                    (self._tally, _TALLY),
+                    (self._react, _REACT),
+                    (self._take_token, _TAKE_TOKEN),
+                )
+            },
             wait_replicas,
             wait_timeout_ms,
         )
@@ -711,7 +724,9 @@ class RedisStore(Store):
     @_reachable
     async def take_token(self, key: str, per_minute: float, burst: int, spend: bool) -> float:
         """One step of the token bucket at ``key`` (``_TAKE_TOKEN``): the seconds to wait."""
-        wait_ms = await self._batch.run("EVALSHA", self._take_token.sha, 1, key, repr(per_minute / 60_000), burst, int(spend))
+        wait_ms = await self._batch.run(
+            "EVALSHA", self._take_token.sha, 1, key, repr(per_minute / 60_000), burst, int(spend)
+        )
         return int(wait_ms) / 1000
 
     # --- battles --------------------------------------------------------------------
@@ -802,7 +817,7 @@ class RedisStore(Store):
         async with self._redis.pipeline(transaction=False) as pipe:
             for code in codes:
                 pipe.hmget(_Keys(code).battle, ["version", "next_deadline_ms"])
-            stored = {code: _stored_deadline(*fields) for code, fields in zip(codes, await pipe.execute())}
+            stored = {code: _stored_deadline(*fields) for code, fields in zip(codes, await pipe.execute(), strict=True)}
         review = _review_hints(hints, stored, now_ms)
         if review.drop or review.reset:
             async with self._redis.pipeline(transaction=False) as pipe:
@@ -818,7 +833,9 @@ class RedisStore(Store):
     @_reachable
     async def codes(self) -> list[str]:
         # battle:{CODE} and nothing after it: braces are not special in SCAN's patterns.
-        found = {_text(key)[len("battle:{") : -1] async for key in self._redis.scan_iter(match="battle:{*}", _type="hash")}
+        found = {
+            _text(key)[len("battle:{") : -1] async for key in self._redis.scan_iter(match="battle:{*}", _type="hash")
+        }
         return sorted(found)
 
     @_reachable
@@ -834,7 +851,7 @@ class RedisStore(Store):
             replies = await pipe.execute()
         ballots: dict[str, dict[str, str]] = {}
         seen: dict[str, list[tuple[str, str]]] = {}
-        for vote_id, chosen, counted in zip(vote_ids, replies[::2], replies[1::2]):
+        for vote_id, chosen, counted in zip(vote_ids, replies[::2], replies[1::2], strict=True):
             ballots[vote_id] = {_text(device): _text(choice) for device, choice in sorted(chosen.items())}
             pairs = (_text(member).rpartition("|") for member in counted)
             seen[vote_id] = sorted((device, ballot_id) for device, _, ballot_id in pairs)
@@ -864,7 +881,9 @@ class RedisStore(Store):
                 if pairs:
                     pipe.sadd(keys.seen(vote_id), *(f"{device}|{ballot_id}" for device, ballot_id in pairs))
             for number, battlers in record.reactions.items():
-                counts = {f"{battler}|{kind}": count for battler, kinds in battlers.items() for kind, count in kinds.items()}
+                counts = {
+                    f"{battler}|{kind}": count for battler, kinds in battlers.items() for kind, count in kinds.items()
+                }
                 pipe.delete(keys.reactions(number))
                 if counts:
                     pipe.hset(keys.reactions(number), mapping=counts)  # type: ignore[arg-type]
@@ -920,8 +939,10 @@ class RedisStore(Store):
     @_reachable
     async def tally(self, code: str, vote_id: str) -> Tally:
         keys = _Keys(code)
-        flat, ballots = await self._batch.run("EVALSHA", self._tally.sha, 2, keys.totals(vote_id), keys.ballots(vote_id))
-        totals = dict(zip(flat[::2], flat[1::2]))
+        flat, ballots = await self._batch.run(
+            "EVALSHA", self._tally.sha, 2, keys.totals(vote_id), keys.ballots(vote_id)
+        )
+        totals = dict(zip(flat[::2], flat[1::2], strict=True))
         # A choice everybody moved away from is at 0: left out, as when nobody chose it.
         counts = {_text(choice): int(count) for choice, count in totals.items() if int(count) > 0}
         return Tally(totals=counts, ballots=int(ballots))
@@ -957,7 +978,15 @@ class RedisStore(Store):
         fixed = submission.model_dump_json(exclude=_SUBMISSION_FIXED)
         reply = await self._submit(
             keys=[*keys.queue[:5], keys.submitted(submission.device)],
-            args=[submission.device, cooldown_ms, most_per_device, most_waiting, fixed, submission.status, keys.updates],
+            args=[
+                submission.device,
+                cooldown_ms,
+                most_per_device,
+                most_waiting,
+                fixed,
+                submission.status,
+                keys.updates,
+            ],
         )
         outcome, *rest = reply
         outcome = _text(outcome)
@@ -965,7 +994,9 @@ class RedisStore(Store):
             raise Refused("too_soon", wait_ms=int(rest[0]))
         if outcome == "refused" and _text(rest[0]) == "limit_reached":
             limit = _text(rest[1])
-            raise Refused("limit_reached", limit=limit, most=most_per_device if limit == "waiting_per_device" else most_waiting)
+            raise Refused(
+                "limit_reached", limit=limit, most=most_per_device if limit == "waiting_per_device" else most_waiting
+            )
         if outcome == "refused":
             raise Refused(_text(rest[0]))
         await self._confirm()  # acknowledged only once the replicas have it (wait_replicas)
@@ -1081,10 +1112,8 @@ class _FanOut:
     async def close(self) -> None:
         if self._reader is not None:
             self._reader.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
-            except asyncio.CancelledError:
-                pass
             self._reader = None
         await self._drop()
         self._subscribed.clear()
@@ -1108,10 +1137,8 @@ class _FanOut:
             # goes with the dead connection, so there is nothing to report.
             self._subscribed.pop(channel, None)
             if self._pubsub is not None:
-                try:
+                with contextlib.suppress(*_UNREACHABLE):
                     await self._pubsub.unsubscribe(channel)
-                except _UNREACHABLE:
-                    pass
 
     async def _connect(self) -> PubSub:
         """A new pub/sub connection, subscribed to every battle that is subscribed."""
