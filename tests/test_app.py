@@ -47,6 +47,7 @@ def test_creating_a_battle_answers_with_its_code_and_links(app: InProcess) -> No
     public = app.get(f"/api/battles/{code}").json()
     assert public["language"] == "da" and public["rules"]["vote_mode"] == "out"
     assert "log" not in public
+    assert "banned_words" not in public["rules"]  # the moderators' list is not read out to anyone
 
 
 @pytest.mark.parametrize(

@@ -47,7 +47,7 @@ from battles.security import HostGuard, OriginGuard, keep_secrets_out_of_logs, o
 from battles.settings import Settings
 from battles.stores import store_for
 from battles.stores.base import AddressLimits, Secrets, Store
-from battles.views import export, export_csv, links
+from battles.views import battle_view, export, export_csv, links
 from battles.wordfilter import default_words
 
 log = logging.getLogger("battles.app")
@@ -337,7 +337,7 @@ async def get_battle(request: Request) -> Response:
     battle = await services(request).store.load(request.path_params["code"].upper())
     if battle is None:
         raise HTTPException(404, "no battle has that code")
-    return JSONResponse(battle.model_dump(mode="json", exclude={"log"}))
+    return JSONResponse(battle_view(battle, "screen"))  # what a screen gets: no log, no word list
 
 
 async def get_export(request: Request) -> Response:
