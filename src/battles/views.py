@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from battles import game
-from battles.model import Battle, Submission
+from battles.model import Battle, Block, Submission
 from battles.protocol import HOST_ROLES
 from battles.security import results_token
 from battles.stores.base import Secrets, Tally
@@ -32,10 +32,21 @@ def submission_view(item: Submission) -> dict[str, Any]:
 QUEUE_DONE_SHOWN = 50
 
 
-def queue_view(items: list[Submission]) -> list[dict[str, Any]]:
-    """The moderation queue a console gets: what waits, what is approved, the newest others."""
+def queue_view(items: list[Submission], blocks: list[Block]) -> list[dict[str, Any]]:
+    """The moderation queue a console gets: what waits, what is approved, the newest
+    others, and the submission each block was decided on (the console's blocked list)."""
     done = [item for item in items if item.status in ("dismissed", "blocked")][-QUEUE_DONE_SHOWN:]
-    return [submission_view(item) for item in items if item.status not in ("dismissed", "blocked") or item in done]
+    named = {block.submission for block in blocks}
+    return [
+        submission_view(item)
+        for item in items
+        if item.status not in ("dismissed", "blocked") or item in done or item.id in named
+    ]
+
+
+def block_view(block: Block) -> dict[str, Any]:
+    """A blocked device as the consoles see it: the decision, never the device."""
+    return block.model_dump(mode="json", exclude={"device"})
 
 
 def tally_view(battle: Battle, tally: Tally, role: str) -> dict[str, Any] | None:
@@ -106,7 +117,8 @@ def export_csv(
 ) -> str:
     """The export as one table; ``section`` says what a row is (battle, battler, vote,
     engagement, elimination, submission, log). A submission's rows: its kind, its text
-    (``value``) and its status, each with its id in ``vote`` and its nickname in ``name``."""
+    (``value``) and its status, each with its id in ``vote`` and its nickname in ``name``;
+    then a ``decision`` row per moderator's decision, with its time and who (host or cohost)."""
     out = io.StringIO()
     writer = csv.DictWriter(out, CSV_COLUMNS, extrasaction="raise")
     writer.writeheader()
@@ -139,6 +151,8 @@ def export_csv(
         for field, value in (("kind", item.kind), ("text", item.text), ("status", item.status), ("held_for", item.held_for)):
             if value is not None:
                 row("submission", field=field, value=value, **cells)
+        for decision in item.decisions:
+            row("submission", field="decision", value=decision.action, **{**cells, "at_ms": decision.at_ms, "actor": decision.by})
     for entry in battle.log:
         row("log", field=entry.action, value=json.dumps(entry.details, ensure_ascii=False), at_ms=entry.at_ms, actor=entry.actor)
     return out.getvalue()
