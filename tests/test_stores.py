@@ -869,7 +869,7 @@ async def test_an_embedded_file_of_schema_1_gains_the_moderators_decisions(tmp_p
     try:
         [item] = await store.submissions(CODE)
         assert (item.status, item.decisions) == ("blocked", [])
-        assert await store.blocks(CODE) == [Block(device="d1", submission="", by="host", at_ms=0)]
+        assert await store.blocks(CODE) == [Block(device="d1", submission="s1", by="host", at_ms=0)]
         unblocked = await store.moderate(CODE, "s1", "unblock", "cohost", T0)
         assert unblocked.status == "pending" and unblocked.decisions == [Decision(action="unblock", by="cohost", at_ms=T0)]
     finally:

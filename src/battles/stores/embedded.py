@@ -698,6 +698,13 @@ def _missing_columns(db: sqlite3.Connection) -> str:
         present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
         if present and column not in present:  # a table not there yet is created whole
             statements.append(f"ALTER TABLE {table} ADD COLUMN {column} {definition};")
+            if (table, column) == ("blocked_devices", "submission"):
+                # A block kept before its decision was: named by its device's newest blocked
+                # submission, the one a console shows it by and unblocks it with.
+                statements.append(
+                    "UPDATE blocked_devices SET submission = coalesce((SELECT 's' || max(number) FROM submissions AS s"
+                    " WHERE s.code = blocked_devices.code AND s.device = blocked_devices.device), '');"
+                )
     return " ".join(statements)
 
 
