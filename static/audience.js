@@ -1,4 +1,4 @@
-// The phone at /join/CODE: follows the phase, votes, reacts (GAME.md: audience member).
+// The phone at /join/CODE: follows the phase, votes, reacts (docs/rules.md: audience member).
 import {
   battlerOf,
   currentRound,
@@ -44,7 +44,7 @@ const live = new Live({
   },
 });
 
-// --- the ballot (GAME.md: one device, one ballot per vote; a phone comes back with it) ---
+// --- the ballot (docs/rules.md, promises: one device, one ballot per vote; a phone comes back with it) ---
 
 /** confirmed: what the server acknowledged; pending: a tap not acknowledged yet. */
 const ballot = { confirmed: null, pending: loadPending() };

@@ -1,11 +1,12 @@
 // The results page at /results/CODE#TOKEN: the whole evening from the export
-// (GAME.md, after the show). The results token (docs/security.md) goes in a header, never in a URL.
+// (docs/rules.md, vocabulary: after the show). The results token (docs/security.md) goes in a header, never in a URL.
 import { REACTIONS, ballotsText, reactionLabel, standings, votesText } from "./client/battle.js";
 import { formatClock } from "./client/clock.js";
 import { $, fill, h, setText } from "./client/dom.js";
 import { onLanguageChange, t } from "./client/i18n.js";
 import { fragmentToken, page } from "./client/page.js";
 import { actionLabel, actorLabel, battlerStatus, endedText, formatTime, logDetails } from "./console.js";
+import { fetchExport, loadCharts, readExport } from "./evening.js";
 
 const token = fragmentToken();
 const status = $("#results-status");
@@ -14,40 +15,20 @@ let battle = null;
 
 const VOTE_STATUS = { open: "Still open", closed: "Closed", voided: "Voided", revealed: "Revealed" };
 
-async function fetchExport(format) {
-  return fetch(`/api/battles/${encodeURIComponent(page.code)}/export.${format}`, {
-    headers: { authorization: `Bearer ${token}` },
-    cache: "no-store",
-  });
-}
-
 async function load() {
   if (!token) {
     setText(status, "This results link is incomplete: open the results link from the host console or the setup page.");
     return;
   }
   setText(status, "Loading the results…");
-  let response;
-  try {
-    response = await fetchExport("json");
-  } catch {
-    setText(status, "Could not reach the server. Check the connection and try again.");
-    $("#downloads").hidden = false;
+  const read = await readExport(token);
+  $("#downloads").hidden = !read.battle && !read.retry;
+  if (!read.battle) {
+    setText(status, read.problem);
     return;
   }
-  if (response.status === 401) {
-    setText(status, "This link's key is not valid for this battle.");
-    return;
-  }
-  if (!response.ok) {
-    setText(status, "The server could not load the results. Try again in a moment.");
-    $("#downloads").hidden = false;
-    return;
-  }
-  const document_ = await response.json();
-  battle = document_.battle;
+  battle = read.battle;
   setText(status, null);
-  $("#downloads").hidden = false;
   render();
 }
 
@@ -55,7 +36,7 @@ async function download(format) {
   const button = $(`#download-${format}`);
   button.disabled = true;
   try {
-    const response = await fetchExport(format);
+    const response = await fetchExport(token, format);
     if (!response.ok) throw new Error(String(response.status));
     const blob = await response.blob();
     const url = URL.createObjectURL(blob);
@@ -79,6 +60,11 @@ const list = (ids) => (ids || []).map(nameOf).join(", ");
  * (data-label, console.css), so nothing is cut off or scrolled sideways.
  */
 function table(caption, head, rows) {
+  // A table wider than a laptop (a round per column, 24 battlers) scrolls in its own box.
+  return h("div", { class: "table-scroll", role: "region", "aria-label": caption, tabindex: "0" }, wideTable(caption, head, rows));
+}
+
+function wideTable(caption, head, rows) {
   return h(
     "table",
     { class: "table" },
@@ -109,6 +95,28 @@ function summary() {
       item(t("Rounds"), String(battle.rounds.length)),
       item(t("How it ended"), endedText(battle.ended_reason)),
     ),
+  );
+}
+
+/** The charts of the evening (drawn by the server) and the poster to print; the tables
+ * below hold every figure as text. Loaded again in the new language after a switch. */
+let chartsDrawn = 0;
+
+function pictures() {
+  const box = h("div", { class: "charts", "aria-busy": "true" });
+  const drawing = ++chartsDrawn;
+  loadCharts().then((figures) => {
+    if (drawing !== chartsDrawn) return; // a newer render (a language switch) draws its own
+    box.removeAttribute("aria-busy");
+    if (figures.some(Boolean)) fill(box, figures);
+    else fill(box, h("p", { class: "warning" }, t("The charts could not be loaded. Try again in a moment.")));
+  });
+  return h(
+    "section",
+    { class: "panel", "aria-labelledby": "pictures-heading" },
+    h("h2", { id: "pictures-heading" }, t("The evening in pictures")),
+    box,
+    h("p", { class: "button-row" }, h("a", { class: "btn", id: "poster-link", href: `/results/${encodeURIComponent(page.code)}/poster#${token}` }, t("Print poster"))),
   );
 }
 
@@ -190,16 +198,25 @@ function engagement(round) {
   );
 }
 
+/** A turn's reactions as kept when it ended (the engagement chart's bars, as text). */
+function turnReactions(turn) {
+  if (!turn.reactions) return "–";
+  const kinds = Object.keys(REACTIONS).filter((kind) => turn.reactions[kind]);
+  const total = kinds.reduce((sum, kind) => sum + turn.reactions[kind], 0);
+  return kinds.length ? `${total}: ${kinds.map((kind) => `${reactionLabel(kind)} ${turn.reactions[kind]}`).join(", ")}` : "0";
+}
+
 function turns(round) {
   if (!round.turns.length) return null;
   return table(
     t("Turns in round {n}", { n: round.number }),
-    [t("Battler"), t("Started"), t("Length"), t("Skipped")],
+    [t("Battler"), t("Started"), t("Length"), t("Skipped"), t("Reactions")],
     round.turns.map((turn) => [
       nameOf(turn.battler),
       formatTime(turn.started_ms),
       turn.ended_ms ? formatClock(turn.ended_ms - turn.started_ms) : "–",
       turn.skipped ? t("Yes") : t("No"),
+      turnReactions(turn),
     ]),
   );
 }
@@ -267,6 +284,7 @@ function render() {
   fill(
     container,
     summary(),
+    pictures(),
     roster(),
     totals(),
     h("h2", { class: "section-title" }, t("Rounds")),

@@ -23,6 +23,7 @@ import { $, fill, h, setText } from "./client/dom.js";
 import { onLanguageChange, plural, t } from "./client/i18n.js";
 import { Live, PROTOCOL } from "./client/live.js";
 import { fragmentToken, page } from "./client/page.js";
+import { loadCharts } from "./evening.js";
 
 const token = fragmentToken();
 const stage = $("#screen-stage");
@@ -391,13 +392,70 @@ const views = {
     );
   },
   final(battle) {
-    return winnerView(battle, t("The winning vision"));
+    return closingView(battle, winnerView(battle, t("The winning vision")));
   },
   finished(battle) {
-    if (battle.winner) return winnerView(battle, t("Thank you! The winning vision"));
-    return h("div", { class: "centered" }, h("p", { class: "big-line" }, t("The battle is over. Thank you!")));
+    const thanks = battle.winner
+      ? winnerView(battle, t("Thank you! The winning vision"))
+      : h("div", { class: "centered" }, h("p", { class: "big-line" }, t("The battle is over. Thank you!")));
+    return closingView(battle, thanks);
   },
 };
+
+// --- the closing view: the winner, then the evening's charts, in turn --------------------
+// Once the winner is crowned (the final phase) and after the end of the battle.
+
+// Each panel of the closing view stays this long: the winner, the vote shares, the
+// reactions per turn, then the winner again. One chart at a time fills the wall, so its
+// letters are as large as the projector allows (docs/protocol.md, charts).
+const CLOSING_PANEL_MS = 15000;
+let closingTimer = 0;
+let closingDrawn = 0;
+
+/**
+ * A chart of several blocks (the vote chart of a long evening: eight votes to a block) as
+ * one figure per block, each cut to its block (its data-top and data-bottom), so its letters
+ * stay as large on the wall as those of a short evening's.
+ */
+function byBlock(figure) {
+  const svg = figure.querySelector("svg");
+  const blocks = [...svg.querySelectorAll(":scope > g[data-top]")];
+  if (blocks.length < 2) return [figure];
+  const width = svg.viewBox.baseVal.width;
+  return blocks.map((block, i) => {
+    const part = figure.cloneNode(true);
+    const top = Number(block.dataset.top);
+    const height = Number(block.dataset.bottom) - top;
+    part.querySelector("svg").setAttribute("viewBox", `0 ${top} ${width} ${height}`);
+    part.querySelector("svg").setAttribute("height", String(height));
+    part.querySelector("figcaption").append(` (${i + 1}/${blocks.length})`);
+    return part;
+  });
+}
+
+function closingView(battle, thanks) {
+  window.clearInterval(closingTimer);
+  const panels = [h("div", { class: "closing-panel" }, thanks)];
+  const view = h("div", { class: "closing" }, panels[0]);
+  const drawing = ++closingDrawn;
+  if (!battle.rounds.length) return view; // ended in the lobby: nothing to draw
+  loadCharts().then((figures) => {
+    if (drawing !== closingDrawn) return; // rebuilt since (a new state, a language switch)
+    for (const figure of figures.filter(Boolean).flatMap(byBlock)) {
+      const panel = h("div", { class: "closing-panel closing-chart", hidden: true }, figure);
+      panels.push(panel);
+      view.append(panel);
+    }
+    let shown = 0;
+    closingTimer = window.setInterval(() => {
+      panels[shown].hidden = true;
+      shown = (shown + 1) % panels.length;
+      panels[shown].hidden = false;
+      fitStage();
+    }, CLOSING_PANEL_MS);
+  });
+  return view;
+}
 
 function winnerView(battle, caption) {
   const winner = battlerOf(battle, battle.winner);

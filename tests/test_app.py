@@ -112,6 +112,30 @@ def test_markup_in_names_comes_back_as_text_on_every_page(app: InProcess) -> Non
     assert public["battlers"][0]["name"] == MARKUP
 
 
+def test_the_charts_are_svg_for_anyone_in_the_language_asked_for(app: InProcess) -> None:
+    created = app.create_battle(title="T", battlers=BATTLERS)
+    base = f"/api/battles/{created['code']}/charts"
+    for chart in ("votes", "engagement"):
+        response = app.get(f"{base}/{chart}.svg")
+        assert response.status_code == 200 and response.headers["content-type"] == "image/svg+xml"
+        assert response.text.startswith("<svg ") and "<script" not in response.text
+        assert response.headers["content-security-policy"] == SECURITY_HEADERS["content-security-policy"]
+    assert "No vote was counted." in app.get(f"{base}/votes.svg").text
+    assert "Ingen afstemning blev talt op." in app.get(f"{base}/votes.svg", params={"lang": "da"}).text
+    assert "No vote was counted." in app.get(f"{base}/votes.svg", params={"lang": "xx"}).text  # the battle's language
+    assert app.get(f"{base}/pie.svg").status_code == 404
+    assert app.get("/api/battles/NOPE22/charts/votes.svg").status_code == 404
+
+
+def test_the_poster_page_is_the_results_links_page_to_print(app: InProcess) -> None:
+    created = app.create_battle(title=MARKUP, battlers=BATTLERS, language="da")
+    page = app.get(f"/results/{created['code']}/poster")
+    assert page.status_code == 200 and "poster.js" in page.text
+    assert MARKUP not in page.text and "&lt;img src=x onerror=alert(1)&gt;" in page.text
+    assert '<html lang="da">' in page.text
+    assert app.get("/results/NOPE22/poster").status_code == 404
+
+
 def test_the_qr_code_encodes_the_join_link(app: InProcess) -> None:
     created = app.create_battle(title="T", battlers=BATTLERS)
     response = app.get(f"/qr/{created['code']}.svg")

@@ -9,11 +9,14 @@ test-artifacts/screenshots/ (git-ignored).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,6 +38,7 @@ from battles import i18n
 from bench.devices import CLOCK_ESTIMATE, SKEW, STAMPS, init_script, seconds_of
 from tests.browser import (
     ROOT,
+    SCREENSHOTS,
     Stage,
     launch,
     leftover_texts,
@@ -391,12 +395,15 @@ PAGES = {
     "screen": ("projector", "screen", "Join code"),
     "host": ("laptop", "host", "Before the first round: battlers and rules"),
     "results": ("laptop", "results", "Download JSON"),
+    "poster": ("laptop", "poster", "The visions"),
 }
 
 
 def page_url(server: Server, created: dict[str, Any], path: str) -> str:
     """A battle's link by its name ("join", "host"...), or a path on the server."""
     links: dict[str, str] = created["links"]
+    if path == "poster":  # the results link's page to print, with its token
+        return links["results"].replace("#", "/poster#", 1)
     return links.get(path, f"{server.url}{path}")
 
 
@@ -410,6 +417,8 @@ def test_the_language_switch_changes_every_text(server: Server, stage: Stage, lo
         phase_is(page, "Lobby")
     if name == "results":
         expect(page.locator("#downloads")).to_be_visible()
+    if name == "poster":
+        expect(page.locator("body")).to_have_attribute("data-fitted", "true")
     expect(page.locator("html")).to_have_attribute("lang", "en")
     assert leftover_texts(page, "en") == []
     english_title = page.title()
@@ -659,6 +668,8 @@ def test_pages_forbid_inline_script_and_break_no_rule(server: Server, stage: Sta
         expect(page.locator("#connection-badge")).to_have_text("Connected")
     if name == "results":
         expect(page.locator("#downloads")).to_be_visible()
+    if name == "poster":
+        expect(page.locator("body")).to_have_attribute("data-fitted", "true")
     # The Stage fails the test on any CSP violation or error the page logged.
 
 
@@ -1042,7 +1053,8 @@ CLIPPED = r"""
       problems.push(`${where(el)} runs under the footer (${Math.round(box.bottom)} > ${Math.round(footTop)})`);
     }
     const ownText = [...el.childNodes].some((n) => n.nodeType === Node.TEXT_NODE && n.textContent.trim());
-    if (ownText && el.scrollWidth > el.clientWidth + 1 && style.display !== "inline") {
+    // (An SVG's text has no CSS box to be wider than: its place is checked above.)
+    if (ownText && el.scrollWidth > el.clientWidth + 1 && style.display !== "inline" && !(el instanceof SVGElement)) {
       problems.push(`${where(el)} is wider than its box (${el.scrollWidth} > ${el.clientWidth})`);
     }
     for (let box2 = el.parentElement; box2 && box2 !== document.body; box2 = box2.parentElement) {
@@ -1351,8 +1363,16 @@ async () => {
 NO_SIDEWAYS_SCROLL = r"""
 () => {
   const width = document.documentElement.clientWidth;
+  const scrollsInABox = (el) => {
+    for (let box = el.parentElement; box && box !== document.body; box = box.parentElement) {
+      if (["auto", "scroll"].includes(getComputedStyle(box).overflowX)) return true;
+    }
+    return false;
+  };
   const wide = [...document.body.querySelectorAll("*")]
     .filter((el) => !el.closest(".visually-hidden, .skip-link") && el.getClientRects().length)
+    // A box may scroll sideways on purpose (a chart on a phone, a table of 23 rounds): the page may not.
+    .filter((el) => !scrollsInABox(el))
     .filter((el) => el.getBoundingClientRect().right > width + 1)
     .map((el) => `${el.tagName.toLowerCase()}.${el.className}`);
   return { scroll: document.documentElement.scrollWidth - width, wide: wide.slice(0, 10) };
@@ -1605,3 +1625,223 @@ def test_a_phone_is_heard_a_cohost_moderates_and_the_screen_shows_it(either_serv
     assert exported["battle"]["rules"]["banned_words"] == ["dikes*"] and not exported["battle"]["rules"]["audience_questions"]
     assert all("device" not in s for s in exported["submissions"])
     assert [(d["action"], d["by"]) for d in exported["submissions"][1]["decisions"]] == [("block", "cohost"), ("unblock", "host")]
+
+
+# --- the evening as pictures: the charts, the poster, the closing view ---------------------------
+
+
+class Phone:
+    """An audience member as a plain websocket: a vote or a reaction, each known to be counted."""
+
+    def __init__(self, socket: ClientConnection) -> None:
+        self.socket = socket
+        self.count = 0
+
+    def request(self, message: dict[str, Any]) -> dict[str, Any]:
+        self.count += 1
+        request = f"p{self.count}"
+        self.socket.send(json.dumps({**message, "id": request}))
+        return next(m for m in map(json.loads, self.socket) if m.get("id") == request)
+
+    def vote(self, vote_id: str, choice: str) -> None:
+        reply = self.request({"type": "vote", "vote_id": vote_id, "choice": choice, "ballot_id": f"ballot-{vote_id}-{self.count}"})
+        assert reply.get("status") == "counted", reply
+
+    def react(self, kind: str) -> None:
+        # A reaction has no reply of its own; the nickname's comes after it is counted.
+        self.socket.send(json.dumps({"type": "react", "kind": kind}))
+        assert self.request({"type": "set_nickname", "nickname": "Kim"})["type"] == "ack"
+
+
+def played_evening(server: Server, names: list[str], **fields: Any) -> dict[str, Any]:
+    """A whole evening over the sockets, in "vote out" rounds: the last of the roster leaves
+    each round; round 1 ties into a runoff and has reactions on its first three turns (one
+    device each: the cool-down), round 2 has a voided vote; the first of the roster wins."""
+    battlers = [{"name": name, "vision": f"The vision of {name}"} for name in names]
+    rules = {"vote_mode": "out", "vote_seconds": 600}
+    created = server.create_battle(title="Aarhus 2079", topic="Sea level and summers", language="en", battlers=battlers, rules=rules, **fields)
+    ids = [f"b{n}" for n in range(1, len(names) + 1)]
+    audience = f"{server.ws_url}/ws/audience/{created['code']}"
+    with host_socket(server, created) as console, contextlib.ExitStack() as sockets:
+
+        def host(kind: str, **fields: Any) -> None:
+            time.sleep(0.06)  # within the socket's message_rate (20 a second): 24 battlers take 330 commands
+            console(kind, **fields)
+
+        # Unread frames pile up between requests: an unbounded queue keeps the pings answered.
+        offer = ["battles.v1"]
+        phones = [Phone(sockets.enter_context(connect(audience, subprotocols=offer, max_queue=None))) for _ in range(6)]  # type: ignore[arg-type]
+        reactions = [[("applause", 0), ("fire", 1), ("applause", 2)], [("yawn", 3)], [("idea", 4), ("fire", 5)]]
+        for number in range(1, len(ids)):
+            host("start_round")
+            for turn in range(len(ids)):
+                host("next")
+                for kind, phone in reactions[turn] if number == 1 and turn < len(reactions) else []:
+                    phones[phone].react(kind)
+            host("next")
+            host("open_vote")
+            votes = 1
+            if number == 2:
+                host("void_vote", reason="The wifi fell over")
+                host("open_vote")
+                votes = 2
+            final, leaving = len(ids) == 2, ids[-1]
+            picks = [ids[0], ids[0], ids[-1]] if final else [leaving, leaving, ids[0]]
+            if number == 1 and not final:
+                picks = [leaving, ids[0]]  # a tie for the most: a runoff
+            for phone, choice in zip(phones, picks):
+                phone.vote(f"r{number}v{votes}", choice)
+            host("close_vote")
+            host("reveal_results")
+            if number == 1 and not final:
+                host("open_vote")
+                for phone, choice in zip(phones, [leaving, leaving, ids[0]]):
+                    phone.vote(f"r{number}v2", choice)
+                host("close_vote")
+                host("reveal_results")
+            host("confirm_elimination")
+            ids.remove(ids[1] if final else leaving)
+        host("end_battle")
+    return created
+
+
+def shown_chart(page: Page, name: str) -> Locator:
+    chart = page.locator(f"svg.chart-{name}")
+    expect(chart).to_be_visible()
+    return chart
+
+
+def pdf_pages(path: Path) -> int:
+    info = subprocess.run(["pdfinfo", str(path)], capture_output=True, text=True, check=True).stdout
+    return int(re.search(r"^Pages:\s+(\d+)", info, re.M).group(1))  # type: ignore[union-attr]
+
+
+def print_poster(poster: Page, name: str) -> str:
+    """Print the poster to PDF as Chromium does (A4, its own @page), check it is one page,
+    keep it and a PNG of it beside the screenshots, and return its text."""
+    expect(poster.locator("body")).to_have_attribute("data-fitted", "true")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    pdf = SCREENSHOTS / f"{name}.pdf"
+    poster.pdf(path=str(pdf), prefer_css_page_size=True, print_background=True)
+    assert pdf_pages(pdf) == 1, f"{pdf} is not one page"
+    subprocess.run(["pdftoppm", "-png", "-r", "60", "-singlefile", str(pdf), str(SCREENSHOTS / name)], check=True)
+    return subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+
+
+def test_the_evening_as_pictures_on_the_results_page_the_poster_and_the_screen(server: Server, stage: Stage) -> None:
+    names = ["Ada", XSS_NAME, longest("Ingrid Marie Christensen-Vandborg of the Harbour", 60), "Cy", "Di"]
+    scenario = "It is 2079, the sea has risen and summers are hotter: how does our region thrive?"
+    created = played_evening(server, names, scenario=scenario)
+
+    results = stage.page("laptop", created["links"]["results"], name="results")
+    votes = shown_chart(results, "votes")
+    expect(votes).to_have_accessible_name("Share of the votes, round by round")
+    expect(votes).to_have_accessible_description("5 battlers and 6 votes. Winner: Ada")
+    for text in ("runoff", "voided", "Final", "★ Ada", "67% (2)", XSS_NAME):
+        expect(votes.locator("text", has_text=text).first).to_be_attached()
+    engagement = shown_chart(results, "engagement")
+    expect(engagement).to_have_accessible_name("Reactions per turn through the evening")
+    expect(engagement.locator("g.chart-turn title").first).to_have_text("Ada, Round 1: 3 (Applause 2, Fire 1)")
+    # The same figures as text: each turn's reactions in the round's table of turns.
+    turns = results.get_by_role("table", name="Turns in round 1")
+    expect(turns.get_by_role("row", name="Ada")).to_contain_text("3: Applause 2, Fire 1")
+    no_injected_markup(results)
+    screenshot(results, "pictures-results-laptop", full_page=True)
+
+    # A switch of language draws the charts again in Danish.
+    results.get_by_role("button", name="DA", exact=True).click()
+    expect(results.locator("svg.chart-votes")).to_have_accessible_name("Stemmernes fordeling, runde for runde")
+    assert leftover_texts(results, "da") == []
+
+    phone = stage.page("phone", created["links"]["results"], name="results phone")
+    shown_chart(phone, "engagement")
+    assert phone.evaluate(NO_SIDEWAYS_SCROLL) == {"scroll": 0, "wide": []}
+    screenshot(phone, "pictures-results-phone", full_page=True)
+
+    # The poster: the results page's link, the same token, one printed page.
+    results.get_by_role("button", name="EN", exact=True).click()
+    results.get_by_role("link", name="Print poster").click()
+    expect(results).to_have_url(re.compile(rf"/results/{created['code']}/poster#"))
+    expect(results.locator(".poster-winner-name")).to_have_text("★ Ada")
+    shown_chart(results, "votes")
+    shown_chart(results, "engagement")
+    screenshot(results, "pictures-poster-laptop", full_page=True)
+    printed = print_poster(results, "pictures-poster")
+    assert "Aarhus 2079" in printed and "★ Ada" in printed and "The vision of Ada" in printed
+    assert "Share of the votes, round by round" in printed and "Reactions per turn through the evening" in printed
+    assert "67% (2)" in printed and "Round 1" in printed  # the charts' own texts, as text
+    no_injected_markup(results)
+
+    # Without the token the poster says so and shows nothing.
+    stranger = stage.page("laptop", f"{server.url}/results/{created['code']}/poster", name="poster, no token")
+    expect(stranger.locator("#poster-status")).to_have_text("This poster link is incomplete: open it from the results page.")
+    expect(stranger.locator("#poster")).to_be_hidden()
+
+    # The screen's closing view: the winner, then each chart filling the wall.
+    screen = stage.page("projector", name="screen")
+    screen.clock.install()
+    screen.goto(created["links"]["screen"])
+    expect(screen.locator(".winner-name")).to_have_text("Ada")
+    expect(screen.locator(".closing-chart")).to_have_count(2)
+    screen.clock.fast_forward(15_000)
+    chart = shown_chart(screen, "votes")
+    box = chart.bounding_box()
+    assert box is not None and box["width"] >= 1500, box  # most of a 1920-wide wall
+    assert screen.evaluate(CLIPPED) == []
+    screenshot(screen, "pictures-closing-votes-projector")
+    screen.clock.fast_forward(15_000)
+    shown_chart(screen, "engagement")
+    screenshot(screen, "pictures-closing-engagement-projector")
+    screen.clock.fast_forward(15_000)
+    expect(screen.locator(".winner-name")).to_be_visible()
+
+
+def test_the_results_and_the_poster_of_24_long_names_fit_a_phone_and_a_page(server: Server, stage: Stage) -> None:
+    names = [longest(f"Alexandra Bæk-Sørensen von Kaufmann-Winther {n}", 60) for n in range(1, 25)]
+    created = played_evening(server, names)
+    phone = stage.page("phone", created["links"]["results"], name="results phone")
+    shown_chart(phone, "votes")
+    expect(phone.get_by_role("table", name="Votes per round")).to_be_visible()
+    assert phone.evaluate(NO_SIDEWAYS_SCROLL) == {"scroll": 0, "wide": []}
+    screenshot(phone, "pictures-results-24-phone", full_page=True)
+    laptop = stage.page("laptop", created["links"]["results"], name="results laptop")
+    shown_chart(laptop, "votes")
+    assert laptop.evaluate(NO_SIDEWAYS_SCROLL) == {"scroll": 0, "wide": []}
+    screenshot(laptop, "pictures-results-24-laptop", full_page=True)
+    poster = stage.page("laptop", f"{server.url}/results/{created['code']}/poster#{created['links']['results'].split('#')[1]}", name="poster")
+    printed = print_poster(poster, "pictures-poster-24")
+    assert names[0] in " ".join(printed.split())
+
+    # The projector shows the vote chart a block of eight votes at a time, each filling the wall:
+    # 25 votes (22 rounds, a runoff, a voided vote, the final) are four blocks.
+    screen = stage.page("projector", name="screen")
+    screen.clock.install()
+    screen.goto(created["links"]["screen"])
+    expect(screen.locator(".closing-chart")).to_have_count(4 + 1)
+    expect(screen.locator(".closing-chart figcaption").nth(3)).to_have_text("Share of the votes, round by round (4/4)")
+    for n in range(4):
+        screen.clock.fast_forward(15_000)
+        shown = screen.locator(".closing-chart:not([hidden]) svg.chart-votes")
+        expect(shown).to_be_visible()
+        screenshot(screen, f"pictures-closing-24-votes-{n + 1}-projector")
+    # The third block (16 rounds in) was cut to its place: no row of another block showed.
+    for _ in range(5):  # the engagement chart, the winner, the first, second and third blocks
+        screen.clock.fast_forward(15_000)
+    expect(screen.locator(".closing-chart figcaption").nth(2)).to_be_visible()
+    shown = screen.locator(".closing-chart:not([hidden]) svg.chart-votes")
+    block, before = (shown.locator("g.chart-block").nth(n).bounding_box() for n in (2, 1))
+    assert block is not None and before is not None and block["height"] >= 500 and before["y"] + before["height"] <= block["y"]
+
+
+def test_a_battle_ended_in_the_lobby_closes_with_thanks_and_no_empty_charts(server: Server, stage: Stage) -> None:
+    created = battle(server, ["Ada", "Bo"])
+    with host_socket(server, created) as host:
+        host("end_battle")
+    screen = stage.page("projector", name="screen")
+    asked: list[str] = []
+    screen.on("request", lambda request: asked.append(request.url))
+    screen.goto(created["links"]["screen"])
+    expect(screen.get_by_text("The battle is over. Thank you!")).to_be_visible()
+    expect(screen.locator(".closing")).to_have_count(1)
+    assert not [url for url in asked if "/charts/" in url]
+    assert screen.locator(".closing-chart").count() == 0

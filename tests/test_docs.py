@@ -136,3 +136,36 @@ def test_every_refusal_of_a_submission_is_listed() -> None:
     assert not missing, f"docs/protocol.md, `submit`, does not say it can be refused with {sorted(missing)}"
     moderation = reachable(refusals_in(embedded), "moderate") - listed(section("moderate"))
     assert not moderation, f"docs/protocol.md, `moderate`, does not say it can be refused with {sorted(moderation)}"
+# --- the map of the code -------------------------------------------------------------------
+
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "battles"
+
+
+def part(text: str, heading: str) -> str:
+    return text.split(heading + "\n", 1)[1].split("\n#", 1)[0]
+
+
+@pytest.mark.parametrize("module", sorted(p.name for p in PACKAGE.glob("*.py") if p.name != "__init__.py"))
+def test_every_module_is_in_the_readme_layout_and_the_architecture_map(module: str) -> None:
+    readme = (DOCS.parent / "README.md").read_text()
+    assert module in part(readme, "## Layout"), f"README.md's Layout does not list {module}"
+    modules = part((DOCS / "architecture.md").read_text(), "## Modules")
+    assert f"`{module}`" in modules, f"docs/architecture.md's Modules does not say what {module} does"
+
+
+@pytest.mark.parametrize("module", sorted(p.name for p in (PACKAGE / "stores").glob("*.py") if p.name != "__init__.py"))
+def test_every_store_module_is_in_the_architecture_map(module: str) -> None:
+    assert f"`{module}`" in part((DOCS / "architecture.md").read_text(), "## Modules")
+
+
+def test_the_project_cites_only_what_it_holds() -> None:
+    # The rules are docs/rules.md; nothing in the repository may send a reader elsewhere for them.
+    root = DOCS.parent
+    files = [p for folder in ("src", "static", "templates", "tests", "docs", "bench") for p in (root / folder).rglob("*")]
+    citing = [
+        str(p.relative_to(root))
+        for p in files + [root / "README.md"]
+        if p.is_file() and p.suffix in (".py", ".js", ".html", ".css", ".md") and "GAME" + ".md" in p.read_text()
+    ]
+    assert citing == []

@@ -6,7 +6,7 @@ The phones are ``ReconnectingClient``s: they come back by themselves as the prot
 ``reconnect`` policy says, and resend an unacknowledged ballot with the same id.
 
 What "no acknowledged ballot is lost" means here: a device's ballot may be replaced by
-its own later choice (GAME.md: one ballot per device, changing a choice replaces it), so
+its own later choice (docs/rules.md, promises: one ballot per device, changing a choice replaces it), so
 the final totals must be exactly the last acknowledged choice of every device, and every
 ``ballot_id`` that got a ``ballot`` reply must be among the ids the store recorded.
 """

@@ -1,4 +1,4 @@
-"""The game core, rule by rule (GAME.md), in the manner of websockets' test_protocol.py.
+"""The game core, rule by rule (docs/rules.md), in the manner of websockets' test_protocol.py.
 
 Every test feeds host commands into ``battles.game`` and asserts the state and the
 events that come out. There is no server and no clock: time is a value passed in
@@ -8,6 +8,7 @@ and validated through ``commands.Command``, so the wire schema is exercised too.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -212,9 +213,9 @@ def test_create_opens_the_lobby_with_battlers_numbered_in_roster_order() -> None
     ]
 
 
-def test_rules_default_to_the_values_game_md_names() -> None:
+def test_rules_default_to_the_values_docs_rules_md_gives() -> None:
     rules = new_battle().rules
-    assert (rules.turn_seconds, rules.debate_seconds, rules.vote_seconds) == (90, 0, 45)
+    assert (rules.turn_seconds, rules.debate_seconds, rules.vote_seconds, rules.runoff_seconds) == (90, 0, 45, 30)
     assert (
         rules.order,
         rules.vote_mode,
@@ -309,6 +310,26 @@ def test_next_goes_from_challenge_through_each_turn_in_order_to_the_vote() -> No
         ("b2", T0 + 90 * SECOND, T0 + 180 * SECOND, False),
         ("b3", T0 + 180 * SECOND, T0 + 270 * SECOND, False),
     ]
+
+
+def test_each_turn_keeps_the_speakers_reactions_when_it_ends() -> None:
+    # The round's counts so far come in with the command that ends the turn (hub.execute):
+    # the speaker's count then is this turn's, since the debate comes after every turn.
+    battle = play(new_battle(debate_seconds=60), "start_round", "next")
+    assert current(battle).turns[-1].reactions is None  # still running
+    battle = play(battle, "next", engagement={"b1": {"fire": 4, "yawn": 1}})
+    battle = play(battle, "skip_turn", engagement={"b1": {"fire": 9}, "b2": {"idea": 2}})
+    battle = play(battle, "next", engagement={"b1": {"fire": 9}, "b2": {"idea": 2}, "b3": {"applause": 3}})
+    assert [(t.battler, t.reactions) for t in current(battle).turns] == [
+        ("b1", {"fire": 4, "yawn": 1}),
+        ("b2", {"idea": 2}),
+        ("b3", {"applause": 3}),
+    ]
+    assert battle.phase == "debate"
+    last = play(new_battle(), "start_round", "next", "next", "next")
+    last = play(last, "open_vote", engagement={"b3": {"idea": 1}})
+    assert current(last).turns[-1].reactions == {"idea": 1}
+    assert current(play(new_battle(), "start_round", "next", "next")).turns[0].reactions == {}
 
 
 def test_debate_follows_the_last_turn_only_when_debate_seconds_positive() -> None:
@@ -2033,3 +2054,280 @@ def test_audience_rule_edits_stop_at_their_bound() -> None:
         battle = play(battle, {"type": "set_audience_rules", "audience_questions": n % 2 == 0})
     error = refused(battle, {"type": "set_audience_rules", "audience_questions": True}, "limit_reached")
     assert error.params == {"limit": "audience_rule_edits", "most": game.MAX_AUDIENCE_RULE_EDITS}
+# --- edges the rules leave to the core ----------------------------------------------------
+
+
+def test_open_vote_from_the_last_turn_skips_the_debate_and_ends_the_turn_as_heard() -> None:
+    last_turn = play(new_battle(debate_seconds=60), "start_round", "next", "next", "next")
+    outcome = step(last_turn, "open_vote", now=T0 + 7 * SECOND)
+    battle = outcome.battle
+    assert (battle.phase, battle.turn_index) == ("vote", None)
+    assert battle.open_vote is not None and battle.open_vote.id == "r1v1"
+    # The vote's own length, not the debate's.
+    assert timer(battle).deadline_ms == T0 + 52 * SECOND
+    assert [(t.battler, t.ended_ms, t.skipped) for t in current(battle).turns] == [
+        ("b1", T0, False),
+        ("b2", T0, False),
+        ("b3", T0 + 7 * SECOND, False),
+    ]
+    assert outcome.events[0].details == {
+        "vote_id": "r1v1",
+        "choices": ["b1", "b2", "b3"],
+        "runoff": False,
+        "mode": "keep",
+        "seconds": 45,
+    }
+
+
+def test_open_vote_from_a_turn_before_the_last_is_refused() -> None:
+    battle = play(new_battle(debate_seconds=60), "start_round", "next", "next")
+    refused(battle, "open_vote", "wrong_phase")
+
+
+@pytest.mark.parametrize(
+    ("leaving", "openers"),
+    [
+        # After b4 opened round 3, the roster goes on to b5 and wraps to b1 (both out) and b2.
+        (("b5", "b3", "b1"), ["b1", "b2", "b4", "b2"]),
+        # After b4 opened round 3, b5, b1 and b2 are out: the wrap goes round to b3, just before b4.
+        (("b2", "b1", "b5"), ["b1", "b3", "b4", "b3"]),
+    ],
+)
+def test_rotating_order_wraps_past_the_eliminated_to_the_next_one_still_in(
+    leaving: tuple[str, ...], openers: list[str]
+) -> None:
+    battle = new_battle(5, order="rotating")
+    for leaver in leaving:
+        battle = to_vote(battle)
+        totals = {bid: 1 if bid == leaver else 5 for bid in current(battle).order}
+        battle = confirm(vote(battle, totals))
+        assert current(battle).eliminated == [leaver]
+    battle = to_vote(battle)
+    assert current(battle).final
+    assert [r.order[0] for r in battle.rounds] == openers
+    # Each round goes on in roster order from its opener, wrapping.
+    roster = [b.id for b in battle.battlers]
+    for rnd in battle.rounds:
+        start = roster.index(rnd.order[0])
+        assert rnd.order == [bid for bid in roster[start:] + roster[:start] if bid in rnd.order]
+
+
+def test_a_debate_of_one_second_is_a_debate() -> None:
+    battle = play(new_battle(debate_seconds=1), "start_round", "next", "next", "next")
+    outcome = step(battle, "next", now=T0 + 2 * SECOND)
+    assert outcome.battle.phase == "debate"
+    assert (timer(outcome.battle).duration_ms, timer(outcome.battle).deadline_ms) == (SECOND, T0 + 3 * SECOND)
+    assert outcome.events[0].details == {"battler": "b3", "skipped": False, "next_phase": "debate"}
+
+
+def test_tie_rule_host_leaves_the_pick_to_the_host_whatever_the_engagement() -> None:
+    engagement = {"b2": {"applause": 10}, "b3": {"yawn": 10}}
+    battle = vote(
+        to_vote(new_battle(4, ties="host")),
+        {"b1": 9, "b2": 2, "b3": 2, "b4": 5},
+        engagement=engagement,
+    )
+    proposal = proposal_of(battle)
+    assert (proposal.leaving, sorted(proposal.tied), proposal.need, proposal.method, proposal.decided_by) == (
+        [],
+        ["b2", "b3"],
+        1,
+        "host",
+        "votes",
+    )
+    # The engagement is still recorded for the export.
+    assert current(battle).engagement == {"b1": {}, "b2": {"applause": 10}, "b3": {"yawn": 10}, "b4": {}}
+
+
+# --- the clock's edges ----------------------------------------------------------------------
+
+
+def test_a_turn_paused_in_overtime_resumes_already_due() -> None:
+    battle = play(at("turn"), "pause_timer", now=T0 + 100 * SECOND)
+    outcome = step(battle, "resume_timer", now=T0 + 200 * SECOND)
+    resumed = timer(outcome.battle)
+    assert (resumed.deadline_ms, resumed.paused_remaining_ms) == (T0 + 200 * SECOND, None)
+    assert resumed.remaining_ms(T0 + 200 * SECOND) == 0 and resumed.expired(T0 + 200 * SECOND)
+    assert outcome.events[0].details == {"deadline_ms": T0 + 200 * SECOND}
+
+
+def test_extending_a_timer_paused_in_overtime_gives_exactly_the_extra_seconds() -> None:
+    battle = play(at("turn"), "pause_timer", now=T0 + 100 * SECOND)
+    outcome = step(battle, {"type": "extend_timer", "seconds": 20}, now=T0 + 150 * SECOND)
+    assert (timer(outcome.battle).deadline_ms, timer(outcome.battle).paused_remaining_ms) == (None, 20 * SECOND)
+    assert outcome.events[0].details == {"seconds": 20, "remaining_ms": 20 * SECOND}
+
+
+def test_a_paused_timer_reports_its_remaining_time_whatever_the_hour() -> None:
+    paused = Timer(duration_ms=90 * SECOND, deadline_ms=None, paused_remaining_ms=4 * SECOND)
+    assert [paused.remaining_ms(now) for now in (0, T0, T0 * 10)] == [4 * SECOND] * 3
+    assert not paused.expired(T0 * 10)
+    # Paused with nothing left (in overtime): 0, never a negative figure or a deadline.
+    for left in (0, None):
+        empty = Timer(duration_ms=90 * SECOND, deadline_ms=None, paused_remaining_ms=left)
+        assert (empty.paused, empty.remaining_ms(T0), empty.expired(T0)) == (True, 0, False)
+
+
+def test_a_running_timer_counts_down_to_its_deadline_and_is_due_on_it() -> None:
+    running = Timer(duration_ms=90 * SECOND, deadline_ms=T0)
+    assert not running.paused
+    assert [running.remaining_ms(now) for now in (T0 - 1, T0, T0 + 1)] == [1, 0, -1]
+    assert [running.expired(now) for now in (T0 - 1, T0, T0 + 1)] == [False, True, True]
+
+
+# --- what the log says of each command (the export carries it) -----------------------------
+
+
+def details(battle: Battle, message: Message, *, now: int = T0, **context: Any) -> dict[str, Any]:
+    return step(battle, message, now=now, **context).events[0].details
+
+
+def test_the_log_of_next_names_where_the_round_went() -> None:
+    challenge = at("challenge")
+    assert details(challenge, "next") == {"next_phase": "turn"}
+    assert details(at("turn"), "next") == {"battler": "b1", "skipped": False, "next_phase": "turn"}
+    last = play(at("turn"), "next", "next")
+    assert details(last, "next") == {"battler": "b3", "skipped": False, "next_phase": "vote"}
+    assert details(at("debate"), "next") == {"next_phase": "vote"}
+
+
+def test_the_log_of_the_timer_commands_gives_the_clock_they_left() -> None:
+    paused = play(at("turn"), "pause_timer", now=T0 + 30 * SECOND)
+    assert details(paused, "resume_timer", now=T0 + 40 * SECOND) == {"deadline_ms": T0 + 100 * SECOND}
+    assert details(at("turn"), {"type": "extend_timer", "seconds": 15}, now=T0 + 10 * SECOND) == {
+        "seconds": 15,
+        "remaining_ms": 95 * SECOND,
+    }
+    assert details(at("turn"), "reset_timer", now=T0 + 70 * SECOND) == {"remaining_ms": 90 * SECOND}
+    assert details(paused, "reset_timer", now=T0 + 40 * SECOND) == {"remaining_ms": 90 * SECOND}
+
+
+def test_the_log_of_a_reveal_holds_the_totals_and_the_proposal() -> None:
+    entry = details(at("vote_closed"), "reveal_results", totals={"b1": 5, "b2": 1, "b3": 3}, ballots=9)
+    assert entry == {
+        "vote_id": "r1v1",
+        "totals": {"b1": 5, "b2": 1, "b3": 3},
+        "ballots": 9,
+        "proposal": {"leaving": ["b2"], "tied": [], "need": 0, "method": "decided", "decided_by": "votes"},
+    }
+
+
+def test_the_log_of_the_lobby_edits_names_what_changed() -> None:
+    assert details(new_battle(3), {"type": "remove_battler", "battler": "b2"}) == {"battler": "b2", "name": "Battler 2"}
+    edit = {"type": "edit_battle", "title": " Copenhagen ", "language": "da", "rules": {"ties": "host"}}
+    assert details(new_battle(3), edit) == {"changes": {"title": "Copenhagen", "language": "da", "rules": {"ties": "host"}}}
+    added = details(new_battle(2), {"type": "add_battler", "name": "Ida", "vision": "Floating farms"})
+    assert added == {
+        "battler": {
+            "name": "Ida",
+            "vision": "Floating farms",
+            "affiliation": "",
+            "id": "b3",
+            "status": "in",
+            "eliminated_in_round": None,
+        }
+    }
+
+
+def test_the_log_of_create_start_round_and_reveal_challenge() -> None:
+    assert new_battle().log[0].details == {"title": "Aarhus 2079"}
+    entry = details(new_battle(), {"type": "start_round", "challenge": "Heat"})
+    assert entry == {"round": 1, "final": False, "order": ["b1", "b2", "b3"], "seed": None, "challenge": "Heat"}
+    assert details(at("turn"), {"type": "reveal_challenge", "text": "Twist"}) == {"text": "Twist"}
+
+
+# --- the context's defaults, and what never changes ----------------------------------------
+
+
+def test_a_random_order_without_a_seed_is_the_order_of_seed_zero() -> None:
+    battle = new_battle(5, order="random")
+    unseeded = step(battle, "start_round").battle
+    assert current(unseeded).seed == 0
+    assert current(unseeded).order == current(play(battle, "start_round", seed=0)).order
+
+
+def test_a_reveal_without_a_ballot_count_records_none_cast() -> None:
+    battle = play(at("vote_closed"), "reveal_results", totals={"b1": 2})
+    assert (current(battle).votes[0].ballots, current(battle).votes[0].totals) == (0, {"b1": 2, "b2": 0, "b3": 0})
+
+
+def test_the_context_the_outcome_and_the_ballot_gate_cannot_be_changed() -> None:
+    outcome = step(at("vote_open"), "pause_timer")
+    gate = game.ballot_gate(outcome.battle)
+    for frozen, name in ((Context(now_ms=T0), "now_ms"), (outcome, "battle"), (gate, "open")):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(frozen, name, None)
+
+
+def test_a_state_in_a_round_phase_without_a_round_is_a_fault() -> None:
+    # Only a corrupt stored document can look like this; the core says so instead of guessing.
+    broken = new_battle().model_copy(update={"phase": "challenge"})
+    with pytest.raises(Fault):
+        game.apply(broken, command("next"), Context(now_ms=T0))
+
+
+# Written out, not read from game.LOBBY_EDITS: the test is of that set.
+@pytest.mark.parametrize("action", ["add_battler", "edit_battler", "remove_battler", "edit_battle"])
+def test_every_kind_of_lobby_edit_counts_towards_the_bound(action: str) -> None:
+    padding = [LogEntry(at_ms=T0, actor="host", action=action)] * game.MAX_LOBBY_EDITS
+    battle = new_battle(2).model_copy(update={"log": [*new_battle(2).log, *padding]})
+    refused(battle, {"type": "edit_battle", "topic": "one more"}, "limit_reached")
+
+
+def test_the_bounds_of_one_battle_are_the_documented_ones() -> None:
+    # docs/security.md, "Bounds of one battle" (tests/test_docs.py holds the page to the code).
+    bounds = (
+        game.MAX_BATTLERS,
+        game.MAX_LOG_ENTRIES,
+        game.MAX_LOBBY_EDITS,
+        game.MAX_CHALLENGE_CARDS,
+        game.MAX_VOTES_PER_ROUND,
+        game.MAX_BALLOTS_PER_DEVICE,
+    )
+    assert bounds == (24, 3000, 100, 10, 10, 200)
+
+
+@pytest.mark.parametrize("name", sorted(PHASES))
+def test_a_battle_round_trips_through_json_in_every_phase(name: str) -> None:
+    # The stores keep the battle as one JSON document and every process rebuilds it from there.
+    battle = at(name)
+    assert Battle.model_validate_json(battle.model_dump_json()) == battle
+
+
+def test_a_battle_needs_only_a_title() -> None:
+    # POST /api/battles with a title alone: everything else has its documented default.
+    battle = game.create("AB12", BattleDraft(title="Aarhus 2079"), T0)
+    assert (battle.topic, battle.scenario, battle.language, battle.battlers) == ("", "", "en", [])
+    assert (battle.rules, battle.battlers_added, battle.phase, battle.cohost_generation) == (Rules(), 0, "lobby", 0)
+
+
+def test_the_log_of_an_elimination_names_the_round_the_leavers_and_the_winner() -> None:
+    assert details(at("reveal"), "confirm_elimination") == {"round": 1, "eliminated": ["b2"], "winner": None, "picked": []}
+    final = vote(to_vote(at("elimination")), {"b1": 4, "b3": 7})
+    assert details(final, "confirm_elimination") == {"round": 2, "eliminated": ["b1"], "winner": "b3", "picked": []}
+
+
+def test_edit_battle_ignores_a_text_sent_as_null() -> None:
+    outcome = step(new_battle(3), {"type": "edit_battle", "title": None, "topic": None, "scenario": "Dry"})
+    assert (outcome.battle.title, outcome.battle.topic, outcome.battle.scenario) == ("Aarhus 2079", "climate", "Dry")
+    assert outcome.events[0].details == {"changes": {"scenario": "Dry"}}
+
+
+def test_a_timer_command_on_a_turn_without_a_clock_is_refused() -> None:
+    # Only a damaged stored state has a turn without a clock; the command says so, it does not crash.
+    clockless = at("turn").model_copy(update={"timer": None})
+    for message in ("pause_timer", "resume_timer", "extend_timer", "reset_timer"):
+        refused(clockless, message, "no_timer")
+
+
+def test_a_reveal_without_the_stores_tally_is_a_fault() -> None:
+    # The hub reads the frozen tally first; a caller that forgot would reveal an empty vote.
+    with pytest.raises(Fault):
+        game.apply(at("vote_closed"), command("reveal_results"), Context(now_ms=T0))
+
+
+def test_a_state_that_names_a_battler_it_does_not_have_is_a_fault() -> None:
+    battle = at("reveal")
+    broken = battle.model_copy(update={"battlers": [b for b in battle.battlers if b.id != "b2"]})
+    with pytest.raises(Fault):
+        game.apply(broken, command("confirm_elimination"), Context(now_ms=T0))

@@ -5,6 +5,8 @@ and an evening that outlives the process."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 from pathlib import Path
 from typing import Any
 
@@ -221,3 +223,43 @@ async def test_a_device_has_one_socket_a_newer_one_replaces_the_older(app: InPro
     await tabs[-1].send({"type": "react", "kind": "applause"})
     await host.expect("engagement", lambda m: m["battlers"].get("b1", {}).get("counts") == {"applause": 1})
     await asyncio.gather(*(client.close() for client in (host, *tabs)))
+
+
+async def test_each_turn_keeps_its_reactions_and_the_charts_draw_them(server: Server) -> None:
+    created = server.create_battle(title="Aarhus 2079", battlers=FOUR[:2], rules={"debate_seconds": 60})
+    host, screen, phones = await connect_all(server, created, 5)
+
+    def total(battler: str) -> Any:
+        return lambda m: sum(m["battlers"].get(battler, {}).get("counts", {}).values())
+
+    await host.run("start_round")
+    await host.run("next")  # Asha speaks
+    for phone, kind in zip(phones, ["applause", "fire", "applause"]):
+        await phone.send({"type": "react", "kind": kind})
+    await host.expect("engagement", lambda m: total("b1")(m) == 3)
+    await host.run("next")  # Bo speaks
+    await phones[3].send({"type": "react", "kind": "yawn"})
+    await host.expect("engagement", lambda m: total("b2")(m) == 1)
+    await host.run("next")  # the debate: a reaction names its battler
+    await phones[4].send({"type": "react", "kind": "idea", "battler": "b2"})
+    await host.expect("engagement", lambda m: total("b2")(m) == 2)
+    turns = host.battle["rounds"][0]["turns"]
+    assert [(t["battler"], t["reactions"]) for t in turns] == [("b1", {"applause": 2, "fire": 1}), ("b2", {"yawn": 1})]
+
+    # The chart of the evening, drawn from that record, by anyone (docs/protocol.md, charts).
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        chart = await http.get(f"/api/battles/{created['code']}/charts/engagement.svg")
+        danish = await http.get(f"/api/battles/{created['code'].lower()}/charts/votes.svg", params={"lang": "da"})
+        auth = {"authorization": f"Bearer {created['host_token']}"}
+        table = (await http.get(f"/api/battles/{created['code']}/export.csv", headers=auth)).text
+    assert chart.status_code == 200 and chart.headers["content-type"] == "image/svg+xml"
+    assert chart.headers["cache-control"] == "no-store"
+    for title in ("Asha, Round 1: 3 (Applause 2, Fire 1)", "Bo, Round 1: 1 (Yawn 1)", "Debate, Round 1: 1 (Good idea 1)"):
+        assert f"<title>{title}</title>" in chart.text
+    assert "Ingen afstemning blev talt op." in danish.text
+    rows = [row for row in csv.DictReader(io.StringIO(table)) if row["section"] == "turn"]
+    assert sorted((r["battler"], r["name"], r["field"], r["value"]) for r in rows) == [
+        ("b1", "Asha", "applause", "2"), ("b1", "Asha", "fire", "1"), ("b2", "Bo", "yawn", "1"),
+    ]  # fmt: skip
+    for client in (host, screen, *phones):
+        await client.close()

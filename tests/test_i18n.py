@@ -10,9 +10,11 @@ import pytest
 from battles import i18n
 
 ROOT = Path(__file__).resolve().parents[1]
-# _("...") in templates, t("...") in the page scripts (static/ and its folders).
+# _("...") in templates and in the charts the server draws, t("...") in the page scripts (static/
+# and its folders).
 USES = {
     "templates": (re.compile(r"""_\(\s*"((?:[^"\\]|\\.)*)"\s*\)"""), "*.html"),
+    "src/battles": (re.compile(r"""\b_\(\s*["']((?:[^"'\\]|\\.)*)["']\s*\)"""), "charts.py"),
     "static": (re.compile(r"""\bt\(\s*"((?:[^"\\]|\\.)*)"\s*[,)]"""), "*.js"),
 }
 

@@ -319,6 +319,21 @@ async def test_reactions_are_counted_per_battle_round_battler_and_kind(store: St
     assert await store.reactions(CODE, 3) == {}
 
 
+async def test_a_turn_keeps_the_reactions_the_store_counted_for_it(store: Store) -> None:
+    # What the hub does when a command ends a turn: the round's counts go in with it, and
+    # the turn keeps its speaker's (model.Turn.reactions; the charts draw them).
+    started = await committed(store, await created(store), c.StartRound(type="start_round"))
+    speaking = await committed(store, started, c.Next(type="next"))
+    for kind in ("applause", "applause", "fire"):
+        await store.react(CODE, 1, "b1", kind, f"d{next(DEVICES)}", T0, 1)
+    counts = await store.reactions(CODE, 1)
+    ended = game.apply(speaking, c.Next(type="next"), Context(now_ms=T0 + 90_000, engagement=counts)).battle
+    assert await commit(store, ended)
+    loaded = await store.load(CODE)
+    assert loaded is not None and loaded.rounds[0].turns[0].reactions == {"applause": 2, "fire": 1}
+    assert loaded.rounds[0].turns[1].reactions is None  # Bo speaks now
+
+
 # --- the timer index ----------------------------------------------------------------------
 
 

@@ -35,7 +35,7 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from battles import game, i18n, metrics, protocol
+from battles import charts, game, i18n, metrics, protocol
 from battles.admission import JoinGate, Refusal, admit
 from battles.fanout import Connection
 from battles.hub import Hub, now_ms
@@ -168,6 +168,11 @@ def qr_svg(link: str) -> bytes:
     return svg.getvalue()
 
 
+# The evening's charts, each drawing kept for the next request (battles.charts.Drawings).
+CHART_CACHE = 32
+chart_drawings = charts.Drawings(CHART_CACHE)
+
+
 def new_code(length: int) -> str:
     return "".join(secrets.choice(JOIN_ALPHABET) for _ in range(length))
 
@@ -248,13 +253,10 @@ def page(request: Request, template: str, language: Language, status_code: int =
 
 # --- pages ------------------------------------------------------------------------------
 
-BATTLE_PAGES = {"join": "audience.html", "screen": "screen.html", "host": "host.html", "results": "results.html"}
-
-
-async def battle_page(request: Request) -> Response:
+async def battle_page(template: str, request: Request) -> Response:
+    """A page of one battle (``template``, bound in ROUTES), or a 404 for a code no battle has."""
     code = request.path_params["code"].upper()
     battle = await services(request).store.load(code)
-    template = BATTLE_PAGES[request.url.path.split("/")[1]]
     if battle is None:
         # A 404, so LookupGuard counts a guessed code that does not exist.
         return page(request, "missing.html", language_of(request, "en"), status_code=404, code=code)
@@ -351,6 +353,19 @@ async def get_export(request: Request) -> Response:
     return JSONResponse(export(battle, reactions, submissions), headers=disposition)
 
 
+async def get_chart(request: Request) -> Response:
+    # Drawn from what anyone may read already, GET /api/battles/CODE and the live
+    # engagement figures, so no token (docs/security.md, charts).
+    store = services(request).store
+    code = request.path_params["code"].upper()
+    battle = await store.load(code)
+    if battle is None or request.path_params["chart"] not in charts.CHARTS:
+        raise HTTPException(404, "no battle has that code, or no chart that name")
+    reactions, language = await store.all_reactions(battle), language_of(request, battle.language)
+    svg = chart_drawings.draw(request.path_params["chart"], battle, reactions, language)
+    return Response(svg, media_type="image/svg+xml", headers={"cache-control": "no-store"})
+
+
 # --- the websocket ----------------------------------------------------------------------
 
 
@@ -418,15 +433,19 @@ ROUTES = [
     Route("/new", setup),
     Route("/healthz", healthz),
     Route("/metrics", metrics_page),
-    Route("/join/{code:str}", battle_page),
-    Route("/screen/{code:str}", battle_page),
-    Route("/host/{code:str}", battle_page),
-    Route("/results/{code:str}", battle_page),
+    Route("/join/{code:str}", functools.partial(battle_page, "audience.html")),
+    Route("/screen/{code:str}", functools.partial(battle_page, "screen.html")),
+    Route("/host/{code:str}", functools.partial(battle_page, "host.html")),
+    Route("/results/{code:str}", functools.partial(battle_page, "results.html")),
+    # The results link's page to print (docs/protocol.md, Charts): it reads the export
+    # with the results token from its fragment, as the results page does.
+    Route("/results/{code:str}/poster", functools.partial(battle_page, "poster.html")),
     Route("/qr/{code:str}.svg", qr_code),
     Route("/i18n/{version:str}.json", catalogs),
     Route("/api/battles", post_battle, methods=["POST"]),
     Route("/api/battles/{code:str}", get_battle),
     Route("/api/battles/{code:str}/export.{format:str}", get_export),
+    Route("/api/battles/{code:str}/charts/{chart:str}.svg", get_chart),
     WebSocketRoute("/ws/{role:str}/{code:str}", socket),
 ]
 

@@ -1,4 +1,4 @@
-"""The game core: every rule of GAME.md, with no I/O.
+"""The game core: every rule of docs/rules.md, with no I/O.
 
 ``apply(battle, command, context)`` takes the current state, one host command and the
 facts the caller gathered (the time, who acts, a random seed, the tally of the vote
@@ -81,8 +81,9 @@ class Context:
     # The random draw for a "random" presentation order; stored in the round so every
     # process, and every replay, agrees on the order.
     seed: int = 0
-    # For reveal_results and end_battle: the store's frozen tally of the closed vote,
-    # and the round's reaction counts per battler and kind.
+    # For reveal_results and end_battle: the store's frozen tally of the closed vote.
+    # For those, and for a command that ends a turn: the round's reaction counts per
+    # battler and kind.
     totals: dict[str, int] | None = None
     ballots: int = 0
     engagement: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -146,7 +147,7 @@ def next_deadline(battle: Battle) -> int | None:
 
 
 def tick(battle: Battle, now_ms: int) -> Outcome | None:
-    """Close a vote whose time is up (GAME.md: it closes even if the host's laptop sleeps)."""
+    """Close a vote whose time is up (docs/rules.md, promises: even if the host's laptop sleeps)."""
     if not due(battle, now_ms):
         return None
     return apply(battle, c.CloseVote(type="close_vote"), Context(now_ms=now_ms, actor="timer"))
@@ -166,7 +167,7 @@ def engagement_score(counts: dict[str, int]) -> int:
 
 
 def reaction_target(battle: Battle, kind: str, battler_id: str | None) -> str:
-    """Whom a reaction counts for, or ``Refused`` (GAME.md: reactions during a turn)."""
+    """Whom a reaction counts for, or ``Refused`` (docs/rules.md, phases: reactions in a turn and the debate)."""
     if kind not in battle.rules.reactions:
         raise Refused("reaction_off")
     if battle.phase == "turn":
@@ -332,11 +333,12 @@ def _timer(seconds: int, now_ms: int) -> Timer:
     return Timer(duration_ms=seconds * 1000, deadline_ms=now_ms + seconds * 1000)
 
 
-def _leave_turn(b: Battle, now_ms: int, skipped: bool) -> dict[str, Any]:
+def _leave_turn(b: Battle, now_ms: int, skipped: bool, engagement: dict[str, dict[str, int]]) -> dict[str, Any]:
     """End the current turn and go on to the next one, the debate, or the vote."""
     rnd = _current_round(b)
     turn = rnd.turns[-1]
     turn.ended_ms, turn.skipped = now_ms, skipped
+    turn.reactions = dict(engagement.get(turn.battler, {}))
     assert b.turn_index is not None
     if b.turn_index + 1 < len(rnd.order):
         _begin_turn(b, b.turn_index + 1, now_ms)
@@ -354,14 +356,14 @@ def _next(b: Battle, cmd: c.Next, ctx: Context) -> Details:
         _begin_turn(b, 0, ctx.now_ms)
         return {"next_phase": "turn"}
     if b.phase == "turn":
-        return _leave_turn(b, ctx.now_ms, skipped=False)
+        return _leave_turn(b, ctx.now_ms, skipped=False, engagement=ctx.engagement)
     b.phase, b.timer = "vote", None
     return {"next_phase": "vote"}
 
 
 def _skip_turn(b: Battle, cmd: c.SkipTurn, ctx: Context) -> Details:
     _phase(b, "turn")
-    return _leave_turn(b, ctx.now_ms, skipped=True)
+    return _leave_turn(b, ctx.now_ms, skipped=True, engagement=ctx.engagement)
 
 
 def _running_timer(b: Battle, now_ms: int) -> Timer:
@@ -418,7 +420,7 @@ def _open_vote(b: Battle, cmd: c.OpenVote, ctx: Context) -> Details:
     if not runoff:
         # Opening the vote from the last turn or the debate ends that segment first.
         if b.phase == "turn" and rnd is not None and b.turn_index == len(rnd.order) - 1:
-            _leave_turn(b, ctx.now_ms, skipped=False)
+            _leave_turn(b, ctx.now_ms, skipped=False, engagement=ctx.engagement)
             b.phase, b.timer = "vote", None
         elif b.phase == "debate":
             b.phase, b.timer = "vote", None
@@ -483,7 +485,7 @@ def _reveal_results(b: Battle, cmd: c.RevealResults, ctx: Context) -> Details:
         earlier = rnd.proposal
         assert earlier is not None
         sure, tied, need = _cut(totals, earlier.tied, earlier.need, fewest_leave)
-        # GAME.md, ties: a runoff that ties again falls back to the host.
+        # docs/rules.md, who leaves: a runoff that ties again falls back to the host.
         rnd.proposal = Proposal(
             leaving=earlier.leaving + sure,
             tied=tied,
@@ -509,7 +511,7 @@ def _propose(b: Battle, rnd: Round, totals: dict[str, int], fewest_leave: bool) 
     if b.rules.ties == "runoff":
         return Proposal(leaving=sure, tied=tied, need=need, method="runoff")
     if b.rules.ties == "engagement":
-        # GAME.md, ties: the higher engagement in this round stays.
+        # docs/rules.md, who leaves: the higher engagement in this round stays.
         scores = {bid: engagement_score(rnd.engagement.get(bid, {})) for bid in tied}
         more, still_tied, still_need = _cut(scores, tied, need, fewest_leave=True)
         method: Literal["decided", "host"] = "host" if still_need else "decided"

@@ -355,6 +355,9 @@ class Hub:
             tally = await self.store.tally(code, vote.id)
             reactions = await self.store.reactions(code, battle.round.number)
             context = replace(context, totals=tally.totals, ballots=tally.ballots, engagement=reactions)
+        elif battle.phase == "turn" and battle.round is not None:
+            # A command that ends the turn keeps the speaker's reactions with it (model.Turn).
+            context = replace(context, engagement=await self.store.reactions(code, battle.round.number))
         outcome = game.apply(battle, command, context)
         if not await self._commit(outcome, shown):
             current = await self._load(code)

@@ -4,7 +4,7 @@ Everything here round-trips through JSON (``Battle.model_dump_json`` /
 ``Battle.model_validate_json``), so the stores keep a battle as one document and
 every server process rebuilds exactly the same state from it. Times are integer
 milliseconds on the server's clock; a timer is an absolute deadline, never a
-countdown that someone has to keep ticking (GAME.md, non-negotiables: the server
+countdown that someone has to keep ticking (docs/rules.md, promises: the server
 owns the clock).
 """
 
@@ -30,8 +30,8 @@ Actor = Literal["host", "cohost", "timer", "system"]
 SubmissionKind = Literal["challenge", "question"]
 
 ALL_REACTIONS: tuple[Reaction, ...] = ("applause", "fire", "idea", "yawn")
-# How much one reaction adds to the engagement figure. GAME.md leaves the weights
-# open; a yawn is the one signal that a vision is losing the hall.
+# How much one reaction adds to the engagement figure (docs/rules.md, who leaves). The
+# format left the weights to us; a yawn is the one signal that a vision is losing the hall.
 REACTION_WEIGHT: dict[str, int] = {"applause": 1, "fire": 1, "idea": 1, "yawn": -1}
 
 # Person-entered text is stripped and length-limited; markup is kept as typed and
@@ -71,7 +71,7 @@ class Data(BaseModel):
 
 
 class Rules(Data):
-    """The rules a host sets per battle (GAME.md, "Rules a host can set")."""
+    """The rules a host sets per battle (docs/rules.md, "Rules a host sets")."""
 
     turn_seconds: int = Field(90, ge=5, le=3600)
     debate_seconds: int = Field(0, ge=0, le=3600)
@@ -144,6 +144,10 @@ class Turn(Data):
     started_ms: int
     ended_ms: int | None = None
     skipped: bool = False
+    # The speaker's reactions by kind when the turn ended: a battler speaks once a round and
+    # the debate comes after every turn, so the round's count then is this turn's. None while
+    # the turn runs, and in battles recorded before turns kept their count.
+    reactions: dict[str, int] | None = None
 
 
 class Vote(Data):
@@ -282,7 +286,7 @@ class BattleDraft(Data):
 
 
 class Battle(Data):
-    """One evening (GAME.md, vocabulary: battle)."""
+    """One evening (docs/rules.md, vocabulary: battle)."""
 
     code: str
     version: int = 0

@@ -5,10 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from battles import game
-from battles.model import Battle, Block, Submission
+from battles.model import Battle, Block, Round, Submission
 from battles.protocol import HOST_ROLES
 from battles.security import results_token
 from battles.stores.base import Secrets, Tally
@@ -51,7 +52,7 @@ def block_view(block: Block) -> dict[str, Any]:
 
 def tally_view(battle: Battle, tally: Tally, role: str) -> dict[str, Any] | None:
     """Live totals of the vote under way; screens and phones get the totals only when the
-    rules show them (GAME.md: default no, totals appear at the reveal), else the count."""
+    rules show them (docs/rules.md, `live_totals`: by default totals appear at the reveal), else the count."""
     vote = battle.round.vote if battle.round else None
     if vote is None or vote.status not in ("open", "closed"):
         return None
@@ -88,8 +89,8 @@ def links(base_url: str, code: str, tokens: Secrets | None = None) -> dict[str, 
 def export(
     battle: Battle, reactions: dict[int, dict[str, dict[str, int]]], submissions: list[Submission] | None = None
 ) -> dict[str, Any]:
-    """The whole evening (GAME.md, after the show): roster, every round with its votes'
-    totals, engagement per turn, overrides, the host's event log with times, and every
+    """The whole evening (docs/rules.md, vocabulary: after the show): roster, every round with
+    its votes' totals, engagement per turn, overrides, the host's event log with times, and every
     challenge and question the audience sent, with what the moderators did with it."""
     document = battle.model_dump(mode="json")
     for number, rnd in zip(range(1, len(battle.rounds) + 1), document["rounds"]):
@@ -112,47 +113,66 @@ def spreadsheet_safe(value: Any) -> Any:
 CSV_COLUMNS = ("section", "round", "vote", "battler", "name", "field", "value", "at_ms", "actor")
 
 
+Row = tuple[str, dict[str, Any]]  # a section, and its cells by column
+
+
 def export_csv(
     battle: Battle, reactions: dict[int, dict[str, dict[str, int]]], submissions: list[Submission] | None = None
 ) -> str:
     """The export as one table; ``section`` says what a row is (battle, battler, vote,
-    engagement, elimination, submission, log). A submission's rows: its kind, its text
+    engagement, turn, elimination, submission, log). A submission's rows: its kind, its text
     (``value``) and its status, each with its id in ``vote`` and its nickname in ``name``;
     then a ``decision`` row per moderator's decision, with its time and who (host or cohost)."""
     out = io.StringIO()
     writer = csv.DictWriter(out, CSV_COLUMNS, extrasaction="raise")
     writer.writeheader()
     names = {b.id: b.name for b in battle.battlers}
-
-    def row(section: str, **cells: Any) -> None:
+    rows = [
+        *_battle_rows(battle),
+        *(row for rnd in battle.rounds for row in _round_rows(rnd, reactions.get(rnd.number, {}), names)),
+        *_submission_rows(submissions or []),
+        *(("log", {"field": e.action, "value": json.dumps(e.details, ensure_ascii=False), "at_ms": e.at_ms, "actor": e.actor}) for e in battle.log),
+    ]
+    for section, cells in rows:
         writer.writerow({"section": section, **{column: spreadsheet_safe(value) for column, value in cells.items()}})
+    return out.getvalue()
 
+
+def _battle_rows(battle: Battle) -> Iterator[Row]:
     for field in ("code", "title", "topic", "scenario", "language", "winner", "ended_reason"):
-        row("battle", field=field, value=getattr(battle, field))
-    row("battle", field="rules", value=battle.rules.model_dump_json())
+        yield "battle", {"field": field, "value": getattr(battle, field)}
+    yield "battle", {"field": "rules", "value": battle.rules.model_dump_json()}
     for b in battle.battlers:
-        row("battler", battler=b.id, name=b.name, field="vision", value=b.vision)
-        row("battler", battler=b.id, name=b.name, field="status", value=b.status, round=b.eliminated_in_round)
-    for rnd in battle.rounds:
-        for vote in rnd.votes:
-            row("vote", round=rnd.number, vote=vote.id, field="status", value=vote.status)
-            if vote.ballots is not None:
-                row("vote", round=rnd.number, vote=vote.id, field="ballots", value=vote.ballots)
-            for battler, count in (vote.totals or {}).items():
-                row("vote", round=rnd.number, vote=vote.id, battler=battler, name=names.get(battler), field="votes", value=count)
-        for battler, figures in engagement_view(reactions.get(rnd.number, {})).items():
-            for kind, count in figures["counts"].items():
-                row("engagement", round=rnd.number, battler=battler, name=names.get(battler), field=kind, value=count)
-            row("engagement", round=rnd.number, battler=battler, name=names.get(battler), field="score", value=figures["score"])
-        for battler in rnd.eliminated:
-            row("elimination", round=rnd.number, battler=battler, name=names.get(battler), field="override", value=rnd.override_reason or "")
-    for item in submissions or []:
+        yield "battler", {"battler": b.id, "name": b.name, "field": "vision", "value": b.vision}
+        yield "battler", {"battler": b.id, "name": b.name, "field": "status", "value": b.status, "round": b.eliminated_in_round}
+
+
+def _round_rows(rnd: Round, reactions: dict[str, dict[str, int]], names: dict[str, str]) -> Iterator[Row]:
+    at = {"round": rnd.number}
+    for vote in rnd.votes:
+        yield "vote", {**at, "vote": vote.id, "field": "status", "value": vote.status}
+        if vote.ballots is not None:
+            yield "vote", {**at, "vote": vote.id, "field": "ballots", "value": vote.ballots}
+        for battler, count in (vote.totals or {}).items():
+            yield "vote", {**at, "vote": vote.id, "battler": battler, "name": names.get(battler), "field": "votes", "value": count}
+    for battler, figures in engagement_view(reactions).items():
+        who = {**at, "battler": battler, "name": names.get(battler)}
+        for kind, count in figures["counts"].items():
+            yield "engagement", {**who, "field": kind, "value": count}
+        yield "engagement", {**who, "field": "score", "value": figures["score"]}
+    for turn in rnd.turns:
+        # A turn's reactions as kept when it ended (model.Turn), at the time it began.
+        for kind, count in (turn.reactions or {}).items():
+            yield "turn", {**at, "battler": turn.battler, "name": names.get(turn.battler), "field": kind, "value": count, "at_ms": turn.started_ms}
+    for battler in rnd.eliminated:
+        yield "elimination", {**at, "battler": battler, "name": names.get(battler), "field": "override", "value": rnd.override_reason or ""}
+
+
+def _submission_rows(submissions: list[Submission]) -> Iterator[Row]:
+    for item in submissions:
         cells = {"round": item.round, "vote": item.id, "battler": item.battler, "name": item.nickname, "at_ms": item.at_ms}
         for field, value in (("kind", item.kind), ("text", item.text), ("status", item.status), ("held_for", item.held_for)):
             if value is not None:
-                row("submission", field=field, value=value, **cells)
+                yield "submission", {**cells, "field": field, "value": value}
         for decision in item.decisions:
-            row("submission", field="decision", value=decision.action, **{**cells, "at_ms": decision.at_ms, "actor": decision.by})
-    for entry in battle.log:
-        row("log", field=entry.action, value=json.dumps(entry.details, ensure_ascii=False), at_ms=entry.at_ms, actor=entry.actor)
-    return out.getvalue()
+            yield "submission", {**cells, "field": "decision", "value": decision.action, "at_ms": decision.at_ms, "actor": decision.by}

@@ -88,7 +88,7 @@ CREATE TABLE IF NOT EXISTS battles (
 );
 CREATE INDEX IF NOT EXISTS battles_by_deadline
     ON battles (next_deadline_ms) WHERE next_deadline_ms IS NOT NULL;
--- One row per device and vote: changing a choice replaces it (GAME.md, non-negotiables).
+-- One row per device and vote: changing a choice replaces it (docs/rules.md, promises).
 -- The totals are counted from these rows, so they can never drift from the ballots.
 CREATE TABLE IF NOT EXISTS ballots (
     code TEXT NOT NULL,
