@@ -1569,6 +1569,7 @@ def test_a_phone_is_heard_a_cohost_moderates_and_the_screen_shows_it(either_serv
     expect(blocked).to_have_count(1)
     expect(blocked.locator(".queue-meta")).to_contain_text("anonymous · Device blocked by Co-host at ")
     expect(blocked.locator(".queue-text")).to_have_text("What the f.u.c.k is this")
+    screenshot(host, "voices-blocked-host-laptop", full_page=True)
     host.locator("[data-key=unblock-s2]").click()
     expect(cohost.locator("#hall-summary")).to_have_text("1 waiting for review · 0 phones blocked")
     expect(cohost.locator("#queue-held .queue-item")).to_have_count(1)
@@ -1584,6 +1585,7 @@ def test_a_phone_is_heard_a_cohost_moderates_and_the_screen_shows_it(either_serv
     expect(phone.locator(".challenge-card .from-hall")).to_have_text("From the hall: Ida")
     expect(phone.locator("#voice-box")).to_be_hidden()  # the card is up: no more challenges
     expect(phone.locator("#voice-news")).to_contain_text("Your challenge is on the screen.")
+    screenshot(phone, "voices-news-phone")
     screenshot(screen, "voices-challenge-projector")
 
     # A question during Ada's turn, anonymous, approved and put to her on the screen.
