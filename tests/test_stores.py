@@ -871,7 +871,8 @@ async def test_an_embedded_file_of_schema_1_gains_the_moderators_decisions(tmp_p
     old.executescript("""
         CREATE TABLE submissions (code TEXT NOT NULL, number INTEGER NOT NULL, device TEXT NOT NULL,
             status TEXT NOT NULL, rev INTEGER NOT NULL, item TEXT NOT NULL, PRIMARY KEY (code, number)) WITHOUT ROWID;
-        CREATE TABLE blocked_devices (code TEXT NOT NULL, device TEXT NOT NULL, PRIMARY KEY (code, device)) WITHOUT ROWID;
+        CREATE TABLE blocked_devices (code TEXT NOT NULL, device TEXT NOT NULL,
+            PRIMARY KEY (code, device)) WITHOUT ROWID;
         PRAGMA user_version = 1;
     """)
     fixed = sent("d1").model_dump_json(exclude={"id", "status", "rev", "decisions"})

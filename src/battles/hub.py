@@ -262,11 +262,7 @@ class Hub:
         if isinstance(message, protocol.Submit):
             return await self._submit(connection, message, request_id)
         if isinstance(message, protocol.Moderate):
-            if connection.revoked(await self._load(code)):
-                raise Refused("link_revoked")
-            by: Moderator = "host" if connection.role == "host" else "cohost"
-            item = await self.store.moderate(code, message.submission, message.action, by, now_ms())
-            return protocol.ack(request_id, item=submission_view(item))
+            return await self._moderate(connection, message, request_id)
         assert envelope.seq is not None and connection.role in HOST_ROLES
         actor: Actor = "host" if connection.role == "host" else "cohost"
         generation = connection.cohost_generation if actor == "cohost" else None
@@ -297,6 +293,14 @@ class Hub:
         )  # fmt: skip
         metrics.reactions.inc()
         return None  # the engagement meter is the answer
+
+    async def _moderate(self, connection: Connection, message: protocol.Moderate, request_id: str | None) -> str:
+        """A moderator's decision, on the record with who made it and when (docs/rules.md)."""
+        if connection.revoked(await self._load(connection.code)):
+            raise Refused("link_revoked")
+        by: Moderator = "host" if connection.role == "host" else "cohost"
+        item = await self.store.moderate(connection.code, message.submission, message.action, by, now_ms())
+        return protocol.ack(request_id, item=submission_view(item))
 
     async def _submit(self, connection: Connection, message: protocol.Submit, request_id: str | None) -> str:
         """Store a phone's challenge or question for the moderators (docs/rules.md)."""

@@ -548,7 +548,8 @@ class EmbeddedStore(Store):
             if action == "unblock":
                 db.execute("DELETE FROM blocked_devices WHERE code = ? AND device = ?", key)
             if changed:
-                (rev,) = db.execute("SELECT coalesce(max(rev), 0) + 1 FROM submissions WHERE code = ?", (code,)).fetchone()
+                next_rev = "SELECT coalesce(max(rev), 0) + 1 FROM submissions WHERE code = ?"
+                (rev,) = db.execute(next_rev, (code,)).fetchone()
                 changed = [item.model_copy(update={"rev": rev}) for item in changed]
                 db.executemany(
                     "UPDATE submissions SET status = ?, rev = ?, decisions = ? WHERE code = ? AND number = ?",
@@ -577,7 +578,8 @@ class EmbeddedStore(Store):
     async def blocks(self, code: str) -> list[Block]:
         with _reachable():
             rows = self._connection().execute(
-                "SELECT device, submission, decided_by, at_ms FROM blocked_devices WHERE code = ? ORDER BY at_ms, device",
+                "SELECT device, submission, decided_by, at_ms FROM blocked_devices"
+                " WHERE code = ? ORDER BY at_ms, device",
                 (code,),
             ).fetchall()
         return [Block(device=device, submission=submission, by=by, at_ms=at_ms) for device, submission, by, at_ms in rows]
