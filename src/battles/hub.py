@@ -47,7 +47,7 @@ from battles.protocol import HOST_ROLES, ROLES, Role
 from battles.settings import Settings
 from battles.security import current_secrets
 from battles.stores.base import Secrets, Store, Tally
-from battles.views import block_view, battle_view, engagement_view, links, queue_view, submission_view, tally_view
+from battles.views import battle_view, block_view, engagement_view, links, queue_view, submission_view, tally_view
 from battles.wordfilter import banned_word_in
 
 log = logging.getLogger("battles.hub")
