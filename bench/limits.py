@@ -88,7 +88,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--handshakes", type=int, default=20_000)
     join_concurrency = Settings.model_fields["join_concurrency"].default
-    parser.add_argument("--concurrency", type=int, default=join_concurrency, help="handshakes in flight (join_concurrency)")
+    parser.add_argument(
+        "--concurrency", type=int, default=join_concurrency, help="handshakes in flight (join_concurrency)"
+    )
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the best of each is kept")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-limits-") as folder:

@@ -198,7 +198,15 @@ class Generator:
         return {"times": [c.updates.get(seq) for c in self.clients]}
 
     async def vote(
-        self, vote_id: str, choices: list[str], start_at: float, spread_s: float, first: int, total: int, shift: int, timeout: float
+        self,
+        vote_id: str,
+        choices: list[str],
+        start_at: float,
+        spread_s: float,
+        first: int,
+        total: int,
+        shift: int,
+        timeout: float,
     ) -> dict[str, Any]:
         """Every socket votes once, device ``first + i`` at ``start_at + spread_s * (first + i) / total``."""
         loop = asyncio.get_running_loop()

@@ -63,7 +63,9 @@ def main() -> None:
                 page.wait_for_selector("#connection-badge[data-status=connected]")
                 page.wait_for_load_state("networkidle")
                 document = next(request for request in loaded if request.resource_type == "document")
-                print(f"a reload: the page {document.sizes()['responseBodySize']} bytes compressed; the server was asked for")
+                print(
+                    f"a reload: the page {document.sizes()['responseBodySize']} bytes compressed; the server was asked for"
+                )
                 for line in requests_seen(log)[len(asked) :]:
                     print(f"  {line}")
                 browser.close()

@@ -99,7 +99,9 @@ def run_child(url: str, hiredis: bool, arguments: argparse.Namespace) -> dict[st
     output = subprocess.run(command, check=True, capture_output=True, text=True, timeout=600).stdout
     figures: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
     if figures["hiredis"] != hiredis:
-        raise RuntimeError(f"asked for hiredis={hiredis}, the child ran with {figures['hiredis']}: is hiredis installed?")
+        raise RuntimeError(
+            f"asked for hiredis={hiredis}, the child ran with {figures['hiredis']}: is hiredis installed?"
+        )
     return figures
 
 
@@ -129,7 +131,9 @@ def cli() -> int:
                         best[hiredis][name] = max(best[hiredis].get(name, 0.0), figures[name])
         finally:
             redis_server.stop()
-    print(f"{arguments.ballots} ballots and reads, {arguments.concurrency} at a time, best of {arguments.rounds} rounds:")
+    print(
+        f"{arguments.ballots} ballots and reads, {arguments.concurrency} at a time, best of {arguments.rounds} rounds:"
+    )
     for name in ("ballots_per_s", "reads_per_s"):
         with_it, without = best[True][name], best[False][name]
         print(f"  {name:14} hiredis {with_it:9.0f}   Python parser {without:9.0f}   ratio {with_it / without:.2f}")

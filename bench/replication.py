@@ -80,7 +80,9 @@ def cli() -> int:
         finally:
             replica.stop()
             primary.stop()
-    print(f"{arguments.ballots} ballots, {arguments.concurrency} at a time, one replica on loopback, best of {arguments.rounds} rounds:")
+    print(
+        f"{arguments.ballots} ballots, {arguments.concurrency} at a time, one replica on loopback, best of {arguments.rounds} rounds:"
+    )
     for wait in (0, 1):
         figures = best[wait]
         print(f"  wait_replicas {wait}: {figures['ballots_per_s']:7.0f} ballots/s, "

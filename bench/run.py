@@ -184,7 +184,9 @@ async def phase_changes(run: Run) -> dict[str, Any]:
         lasts.append(max(got) if got else float("nan"))
         await asyncio.sleep(0.1 if run.options.quick else 0.3)
     figures = {"phase": summary(latencies), "phase_last_ms": [x * 1000 for x in lasts], "phase_missing": missing}
-    log(f"  phase change p50 {ms(pick(figures, 'phase.p50'))}, p99 {ms(pick(figures, 'phase.p99'))}, max {ms(pick(figures, 'phase.max'))}, missing {missing}")
+    log(
+        f"  phase change p50 {ms(pick(figures, 'phase.p50'))}, p99 {ms(pick(figures, 'phase.p99'))}, max {ms(pick(figures, 'phase.max'))}, missing {missing}"
+    )
     return figures
 
 
@@ -260,7 +262,9 @@ async def reconnect_storm(run: Run) -> dict[str, Any]:
         "back_after": summary(back_times),
         "jitter_s": options.reconnect_jitter,
     }
-    log(f"  storm: {len(pairs)} dropped, {len(back_times)} back, p99 {ms(pick(figures, 'storm.back_after.p99'))} after the kill")
+    log(
+        f"  storm: {len(pairs)} dropped, {len(back_times)} back, p99 {ms(pick(figures, 'storm.back_after.p99'))} after the kill"
+    )
     return figures
 
 
@@ -281,9 +285,21 @@ def start_profiles(target: Target, folder: str, scenario: str = "main", skip: in
     Path(folder).mkdir(parents=True, exist_ok=True)
     return [
         subprocess.Popen(
-            [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--rate", "200", "--format", "raw", "--nonblocking",
-             "-o", str(Path(folder) / f"{target.kind}-{scenario}-{pid}.txt")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                str(Path(sys.executable).parent / "py-spy"),
+                "record",
+                "--pid",
+                str(pid),
+                "--rate",
+                "200",
+                "--format",
+                "raw",
+                "--nonblocking",
+                "-o",
+                str(Path(folder) / f"{target.kind}-{scenario}-{pid}.txt"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )  # fmt: skip
         for pid in target.workers()
         if pid != skip
@@ -303,7 +319,9 @@ ACCEPTED = frozenset({"counted", "changed", "unchanged", "duplicate"})
 
 def ballots(answers: list[dict[str, Any]], target: Target, inject_loss: int) -> dict[str, Any]:
     """The ballots of one vote: acks and their latency, and the loss check against the store."""
-    sent, acked, status, choice = ([item for answer in answers for item in answer[key]] for key in ("sent", "acked", "status", "choice"))
+    sent, acked, status, choice = (
+        [item for answer in answers for item in answer[key]] for key in ("sent", "acked", "status", "choice")
+    )
     expected = Counter(c for c, st in zip(choice, status) if st in ACCEPTED)
     if inject_loss:
         target.lose(inject_loss)
@@ -337,7 +355,9 @@ def losses(expected: Counter[str], stored: dict[str, int]) -> dict[str, int]:
 
 def vote_to_screen(answers: list[dict[str, Any]], tallies: list[tuple[float, int]]) -> dict[str, float | None]:
     """For the k-th ack (by time), the delay until the screen shows a count of at least k."""
-    acks = sorted(a for answer in answers for a, st in zip(answer["acked"], answer["status"]) if a is not None and st == "counted")
+    acks = sorted(
+        a for answer in answers for a, st in zip(answer["acked"], answer["status"]) if a is not None and st == "counted"
+    )
     delays: list[float] = []
     shown = sorted(tallies)
     j = 0
@@ -368,8 +388,17 @@ def log(text: str) -> None:
 
 
 def machine() -> dict[str, str]:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), "?")
-    memory = next((line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")), "0")
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "?",
+    )
+    memory = next(
+        (line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")), "0"
+    )
     import os
 
     return {
@@ -406,7 +435,11 @@ ROWS: list[tuple[str, str, str]] = [
 
 def pick(figures: dict[str, Any], path: str) -> Any:
     if path == "load":
-        return f"{figures.get('load_average_at_start', 0):.1f} / {figures.get('load_average_at_end', 0):.1f}" if figures else None
+        return (
+            f"{figures.get('load_average_at_start', 0):.1f} / {figures.get('load_average_at_end', 0):.1f}"
+            if figures
+            else None
+        )
     value: Any = figures
     for part in path.split("."):
         value = value.get(part) if isinstance(value, dict) else None
@@ -446,7 +479,9 @@ def table(results: dict[Kind, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def targets_met(results: dict[Kind, dict[str, Any]], sockets: int, live_tick_ms: int = 100) -> list[tuple[str, str, bool | None]]:
+def targets_met(
+    results: dict[Kind, dict[str, Any]], sockets: int, live_tick_ms: int = 100
+) -> list[tuple[str, str, bool | None]]:
     """The issue's targets, each with the measured figure and whether it is met."""
     e, b, p = results.get("engine", {}), results.get("b0", {}), results.get("p1", {})
 
@@ -455,20 +490,32 @@ def targets_met(results: dict[Kind, dict[str, Any]], sockets: int, live_tick_ms:
 
     checks: list[tuple[str, float | None, bool | None]] = []
     mem = r(e.get("memory_per_socket_kib"), b.get("memory_per_socket_kib"))
-    checks.append((f"{sockets} sockets held on 2 processes", e.get("connected"), e.get("connected") == sockets if e else None))
+    checks.append(
+        (f"{sockets} sockets held on 2 processes", e.get("connected"), e.get("connected") == sockets if e else None)
+    )
     checks.append(("memory per socket ≤ 1.3 × B0", mem, None if mem is None else mem <= 1.3))
     phase = r(pick(e, "phase.p99"), pick(b, "phase.p99"))
     checks.append(("phase change p99 ≤ 1.5 × B0", phase, None if phase is None else phase <= 1.5))
     lost = pick(e, "burst.lost")
-    checks.append(("vote burst: no ballot lost", lost, None if lost is None else lost == 0 and pick(e, "flood.lost") == 0))
+    checks.append(
+        ("vote burst: no ballot lost", lost, None if lost is None else lost == 0 and pick(e, "flood.lost") == 0)
+    )
     ack = pick(e, "burst.ack.p99")
     checks.append(("vote burst: ack p99 ≤ 300 ms", ack, None if ack is None else ack <= 300))
     bps = r(pick(e, "flood.per_second"), pick(p, "flood.per_second"))
     checks.append(("ballots per second ≥ 3 × P1", bps, None if bps is None else bps >= 3))
     screen = pick(e, "vote_to_screen.p99")
-    checks.append((f"vote to screen p99 ≤ {live_tick_ms + 50} ms", screen, None if screen is None else screen <= live_tick_ms + 50))
+    checks.append(
+        (
+            f"vote to screen p99 ≤ {live_tick_ms + 50} ms",
+            screen,
+            None if screen is None else screen <= live_tick_ms + 50,
+        )
+    )
     better = r(pick(p, "phase.p99"), pick(e, "phase.p99"))
-    checks.append(("broadcast latency (phase change p99) ≥ 3 × better than P1", better, None if better is None else better >= 3))
+    checks.append(
+        ("broadcast latency (phase change p99) ≥ 3 × better than P1", better, None if better is None else better >= 3)
+    )
     return [(label, show(value), met) for label, value, met in checks]
 
 
@@ -480,7 +527,9 @@ async def main(options: argparse.Namespace) -> int:
     redis_server = RedisServer(folder)
     generators = LoadGenerators(options.loadgens)
     runs: dict[Kind, list[dict[str, Any]]] = {kind: [] for kind in options.targets}
-    log(f"bench: {options.sockets} sockets, {options.loadgens} load generators, redis on {redis_server.port}, logs in {folder}")
+    log(
+        f"bench: {options.sockets} sockets, {options.loadgens} load generators, redis on {redis_server.port}, logs in {folder}"
+    )
     try:
         for round_number in range(1, options.repeat + 1):
             for kind in options.targets:
@@ -489,7 +538,9 @@ async def main(options: argparse.Namespace) -> int:
                 log(f"{NAMES[kind]}: starting (round {round_number} of {options.repeat})")
                 target.start()
                 try:
-                    runs[kind].append(await asyncio.wait_for(run_target(target, generators, options), options.target_timeout))
+                    runs[kind].append(
+                        await asyncio.wait_for(run_target(target, generators, options), options.target_timeout)
+                    )
                 except Exception as error:
                     # A server that could not finish (overloaded past a bound) is reported
                     # as such; the others still run.
@@ -507,9 +558,15 @@ async def main(options: argparse.Namespace) -> int:
     if options.out:
         Path(options.out).write_text(text + "\n")
         Path(options.out + ".json").write_text(
-            json.dumps({"machine": machine(), "options": vars(options), "results": results, "runs": runs}, indent=1, default=str)
+            json.dumps(
+                {"machine": machine(), "options": vars(options), "results": results, "runs": runs},
+                indent=1,
+                default=str,
+            )
         )
-    lost = sum((pick(run, "burst.lost") or 0) + (pick(run, "flood.lost") or 0) for found in runs.values() for run in found)
+    lost = sum(
+        (pick(run, "burst.lost") or 0) + (pick(run, "flood.lost") or 0) for found in runs.values() for run in found
+    )
     return 1 if lost else 0
 
 
@@ -549,7 +606,9 @@ def report(results: dict[Kind, dict[str, Any]], options: argparse.Namespace) -> 
         f"Command: .venv/bin/python -m bench {' '.join(sys.argv[1:])}".rstrip(),
         f"Layout: 2 server processes per server, one redis-server, {options.loadgens} load generator processes, "
         f"{options.sockets} audience sockets, burst over {options.burst_seconds} s, hold {options.hold} s"
-        + (f"; each figure the best of {options.repeat} rounds (every round in the JSON)" if options.repeat > 1 else ""),
+        + (
+            f"; each figure the best of {options.repeat} rounds (every round in the JSON)" if options.repeat > 1 else ""
+        ),
         "",
         table(results),
         "",
@@ -565,7 +624,9 @@ def report(results: dict[Kind, dict[str, Any]], options: argparse.Namespace) -> 
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="200 sockets and short holds: proves the command works")
     parser.add_argument("--sockets", type=int, help="audience sockets (default 10000, --quick 200)")
     parser.add_argument("--loadgens", type=int, default=2, help="load generator processes (default 2)")
@@ -573,18 +634,35 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--hold", type=float, help="seconds to hold the sockets (default 10, --quick 1)")
     parser.add_argument("--burst-seconds", type=float, help="the vote burst's spread (default 2, --quick 0.5)")
     parser.add_argument("--concurrency", type=int, default=100, help="connects in flight per load generator")
-    parser.add_argument("--reconnect-jitter", type=float, help="a dropped phone waits up to this before reconnecting (default 1 s)")
-    parser.add_argument("--storm-timeout", type=float, help="give up waiting for reconnects after this (default 60 s, --quick 10 s)")
+    parser.add_argument(
+        "--reconnect-jitter", type=float, help="a dropped phone waits up to this before reconnecting (default 1 s)"
+    )
+    parser.add_argument(
+        "--storm-timeout", type=float, help="give up waiting for reconnects after this (default 60 s, --quick 10 s)"
+    )
     parser.add_argument("--target-timeout", type=float, default=600.0, help="give up a server's run after this")
-    parser.add_argument("--repeat", type=int, default=1, help="run every server this many rounds; report each figure's best (default 1)")
-    parser.add_argument("--inject-loss", type=int, default=0, help="drop this many stored ballots before the flood's check (tests the check)")
-    parser.add_argument("--profile", help="record py-spy profiles of the server processes (scenarios 2 to 4) into this folder")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="run every server this many rounds; report each figure's best (default 1)"
+    )
+    parser.add_argument(
+        "--inject-loss",
+        type=int,
+        default=0,
+        help="drop this many stored ballots before the flood's check (tests the check)",
+    )
+    parser.add_argument(
+        "--profile", help="record py-spy profiles of the server processes (scenarios 2 to 4) into this folder"
+    )
     parser.add_argument("--out", help="also write the report to this file, and the raw figures to FILE.json")
     options = parser.parse_args(argv)
     options.sockets = options.sockets or (200 if options.quick else 10_000)
     options.hold = options.hold if options.hold is not None else (1.0 if options.quick else 10.0)
-    options.burst_seconds = options.burst_seconds if options.burst_seconds is not None else (0.5 if options.quick else 2.0)
-    options.reconnect_jitter = options.reconnect_jitter if options.reconnect_jitter is not None else (0.3 if options.quick else 1.0)
+    options.burst_seconds = (
+        options.burst_seconds if options.burst_seconds is not None else (0.5 if options.quick else 2.0)
+    )
+    options.reconnect_jitter = (
+        options.reconnect_jitter if options.reconnect_jitter is not None else (0.3 if options.quick else 1.0)
+    )
     options.storm_timeout = options.storm_timeout or (10.0 if options.quick else 60.0)
     options.targets = [t for t in options.targets.split(",") if t]
     unknown = set(options.targets) - set(KINDS)

@@ -63,6 +63,7 @@ PROJECTOR: dict[str, Any] = {"viewport": {"width": 1920, "height": 1080}}
 SPREAD_TARGET_MS = 50.0
 CLICK_TARGET_MS = 100.0
 
+
 def load_average() -> float:
     return os.getloadavg()[0]
 
@@ -135,7 +136,18 @@ class Engine:
         self.store = self.redis.url if self.redis else f"sqlite:///{folder / 'battles.sqlite3'}"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        command = [sys.executable, "-m", "battles.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port), "--store", self.store]
+        command = [
+            sys.executable,
+            "-m",
+            "battles.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--store",
+            self.store,
+        ]
         self.process = subprocess.Popen(
             command, stdout=(folder / "server.log").open("ab"), stderr=subprocess.STDOUT, start_new_session=True
         )
@@ -172,7 +184,9 @@ class Engine:
             self.redis.stop()
 
 
-async def open_device(browser: Browser, name: str, url: str, countdown: str, kind: dict[str, Any], skew_ms: int = 0) -> Device:
+async def open_device(
+    browser: Browser, name: str, url: str, countdown: str, kind: dict[str, Any], skew_ms: int = 0
+) -> Device:
     context = await browser.new_context(**kind)
     if skew_ms:
         await context.add_init_script(script=init_script(SKEW, skew_ms))
@@ -211,7 +225,9 @@ async def countdown_spread(devices: list[Device], seconds: float) -> dict[str, A
     complete = [list(found.values()) for found in shown.values() if len(found) == len(devices)]
     spreads = [max(stamps) - min(stamps) for stamps in complete]
     # Per device, how long after the first device it flipped: who makes the spread.
-    behind = {device.name: [round(stamps[i] - min(stamps), 1) for stamps in complete] for i, device in enumerate(devices)}
+    behind = {
+        device.name: [round(stamps[i] - min(stamps), 1) for stamps in complete] for i, device in enumerate(devices)
+    }
     floors: dict[int, list[float]] = {}
     for device in devices:
         for stamp in await device.page.evaluate("window.__bench.floor"):
@@ -264,7 +280,9 @@ async def click_to_screen(host: Page, screen: Device, actions: int) -> dict[str,
         while found is None and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
             now = await marks(screen)
-            found = next((m for i, m in enumerate(now) if i >= seen and changed(action, now[i - 1] if i else None, m)), None)
+            found = next(
+                (m for i, m in enumerate(now) if i >= seen and changed(action, now[i - 1] if i else None, m)), None
+            )
         clicks: list[float] = await host.evaluate("window.__bench.clicks")
         if found is None or len(clicks) <= clicked:
             missed += 1
@@ -364,13 +382,21 @@ def log(text: str) -> None:
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench show", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--store", choices=["embedded", "redis"], default="embedded", help="the server's store (default embedded)")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench show", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--store", choices=["embedded", "redis"], default="embedded", help="the server's store (default embedded)"
+    )
     parser.add_argument("--seconds", type=float, default=30.0, help="how long to watch the countdowns (default 30)")
     parser.add_argument("--actions", type=int, default=100, help="host clicks to time (default 100)")
     parser.add_argument("--latency-ms", type=int, default=300, help="round trip added for phone 4 (default 300)")
-    parser.add_argument("--settle", type=float, default=3.0, help="seconds after the turn starts before watching (default 3)")
-    parser.add_argument("--turn-seconds", type=int, default=900, help="the turn's length (default 900: it runs through the bench)")
+    parser.add_argument(
+        "--settle", type=float, default=3.0, help="seconds after the turn starts before watching (default 3)"
+    )
+    parser.add_argument(
+        "--turn-seconds", type=int, default=900, help="the turn's length (default 900: it runs through the bench)"
+    )
     parser.add_argument("--out", help="also write the report to this file, and the raw figures to FILE.json")
     return parser.parse_args(argv)
 

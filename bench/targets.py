@@ -32,7 +32,6 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from bench.wire import BASELINE_VOTE, CODE, Kind, draft, encode, text
 
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -348,7 +347,9 @@ class Engine(Target):
         found: dict[str, Any] = {}
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
-                key = sample.name + "".join(f"[{v}]" for k, v in sorted(sample.labels.items()) if k not in ("pid", "le"))
+                key = sample.name + "".join(
+                    f"[{v}]" for k, v in sorted(sample.labels.items()) if k not in ("pid", "le")
+                )
                 if sample.name.endswith(("_count", "_sum", "_total")) or family.type == "gauge":
                     found[key] = round(found.get(key, 0.0) + sample.value, 3)
         wanted = ("battles_gc_pause", "battles_broadcast_lag", "battles_messages_out", "battles_ballots_total",

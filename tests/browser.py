@@ -24,7 +24,12 @@ SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 
 # The venue's devices: a phone in the audience, the projector, the host's laptop.
 DEVICES: dict[str, dict[str, Any]] = {
-    "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 1},
+    "phone": {
+        "viewport": {"width": 390, "height": 844},
+        "is_mobile": True,
+        "has_touch": True,
+        "device_scale_factor": 1,
+    },
     "projector": {"viewport": {"width": 1920, "height": 1080}, "device_scale_factor": 1},
     "laptop": {"viewport": {"width": 1280, "height": 800}, "device_scale_factor": 1},
     "tablet": {"viewport": {"width": 820, "height": 1180}, "has_touch": True, "device_scale_factor": 1},

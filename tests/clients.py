@@ -8,7 +8,8 @@ import itertools
 import json
 import random
 import secrets
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
@@ -226,7 +227,9 @@ class ReconnectingClient(Waiting):
             tried_at = loop.time()
             try:
                 socket = await connect(
-                    f"{url}/ws/{self.role}/{self.code}", subprotocols=offer(self.token, self.device), **self.options  # type: ignore[arg-type]
+                    f"{url}/ws/{self.role}/{self.code}",
+                    subprotocols=offer(self.token, self.device),
+                    **self.options,  # type: ignore[arg-type]
                 )
             except Exception:
                 self.failed_tries += 1
@@ -356,7 +359,9 @@ class ReconnectingClient(Waiting):
             raise TimeoutError(f"no reply to {message['type']} in {timeout} s")
         return None
 
-    async def vote(self, vote_id: str, choice: str, ballot_id: str | None = None, timeout: float = 60) -> dict[str, Any]:
+    async def vote(
+        self, vote_id: str, choice: str, ballot_id: str | None = None, timeout: float = 60
+    ) -> dict[str, Any]:
         """Cast a ballot until the server answers it: resent with the same id after a
         lost connection or ``store_unavailable``. Returns the ``ballot`` or ``error``."""
         ballot_id = ballot_id or secrets.token_urlsafe(12)

@@ -163,10 +163,28 @@ def _constant_sites(node: ast.Constant) -> Iterator[tuple[str, Apply]]:
 
 
 SYMBOLS: dict[type[ast.AST], str] = {
-    ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!=",
-    ast.In: "in", ast.NotIn: "not in", ast.Is: "is", ast.IsNot: "is not",
-    ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%",
-    ast.BitOr: "|", ast.BitAnd: "&", ast.And: "and", ast.Or: "or", ast.Not: "not", ast.USub: "-",
+    ast.Lt: "<",
+    ast.LtE: "<=",
+    ast.Gt: ">",
+    ast.GtE: ">=",
+    ast.Eq: "==",
+    ast.NotEq: "!=",
+    ast.In: "in",
+    ast.NotIn: "not in",
+    ast.Is: "is",
+    ast.IsNot: "is not",
+    ast.Add: "+",
+    ast.Sub: "-",
+    ast.Mult: "*",
+    ast.Div: "/",
+    ast.FloorDiv: "//",
+    ast.Mod: "%",
+    ast.BitOr: "|",
+    ast.BitAnd: "&",
+    ast.And: "and",
+    ast.Or: "or",
+    ast.Not: "not",
+    ast.USub: "-",
 }
 
 
@@ -290,7 +308,10 @@ def baseline_seconds() -> float:
 def source_hashes() -> dict[str, str]:
     """A digest of each core module's syntax tree: a change of what it does, not of its layout
     or comments (a reformat of the tree does not ask for a new run)."""
-    return {path: hashlib.sha256(ast.dump(ast.parse((ROOT / path).read_text())).encode()).hexdigest() for path in CORE.values()}
+    return {
+        path: hashlib.sha256(ast.dump(ast.parse((ROOT / path).read_text())).encode()).hexdigest()
+        for path in CORE.values()
+    }
 
 
 def _source_line(mutant: Mutant) -> str:
@@ -336,7 +357,9 @@ def main(argv: list[str] | None = None) -> None:
         rates[module] = {"mutants": len(mine), "killed": killed, "kill_rate": round(100 * killed / len(mine), 1)}
         print(f"{CORE[module]:28} {killed:4} of {len(mine):4} killed: {rates[module]['kill_rate']}%")
     if args.record:
-        survived = sorted((m for m, v in verdicts.items() if v == "survived"), key=lambda m: (CORE[m.module], m.line, m.description))
+        survived = sorted(
+            (m for m, v in verdicts.items() if v == "survived"), key=lambda m: (CORE[m.module], m.line, m.description)
+        )
         survivors = [f"{m.where}: {m.description}" for m in survived]
         record = {"sources": source_hashes(), "tests": CORE_TESTS, "modules": rates, "survivors": survivors}
         RECORD.write_text(json.dumps(record, indent=1) + "\n")

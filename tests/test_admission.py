@@ -54,14 +54,18 @@ def test_a_code_that_names_no_battle_is_404_for_every_role(app: InProcess, creat
         ("screen", "guess"),
     ],
 )
-def test_a_missing_or_other_roles_token_is_401(app: InProcess, created: dict[str, Any], role: str, token: str | None) -> None:
+def test_a_missing_or_other_roles_token_is_401(
+    app: InProcess, created: dict[str, Any], role: str, token: str | None
+) -> None:
     given = created["links"]["results"].split("#", 1)[1] if token == "results" else created.get(token or "", token)
     answer = refusal(app, role, created["code"], given)
     assert (answer.status_code, answer.content) == (401, b"a valid token is required")
     assert connections(app) == 0
 
 
-async def test_each_token_opens_its_role_and_the_host_endpoint_knows_a_cohost(app: InProcess, created: dict[str, Any]) -> None:
+async def test_each_token_opens_its_role_and_the_host_endpoint_knows_a_cohost(
+    app: InProcess, created: dict[str, Any]
+) -> None:
     code = created["code"]
     for endpoint, token, role in [
         ("host", created["host_token"], "host"),
@@ -87,7 +91,9 @@ async def test_a_revoked_cohost_token_is_401_and_the_new_one_opens(app: InProces
     await cohost.close()
 
 
-async def test_a_phone_keeps_its_signed_device_and_a_forged_one_is_a_new_device(app: InProcess, created: dict[str, Any]) -> None:
+async def test_a_phone_keeps_its_signed_device_and_a_forged_one_is_a_new_device(
+    app: InProcess, created: dict[str, Any]
+) -> None:
     first = await app.connect("audience", created["code"])
     signed = first.welcome["device"]
     assert signed and first.device == signed

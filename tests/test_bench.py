@@ -49,7 +49,20 @@ def test_the_quick_bench_runs_and_its_ballot_loss_check_can_fail(tmp_path: Path)
 @pytest.mark.timeout(150)
 def test_the_show_bench_prints_both_figures_with_its_slow_and_skewed_phones(tmp_path: Path) -> None:
     out = tmp_path / "show.md"
-    command = [sys.executable, "-m", "bench", "show", "--seconds", "4", "--actions", "6", "--settle", "1", "--out", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "bench",
+        "show",
+        "--seconds",
+        "4",
+        "--actions",
+        "6",
+        "--settle",
+        "1",
+        "--out",
+        str(out),
+    ]
     finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=140, env={**os.environ})
     assert finished.returncode == 0, finished.stderr[-3000:]
     report = out.read_text()

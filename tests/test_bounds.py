@@ -156,7 +156,9 @@ def _limits_of(cls: type[BaseModel], name: str, field: Any) -> list[Limit]:
 
 
 def all_limits() -> list[Limit]:
-    return [limit for cls in _models() for name, field in cls.model_fields.items() for limit in _limits_of(cls, name, field)]
+    return [
+        limit for cls in _models() for name, field in cls.model_fields.items() for limit in _limits_of(cls, name, field)
+    ]
 
 
 def example(annotation: Any, field_metadata: tuple[Any, ...] = ()) -> Any:
@@ -207,7 +209,9 @@ def edges(limit: Limit) -> tuple[list[Any], list[Any]]:
     past = bound - 1 if limit.kind == "min_length" else bound + 1
     if limit.text:
         at = ["x" * bound] + ([" " + "x" * bound + " "] if limit.strip and bound else [])
-        over = (["x" * past] if past >= 0 else []) + ([" " * (bound + 1)] if limit.strip and limit.kind == "min_length" else [])
+        over = (["x" * past] if past >= 0 else []) + (
+            [" " * (bound + 1)] if limit.strip and limit.kind == "min_length" else []
+        )
         return at, over
     return [_items(limit, bound)], ([_items(limit, past)] if past >= 0 else [])
 
@@ -241,7 +245,9 @@ def test_a_value_at_the_bound_is_accepted(limit: Limit) -> None:
         expected = value.strip() if isinstance(value, str) and limit.strip else value
         stored = getattr(instance, limit.field)
         if isinstance(stored, list):
-            stored = [item.model_dump(exclude_defaults=True) if isinstance(item, BaseModel) else item for item in stored]
+            stored = [
+                item.model_dump(exclude_defaults=True) if isinstance(item, BaseModel) else item for item in stored
+            ]
         assert stored == expected
 
 
@@ -294,7 +300,9 @@ def test_the_rules_limits_are_the_ones_docs_rules_md_gives() -> None:
         ({"type": "edit_battle", "rules": {"final_size": 11}}, "less_than_equal"),
     ],
 )
-def test_the_host_socket_applies_the_limits_through_the_command_union(message: dict[str, Any], limit: str | None) -> None:
+def test_the_host_socket_applies_the_limits_through_the_command_union(
+    message: dict[str, Any], limit: str | None
+) -> None:
     # The wire validates through the discriminated union (battles.protocol), not the classes.
     adapter: pydantic.TypeAdapter[commands.Command] = pydantic.TypeAdapter(commands.Command)
     if limit is None:
@@ -336,4 +344,6 @@ def test_every_limit_of_what_a_host_types_is_in_docs_protocol_md(limit: Limit) -
     if limit.kind in ("ge", "min_length"):
         assert text.startswith(f"{limit.bound} to "), f"`{limit.field}` in `{where}`: {text!r}, not from {limit.bound}"
     else:
-        assert re.match(rf"^\d+ to {limit.bound}\b", text), f"`{limit.field}` in `{where}`: {text!r}, not to {limit.bound}"
+        assert re.match(rf"^\d+ to {limit.bound}\b", text), (
+            f"`{limit.field}` in `{where}`: {text!r}, not to {limit.bound}"
+        )

@@ -57,7 +57,9 @@ XSS_NICKNAME = "<img src=x onerror=alert(3)>"  # 28 characters: the field takes 
 NOT_FOUND = r"Failed to load resource: the server responded with a status of 404"
 
 # Is there an attribute such as onerror= or onclick= on any element?
-HAS_HANDLER_ATTRIBUTE = "() => [...document.querySelectorAll('*')].some((el) => [...el.attributes].some((a) => a.name.startsWith('on')))"
+HAS_HANDLER_ATTRIBUTE = (
+    "() => [...document.querySelectorAll('*')].some((el) => [...el.attributes].some((a) => a.name.startsWith('on')))"
+)
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +83,13 @@ def stage(browser: Browser) -> Iterator[Stage]:
 def battle(server: Server, names: list[str], **fields: Any) -> dict[str, Any]:
     """A battle made through the HTTP API (the setup form has its own test)."""
     battlers = [{"name": name, "vision": f"The vision of {name}"} for name in names]
-    draft = {"title": "Aarhus 2079", "topic": "The future of our town", "language": "en", "battlers": battlers, **fields}
+    draft = {
+        "title": "Aarhus 2079",
+        "topic": "The future of our town",
+        "language": "en",
+        "battlers": battlers,
+        **fields,
+    }
     return server.create_battle(**draft)
 
 
@@ -119,7 +127,9 @@ def run_turns(host: Page, speakers: list[str], total: int | None = None) -> None
     phase_is(host, "Challenge")
     for index, name in enumerate(speakers):
         press(host, "n")
-        expect(host.locator("#now-detail")).to_have_text(f"{name} speaks (turn {index + 1} of {total or len(speakers)}).")
+        expect(host.locator("#now-detail")).to_have_text(
+            f"{name} speaks (turn {index + 1} of {total or len(speakers)})."
+        )
 
 
 def close_and_reveal(host: Page) -> None:
@@ -451,7 +461,9 @@ MODULES_ASKED = """() => performance.getEntriesByType("resource")
 
 
 @pytest.mark.parametrize("name", list(PAGES))
-def test_every_page_asks_for_all_its_modules_at_once(server: Server, stage: Stage, lobby: dict[str, Any], name: str) -> None:
+def test_every_page_asks_for_all_its_modules_at_once(
+    server: Server, stage: Stage, lobby: dict[str, Any], name: str
+) -> None:
     """The page names its script and every module it imports (templates/base.html): none
     waits for a module that imports it to arrive first. The Stage fails the test on any
     error the modules raise as they load (an import of a name no module exports)."""
@@ -482,7 +494,9 @@ def test_names_and_nicknames_with_markup_are_shown_as_text(server: Server, stage
     )
     host = stage.page("laptop", created["links"]["host"], name="host")
     screen = stage.page("projector", created["links"]["screen"], name="screen")
-    calm_screen = stage.page("projector", created["links"]["screen"], name="screen, reduced motion", reduced_motion="reduce")
+    calm_screen = stage.page(
+        "projector", created["links"]["screen"], name="screen, reduced motion", reduced_motion="reduce"
+    )
     phone = stage.page("phone", created["links"]["join"], name="phone")
     phase_is(phone, "Lobby")
     expect(phone.locator(".roster .battler-name").first).to_have_text(XSS_NAME)
@@ -550,7 +564,9 @@ def test_a_revoked_cohost_link_says_so_and_stops(server: Server, stage: Stage) -
         seq = next(m["seq"] for m in map(json.loads, host) if m["type"] == "snapshot")
         host.send(json.dumps({"type": "revoke_cohost", "seq": seq, "id": "revoke"}))
         assert next(m for m in map(json.loads, host) if m.get("id") == "revoke")["type"] == "ack"
-    expect(cohost.locator("#host-problem")).to_have_text("The host revoked this co-host link. Ask the host for the new one.")
+    expect(cohost.locator("#host-problem")).to_have_text(
+        "The host revoked this co-host link. Ask the host for the new one."
+    )
     expect(cohost.locator("#connection-badge")).to_have_attribute("data-status", "offline")
     expect(cohost.locator("#btn-start-round")).to_be_disabled()
 
@@ -575,7 +591,12 @@ def test_the_console_changes_one_rule_and_keeps_the_others(server: Server, stage
     # The console shows what is stored: the rules it did not touch are as they were.
     host.reload()
     phase_is(host, "Lobby")
-    for name, value in (("vote_seconds", "120"), ("debate_seconds", "30"), ("turn_seconds", "120"), ("ties", "engagement")):
+    for name, value in (
+        ("vote_seconds", "120"),
+        ("debate_seconds", "30"),
+        ("turn_seconds", "120"),
+        ("ties", "engagement"),
+    ):
         expect(host.locator(f"#edit-{name}")).to_have_value(value)
     expect(host.locator("#edit-reaction-fire")).to_be_checked()
     expect(host.locator("#edit-reaction-applause")).not_to_be_checked()
@@ -596,7 +617,11 @@ def test_the_results_of_a_battle_ended_mid_vote_show_the_counted_vote(server: Se
             seq = next(m for m in messages(host) if m.get("id") == f"c{n}")["seq"]
         for n, choice in enumerate(("b1", "b1", "b2")):
             with connect(f"{server.ws_url}/ws/audience/{code}", subprotocols=["battles.v1"]) as phone:  # type: ignore[list-item]
-                phone.send(json.dumps({"type": "vote", "vote_id": "r1v1", "choice": choice, "ballot_id": f"ballot-{n}", "id": "v"}))
+                phone.send(
+                    json.dumps(
+                        {"type": "vote", "vote_id": "r1v1", "choice": choice, "ballot_id": f"ballot-{n}", "id": "v"}
+                    )
+                )
                 assert next(m for m in messages(phone) if m.get("id") == "v")["status"] == "counted"
         host.send(json.dumps({"type": "end_battle", "reason": "Fire alarm", "seq": seq, "id": "end"}))
         assert next(m for m in messages(host) if m.get("id") == "end")["type"] == "ack"
@@ -622,7 +647,12 @@ def test_the_phone_loads_only_what_it_needs_and_keeps_it(server: Server, stage: 
     catalogs = [path for path in paths if path.startswith("/i18n/")]
     assert len(catalogs) == 1 and re.fullmatch(r"/i18n/[0-9a-f]{12}\.json", catalogs[0]), paths  # the preload, used
     modules = [f"{static}client/{name}.js" for name in ("battle", "clock", "dom", "i18n", "live", "page")]
-    assert [path for path in paths if path not in catalogs] == ["/join/" + lobby["code"], f"{static}audience.js", f"{static}battles.css", *modules]
+    assert [path for path in paths if path not in catalogs] == [
+        "/join/" + lobby["code"],
+        f"{static}audience.js",
+        f"{static}battles.css",
+        *modules,
+    ]
     compressed = sum(r.sizes()["responseBodySize"] for r in loaded)
     assert compressed <= 60_000, f"the phone's first load grew to {compressed} bytes compressed"
     for request in loaded:
@@ -646,7 +676,9 @@ def directives(policy: str) -> dict[str, list[str]]:
 
 
 @pytest.mark.parametrize("name", list(PAGES))
-def test_pages_forbid_inline_script_and_break_no_rule(server: Server, stage: Stage, lobby: dict[str, Any], name: str) -> None:
+def test_pages_forbid_inline_script_and_break_no_rule(
+    server: Server, stage: Stage, lobby: dict[str, Any], name: str
+) -> None:
     device, path, _ = PAGES[name]
     if name == "missing":
         stage.expect_console(NOT_FOUND, "this page is the 404 of a code that does not exist")
@@ -816,7 +848,9 @@ def test_a_whole_evening_in_danish_on_every_screen(server: Server, stage: Stage)
     expect(host.locator("#clock-state")).to_have_text(da("Running"))
     for number, name in enumerate(("Bo", "Cecilie", "Dan"), start=2):
         press(host, "n")
-        expect(host.locator("#now-detail")).to_have_text(da("{name} speaks (turn {n} of {total}).", name=name, n=number, total=4))
+        expect(host.locator("#now-detail")).to_have_text(
+            da("{name} speaks (turn {n} of {total}).", name=name, n=number, total=4)
+        )
     press(host, "n")
     phase_is(phones[0], da("Debate"))
     phones[0].locator(".target-picker").get_by_role("button", name="Bo", exact=True).tap()
@@ -847,9 +881,13 @@ def test_a_whole_evening_in_danish_on_every_screen(server: Server, stage: Stage)
     host.locator("#btn-start-round").click()
     phase_is(phones[0], da("Challenge"))
     press(host, "n")
-    expect(host.locator("#now-detail")).to_contain_text(da("{name} speaks (turn {n} of {total}).", name="", n=1, total=2).strip())
+    expect(host.locator("#now-detail")).to_contain_text(
+        da("{name} speaks (turn {n} of {total}).", name="", n=1, total=2).strip()
+    )
     press(host, "n")
-    expect(host.locator("#now-detail")).to_contain_text(da("{name} speaks (turn {n} of {total}).", name="", n=2, total=2).strip())
+    expect(host.locator("#now-detail")).to_contain_text(
+        da("{name} speaks (turn {n} of {total}).", name="", n=2, total=2).strip()
+    )
     press(host, "n")
     phase_is(phones[0], da("Debate"))
     press(host, "v")
@@ -955,11 +993,15 @@ def test_skewed_devices_flip_every_second_together_on_the_servers_boundary(serve
     for name, found in late.items():
         assert -25 <= min(found) <= 25, (name, seconds, late)
     # The hall in step: on the typical second, all within 50 ms (docs/performance.md, In step).
-    spreads = sorted(max(found[i] for found in late.values()) - min(found[i] for found in late.values()) for i in range(len(seconds)))
+    spreads = sorted(
+        max(found[i] for found in late.values()) - min(found[i] for found in late.values()) for i in range(len(seconds))
+    )
     assert spreads[len(spreads) // 2] <= 50, (seconds, late)
 
 
-def test_a_slow_pong_does_not_set_the_clock_and_a_return_to_the_page_measures_again(server: Server, stage: Stage) -> None:
+def test_a_slow_pong_does_not_set_the_clock_and_a_return_to_the_page_measures_again(
+    server: Server, stage: Stage
+) -> None:
     created = battle(server, ["Ada", "Bo"])
     pings: list[float] = []
     held: list[WebSocketRoute] = []
@@ -1120,7 +1162,9 @@ def test_the_screen_fits_every_projector_in_every_phase(server: Server, stage: S
     battlers = [
         {
             "name": longest(f"Alexandra Bæk-Sørensen von Kaufmann-Winther {n}", 60),
-            "vision": longest(f"A floating district of Aarhus that lives off the tides and is run by its neighbours {n}", 140),
+            "vision": longest(
+                f"A floating district of Aarhus that lives off the tides and is run by its neighbours {n}", 140
+            ),
             "affiliation": longest(f"Architect and chair of the harbour council, Aarhus Ø {n}", 140),
         }
         for n in range(1, 11)
@@ -1128,7 +1172,9 @@ def test_the_screen_fits_every_projector_in_every_phase(server: Server, stage: S
     created = server.create_battle(
         title=longest("The future of Aarhus in 2079: the sea has risen and the summers are hotter", 140),
         topic=longest("Sustainability, climate, the harbour and the people who live by it", 140),
-        scenario=longest("It is 2079. The sea has risen a metre and the summers are hotter; how does our region thrive?", 600),
+        scenario=longest(
+            "It is 2079. The sea has risen a metre and the summers are hotter; how does our region thrive?", 600
+        ),
         language="en",
         battlers=battlers,
         rules={"turn_seconds": 5, "debate_seconds": 120, "eliminations_per_round": 8, "ties": "host"},
@@ -1138,7 +1184,10 @@ def test_the_screen_fits_every_projector_in_every_phase(server: Server, stage: S
     phase_is(screen, "Lobby")
     with host_socket(server, created) as host:
         fits_every_projector(screen, "lobby")
-        host("start_round", challenge=longest("The power grid fails for a week in the coldest month and the harbour freezes", 500))
+        host(
+            "start_round",
+            challenge=longest("The power grid fails for a week in the coldest month and the harbour freezes", 500),
+        )
         phase_is(screen, "Challenge")
         fits_every_projector(screen, "challenge")
         host("next")
@@ -1211,7 +1260,9 @@ def step_is(host: Page, label: str, key: str | None) -> dict[str, float]:
         host.set_viewport_size({"width": width, "height": height})
         box = step.bounding_box()
         assert box is not None
-        assert 0 <= box["x"] and box["x"] + box["width"] <= width and 0 <= box["y"] and box["y"] + box["height"] <= height, (size, box)
+        assert (
+            0 <= box["x"] and box["x"] + box["width"] <= width and 0 <= box["y"] and box["y"] + box["height"] <= height
+        ), (size, box)
         where[f"{size} top"] = box["y"]
         where[f"{size} centre"] = box["x"] + box["width"] / 2
     host.set_viewport_size({"width": 1280, "height": 800})
@@ -1307,7 +1358,9 @@ def test_the_host_revokes_the_cohost_link_from_the_console(server: Server, stage
     expect(cohost.locator("#btn-revoke")).to_have_count(0)
     host.get_by_role("button", name="Revoke the co-host link…").click()
     answer_dialog(host, "Revoke the co-host link?", "Revoke the link")
-    expect(cohost.locator("#host-problem")).to_have_text("The host revoked this co-host link. Ask the host for the new one.")
+    expect(cohost.locator("#host-problem")).to_have_text(
+        "The host revoked this co-host link. Ask the host for the new one."
+    )
     expect(cohost_field).not_to_have_value(old_link)
     expect(host.locator("#event-log")).to_contain_text("Co-host link revoked")
     # The new link works.
@@ -1439,7 +1492,9 @@ def test_the_reveal_builds_reactions_float_and_the_vote_shows_a_big_qr_code(serv
     assert tops[0] != "2 votes · 67 %" and tops[-1] == "2 votes · 67 %", tops  # counted up
     # Reduced motion: the whole result at once.
     calm_log = calm.evaluate("window.revealLog")
-    assert calm_log[0]["decided"] and calm_log[0]["shown"] == [0, 1, 2] and calm_log[0]["top"] == "2 votes · 67 %", calm_log[0]
+    assert calm_log[0]["decided"] and calm_log[0]["shown"] == [0, 1, 2] and calm_log[0]["top"] == "2 votes · 67 %", (
+        calm_log[0]
+    )
 
 
 def test_confetti_stays_behind_the_winner_and_the_results_fit_a_phone(server: Server, stage: Stage) -> None:
@@ -1465,7 +1520,10 @@ def test_confetti_stays_behind_the_winner_and_the_results_fit_a_phone(server: Se
 
 
 def test_live_bars_of_ten_long_names_fit_every_projector(server: Server, stage: Stage) -> None:
-    battlers = [{"name": longest(f"Alexandra Bæk-Sørensen von Kaufmann-Winther {n}", 60), "vision": f"Vision {n}"} for n in range(1, 11)]
+    battlers = [
+        {"name": longest(f"Alexandra Bæk-Sørensen von Kaufmann-Winther {n}", 60), "vision": f"Vision {n}"}
+        for n in range(1, 11)
+    ]
     created = server.create_battle(title="Aarhus 2079", language="en", battlers=battlers, rules={"live_totals": True})
     screen = stage.page("projector", created["links"]["screen"], name="screen")
     phase_is(screen, "Lobby")
@@ -1525,7 +1583,9 @@ def test_a_phone_is_heard_a_cohost_moderates_and_the_screen_shows_it(either_serv
     expect(phone.locator("#nickname-status")).to_have_text("Saved")
     expect(phone.locator("#voice-title")).to_have_text("Challenge the battlers")
     phone.locator("#voice-text").fill(f"Your vision must work without cars {XSS_NAME}")
-    expect(phone.locator("#voice-count")).to_have_text(f"{200 - len('Your vision must work without cars ' + XSS_NAME)} characters left")
+    expect(phone.locator("#voice-count")).to_have_text(
+        f"{200 - len('Your vision must work without cars ' + XSS_NAME)} characters left"
+    )
     screenshot(phone, "voices-form-phone", full_page=True)
     phone.locator("#voice-send").tap()
     expect(phone.locator("#voice-status")).to_have_text("Thank you! Sent for review.")
@@ -1580,7 +1640,9 @@ def test_a_phone_is_heard_a_cohost_moderates_and_the_screen_shows_it(either_serv
     host.locator("#btn-start-round").click()
     phase_is(screen, "Challenge")
     cohost.locator("[data-key=show-challenge-s1]").click()
-    expect(screen.locator(".challenge-card .challenge-text")).to_have_text(f"Your vision must work without cars {XSS_NAME}")
+    expect(screen.locator(".challenge-card .challenge-text")).to_have_text(
+        f"Your vision must work without cars {XSS_NAME}"
+    )
     expect(screen.locator(".challenge-card .from-hall")).to_have_text("From the hall: Ida")
     expect(phone.locator(".challenge-card .from-hall")).to_have_text("From the hall: Ida")
     expect(phone.locator("#voice-box")).to_be_hidden()  # the card is up: no more challenges
@@ -1591,9 +1653,13 @@ def test_a_phone_is_heard_a_cohost_moderates_and_the_screen_shows_it(either_serv
     # A question during Ada's turn, anonymous, approved and put to her on the screen.
     press(host, "n")
     expect(phone.locator("#voice-title")).to_have_text("Ask a question")
-    expect(phone.locator("#voice-hint")).to_have_text("Your question goes to Ada. The host picks which ones reach the screen.")
+    expect(phone.locator("#voice-hint")).to_have_text(
+        "Your question goes to Ada. The host picks which ones reach the screen."
+    )
     send_voice(phone, "Who pays for the dikes?", anonymous=True)
-    expect(host.locator("#queue-pending .queue-item .queue-meta").first).to_have_text("Question · anonymous · for Ada · Round 1")
+    expect(host.locator("#queue-pending .queue-item .queue-meta").first).to_have_text(
+        "Question · anonymous · for Ada · Round 1"
+    )
     host.locator("[data-key=approve-s3]").click()
     host.locator("[data-key=show-question-s3]").click()
     card = screen.locator(".question-card")
@@ -1616,7 +1682,9 @@ def test_a_phone_is_heard_a_cohost_moderates_and_the_screen_shows_it(either_serv
 
     # The export holds them all, with what became of each, and never a device.
     token = created["host_token"]
-    exported = httpx.get(f"{either_server.url}/api/battles/{created['code']}/export.json", headers={"authorization": f"Bearer {token}"}).json()
+    exported = httpx.get(
+        f"{either_server.url}/api/battles/{created['code']}/export.json", headers={"authorization": f"Bearer {token}"}
+    ).json()
     assert [(s["id"], s["kind"], s["status"], s["nickname"]) for s in exported["submissions"]] == [
         ("s1", "challenge", "approved", "Ida"),
         ("s2", "challenge", "held", ""),
@@ -1624,9 +1692,15 @@ def test_a_phone_is_heard_a_cohost_moderates_and_the_screen_shows_it(either_serv
     ]
     actions = [entry["action"] for entry in exported["battle"]["log"]]
     assert actions.count("show_submission") == 2 and "hide_submission" in actions
-    assert exported["battle"]["rules"]["banned_words"] == ["dikes*"] and not exported["battle"]["rules"]["audience_questions"]
+    assert (
+        exported["battle"]["rules"]["banned_words"] == ["dikes*"]
+        and not exported["battle"]["rules"]["audience_questions"]
+    )
     assert all("device" not in s for s in exported["submissions"])
-    assert [(d["action"], d["by"]) for d in exported["submissions"][1]["decisions"]] == [("block", "cohost"), ("unblock", "host")]
+    assert [(d["action"], d["by"]) for d in exported["submissions"][1]["decisions"]] == [
+        ("block", "cohost"),
+        ("unblock", "host"),
+    ]
 
 
 # --- the evening as pictures: the charts, the poster, the closing view ---------------------------
@@ -1646,7 +1720,9 @@ class Phone:
         return next(m for m in map(json.loads, self.socket) if m.get("id") == request)
 
     def vote(self, vote_id: str, choice: str) -> None:
-        reply = self.request({"type": "vote", "vote_id": vote_id, "choice": choice, "ballot_id": f"ballot-{vote_id}-{self.count}"})
+        reply = self.request(
+            {"type": "vote", "vote_id": vote_id, "choice": choice, "ballot_id": f"ballot-{vote_id}-{self.count}"}
+        )
         assert reply.get("status") == "counted", reply
 
     def react(self, kind: str) -> None:
@@ -1661,7 +1737,9 @@ def played_evening(server: Server, names: list[str], **fields: Any) -> dict[str,
     device each: the cool-down), round 2 has a voided vote; the first of the roster wins."""
     battlers = [{"name": name, "vision": f"The vision of {name}"} for name in names]
     rules = {"vote_mode": "out", "vote_seconds": 600}
-    created = server.create_battle(title="Aarhus 2079", topic="Sea level and summers", language="en", battlers=battlers, rules=rules, **fields)
+    created = server.create_battle(
+        title="Aarhus 2079", topic="Sea level and summers", language="en", battlers=battlers, rules=rules, **fields
+    )
     ids = [f"b{n}" for n in range(1, len(names) + 1)]
     audience = f"{server.ws_url}/ws/audience/{created['code']}"
     with host_socket(server, created) as console, contextlib.ExitStack() as sockets:
@@ -1776,7 +1854,9 @@ def test_the_evening_as_pictures_on_the_results_page_the_poster_and_the_screen(s
 
     # Without the token the poster says so and shows nothing.
     stranger = stage.page("laptop", f"{server.url}/results/{created['code']}/poster", name="poster, no token")
-    expect(stranger.locator("#poster-status")).to_have_text("This poster link is incomplete: open it from the results page.")
+    expect(stranger.locator("#poster-status")).to_have_text(
+        "This poster link is incomplete: open it from the results page."
+    )
     expect(stranger.locator("#poster")).to_be_hidden()
 
     # The screen's closing view: the winner, then each chart filling the wall.
@@ -1810,7 +1890,11 @@ def test_the_results_and_the_poster_of_24_long_names_fit_a_phone_and_a_page(serv
     shown_chart(laptop, "votes")
     assert laptop.evaluate(NO_SIDEWAYS_SCROLL) == {"scroll": 0, "wide": []}
     screenshot(laptop, "pictures-results-24-laptop", full_page=True)
-    poster = stage.page("laptop", f"{server.url}/results/{created['code']}/poster#{created['links']['results'].split('#')[1]}", name="poster")
+    poster = stage.page(
+        "laptop",
+        f"{server.url}/results/{created['code']}/poster#{created['links']['results'].split('#')[1]}",
+        name="poster",
+    )
     printed = print_poster(poster, "pictures-poster-24")
     assert names[0] in " ".join(printed.split())
 
@@ -1832,7 +1916,12 @@ def test_the_results_and_the_poster_of_24_long_names_fit_a_phone_and_a_page(serv
     expect(screen.locator(".closing-chart figcaption").nth(2)).to_be_visible()
     shown = screen.locator(".closing-chart:not([hidden]) svg.chart-votes")
     block, before = (shown.locator("g.chart-block").nth(n).bounding_box() for n in (2, 1))
-    assert block is not None and before is not None and block["height"] >= 500 and before["y"] + before["height"] <= block["y"]
+    assert (
+        block is not None
+        and before is not None
+        and block["height"] >= 500
+        and before["y"] + before["height"] <= block["y"]
+    )
 
 
 def test_a_battle_ended_in_the_lobby_closes_with_thanks_and_no_empty_charts(server: Server, stage: Stage) -> None:

@@ -70,7 +70,9 @@ def battles(*arguments: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize("kind", ["embedded", "redis"])
-async def test_backup_wipe_restore_and_the_evening_goes_on(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+async def test_backup_wipe_restore_and_the_evening_goes_on(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     if kind == "redis":
         redis_server: RedisServer = request.getfixturevalue("redis_server")
         redis_server.start()
@@ -86,7 +88,9 @@ async def test_backup_wipe_restore_and_the_evening_goes_on(kind: str, tmp_path: 
         heckler = await Client.connect(server.ws_url, "audience", code)
         heard = await heckler.request({"type": "submit", "kind": "challenge", "text": "Plant a forest"})
         assert heard["type"] == "ack", heard
-        assert (await host.request({"type": "moderate", "submission": heard["submission"], "action": "block"}))["type"] == "ack"
+        assert (await host.request({"type": "moderate", "submission": heard["submission"], "action": "block"}))[
+            "type"
+        ] == "ack"
         await heckler.close()
         vote_id = await to_the_vote(host)
         phones = [await Client.connect(server.ws_url, "audience", code) for _ in range(3)]
@@ -158,7 +162,9 @@ def test_sigterm_drains_for_at_most_shutdown_drain_s(tmp_path: Path) -> None:
     for ``shutdown_drain_s`` and no longer."""
     stopped_after: dict[int, float | None] = {}
     for drain in (2, 60):
-        server = Server(f"sqlite:///{tmp_path / 'battles.sqlite3'}", tmp_path / f"server-{drain}.log", shutdown_drain_s=drain).start()
+        server = Server(
+            f"sqlite:///{tmp_path / 'battles.sqlite3'}", tmp_path / f"server-{drain}.log", shutdown_drain_s=drain
+        ).start()
         stalled = socket.create_connection(("127.0.0.1", server.port))
         try:
             stalled.sendall(

@@ -73,7 +73,9 @@ async def test_a_device_reacts_once_per_cooldown_across_processes(two_servers: t
     await here.wait_for(lambda b: b["phase"] == "turn")
     await there.wait_for(lambda b: b["phase"] == "turn")
     # Both at once, well within the tests' 100 ms cooldown: one counts, one is refused.
-    await asyncio.gather(here.send({"type": "react", "kind": "applause"}), there.send({"type": "react", "kind": "fire"}))
+    await asyncio.gather(
+        here.send({"type": "react", "kind": "applause"}), there.send({"type": "react", "kind": "fire"})
+    )
 
     async def refusal(client: Client) -> str | None:
         with contextlib.suppress(TimeoutError):

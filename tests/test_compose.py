@@ -185,9 +185,7 @@ def test_the_image_command_line_starts_and_keeps_its_store_in_the_volume(tmp_pat
         os.chown(data, 65534, 65534)
     workdir = [arguments for instruction, arguments in steps if instruction == "WORKDIR"][-1]
     assert workdir == "/data"
-    environment = {
-        name: value.replace("/data", str(data)) for name, value in image_environment(steps).items()
-    }
+    environment = {name: value.replace("/data", str(data)) for name, value in image_environment(steps).items()}
     port = free_port()
     command = json.loads(next(arguments for instruction, arguments in steps if instruction == "CMD"))
     assert command[:2] == ["battles", "serve"]

@@ -325,4 +325,3 @@ async def test_a_random_evening_converges(deployment: list[Server]) -> None:
     finally:
         if evening is not None:
             await close_all(*(s.client for s in evening.sockets))
-

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from battles import game, hub, protocol
-from battles.stores import embedded
 from battles.i18n import REASONS
 from battles.model import Rules
 from battles.settings import Settings
+from battles.stores import embedded
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -49,7 +49,9 @@ def test_every_rule_is_mapped_in_rules_md(rule: str) -> None:
 @pytest.mark.parametrize("bound", sorted(name for name in vars(game) if name.startswith("MAX_")))
 def test_every_bound_of_a_battle_is_listed_with_its_value(bound: str) -> None:
     text = (DOCS / "security.md").read_text()
-    assert f"| `{bound}` | {getattr(game, bound)} |" in text, f"docs/security.md does not list {bound} = {getattr(game, bound)}"
+    assert f"| `{bound}` | {getattr(game, bound)} |" in text, (
+        f"docs/security.md does not list {bound} = {getattr(game, bound)}"
+    )
 
 
 # --- the refusals of each message, derived from the code -----------------------------------
@@ -105,7 +107,9 @@ def command_type(command: type) -> str:
 def test_every_refusal_of_a_host_command_is_listed_where_it_is_documented(command: type) -> None:
     reasons = reachable(GAME, game._HANDLERS[command].__name__) | reachable(GAME, "apply")
     missing = reasons - listed(section(command_type(command))) - COMMON
-    assert not missing, f"docs/protocol.md, `{command_type(command)}`, does not say it can be refused with {sorted(missing)}"
+    assert not missing, (
+        f"docs/protocol.md, `{command_type(command)}`, does not say it can be refused with {sorted(missing)}"
+    )
 
 
 def test_the_common_refusals_of_host_commands_are_the_ones_every_command_shares() -> None:
@@ -130,12 +134,18 @@ def test_every_refusal_of_a_ballot_is_listed() -> None:
 
 def test_every_refusal_of_a_submission_is_listed() -> None:
     hub_functions = refusals_in(hub)
-    reasons = reachable(GAME, "submission_target") | reachable(hub_functions, "_submit") | reachable(refusals_in(embedded), "submit")
+    reasons = (
+        reachable(GAME, "submission_target")
+        | reachable(hub_functions, "_submit")
+        | reachable(refusals_in(embedded), "submit")
+    )
     assert {"submissions_closed", "device_blocked", "too_soon"} <= reasons, "the submission's checks have moved"
     missing = reasons - listed(section("submit"))
     assert not missing, f"docs/protocol.md, `submit`, does not say it can be refused with {sorted(missing)}"
     moderation = reachable(refusals_in(embedded), "moderate") - listed(section("moderate"))
     assert not moderation, f"docs/protocol.md, `moderate`, does not say it can be refused with {sorted(moderation)}"
+
+
 # --- the map of the code -------------------------------------------------------------------
 
 
@@ -162,7 +172,9 @@ def test_every_store_module_is_in_the_architecture_map(module: str) -> None:
 def test_the_project_cites_only_what_it_holds() -> None:
     # The rules are docs/rules.md; nothing in the repository may send a reader elsewhere for them.
     root = DOCS.parent
-    files = [p for folder in ("src", "static", "templates", "tests", "docs", "bench") for p in (root / folder).rglob("*")]
+    files = [
+        p for folder in ("src", "static", "templates", "tests", "docs", "bench") for p in (root / folder).rglob("*")
+    ]
     citing = [
         str(p.relative_to(root))
         for p in files + [root / "README.md"]

@@ -240,8 +240,10 @@ async def test_kill_9_of_the_one_embedded_process_then_a_restart_loses_no_acknow
 
         before = burst.acked_between(killed_at - 2, killed_at) / 2
         pace = burst.acked_between(burst_started, killed_at) / (killed_at - burst_started)
-        print(f"kill -9 of the embedded process: {before:.0f} ballots/s in the 2 s before, {pace:.0f} "
-              f"ballots/s since the burst began, {in_flight} of {len(phones)} phones' ballots in flight")
+        print(
+            f"kill -9 of the embedded process: {before:.0f} ballots/s in the 2 s before, {pace:.0f} "
+            f"ballots/s since the burst began, {in_flight} of {len(phones)} phones' ballots in flight"
+        )
         # The kill must land in the middle of a burst: ballots in flight, acknowledged at
         # the burst's own pace right up to it. That pace is the machine's, not a figure:
         # each ballot waits for an fsync of the WAL, shared by the ballots that arrive
@@ -282,7 +284,9 @@ def durable_redis(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Re
     server.stop()
 
 
-async def test_kill_9_of_redis_mid_burst(durable_redis: RedisServer, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+async def test_kill_9_of_redis_mid_burst(
+    durable_redis: RedisServer, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     fsync = durable_redis.persistence[-1]
     one, two = (Server(durable_redis.url, tmp_path / f"server-{n}.log", **HALL_LIMITS) for n in (1, 2))
     try:
@@ -309,7 +313,9 @@ async def test_kill_9_of_redis_mid_burst(durable_redis: RedisServer, tmp_path: P
             await connect(f"{two.ws_url}/ws/audience/{created['code']}", subprotocols=["battles.v1"])  # type: ignore[list-item]
         assert refusal.value.response.status_code == 503
         # Ballots are refused, clearly, and nothing is acknowledged.
-        refused = await probe.request({"type": "vote", "vote_id": vote_id, "choice": "b1", "ballot_id": "probe-ballot-1"})
+        refused = await probe.request(
+            {"type": "vote", "vote_id": vote_id, "choice": "b1", "ballot_id": "probe-ballot-1"}
+        )
         assert refused is not None and refused["type"] == "error" and refused["reason"] == "store_unavailable"
         assert "storage" in refused["message"]
         paused = await host.command("pause_timer")
@@ -328,8 +334,10 @@ async def test_kill_9_of_redis_mid_burst(durable_redis: RedisServer, tmp_path: P
 
         before = burst.acked_between(killed_at - 2, killed_at) / 2
         after = burst.acked_between(back_at + 1, back_at + 3) / 2
-        print(f"appendfsync {fsync}: {before:.0f} ballots/s before the kill, {after:.0f}/s after; "
-              f"told in {told_at - killed_at:.2f} s, back {back_at - restarting_at:.2f} s after the restart")
+        print(
+            f"appendfsync {fsync}: {before:.0f} ballots/s before the kill, {after:.0f}/s after; "
+            f"told in {told_at - killed_at:.2f} s, back {back_at - restarting_at:.2f} s after the restart"
+        )
         assert before > MIN_RATE and after > MIN_RATE, (before, after)
         assert sum(burst.refused.values()) == 0  # every ballot was answered in the end
         surprises = [s for phone in phones for s in phone.surprises]
@@ -448,9 +456,7 @@ async def test_a_sentinel_failover_mid_burst(
     await until(lambda: all(replicating(replica) for replica in replicas), 20, "replicas in sync")
     await until(lambda: sentinels_ready(sentinels, len(replicas)), 30, "Sentinels that know each other")
     url = "redis+sentinel://" + ",".join(f"127.0.0.1:{s.port}" for s in sentinels) + f"/{SERVICE}/0"
-    one, two = (
-        Server(url, tmp_path / f"server-{n}.log", wait_replicas=wait_replicas, **HALL_LIMITS) for n in (1, 2)
-    )
+    one, two = (Server(url, tmp_path / f"server-{n}.log", wait_replicas=wait_replicas, **HALL_LIMITS) for n in (1, 2))
     try:
         created, vote_id, host, phones = await hall_at_the_vote(one, two, "Failover")
         code = created["code"]
@@ -464,7 +470,9 @@ async def test_a_sentinel_failover_mid_burst(
             while timer_host.battle["phase"] != "vote":
                 await timer_host.run("next")
             hosts.append(timer_host)
-            timed.append(await ReconnectingClient([two.ws_url], "screen", battle["code"], battle["screen_token"]).start())
+            timed.append(
+                await ReconnectingClient([two.ws_url], "screen", battle["code"], battle["screen_token"]).start()
+            )
         everyone = [host, *phones, *timed]
 
         burst = Burst(phones, vote_id, rate=1000).start()
@@ -625,7 +633,10 @@ def rss_kib(pid: int) -> int:
 async def test_a_client_that_stops_answering_pings_is_dropped_and_leaves_the_count(tmp_path: Path) -> None:
     interval, timeout = 1.0, 1.0
     server = Server(
-        f"sqlite:///{tmp_path / 'battles.sqlite3'}", tmp_path / "server.log", ping_interval=interval, ping_timeout=timeout
+        f"sqlite:///{tmp_path / 'battles.sqlite3'}",
+        tmp_path / "server.log",
+        ping_interval=interval,
+        ping_timeout=timeout,
     ).start()
     try:
         created = server.create_battle(title="Pings", battlers=FOUR)
@@ -655,12 +666,18 @@ async def test_a_client_that_stops_answering_pings_is_dropped_and_leaves_the_cou
 
 
 async def test_a_client_that_stops_reading_is_closed_and_the_others_get_every_update(tmp_path: Path) -> None:
-    server = Server(f"sqlite:///{tmp_path / 'battles.sqlite3'}", tmp_path / "server.log", send_queue=8, **HALL_LIMITS).start()
+    server = Server(
+        f"sqlite:///{tmp_path / 'battles.sqlite3'}", tmp_path / "server.log", send_queue=8, **HALL_LIMITS
+    ).start()
     try:
         # A large battle, so that each update is about 9 KiB: a socket whose queue had no
         # bound would hold megabytes.
-        battlers = [{"name": f"Battler {n}", "vision": "A vision " + "x" * 120, "affiliation": "y" * 100} for n in range(24)]
-        created = server.create_battle(title="Slow readers", scenario="s" * 2000, battlers=battlers, rules={"vote_seconds": 3600})
+        battlers = [
+            {"name": f"Battler {n}", "vision": "A vision " + "x" * 120, "affiliation": "y" * 100} for n in range(24)
+        ]
+        created = server.create_battle(
+            title="Slow readers", scenario="s" * 2000, battlers=battlers, rules={"vote_seconds": 3600}
+        )
         code = created["code"]
         await host_to_the_vote(server, code, created["host_token"])
         urls = [server.ws_url]
@@ -703,7 +720,9 @@ async def test_a_client_that_stops_reading_is_closed_and_the_others_get_every_up
         # Bounded: with no bound the server would hold 20 sockets x 400 updates.
         growth_kib = peak_kib - before_kib
         unbounded_kib = 20 * updates * frame // 1024
-        print(f"updates of {frame} bytes; server RSS {before_kib} KiB, +{growth_kib} KiB at the peak (unbounded: +{unbounded_kib} KiB)")
+        print(
+            f"updates of {frame} bytes; server RSS {before_kib} KiB, +{growth_kib} KiB at the peak (unbounded: +{unbounded_kib} KiB)"
+        )
         assert growth_kib < unbounded_kib / 4
         await close_all(host, *readers)
     finally:
@@ -769,7 +788,9 @@ async def test_a_restart_under_2000_sockets_brings_them_all_back_spread_out(tmp_
             assert {reply["status"] for reply in replies} == {"counted"}
 
         # A tenth of the hall changes its mind just as the server goes down.
-        changing = [asyncio.ensure_future(phone.vote(vote_id, rng.choice(CHOICES), timeout=60)) for phone in phones[::10]]
+        changing = [
+            asyncio.ensure_future(phone.vote(vote_id, rng.choice(CHOICES), timeout=60)) for phone in phones[::10]
+        ]
         await asyncio.sleep(0.05)
         restart_at = loop.time()
         lag = LoopLag().start()
@@ -786,10 +807,12 @@ async def test_a_restart_under_2000_sockets_brings_them_all_back_spread_out(tmp_
         back = [phone.connected_at[-1] - restart_at for phone in phones]
         planned = busiest_second([phone.planned_at[-1] for phone in phones])
         served = busiest_second(back)
-        print(f"restart took {up_at - restart_at:.1f} s; all 2,000 back {max(back):.1f} s after it began; "
-              f"busiest second: {planned / 20:.1f}% of the tries as the policy drew them, {served / 20:.1f}% "
-              f"of the welcomes; {sum(p.failed_tries for p in phones)} tries failed while the server was down; "
-              f"this test's event loop lagged {lag.worst:.2f} s at worst")
+        print(
+            f"restart took {up_at - restart_at:.1f} s; all 2,000 back {max(back):.1f} s after it began; "
+            f"busiest second: {planned / 20:.1f}% of the tries as the policy drew them, {served / 20:.1f}% "
+            f"of the welcomes; {sum(p.failed_tries for p in phones)} tries failed while the server was down; "
+            f"this test's event loop lagged {lag.worst:.2f} s at worst"
+        )
         assert {code for phone in phones for code in phone.close_codes} == {1012}
         assert max(back) < 30
         assert planned <= 0.15 * len(phones)
@@ -916,7 +939,9 @@ async def test_a_screen_offline_for_90_s_of_updates_catches_up_exactly(tmp_path:
                 break
         assert show.revealed > revealed_offline
         revealed = [vote for rnd in host.battle["rounds"] for vote in rnd["votes"] if vote["status"] == "revealed"]
-        assert revealed == [vote for rnd in screen.battle["rounds"] for vote in rnd["votes"] if vote["status"] == "revealed"]
+        assert revealed == [
+            vote for rnd in screen.battle["rounds"] for vote in rnd["votes"] if vote["status"] == "revealed"
+        ]
         assert revealed and all(sum(vote["totals"].values()) == len(phones) for vote in revealed)
         if screen.tally is not None and host.tally is not None:
             assert screen.tally["ballots"] == host.tally["ballots"]

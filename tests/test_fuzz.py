@@ -160,7 +160,9 @@ def changed(draw: st.DrawFn, kind: str, mutation: str) -> tuple[str, dict[str, A
     name = draw(st.sampled_from(sorted(fields)))
     field = fields[name]
     if mutation == "type":
-        wrong = [value for kind_, values in OF_TYPE.items() if not json_types(field, defs) & {kind_} for value in values]
+        wrong = [
+            value for kind_, values in OF_TYPE.items() if not json_types(field, defs) & {kind_} for value in values
+        ]
         if "number" in json_types(field, defs):
             wrong = [value for value in wrong if not isinstance(value, int) or isinstance(value, bool)]
         message[name] = draw(st.sampled_from(wrong))
@@ -168,7 +170,9 @@ def changed(draw: st.DrawFn, kind: str, mutation: str) -> tuple[str, dict[str, A
         limits = field.get("anyOf", [field])[0]
         limits = defs.get(limits.get("$ref", "").rsplit("/", 1)[-1], limits)
         if limits.get("type") == "integer":
-            message[name] = draw(st.sampled_from([limits.get("maximum", 2**63) + 1, limits.get("minimum", -(2**63)) - 1, 2**70]))
+            message[name] = draw(
+                st.sampled_from([limits.get("maximum", 2**63) + 1, limits.get("minimum", -(2**63)) - 1, 2**70])
+            )
         elif limits.get("type") == "array":
             message[name] = ["b1"] * (limits.get("maxItems", 10) + draw(st.integers(1, 20)))
         else:
@@ -194,7 +198,9 @@ PAIRS = [(role, kind) for role in ROLES for kind in protocol.CLIENT_MESSAGES]
 # Anything at all in one frame: JSON of any shape, any text, bytes, deep nesting.
 scalars = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=40)
 json_values = st.recursive(
-    scalars, lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4), max_leaves=12
+    scalars,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    max_leaves=12,
 )
 garbage = st.one_of(
     json_values.map(json.dumps),
@@ -210,7 +216,9 @@ any_message = st.tuples(st.sampled_from(sorted(MODELS)), st.sampled_from(MUTATIO
 # --- the decoder ------------------------------------------------------------------------
 
 
-@settings(max_examples=200, deadline=None, database=None, derandomize=not ROUNDS, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=200, deadline=None, database=None, derandomize=not ROUNDS, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(raw=any_message | garbage, role=st.sampled_from(ROLES))
 def test_the_decoder_accepts_a_message_of_the_role_or_refuses_it(raw: str | bytes, role: protocol.Role) -> None:
     try:
@@ -298,7 +306,9 @@ class Fuzzer:
         self.read_until(opened, "snapshot", None)
         return opened
 
-    def read_until(self, socket: ClientConnection, kind: str, request_id: str | None, also: str = "") -> list[dict[str, Any]]:
+    def read_until(
+        self, socket: ClientConnection, kind: str, request_id: str | None, also: str = ""
+    ) -> list[dict[str, Any]]:
         """Read and check every frame until the one of ``kind`` (or ``also``) with that id,
         if given; returns the errors read on the way."""
         errors = []
@@ -509,7 +519,9 @@ def the_server_still_serves_an_evening(server: Server) -> None:
                     assert reply["type"] == "ack", reply
                     seq = reply["seq"]
                     break
-        phone.send(json.dumps({"type": "vote", "vote_id": "r1v1", "choice": "b2", "ballot_id": "after-the-fuzz", "id": "v"}))
+        phone.send(
+            json.dumps({"type": "vote", "vote_id": "r1v1", "choice": "b2", "ballot_id": "after-the-fuzz", "id": "v"})
+        )
         while (reply := json.loads(phone.recv(timeout=10))).get("id") != "v":
             pass
         assert (reply["type"], reply["status"]) == ("ballot", "counted")

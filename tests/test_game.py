@@ -57,10 +57,7 @@ def new_battle(n: int = 3, *, now: int = T0, **rules: Any) -> Battle:
         topic="climate",
         scenario="The sea has risen; how does our region thrive?",
         rules=Rules(**rules),
-        battlers=[
-            BattlerDraft(name=f"Battler {i}", vision=f"Vision {i}")
-            for i in range(1, n + 1)
-        ],
+        battlers=[BattlerDraft(name=f"Battler {i}", vision=f"Vision {i}") for i in range(1, n + 1)],
     )
     return game.create("AB12", draft, now)
 
@@ -88,9 +85,7 @@ def play(battle: Battle, *messages: Message, now: int = T0, **context: Any) -> B
     return battle
 
 
-def refused(
-    battle: Battle, message: Message, reason: str, *, now: int = T0, **context: Any
-) -> Refused:
+def refused(battle: Battle, message: Message, reason: str, *, now: int = T0, **context: Any) -> Refused:
     """Assert that a command is refused with ``reason`` and leaves its input untouched."""
     before = battle.model_dump()
     with pytest.raises(Refused) as info:
@@ -174,16 +169,12 @@ PHASES: dict[str, Callable[[], Battle]] = {
     "lobby": lambda: new_battle(),
     "challenge": lambda: play(new_battle(), "start_round"),
     "turn": lambda: play(new_battle(), "start_round", "next"),
-    "debate": lambda: play(
-        new_battle(debate_seconds=60), "start_round", "next", "next", "next", "next"
-    ),
+    "debate": lambda: play(new_battle(debate_seconds=60), "start_round", "next", "next", "next", "next"),
     "vote": lambda: to_vote(new_battle()),
     "vote_open": lambda: play(to_vote(new_battle()), "open_vote"),
     "vote_closed": lambda: play(to_vote(new_battle()), "open_vote", "close_vote"),
     "reveal": lambda: vote(to_vote(new_battle()), {"b1": 5, "b2": 1, "b3": 3}),
-    "elimination": lambda: confirm(
-        vote(to_vote(new_battle()), {"b1": 5, "b2": 1, "b3": 3})
-    ),
+    "elimination": lambda: confirm(vote(to_vote(new_battle()), {"b1": 5, "b2": 1, "b3": 3})),
     "final": _final_won,
     "finished": lambda: play(new_battle(), "end_battle"),
 }
@@ -208,9 +199,7 @@ def test_create_opens_the_lobby_with_battlers_numbered_in_roster_order() -> None
         ("b3", "Battler 3", "in"),
     ]
     assert battle.rounds == [] and battle.timer is None and battle.winner is None
-    assert [(e.at_ms, e.actor, e.action) for e in battle.log] == [
-        (T0, "host", "create")
-    ]
+    assert [(e.at_ms, e.actor, e.action) for e in battle.log] == [(T0, "host", "create")]
 
 
 def test_rules_default_to_the_values_docs_rules_md_gives() -> None:
@@ -257,9 +246,7 @@ def test_a_battle_round_trips_through_json_mid_game() -> None:
 
 
 def test_start_round_opens_round_one_in_the_challenge_phase() -> None:
-    outcome = step(
-        new_battle(), {"type": "start_round", "challenge": "Water everywhere"}
-    )
+    outcome = step(new_battle(), {"type": "start_round", "challenge": "Water everywhere"})
     battle = outcome.battle
     assert battle.phase == "challenge"
     assert battle.round is not None
@@ -278,9 +265,7 @@ def test_reveal_challenge_works_in_challenge_turns_and_debate() -> None:
         battle = play(at(name), {"type": "reveal_challenge", "text": "  A twist  "})
         assert battle.round is not None and battle.round.challenge == "A twist"
     for name in ("lobby", "vote", "reveal", "elimination", "finished"):
-        refused(
-            at(name), {"type": "reveal_challenge", "text": "A twist"}, "wrong_phase"
-        )
+        refused(at(name), {"type": "reveal_challenge", "text": "A twist"}, "wrong_phase")
 
 
 def test_next_goes_from_challenge_through_each_turn_in_order_to_the_vote() -> None:
@@ -290,10 +275,7 @@ def test_next_goes_from_challenge_through_each_turn_in_order_to_the_vote() -> No
         battle = play(battle, "next", now=T0 + i * 90 * SECOND)
         assert battle.phase == "turn"
         speakers.append(battle.speaker)
-        assert (
-            battle.timer is not None
-            and battle.timer.deadline_ms == T0 + (i + 1) * 90 * SECOND
-        )
+        assert battle.timer is not None and battle.timer.deadline_ms == T0 + (i + 1) * 90 * SECOND
     assert speakers == ["b1", "b2", "b3"]
     battle = play(battle, "next", now=T0 + 270 * SECOND)
     assert (battle.phase, battle.timer, battle.turn_index, battle.speaker) == (
@@ -303,9 +285,7 @@ def test_next_goes_from_challenge_through_each_turn_in_order_to_the_vote() -> No
         None,
     )
     assert battle.round is not None
-    assert [
-        (t.battler, t.started_ms, t.ended_ms, t.skipped) for t in battle.round.turns
-    ] == [
+    assert [(t.battler, t.started_ms, t.ended_ms, t.skipped) for t in battle.round.turns] == [
         ("b1", T0, T0 + 90 * SECOND, False),
         ("b2", T0 + 90 * SECOND, T0 + 180 * SECOND, False),
         ("b3", T0 + 180 * SECOND, T0 + 270 * SECOND, False),
@@ -340,9 +320,7 @@ def test_debate_follows_the_last_turn_only_when_debate_seconds_positive() -> Non
     battle = play(battle, "next")
     assert (battle.phase, battle.timer) == ("vote", None)
 
-    without = play(
-        new_battle(debate_seconds=0), "start_round", "next", "next", "next", "next"
-    )
+    without = play(new_battle(debate_seconds=0), "start_round", "next", "next", "next", "next")
     assert without.phase == "vote"
 
 
@@ -350,9 +328,7 @@ def test_open_vote_from_the_last_turn_or_the_debate_ends_that_segment() -> None:
     last_turn = play(new_battle(), "start_round", "next", "next", "next")
     battle = play(last_turn, "open_vote", now=T0 + 7 * SECOND)
     assert battle.open_vote is not None and battle.phase == "vote"
-    assert (
-        battle.round is not None and battle.round.turns[-1].ended_ms == T0 + 7 * SECOND
-    )
+    assert battle.round is not None and battle.round.turns[-1].ended_ms == T0 + 7 * SECOND
     assert battle.timer is not None and battle.timer.deadline_ms == T0 + 52 * SECOND
 
     battle = play(at("debate"), "open_vote")
@@ -491,9 +467,7 @@ def test_next_is_refused_where_it_does_not_fit(name: str) -> None:
     assert error.params == {"phase": name.split("_")[0]}
 
 
-@pytest.mark.parametrize(
-    "name", ["challenge", "turn", "debate", "vote", "reveal", "final", "finished"]
-)
+@pytest.mark.parametrize("name", ["challenge", "turn", "debate", "vote", "reveal", "final", "finished"])
 def test_start_round_is_refused_outside_the_lobby_and_the_elimination(
     name: str,
 ) -> None:
@@ -540,18 +514,14 @@ def test_rotating_order_shifts_by_one_each_round() -> None:
         "b4",
         "b5",
     ]
-    battle = to_vote(
-        confirm(vote(battle, {"b1": 5, "b2": 4, "b3": 3, "b4": 2, "b5": 1}))
-    )
+    battle = to_vote(confirm(vote(battle, {"b1": 5, "b2": 4, "b3": 3, "b4": 2, "b5": 1})))
     assert battle.round is not None and battle.round.order == ["b2", "b3", "b4", "b1"]
     assert [t.battler for t in battle.round.turns] == ["b2", "b3", "b4", "b1"]
 
 
 def test_rotating_order_moves_everyone_up_one_place_when_the_opener_leaves() -> None:
     battle = to_vote(new_battle(5, order="rotating"))
-    battle = to_vote(
-        confirm(vote(battle, {"b1": 1, "b2": 4, "b3": 3, "b4": 2, "b5": 5}))
-    )
+    battle = to_vote(confirm(vote(battle, {"b1": 1, "b2": 4, "b3": 3, "b4": 2, "b5": 5})))
     # Round 1 spoke b1 b2 b3 b4 b5; b1 left. Shifted by one, b2 (second last time) opens.
     assert battle.round is not None and battle.round.order == ["b2", "b3", "b4", "b5"]
 
@@ -577,10 +547,7 @@ def test_random_order_replays_the_same_with_the_same_seed() -> None:
 
 def test_random_order_differs_with_another_seed() -> None:
     # Seeds 1 and 4 were checked to shuffle five battlers differently.
-    orders = [
-        current(play(new_battle(5, order="random"), "start_round", seed=seed)).order
-        for seed in (1, 4)
-    ]
+    orders = [current(play(new_battle(5, order="random"), "start_round", seed=seed)).order for seed in (1, 4)]
     assert orders[0] != orders[1]
 
 
@@ -588,26 +555,14 @@ def test_random_order_differs_with_another_seed() -> None:
 
 
 def test_keep_mode_the_fewest_votes_leave() -> None:
-    battle = vote(
-        to_vote(new_battle(4, vote_mode="keep")), {"b1": 9, "b2": 2, "b3": 7, "b4": 5}
-    )
-    assert (
-        battle.round is not None
-        and battle.round.vote is not None
-        and battle.round.vote.mode == "keep"
-    )
+    battle = vote(to_vote(new_battle(4, vote_mode="keep")), {"b1": 9, "b2": 2, "b3": 7, "b4": 5})
+    assert battle.round is not None and battle.round.vote is not None and battle.round.vote.mode == "keep"
     assert battle.round.proposal is not None and battle.round.proposal.leaving == ["b2"]
 
 
 def test_out_mode_the_most_votes_leave() -> None:
-    battle = vote(
-        to_vote(new_battle(4, vote_mode="out")), {"b1": 9, "b2": 2, "b3": 7, "b4": 5}
-    )
-    assert (
-        battle.round is not None
-        and battle.round.vote is not None
-        and battle.round.vote.mode == "out"
-    )
+    battle = vote(to_vote(new_battle(4, vote_mode="out")), {"b1": 9, "b2": 2, "b3": 7, "b4": 5})
+    assert battle.round is not None and battle.round.vote is not None and battle.round.vote.mode == "out"
     assert battle.round.proposal is not None and battle.round.proposal.leaving == ["b1"]
 
 
@@ -654,16 +609,10 @@ def test_a_final_of_three_picks_one_winner_from_three() -> None:
 
 
 def test_the_final_vote_is_always_keep_and_crowns_the_most_votes() -> None:
-    battle = to_vote(
-        confirm(
-            vote(to_vote(new_battle(3, vote_mode="out")), {"b1": 1, "b2": 9, "b3": 3})
-        )
-    )
+    battle = to_vote(confirm(vote(to_vote(new_battle(3, vote_mode="out")), {"b1": 1, "b2": 9, "b3": 3})))
     battle = play(battle, "open_vote")
     assert battle.open_vote is not None and battle.open_vote.mode == "keep"
-    battle = play(
-        play(battle, "close_vote"), "reveal_results", totals={"b1": 10, "b3": 4}
-    )
+    battle = play(play(battle, "close_vote"), "reveal_results", totals={"b1": 10, "b3": 4})
     assert battle.round is not None and battle.round.proposal is not None
     assert battle.round.proposal.leaving == ["b3"]
     assert confirm(battle).winner == "b1"
@@ -673,9 +622,7 @@ def test_the_final_vote_is_always_keep_and_crowns_the_most_votes() -> None:
 
 
 def test_tie_runoff_proposes_a_runoff_among_the_tied() -> None:
-    battle = vote(
-        to_vote(new_battle(4, ties="runoff")), {"b1": 9, "b2": 2, "b3": 2, "b4": 5}
-    )
+    battle = vote(to_vote(new_battle(4, ties="runoff")), {"b1": 9, "b2": 2, "b3": 2, "b4": 5})
     assert battle.round is not None and battle.round.proposal is not None
     proposal = battle.round.proposal
     assert (
@@ -688,9 +635,7 @@ def test_tie_runoff_proposes_a_runoff_among_the_tied() -> None:
 
 
 def test_open_vote_from_the_reveal_opens_the_runoff_for_runoff_seconds() -> None:
-    battle = vote(
-        to_vote(new_battle(4, runoff_seconds=20)), {"b1": 9, "b2": 2, "b3": 2, "b4": 5}
-    )
+    battle = vote(to_vote(new_battle(4, runoff_seconds=20)), {"b1": 9, "b2": 2, "b3": 2, "b4": 5})
     outcome = step(battle, "open_vote", now=T0 + SECOND)
     battle = outcome.battle
     assert battle.phase == "vote" and battle.open_vote is not None
@@ -735,9 +680,7 @@ def test_the_host_must_pick_the_right_number_from_the_tied() -> None:
         vote(to_vote(new_battle(4)), {"b1": 9, "b2": 2, "b3": 2, "b4": 5}),
         {"b2": 5, "b3": 5},
     )
-    error = refused(
-        battle, {"type": "confirm_elimination", "battlers": ["b1"]}, "pick_from_tied"
-    )
+    error = refused(battle, {"type": "confirm_elimination", "battlers": ["b1"]}, "pick_from_tied")
     assert error.params == {"need": 1}
     refused(
         battle,
@@ -748,9 +691,7 @@ def test_the_host_must_pick_the_right_number_from_the_tied() -> None:
 
 
 def test_tie_rule_host_asks_the_host_straight_away() -> None:
-    battle = vote(
-        to_vote(new_battle(4, ties="host")), {"b1": 9, "b2": 2, "b3": 2, "b4": 5}
-    )
+    battle = vote(to_vote(new_battle(4, ties="host")), {"b1": 9, "b2": 2, "b3": 2, "b4": 5})
     proposal = proposal_of(battle)
     assert (proposal.method, sorted(proposal.tied), proposal.need) == (
         "host",
@@ -825,9 +766,7 @@ def test_a_tie_at_the_cut_with_two_leaving_runs_off_only_the_tied() -> None:
         "b3",
         "b4",
     ]
-    battle = play(
-        play(battle, "close_vote"), "reveal_results", totals={"b3": 7, "b4": 2}
-    )
+    battle = play(play(battle, "close_vote"), "reveal_results", totals={"b3": 7, "b4": 2})
     assert sorted(proposal_of(battle).leaving) == ["b2", "b4"]
     battle = confirm(battle)
     assert sorted(current(battle).eliminated) == ["b2", "b4"]
@@ -903,9 +842,7 @@ def test_resume_sets_the_deadline_to_now_plus_the_remaining_time() -> None:
 
 
 def test_extend_a_running_timer_moves_its_deadline() -> None:
-    battle = play(
-        at("turn"), {"type": "extend_timer", "seconds": 15}, now=T0 + 10 * SECOND
-    )
+    battle = play(at("turn"), {"type": "extend_timer", "seconds": 15}, now=T0 + 10 * SECOND)
     assert battle.timer is not None
     assert (battle.timer.deadline_ms, battle.timer.duration_ms) == (
         T0 + 105 * SECOND,
@@ -920,9 +857,7 @@ def test_extend_defaults_to_thirty_seconds() -> None:
 
 def test_extend_a_paused_timer_adds_to_the_remaining_time() -> None:
     battle = play(at("turn"), "pause_timer", now=T0 + 80 * SECOND)
-    battle = play(
-        battle, {"type": "extend_timer", "seconds": 20}, now=T0 + 200 * SECOND
-    )
+    battle = play(battle, {"type": "extend_timer", "seconds": 20}, now=T0 + 200 * SECOND)
     assert battle.timer is not None
     assert (battle.timer.deadline_ms, battle.timer.paused_remaining_ms) == (
         None,
@@ -933,9 +868,7 @@ def test_extend_a_paused_timer_adds_to_the_remaining_time() -> None:
 
 
 def test_extend_a_turn_in_overtime_counts_the_extra_time_from_now() -> None:
-    battle = play(
-        at("turn"), {"type": "extend_timer", "seconds": 30}, now=T0 + 100 * SECOND
-    )
+    battle = play(at("turn"), {"type": "extend_timer", "seconds": 30}, now=T0 + 100 * SECOND)
     assert battle.timer is not None and battle.timer.deadline_ms == T0 + 130 * SECOND
 
 
@@ -974,25 +907,15 @@ def test_resume_while_running_is_refused() -> None:
     refused(at("turn"), "resume_timer", "timer_running")
 
 
-@pytest.mark.parametrize(
-    "message", ["pause_timer", "resume_timer", "extend_timer", "reset_timer"]
-)
-@pytest.mark.parametrize(
-    "name", ["lobby", "challenge", "reveal", "elimination", "final", "finished"]
-)
-def test_timer_commands_are_refused_where_no_timer_runs(
-    message: str, name: str
-) -> None:
+@pytest.mark.parametrize("message", ["pause_timer", "resume_timer", "extend_timer", "reset_timer"])
+@pytest.mark.parametrize("name", ["lobby", "challenge", "reveal", "elimination", "final", "finished"])
+def test_timer_commands_are_refused_where_no_timer_runs(message: str, name: str) -> None:
     refused(at(name), message, "wrong_phase")
 
 
-@pytest.mark.parametrize(
-    "message", ["pause_timer", "resume_timer", "extend_timer", "reset_timer"]
-)
+@pytest.mark.parametrize("message", ["pause_timer", "resume_timer", "extend_timer", "reset_timer"])
 @pytest.mark.parametrize("name", ["vote", "vote_closed"])
-def test_timer_commands_are_refused_in_the_vote_phase_without_an_open_vote(
-    message: str, name: str
-) -> None:
+def test_timer_commands_are_refused_in_the_vote_phase_without_an_open_vote(message: str, name: str) -> None:
     refused(at(name), message, "vote_not_open")
 
 
@@ -1005,15 +928,9 @@ def test_timer_commands_are_refused_on_a_vote_past_its_deadline() -> None:
 def test_the_debate_and_the_vote_timers_can_be_paused_and_resumed() -> None:
     for name, seconds in (("debate", 60), ("vote_open", 45)):
         battle = play(at(name), "pause_timer", now=T0 + 10 * SECOND)
-        assert (
-            battle.timer is not None
-            and battle.timer.paused_remaining_ms == (seconds - 10) * SECOND
-        )
+        assert battle.timer is not None and battle.timer.paused_remaining_ms == (seconds - 10) * SECOND
         battle = play(battle, "resume_timer", now=T0 + 100 * SECOND)
-        assert (
-            battle.timer is not None
-            and battle.timer.deadline_ms == T0 + (90 + seconds) * SECOND
-        )
+        assert battle.timer is not None and battle.timer.deadline_ms == T0 + (90 + seconds) * SECOND
 
 
 def test_a_vote_is_due_at_its_deadline_and_tick_closes_it_exactly_once() -> None:
@@ -1030,9 +947,7 @@ def test_a_vote_is_due_at_its_deadline_and_tick_closes_it_exactly_once() -> None
         "closed",
         deadline,
     )
-    assert [(e.at_ms, e.actor, e.action) for e in outcome.events] == [
-        (deadline, "timer", "close_vote")
-    ]
+    assert [(e.at_ms, e.actor, e.action) for e in outcome.events] == [(deadline, "timer", "close_vote")]
     assert closed.version == battle.version + 1
     assert not game.due(closed, deadline + 1)
     assert game.tick(closed, deadline + 1) is None
@@ -1049,9 +964,7 @@ def test_a_paused_vote_is_never_due() -> None:
     assert game.tick(battle, T0 + 10_000 * SECOND) is None
 
 
-@pytest.mark.parametrize(
-    "name", ["lobby", "turn", "debate", "vote", "vote_closed", "reveal", "final"]
-)
+@pytest.mark.parametrize("name", ["lobby", "turn", "debate", "vote", "vote_closed", "reveal", "final"])
 def test_nothing_but_an_open_vote_is_due(name: str) -> None:
     battle = at(name)
     assert not game.due(battle, T0 + 10_000 * SECOND)
@@ -1096,9 +1009,7 @@ def test_void_an_open_vote_logs_the_reason_and_a_new_vote_can_open() -> None:
 
 def test_void_a_closed_vote_keeps_its_closing_time() -> None:
     battle = play(at("vote_open"), "close_vote", now=T0 + 2 * SECOND)
-    battle = play(
-        battle, {"type": "void_vote", "reason": "ballot stuffing"}, now=T0 + 9 * SECOND
-    )
+    battle = play(battle, {"type": "void_vote", "reason": "ballot stuffing"}, now=T0 + 9 * SECOND)
     voided = current(battle).votes[0]
     assert (voided.status, voided.closed_ms, voided.void_reason) == (
         "voided",
@@ -1126,11 +1037,7 @@ def test_void_a_runoff_goes_back_to_the_reveal_with_the_runoff_still_pending() -
     ]
     refused(battle, "reveal_results", "wrong_phase", totals={})
     battle = play(battle, "open_vote")
-    assert (
-        battle.open_vote is not None
-        and battle.open_vote.runoff
-        and battle.open_vote.id == "r1v3"
-    )
+    assert battle.open_vote is not None and battle.open_vote.runoff and battle.open_vote.id == "r1v3"
 
 
 @pytest.mark.parametrize("name", ["vote", "lobby", "turn", "reveal", "elimination"])
@@ -1156,9 +1063,7 @@ def test_override_eliminates_the_named_battlers_and_logs_the_reason() -> None:
     battle = outcome.battle
     assert outcome.events[0].details["reason"] == "broke the rules"
     assert outcome.events[0].details["eliminated"] == ["b4"]
-    assert (
-        battle.round is not None and battle.round.override_reason == "broke the rules"
-    )
+    assert battle.round is not None and battle.round.override_reason == "broke the rules"
     assert battle.round.eliminated == ["b4"]
     assert status(battle) == {"b1": "in", "b2": "in", "b3": "in", "b4": "eliminated"}
     assert battle.phase == "elimination"
@@ -1184,9 +1089,7 @@ def test_override_of_an_unknown_or_already_eliminated_battler_is_refused() -> No
         "unknown_battler",
     )
     battle = vote(
-        to_vote(
-            confirm(vote(to_vote(new_battle(4)), {"b1": 9, "b2": 2, "b3": 3, "b4": 5}))
-        ),
+        to_vote(confirm(vote(to_vote(new_battle(4)), {"b1": 9, "b2": 2, "b3": 3, "b4": 5}))),
         {"b1": 9, "b3": 3, "b4": 5},
     )
     refused(
@@ -1337,9 +1240,7 @@ def test_add_battler_in_the_lobby_takes_the_next_number() -> None:
 
 
 def test_edit_battler_in_the_lobby_changes_only_the_given_fields() -> None:
-    outcome = step(
-        new_battle(2), {"type": "edit_battler", "battler": "b2", "vision": "Sponge city"}
-    )
+    outcome = step(new_battle(2), {"type": "edit_battler", "battler": "b2", "vision": "Sponge city"})
     assert battler(outcome.battle, "b2").model_dump() == {
         "id": "b2",
         "name": "Battler 2",
@@ -1429,12 +1330,8 @@ def test_edit_battle_with_a_bad_rule_is_refused_by_the_schema(rules: dict[str, A
         {"type": "edit_battle", "title": "Renamed"},
     ],
 )
-@pytest.mark.parametrize(
-    "name", ["challenge", "turn", "vote_open", "elimination", "finished"]
-)
-def test_roster_and_battle_edits_are_refused_once_round_one_started(
-    message: dict[str, Any], name: str
-) -> None:
+@pytest.mark.parametrize("name", ["challenge", "turn", "vote_open", "elimination", "finished"])
+def test_roster_and_battle_edits_are_refused_once_round_one_started(message: dict[str, Any], name: str) -> None:
     refused(at(name), message, "wrong_phase")
 
 
@@ -1565,9 +1462,7 @@ def test_end_battle_in_the_middle_of_a_vote_closes_and_counts_the_open_vote() ->
         "reason": "fire alarm",
         "counted": {"vote_id": "r1v1", "totals": {"b1": 2, "b2": 0, "b3": 1}, "ballots": 3},
     }
-    assert game.ballot_gate(battle) == game.BallotGate(
-        "r1v1", False, 0, ("b1", "b2", "b3")
-    )
+    assert game.ballot_gate(battle) == game.BallotGate("r1v1", False, 0, ("b1", "b2", "b3"))
     assert not game.due(battle, T0 + 10_000 * SECOND)
 
 
@@ -1642,35 +1537,23 @@ def test_the_ballot_gate_is_shut_before_any_vote() -> None:
 
 
 def test_the_ballot_gate_is_open_with_the_deadline_during_a_vote() -> None:
-    assert game.ballot_gate(at("vote_open")) == game.BallotGate(
-        "r1v1", True, T0 + 45 * SECOND, ("b1", "b2", "b3")
-    )
+    assert game.ballot_gate(at("vote_open")) == game.BallotGate("r1v1", True, T0 + 45 * SECOND, ("b1", "b2", "b3"))
 
 
 def test_the_ballot_gate_closes_with_close_vote() -> None:
-    assert game.ballot_gate(at("vote_closed")) == game.BallotGate(
-        "r1v1", False, 0, ("b1", "b2", "b3")
-    )
-    assert game.ballot_gate(at("reveal")) == game.BallotGate(
-        "r1v1", False, 0, ("b1", "b2", "b3")
-    )
+    assert game.ballot_gate(at("vote_closed")) == game.BallotGate("r1v1", False, 0, ("b1", "b2", "b3"))
+    assert game.ballot_gate(at("reveal")) == game.BallotGate("r1v1", False, 0, ("b1", "b2", "b3"))
 
 
 def test_the_ballot_gate_has_no_deadline_while_the_vote_is_paused() -> None:
     battle = play(at("vote_open"), "pause_timer", now=T0 + SECOND)
-    assert game.ballot_gate(battle) == game.BallotGate(
-        "r1v1", True, 0, ("b1", "b2", "b3")
-    )
+    assert game.ballot_gate(battle) == game.BallotGate("r1v1", True, 0, ("b1", "b2", "b3"))
     battle = play(battle, "resume_timer", now=T0 + 10 * SECOND)
-    assert game.ballot_gate(battle) == game.BallotGate(
-        "r1v1", True, T0 + 54 * SECOND, ("b1", "b2", "b3")
-    )
+    assert game.ballot_gate(battle) == game.BallotGate("r1v1", True, T0 + 54 * SECOND, ("b1", "b2", "b3"))
 
 
 def test_the_ballot_gate_of_a_runoff_offers_only_the_tied() -> None:
-    battle = play(
-        vote(to_vote(new_battle(4)), {"b1": 9, "b2": 2, "b3": 2, "b4": 5}), "open_vote"
-    )
+    battle = play(vote(to_vote(new_battle(4)), {"b1": 9, "b2": 2, "b3": 2, "b4": 5}), "open_vote")
     gate = game.ballot_gate(battle)
     assert gate is not None and gate.open and gate.vote_id == "r1v2"
     assert sorted(gate.choices) == ["b2", "b3"]
@@ -1695,9 +1578,7 @@ def test_a_reaction_during_the_debate_counts_for_a_named_battler_in_the_race() -
 
 
 def test_a_reaction_for_an_eliminated_battler_is_refused_in_the_debate() -> None:
-    battle = confirm(
-        vote(to_vote(new_battle(3, debate_seconds=30)), {"b1": 5, "b2": 1, "b3": 3})
-    )
+    battle = confirm(vote(to_vote(new_battle(3, debate_seconds=30)), {"b1": 5, "b2": 1, "b3": 3}))
     battle = play(battle, "start_round", "next", "next", "next")
     assert battle.phase == "debate"
     with pytest.raises(Refused) as info:
@@ -1780,9 +1661,7 @@ def test_every_command_logs_its_time_and_actor_and_bumps_the_version() -> None:
         battle = step(battle, message, now=T0 + i * SECOND, **context).battle
         assert len(battle.log) == len(before.log) + 1
         assert battle.version == i
-    assert [e.action for e in battle.log] == ["create"] + [
-        command(m).type for m, _ in messages
-    ]
+    assert [e.action for e in battle.log] == ["create"] + [command(m).type for m, _ in messages]
     assert battle.log[2].actor == "cohost" and battle.log[-1].actor == "system"
 
 
@@ -1812,9 +1691,7 @@ def test_the_events_are_the_new_log_entries() -> None:
         ("finished", "end_battle", "wrong_phase"),
     ],
 )
-def test_a_refused_command_leaves_the_input_battle_as_it_was(
-    name: str, message: Message, reason: str
-) -> None:
+def test_a_refused_command_leaves_the_input_battle_as_it_was(name: str, message: Message, reason: str) -> None:
     battle = at(name)
     copy = battle.model_copy(deep=True)
     refused(battle, message, reason)
@@ -1837,9 +1714,7 @@ def test_a_full_evening_with_five_battlers_in_keep_mode() -> None:
         (["b1", "b3", "b4", "b5"], {"b1": 30, "b3": 45, "b4": 20, "b5": 25}, ["b4"]),
     ]
     for number, (order, totals, leaving) in enumerate(expected, start=1):
-        battle = play(
-            battle, {"type": "start_round", "challenge": f"Card {number}"}, now=now
-        )
+        battle = play(battle, {"type": "start_round", "challenge": f"Card {number}"}, now=now)
         for speaker in order:
             battle = play(battle, "next", now=now)
             assert battle.speaker == speaker
@@ -1914,7 +1789,6 @@ def test_only_the_host_may_revoke_the_cohost_link(actor: str) -> None:
     assert refusal.params == {"role": actor}
 
 
-
 # --- the audience takes part: challenges and questions from phones (docs/rules.md) ---------
 
 
@@ -1956,7 +1830,10 @@ def test_challenges_close_once_the_rounds_card_is_up_and_rules_switch_either_off
     battle = play(at("challenge"), {"type": "reveal_challenge", "text": "Use no cars"})
     with pytest.raises(Refused, match="submissions_closed"):
         game.submission_target(battle, "challenge", None)
-    for rules, kind, phase in (({"audience_challenges": False}, "challenge", "lobby"), ({"audience_questions": False}, "question", "turn")):
+    for rules, kind, phase in (
+        ({"audience_challenges": False}, "challenge", "lobby"),
+        ({"audience_questions": False}, "question", "turn"),
+    ):
         battle = new_battle(**rules)
         battle = play(battle, "start_round", "next") if phase == "turn" else battle
         with pytest.raises(Refused, match="submissions_off"):
@@ -1977,7 +1854,9 @@ def test_an_approved_challenge_becomes_the_rounds_card_with_its_nickname() -> No
     outcome = step(battle, {"type": "show_submission", "submission": "s1"}, submission=approved("challenge"))
     rnd = current(outcome.battle)
     assert rnd.challenge == "A challenge from the hall"
-    assert rnd.challenge_from == Shown(submission="s1", kind="challenge", text="A challenge from the hall", nickname="Ida")
+    assert rnd.challenge_from == Shown(
+        submission="s1", kind="challenge", text="A challenge from the hall", nickname="Ida"
+    )
     assert outcome.events[0].details == {
         "submission": "s1", "show_as": "challenge", "kind": "challenge", "text": "A challenge from the hall", "nickname": "Ida"
     }  # fmt: skip
@@ -1999,7 +1878,9 @@ def test_only_an_approved_submission_that_the_store_has_goes_on_the_screen() -> 
 
 def test_a_question_goes_to_the_speaker_and_leaves_with_the_turn() -> None:
     battle = play(at("turn"), {"type": "show_submission", "submission": "s1"}, submission=approved())
-    assert battle.question == Shown(submission="s1", kind="question", text="A question from the hall", nickname="Ida", battler="b1", turn=0)
+    assert battle.question == Shown(
+        submission="s1", kind="question", text="A question from the hall", nickname="Ida", battler="b1", turn=0
+    )
     paused = play(battle, "pause_timer")
     assert paused.question == battle.question  # the same turn: it stays
     assert play(paused, "next").question is None
@@ -2007,7 +1888,9 @@ def test_a_question_goes_to_the_speaker_and_leaves_with_the_turn() -> None:
 
 
 def test_a_debate_question_stays_through_the_debate_and_goes_with_the_vote() -> None:
-    battle = play(at("debate"), {"type": "show_submission", "submission": "s4"}, submission=approved(number=4, battler="b2"))
+    battle = play(
+        at("debate"), {"type": "show_submission", "submission": "s4"}, submission=approved(number=4, battler="b2")
+    )
     assert battle.question is not None and (battle.question.battler, battle.question.turn) == ("b2", None)
     assert play(battle, "extend_timer").question == battle.question
     assert play(battle, "open_vote").question is None
@@ -2022,14 +1905,18 @@ def test_hide_submission_takes_the_question_or_the_card_off_the_screen() -> None
     carded = play(carded, {"type": "hide_submission", "submission": "s2"})
     assert current(carded).challenge is None and current(carded).challenge_from is None
     # A question can go up as the round's card too (show_as).
-    as_card = play(at("turn"), {"type": "show_submission", "submission": "s1", "show_as": "challenge"}, submission=approved())
+    as_card = play(
+        at("turn"), {"type": "show_submission", "submission": "s1", "show_as": "challenge"}, submission=approved()
+    )
     assert current(as_card).challenge_from is not None and as_card.question is None
 
 
 def test_audience_cards_count_towards_the_rounds_challenge_cards() -> None:
     battle = at("challenge")
     for n in range(game.MAX_CHALLENGE_CARDS):
-        battle = play(battle, {"type": "show_submission", "submission": f"s{n + 1}"}, submission=approved("challenge", n + 1))
+        battle = play(
+            battle, {"type": "show_submission", "submission": f"s{n + 1}"}, submission=approved("challenge", n + 1)
+        )
     refused(battle, {"type": "reveal_challenge", "text": "One more"}, "limit_reached")
     # Questions are not cards.
     battle = play(battle, "next", {"type": "show_submission", "submission": "s99"}, submission=approved(number=99))
@@ -2039,7 +1926,9 @@ def test_audience_cards_count_towards_the_rounds_challenge_cards() -> None:
 def test_audience_rules_change_at_any_time_before_the_end_and_log_the_lists_length() -> None:
     for phase in ("lobby", "turn", "vote_open", "reveal", "final"):
         battle = at(phase)
-        outcome = step(battle, {"type": "set_audience_rules", "audience_questions": False, "banned_words": ["Brexit*", "brexit*"]})
+        outcome = step(
+            battle, {"type": "set_audience_rules", "audience_questions": False, "banned_words": ["Brexit*", "brexit*"]}
+        )
         rules = outcome.battle.rules
         assert (rules.audience_questions, rules.audience_challenges, rules.banned_words) == (False, True, ["brexit*"])
         assert rules.turn_seconds == battle.rules.turn_seconds  # the other rules as they were
@@ -2054,6 +1943,8 @@ def test_audience_rule_edits_stop_at_their_bound() -> None:
         battle = play(battle, {"type": "set_audience_rules", "audience_questions": n % 2 == 0})
     error = refused(battle, {"type": "set_audience_rules", "audience_questions": True}, "limit_reached")
     assert error.params == {"limit": "audience_rule_edits", "most": game.MAX_AUDIENCE_RULE_EDITS}
+
+
 # --- edges the rules leave to the core ----------------------------------------------------
 
 
@@ -2215,7 +2106,9 @@ def test_the_log_of_a_reveal_holds_the_totals_and_the_proposal() -> None:
 def test_the_log_of_the_lobby_edits_names_what_changed() -> None:
     assert details(new_battle(3), {"type": "remove_battler", "battler": "b2"}) == {"battler": "b2", "name": "Battler 2"}
     edit = {"type": "edit_battle", "title": " Copenhagen ", "language": "da", "rules": {"ties": "host"}}
-    assert details(new_battle(3), edit) == {"changes": {"title": "Copenhagen", "language": "da", "rules": {"ties": "host"}}}
+    assert details(new_battle(3), edit) == {
+        "changes": {"title": "Copenhagen", "language": "da", "rules": {"ties": "host"}}
+    }
     added = details(new_battle(2), {"type": "add_battler", "name": "Ida", "vision": "Floating farms"})
     assert added == {
         "battler": {
@@ -2302,7 +2195,12 @@ def test_a_battle_needs_only_a_title() -> None:
 
 
 def test_the_log_of_an_elimination_names_the_round_the_leavers_and_the_winner() -> None:
-    assert details(at("reveal"), "confirm_elimination") == {"round": 1, "eliminated": ["b2"], "winner": None, "picked": []}
+    assert details(at("reveal"), "confirm_elimination") == {
+        "round": 1,
+        "eliminated": ["b2"],
+        "winner": None,
+        "picked": [],
+    }
     final = vote(to_vote(at("elimination")), {"b1": 4, "b3": 7})
     assert details(final, "confirm_elimination") == {"round": 2, "eliminated": ["b1"], "winner": "b3", "picked": []}
 

@@ -54,7 +54,9 @@ async def test_a_full_evening_with_100_phones(server: Server) -> None:
         first = next(iter(plan))
         taps = await asyncio.gather(*(phone.vote(vote_id, first) for phone in phones))
         assert {t["status"] for t in taps} == {"counted"}
-        finals = await asyncio.gather(*(phone.vote(vote_id, choice) for phone, choice in zip(phones, ballots_for(plan))))
+        finals = await asyncio.gather(
+            *(phone.vote(vote_id, choice) for phone, choice in zip(phones, ballots_for(plan)))
+        )
         assert all(f["type"] == "ballot" and f["choice"] == c for f, c in zip(finals, ballots_for(plan)))
         # The screen gets the count (not the totals: live_totals is off), the host the totals.
         await screen.expect("tally", lambda m: m["vote_id"] == vote_id and m["ballots"] == 100 and m["totals"] is None)
@@ -68,9 +70,9 @@ async def test_a_full_evening_with_100_phones(server: Server) -> None:
         commands_sent += host.battle["version"] - before
         phase = "final" if number == 3 else "elimination"
         for client in [screen, *phones]:
-            await client.wait_for(lambda b: b["phase"] == phase and all(
-                x["status"] != "in" for x in b["battlers"] if x["id"] in out
-            ))
+            await client.wait_for(
+                lambda b: b["phase"] == phase and all(x["status"] != "in" for x in b["battlers"] if x["id"] in out)
+            )
 
     assert host.battle["winner"] == "b3"
     await host.run("end_battle")
@@ -107,7 +109,12 @@ async def test_end_battle_with_an_open_vote_counts_every_acknowledged_ballot(app
     await host.run("end_battle", reason="Fire alarm")
     expected = {"b1": 2, "b2": 0, "b3": 1, "b4": 0}
     vote = host.battle["rounds"][-1]["votes"][-1]
-    assert (host.battle["phase"], vote["status"], vote["totals"], vote["ballots"]) == ("finished", "closed", expected, 3)
+    assert (host.battle["phase"], vote["status"], vote["totals"], vote["ballots"]) == (
+        "finished",
+        "closed",
+        expected,
+        3,
+    )
     # The vote was closed (its tally frozen) before it was counted, both in the log.
     assert [e["action"] for e in host.battle["log"][-2:]] == ["close_vote", "end_battle"]
     auth = {"authorization": f"Bearer {created['host_token']}"}
@@ -254,7 +261,11 @@ async def test_each_turn_keeps_its_reactions_and_the_charts_draw_them(server: Se
         table = (await http.get(f"/api/battles/{created['code']}/export.csv", headers=auth)).text
     assert chart.status_code == 200 and chart.headers["content-type"] == "image/svg+xml"
     assert chart.headers["cache-control"] == "no-store"
-    for title in ("Asha, Round 1: 3 (Applause 2, Fire 1)", "Bo, Round 1: 1 (Yawn 1)", "Debate, Round 1: 1 (Good idea 1)"):
+    for title in (
+        "Asha, Round 1: 3 (Applause 2, Fire 1)",
+        "Bo, Round 1: 1 (Yawn 1)",
+        "Debate, Round 1: 1 (Good idea 1)",
+    ):
         assert f"<title>{title}</title>" in chart.text
     assert "Ingen afstemning blev talt op." in danish.text
     rows = [row for row in csv.DictReader(io.StringIO(table)) if row["section"] == "turn"]

@@ -91,15 +91,31 @@ async def test_the_figures_move_with_the_traffic_summed_over_both_workers(cluste
     await asyncio.sleep(0.3)  # a live tick: the batched frame counts reach Prometheus
 
     after = scrape(cluster)
-    assert value(after, "battles_ballots_total", outcome="counted") - value(before, "battles_ballots_total", outcome="counted") == PHONES
-    assert value(after, "battles_ballots_total", outcome="changed") - value(before, "battles_ballots_total", outcome="changed") == 1
-    assert value(after, "battles_ballots_total", outcome="wrong_vote") - value(before, "battles_ballots_total", outcome="wrong_vote") == 1
+    assert (
+        value(after, "battles_ballots_total", outcome="counted")
+        - value(before, "battles_ballots_total", outcome="counted")
+        == PHONES
+    )
+    assert (
+        value(after, "battles_ballots_total", outcome="changed")
+        - value(before, "battles_ballots_total", outcome="changed")
+        == 1
+    )
+    assert (
+        value(after, "battles_ballots_total", outcome="wrong_vote")
+        - value(before, "battles_ballots_total", outcome="wrong_vote")
+        == 1
+    )
     # Frames went out, written straight to the sockets (battles.fanout) under `battles serve`.
-    direct = value(after, "battles_messages_out_total", path="direct") - value(before, "battles_messages_out_total", path="direct")
+    direct = value(after, "battles_messages_out_total", path="direct") - value(
+        before, "battles_messages_out_total", path="direct"
+    )
     assert direct >= 2 * (PHONES + 2) + PHONES  # welcome and snapshot each, and the ballots' replies
     # Every host command (seven to the open vote) was published, and sent on by each
     # worker that holds sockets of the battle: its lag was measured there.
-    assert value(after, "battles_broadcast_lag_seconds_count") - value(before, "battles_broadcast_lag_seconds_count") >= 7
+    assert (
+        value(after, "battles_broadcast_lag_seconds_count") - value(before, "battles_broadcast_lag_seconds_count") >= 7
+    )
     assert value(after, "battles_broadcast_lag_seconds_sum") > value(before, "battles_broadcast_lag_seconds_sum")
     ballots_timed = value(after, "battles_redis_roundtrip_seconds_count", operation="cast_ballot")
     assert ballots_timed - value(before, "battles_redis_roundtrip_seconds_count", operation="cast_ballot") == PHONES + 2
@@ -115,7 +131,9 @@ async def test_the_figures_move_with_the_traffic_summed_over_both_workers(cluste
 
 async def test_the_sockets_of_a_killed_worker_stop_counting(cluster: Server) -> None:
     created = cluster.create_battle(title="Crash", battlers=FOUR)
-    phones = list(await asyncio.gather(*(Client.connect(cluster.ws_url, "audience", created["code"]) for _ in range(PHONES))))
+    phones = list(
+        await asyncio.gather(*(Client.connect(cluster.ws_url, "audience", created["code"]) for _ in range(PHONES)))
+    )
     await gauge_reaches(cluster, "audience", PHONES)
     os.kill(busiest_worker(cluster), signal.SIGKILL)
     await asyncio.sleep(0.5)

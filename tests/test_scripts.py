@@ -114,7 +114,9 @@ def uses(root: Node) -> Counter[str]:
         text(node)
         for node in walk(root)
         if node.type in ("identifier", "shorthand_property_identifier")
-        and not (node.parent is not None and node.parent.type in ("import_specifier", "namespace_import", "import_clause"))
+        and not (
+            node.parent is not None and node.parent.type in ("import_specifier", "namespace_import", "import_clause")
+        )
     )
 
 

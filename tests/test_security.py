@@ -157,12 +157,19 @@ async def test_a_foreign_or_missing_browser_origin_is_refused_before_any_state_i
 
 async def test_refused_origins_mint_no_device(tmp_path: Path) -> None:
     """A budget of two new devices per address: ten refused handshakes do not touch it."""
-    server = Server(f"sqlite:///{tmp_path / 'b.sqlite3'}", tmp_path / "server.log", mint_burst=2, mints_per_minute=1).start()
+    server = Server(
+        f"sqlite:///{tmp_path / 'b.sqlite3'}", tmp_path / "server.log", mint_burst=2, mints_per_minute=1
+    ).start()
     try:
         code = server.create_battle(title="Mints", battlers=THREE)["code"]
         address = new_address()
         for _ in range(10):
-            assert await refused_status(f"{server.ws_url}/ws/audience/{code}", **from_address(address, Origin="https://evil.example")) == 403
+            assert (
+                await refused_status(
+                    f"{server.ws_url}/ws/audience/{code}", **from_address(address, Origin="https://evil.example")
+                )
+                == 403
+            )
         phones = [await Client.connect(server.ws_url, "audience", code, **from_address(address)) for _ in range(2)]
         assert all(phone.device for phone in phones)
         # The budget is spent now, by the two real phones only.
@@ -186,7 +193,12 @@ async def test_allowed_origins_and_the_servers_own_pages_connect(server: Server,
     created = server.create_battle(title="Allowed", battlers=THREE)
     origin = origin or server.url
     phone = await Client.connect(
-        server.ws_url, "audience", created["code"], origin=origin, user_agent_header=BROWSER, **from_address(new_address())
+        server.ws_url,
+        "audience",
+        created["code"],
+        origin=origin,
+        user_agent_header=BROWSER,
+        **from_address(new_address()),
     )
     assert phone.device and phone.battle["code"] == created["code"]
     host = await Client.connect(server.ws_url, "host", created["code"], created["host_token"], origin=origin)
@@ -236,10 +248,22 @@ async def test_with_a_public_url_a_rebinding_domain_can_neither_open_a_socket_no
     code, port = created["code"], server.port
     evil = f"rebind.evil.example:{port}"
     at_server = {"host": "127.0.0.1", "port": port}  # the name resolves to this server now
-    assert await refused_status(
-        f"ws://{evil}/ws/audience/{code}", origin=f"http://{evil}", user_agent_header=BROWSER, **at_server, **from_address(new_address())  # type: ignore[arg-type]
-    ) == 400
-    for method, path in (("GET", f"/join/{code}"), ("GET", f"/api/battles/{code}"), ("POST", "/api/battles"), ("GET", f"/qr/{code}.svg")):
+    assert (
+        await refused_status(
+            f"ws://{evil}/ws/audience/{code}",
+            origin=f"http://{evil}",
+            user_agent_header=BROWSER,
+            **at_server,
+            **from_address(new_address()),  # type: ignore[arg-type]
+        )
+        == 400
+    )
+    for method, path in (
+        ("GET", f"/join/{code}"),
+        ("GET", f"/api/battles/{code}"),
+        ("POST", "/api/battles"),
+        ("GET", f"/qr/{code}.svg"),
+    ):
         answer = httpx.request(method, f"{server.url}{path}", headers={"Host": evil}, json={"title": "T"})
         assert answer.status_code == 400, (path, answer.status_code)
         assert answer.headers["x-frame-options"] == "DENY"
@@ -250,7 +274,13 @@ async def test_with_a_public_url_a_rebinding_domain_can_neither_open_a_socket_no
         (f"localhost:{port}", f"http://localhost:{port}"),
     ):
         phone = await Client.connect(
-            f"ws://{name}", "audience", code, origin=origin, user_agent_header=BROWSER, **at_server, **from_address(new_address())
+            f"ws://{name}",
+            "audience",
+            code,
+            origin=origin,
+            user_agent_header=BROWSER,
+            **at_server,
+            **from_address(new_address()),
         )
         assert phone.battle["code"] == code
         await phone.close()
@@ -374,7 +404,9 @@ async def test_revoking_the_cohost_link_closes_its_sockets_on_every_process(
     assert (await screen.request({"type": "ping", "t": 1.0}))["type"] == "pong"
 
     # In the log like every host action, with its time, and without the token.
-    export = httpx.get(f"{one.url}/api/battles/{code}/export.json", headers={"authorization": f"Bearer {created['host_token']}"})
+    export = httpx.get(
+        f"{one.url}/api/battles/{code}/export.json", headers={"authorization": f"Bearer {created['host_token']}"}
+    )
     log = export.json()["battle"]["log"]
     entry = next(e for e in log if e["action"] == "revoke_cohost")
     assert entry["actor"] == "host" and entry["details"] == {"generation": 1} and entry["at_ms"] > 0
@@ -480,7 +512,9 @@ def still_open(connection: socket.socket) -> bool:
 async def test_idle_connections_and_slow_headers_are_closed_and_websockets_are_not(tmp_path: Path) -> None:
     """50 connections sending their headers slowly, and 10 idle ones, were all still open
     after 30 s: uvicorn has a keep-alive timeout, but no deadline for a request's headers."""
-    server = Server(f"sqlite:///{tmp_path / 'b.sqlite3'}", tmp_path / "server.log", header_timeout=1, keep_alive_timeout=1).start()
+    server = Server(
+        f"sqlite:///{tmp_path / 'b.sqlite3'}", tmp_path / "server.log", header_timeout=1, keep_alive_timeout=1
+    ).start()
     opened: list[socket.socket] = []
     try:
         code = server.create_battle(title="Slow", battlers=THREE)["code"]
@@ -524,13 +558,19 @@ async def test_idle_connections_and_slow_headers_are_closed_and_websockets_are_n
 
 async def test_a_socket_past_its_rate_is_told_and_a_flood_is_closed_with_1008(tmp_path: Path) -> None:
     server = Server(
-        f"sqlite:///{tmp_path / 'b.sqlite3'}", tmp_path / "server.log", message_rate=5, message_burst=10, message_flood=30
+        f"sqlite:///{tmp_path / 'b.sqlite3'}",
+        tmp_path / "server.log",
+        message_rate=5,
+        message_burst=10,
+        message_flood=30,
     ).start()
     try:
         created = server.create_battle(title="Rates", battlers=THREE)
         phone = await Client.connect(server.ws_url, "audience", created["code"])
         ids = [await phone.send({"type": "ping", "t": n}) for n in range(15)]
-        replies = [await phone.expect("pong" if n < 10 else "error", lambda m, i=i: m["id"] == i) for n, i in enumerate(ids)]
+        replies = [
+            await phone.expect("pong" if n < 10 else "error", lambda m, i=i: m["id"] == i) for n, i in enumerate(ids)
+        ]
         assert [r["type"] for r in replies] == ["pong"] * 10 + ["error"] * 5
         assert {r["reason"] for r in replies[10:]} == {"rate_limited"}
         assert "Wait" in replies[-1]["message"]
@@ -581,7 +621,10 @@ async def test_a_full_hall_behind_one_address_joins_but_minting_stops_at_the_bud
     started = time.monotonic()
     for batch in range(0, burst, 100):
         hall += await asyncio.gather(
-            *(Client.connect(server.ws_url, "audience", code, **from_address(venue)) for _ in range(batch, min(burst, batch + 100)))
+            *(
+                Client.connect(server.ws_url, "audience", code, **from_address(venue))
+                for _ in range(batch, min(burst, batch + 100))
+            )
         )
     assert len({phone.device for phone in hall}) == burst
     # The budget refills meanwhile (5 a second): a few more get in, then the next is refused.
@@ -608,7 +651,9 @@ async def test_guessing_join_codes_is_limited_per_address(server: Server) -> Non
     async with httpx.AsyncClient(base_url=server.url) as http:
         # A hall looking up a code that exists, many times over, is never limited.
         for _ in range(3):
-            pages = await asyncio.gather(*(http.get(f"/join/{code}", headers={"x-forwarded-for": hall}) for _ in range(100)))
+            pages = await asyncio.gather(
+                *(http.get(f"/join/{code}", headers={"x-forwarded-for": hall}) for _ in range(100))
+            )
             assert {page.status_code for page in pages} == {200}
 
         # A script trying codes: pages, API and websocket handshakes all count.
@@ -616,7 +661,9 @@ async def test_guessing_join_codes_is_limited_per_address(server: Server) -> Non
         statuses = []
         for n, guess in enumerate(guesses):
             if n % 3 == 0:
-                statuses.append((await http.get(f"/api/battles/{guess}", headers={"x-forwarded-for": script})).status_code)
+                statuses.append(
+                    (await http.get(f"/api/battles/{guess}", headers={"x-forwarded-for": script})).status_code
+                )
             elif n % 3 == 1:
                 page = await http.get(f"/join/{guess}", headers={"x-forwarded-for": script})
                 assert "<html" in page.text.lower()  # the "no such battle" page, as a 404
@@ -626,7 +673,12 @@ async def test_guessing_join_codes_is_limited_per_address(server: Server) -> Non
         assert statuses == [404] * burst
 
         # Budget spent: every lookup from that address is 429, for real codes too (no oracle).
-        for path in (f"/api/battles/NOPE{code}", f"/api/battles/{code}", f"/join/{code}", f"/api/battles/{code}/export.json"):
+        for path in (
+            f"/api/battles/NOPE{code}",
+            f"/api/battles/{code}",
+            f"/join/{code}",
+            f"/api/battles/{code}/export.json",
+        ):
             limited = await http.get(path, headers={"x-forwarded-for": script})
             assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
             assert "Wait a moment" in limited.text and "Vent et øjeblik" in limited.text
@@ -639,13 +691,17 @@ async def test_guessing_join_codes_is_limited_per_address(server: Server) -> Non
 
 
 async def test_creating_battles_is_limited_per_address(tmp_path: Path) -> None:
-    server = Server(f"sqlite:///{tmp_path / 'b.sqlite3'}", tmp_path / "server.log", create_burst=3, creates_per_minute=1).start()
+    server = Server(
+        f"sqlite:///{tmp_path / 'b.sqlite3'}", tmp_path / "server.log", create_burst=3, creates_per_minute=1
+    ).start()
     try:
         script, other = new_address(), new_address()
         async with httpx.AsyncClient(base_url=server.url) as http:
 
             async def create(address: str) -> httpx.Response:
-                return await http.post("/api/battles", json={"title": "Spam", "battlers": THREE}, headers={"x-forwarded-for": address})
+                return await http.post(
+                    "/api/battles", json={"title": "Spam", "battlers": THREE}, headers={"x-forwarded-for": address}
+                )
 
             assert [(await create(script)).status_code for _ in range(3)] == [201] * 3
             limited = await create(script)
@@ -670,15 +726,24 @@ async def test_on_one_redis_two_processes_give_an_address_one_budget(redis_serve
         draft = {"title": "Shared", "battlers": THREE}
         created = [httpx.post(f"{one.url}/api/battles", json=draft, headers=headers) for one in servers]
         assert [r.status_code for r in created] == [201, 201]
-        assert [httpx.post(f"{one.url}/api/battles", json=draft, headers=headers).status_code for one in servers] == [429, 429]
+        assert [httpx.post(f"{one.url}/api/battles", json=draft, headers=headers).status_code for one in servers] == [
+            429,
+            429,
+        ]
 
         code = created[0].json()["code"]
         phones = [await Client.connect(one.ws_url, "audience", code, **from_address(address)) for one in servers]
         for one in servers:
             assert await refused_status(f"{one.ws_url}/ws/audience/{code}", **from_address(address)) == 429
 
-        assert [httpx.get(f"{one.url}/api/battles/NOPE22", headers=headers).status_code for one in servers] == [404, 404]
-        assert [httpx.get(f"{one.url}/api/battles/{code}", headers=headers).status_code for one in servers] == [429, 429]
+        assert [httpx.get(f"{one.url}/api/battles/NOPE22", headers=headers).status_code for one in servers] == [
+            404,
+            404,
+        ]
+        assert [httpx.get(f"{one.url}/api/battles/{code}", headers=headers).status_code for one in servers] == [
+            429,
+            429,
+        ]
         for phone in phones:
             await phone.close()
     finally:
@@ -693,7 +758,11 @@ async def test_every_ballot_resent_three_times_leaves_the_totals_unchanged(serve
     created = server.create_battle(title="Resent", battlers=THREE, rules={"vote_seconds": 300})
     code, venue = created["code"], new_address()
     host = await Client.connect(server.ws_url, "host", code, created["host_token"])
-    phones = list(await asyncio.gather(*(Client.connect(server.ws_url, "audience", code, **from_address(venue)) for _ in range(30))))
+    phones = list(
+        await asyncio.gather(
+            *(Client.connect(server.ws_url, "audience", code, **from_address(venue)) for _ in range(30))
+        )
+    )
     vote_id = await to_the_vote(host)
     plan = ["b1"] * 14 + ["b2"] * 10 + ["b3"] * 6
     ballots = [secrets.token_urlsafe(12) for _ in phones]
@@ -726,7 +795,10 @@ async def test_fifty_ballots_from_one_device_in_one_vote_count_once(server: Serv
     first = await Client.connect(server.ws_url, "audience", code, **from_address(venue))
     # Five sockets of the same device (tabs, reconnects): each newer one replaces the one
     # before (closed with 4409), so the device is heard, and counted in the hall, once.
-    tabs = [first] + [await Client.connect(server.ws_url, "audience", code, device=first.device, **from_address(venue)) for _ in range(4)]
+    tabs = [first] + [
+        await Client.connect(server.ws_url, "audience", code, device=first.device, **from_address(venue))
+        for _ in range(4)
+    ]
     assert {tab.device for tab in tabs} == {first.device}, "a tab offering its device id gets no new one"
     for replaced in tabs[:-1]:
         await replaced.socket.wait_closed()
@@ -738,12 +810,16 @@ async def test_fifty_ballots_from_one_device_in_one_vote_count_once(server: Serv
 
     # Fifty taps of the tab in use, sent without waiting for each answer.
     for n in range(50):
-        await tabs[-1].send({"type": "vote", "vote_id": vote_id, "choice": ("b1", "b2", "b3")[n % 3], "ballot_id": f"tap{n:04d}xyz"})
+        await tabs[-1].send(
+            {"type": "vote", "vote_id": vote_id, "choice": ("b1", "b2", "b3")[n % 3], "ballot_id": f"tap{n:04d}xyz"}
+        )
     receipts = [await tabs[-1].expect("ballot") for _ in range(50)]
     assert [r["status"] for r in receipts].count("counted") == 1
 
     await host.run("close_vote")
-    final = (await Client.connect(server.ws_url, "audience", code, device=first.device, **from_address(venue))).my_ballot
+    final = (
+        await Client.connect(server.ws_url, "audience", code, device=first.device, **from_address(venue))
+    ).my_ballot
     assert final is not None
     await host.run("reveal_results")
     revealed = host.battle["rounds"][-1]["votes"][-1]
@@ -826,7 +902,12 @@ async def test_no_token_or_signed_device_id_reaches_the_log_of_a_whole_evening(t
         auth = {"authorization": f"Bearer {created['host_token']}"}
         for kind in ("json", "csv"):
             assert httpx.get(f"{server.url}/api/battles/{code}/export.{kind}", headers=auth).status_code == 200
-        assert httpx.get(f"{server.url}/api/battles/{code}/export.json", headers={"authorization": "Bearer wrong"}).status_code == 401
+        assert (
+            httpx.get(
+                f"{server.url}/api/battles/{code}/export.json", headers={"authorization": "Bearer wrong"}
+            ).status_code
+            == 401
+        )
         await asyncio.gather(*(c.close() for c in [host, cohost, screen, *phones]))
         await asyncio.sleep(0.3)
     finally:
@@ -883,5 +964,12 @@ def test_every_log_record_is_redacted_whichever_handler_writes_it(tmp_path: Path
     leaked = [f"SECRET{n}" for n in range(1, 10) if f"SECRET{n}" in output]
     assert not leaked, output
     # Each record was written, redacted, info included (log_level), the traceback too.
-    for text in ("auth.[redacted]", "#[redacted]", "Bearer [redacted]", "device.[redacted]", "ValueError", "no handler of its own"):
+    for text in (
+        "auth.[redacted]",
+        "#[redacted]",
+        "Bearer [redacted]",
+        "device.[redacted]",
+        "ValueError",
+        "no handler of its own",
+    ):
         assert text in output, output

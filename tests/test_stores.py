@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import inspect
 import itertools
+import json
 import random
 import sqlite3
 import time
@@ -29,8 +29,8 @@ from battles.errors import Refused, Unavailable
 from battles.game import Context
 from battles.model import MAX_DECISIONS, Battle, BattleDraft, BattlerDraft, Block, Decision, Submission
 from battles.stores import EmbeddedStore, RedisStore, open_store
-from battles.stores.redis import _ORPHAN_HINT_MS, SIGNING_KEY, _Hint, _review_hints, _Stored, parse_sentinel_url
 from battles.stores.base import BallotReceipt, Secrets, Store, Tally
+from battles.stores.redis import _ORPHAN_HINT_MS, SIGNING_KEY, _Hint, _review_hints, _Stored, parse_sentinel_url
 from tests.servers import RedisServer
 
 T0 = 1_700_000_000_000
@@ -201,7 +201,9 @@ async def test_a_device_records_ballot_ids_up_to_its_bound_per_vote(store: Store
     assert (refused.value.reason, refused.value.params) == ("limit_reached", {"limit": "ballots", "most": most})
     # Nothing moved; a resend of a recorded ballot is still acknowledged; others vote on.
     assert await store.ballot_of(CODE, "r1v1", "d1") == CHOICES[(most - 1) % 2]
-    assert await store.cast_ballot(CODE, "r1v1", "d1", CHOICES[0], "id-0", T0) == BallotReceipt("duplicate", CHOICES[(most - 1) % 2])
+    assert await store.cast_ballot(CODE, "r1v1", "d1", CHOICES[0], "id-0", T0) == BallotReceipt(
+        "duplicate", CHOICES[(most - 1) % 2]
+    )
     assert await store.cast_ballot(CODE, "r1v1", "d2", CHOICES[2], "d2-1", T0) == BallotReceipt("counted", CHOICES[2])
     assert await store.tally(CODE, "r1v1") == Tally({CHOICES[(most - 1) % 2]: 1, CHOICES[2]: 1}, 2)
 
@@ -341,7 +343,9 @@ async def test_a_turn_keeps_the_reactions_the_store_counted_for_it(store: Store)
 
 
 def sent(device: str, text: str = "What about the harbour?", at_ms: int = T0, **fields: Any) -> Submission:
-    return Submission.model_validate({"id": "s0", "kind": "question", "text": text, "device": device, "at_ms": at_ms} | fields)
+    return Submission.model_validate(
+        {"id": "s0", "kind": "question", "text": text, "device": device, "at_ms": at_ms} | fields
+    )
 
 
 async def submitted(store: Store, device: str, at_ms: int = T0, code: str = CODE, **fields: Any) -> Submission:
@@ -401,7 +405,9 @@ async def test_moderation_changes_one_submission_and_announces_it(
     await eventually(lambda: len(published) >= 3)
     notices = [json.loads(message)["submissions"] for _, message in published]
     assert [[(i["id"], i["status"], i["rev"]) for i in n] for n in notices] == [
-        [("s1", "pending", item.rev)], [("s1", "approved", approved.rev)], [("s1", "dismissed", dismissed.rev)]
+        [("s1", "pending", item.rev)],
+        [("s1", "approved", approved.rev)],
+        [("s1", "dismissed", dismissed.rev)],
     ]
     assert Submission.model_validate(notices[1][0]) == approved
 
@@ -426,16 +432,15 @@ async def test_a_blocked_device_is_refused_and_its_waiting_submissions_go(store:
         await submitted(store, device)
 
 
-async def test_every_decision_is_recorded_with_who_and_when(
-    store: Store, published: list[tuple[str, bytes]]
-) -> None:
+async def test_every_decision_is_recorded_with_who_and_when(store: Store, published: list[tuple[str, bytes]]) -> None:
     await store.subscribe(CODE)
     item = await submitted(store, "d1")
     await store.moderate(CODE, item.id, "dismiss", "cohost", T0 + 10)
     await store.moderate(CODE, item.id, "dismiss", "host", T0 + 20)  # changes nothing: not recorded
     approved = await store.moderate(CODE, item.id, "approve", "host", T0 + 30)
     assert approved.decisions == [
-        Decision(action="dismiss", by="cohost", at_ms=T0 + 10), Decision(action="approve", by="host", at_ms=T0 + 30)
+        Decision(action="dismiss", by="cohost", at_ms=T0 + 10),
+        Decision(action="approve", by="host", at_ms=T0 + 30),
     ]
     assert await store.submissions(CODE) == [approved]
     await eventually(lambda: len(published) >= 3)
@@ -453,7 +458,10 @@ async def test_a_block_can_be_undone_and_its_submissions_wait_again(store: Store
     await store.moderate(CODE, approved.id, "block", "host", T0 + 6)
     assert await store.blocks(CODE) == [Block(device="d1", submission=held.id, by="cohost", at_ms=T0 + 5)]
     assert {s.id: s.status for s in await store.submissions(CODE)} == {
-        first.id: "blocked", held.id: "blocked", approved.id: "blocked", other.id: "pending"
+        first.id: "blocked",
+        held.id: "blocked",
+        approved.id: "blocked",
+        other.id: "pending",
     }
     # Any submission of the device names it; each one the block took waits again, the
     # held one apart, and the device may send again.
@@ -461,7 +469,10 @@ async def test_a_block_can_be_undone_and_its_submissions_wait_again(store: Store
     assert back.status == "pending" and back.decisions[-1] == Decision(action="unblock", by="host", at_ms=T0 + 9)
     after = {s.id: s for s in await store.submissions(CODE)}
     assert {key: s.status for key, s in after.items()} == {
-        first.id: "pending", held.id: "held", approved.id: "pending", other.id: "pending"
+        first.id: "pending",
+        held.id: "held",
+        approved.id: "pending",
+        other.id: "pending",
     }
     assert [d.action for d in after[approved.id].decisions] == ["approve", "block", "unblock"]
     assert after[other.id].decisions == []
@@ -483,7 +494,10 @@ async def test_a_submission_keeps_a_bounded_record_of_decisions(store: Store) ->
         await store.moderate(CODE, item.id, "approve" if turn % 2 else "dismiss", "host", T0 + turn)
     with pytest.raises(Refused) as refused:
         await store.moderate(CODE, item.id, "dismiss", "host", T0 + 99)
-    assert (refused.value.reason, refused.value.params) == ("limit_reached", {"limit": "decisions", "most": MAX_DECISIONS})
+    assert (refused.value.reason, refused.value.params) == (
+        "limit_reached",
+        {"limit": "decisions", "most": MAX_DECISIONS},
+    )
     stored = await store.submission(CODE, item.id)
     assert stored is not None and stored.status == "approved" and len(stored.decisions) == MAX_DECISIONS
     # A decision that changes nothing is no decision, and is not refused.
@@ -511,7 +525,13 @@ async def test_submissions_and_moderation_racing_keep_the_queue_consistent(store
             known = await store.submissions(CODE)
             if known:
                 with contextlib.suppress(Refused):
-                    await store.moderate(CODE, rng.choice(known).id, rng.choice(["approve", "dismiss", "dismiss", "block", "unblock"]), "cohost", T0)
+                    await store.moderate(
+                        CODE,
+                        rng.choice(known).id,
+                        rng.choice(["approve", "dismiss", "dismiss", "block", "unblock"]),
+                        "cohost",
+                        T0,
+                    )
 
     await asyncio.gather(*(phone(device) for device in devices), moderator(), moderator())
     items = await store.submissions(CODE)
@@ -581,7 +601,6 @@ async def test_a_losing_commit_leaves_the_timer_index_alone(store: Store, winner
         assert await store.due(later + 86_400_000) == []
 
 
-
 def test_the_redis_timer_index_is_judged_against_the_stored_states() -> None:
     """RedisStore.due's judgement of its index entries, with no Redis: every case of it."""
     now = 10_000_000
@@ -611,6 +630,7 @@ def test_the_redis_timer_index_is_judged_against_the_stored_states() -> None:
     assert review.due == ["OLD", "SAME"]
     assert review.drop == [b"GONE|3", b"OLD|1", b"STILL|4", b"ORPHAN|5"]
     assert review.reset == {b"MOVED|2": now + 60_000}
+
 
 # --- fan-out and presence -----------------------------------------------------------------
 
@@ -742,7 +762,11 @@ async def test_a_battle_record_restores_into_an_empty_store_exactly(store: Store
     assert record.seen == {"r1v1": [("d1", "x1"), ("d2", "x1"), ("d2", "x2")]}
     assert record.reactions == {1: {"b1": {"applause": 2}}}
     assert [(s.id, s.status) for s in record.submissions] == [("s1", "pending"), ("s2", "approved"), ("s3", "blocked")]
-    assert [(d.action, d.by) for d in record.submissions[1].decisions] == [("approve", "host"), ("dismiss", "cohost"), ("approve", "host")]
+    assert [(d.action, d.by) for d in record.submissions[1].decisions] == [
+        ("approve", "host"),
+        ("dismiss", "cohost"),
+        ("approve", "host"),
+    ]
     assert record.blocked == [Block(device="d3", submission="s3", by="host", at_ms=T0)]
     assert await store.record("NONE") is None
     # A taken code is refused, and nothing moves.
@@ -805,9 +829,17 @@ def test_open_store_picks_the_store_a_url_names() -> None:
 
 def test_a_sentinel_url_names_the_sentinels_the_service_and_the_database() -> None:
     assert parse_sentinel_url("redis+sentinel://h1:26379,h2:26380/mymaster/0") == (
-        [("h1", 26379), ("h2", 26380)], "mymaster", 0, None
+        [("h1", 26379), ("h2", 26380)],
+        "mymaster",
+        0,
+        None,
     )
-    assert parse_sentinel_url("redis+sentinel://:s3cret@[::1]:26379/battles") == ([("::1", 26379)], "battles", 0, "s3cret")
+    assert parse_sentinel_url("redis+sentinel://:s3cret@[::1]:26379/battles") == (
+        [("::1", 26379)],
+        "battles",
+        0,
+        "s3cret",
+    )
     for url in (
         "redis+sentinel://h1:26379",  # no service
         "redis+sentinel:///battles/0",  # no Sentinel
@@ -887,7 +919,9 @@ async def test_an_embedded_file_of_schema_1_gains_the_moderators_decisions(tmp_p
         assert (item.status, item.decisions) == ("blocked", [])
         assert await store.blocks(CODE) == [Block(device="d1", submission="s1", by="host", at_ms=0)]
         unblocked = await store.moderate(CODE, "s1", "unblock", "cohost", T0)
-        assert unblocked.status == "pending" and unblocked.decisions == [Decision(action="unblock", by="cohost", at_ms=T0)]
+        assert unblocked.status == "pending" and unblocked.decisions == [
+            Decision(action="unblock", by="cohost", at_ms=T0)
+        ]
     finally:
         await store.close()
 
@@ -971,7 +1005,9 @@ async def test_a_failing_listener_does_not_stop_the_fan_out(redis_server: Any) -
         await store.close()
 
 
-async def test_a_redis_that_hangs_is_noticed_within_seconds(redis_server: Any, caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_redis_that_hangs_is_noticed_within_seconds(
+    redis_server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     redis_server.start()
     redis_server.flush()
     published: list[tuple[str, bytes]] = []

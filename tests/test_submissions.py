@@ -79,13 +79,17 @@ async def test_a_phone_sends_a_moderator_approves_and_the_screen_shows_it(any_se
     approved = await cohost.request({"type": "moderate", "submission": challenge, "action": "approve"})
     assert approved["type"] == "ack" and approved["item"]["status"] == "approved"
     assert (await host.expect("submission"))["item"]["status"] == "approved"
-    assert approved["item"]["decisions"] == [{"action": "approve", "by": "cohost", "at_ms": approved["item"]["decisions"][0]["at_ms"]}]
+    assert approved["item"]["decisions"] == [
+        {"action": "approve", "by": "cohost", "at_ms": approved["item"]["decisions"][0]["at_ms"]}
+    ]
     # The phone that sent it is told, in its language; nobody else is.
     assert await phone.expect("your_submission") == {
         "type": "your_submission", "submission": challenge, "kind": "challenge", "text": f"No cars {MARKUP}",
         "outcome": "approved", "message": "Your challenge was approved: it may become a round's challenge card.",
     }  # fmt: skip
-    assert (await screen.request({"type": "moderate", "submission": challenge, "action": "approve"}))["reason"] == "not_allowed"
+    assert (await screen.request({"type": "moderate", "submission": challenge, "action": "approve"}))[
+        "reason"
+    ] == "not_allowed"
 
     await cohost.run("start_round")
     await cohost.run("show_submission", submission=challenge)
@@ -99,12 +103,18 @@ async def test_a_phone_sends_a_moderator_approves_and_the_screen_shows_it(any_se
     question = await sent(phone, "question", "Who pays for the dikes?", anonymous=True)
     held = await sent(phone, "question", "What the f.u.c.k about the dikes?")
     items = {m["item"]["id"]: m["item"] for m in [await host.expect("submission"), await host.expect("submission")]}
-    assert items[question]["nickname"] == "" and items[question]["battler"] == "b1" and items[question]["status"] == "pending"
+    assert (
+        items[question]["nickname"] == ""
+        and items[question]["battler"] == "b1"
+        and items[question]["status"] == "pending"
+    )
     assert (items[held]["status"], items[held]["held_for"]) == ("held", "fuck*")
     assert (await submit(phone, "question", "A third one"))["reason"] in ("too_soon", "limit_reached")
     assert (await host.command("show_submission", submission=question))["reason"] == "not_approved"
     await host.request({"type": "moderate", "submission": question, "action": "approve"})
-    assert (await phone.expect("your_submission"))["message"] == "Dit spørgsmål er godkendt: det kan komme op på skærmen."
+    assert (await phone.expect("your_submission"))[
+        "message"
+    ] == "Dit spørgsmål er godkendt: det kan komme op på skærmen."
     await host.run("show_submission", submission=question)
     told = await phone.expect("your_submission")
     assert (told["submission"], told["outcome"], told["message"]) == (question, "shown", "Dit spørgsmål er på skærmen.")
@@ -123,24 +133,43 @@ async def test_a_phone_sends_a_moderator_approves_and_the_screen_shows_it(any_se
     assert (await submit(other, "question", "Another phone is heard"))["type"] == "ack"
     await cohost.send({"type": "resync"})
     queue = await cohost.expect("submissions")
-    assert queue["blocked"] == 1 and queue["blocks"] == [{"submission": held, "by": "host", "at_ms": queue["blocks"][0]["at_ms"]}]
+    assert queue["blocked"] == 1 and queue["blocks"] == [
+        {"submission": held, "by": "host", "at_ms": queue["blocks"][0]["at_ms"]}
+    ]
     assert held in [item["id"] for item in queue["items"]] and "device" not in json.dumps(queue)
 
     # The block undone (from any of its submissions): the held one waits again, held, and the
     # phone may send again.
     unblocked = await cohost.request({"type": "moderate", "submission": held, "action": "unblock"})
-    assert unblocked["item"]["status"] == "held" and [d["action"] for d in unblocked["item"]["decisions"]] == ["block", "unblock"]
-    assert (await cohost.request({"type": "moderate", "submission": held, "action": "unblock"}))["reason"] == "not_blocked"
-    assert (await cohost.request({"type": "moderate", "submission": held, "action": "shout"}))["reason"] == "bad_message"
+    assert unblocked["item"]["status"] == "held" and [d["action"] for d in unblocked["item"]["decisions"]] == [
+        "block",
+        "unblock",
+    ]
+    assert (await cohost.request({"type": "moderate", "submission": held, "action": "unblock"}))[
+        "reason"
+    ] == "not_blocked"
+    assert (await cohost.request({"type": "moderate", "submission": held, "action": "shout"}))[
+        "reason"
+    ] == "bad_message"
     again = await sent(phone, "question", "Let me in")
     await host.request({"type": "moderate", "submission": again, "action": "dismiss"})
     told = await phone.expect("your_submission")
-    assert (told["submission"], told["outcome"], told["message"]) == (again, "dismissed", "Dit spørgsmål blev ikke taget op denne gang.")
+    assert (told["submission"], told["outcome"], told["message"]) == (
+        again,
+        "dismissed",
+        "Dit spørgsmål blev ikke taget op denne gang.",
+    )
 
     # The export holds every one, with what became of it, and no device.
     async with httpx.AsyncClient() as http:
-        got = await http.get(f"{any_server.url}/api/battles/{code}/export.json", headers={"authorization": f"Bearer {created['host_token']}"})
-        table = await http.get(f"{any_server.url}/api/battles/{code}/export.csv", headers={"authorization": f"Bearer {created['host_token']}"})
+        got = await http.get(
+            f"{any_server.url}/api/battles/{code}/export.json",
+            headers={"authorization": f"Bearer {created['host_token']}"},
+        )
+        table = await http.get(
+            f"{any_server.url}/api/battles/{code}/export.csv",
+            headers={"authorization": f"Bearer {created['host_token']}"},
+        )
     exported = got.json()
     statuses = {s["id"]: s["status"] for s in exported["submissions"]}
     assert statuses == {challenge: "approved", question: "approved", held: "held", "s4": "pending", again: "dismissed"}
@@ -153,7 +182,11 @@ async def test_a_phone_sends_a_moderator_approves_and_the_screen_shows_it(any_se
     rows = [row for row in csv.DictReader(io.StringIO(table.text)) if row["section"] == "submission"]
     assert {(row["vote"], row["field"]): row["value"] for row in rows}[(challenge, "text")] == f"No cars {MARKUP}"
     assert {(row["vote"], row["round"], row["name"]) for row in rows if row["field"] == "status"} == {
-        (challenge, "0", "Ida <b>"), (question, "1", ""), (held, "1", "Ida <b>"), ("s4", "1", ""), (again, "1", "Ida <b>")
+        (challenge, "0", "Ida <b>"),
+        (question, "1", ""),
+        (held, "1", "Ida <b>"),
+        ("s4", "1", ""),
+        (again, "1", "Ida <b>"),
     }
     decisions = [(row["vote"], row["value"], row["actor"]) for row in rows if row["field"] == "decision"]
     assert decisions == [(challenge, "approve", "cohost"), (question, "approve", "host"), (held, "block", "host"),

@@ -120,4 +120,6 @@ def test_a_text_field_is_as_long_as_the_draft_allows(controls: list[dict[str, An
 
 def test_the_language_field_offers_the_draft_s_languages(controls: list[dict[str, Any]]) -> None:
     (select,) = named(controls, "language")
-    assert [option["value"] for option in select["options"]] == list(get_args(BattleDraft.model_fields["language"].annotation))
+    assert [option["value"] for option in select["options"]] == list(
+        get_args(BattleDraft.model_fields["language"].annotation)
+    )

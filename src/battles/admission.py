@@ -57,6 +57,7 @@ from battles.security import (
 )
 from battles.stores.base import AddressLimits, Secrets, Store
 
+
 @dataclass(frozen=True)
 class Admission:
     """A socket let in: as whom, to which battle, and what of the battle it keeps.
@@ -124,7 +125,9 @@ def _admit_by_token(scope: Scope, role: Role, code: str, battle: Battle, tokens:
     return Admission(role, code, battle.language, battle.cohost_generation)
 
 
-async def _admit_phone(store: Store, mints: AddressLimits, scope: Scope, code: str, battle: Battle) -> Admission | Refusal:
+async def _admit_phone(
+    store: Store, mints: AddressLimits, scope: Scope, code: str, battle: Battle
+) -> Admission | Refusal:
     # Read per connection: every process signs with the store's current key.
     device_ids = DeviceIds(await store.signing_key())
     device = device_ids.verify(offered(scope, DEVICE_PREFIX))

@@ -37,11 +37,11 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from battles import charts, game, i18n, metrics, protocol
 from battles.admission import JoinGate, Refusal, admit
+from battles.errors import Refused, Unavailable
 from battles.fanout import Connection
 from battles.hub import Hub, now_ms
 from battles.model import BattleDraft, Language
 from battles.protocol import PROTOCOL_VERSION
-from battles.errors import Refused, Unavailable
 from battles.ratelimit import LookupGuard, MessageLimiter, address_limits, client_address, too_many
 from battles.security import HostGuard, OriginGuard, keep_secrets_out_of_logs, own_hosts, results_token, same_secret
 from battles.settings import Settings
@@ -164,7 +164,9 @@ QR_CACHE = 256
 def qr_svg(link: str) -> bytes:
     """The QR code of a battle's join link, drawn once: it never changes."""
     svg = io.BytesIO()
-    segno.make(link, error="m").save(svg, kind="svg", scale=10, border=2, dark="#000000", light="#ffffff", xmldecl=False)
+    segno.make(link, error="m").save(
+        svg, kind="svg", scale=10, border=2, dark="#000000", light="#ffffff", xmldecl=False
+    )
     return svg.getvalue()
 
 
@@ -253,6 +255,7 @@ def page(request: Request, template: str, language: Language, status_code: int =
 
 # --- pages ------------------------------------------------------------------------------
 
+
 async def battle_page(template: str, request: Request) -> Response:
     """A page of one battle (``template``, bound in ROUTES), or a 404 for a code no battle has."""
     code = request.path_params["code"].upper()
@@ -325,7 +328,9 @@ async def post_battle(request: Request) -> Response:
         details = error.errors(include_url=False, include_input=False)
         return JSONResponse({"error": "invalid battle", "details": details}, status_code=422)
     code, tokens = await create_battle(house.store, draft, house.settings.join_code_length)
-    return JSONResponse({"code": code, "links": links(base_url(request, house.settings), code, tokens)}, status_code=201)
+    return JSONResponse(
+        {"code": code, "links": links(base_url(request, house.settings), code, tokens)}, status_code=201
+    )
 
 
 async def get_battle(request: Request) -> Response:
@@ -349,7 +354,9 @@ async def get_export(request: Request) -> Response:
     filename = f"battle-{code}.{request.path_params['format']}"
     disposition = {"content-disposition": f'attachment; filename="{filename}"'}
     if request.path_params["format"] == "csv":
-        return Response(export_csv(battle, reactions, submissions), media_type="text/csv; charset=utf-8", headers=disposition)
+        return Response(
+            export_csv(battle, reactions, submissions), media_type="text/csv; charset=utf-8", headers=disposition
+        )
     return JSONResponse(export(battle, reactions, submissions), headers=disposition)
 
 

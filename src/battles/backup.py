@@ -69,9 +69,7 @@ async def restore(store: Store, document: bytes) -> list[str]:
     if taken:
         raise RestoreRefused(f"these battles are in the store already: {', '.join(taken)}")
     if present and await store.signing_key() != key:
-        raise RestoreRefused(
-            "the store holds other battles, signed with another key: restore into an empty store"
-        )
+        raise RestoreRefused("the store holds other battles, signed with another key: restore into an empty store")
     await store.set_signing_key(key)
     restored = []
     for record in parsed.battles:

@@ -94,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
                   flush=True)  # fmt: skip
     if args.demo:
         draft = demo_draft(args.language)
-        code, tokens = asyncio.run(_with_store(settings, lambda store: create_battle(store, draft, settings.join_code_length)))
+        code, tokens = asyncio.run(
+            _with_store(settings, lambda store: create_battle(store, draft, settings.join_code_length))
+        )
         found = links(base, code, tokens)
         print(f"Demo battle {code} ({args.language}) is ready:", flush=True)
         for name, link in found.items():

@@ -173,31 +173,6 @@ class EndBattle(Data):
 
 
 Command = Annotated[
-    Union[
-        StartRound,
-        RevealChallenge,
-        Next,
-        SkipTurn,
-        PauseTimer,
-        ResumeTimer,
-        ExtendTimer,
-        ResetTimer,
-        OpenVote,
-        CloseVote,
-        VoidVote,
-        RevealResults,
-        ConfirmElimination,
-        OverrideElimination,
-        UndoElimination,
-        AddBattler,
-        EditBattler,
-        RemoveBattler,
-        EditBattle,
-        EndBattle,
-        RevokeCohost,
-        ShowSubmission,
-        HideSubmission,
-        SetAudienceRules,
-    ],
+    StartRound | RevealChallenge | Next | SkipTurn | PauseTimer | ResumeTimer | ExtendTimer | ResetTimer | OpenVote | CloseVote | VoidVote | RevealResults | ConfirmElimination | OverrideElimination | UndoElimination | AddBattler | EditBattler | RemoveBattler | EditBattle | EndBattle | RevokeCohost | ShowSubmission | HideSubmission | SetAudienceRules,
     Field(discriminator="type"),
 ]

@@ -23,7 +23,11 @@ _DEMO: dict[Language, dict[str, object]] = {
         "battlers": [
             {"name": "Asha", "vision": "En flydende havneby, der dyrker havet", "affiliation": "Arkitekt"},
             {"name": "Bo", "vision": "Hvert tag en skov, hver gade en å", "affiliation": "Biolog"},
-            {"name": "Camille", "vision": "En firedages arbejdsuge til at reparere det, vi ødelagde", "affiliation": "Økonom"},
+            {
+                "name": "Camille",
+                "vision": "En firedages arbejdsuge til at reparere det, vi ødelagde",
+                "affiliation": "Økonom",
+            },
             {"name": "Dev", "vision": "Robotterne løfter, menneskene drømmer", "affiliation": "Ingeniør"},
         ],
     },

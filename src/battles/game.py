@@ -13,8 +13,9 @@ Ballots and reactions do not pass through here: they are counted by the stores
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from battles import commands as c
 from battles.errors import Fault, Refused
@@ -677,7 +678,9 @@ def _end_battle(b: Battle, cmd: c.EndBattle, ctx: Context) -> Details:
 def _set_audience_rules(b: Battle, cmd: c.SetAudienceRules, ctx: Context) -> Details:
     if b.phase == "finished":
         raise Refused("wrong_phase", phase=b.phase)
-    _within(sum(entry.action == "set_audience_rules" for entry in b.log), MAX_AUDIENCE_RULE_EDITS, "audience_rule_edits")
+    _within(
+        sum(entry.action == "set_audience_rules" for entry in b.log), MAX_AUDIENCE_RULE_EDITS, "audience_rule_edits"
+    )
     changes = cmd.model_dump(exclude={"type"}, exclude_none=True)
     b.rules = Rules.model_validate(b.rules.model_dump() | changes)
     if "banned_words" in changes:

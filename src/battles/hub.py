@@ -44,8 +44,8 @@ from battles.fanout import Connection, Outgoing
 from battles.i18n import outcome_text, refusal_text
 from battles.model import Actor, Battle, Language, Moderator, Submission
 from battles.protocol import HOST_ROLES, ROLES, Role
-from battles.settings import Settings
 from battles.security import current_secrets
+from battles.settings import Settings
 from battles.stores.base import Secrets, Store, Tally
 from battles.views import battle_view, block_view, engagement_view, links, queue_view, submission_view, tally_view
 from battles.wordfilter import banned_word_in
@@ -189,7 +189,9 @@ class Hub:
         battle = await self._load(connection.code)
         vote = battle.round.vote if battle.round else None
         tally = tally_view(battle, await self.store.tally(battle.code, vote.id), connection.role) if vote else None
-        engagement = engagement_view(await self.store.reactions(battle.code, battle.round.number)) if battle.round else None
+        engagement = (
+            engagement_view(await self.store.reactions(battle.code, battle.round.number)) if battle.round else None
+        )
         for_role: dict[str, Any] = {}
         if connection.role == "audience":
             assert connection.device is not None
@@ -199,14 +201,23 @@ class Hub:
             # Revoked between its handshake and now: it gets no links, and goes.
             connection.close(CLOSE_REVOKED)
         elif connection.role in HOST_ROLES:
-            for_role["links"] = links(base_url, battle.code, current_secrets(await self._secrets(battle.code), battle.cohost_generation))
+            for_role["links"] = links(
+                base_url, battle.code, current_secrets(await self._secrets(battle.code), battle.cohost_generation)
+            )
             if connection.role == "cohost":
                 # A co-host runs the show but cannot hand out the host's own link.
                 for_role["links"].pop("host")
                 for_role["links"].pop("results")
         presence = await self.store.presence(connection.code, now_ms())
         frame = protocol.snapshot(
-            request_id, battle.version, now_ms(), battle_view(battle, connection.role), tally, engagement, presence, **for_role
+            request_id,
+            battle.version,
+            now_ms(),
+            battle_view(battle, connection.role),
+            tally,
+            engagement,
+            presence,
+            **for_role,
         )
         return battle.version, frame
 
@@ -320,7 +331,11 @@ class Hub:
         s = self.settings
         try:
             stored = await self.store.submit(
-                connection.code, submission, s.submission_cooldown_ms, s.submissions_waiting_per_device, s.submissions_waiting
+                connection.code,
+                submission,
+                s.submission_cooldown_ms,
+                s.submissions_waiting_per_device,
+                s.submissions_waiting,
             )
         except Refused as refusal:
             metrics.submissions.labels(refusal.reason).inc()
@@ -402,7 +417,9 @@ class Hub:
             items = [Submission.model_validate(item) for item in message["submissions"]]
             self._to_moderators(room, items)
             # Only changes are announced: an approved or dismissed one was just decided.
-            self._tell_senders(room, [(item, item.status) for item in items if item.status in ("approved", "dismissed")])
+            self._tell_senders(
+                room, [(item, item.status) for item in items if item.status in ("approved", "dismissed")]
+            )
             return
         battle = Battle.model_validate(message["state"])
         if self._advance(room, battle, message["events"]):

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from functools import cache
 from importlib.resources import files
-from typing import Any, Callable
+from typing import Any
 
 from babel.messages.pofile import read_po
 
@@ -35,7 +36,9 @@ REASONS: dict[str, str] = {
     "not_allowed": N_("Your role ({role}) may not send that."),
     "seq_required": N_("Host commands must say which version they were decided on (seq)."),
     "conflict": N_("The battle changed while you decided (now at version {version}). Look again and retry."),
-    "store_unavailable": N_("The server cannot reach its storage right now, so this may not be recorded. Try again in a moment."),
+    "store_unavailable": N_(
+        "The server cannot reach its storage right now, so this may not be recorded. Try again in a moment."
+    ),
     "wrong_phase": N_("That is not possible in this phase ({phase})."),
     "too_few_battlers": N_("A round needs at least two battlers."),
     "too_many_battlers": N_("A battle can have at most {most} battlers."),

@@ -44,8 +44,16 @@ import re
 import time
 from pathlib import Path
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client import multiprocess
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 MULTIPROCESS_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -56,7 +64,9 @@ connections = Gauge("battles_connections", "Sockets open now, by role.", ["role"
 ballots = Counter("battles_ballots", "Ballots answered, by outcome (a status or a refusal's reason).", ["outcome"])
 reactions = Counter("battles_reactions", "Reactions counted.")
 submissions = Counter(
-    "battles_submissions", "Challenges and questions from phones, by outcome (pending, held, or a refusal's reason).", ["outcome"]
+    "battles_submissions",
+    "Challenges and questions from phones, by outcome (pending, held, or a refusal's reason).",
+    ["outcome"],
 )
 catch_ups = Counter("battles_catch_ups", "Rooms brought to the stored version because an announcement was lost.")
 store_outages = Counter("battles_store_outages", "Times the store was unreachable and came back.")
@@ -94,17 +104,24 @@ def flush() -> None:
     """Move the batched counts to Prometheus (the hub calls it every live tick)."""
     frames_direct.flush()
     frames_queued.flush()
+
+
 broadcast_lag = Histogram(
     "battles_broadcast_lag_seconds",
     "From a state change's publish to its update handed to every socket of the process.",
     buckets=_LATENCY_BUCKETS,
 )
 redis_roundtrip = Histogram(
-    "battles_redis_roundtrip_seconds", "Each store call on Redis, from send to answer.", ["operation"], buckets=_LATENCY_BUCKETS
+    "battles_redis_roundtrip_seconds",
+    "Each store call on Redis, from send to answer.",
+    ["operation"],
+    buckets=_LATENCY_BUCKETS,
 )
 
 gc_pause = Histogram(
-    "battles_gc_pause_seconds", "Garbage collections, by generation: the whole process waits.", ["generation"],
+    "battles_gc_pause_seconds",
+    "Garbage collections, by generation: the whole process waits.",
+    ["generation"],
     buckets=_LATENCY_BUCKETS,
 )
 

@@ -17,9 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from battles.wordfilter import BannedWord, default_words
 
-Phase = Literal[
-    "lobby", "challenge", "turn", "debate", "vote", "reveal", "elimination", "final", "finished"
-]
+Phase = Literal["lobby", "challenge", "turn", "debate", "vote", "reveal", "elimination", "final", "finished"]
 Language = Literal["da", "en"]
 OrderMode = Literal["roster", "rotating", "random"]
 VoteMode = Literal["keep", "out"]
@@ -58,7 +56,9 @@ SubmissionText = Annotated[
     AfterValidator(plain_text),
     StringConstraints(min_length=1, max_length=SUBMISSION_MAX_CHARS),
 ]
-Nickname = Annotated[str, StringConstraints(max_length=60), AfterValidator(plain_text), StringConstraints(max_length=30)]
+Nickname = Annotated[
+    str, StringConstraints(max_length=60), AfterValidator(plain_text), StringConstraints(max_length=30)
+]
 
 
 # A battle's word list: at most this many words of at most 40 characters (20 KB), in every

@@ -89,9 +89,9 @@ class Moderate(Data):
 
 
 Common = Union[Ping, Resync, SetLanguage]
-AudienceMessage = Annotated[Union[Common, CastVote, React, SetNickname, Submit], Field(discriminator="type")]
+AudienceMessage = Annotated[Common | CastVote | React | SetNickname | Submit, Field(discriminator="type")]
 ScreenMessage = Annotated[Common, Field(discriminator="type")]
-HostMessage = Annotated[Union[Common, Moderate, Command], Field(discriminator="type")]
+HostMessage = Annotated[Common | Moderate | Command, Field(discriminator="type")]
 
 _ADAPTERS: dict[Role, TypeAdapter[Any]] = {
     "audience": TypeAdapter(AudienceMessage),
@@ -100,9 +100,8 @@ _ADAPTERS: dict[Role, TypeAdapter[Any]] = {
     "cohost": TypeAdapter(HostMessage),
 }
 _ANY = TypeAdapter(
-    Annotated[Union[Common, CastVote, React, SetNickname, Submit, Moderate, Command], Field(discriminator="type")]
+    Annotated[Common | CastVote | React | SetNickname | Submit | Moderate | Command, Field(discriminator="type")]
 )
-
 
 
 def _types(adapter: TypeAdapter[Any]) -> frozenset[str]:
@@ -117,8 +116,20 @@ ALLOWED["cohost"] = ALLOWED["cohost"] - HOST_ONLY
 CLIENT_MESSAGES: tuple[str, ...] = tuple(sorted(_types(_ANY)))
 HOST_COMMANDS: tuple[str, ...] = tuple(sorted(_types(TypeAdapter(Command))))
 ServerMessage = Literal[
-    "welcome", "snapshot", "update", "tally", "engagement", "presence", "ack", "ballot", "pong", "error", "service",
-    "submissions", "submission", "your_submission",
+    "welcome",
+    "snapshot",
+    "update",
+    "tally",
+    "engagement",
+    "presence",
+    "ack",
+    "ballot",
+    "pong",
+    "error",
+    "service",
+    "submissions",
+    "submission",
+    "your_submission",
 ]
 SERVER_MESSAGES: tuple[str, ...] = get_args(ServerMessage)
 

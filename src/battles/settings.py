@@ -85,13 +85,22 @@ class Settings(BaseSettings):
     # submission is at most 200 characters (about 600 bytes as a queue item), so a full
     # queue of submissions_waiting is about 120 KB in a console's snapshot.
     submission_cooldown_ms: int = Field(
-        10_000, ge=0, le=600_000, description="A device's challenges and questions closer together than this are refused (too_soon)."
+        10_000,
+        ge=0,
+        le=600_000,
+        description="A device's challenges and questions closer together than this are refused (too_soon).",
     )
     submissions_waiting_per_device: int = Field(
-        3, ge=1, le=100, description="A device's submissions that may wait for a moderator at once; more are refused (limit_reached)."
+        3,
+        ge=1,
+        le=100,
+        description="A device's submissions that may wait for a moderator at once; more are refused (limit_reached).",
     )
     submissions_waiting: int = Field(
-        200, ge=1, le=5000, description="Submissions of one battle that may wait for a moderator at once; more are refused (limit_reached)."
+        200,
+        ge=1,
+        le=5000,
+        description="Submissions of one battle that may wait for a moderator at once; more are refused (limit_reached).",
     )
     live_tick_ms: int = Field(100, ge=20, description="How often host and screens get live tallies and engagement.")
     audience_tick_ms: int = Field(250, ge=50, description="How often phones get live figures.")
@@ -118,7 +127,10 @@ class Settings(BaseSettings):
         500, ge=50, le=60_000, description="A client's first reconnect waits a random time up to this."
     )
     reconnect_max_ms: int = Field(
-        15_000, ge=1000, le=300_000, description="Every later reconnect, and the first after a restart (1012), waits up to this."
+        15_000,
+        ge=1000,
+        le=300_000,
+        description="Every later reconnect, and the first after a restart (1012), waits up to this.",
     )
     # Consoles and screens are a handful in a hall and the show waits for them: they come
     # back within this, whatever the phones do.
@@ -126,7 +138,8 @@ class Settings(BaseSettings):
         1000, ge=100, le=60_000, description="Every reconnect of a host, co-host or screen waits up to this."
     )
     create_token: str | None = Field(
-        None, description="When set, POST /api/battles needs it as a bearer token; unset, anyone who can reach the server may create a battle."
+        None,
+        description="When set, POST /api/battles needs it as a bearer token; unset, anyone who can reach the server may create a battle.",
     )
     join_code_length: int = Field(6, ge=4, le=12, description="Characters in a new join code.")
     log_level: str = Field("info", description="Log level: debug, info, warning, error.")

@@ -131,7 +131,18 @@ def export_csv(
         *_battle_rows(battle),
         *(row for rnd in battle.rounds for row in _round_rows(rnd, reactions.get(rnd.number, {}), names)),
         *_submission_rows(submissions or []),
-        *(("log", {"field": e.action, "value": json.dumps(e.details, ensure_ascii=False), "at_ms": e.at_ms, "actor": e.actor}) for e in battle.log),
+        *(
+            (
+                "log",
+                {
+                    "field": e.action,
+                    "value": json.dumps(e.details, ensure_ascii=False),
+                    "at_ms": e.at_ms,
+                    "actor": e.actor,
+                },
+            )
+            for e in battle.log
+        ),
     ]
     for section, cells in rows:
         writer.writerow({"section": section, **{column: spreadsheet_safe(value) for column, value in cells.items()}})
@@ -144,7 +155,10 @@ def _battle_rows(battle: Battle) -> Iterator[Row]:
     yield "battle", {"field": "rules", "value": battle.rules.model_dump_json()}
     for b in battle.battlers:
         yield "battler", {"battler": b.id, "name": b.name, "field": "vision", "value": b.vision}
-        yield "battler", {"battler": b.id, "name": b.name, "field": "status", "value": b.status, "round": b.eliminated_in_round}
+        yield (
+            "battler",
+            {"battler": b.id, "name": b.name, "field": "status", "value": b.status, "round": b.eliminated_in_round},
+        )
 
 
 def _round_rows(rnd: Round, reactions: dict[str, dict[str, int]], names: dict[str, str]) -> Iterator[Row]:
@@ -154,7 +168,17 @@ def _round_rows(rnd: Round, reactions: dict[str, dict[str, int]], names: dict[st
         if vote.ballots is not None:
             yield "vote", {**at, "vote": vote.id, "field": "ballots", "value": vote.ballots}
         for battler, count in (vote.totals or {}).items():
-            yield "vote", {**at, "vote": vote.id, "battler": battler, "name": names.get(battler), "field": "votes", "value": count}
+            yield (
+                "vote",
+                {
+                    **at,
+                    "vote": vote.id,
+                    "battler": battler,
+                    "name": names.get(battler),
+                    "field": "votes",
+                    "value": count,
+                },
+            )
     for battler, figures in engagement_view(reactions).items():
         who = {**at, "battler": battler, "name": names.get(battler)}
         for kind, count in figures["counts"].items():
@@ -163,16 +187,49 @@ def _round_rows(rnd: Round, reactions: dict[str, dict[str, int]], names: dict[st
     for turn in rnd.turns:
         # A turn's reactions as kept when it ended (model.Turn), at the time it began.
         for kind, count in (turn.reactions or {}).items():
-            yield "turn", {**at, "battler": turn.battler, "name": names.get(turn.battler), "field": kind, "value": count, "at_ms": turn.started_ms}
+            yield (
+                "turn",
+                {
+                    **at,
+                    "battler": turn.battler,
+                    "name": names.get(turn.battler),
+                    "field": kind,
+                    "value": count,
+                    "at_ms": turn.started_ms,
+                },
+            )
     for battler in rnd.eliminated:
-        yield "elimination", {**at, "battler": battler, "name": names.get(battler), "field": "override", "value": rnd.override_reason or ""}
+        yield (
+            "elimination",
+            {
+                **at,
+                "battler": battler,
+                "name": names.get(battler),
+                "field": "override",
+                "value": rnd.override_reason or "",
+            },
+        )
 
 
 def _submission_rows(submissions: list[Submission]) -> Iterator[Row]:
     for item in submissions:
-        cells = {"round": item.round, "vote": item.id, "battler": item.battler, "name": item.nickname, "at_ms": item.at_ms}
-        for field, value in (("kind", item.kind), ("text", item.text), ("status", item.status), ("held_for", item.held_for)):
+        cells = {
+            "round": item.round,
+            "vote": item.id,
+            "battler": item.battler,
+            "name": item.nickname,
+            "at_ms": item.at_ms,
+        }
+        for field, value in (
+            ("kind", item.kind),
+            ("text", item.text),
+            ("status", item.status),
+            ("held_for", item.held_for),
+        ):
             if value is not None:
                 yield "submission", {**cells, "field": field, "value": value}
         for decision in item.decisions:
-            yield "submission", {**cells, "field": "decision", "value": decision.action, "at_ms": decision.at_ms, "actor": decision.by}
+            yield (
+                "submission",
+                {**cells, "field": "decision", "value": decision.action, "at_ms": decision.at_ms, "actor": decision.by},
+            )

@@ -34,7 +34,9 @@ def shared(url: str) -> bool:
     return url.startswith(_REDIS)
 
 
-def open_store(url: str, *, presence_ttl_ms: int = 10_000, wait_replicas: int = 0, wait_timeout_ms: int = 1000) -> Store:
+def open_store(
+    url: str, *, presence_ttl_ms: int = 10_000, wait_replicas: int = 0, wait_timeout_ms: int = 1000
+) -> Store:
     """The store ``url`` names (see the module docstring), not started yet.
 
     ``presence_ttl_ms``: a process's connection counts are dropped when it has not

@@ -355,16 +355,26 @@ class EmbeddedStore(Store):
     async def put_record(self, record: BattleRecord) -> bool:
         battle, tokens, code = record.battle, record.secrets, record.battle.code
         with self._transaction() as db:
-            created = db.execute(_CREATE_BATTLE, (code, tokens.host, tokens.screen, tokens.cohost, *BattleRow.of(battle)))
+            created = db.execute(
+                _CREATE_BATTLE, (code, tokens.host, tokens.screen, tokens.cohost, *BattleRow.of(battle))
+            )
             if created.rowcount != 1:
                 return False
             db.executemany(
                 "INSERT INTO ballots (code, vote_id, device, choice) VALUES (?, ?, ?, ?)",
-                [(code, vote_id, device, choice) for vote_id, chosen in record.ballots.items() for device, choice in chosen.items()],
+                [
+                    (code, vote_id, device, choice)
+                    for vote_id, chosen in record.ballots.items()
+                    for device, choice in chosen.items()
+                ],
             )
             db.executemany(
                 "INSERT INTO seen_ballots (code, vote_id, device, ballot_id) VALUES (?, ?, ?, ?)",
-                [(code, vote_id, device, ballot_id) for vote_id, pairs in record.seen.items() for device, ballot_id in pairs],
+                [
+                    (code, vote_id, device, ballot_id)
+                    for vote_id, pairs in record.seen.items()
+                    for device, ballot_id in pairs
+                ],
             )
             db.executemany(
                 "INSERT INTO reactions (code, round, battler, kind, count) VALUES (?, ?, ?, ?, ?)",
@@ -400,7 +410,9 @@ class EmbeddedStore(Store):
                 "SELECT 1 FROM seen_ballots WHERE code = ? AND vote_id = ? AND device = ? AND ballot_id = ?",
                 (*key, ballot_id),
             ).fetchone():
-                row = db.execute("SELECT choice FROM ballots WHERE code = ? AND vote_id = ? AND device = ?", key).fetchone()
+                row = db.execute(
+                    "SELECT choice FROM ballots WHERE code = ? AND vote_id = ? AND device = ?", key
+                ).fetchone()
                 if row is None:
                     raise Fault(f"ballot {ballot_id} seen in {code}/{vote_id} without a stored choice")
                 return BallotReceipt("duplicate", str(row[0]))
@@ -504,7 +516,8 @@ class EmbeddedStore(Store):
                 raise Refused("device_blocked")
             waiting = f"status IN ({', '.join('?' for _ in WAITING)})"
             (mine,) = db.execute(
-                f"SELECT count(*) FROM submissions WHERE code = ? AND device = ? AND {waiting}", (code, device, *WAITING)
+                f"SELECT count(*) FROM submissions WHERE code = ? AND device = ? AND {waiting}",
+                (code, device, *WAITING),
             ).fetchone()
             if mine >= most_per_device:
                 raise Refused("limit_reached", limit="waiting_per_device", most=most_per_device)
@@ -519,7 +532,8 @@ class EmbeddedStore(Store):
                 raise Refused("too_soon", wait_ms=cooldown_ms - (submission.at_ms - last_ms))
             self._submitted[(code, device)] = submission.at_ms
             number, rev = db.execute(
-                "SELECT coalesce(max(number), 0) + 1, coalesce(max(rev), 0) + 1 FROM submissions WHERE code = ?", (code,)
+                "SELECT coalesce(max(number), 0) + 1, coalesce(max(rev), 0) + 1 FROM submissions WHERE code = ?",
+                (code,),
             ).fetchone()
             stored = submission.model_copy(update={"id": f"s{number}", "rev": rev})
             db.execute(_INSERT_SUBMISSION, _submission_row(code, stored))
@@ -538,8 +552,7 @@ class EmbeddedStore(Store):
             key = (code, named.device)
             blocked = db.execute("SELECT 1 FROM blocked_devices WHERE code = ? AND device = ?", key).fetchone()
             of_device = [
-                _submission(*row)
-                for row in db.execute(f"{_SELECT_SUBMISSIONS} AND device = ? ORDER BY number", key)
+                _submission(*row) for row in db.execute(f"{_SELECT_SUBMISSIONS} AND device = ? ORDER BY number", key)
             ]
             changed = moderation_changes(named, decision, blocked is not None, of_device)
             if action == "block":
@@ -577,12 +590,18 @@ class EmbeddedStore(Store):
 
     async def blocks(self, code: str) -> list[Block]:
         with _reachable():
-            rows = self._connection().execute(
-                "SELECT device, submission, decided_by, at_ms FROM blocked_devices"
-                " WHERE code = ? ORDER BY at_ms, device",
-                (code,),
-            ).fetchall()
-        return [Block(device=device, submission=submission, by=by, at_ms=at_ms) for device, submission, by, at_ms in rows]
+            rows = (
+                self._connection()
+                .execute(
+                    "SELECT device, submission, decided_by, at_ms FROM blocked_devices"
+                    " WHERE code = ? ORDER BY at_ms, device",
+                    (code,),
+                )
+                .fetchall()
+            )
+        return [
+            Block(device=device, submission=submission, by=by, at_ms=at_ms) for device, submission, by, at_ms in rows
+        ]
 
     # --- fan-out and presence: this process's memory ----------------------------------
 

@@ -231,7 +231,9 @@ end
 # KEYS: queue, submissions, states, waiting, blocked, the device's cool-down. ARGV:
 # device, cooldown_ms, most per device, most waiting, the stored JSON, status, channel.
 # Returns {'stored', number, rev}, {'cooldown', wait_ms} or {'refused', reason, limit}.
-_SUBMIT = _NOTICE + """
+_SUBMIT = (
+    _NOTICE
+    + """
 if redis.call('HEXISTS', KEYS[5], ARGV[1]) == 1 then return {'refused', 'device_blocked', ''} end
 if tonumber(redis.call('HGET', KEYS[4], ARGV[1]) or '0') >= tonumber(ARGV[3]) then
   return {'refused', 'limit_reached', 'waiting_per_device'}
@@ -251,12 +253,15 @@ redis.call('HSET', KEYS[3], number, ARGV[6] .. '|' .. rev)
 redis.call('PUBLISH', ARGV[7], '{"submissions":[' .. notice_item(number, ARGV[6], rev, '[]', ARGV[5]) .. ']}')
 return {'stored', number, rev}
 """
+)
 
 # stores.base.moderation_changes, in one script. KEYS: queue, submissions, states, waiting,
 # blocked, decisions. ARGV: number, action (approve, dismiss, block, unblock), channel, the
 # Decision's JSON, the Block's JSON without its device, MAX_DECISIONS. Returns {'done'} or
 # {'refused', reason}.
-_MODERATE = _NOTICE + """
+_MODERATE = (
+    _NOTICE
+    + """
 local state = redis.call('HGET', KEYS[3], ARGV[1])
 if not state then return {'refused', 'unknown_submission'} end
 local action = ARGV[2]
@@ -322,6 +327,7 @@ end
 redis.call('PUBLISH', ARGV[3], '{"submissions":[' .. table.concat(items, ',') .. ']}')
 return {'done'}
 """
+)
 
 # KEYS: totals, ballots. The running totals and the number of ballots, read together.
 _TALLY = """
@@ -686,9 +692,15 @@ class RedisStore(Store):
         self._take_token = self._redis.register_script(_TAKE_TOKEN)
         self._batch = _Batch(
             self._redis,
-            {script.sha: source for script, source in (
-                (self._cast_ballot, _CAST_BALLOT), (self._tally, _TALLY), (self._react, _REACT), (self._take_token, _TAKE_TOKEN)
-            )},  # fmt: skip
+            {
+                script.sha: source
+                for script, source in (
+                    (self._cast_ballot, _CAST_BALLOT),
+                    (self._tally, _TALLY),
+                    (self._react, _REACT),
+                    (self._take_token, _TAKE_TOKEN),
+                )
+            },  # fmt: skip
             wait_replicas,
             wait_timeout_ms,
         )
@@ -745,7 +757,9 @@ class RedisStore(Store):
     @_reachable
     async def take_token(self, key: str, per_minute: float, burst: int, spend: bool) -> float:
         """One step of the token bucket at ``key`` (``_TAKE_TOKEN``): the seconds to wait."""
-        wait_ms = await self._batch.run("EVALSHA", self._take_token.sha, 1, key, repr(per_minute / 60_000), burst, int(spend))
+        wait_ms = await self._batch.run(
+            "EVALSHA", self._take_token.sha, 1, key, repr(per_minute / 60_000), burst, int(spend)
+        )
         return int(wait_ms) / 1000
 
     # --- battles --------------------------------------------------------------------
@@ -852,7 +866,9 @@ class RedisStore(Store):
     @_reachable
     async def codes(self) -> list[str]:
         # battle:{CODE} and nothing after it: braces are not special in SCAN's patterns.
-        found = {_text(key)[len("battle:{") : -1] async for key in self._redis.scan_iter(match="battle:{*}", _type="hash")}
+        found = {
+            _text(key)[len("battle:{") : -1] async for key in self._redis.scan_iter(match="battle:{*}", _type="hash")
+        }
         return sorted(found)
 
     @_reachable
@@ -898,7 +914,9 @@ class RedisStore(Store):
                 if pairs:
                     pipe.sadd(keys.seen(vote_id), *(f"{device}|{ballot_id}" for device, ballot_id in pairs))
             for number, battlers in record.reactions.items():
-                counts = {f"{battler}|{kind}": count for battler, kinds in battlers.items() for kind, count in kinds.items()}
+                counts = {
+                    f"{battler}|{kind}": count for battler, kinds in battlers.items() for kind, count in kinds.items()
+                }
                 pipe.delete(keys.reactions(number))
                 if counts:
                     pipe.hset(keys.reactions(number), mapping=counts)  # type: ignore[arg-type]
@@ -956,7 +974,9 @@ class RedisStore(Store):
     @_reachable
     async def tally(self, code: str, vote_id: str) -> Tally:
         keys = _Keys(code)
-        flat, ballots = await self._batch.run("EVALSHA", self._tally.sha, 2, keys.totals(vote_id), keys.ballots(vote_id))
+        flat, ballots = await self._batch.run(
+            "EVALSHA", self._tally.sha, 2, keys.totals(vote_id), keys.ballots(vote_id)
+        )
         totals = dict(zip(flat[::2], flat[1::2]))
         # A choice everybody moved away from is at 0: left out, as when nobody chose it.
         counts = {_text(choice): int(count) for choice, count in totals.items() if int(count) > 0}
@@ -993,7 +1013,15 @@ class RedisStore(Store):
         fixed = submission.model_dump_json(exclude=_SUBMISSION_FIXED)
         reply = await self._submit(
             keys=[*keys.queue[:5], keys.submitted(submission.device)],
-            args=[submission.device, cooldown_ms, most_per_device, most_waiting, fixed, submission.status, keys.updates],
+            args=[
+                submission.device,
+                cooldown_ms,
+                most_per_device,
+                most_waiting,
+                fixed,
+                submission.status,
+                keys.updates,
+            ],
         )
         outcome, *rest = reply
         outcome = _text(outcome)
@@ -1001,7 +1029,9 @@ class RedisStore(Store):
             raise Refused("too_soon", wait_ms=int(rest[0]))
         if outcome == "refused" and _text(rest[0]) == "limit_reached":
             limit = _text(rest[1])
-            raise Refused("limit_reached", limit=limit, most=most_per_device if limit == "waiting_per_device" else most_waiting)
+            raise Refused(
+                "limit_reached", limit=limit, most=most_per_device if limit == "waiting_per_device" else most_waiting
+            )
         if outcome == "refused":
             raise Refused(_text(rest[0]))
         await self._confirm()  # acknowledged only once the replicas have it (wait_replicas)
@@ -1052,14 +1082,18 @@ class RedisStore(Store):
             fixed, state, decisions = await pipe.execute()
         numbers = sorted(int(number) for number in fixed)
         return [
-            _submission(number, fixed[str(number).encode()], state[str(number).encode()], decisions.get(str(number).encode()))
+            _submission(
+                number, fixed[str(number).encode()], state[str(number).encode()], decisions.get(str(number).encode())
+            )
             for number in numbers
         ]
 
     @_reachable
     async def blocks(self, code: str) -> list[Block]:
         stored = await self._redis.hgetall(_Keys(code).queue[4])
-        blocks = [Block.model_validate({**json.loads(fields), "device": _text(device)}) for device, fields in stored.items()]
+        blocks = [
+            Block.model_validate({**json.loads(fields), "device": _text(device)}) for device, fields in stored.items()
+        ]
         return sorted(blocks, key=lambda block: (block.at_ms, block.device))
 
     # --- presence -------------------------------------------------------------------
