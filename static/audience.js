@@ -599,6 +599,15 @@ voiceForm.addEventListener("submit", (event) => {
   else sayVoice(t("Sending…"), "busy");
 });
 
+// What became of this phone's own challenges and questions (docs/protocol.md, `your_submission`):
+// the server says it in this socket's language; the newest news stays until the next.
+live.on("your_submission", (news) => {
+  const box = $("#voice-news");
+  box.hidden = false;
+  box.dataset.outcome = news.outcome;
+  box.textContent = `${news.message} “${news.text}”`;
+});
+
 function voiceCooldownMs() {
   const limits = live.welcome && live.welcome.limits;
   return limits && typeof limits.submission_cooldown_ms === "number" ? limits.submission_cooldown_ms : 0;

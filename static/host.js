@@ -753,6 +753,16 @@ document.addEventListener("keydown", (event) => {
 /** Submission id -> the newest item heard (highest rev): the queue and its changes may cross. */
 const hall = new Map();
 let blockedDevices = 0;
+/** The blocks as the newest queue listed them: { submission, by, at_ms }, never a device. */
+let blocks = [];
+let recount = 0;
+
+/** A block or an unblock changed the list of blocked phones, which only the queue carries:
+ * ask for it again once the change's other submissions are in (docs/protocol.md, `submissions`). */
+function recountBlocks() {
+  window.clearTimeout(recount);
+  recount = window.setTimeout(() => live.send({ type: "resync" }), 300);
+}
 const hallStatus = $("#hall-status");
 
 function keepNewest(item) {
@@ -765,6 +775,7 @@ function moderate(item, action) {
     if (reply.type === "error") say(hallStatus, reply.message, "error");
     else {
       keepNewest(reply.item);
+      if (action === "block" || action === "unblock") recountBlocks();
       renderHall();
       say(hallStatus, t("Done: {action}", { action: MODERATION[action] ? t(MODERATION[action]) : action }), "ok");
     }
@@ -772,7 +783,34 @@ function moderate(item, action) {
   if (!sent) say(hallStatus, t("Not connected: nothing was sent. Wait for the connection and try again."), "error");
 }
 
-const MODERATION = { approve: "Approved", dismiss: "Dismissed", block: "Device blocked" };
+const MODERATION = { approve: "Approved", dismiss: "Dismissed", block: "Device blocked", unblock: "Phone unblocked" };
+
+/** The newest moderator's decision on an item, in words: what, who, when. */
+function lastDecision(item) {
+  const decision = item.decisions && item.decisions[item.decisions.length - 1];
+  if (!decision) return null;
+  const words = { action: t(MODERATION[decision.action] || decision.action), who: actorLabel(decision.by), time: formatTime(decision.at_ms) };
+  return h("span", { class: "queue-meta" }, t("{action} by {who} at {time}", words));
+}
+
+/** One blocked phone, shown by the submission it was blocked on, with its undo. */
+function blockedItem(block) {
+  const item = hall.get(block.submission);
+  const who = item ? item.nickname || t("anonymous") : block.submission;
+  const when = t("{action} by {who} at {time}", { action: t("Device blocked"), who: actorLabel(block.by), time: formatTime(block.at_ms) });
+  const unblock = h(
+    "button",
+    { type: "button", class: "btn btn-small", dataset: { key: `unblock-${block.submission}` }, onclick: () => moderate({ id: block.submission }, "unblock") },
+    t("Unblock"),
+  );
+  return h(
+    "li",
+    { class: "queue-item is-blocked", dataset: { block: block.submission } },
+    h("span", { class: "queue-meta" }, `${who} · ${when}`),
+    item ? h("p", { class: "queue-text" }, item.text) : null,
+    h("div", { class: "queue-actions" }, [unblock]),
+  );
+}
 
 async function blockDevice(item) {
   const yes = await ask({
@@ -823,6 +861,7 @@ function queueItem(item, battle, shown) {
     h("span", { class: "queue-meta" }, meta.join(" · ")),
     h("p", { class: "queue-text" }, item.text),
     item.held_for ? h("span", { class: "queue-meta" }, t("Matched: {word}", { word: item.held_for })) : null,
+    lastDecision(item),
     h("div", { class: "queue-actions" }, actions),
   );
 }
@@ -837,6 +876,7 @@ function renderHall() {
     const matching = items.filter((item) => item.status === status);
     fill(list, matching.length ? matching.map((item) => queueItem(item, battle, shown)) : [h("li", { class: "hint" }, t("None"))]);
   }
+  fill($("#queue-blocked"), blocks.length ? blocks.map(blockedItem) : [h("li", { class: "hint" }, t("None"))]);
   const waiting = items.filter((item) => item.status === "pending" || item.status === "held").length;
   $("#hall-summary").textContent = `${plural(waiting, "1 waiting for review", "{n} waiting for review")} · ${plural(
     blockedDevices,
@@ -902,18 +942,14 @@ if (!token) {
     // A change that overtook the queue on the way keeps its higher rev.
     for (const item of queue.items) keepNewest(item);
     blockedDevices = queue.blocked;
+    blocks = queue.blocks || [];
     renderHall();
   });
-  let recount = 0;
   live.on("submission", (message) => {
     const before = hall.get(message.item.id);
     keepNewest(message.item);
-    if (message.item.status === "blocked" && (!before || before.status !== "blocked")) {
-      // A device was blocked (here or on another console): the queue's count of blocked
-      // phones comes with the next queue, once the block's other changes are in.
-      window.clearTimeout(recount);
-      recount = window.setTimeout(() => live.send({ type: "resync" }), 300);
-    }
+    // A device was blocked or unblocked (here or on another console).
+    if ((message.item.status === "blocked") !== Boolean(before && before.status === "blocked")) recountBlocks();
     renderHall();
   });
   live.on("status", updateControls);

@@ -1606,6 +1606,11 @@ def test_a_phone_is_heard_a_cohost_moderates_and_the_screen_shows_it(either_serv
     expect(cohost.locator("#queue-approved .queue-item")).to_have_count(1)
     expect(host.locator("#queue-approved .queue-item")).to_have_count(1)  # the other console hears it
     expect(host.locator("#queue-pending .queue-item")).to_have_count(0)
+    expect(host.locator("#queue-approved .queue-item .queue-meta").last).to_contain_text("Approved by Co-host at ")
+    # The phone hears of it; nobody else does.
+    expect(phone.locator("#voice-news")).to_have_text(
+        f"Your challenge was approved: it may become a round's challenge card. “Your vision must work without cars {XSS_NAME}”"
+    )
 
     # The co-host blocks the heckler's phone: refused with a clear word, votes untouched.
     cohost.locator("[data-key=block-s2]").click()
@@ -1618,6 +1623,18 @@ def test_a_phone_is_heard_a_cohost_moderates_and_the_screen_shows_it(either_serv
     expect(heckler.locator("#voice-status")).to_have_text(
         "The host has stopped this phone from sending challenges and questions tonight."
     )
+    # Blocked by mistake: the host undoes it from the list of blocked phones, and the held
+    # one waits again. The phone is told of neither.
+    blocked = host.locator("#queue-blocked .queue-item")
+    expect(blocked).to_have_count(1)
+    expect(blocked.locator(".queue-meta")).to_contain_text("anonymous · Device blocked by Co-host at ")
+    expect(blocked.locator(".queue-text")).to_have_text("What the f.u.c.k is this")
+    screenshot(host, "voices-blocked-host-laptop", full_page=True)
+    host.locator("[data-key=unblock-s2]").click()
+    expect(cohost.locator("#hall-summary")).to_have_text("1 waiting for review · 0 phones blocked")
+    expect(cohost.locator("#queue-held .queue-item")).to_have_count(1)
+    expect(cohost.locator("#queue-blocked .queue-item")).to_have_count(0)
+    expect(heckler.locator("#voice-news")).to_be_hidden()
 
     # The round starts; the approved challenge goes up as its card, with the nickname.
     host.locator("#btn-start-round").click()
@@ -1629,6 +1646,8 @@ def test_a_phone_is_heard_a_cohost_moderates_and_the_screen_shows_it(either_serv
     expect(screen.locator(".challenge-card .from-hall")).to_have_text("From the hall: Ida")
     expect(phone.locator(".challenge-card .from-hall")).to_have_text("From the hall: Ida")
     expect(phone.locator("#voice-box")).to_be_hidden()  # the card is up: no more challenges
+    expect(phone.locator("#voice-news")).to_contain_text("Your challenge is on the screen.")
+    screenshot(phone, "voices-news-phone")
     screenshot(screen, "voices-challenge-projector")
 
     # A question during Ada's turn, anonymous, approved and put to her on the screen.
@@ -1668,7 +1687,7 @@ def test_a_phone_is_heard_a_cohost_moderates_and_the_screen_shows_it(either_serv
     ).json()
     assert [(s["id"], s["kind"], s["status"], s["nickname"]) for s in exported["submissions"]] == [
         ("s1", "challenge", "approved", "Ida"),
-        ("s2", "challenge", "blocked", ""),
+        ("s2", "challenge", "held", ""),
         ("s3", "question", "approved", ""),
     ]
     actions = [entry["action"] for entry in exported["battle"]["log"]]
@@ -1678,6 +1697,10 @@ def test_a_phone_is_heard_a_cohost_moderates_and_the_screen_shows_it(either_serv
         and not exported["battle"]["rules"]["audience_questions"]
     )
     assert all("device" not in s for s in exported["submissions"])
+    assert [(d["action"], d["by"]) for d in exported["submissions"][1]["decisions"]] == [
+        ("block", "cohost"),
+        ("unblock", "host"),
+    ]
 
 
 # --- the evening as pictures: the charts, the poster, the closing view ---------------------------

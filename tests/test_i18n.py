@@ -20,7 +20,7 @@ USES = {
 
 
 def texts_used() -> set[str]:
-    found = set(i18n.REASONS.values())
+    found = set(i18n.REASONS.values()) | set(i18n.OUTCOMES.values())
     for folder, (pattern, glob) in USES.items():
         for path in (ROOT / folder).rglob(glob):
             found |= {text.replace('\\"', '"') for text in pattern.findall(path.read_text())}

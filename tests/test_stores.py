@@ -26,7 +26,7 @@ from battles import commands as c
 from battles import game
 from battles.errors import Refused, Unavailable
 from battles.game import Context
-from battles.model import Battle, BattleDraft, BattlerDraft, Submission
+from battles.model import MAX_DECISIONS, Battle, BattleDraft, BattlerDraft, Block, Decision, Submission
 from battles.stores import EmbeddedStore, RedisStore, open_store
 from battles.stores.base import BallotReceipt, Secrets, Store, Tally
 from battles.stores.redis import _ORPHAN_HINT_MS, SIGNING_KEY, _Hint, _review_hints, _Stored, parse_sentinel_url
@@ -379,8 +379,8 @@ async def test_waiting_submissions_are_capped_per_device_and_per_battle(store: S
         await submitted(store, "d1")
     assert (refused.value.reason, refused.value.params) == ("limit_reached", {"limit": "waiting_per_device", "most": 3})
     # A moderated one no longer waits: the device may send again.
-    await store.moderate(CODE, "s1", "dismiss")
-    await store.moderate(CODE, "s2", "approve")
+    await store.moderate(CODE, "s1", "dismiss", "host", T0)
+    await store.moderate(CODE, "s2", "approve", "host", T0)
     await submitted(store, "d1")
     for device in ("d2", "d3", "d4", "d5", "d6", "d7", "d8", "d9"):
         if len([s for s in await store.submissions(CODE) if s.status in ("pending", "held")]) < 10:
@@ -396,11 +396,11 @@ async def test_moderation_changes_one_submission_and_announces_it(
 ) -> None:
     await store.subscribe(CODE)
     item = await submitted(store, "d1", nickname="Ida")
-    approved = await store.moderate(CODE, item.id, "approve")
+    approved = await store.moderate(CODE, item.id, "approve", "host", T0)
     assert approved.status == "approved" and approved.rev > item.rev and approved.text == item.text
-    dismissed = await store.moderate(CODE, item.id, "dismiss")
+    dismissed = await store.moderate(CODE, item.id, "dismiss", "host", T0)
     assert dismissed.status == "dismissed" and dismissed.rev > approved.rev
-    assert await refusal(store.moderate(CODE, "s7", "approve")) == "unknown_submission"
+    assert await refusal(store.moderate(CODE, "s7", "approve", "host", T0)) == "unknown_submission"
     await eventually(lambda: len(published) >= 3)
     notices = [json.loads(message)["submissions"] for _, message in published]
     assert [[(i["id"], i["status"], i["rev"]) for i in n] for n in notices] == [
@@ -413,28 +413,101 @@ async def test_moderation_changes_one_submission_and_announces_it(
 
 async def test_a_blocked_device_is_refused_and_its_waiting_submissions_go(store: Store) -> None:
     first = await submitted(store, "d1")
-    kept = await store.moderate(CODE, (await submitted(store, "d1")).id, "approve")
+    kept = await store.moderate(CODE, (await submitted(store, "d1")).id, "approve", "host", T0)
     third = await submitted(store, "d1", status="held", held_for="shit")
     other = await submitted(store, "d2")
-    blocked = await store.moderate(CODE, third.id, "block")
+    blocked = await store.moderate(CODE, third.id, "block", "host", T0)
     assert blocked.status == "blocked"
     statuses = {s.id: s.status for s in await store.submissions(CODE)}
     # The approved one stays as the moderator left it; another device is untouched.
     assert statuses == {first.id: "blocked", kept.id: "approved", third.id: "blocked", other.id: "pending"}
     assert await refusal(submitted(store, "d1")) == "device_blocked"
-    assert await refusal(store.moderate(CODE, first.id, "approve")) == "device_blocked"
-    assert await store.blocked_devices(CODE) == ["d1"]
-    assert await store.blocked_devices("CD34") == []
+    assert await refusal(store.moderate(CODE, first.id, "approve", "host", T0)) == "device_blocked"
+    assert [block.device for block in await store.blocks(CODE)] == ["d1"]
+    assert await store.blocks("CD34") == []
     await submitted(store, "d1", code="CD34")  # blocked for this battle's evening only
     # The device's waiting submissions no longer count against the battle's cap.
     for device in ("d3", "d4"):
         await submitted(store, device)
 
 
+async def test_every_decision_is_recorded_with_who_and_when(store: Store, published: list[tuple[str, bytes]]) -> None:
+    await store.subscribe(CODE)
+    item = await submitted(store, "d1")
+    await store.moderate(CODE, item.id, "dismiss", "cohost", T0 + 10)
+    await store.moderate(CODE, item.id, "dismiss", "host", T0 + 20)  # changes nothing: not recorded
+    approved = await store.moderate(CODE, item.id, "approve", "host", T0 + 30)
+    assert approved.decisions == [
+        Decision(action="dismiss", by="cohost", at_ms=T0 + 10),
+        Decision(action="approve", by="host", at_ms=T0 + 30),
+    ]
+    assert await store.submissions(CODE) == [approved]
+    await eventually(lambda: len(published) >= 3)
+    assert Submission.model_validate(json.loads(published[-1][1])["submissions"][0]) == approved
+
+
+async def test_a_block_can_be_undone_and_its_submissions_wait_again(store: Store) -> None:
+    first = await submitted(store, "d1")
+    held = await submitted(store, "d1", status="held", held_for="shit")
+    approved = await store.moderate(CODE, (await submitted(store, "d1")).id, "approve", "host", T0)
+    other = await submitted(store, "d2")
+    assert await refusal(store.moderate(CODE, first.id, "unblock", "host", T0)) == "not_blocked"
+    await store.moderate(CODE, held.id, "block", "cohost", T0 + 5)
+    # Blocking again on another of its submissions keeps the first block's record.
+    await store.moderate(CODE, approved.id, "block", "host", T0 + 6)
+    assert await store.blocks(CODE) == [Block(device="d1", submission=held.id, by="cohost", at_ms=T0 + 5)]
+    assert {s.id: s.status for s in await store.submissions(CODE)} == {
+        first.id: "blocked",
+        held.id: "blocked",
+        approved.id: "blocked",
+        other.id: "pending",
+    }
+    # Any submission of the device names it; each one the block took waits again, the
+    # held one apart, and the device may send again.
+    back = await store.moderate(CODE, first.id, "unblock", "host", T0 + 9)
+    assert back.status == "pending" and back.decisions[-1] == Decision(action="unblock", by="host", at_ms=T0 + 9)
+    after = {s.id: s for s in await store.submissions(CODE)}
+    assert {key: s.status for key, s in after.items()} == {
+        first.id: "pending",
+        held.id: "held",
+        approved.id: "pending",
+        other.id: "pending",
+    }
+    assert [d.action for d in after[approved.id].decisions] == ["approve", "block", "unblock"]
+    assert after[other.id].decisions == []
+    assert await store.blocks(CODE) == []
+    assert await refusal(store.moderate(CODE, first.id, "unblock", "host", T0)) == "not_blocked"
+    await store.moderate(CODE, first.id, "approve", "host", T0)  # no longer refused
+    await store.moderate(CODE, held.id, "dismiss", "host", T0)
+    await submitted(store, "d1")
+    # The restored ones count as waiting again: d1 has approved.id and the new one.
+    with pytest.raises(Refused) as refused:
+        await submitted(store, "d1")
+        await submitted(store, "d1")
+    assert refused.value.params == {"limit": "waiting_per_device", "most": 3}
+
+
+async def test_a_submission_keeps_a_bounded_record_of_decisions(store: Store) -> None:
+    item = await submitted(store, "d1")
+    for turn in range(MAX_DECISIONS):
+        await store.moderate(CODE, item.id, "approve" if turn % 2 else "dismiss", "host", T0 + turn)
+    with pytest.raises(Refused) as refused:
+        await store.moderate(CODE, item.id, "dismiss", "host", T0 + 99)
+    assert (refused.value.reason, refused.value.params) == (
+        "limit_reached",
+        {"limit": "decisions", "most": MAX_DECISIONS},
+    )
+    stored = await store.submission(CODE, item.id)
+    assert stored is not None and stored.status == "approved" and len(stored.decisions) == MAX_DECISIONS
+    # A decision that changes nothing is no decision, and is not refused.
+    assert await store.moderate(CODE, item.id, "approve", "host", T0 + 99) == stored
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 async def test_submissions_and_moderation_racing_keep_the_queue_consistent(store: Store, seed: int) -> None:
-    """Many phones submitting while moderators approve, dismiss and block, in a seeded
-    random order: the caps hold, ids and revisions are unique, a blocked device keeps
+    """Many phones submitting while moderators approve, dismiss, block and unblock, in a
+    seeded random order: the caps hold for what phones sent (an unblock may put a device's
+    submissions back over them), ids and revisions are unique, a blocked device keeps
     nothing waiting, and the store's own counts agree with its rows afterwards."""
     rng = random.Random(seed)
     devices = [f"d{n}" for n in range(12)]
@@ -452,19 +525,25 @@ async def test_submissions_and_moderation_racing_keep_the_queue_consistent(store
             if known:
                 with contextlib.suppress(Refused):
                     await store.moderate(
-                        CODE, rng.choice(known).id, rng.choice(["approve", "dismiss", "dismiss", "block"])
+                        CODE,
+                        rng.choice(known).id,
+                        rng.choice(["approve", "dismiss", "dismiss", "block", "unblock"]),
+                        "cohost",
+                        T0,
                     )
 
     await asyncio.gather(*(phone(device) for device in devices), moderator(), moderator())
     items = await store.submissions(CODE)
     assert [item.id for item in items] == [f"s{n}" for n in range(1, len(items) + 1)], f"seed {seed}"
     waiting = [item for item in items if item.status in ("pending", "held")]
-    assert len(waiting) <= 15 and all(Counter(item.device for item in waiting)[d] <= 2 for d in devices), f"seed {seed}"
-    blocked = set(await store.blocked_devices(CODE))
+    sent_since = [item for item in waiting if not item.decisions]
+    assert len(sent_since) <= 15 and all(Counter(i.device for i in sent_since)[d] <= 2 for d in devices), f"seed {seed}"
+    assert all(item.decisions[-1].action == "unblock" for item in waiting if item.decisions), f"seed {seed}"
+    blocked = {block.device for block in await store.blocks(CODE)}
     assert not any(item.device in blocked for item in waiting), f"seed {seed}"
     # The store's counts agree with its rows: exactly the free places are taken.
     free = [d for d in devices if d not in blocked and not any(item.device == d for item in waiting)]
-    room = 15 - len(waiting)
+    room = max(0, 15 - len(waiting))
     taken = 0
     for device in free:
         try:
@@ -671,8 +750,10 @@ async def test_a_battle_record_restores_into_an_empty_store_exactly(store: Store
     await store.react(CODE, 1, "b1", "applause", f"d{next(DEVICES)}", T0, 1)
     await store.react(CODE, 1, "b1", "applause", f"d{next(DEVICES)}", T0, 1)
     await submitted(store, "d1", nickname="Ida")
-    await store.moderate(CODE, (await submitted(store, "d2", kind="challenge")).id, "approve")
-    await store.moderate(CODE, (await submitted(store, "d3")).id, "block")
+    await store.moderate(CODE, (await submitted(store, "d2", kind="challenge")).id, "approve", "host", T0)
+    await store.moderate(CODE, (await submitted(store, "d3")).id, "block", "host", T0)
+    await store.moderate(CODE, "s2", "dismiss", "cohost", T0 + 1)
+    await store.moderate(CODE, "s2", "approve", "host", T0 + 2)
     assert await store.codes() == [CODE, "LOBY"]
     record = await store.record(CODE)
     assert record is not None and record.battle == battle
@@ -680,7 +761,12 @@ async def test_a_battle_record_restores_into_an_empty_store_exactly(store: Store
     assert record.seen == {"r1v1": [("d1", "x1"), ("d2", "x1"), ("d2", "x2")]}
     assert record.reactions == {1: {"b1": {"applause": 2}}}
     assert [(s.id, s.status) for s in record.submissions] == [("s1", "pending"), ("s2", "approved"), ("s3", "blocked")]
-    assert record.blocked == ["d3"]
+    assert [(d.action, d.by) for d in record.submissions[1].decisions] == [
+        ("approve", "host"),
+        ("dismiss", "cohost"),
+        ("approve", "host"),
+    ]
+    assert record.blocked == [Block(device="d3", submission="s3", by="host", at_ms=T0)]
     assert await store.record("NONE") is None
     # A taken code is refused, and nothing moves.
     assert not await store.put_record(record)

@@ -55,7 +55,7 @@ async def test_a_phone_sends_a_moderator_approves_and_the_screen_shows_it(any_se
     code = created["code"]
     host = await Client.connect(any_server.ws_url, "host", code, created["host_token"])
     queue = await host.expect("submissions")
-    assert queue == {"type": "submissions", "items": [], "blocked": 0}
+    assert queue == {"type": "submissions", "items": [], "blocked": 0, "blocks": []}
     screen = await Client.connect(any_server.ws_url, "screen", code, created["screen_token"])
     phone = await Client.connect(any_server.ws_url, "audience", code)
     assert phone.welcome["limits"]["submission_cooldown_ms"] == 400
@@ -78,6 +78,14 @@ async def test_a_phone_sends_a_moderator_approves_and_the_screen_shows_it(any_se
     approved = await cohost.request({"type": "moderate", "submission": challenge, "action": "approve"})
     assert approved["type"] == "ack" and approved["item"]["status"] == "approved"
     assert (await host.expect("submission"))["item"]["status"] == "approved"
+    assert approved["item"]["decisions"] == [
+        {"action": "approve", "by": "cohost", "at_ms": approved["item"]["decisions"][0]["at_ms"]}
+    ]
+    # The phone that sent it is told, in its language; nobody else is.
+    assert await phone.expect("your_submission") == {
+        "type": "your_submission", "submission": challenge, "kind": "challenge", "text": f"No cars {MARKUP}",
+        "outcome": "approved", "message": "Your challenge was approved: it may become a round's challenge card.",
+    }  # fmt: skip
     assert (await screen.request({"type": "moderate", "submission": challenge, "action": "approve"}))[
         "reason"
     ] == "not_allowed"
@@ -86,6 +94,8 @@ async def test_a_phone_sends_a_moderator_approves_and_the_screen_shows_it(any_se
     await cohost.run("show_submission", submission=challenge)
     card = (await screen.wait_for(lambda b: b["rounds"][-1]["challenge"] is not None))["rounds"][-1]
     assert card["challenge"] == f"No cars {MARKUP}" and card["challenge_from"]["nickname"] == "Ida <b>"
+    assert (await phone.expect("your_submission"))["outcome"] == "shown"
+    assert (await phone.request({"type": "set_language", "language": "da"}))["type"] == "ack"
 
     # During a turn: a question, anonymous, held by the word filter for its word.
     await host.run("next")
@@ -101,7 +111,12 @@ async def test_a_phone_sends_a_moderator_approves_and_the_screen_shows_it(any_se
     assert (await submit(phone, "question", "A third one"))["reason"] in ("too_soon", "limit_reached")
     assert (await host.command("show_submission", submission=question))["reason"] == "not_approved"
     await host.request({"type": "moderate", "submission": question, "action": "approve"})
+    assert (await phone.expect("your_submission"))[
+        "message"
+    ] == "Dit spørgsmål er godkendt: det kan komme op på skærmen."
     await host.run("show_submission", submission=question)
+    told = await phone.expect("your_submission")
+    assert (told["submission"], told["outcome"], told["message"]) == (question, "shown", "Dit spørgsmål er på skærmen.")
     shown = (await phone.wait_for(lambda b: b.get("question") is not None))["question"]
     assert shown == {"submission": question, "kind": "question", "text": "Who pays for the dikes?", "nickname": "",
                      "battler": "b1", "turn": 0}  # fmt: skip
@@ -112,9 +127,37 @@ async def test_a_phone_sends_a_moderator_approves_and_the_screen_shows_it(any_se
     blocked = await host.request({"type": "moderate", "submission": held, "action": "block"})
     assert blocked["item"]["status"] == "blocked"
     refusal = await submit(phone, "question", "Let me in")
-    assert refusal["reason"] == "device_blocked" and "stopped this phone" in refusal["message"]
+    assert refusal["reason"] == "device_blocked" and "stoppet denne telefon" in refusal["message"]  # in its language
     other = await Client.connect(any_server.ws_url, "audience", code)
     assert (await submit(other, "question", "Another phone is heard"))["type"] == "ack"
+    await cohost.send({"type": "resync"})
+    queue = await cohost.expect("submissions")
+    assert queue["blocked"] == 1 and queue["blocks"] == [
+        {"submission": held, "by": "host", "at_ms": queue["blocks"][0]["at_ms"]}
+    ]
+    assert held in [item["id"] for item in queue["items"]] and "device" not in json.dumps(queue)
+
+    # The block undone (from any of its submissions): the held one waits again, held, and the
+    # phone may send again.
+    unblocked = await cohost.request({"type": "moderate", "submission": held, "action": "unblock"})
+    assert unblocked["item"]["status"] == "held" and [d["action"] for d in unblocked["item"]["decisions"]] == [
+        "block",
+        "unblock",
+    ]
+    assert (await cohost.request({"type": "moderate", "submission": held, "action": "unblock"}))[
+        "reason"
+    ] == "not_blocked"
+    assert (await cohost.request({"type": "moderate", "submission": held, "action": "shout"}))[
+        "reason"
+    ] == "bad_message"
+    again = await sent(phone, "question", "Let me in")
+    await host.request({"type": "moderate", "submission": again, "action": "dismiss"})
+    told = await phone.expect("your_submission")
+    assert (told["submission"], told["outcome"], told["message"]) == (
+        again,
+        "dismissed",
+        "Dit spørgsmål blev ikke taget op denne gang.",
+    )
 
     # The export holds every one, with what became of it, and no device.
     async with httpx.AsyncClient() as http:
@@ -128,7 +171,10 @@ async def test_a_phone_sends_a_moderator_approves_and_the_screen_shows_it(any_se
         )
     exported = got.json()
     statuses = {s["id"]: s["status"] for s in exported["submissions"]}
-    assert statuses == {challenge: "approved", question: "approved", held: "blocked", "s4": "pending"}
+    assert statuses == {challenge: "approved", question: "approved", held: "held", "s4": "pending", again: "dismissed"}
+    decided = {s["id"]: [(d["action"], d["by"]) for d in s["decisions"]] for s in exported["submissions"]}
+    assert decided[challenge] == [("approve", "cohost")] and decided[held] == [("block", "host"), ("unblock", "cohost")]
+    assert decided["s4"] == [] and decided[again] == [("dismiss", "host")]
     assert all("device" not in s for s in exported["submissions"])
     assert phone.device is not None and phone.device not in got.text and phone.device not in table.text
     assert [e["action"] for e in exported["battle"]["log"]].count("show_submission") == 2
@@ -139,7 +185,12 @@ async def test_a_phone_sends_a_moderator_approves_and_the_screen_shows_it(any_se
         (question, "1", ""),
         (held, "1", "Ida <b>"),
         ("s4", "1", ""),
+        (again, "1", "Ida <b>"),
     }
+    decisions = [(row["vote"], row["value"], row["actor"]) for row in rows if row["field"] == "decision"]
+    assert decisions == [(challenge, "approve", "cohost"), (question, "approve", "host"), (held, "block", "host"),
+                         (held, "unblock", "cohost"), (again, "dismiss", "host")]  # fmt: skip
+    assert all(int(row["at_ms"]) >= exported["battle"]["created_ms"] for row in rows if row["field"] == "decision")
     # Phones and screens never heard the queue, nor any text that was not put on the screen.
     for client in (screen, phone, other):
         heard = []
@@ -147,6 +198,9 @@ async def test_a_phone_sends_a_moderator_approves_and_the_screen_shows_it(any_se
             heard.append(client.inbox.get_nowait())
         assert not [m for m in heard if m["type"] in ("submission", "submissions")]
         assert "f.u.c.k" not in json.dumps(heard) and "device" not in json.dumps([m.get("battle") for m in heard])
+        # A phone hears of its own submissions only, and never of the held one or its word.
+        assert not [m for m in heard if m["type"] == "your_submission" and m["submission"] in (held, "s4")]
+        assert "fuck" not in json.dumps(heard)
     for client in (host, cohost, screen, phone, other):
         await client.close()
 
@@ -163,6 +217,14 @@ async def test_a_phone_on_one_process_reaches_the_moderators_on_another(two_serv
     # The cool-down is the device's on every process (the store keeps it).
     again = await Client.connect(second.ws_url, "audience", code, device=phone.device)
     assert (await submit(again, "challenge", "And another"))["reason"] == "too_soon"
+    # The device hears what became of it on every process it is connected to.
+    await host.request({"type": "moderate", "submission": challenge, "action": "approve"})
+    for socket in (phone, again):
+        assert (await socket.expect("your_submission"))["outcome"] == "approved"
+    await host.run("start_round")
+    await host.run("show_submission", submission=challenge)
+    for socket in (phone, again):
+        assert (await socket.expect("your_submission"))["outcome"] == "shown"
     await host.close()
     await phone.close()
     await again.close()

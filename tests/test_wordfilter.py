@@ -48,6 +48,49 @@ def test_innocent_words_that_contain_a_banned_one_are_not_held(text: str) -> Non
     assert banned_word_in(text, WORDS) is None
 
 
+@pytest.mark.parametrize(
+    ("text", "word"),
+    [
+        ("What the fück", "fuck*"),
+        ("Shït happens", "shit"),
+        ("F\u0301U\u0308C\u030cK", "fuck*"),  # combining marks typed after the letters
+        ("bàstárd", "bastard*"),
+        ("Du er en lüder", "luder*"),
+        ("Sikke noget lórt", "lort*"),
+        ("f̸u̸c̸k̸", "fuck*"),  # a mark struck through every letter
+    ],
+)
+def test_accents_are_taken_off_before_comparing(text: str, word: str) -> None:
+    assert banned_word_in(text, WORDS) == word
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Jeg vil gerne høre om dikerne",  # høre (hear) is not hore
+        "Hvem hører efter, når det regner?",
+        "HØRER I MIG?",
+        "Hvad koster det om ti år, og hvert års drift?",
+        "Vil I høre\u0301 mere?",
+        "Kan man se det fra Nørrebro?",
+    ],
+)
+def test_danish_letters_are_letters_of_their_own_not_accented_ones(text: str) -> None:
+    assert banned_word_in(text, WORDS) is None
+
+
+def test_a_with_a_ring_stays_a_letter_of_its_own_however_it_was_typed() -> None:
+    # "å" typed as one character or as "a" and a combining ring above is the same letter.
+    assert banned_word_in("baaar", ["bar"]) == "bar"
+    assert banned_word_in("bår", ["bar"]) is None
+    assert banned_word_in("ba\u030ar", ["bar"]) is None
+    assert banned_word_in("ba\u030ar", ["bår"]) == "bår"
+    assert banned_word_in("BÅR", ["bår"]) == "bår"
+    # A word on the list is read the same way: an accented one matches with or without.
+    assert banned_word_in("cafe", ["café*"]) == "café*"
+    assert banned_word_in("Café-kultur", ["cafe*"]) == "cafe*"
+
+
 def test_a_battles_own_list_decides_and_a_prefix_needs_its_star() -> None:
     assert banned_word_in("Brexit is a disaster", ["brexit"]) == "brexit"
     assert banned_word_in("brexiteers", ["brexit"]) is None

@@ -41,13 +41,13 @@ from battles import game, metrics, protocol
 from battles.commands import CloseVote, Command, EndBattle, RevealResults, RevokeCohost, ShowSubmission
 from battles.errors import Conflict, Refused, Unavailable
 from battles.fanout import Connection, Outgoing
-from battles.i18n import refusal_text
-from battles.model import Actor, Battle, Language, Submission
+from battles.i18n import outcome_text, refusal_text
+from battles.model import Actor, Battle, Language, Moderator, Submission
 from battles.protocol import HOST_ROLES, ROLES, Role
 from battles.security import current_secrets
 from battles.settings import Settings
 from battles.stores.base import Secrets, Store, Tally
-from battles.views import battle_view, engagement_view, links, queue_view, submission_view, tally_view
+from battles.views import battle_view, block_view, engagement_view, links, queue_view, submission_view, tally_view
 from battles.wordfilter import banned_word_in
 
 log = logging.getLogger("battles.hub")
@@ -178,7 +178,8 @@ class Hub:
                 # meanwhile come as `submission` messages too, and a console keeps the
                 # newest `rev` of each (docs/protocol.md, `submissions`).
                 items = await self.store.submissions(connection.code)
-                queue = protocol.submissions(queue_view(items), len(await self.store.blocked_devices(connection.code)))
+                blocks = await self.store.blocks(connection.code)
+                queue = protocol.submissions(queue_view(items, blocks), len(blocks), [block_view(b) for b in blocks])
         finally:
             connection.release(snapshot)
         if queue is not None:
@@ -272,10 +273,7 @@ class Hub:
         if isinstance(message, protocol.Submit):
             return await self._submit(connection, message, request_id)
         if isinstance(message, protocol.Moderate):
-            if connection.revoked(await self._load(code)):
-                raise Refused("link_revoked")
-            item = await self.store.moderate(code, message.submission, message.action)
-            return protocol.ack(request_id, item=submission_view(item))
+            return await self._moderate(connection, message, request_id)
         assert envelope.seq is not None and connection.role in HOST_ROLES
         actor: Actor = "host" if connection.role == "host" else "cohost"
         generation = connection.cohost_generation if actor == "cohost" else None
@@ -306,6 +304,14 @@ class Hub:
         )  # fmt: skip
         metrics.reactions.inc()
         return None  # the engagement meter is the answer
+
+    async def _moderate(self, connection: Connection, message: protocol.Moderate, request_id: str | None) -> str:
+        """A moderator's decision, on the record with who made it and when (docs/rules.md)."""
+        if connection.revoked(await self._load(connection.code)):
+            raise Refused("link_revoked")
+        by: Moderator = "host" if connection.role == "host" else "cohost"
+        item = await self.store.moderate(connection.code, message.submission, message.action, by, now_ms())
+        return protocol.ack(request_id, item=submission_view(item))
 
     async def _submit(self, connection: Connection, message: protocol.Submit, request_id: str | None) -> str:
         """Store a phone's challenge or question for the moderators (docs/rules.md)."""
@@ -359,8 +365,10 @@ class Hub:
             raise Conflict(battle.version)
         context = game.Context(now_ms=now_ms(), actor=actor, seed=secrets.randbits(31))
         vote = battle.round.vote if battle.round else None
+        shown = None
         if isinstance(command, ShowSubmission):
-            context = replace(context, submission=await self.store.submission(code, command.submission))
+            shown = await self.store.submission(code, command.submission)
+            context = replace(context, submission=shown)
         if isinstance(command, (RevealResults, EndBattle)) and vote is not None and battle.round is not None:
             # The vote is closed, so its tally no longer moves: what we read is final.
             tally = await self.store.tally(code, vote.id)
@@ -370,18 +378,22 @@ class Hub:
             # A command that ends the turn keeps the speaker's reactions with it (model.Turn).
             context = replace(context, engagement=await self.store.reactions(code, battle.round.number))
         outcome = game.apply(battle, command, context)
-        if not await self._commit(outcome):
+        if not await self._commit(outcome, shown):
             current = await self._load(code)
             raise Conflict(current.version)
         return outcome
 
-    async def _commit(self, outcome: game.Outcome) -> bool:
-        """Commit the new version and announce it to every process, in one step."""
-        announcement = {
+    async def _commit(self, outcome: game.Outcome, shown: Submission | None = None) -> bool:
+        """Commit the new version and announce it to every process, in one step.
+        ``shown``: the submission a show_submission put on the screen, whose phone is told
+        (on whichever process it is connected: ``_tell_senders``)."""
+        announcement: dict[str, Any] = {
             "state": outcome.battle.model_dump(mode="json"),
             "events": [e.model_dump(mode="json") for e in outcome.events],
             "published_s": time.time(),  # for the broadcast lag (battles.metrics)
         }
+        if shown is not None:
+            announcement["shown"] = shown.model_dump(mode="json")
         return await self.store.commit(outcome.battle, json.dumps(announcement).encode())
 
     async def _secrets(self, code: str) -> Secrets:
@@ -402,21 +414,40 @@ class Hub:
             return
         message = json.loads(payload)
         if "submissions" in message:
-            self._to_moderators(room, message["submissions"])
+            items = [Submission.model_validate(item) for item in message["submissions"]]
+            self._to_moderators(room, items)
+            # Only changes are announced: an approved or dismissed one was just decided.
+            self._tell_senders(
+                room, [(item, item.status) for item in items if item.status in ("approved", "dismissed")]
+            )
             return
         battle = Battle.model_validate(message["state"])
         if self._advance(room, battle, message["events"]):
             metrics.broadcast_lag.observe(max(0.0, time.time() - message["published_s"]))
+        if "shown" in message:
+            self._tell_senders(room, [(Submission.model_validate(message["shown"]), "shown")])
 
     @staticmethod
-    def _to_moderators(room: Room, items: list[dict[str, Any]]) -> None:
+    def _to_moderators(room: Room, items: list[Submission]) -> None:
         """Submissions stored or changed (``stores.base.submission_notice``): to the host
         and co-host sockets only, without their device."""
-        frames = [Outgoing(protocol.submission(submission_view(Submission.model_validate(item)))) for item in items]
+        frames = [Outgoing(protocol.submission(submission_view(item))) for item in items]
         for connection in room.connections:
             if connection.role in HOST_ROLES and not connection.revoked(room.battle):
                 for frame in frames:
                     connection.send(frame)
+
+    @staticmethod
+    def _tell_senders(room: Room, outcomes: list[tuple[Submission, str]]) -> None:
+        """Tell the phone that sent a submission what became of it (docs/protocol.md,
+        ``your_submission``): approved, shown or dismissed, on its sockets of this process.
+        Not a block (it hears ``device_blocked`` when it sends again), nor a word the
+        filter matched."""
+        for item, outcome in outcomes:
+            for connection in room.connections:
+                if connection.role == "audience" and connection.device == item.device:
+                    message = outcome_text(connection.language, item.kind, outcome)
+                    connection.send(protocol.your_submission(item.id, item.kind, item.text, outcome, message))
 
     def _advance(self, room: Room, battle: Battle, events: list[dict[str, Any]]) -> bool:
         """Move a room forward to ``battle`` and send its sockets the update; False (and

@@ -72,7 +72,19 @@ REASONS: dict[str, str] = {
     "unknown_submission": N_("No such challenge or question in this battle."),
     "not_approved": N_("Approve it before putting it on the screen."),
     "not_shown": N_("That is not on the screen."),
+    "not_blocked": N_("That phone is not blocked."),
     "internal": N_("Something went wrong on the server. Nothing was changed."),
+}
+
+
+# What a phone is told of its own challenge or question (docs/protocol.md, ``your_submission``).
+OUTCOMES: dict[tuple[str, str], str] = {
+    ("challenge", "approved"): N_("Your challenge was approved: it may become a round's challenge card."),
+    ("challenge", "shown"): N_("Your challenge is on the screen."),
+    ("challenge", "dismissed"): N_("Your challenge was not taken up this time."),
+    ("question", "approved"): N_("Your question was approved: it may be put on the screen."),
+    ("question", "shown"): N_("Your question is on the screen."),
+    ("question", "dismissed"): N_("Your question was not taken up this time."),
 }
 
 
@@ -96,6 +108,10 @@ def catalogs_json() -> tuple[str, str]:
 def gettext(language: Language) -> Callable[[str], str]:
     table = catalog(language)
     return lambda text: table.get(text, text)
+
+
+def outcome_text(language: Language, kind: str, outcome: str) -> str:
+    return gettext(language)(OUTCOMES[(kind, outcome)])
 
 
 def refusal_text(language: Language, reason: str, params: dict[str, Any]) -> str:

@@ -191,7 +191,31 @@ class Shown(Data):
 
 
 SubmissionStatus = Literal["pending", "held", "approved", "dismissed", "blocked"]
-Moderation = Literal["approve", "dismiss", "block"]  # what a moderator does to one
+# What a moderator does to one (docs/rules.md, "The audience takes part"); "unblock" undoes
+# the block of the submission's device.
+Moderation = Literal["approve", "dismiss", "block", "unblock"]
+Moderator = Literal["host", "cohost"]
+# The decisions one submission keeps on the record (Submission.decisions): a moderator who
+# goes on turning one over is refused (limit_reached) rather than growing its row for ever.
+MAX_DECISIONS = 20
+
+
+class Decision(Data):
+    """One moderator's decision that changed a submission: what, who (host or co-host,
+    never a device) and when (the server's clock)."""
+
+    action: Moderation
+    by: Moderator
+    at_ms: int
+
+
+class Block(Data):
+    """A device blocked for the evening, and the decision behind it."""
+
+    device: str  # never sent to any client, never exported
+    submission: str  # the submission the moderator blocked the device on
+    by: Moderator
+    at_ms: int
 
 
 class Submission(Data):
@@ -199,7 +223,8 @@ class Submission(Data):
     the battle document: a hall of phones must not grow what every socket is sent).
 
     ``held``: the word filter matched ``held_for``; it waits for a moderator apart from
-    the clean ones. ``blocked``: dismissed because its device was blocked. ``rev``
+    the clean ones. ``blocked``: dismissed because its device was blocked (an unblock
+    puts it back to ``pending``, or ``held`` when the filter held it). ``rev``
     orders the changes of the battle's queue, so a console keeps the newest of each.
     """
 
@@ -214,6 +239,8 @@ class Submission(Data):
     held_for: str | None = None
     device: str  # for blocking; never sent to any client, never exported
     rev: int = 0
+    # Every decision that changed it, oldest first (at most MAX_DECISIONS).
+    decisions: list[Decision] = Field(default_factory=list)
 
 
 class Round(Data):

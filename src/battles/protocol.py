@@ -129,6 +129,7 @@ ServerMessage = Literal[
     "service",
     "submissions",
     "submission",
+    "your_submission",
 ]
 SERVER_MESSAGES: tuple[str, ...] = get_args(ServerMessage)
 
@@ -298,14 +299,20 @@ def error(request_id: str | None, reason: str, message: str, params: dict[str, A
     return _frame("error", id=request_id, reason=reason, message=message, params=params)
 
 
-def submissions(items: list[dict[str, Any]], blocked: int) -> str:
+def submissions(items: list[dict[str, Any]], blocked: int, blocks: list[dict[str, Any]]) -> str:
     """The moderation queue, to hosts and co-hosts after their snapshot (docs/protocol.md)."""
-    return _frame("submissions", items=items, blocked=blocked)
+    return _frame("submissions", items=items, blocked=blocked, blocks=blocks)
 
 
 def submission(item: dict[str, Any]) -> str:
     """One submission stored or changed, to hosts and co-hosts."""
     return _frame("submission", item=item)
+
+
+def your_submission(submission_id: str, kind: str, text: str, outcome: str, message: str) -> str:
+    """What became of a phone's own submission, to that phone (docs/protocol.md)."""
+    fields = {"submission": submission_id, "kind": kind, "text": text, "outcome": outcome, "message": message}
+    return encode({"type": "your_submission", **fields})
 
 
 def service(store_ok: bool) -> str:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from battles import game
-from battles.model import Battle, Round, Submission
+from battles.model import Battle, Block, Round, Submission
 from battles.protocol import HOST_ROLES
 from battles.security import results_token
 from battles.stores.base import Secrets, Tally
@@ -33,10 +33,21 @@ def submission_view(item: Submission) -> dict[str, Any]:
 QUEUE_DONE_SHOWN = 50
 
 
-def queue_view(items: list[Submission]) -> list[dict[str, Any]]:
-    """The moderation queue a console gets: what waits, what is approved, the newest others."""
+def queue_view(items: list[Submission], blocks: list[Block]) -> list[dict[str, Any]]:
+    """The moderation queue a console gets: what waits, what is approved, the newest
+    others, and the submission each block was decided on (the console's blocked list)."""
     done = [item for item in items if item.status in ("dismissed", "blocked")][-QUEUE_DONE_SHOWN:]
-    return [submission_view(item) for item in items if item.status not in ("dismissed", "blocked") or item in done]
+    named = {block.submission for block in blocks}
+    return [
+        submission_view(item)
+        for item in items
+        if item.status not in ("dismissed", "blocked") or item in done or item.id in named
+    ]
+
+
+def block_view(block: Block) -> dict[str, Any]:
+    """A blocked device as the consoles see it: the decision, never the device."""
+    return block.model_dump(mode="json", exclude={"device"})
 
 
 def tally_view(battle: Battle, tally: Tally, role: str) -> dict[str, Any] | None:
@@ -110,7 +121,8 @@ def export_csv(
 ) -> str:
     """The export as one table; ``section`` says what a row is (battle, battler, vote,
     engagement, turn, elimination, submission, log). A submission's rows: its kind, its text
-    (``value``) and its status, each with its id in ``vote`` and its nickname in ``name``."""
+    (``value``) and its status, each with its id in ``vote`` and its nickname in ``name``;
+    then a ``decision`` row per moderator's decision, with its time and who (host or cohost)."""
     out = io.StringIO()
     writer = csv.DictWriter(out, CSV_COLUMNS, extrasaction="raise")
     writer.writeheader()
@@ -216,3 +228,8 @@ def _submission_rows(submissions: list[Submission]) -> Iterator[Row]:
         ):
             if value is not None:
                 yield "submission", {**cells, "field": field, "value": value}
+        for decision in item.decisions:
+            yield (
+                "submission",
+                {**cells, "field": "decision", "value": decision.action, "at_ms": decision.at_ms, "actor": decision.by},
+            )

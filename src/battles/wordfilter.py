@@ -8,8 +8,10 @@ contract:
   hold back "class"); a trailing ``*`` also matches longer words starting with it;
 - case does not matter, and neither do simple disguises: punctuation inside a word
   ("f.u.c.k", "sh_it"), repeated letters ("fuuuck"), common look-alike digits and signs
-  ("sh1t", "@ss", "$hit"), full-width letters, or a word spelled out letter by letter
-  ("f u c k").
+  ("sh1t", "@ss", "$hit"), accents ("fück", "shït"), full-width letters, or a word spelled
+  out letter by letter ("f u c k");
+- æ, ø and å are letters of their own, as in Danish, never an accented a or o: "høre"
+  (hear) is not "hore", and "år" is not "ar".
 
 The filter only decides where a submission waits: nothing is shown on the screen that a
 moderator did not approve, held or not.
@@ -48,8 +50,24 @@ def default_words() -> list[str]:
     return list(dict.fromkeys(words))
 
 
+# Letters kept as they are when accents are taken off: Danish letters, not an a or an o
+# with a mark (æ and ø have no decomposition anyway; å is a with a ring above).
+_OWN_LETTERS = frozenset("åÅ")
+
+
+@lru_cache(maxsize=4096)
+def _unaccented(char: str) -> str:
+    """``char`` without its accents ("ü" -> "u", a lone combining mark -> ""), except
+    the letters that are letters of their own (``_OWN_LETTERS``)."""
+    if char in _OWN_LETTERS:
+        return char
+    return "".join(part for part in unicodedata.normalize("NFD", char) if not unicodedata.combining(part))
+
+
 def _normal(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).casefold().translate(_LOOK_ALIKES)
+    # NFKC first: "a" followed by a combining ring becomes "å", which then stays.
+    composed = unicodedata.normalize("NFKC", text).casefold()
+    return "".join(_unaccented(char) for char in composed).translate(_LOOK_ALIKES)
 
 
 @lru_cache(maxsize=64)

@@ -14,8 +14,9 @@ atomic on its own:
 - ``react`` adds one reaction to a counter;
 - ``submit`` stores a phone's challenge or question as a row of its own, checking the
   device's block, cool-down and the caps on waiting submissions, and announces it to
-  the battle's subscribers; ``moderate`` changes one's status (or blocks its device)
-  and announces the change, in the same step.
+  the battle's subscribers; ``moderate`` changes one's status (or blocks or unblocks
+  its device), records the decision on each submission it changed, and announces the
+  change, in the same step.
 
 Implementations: ``EmbeddedStore`` (SQLite, one process, the default) and
 ``RedisStore`` (any number of processes and machines). Both pass
@@ -33,7 +34,7 @@ from typing import Literal, NamedTuple, Protocol
 
 from battles import game
 from battles.errors import Refused
-from battles.model import Battle, Moderation, Submission
+from battles.model import MAX_DECISIONS, Battle, Block, Decision, Moderation, Moderator, Submission, SubmissionStatus
 
 Listener = Callable[[str, bytes], None]
 """Called with (battle code, message) for every message published on a subscribed battle."""
@@ -129,11 +130,46 @@ class BattleRecord:
     seen: dict[str, list[tuple[str, str]]]  # vote id -> (device, ballot id) already counted
     reactions: dict[int, dict[str, dict[str, int]]]  # round -> battler -> kind -> count
     submissions: list[Submission] = field(default_factory=list)  # every one, in order
-    blocked: list[str] = field(default_factory=list)  # devices blocked for the evening
+    blocked: list[Block] = field(default_factory=list)  # devices blocked for the evening
 
 
 # Statuses that wait for a moderator: what the caps on pending submissions count.
 WAITING = ("pending", "held")
+
+
+def moderation_changes(
+    named: Submission, decision: Decision, device_blocked: bool, of_device: list[Submission]
+) -> list[Submission]:
+    """What a moderator's decision changes, for a store that decides it in its own code
+    (the Redis store does the same in its Lua script): the submissions whose status moves,
+    in order, each with its new status, ``rev`` unchanged and the decision recorded. Or
+    ``Refused``, and nothing changes (docs/protocol.md, ``moderate``).
+
+    ``named``: the submission decided on; ``of_device``: every submission of its device
+    (``named`` among them); ``device_blocked``: whether that device is blocked now.
+    """
+    action = decision.action
+    if action == "approve" and named.status == "blocked":
+        raise Refused("device_blocked")
+    if action == "unblock" and not device_blocked:
+        raise Refused("not_blocked")
+    targets: list[tuple[Submission, SubmissionStatus]]
+    if action == "approve":
+        targets = [(named, "approved")]
+    elif action == "dismiss":
+        targets = [] if named.status == "blocked" else [(named, "dismissed")]  # a blocked one is dismissed already
+    elif action == "block":
+        # The named one, and every other of the device still waiting for a moderator.
+        targets = [(item, "blocked") for item in of_device if item.id == named.id or item.status in WAITING]
+    else:
+        # Back where the block found them: waiting, apart when the word filter held them.
+        targets = [(item, "held" if item.held_for else "pending") for item in of_device if item.status == "blocked"]
+    changed = [(item, status) for item, status in targets if item.status != status]
+    if any(len(item.decisions) >= MAX_DECISIONS for item, _ in changed):
+        raise Refused("limit_reached", limit="decisions", most=MAX_DECISIONS)
+    return [
+        item.model_copy(update={"status": status, "decisions": [*item.decisions, decision]}) for item, status in changed
+    ]
 
 
 def submission_notice(items: list[Submission]) -> bytes:
@@ -272,12 +308,17 @@ class Store(abc.ABC):
         on any socket and process. The ``id`` and ``rev`` passed in are replaced."""
 
     @abc.abstractmethod
-    async def moderate(self, code: str, submission_id: str, action: Moderation) -> Submission:
-        """Approve or dismiss a submission, or block its device for the evening (the
+    async def moderate(
+        self, code: str, submission_id: str, action: Moderation, by: Moderator, at_ms: int
+    ) -> Submission:
+        """Approve or dismiss a submission, block its device for the evening (the
         submission and every other waiting one of the device become ``blocked``, and the
-        device's further submissions are refused); announce what changed in the same
-        step. Returns the named submission after it; ``Refused("unknown_submission")``.
-        A blocked submission cannot be approved (``device_blocked``)."""
+        device's further submissions are refused), or unblock it (its ``blocked`` ones
+        wait again: ``moderation_changes``); record ``Decision(action, by, at_ms)`` on
+        every submission that changed, and announce them, in the same step. Returns the
+        named submission after it. ``Refused``: ``unknown_submission``; ``device_blocked``
+        (approving a blocked one); ``not_blocked`` (unblocking a device that is not);
+        ``limit_reached`` (a submission has ``MAX_DECISIONS``)."""
 
     @abc.abstractmethod
     async def submission(self, code: str, submission_id: str) -> Submission | None: ...
@@ -287,8 +328,8 @@ class Store(abc.ABC):
         """Every submission of the battle, in the order they were stored."""
 
     @abc.abstractmethod
-    async def blocked_devices(self, code: str) -> list[str]:
-        """The devices blocked in this battle, sorted."""
+    async def blocks(self, code: str) -> list[Block]:
+        """The devices blocked in this battle, in the order they were blocked."""
 
     # --- fan-out and presence -------------------------------------------------------
 

@@ -43,7 +43,7 @@ from pydantic import ValidationError
 
 from battles import game
 from battles.errors import Fault, Refused, Unavailable
-from battles.model import Battle, Moderation, Submission
+from battles.model import Battle, Block, Decision, Moderation, Moderator, Submission
 from battles.stores.base import (
     WAITING,
     BallotReceipt,
@@ -54,6 +54,7 @@ from battles.stores.base import (
     Store,
     Tally,
     ballot_refused,
+    moderation_changes,
     submission_notice,
 )
 
@@ -104,7 +105,7 @@ CREATE TABLE IF NOT EXISTS reactions (
     PRIMARY KEY (code, round, battler, kind)
 ) WITHOUT ROWID;
 -- Challenges and questions from phones (Store.submit), one row each; "item" is the
--- Submission's JSON without its id, status and rev, which are columns.
+-- Submission's JSON without its id, status, rev and decisions, which are columns.
 CREATE TABLE IF NOT EXISTS submissions (
     code TEXT NOT NULL,
     number INTEGER NOT NULL,
@@ -112,11 +113,15 @@ CREATE TABLE IF NOT EXISTS submissions (
     status TEXT NOT NULL,
     rev INTEGER NOT NULL,
     item TEXT NOT NULL,
+    decisions TEXT NOT NULL DEFAULT '[]',  -- JSON list of Decision
     PRIMARY KEY (code, number)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS blocked_devices (
     code TEXT NOT NULL,
     device TEXT NOT NULL,
+    submission TEXT NOT NULL DEFAULT '',  -- the Block's decision
+    decided_by TEXT NOT NULL DEFAULT 'host',
+    at_ms INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (code, device)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS settings (
@@ -335,7 +340,7 @@ class EmbeddedStore(Store):
                 seen.setdefault(vote_id, []).append((device, ballot_id))
         return BattleRecord(
             battle, tokens, ballots, seen, await self.all_reactions(battle),
-            await self.submissions(code), await self.blocked_devices(code),
+            await self.submissions(code), await self.blocks(code),
         )  # fmt: skip
 
     async def put_record(self, record: BattleRecord) -> bool:
@@ -372,10 +377,7 @@ class EmbeddedStore(Store):
                 ],
             )
             db.executemany(_INSERT_SUBMISSION, [_submission_row(code, item) for item in record.submissions])
-            db.executemany(
-                "INSERT INTO blocked_devices (code, device) VALUES (?, ?)",
-                [(code, device) for device in record.blocked],
-            )
+            db.executemany(_INSERT_BLOCK, [_block_row(code, block) for block in record.blocked])
         await self._durable()
         return True
 
@@ -530,54 +532,42 @@ class EmbeddedStore(Store):
         await self._durable()  # acknowledged only once it is on the disk
         return stored
 
-    async def moderate(self, code: str, submission_id: str, action: Moderation) -> Submission:
+    async def moderate(
+        self, code: str, submission_id: str, action: Moderation, by: Moderator, at_ms: int
+    ) -> Submission:
+        decision = Decision(action=action, by=by, at_ms=at_ms)
         with self._transaction() as db:
             named = self._stored_submission(db, code, submission_id)
             if named is None:
                 raise Refused("unknown_submission")
-            if action == "approve" and named.status == "blocked":
-                raise Refused("device_blocked")
-            (rev,) = db.execute("SELECT coalesce(max(rev), 0) + 1 FROM submissions WHERE code = ?", (code,)).fetchone()
+            key = (code, named.device)
+            blocked = db.execute("SELECT 1 FROM blocked_devices WHERE code = ? AND device = ?", key).fetchone()
+            of_device = [
+                _submission(*row) for row in db.execute(f"{_SELECT_SUBMISSIONS} AND device = ? ORDER BY number", key)
+            ]
+            changed = moderation_changes(named, decision, blocked is not None, of_device)
             if action == "block":
-                db.execute(
-                    "INSERT INTO blocked_devices (code, device) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                    (code, named.device),
+                block = Block(device=named.device, submission=named.id, by=by, at_ms=at_ms)
+                db.execute(f"{_INSERT_BLOCK} ON CONFLICT DO NOTHING", _block_row(code, block))  # the first block stays
+            if action == "unblock":
+                db.execute("DELETE FROM blocked_devices WHERE code = ? AND device = ?", key)
+            if changed:
+                next_rev = "SELECT coalesce(max(rev), 0) + 1 FROM submissions WHERE code = ?"
+                (rev,) = db.execute(next_rev, (code,)).fetchone()
+                changed = [item.model_copy(update={"rev": rev}) for item in changed]
+                db.executemany(
+                    "UPDATE submissions SET status = ?, rev = ?, decisions = ? WHERE code = ? AND number = ?",
+                    [(item.status, rev, _decisions_json(item), code, _submission_number(item.id)) for item in changed],
                 )
-                numbers = [
-                    number
-                    for (number,) in db.execute(
-                        f"SELECT number FROM submissions WHERE code = ? AND device = ? AND status IN ({', '.join('?' for _ in WAITING)})",
-                        (code, named.device, *WAITING),
-                    )
-                ]
-                numbers = sorted({*numbers, _submission_number(submission_id)})
-                status = "blocked"
-            else:
-                numbers, status = (
-                    [_submission_number(submission_id)],
-                    "approved" if action == "approve" else "dismissed",
-                )
-            changed = []
-            for number in numbers:
-                item = self._stored_submission(db, code, f"s{number}")
-                if item is None or item.status == status or (item.status == "blocked" and action == "dismiss"):
-                    continue
-                db.execute(
-                    "UPDATE submissions SET status = ?, rev = ? WHERE code = ? AND number = ?",
-                    (status, rev, code, number),
-                )
-                changed.append(item.model_copy(update={"status": status, "rev": rev}))
         if changed:
             self._announce(code, submission_notice(changed))
+        if changed or action in ("block", "unblock"):
             await self._durable()
         return next((item for item in changed if item.id == submission_id), named)
 
     @staticmethod
     def _stored_submission(db: sqlite3.Connection, code: str, submission_id: str) -> Submission | None:
-        row = db.execute(
-            "SELECT number, status, rev, item FROM submissions WHERE code = ? AND number = ?",
-            (code, _submission_number(submission_id)),
-        ).fetchone()
+        row = db.execute(f"{_SELECT_SUBMISSIONS} AND number = ?", (code, _submission_number(submission_id))).fetchone()
         return None if row is None else _submission(*row)
 
     async def submission(self, code: str, submission_id: str) -> Submission | None:
@@ -586,21 +576,23 @@ class EmbeddedStore(Store):
 
     async def submissions(self, code: str) -> list[Submission]:
         with _reachable():
-            rows = (
-                self._connection()
-                .execute("SELECT number, status, rev, item FROM submissions WHERE code = ? ORDER BY number", (code,))
-                .fetchall()
-            )
+            rows = self._connection().execute(f"{_SELECT_SUBMISSIONS} ORDER BY number", (code,)).fetchall()
         return [_submission(*row) for row in rows]
 
-    async def blocked_devices(self, code: str) -> list[str]:
+    async def blocks(self, code: str) -> list[Block]:
         with _reachable():
             rows = (
                 self._connection()
-                .execute("SELECT device FROM blocked_devices WHERE code = ? ORDER BY device", (code,))
+                .execute(
+                    "SELECT device, submission, decided_by, at_ms FROM blocked_devices"
+                    " WHERE code = ? ORDER BY at_ms, device",
+                    (code,),
+                )
                 .fetchall()
             )
-        return [str(device) for (device,) in rows]
+        return [
+            Block(device=device, submission=submission, by=by, at_ms=at_ms) for device, submission, by, at_ms in rows
+        ]
 
     # --- fan-out and presence: this process's memory ----------------------------------
 
@@ -703,22 +695,35 @@ class EmbeddedStore(Store):
             self._checkpointing = None
 
 
-_INSERT_SUBMISSION = "INSERT INTO submissions (code, number, device, status, rev, item) VALUES (?, ?, ?, ?, ?, ?)"
-_SUBMISSION_FIXED = {"id", "status", "rev"}
+_INSERT_SUBMISSION = (
+    "INSERT INTO submissions (code, number, device, status, rev, item, decisions) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_SELECT_SUBMISSIONS = "SELECT number, status, rev, decisions, item FROM submissions WHERE code = ?"
+_SUBMISSION_FIXED = {"id", "status", "rev", "decisions"}
+_INSERT_BLOCK = "INSERT INTO blocked_devices (code, device, submission, decided_by, at_ms) VALUES (?, ?, ?, ?, ?)"
+
+
+def _block_row(code: str, block: Block) -> tuple[str, str, str, str, int]:
+    return (code, block.device, block.submission, block.by, block.at_ms)
+
+
+def _decisions_json(item: Submission) -> str:
+    return json.dumps([decision.model_dump(mode="json") for decision in item.decisions])
 
 
 def _submission_number(submission_id: str) -> int:
     return int(submission_id[1:]) if submission_id[1:].isdigit() else 0
 
 
-def _submission_row(code: str, item: Submission) -> tuple[str, int, str, str, int, str]:
+def _submission_row(code: str, item: Submission) -> tuple[str, int, str, str, int, str, str]:
     fixed = item.model_dump_json(exclude=_SUBMISSION_FIXED)
-    return (code, _submission_number(item.id), item.device, item.status, item.rev, fixed)
+    return (code, _submission_number(item.id), item.device, item.status, item.rev, fixed, _decisions_json(item))
 
 
-def _submission(number: int, status: str, rev: int, fixed: str) -> Submission:
+def _submission(number: int, status: str, rev: int, decisions: str, fixed: str) -> Submission:
     try:
-        return Submission.model_validate({**json.loads(fixed), "id": f"s{number}", "status": status, "rev": rev})
+        stored = {"id": f"s{number}", "status": status, "rev": rev, "decisions": json.loads(decisions)}
+        return Submission.model_validate({**json.loads(fixed), **stored})
     except (ValidationError, ValueError) as error:
         raise Fault(f"stored submission s{number} does not parse") from error
 

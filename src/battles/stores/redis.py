@@ -13,12 +13,14 @@ keeps a battle on one slot and a Lua script may touch all of its keys at once:
     battle:{CODE}:reactions:ROUND    hash: battler|kind -> count
     battle:{CODE}:presence           hash: process -> {"counts": ..., "at_ms": ...}
     battle:{CODE}:submissions        hash: number -> a submission's JSON without its id,
-                                     status and rev (which never change)
+                                     status, rev and decisions (which never change)
     battle:{CODE}:submission-states  hash: number -> "status|rev"
+    battle:{CODE}:decisions          hash: number -> JSON list of its decisions (none: [])
     battle:{CODE}:queue              hash: ids (the last number handed out), rev (the
                                      queue's revision), waiting (pending or held)
     battle:{CODE}:waiting            hash: device -> its submissions pending or held
-    battle:{CODE}:blocked            set: devices blocked for the evening
+    battle:{CODE}:blocked            hash: device blocked for the evening -> its Block's
+                                     JSON without the device
     battle:{CODE}:submitted:DEVICE   the device's submission cool-down (expires)
     battle:{CODE}:updates            the pub/sub channel of the battle
 
@@ -66,7 +68,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, Literal, NamedTuple, ParamSpec, TypeVar, cast
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
@@ -79,7 +81,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from battles import game, metrics
 from battles.errors import Fault, Refused, Unavailable
-from battles.model import Battle, Moderation, Submission
+from battles.model import MAX_DECISIONS, Battle, Block, Decision, Moderation, Moderator, Submission
 from battles.stores.base import (
     WAITING,
     AddressLimits,
@@ -221,8 +223,9 @@ return 0
 # Builds the submission_notice (stores.base) of changed submissions from their stored
 # parts by concatenation: the stored JSON is never decoded and encoded again.
 _NOTICE = """
-local function notice_item(number, status, rev, fixed)
-  return '{"id":"s' .. number .. '","status":"' .. status .. '","rev":' .. rev .. ',' .. string.sub(fixed, 2)
+local function notice_item(number, status, rev, decisions, fixed)
+  return '{"id":"s' .. number .. '","status":"' .. status .. '","rev":' .. rev .. ',"decisions":' .. decisions
+    .. ',' .. string.sub(fixed, 2)
 end
 """
 
@@ -232,7 +235,7 @@ end
 _SUBMIT = (
     _NOTICE
     + """
-if redis.call('SISMEMBER', KEYS[5], ARGV[1]) == 1 then return {'refused', 'device_blocked', ''} end
+if redis.call('HEXISTS', KEYS[5], ARGV[1]) == 1 then return {'refused', 'device_blocked', ''} end
 if tonumber(redis.call('HGET', KEYS[4], ARGV[1]) or '0') >= tonumber(ARGV[3]) then
   return {'refused', 'limit_reached', 'waiting_per_device'}
 end
@@ -248,54 +251,81 @@ redis.call('HINCRBY', KEYS[1], 'waiting', 1)
 redis.call('HINCRBY', KEYS[4], ARGV[1], 1)
 redis.call('HSET', KEYS[2], number, ARGV[5])
 redis.call('HSET', KEYS[3], number, ARGV[6] .. '|' .. rev)
-redis.call('PUBLISH', ARGV[7], '{"submissions":[' .. notice_item(number, ARGV[6], rev, ARGV[5]) .. ']}')
+redis.call('PUBLISH', ARGV[7], '{"submissions":[' .. notice_item(number, ARGV[6], rev, '[]', ARGV[5]) .. ']}')
 return {'stored', number, rev}
 """
 )
 
-# KEYS: queue, submissions, states, waiting, blocked. ARGV: number, action (approve,
-# dismiss, block), channel. Returns {'done', status of the named one} or {'refused', reason}.
+# stores.base.moderation_changes, in one script. KEYS: queue, submissions, states, waiting,
+# blocked, decisions. ARGV: number, action (approve, dismiss, block, unblock), channel, the
+# Decision's JSON, the Block's JSON without its device, MAX_DECISIONS. Returns {'done'} or
+# {'refused', reason}.
 _MODERATE = (
     _NOTICE
     + """
 local state = redis.call('HGET', KEYS[3], ARGV[1])
 if not state then return {'refused', 'unknown_submission'} end
-local current = string.match(state, '^[^|]+')
-if ARGV[2] == 'approve' and current == 'blocked' then return {'refused', 'device_blocked'} end
+local action = ARGV[2]
+local function status_of(number) return string.match(redis.call('HGET', KEYS[3], number), '^[^|]+') end
 local function waiting(status) return status == 'pending' or status == 'held' end
-local numbers, status = {ARGV[1]}, 'approved'
-if ARGV[2] == 'dismiss' then status = 'dismissed' end
-if ARGV[2] == 'block' then
-  status = 'blocked'
-  local device = cjson.decode(redis.call('HGET', KEYS[2], ARGV[1]))['device']
-  redis.call('SADD', KEYS[5], device)
+local function item(number) return cjson.decode(redis.call('HGET', KEYS[2], number)) end
+local current = status_of(ARGV[1])
+if action == 'approve' and current == 'blocked' then return {'refused', 'device_blocked'} end
+local device = item(ARGV[1])['device']
+local blocked = redis.call('HEXISTS', KEYS[5], device) == 1
+if action == 'unblock' and not blocked then return {'refused', 'not_blocked'} end
+-- number -> its new status
+local targets = {}
+if action == 'approve' then targets[ARGV[1]] = 'approved' end
+if action == 'dismiss' and current ~= 'blocked' then targets[ARGV[1]] = 'dismissed' end
+if action == 'block' or action == 'unblock' then
   local states = redis.call('HGETALL', KEYS[3])
   for i = 1, #states, 2 do
-    if states[i] ~= ARGV[1] and waiting(string.match(states[i + 1], '^[^|]+')) then
-      if cjson.decode(redis.call('HGET', KEYS[2], states[i]))['device'] == device then
-        table.insert(numbers, states[i])
+    local number, old = states[i], string.match(states[i + 1], '^[^|]+')
+    local wanted = (action == 'block' and (number == ARGV[1] or waiting(old)))
+      or (action == 'unblock' and old == 'blocked')
+    if wanted then
+      local fields = item(number)
+      if fields['device'] == device then
+        if action == 'block' then
+          targets[number] = 'blocked'
+        elseif fields['held_for'] ~= nil and fields['held_for'] ~= cjson.null then
+          targets[number] = 'held'
+        else
+          targets[number] = 'pending'
+        end
       end
     end
   end
 end
-local rev = nil
-local items = {}
-for _, number in ipairs(numbers) do
-  local fixed = redis.call('HGET', KEYS[2], number)
-  local old = string.match(redis.call('HGET', KEYS[3], number), '^[^|]+')
-  if old ~= status and not (old == 'blocked' and status == 'dismissed') then
-    rev = rev or redis.call('HINCRBY', KEYS[1], 'rev', 1)
-    redis.call('HSET', KEYS[3], number, status .. '|' .. rev)
-    if waiting(old) then
-      redis.call('HINCRBY', KEYS[1], 'waiting', -1)
-      redis.call('HINCRBY', KEYS[4], cjson.decode(fixed)['device'], -1)
-    end
-    table.insert(items, notice_item(number, status, rev, fixed))
+local numbers = {}
+for number, status in pairs(targets) do
+  if status_of(number) ~= status then
+    local decisions = redis.call('HGET', KEYS[6], number) or '[]'
+    if #cjson.decode(decisions) >= tonumber(ARGV[6]) then return {'refused', 'limit_reached'} end
+    table.insert(numbers, number)
   end
 end
-if #items > 0 then
-  redis.call('PUBLISH', ARGV[3], '{"submissions":[' .. table.concat(items, ',') .. ']}')
+table.sort(numbers, function(a, b) return tonumber(a) < tonumber(b) end)
+if action == 'block' then redis.call('HSETNX', KEYS[5], device, ARGV[5]) end  -- the first block stays
+if action == 'unblock' then redis.call('HDEL', KEYS[5], device) end
+if #numbers == 0 then return {'done'} end
+local rev = redis.call('HINCRBY', KEYS[1], 'rev', 1)
+local items = {}
+for _, number in ipairs(numbers) do
+  local old, status = status_of(number), targets[number]
+  redis.call('HSET', KEYS[3], number, status .. '|' .. rev)
+  local step = (waiting(status) and 1 or 0) - (waiting(old) and 1 or 0)
+  if step ~= 0 then
+    redis.call('HINCRBY', KEYS[1], 'waiting', step)
+    redis.call('HINCRBY', KEYS[4], device, step)
+  end
+  local decisions = redis.call('HGET', KEYS[6], number)
+  decisions = decisions and (string.sub(decisions, 1, -2) .. ',' .. ARGV[4] .. ']') or ('[' .. ARGV[4] .. ']')
+  redis.call('HSET', KEYS[6], number, decisions)
+  table.insert(items, notice_item(number, status, rev, decisions, redis.call('HGET', KEYS[2], number)))
 end
+redis.call('PUBLISH', ARGV[3], '{"submissions":[' .. table.concat(items, ',') .. ']}')
 return {'done'}
 """
 )
@@ -587,6 +617,10 @@ class _Keys:
         return f"{self.battle}:submitted:{device}"
 
     @property
+    def decisions(self) -> str:
+        return f"{self.battle}:decisions"
+
+    @property
     def queue(self) -> tuple[str, str, str, str, str]:
         """The keys of the submissions' scripts: queue, submissions, states, waiting, blocked."""
         return (
@@ -857,7 +891,7 @@ class RedisStore(Store):
             seen[vote_id] = sorted((device, ballot_id) for device, _, ballot_id in pairs)
         return BattleRecord(
             battle, tokens, ballots, seen, await self.all_reactions(battle),
-            await self.submissions(code), await self.blocked_devices(code),
+            await self.submissions(code), await self.blocks(code),
         )  # fmt: skip
 
     @_reachable
@@ -895,18 +929,20 @@ class RedisStore(Store):
     @staticmethod
     def _put_submissions(pipe: Any, keys: _Keys, record: BattleRecord) -> None:
         queue, submissions, states, waiting, blocked = keys.queue
-        pipe.delete(*keys.queue)
+        pipe.delete(*keys.queue, keys.decisions)
         items = record.submissions
         for item in items:
             pipe.hset(submissions, _number(item.id), item.model_dump_json(exclude=_SUBMISSION_FIXED))
             pipe.hset(states, _number(item.id), f"{item.status}|{item.rev}")
+            if item.decisions:
+                pipe.hset(keys.decisions, _number(item.id), _DECISIONS.dump_json(item.decisions))
             if item.status in WAITING:
                 pipe.hincrby(waiting, item.device, 1)
         last_id = max((_number(item.id) for item in items), default=0)
         last_rev = max((item.rev for item in items), default=0)
         pipe.hset(queue, mapping={"ids": last_id, "rev": last_rev, "waiting": sum(i.status in WAITING for i in items)})
-        if record.blocked:
-            pipe.sadd(blocked, *record.blocked)
+        for block in record.blocked:
+            pipe.hset(blocked, block.device, block.model_dump_json(exclude={"device"}))
 
     # --- ballots and reactions ------------------------------------------------------
 
@@ -1003,9 +1039,18 @@ class RedisStore(Store):
         return submission.model_copy(update={"id": f"s{int(rest[0])}", "rev": int(rest[1])})
 
     @_reachable
-    async def moderate(self, code: str, submission_id: str, action: Moderation) -> Submission:
+    async def moderate(
+        self, code: str, submission_id: str, action: Moderation, by: Moderator, at_ms: int
+    ) -> Submission:
         keys = _Keys(code)
-        reply = await self._moderate(keys=list(keys.queue), args=[_number(submission_id), action, keys.updates])
+        decision = Decision(action=action, by=by, at_ms=at_ms).model_dump_json()
+        block = json.dumps({"submission": f"s{_number(submission_id)}", "by": by, "at_ms": at_ms})
+        reply = await self._moderate(
+            keys=[*keys.queue, keys.decisions],
+            args=[_number(submission_id), action, keys.updates, decision, block, MAX_DECISIONS],
+        )
+        if _text(reply[0]) == "refused" and _text(reply[1]) == "limit_reached":
+            raise Refused("limit_reached", limit="decisions", most=MAX_DECISIONS)
         if _text(reply[0]) == "refused":
             raise Refused(_text(reply[1]))
         await self._confirm()
@@ -1016,26 +1061,41 @@ class RedisStore(Store):
 
     @_reachable
     async def submission(self, code: str, submission_id: str) -> Submission | None:
-        _, submissions, states, _, _ = _Keys(code).queue
+        keys = _Keys(code)
+        _, submissions, states, _, _ = keys.queue
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hget(submissions, _number(submission_id))
             pipe.hget(states, _number(submission_id))
-            fixed, state = await pipe.execute()
-        return None if fixed is None or state is None else _submission(_number(submission_id), fixed, state)
+            pipe.hget(keys.decisions, _number(submission_id))
+            fixed, state, decisions = await pipe.execute()
+        if fixed is None or state is None:
+            return None
+        return _submission(_number(submission_id), fixed, state, decisions)
 
     @_reachable
     async def submissions(self, code: str) -> list[Submission]:
-        _, submissions, states, _, _ = _Keys(code).queue
+        keys = _Keys(code)
+        _, submissions, states, _, _ = keys.queue
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hgetall(submissions)
             pipe.hgetall(states)
-            fixed, state = await pipe.execute()
+            pipe.hgetall(keys.decisions)
+            fixed, state, decisions = await pipe.execute()
         numbers = sorted(int(number) for number in fixed)
-        return [_submission(number, fixed[str(number).encode()], state[str(number).encode()]) for number in numbers]
+        return [
+            _submission(
+                number, fixed[str(number).encode()], state[str(number).encode()], decisions.get(str(number).encode())
+            )
+            for number in numbers
+        ]
 
     @_reachable
-    async def blocked_devices(self, code: str) -> list[str]:
-        return sorted(_text(device) for device in await self._redis.smembers(_Keys(code).queue[4]))
+    async def blocks(self, code: str) -> list[Block]:
+        stored = await self._redis.hgetall(_Keys(code).queue[4])
+        blocks = [
+            Block.model_validate({**json.loads(fields), "device": _text(device)}) for device, fields in stored.items()
+        ]
+        return sorted(blocks, key=lambda block: (block.at_ms, block.device))
 
     # --- presence -------------------------------------------------------------------
 
@@ -1237,17 +1297,19 @@ class _FanOut:
             log.exception("fan-out listener failed on a message for %s", code)
 
 
-_SUBMISSION_FIXED = {"id", "status", "rev"}
+_SUBMISSION_FIXED = {"id", "status", "rev", "decisions"}
+_DECISIONS = TypeAdapter(list[Decision])
 
 
 def _number(submission_id: str) -> int:
     return int(submission_id[1:]) if submission_id[1:].isdigit() else 0
 
 
-def _submission(number: int, fixed: bytes, state: bytes) -> Submission:
+def _submission(number: int, fixed: bytes, state: bytes, decisions: bytes | None) -> Submission:
     status, _, rev = _text(state).partition("|")
     try:
-        return Submission.model_validate({**json.loads(fixed), "id": f"s{number}", "status": status, "rev": int(rev)})
+        stored = {"id": f"s{number}", "status": status, "rev": int(rev), "decisions": json.loads(decisions or b"[]")}
+        return Submission.model_validate({**json.loads(fixed), **stored})
     except (ValidationError, ValueError) as error:
         raise Fault(f"stored submission s{number} does not parse") from error
 
