@@ -419,7 +419,9 @@ def sentinel_setup(tmp_path: Path) -> Iterator[tuple[RedisServer, list[RedisServ
         (tmp_path / name).mkdir()
         return tmp_path / name
 
-    primary = RedisServer(folder("primary"))
+    # Replicas in sync at once, not after the 5 s a diskless sync waits for more of them by
+    # default; the replicas, one of which becomes the primary, keep the default.
+    primary = RedisServer(folder("primary"), options=("--repl-diskless-sync-delay", "0"))
     primary.start()
     replicas = [
         RedisServer(folder(f"replica-{n}"), options=("--replicaof", "127.0.0.1", str(primary.port))) for n in (1, 2)
