@@ -460,11 +460,14 @@ async def test_a_sentinel_failover_mid_burst(
 ) -> None:
     primary, replicas, sentinels = sentinel_setup
     await until(lambda: all(replicating(replica) for replica in replicas), 20, "replicas in sync")
-    await until(lambda: sentinels_ready(sentinels, len(replicas)), 30, "Sentinels that know each other")
     url = "redis+sentinel://" + ",".join(f"127.0.0.1:{s.port}" for s in sentinels) + f"/{SERVICE}/0"
     one, two = (Server(url, tmp_path / f"server-{n}.log", wait_replicas=wait_replicas, **HALL_LIMITS) for n in (1, 2))
     try:
-        created, vote_id, host, phones = await hall_at_the_vote(one, two, "Failover")
+        # The hall gathers while the Sentinels get to know each other.
+        (created, vote_id, host, phones), _ = await asyncio.gather(
+            hall_at_the_vote(one, two, "Failover"),
+            until(lambda: sentinels_ready(sentinels, len(replicas)), 30, "Sentinels that know each other"),
+        )
         code = created["code"]
         # Battles whose 5 s votes close by their timers just before, during and after
         # the failover: each must close once, as every screen sees it.
