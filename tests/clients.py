@@ -183,6 +183,7 @@ class ReconnectingClient(Waiting):
         self.close_codes: list[int | None] = []
         self.failed_tries = 0
         self.offline_until = 0.0  # loop time before which it stays away (a test's outage)
+        self._back = asyncio.Event()  # set by back(): the outage ends early
         # Ballots: the last acknowledged choice and the one in flight, per vote.
         self.acked: dict[str, str] = {}
         self.acked_ids: list[tuple[str, str]] = []  # (vote_id, ballot_id) of every `ballot` reply
@@ -221,8 +222,9 @@ class ReconnectingClient(Waiting):
                 planned_at += delay
                 await asyncio.sleep(delay)
             if loop.time() < self.offline_until:
-                planned_at = self.offline_until
-                await asyncio.sleep(self.offline_until - loop.time())
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._back.wait(), self.offline_until - loop.time())
+                planned_at = loop.time()
             url = self.ws_urls[self.url_index % len(self.ws_urls)]
             tried_at = loop.time()
             try:
@@ -403,8 +405,14 @@ class ReconnectingClient(Waiting):
         """Lose the connection abruptly (no close frame, as when Wi-Fi goes), and stay
         away ``offline_s`` seconds before the policy's first try."""
         self.offline_until = asyncio.get_running_loop().time() + offline_s
+        self._back.clear()
         if self.socket is not None:
             self.socket.transport.abort()
+
+    def back(self) -> None:
+        """End the outage ``drop`` began: the next try is now."""
+        self.offline_until = asyncio.get_running_loop().time()
+        self._back.set()
 
     async def close(self) -> None:
         self._closing = True

@@ -1142,12 +1142,17 @@ def host_socket(server: Server, created: dict[str, Any]) -> Iterator[HostSocket]
         yield HostSocket(socket)
 
 
+# Resolves once the page has drawn a frame after this call and begun the next: the resize
+# steps (and so the resize's fit) run before the first frame's callbacks.
+DRAWN = "() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(() => done(true))))"
+
+
 def fits_every_projector(screen: Page, view: str) -> None:
     """The screen at every projector size: whole, and on camera."""
     problems = {}
     for size, (width, height) in PROJECTORS.items():
         screen.set_viewport_size({"width": width, "height": height})
-        screen.wait_for_timeout(300)  # the resize's fit, and a tick of the clock
+        screen.evaluate(DRAWN)  # the resize's fit
         found = screen.evaluate(CLIPPED)
         if found:
             problems[size] = found

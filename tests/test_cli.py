@@ -160,28 +160,40 @@ async def test_backup_wipe_restore_and_the_evening_goes_on(
 def test_sigterm_drains_for_at_most_shutdown_drain_s(tmp_path: Path) -> None:
     """A request that never finishes (a body that stops arriving) holds the shutdown up
     for ``shutdown_drain_s`` and no longer."""
+    # Both at once, each with its stalled request, stopped at the same instant.
+    servers = {
+        drain: Server(
+            f"sqlite:///{tmp_path / f'battles-{drain}.sqlite3'}",
+            tmp_path / f"server-{drain}.log",
+            shutdown_drain_s=drain,
+        )
+        for drain in (2, 60)
+    }
+    stalled: list[socket.socket] = []
     stopped_after: dict[int, float | None] = {}
-    for drain in (2, 60):
-        server = Server(
-            f"sqlite:///{tmp_path / 'battles.sqlite3'}", tmp_path / f"server-{drain}.log", shutdown_drain_s=drain
-        ).start()
-        stalled = socket.create_connection(("127.0.0.1", server.port))
-        try:
-            stalled.sendall(
+    try:
+        for server in servers.values():
+            stalled.append(socket.create_connection(("127.0.0.1", server.start().port)))
+            stalled[-1].sendall(
                 b"POST /api/battles HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                 b'Content-Length: 1000\r\n\r\n{"title": '
             )
-            time.sleep(0.5)  # the request is in the app, reading its body
+        time.sleep(0.5)  # the requests are in the apps, reading their bodies
+        began = time.monotonic()
+        for server in servers.values():
             assert server.process is not None
-            began = time.monotonic()
             os.killpg(server.process.pid, signal.SIGTERM)
+        for drain, server in servers.items():
+            assert server.process is not None
             try:
-                server.process.wait(8)
+                server.process.wait(max(0.0, began + 8 - time.monotonic()))
                 stopped_after[drain] = time.monotonic() - began
             except subprocess.TimeoutExpired:
                 stopped_after[drain] = None
-        finally:
-            stalled.close()
+    finally:
+        for connection in stalled:
+            connection.close()
+        for server in servers.values():
             server.kill()
     assert stopped_after[60] is None  # still draining after 8 s: the request holds it
     assert stopped_after[2] is not None and 1.5 < stopped_after[2] < 6, stopped_after

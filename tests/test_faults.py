@@ -236,7 +236,10 @@ async def test_kill_9_of_the_one_embedded_process_then_a_restart_loses_no_acknow
         # Started from a thread: the phones keep trying (and failing) meanwhile.
         await asyncio.to_thread(server.start)
         restarted_at = loop.time()
-        await asyncio.sleep(6)
+        # Until the hall is back (or 10 s have passed, judged below), and a second more of the burst.
+        while not all(phone.connections == 2 for phone in phones) and loop.time() - restarted_at < 10:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1)
         await burst.stop()
 
         before = burst.acked_between(killed_at - 2, killed_at) / 2
@@ -416,7 +419,9 @@ def sentinel_setup(tmp_path: Path) -> Iterator[tuple[RedisServer, list[RedisServ
         (tmp_path / name).mkdir()
         return tmp_path / name
 
-    primary = RedisServer(folder("primary"))
+    # Replicas in sync at once, not after the 5 s a diskless sync waits for more of them by
+    # default; the replicas, one of which becomes the primary, keep the default.
+    primary = RedisServer(folder("primary"), options=("--repl-diskless-sync-delay", "0"))
     primary.start()
     replicas = [
         RedisServer(folder(f"replica-{n}"), options=("--replicaof", "127.0.0.1", str(primary.port))) for n in (1, 2)
@@ -455,11 +460,14 @@ async def test_a_sentinel_failover_mid_burst(
 ) -> None:
     primary, replicas, sentinels = sentinel_setup
     await until(lambda: all(replicating(replica) for replica in replicas), 20, "replicas in sync")
-    await until(lambda: sentinels_ready(sentinels, len(replicas)), 30, "Sentinels that know each other")
     url = "redis+sentinel://" + ",".join(f"127.0.0.1:{s.port}" for s in sentinels) + f"/{SERVICE}/0"
     one, two = (Server(url, tmp_path / f"server-{n}.log", wait_replicas=wait_replicas, **HALL_LIMITS) for n in (1, 2))
     try:
-        created, vote_id, host, phones = await hall_at_the_vote(one, two, "Failover")
+        # The hall gathers while the Sentinels get to know each other.
+        (created, vote_id, host, phones), _ = await asyncio.gather(
+            hall_at_the_vote(one, two, "Failover"),
+            until(lambda: sentinels_ready(sentinels, len(replicas)), 30, "Sentinels that know each other"),
+        )
         code = created["code"]
         # Battles whose 5 s votes close by their timers just before, during and after
         # the failover: each must close once, as every screen sees it.
@@ -834,9 +842,13 @@ async def test_a_restart_under_2000_sockets_brings_them_all_back_spread_out(tmp_
 
 # --- 9. screen catch-up --------------------------------------------------------------------
 
-# How long the screen stays away. The issue asks for 90 s of updates; CI runs it at
-# that unless told otherwise (BATTLES_TEST_SCREEN_OFFLINE_S=20 for a quick run).
-SCREEN_OFFLINE_S = float(os.environ.get("BATTLES_TEST_SCREEN_OFFLINE_S", "90"))
+# What the screen misses. The issue asks for 90 s of updates. The server forgets nothing
+# with time (a screen that comes back gets a snapshot, however long it was away), so what
+# counts is how much happened meanwhile: the show below, a move every 0.15 s, made 663
+# updates and 7 reveals in 90 s. The screen stays away until the show, at full speed, has
+# made at least as many as these (BATTLES_TEST_SCREEN_MISSES for more or fewer updates).
+SCREEN_MISSES = int(os.environ.get("BATTLES_TEST_SCREEN_MISSES", "660"))
+SCREEN_MISSES_REVEALS = 5
 
 
 class Show:
@@ -910,20 +922,22 @@ async def test_a_screen_offline_for_90_s_of_updates_catches_up_exactly(tmp_path:
             await show.step()
         await screen.wait_for(lambda battle: battle["version"] == host.seq)
 
-        # The screen's network goes; the show goes on for SCREEN_OFFLINE_S.
-        loop = asyncio.get_running_loop()
-        left_at, left_seq = loop.time(), screen.seq
-        screen.drop(SCREEN_OFFLINE_S)
-        while loop.time() - left_at < SCREEN_OFFLINE_S - 1:
+        # The screen's network goes; the show goes on for SCREEN_MISSES updates.
+        left_seq = screen.seq
+        screen.drop(offline_s=600)
+        while host.battle["phase"] != "finished" and (
+            host.seq - left_seq < SCREEN_MISSES or show.revealed < SCREEN_MISSES_REVEALS
+        ):
             await show.step()
-            await asyncio.sleep(0.15)
         missed = host.seq - left_seq
-        print(f"the screen missed {missed} updates and {show.revealed} reveals over {SCREEN_OFFLINE_S:.0f} s")
-        assert missed >= SCREEN_OFFLINE_S  # at least an update a second
-        assert show.revealed >= 1  # at 90 s, about five
+        print(f"the screen missed {missed} updates and {show.revealed} reveals")
+        assert missed >= SCREEN_MISSES
+        assert show.revealed >= SCREEN_MISSES_REVEALS
+        assert screen.connections == 1  # away all along
+        screen.back()
 
         # Back: a fresh snapshot, at the battle's current version, equal to the server's state.
-        async with asyncio.timeout(SCREEN_OFFLINE_S + 10):
+        async with asyncio.timeout(10):
             while screen.connections < 2:
                 await asyncio.sleep(0.05)
         assert screen.close_codes == [1006]
