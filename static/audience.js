@@ -3,11 +3,13 @@ import {
   battlerOf,
   currentRound,
   currentVote,
+  fromHall,
   leavingText,
   nameOf,
   openVote,
   phaseLabel,
   proposalText,
+  questionLabel,
   reactionIcon,
   reactionLabel,
   remaining,
@@ -223,18 +225,13 @@ function challengeCard(round) {
   );
 }
 
-/** Who in the hall sent what is on the screen: their nickname, or nobody named. */
-function fromHall(shown) {
-  return shown.nickname ? t("From the hall: {name}", { name: shown.nickname }) : t("From the hall (anonymous)");
-}
-
 function questionCard(battle) {
   const question = battle.question;
   if (!question) return null;
   return h(
     "div",
     { class: "question-card" },
-    h("span", { class: "challenge-label" }, question.battler ? t("Question for {name}", { name: nameOf(battle, question.battler) }) : t("Question")),
+    h("span", { class: "challenge-label" }, questionLabel(battle, question)),
     h("p", { class: "challenge-text" }, question.text),
     h("p", { class: "from-hall" }, fromHall(question)),
   );

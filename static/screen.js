@@ -5,10 +5,12 @@ import {
   battlerOf,
   currentRound,
   currentVote,
+  fromHall,
   leavingText,
   nameOf,
   phaseLabel,
   proposalText,
+  questionLabel,
   reactionIcon,
   reactionLabel,
   remaining,
@@ -205,11 +207,6 @@ function challengeCard(round, big = false) {
   );
 }
 
-/** Who in the hall sent what is shown: their nickname, unless they sent it anonymously. */
-function fromHall(shown) {
-  return shown.nickname ? t("From the hall: {name}", { name: shown.nickname }) : t("From the hall (anonymous)");
-}
-
 /** An approved question from a phone that the host put to the speaker (or the debate). */
 function questionCard(battle) {
   const question = battle.question;
@@ -217,7 +214,7 @@ function questionCard(battle) {
   return h(
     "div",
     { class: "question-card", dataset: { submission: question.submission } },
-    h("span", { class: "challenge-label" }, question.battler ? t("Question for {name}", { name: nameOf(battle, question.battler) }) : t("Question")),
+    h("span", { class: "challenge-label" }, questionLabel(battle, question)),
     h("p", { class: `challenge-text${sized(question.text, CHALLENGE_SIZES)}` }, question.text),
     h("p", { class: "from-hall" }, fromHall(question)),
   );

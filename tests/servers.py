@@ -225,3 +225,15 @@ class SentinelServer(RedisServer):
             f"sentinel parallel-syncs {self.service} 2\n"
         )
         return [REDIS_SERVER, str(config), "--sentinel"]
+
+
+def server_on_store(request: pytest.FixtureRequest, folder: Path, **settings: Any) -> Server:
+    """A real server on the store a fixture's ``request.param`` names: ``embedded`` (a file in
+    ``folder``) or ``redis`` (the tests' own Redis server, the ``redis_server`` fixture)."""
+    if request.param == "embedded":
+        url = f"sqlite:///{folder / 'battles.sqlite3'}"
+    else:
+        redis_server: RedisServer = request.getfixturevalue("redis_server")
+        redis_server.start()
+        url = redis_server.url
+    return Server(url, folder / "server.log", **settings).start()

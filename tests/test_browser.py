@@ -46,7 +46,7 @@ from tests.browser import (
     screenshot,
     unlabelled_controls,
 )
-from tests.servers import RedisServer, Server
+from tests.servers import Server, server_on_store
 
 expect.set_options(timeout=10_000)
 
@@ -1547,15 +1547,9 @@ def test_live_bars_of_ten_long_names_fit_every_projector(server: Server, stage: 
 @pytest.fixture(params=["embedded", "redis"], scope="module")
 def either_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A real server on each store: the embedded one, and Redis (the tests' own)."""
-    folder = tmp_path_factory.mktemp(f"voices-{request.param}")
-    if request.param == "embedded":
-        url = f"sqlite:///{folder / 'battles.sqlite3'}"
-    else:
-        redis: RedisServer = request.getfixturevalue("redis_server")
-        redis.start()
-        url = redis.url
     # A short cool-down: the form's own wait is part of the test, not minutes of it.
-    running = Server(url, folder / "server.log", submission_cooldown_ms=1000).start()
+    folder = tmp_path_factory.mktemp(f"voices-{request.param}")
+    running = server_on_store(request, folder, submission_cooldown_ms=1000)
     yield running
     running.stop()
 

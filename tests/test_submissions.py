@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.clients import Client
-from tests.servers import RedisServer, Server
+from tests.servers import Server, server_on_store
 
 BATTLERS = [{"name": n, "vision": f"Vision of {n}"} for n in ("Asha", "Bo", "Camille")]
 MARKUP = "<img src=x onerror=alert(1)>"
@@ -22,15 +22,9 @@ MARKUP = "<img src=x onerror=alert(1)>"
 
 @pytest.fixture(params=["embedded", "redis"], scope="module")
 def any_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("voices")
-    if request.param == "embedded":
-        url = f"sqlite:///{folder / 'battles.sqlite3'}"
-    else:
-        redis: RedisServer = request.getfixturevalue("redis_server")
-        redis.start()
-        url = redis.url
     # A short cool-down keeps the test quick; its refusal is still tested.
-    running = Server(url, folder / "server.log", submission_cooldown_ms=400, submissions_waiting_per_device=2).start()
+    folder = tmp_path_factory.mktemp("voices")
+    running = server_on_store(request, folder, submission_cooldown_ms=400, submissions_waiting_per_device=2)
     yield running
     running.stop()
 

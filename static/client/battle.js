@@ -151,3 +151,13 @@ export function proposalText(battle, round) {
   });
   return proposal.decided_by === "engagement" ? `${text} ${t("(The tie was decided by engagement.)")}` : text;
 }
+
+/** Who in the hall sent what is shown (a challenge card, a question): their nickname, unless they sent it anonymously. */
+export function fromHall(shown) {
+  return shown.nickname ? t("From the hall: {name}", { name: shown.nickname }) : t("From the hall (anonymous)");
+}
+
+/** The heading of a question from the hall: to the battler it names, or to the debate. */
+export function questionLabel(battle, question) {
+  return question.battler ? t("Question for {name}", { name: nameOf(battle, question.battler) }) : t("Question");
+}
