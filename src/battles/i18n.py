@@ -93,7 +93,8 @@ def catalog(language: Language) -> dict[str, str]:
     """msgid -> translation, with empty translations left out."""
     source = files("battles").joinpath(f"locale/{language}/LC_MESSAGES/battles.po")
     with source.open("rb") as po:
-        messages = read_po(po, locale=language)
+        # A catalog that does not parse (a merge that lost a msgstr) stops the server at once.
+        messages = read_po(po, locale=language, abort_invalid=True)
     return {str(m.id): str(m.string) for m in messages if m.id and m.string}
 
 
