@@ -15,7 +15,7 @@ from typing import Any
 import pydantic
 import pytest
 
-from battles import commands, game
+from battles import commands, game, model
 from battles.errors import Fault, Refused
 from battles.game import Context, Outcome
 from battles.model import (
@@ -1909,6 +1909,57 @@ def test_hide_submission_takes_the_question_or_the_card_off_the_screen() -> None
         at("turn"), {"type": "show_submission", "submission": "s1", "show_as": "challenge"}, submission=approved()
     )
     assert current(as_card).challenge_from is not None and as_card.question is None
+    carded = play(at("challenge"), {"type": "show_submission", "submission": "s2"}, submission=approved("challenge", 2))
+    unshown = step(carded, {"type": "hide_submission", "submission": "s2"})
+    assert unshown.events[0].details == {"submission": "s2", "show_as": "challenge"}  # the export's record
+
+
+# --- what a phone types: the text of a challenge or a question, a nickname ---------------------
+
+
+def test_plain_text_keeps_what_a_person_sees_and_drops_what_no_one_can() -> None:
+    # Zero-width, direction marks and control characters go; any run of white space is one space.
+    assert model.plain_text(" a\u200b\u202eb\t\n\n c\x07 <b>d</b>  ") == "ab c <b>d</b>"
+    assert model.plain_text("\u200b\x00") == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("x" * 200, "x" * 200),
+        ("\u200b" * 200 + "x" * 200, "x" * 200),  # 400 as sent, 200 once cleaned
+        ("  é  ", "é"),
+        ("x" * 201, None),
+        ("\u200b" * 201 + "x" * 200, None),  # over the first, cheap bound of 400
+        ("\u200b\n", None),  # nothing left to show
+    ],
+)
+def test_a_submission_is_1_to_200_characters_once_cleaned(text: str, kept: str | None) -> None:
+    adapter: pydantic.TypeAdapter[str] = pydantic.TypeAdapter(model.SubmissionText)
+    if kept is None:
+        with pytest.raises(pydantic.ValidationError):
+            adapter.validate_python(text)
+    else:
+        assert adapter.validate_python(text) == kept
+
+
+@pytest.mark.parametrize(
+    ("nickname", "kept"),
+    [
+        ("x" * 30, "x" * 30),
+        ("\u200b" * 30 + "x" * 30, "x" * 30),
+        ("", ""),
+        ("x" * 31, None),
+        ("\u200b" * 31 + "x" * 30, None),  # over the first bound of 60
+    ],
+)
+def test_a_nickname_is_at_most_30_characters_once_cleaned(nickname: str, kept: str | None) -> None:
+    adapter: pydantic.TypeAdapter[str] = pydantic.TypeAdapter(model.Nickname)
+    if kept is None:
+        with pytest.raises(pydantic.ValidationError):
+            adapter.validate_python(nickname)
+    else:
+        assert adapter.validate_python(nickname) == kept
 
 
 def test_audience_cards_count_towards_the_rounds_challenge_cards() -> None:
@@ -2176,8 +2227,10 @@ def test_the_bounds_of_one_battle_are_the_documented_ones() -> None:
         game.MAX_CHALLENGE_CARDS,
         game.MAX_VOTES_PER_ROUND,
         game.MAX_BALLOTS_PER_DEVICE,
+        game.MAX_AUDIENCE_RULE_EDITS,
+        model.MAX_DECISIONS,
     )
-    assert bounds == (24, 3000, 100, 10, 10, 200)
+    assert bounds == (24, 3000, 100, 10, 10, 200, 100, 20)
 
 
 @pytest.mark.parametrize("name", sorted(PHASES))
