@@ -1,6 +1,6 @@
 // The results page at /results/CODE#TOKEN: the whole evening from the export
 // (docs/rules.md, vocabulary: after the show). The results token (docs/security.md) goes in a header, never in a URL.
-import { REACTIONS, ballotsText, reactionLabel, standings, votesText } from "./client/battle.js";
+import { REACTIONS, ballotsText, fromHall, reactionLabel, standings, votesText } from "./client/battle.js";
 import { formatClock } from "./client/clock.js";
 import { $, fill, h, setText } from "./client/dom.js";
 import { onLanguageChange, t } from "./client/i18n.js";
@@ -265,6 +265,35 @@ function overrides() {
   );
 }
 
+/** What the hall sent that reached the screen, as the event log keeps it: nothing a
+ * moderator held back, dismissed or never showed (docs/rules.md, "The audience takes part"). */
+function fromTheHall() {
+  const shown = (battle.log || []).filter((e) => e.action === "show_submission");
+  if (!shown.length) return null;
+  return h(
+    "section",
+    { class: "panel", id: "from-the-hall" },
+    h("h2", {}, t("From the hall: challenges and questions")),
+    h(
+      "ul",
+      { class: "plain-list" },
+      shown.map((e) =>
+        h(
+          "li",
+          {},
+          h("time", {}, formatTime(e.at_ms)),
+          " ",
+          e.details.show_as === "challenge" ? t("Challenge") : t("Question"),
+          " · ",
+          h("q", {}, e.details.text),
+          " · ",
+          fromHall(e.details),
+        ),
+      ),
+    ),
+  );
+}
+
 function log() {
   const entries = battle.log || [];
   return h(
@@ -289,6 +318,7 @@ function render() {
     totals(),
     h("h2", { class: "section-title" }, t("Rounds")),
     battle.rounds.length ? battle.rounds.map(roundSection) : h("p", { class: "hint" }, t("No round was played.")),
+    fromTheHall(),
     overrides(),
     log(),
   );

@@ -1700,6 +1700,16 @@ def test_a_phone_is_heard_a_cohost_moderates_and_the_screen_shows_it(either_serv
         ("block", "cohost"),
         ("unblock", "host"),
     ]
+    # The results page keeps what reached the screen, and nothing a moderator held back.
+    results = stage.page("laptop", links["results"], name="results")
+    hall = results.locator("#from-the-hall li")
+    expect(hall).to_have_count(2)
+    expect(hall.nth(0)).to_contain_text(
+        f"Challenge · Your vision must work without cars {XSS_NAME} · From the hall: Ida"
+    )
+    expect(hall.nth(1)).to_contain_text("Question · Who pays for the dikes? · From the hall (anonymous)")
+    expect(results.locator("#results")).not_to_contain_text("f.u.c.k")
+    no_injected_markup(results)
 
 
 # --- the evening as pictures: the charts, the poster, the closing view ---------------------------
