@@ -424,9 +424,7 @@ def sentinel_setup(tmp_path: Path) -> Iterator[tuple[RedisServer, list[RedisServ
         (tmp_path / name).mkdir()
         return tmp_path / name
 
-    # Replicas in sync at once, not after the 5 s a diskless sync waits for more of them by
-    # default; the replicas, one of which becomes the primary, keep the default.
-    primary = RedisServer(folder("primary"), options=("--repl-diskless-sync-delay", "0"))
+    primary = RedisServer(folder("primary"))
     primary.start()
     replicas = [
         RedisServer(folder(f"replica-{n}"), options=("--replicaof", "127.0.0.1", str(primary.port))) for n in (1, 2)
@@ -465,14 +463,11 @@ async def test_a_sentinel_failover_mid_burst(
 ) -> None:
     primary, replicas, sentinels = sentinel_setup
     await until(lambda: all(replicating(replica) for replica in replicas), 20, "replicas in sync")
+    await until(lambda: sentinels_ready(sentinels, len(replicas)), 30, "Sentinels that know each other")
     url = "redis+sentinel://" + ",".join(f"127.0.0.1:{s.port}" for s in sentinels) + f"/{SERVICE}/0"
     one, two = (Server(url, tmp_path / f"server-{n}.log", wait_replicas=wait_replicas, **HALL_LIMITS) for n in (1, 2))
     try:
-        # The hall gathers while the Sentinels get to know each other.
-        (created, vote_id, host, phones), _ = await asyncio.gather(
-            hall_at_the_vote(one, two, "Failover"),
-            until(lambda: sentinels_ready(sentinels, len(replicas)), 30, "Sentinels that know each other"),
-        )
+        created, vote_id, host, phones = await hall_at_the_vote(one, two, "Failover")
         code = created["code"]
         # Battles whose 5 s votes close by their timers just before, during and after
         # the failover: each must close once, as every screen sees it.
