@@ -9,7 +9,7 @@ import {
   openVote,
   phaseLabel,
   proposalText,
-  questionLabel,
+  questionCard,
   reactionIcon,
   reactionLabel,
   remaining,
@@ -222,18 +222,6 @@ function challengeCard(round) {
     h("span", { class: "challenge-label" }, t("Challenge")),
     h("p", { class: "challenge-text" }, round.challenge),
     round.challenge_from ? h("p", { class: "from-hall" }, fromHall(round.challenge_from)) : null,
-  );
-}
-
-function questionCard(battle) {
-  const question = battle.question;
-  if (!question) return null;
-  return h(
-    "div",
-    { class: "question-card" },
-    h("span", { class: "challenge-label" }, questionLabel(battle, question)),
-    h("p", { class: "challenge-text" }, question.text),
-    h("p", { class: "from-hall" }, fromHall(question)),
   );
 }
 

@@ -10,7 +10,7 @@ import {
   nameOf,
   phaseLabel,
   proposalText,
-  questionLabel,
+  questionCard,
   reactionIcon,
   reactionLabel,
   remaining,
@@ -207,19 +207,6 @@ function challengeCard(round, big = false) {
   );
 }
 
-/** An approved question from a phone that the host put to the speaker (or the debate). */
-function questionCard(battle) {
-  const question = battle.question;
-  if (!question) return null;
-  return h(
-    "div",
-    { class: "question-card", dataset: { submission: question.submission } },
-    h("span", { class: "challenge-label" }, questionLabel(battle, question)),
-    h("p", { class: `challenge-text${sized(question.text, CHALLENGE_SIZES)}` }, question.text),
-    h("p", { class: "from-hall" }, fromHall(question)),
-  );
-}
-
 // --- views per phase ----------------------------------------------------------------------
 
 const views = {
@@ -262,7 +249,7 @@ const views = {
           speaker ? h("h2", { class: `speaker-name${sized(speaker.name, NAME_SIZES)}` }, speaker.name) : null,
           speaker ? h("p", { class: `speaker-vision${sized(speaker.vision, VISION_SIZES)}` }, speaker.vision) : null,
           speaker && speaker.affiliation ? h("p", { class: "card-affiliation" }, speaker.affiliation) : null,
-          questionCard(battle) || challengeCard(round),
+          questionCard(battle, sized(battle.question?.text, CHALLENGE_SIZES)) || challengeCard(round),
         ),
       ),
       side,
@@ -283,7 +270,7 @@ const views = {
     return view;
   },
   debate(battle, round) {
-    const head = h("div", { class: "debate-head" }, h("h2", { class: "big-line" }, t("Open debate")), questionCard(battle));
+    const head = h("div", { class: "debate-head" }, h("h2", { class: "big-line" }, t("Open debate")), questionCard(battle, sized(battle.question?.text, CHALLENGE_SIZES)));
     const view = h(
       "div",
       { class: "debate" },

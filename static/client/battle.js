@@ -157,7 +157,17 @@ export function fromHall(shown) {
   return shown.nickname ? t("From the hall: {name}", { name: shown.nickname }) : t("From the hall (anonymous)");
 }
 
-/** The heading of a question from the hall: to the battler it names, or to the debate. */
-export function questionLabel(battle, question) {
-  return question.battler ? t("Question for {name}", { name: nameOf(battle, question.battler) }) : t("Question");
+/** An approved question from a phone that the host put to the speaker (or the debate), as the
+ * phone and the screen show it; ``textClass`` sizes its text (the screen's). */
+export function questionCard(battle, textClass = "") {
+  const question = battle.question;
+  if (!question) return null;
+  const heading = question.battler ? t("Question for {name}", { name: nameOf(battle, question.battler) }) : t("Question");
+  return h(
+    "div",
+    { class: "question-card", dataset: { submission: question.submission } },
+    h("span", { class: "challenge-label" }, heading),
+    h("p", { class: `challenge-text${textClass}` }, question.text),
+    h("p", { class: "from-hall" }, fromHall(question)),
+  );
 }
