@@ -15,13 +15,14 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 from starlette.testclient import WebSocketDenialResponse
 
 from battles.app import SECURITY_HEADERS
 from battles.views import spreadsheet_safe
 from tests.clients import Client
 from tests.inprocess import InProcess
-from tests.servers import Server
+from tests.servers import RedisServer, Server
 
 MARKUP = "<img src=x onerror=alert(1)>"
 BATTLERS = [
@@ -393,8 +394,8 @@ def test_every_formula_start_is_quoted(cell: str) -> None:
 
 
 async def test_every_response_carries_the_security_headers_a_500_included(redis_server: Any, tmp_path: Path) -> None:
-    """Starlette answers an unexpected error outside the app's middleware: a 500 (here: the
-    store went away under a page load) once came without any of the headers."""
+    """Starlette answers an unexpected error outside the app's middleware: a 500 (here: a
+    stored battle that no longer parses, under a page load) once came without any of the headers."""
     server = Server(redis_server.url, tmp_path / "server.log").start()
     try:
         code = server.create_battle(title="T", battlers=BATTLERS)["code"]
@@ -405,11 +406,9 @@ async def test_every_response_carries_the_security_headers_a_500_included(redis_
             httpx.put(f"{server.url}/api/battles"),
             httpx.get(f"{server.url}/static/missing.js"),
         ]
-        redis_server.stop()
-        try:
-            failed = httpx.get(f"{server.url}/join/{code}", timeout=30)
-        finally:
-            redis_server.start()
+        with redis.Redis(port=redis_server.port) as client:  # key layout: battles/stores/redis.py
+            client.hset(f"battle:{{{code}}}", "state", "{")
+        failed = httpx.get(f"{server.url}/join/{code}")
         assert failed.status_code == 500 and "Traceback" not in failed.text
         assert [a.status_code for a in answers] == [200, 404, 422, 405, 404]
         for answer in [*answers, failed]:
@@ -417,3 +416,28 @@ async def test_every_response_carries_the_security_headers_a_500_included(redis_
             assert not missing, (answer.status_code, answer.url, missing)
     finally:
         server.stop()
+
+
+def test_with_the_store_away_pages_and_the_api_ask_to_come_back(redis_server: RedisServer) -> None:
+    """A 503 with Retry-After, not a 500: the store (Redis) away is a moment to wait, for a
+    page and the API as for a handshake. A browser gets a page that tries again by itself."""
+    redis_server.flush()
+    with InProcess(redis_server.url) as app:
+        code = app.create_battle(title="Doors", battlers=BATTLERS)["code"]
+        redis_server.stop()
+        try:
+            pages = [app.get(f"/join/{code}?lang={lang}", headers={"accept": "text/html"}) for lang in ("da", "en")]
+            api = [app.get(f"/api/battles/{code}"), app.post("/api/battles", json={"title": "T", "battlers": BATTLERS})]
+        finally:
+            redis_server.start()
+    for answer, words in zip(pages, ("Tilbage om et øjeblik", "Back in a moment")):
+        assert (answer.status_code, answer.headers["retry-after"]) == (503, "5")
+        assert words in answer.text and '<meta http-equiv="refresh" content="5">' in answer.text
+    for answer in api:
+        assert (answer.status_code, answer.text, answer.headers["retry-after"]) == (
+            503,
+            "the store is unreachable",
+            "5",
+        )
+    for answer in [*pages, *api]:
+        assert not {k for k, v in SECURITY_HEADERS.items() if answer.headers.get(k) != v}

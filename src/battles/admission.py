@@ -93,7 +93,8 @@ class Refusal:
 
 NO_BATTLE = Refusal(404, "no battle has that code")
 NO_TOKEN = Refusal(401, "a valid token is required")
-STORE_AWAY = Refusal(503, "the store is unreachable")
+# Asked again in 5 s: a page away says so too (battles.app.store_away).
+STORE_AWAY = Refusal(503, "the store is unreachable", retry_after_s=5)
 
 
 async def admit(store: Store, mints: AddressLimits, scope: Scope, role: str, code: str) -> Admission | Refusal:

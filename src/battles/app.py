@@ -36,7 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from battles import charts, game, i18n, metrics, protocol
-from battles.admission import JoinGate, Refusal, admit
+from battles.admission import STORE_AWAY, JoinGate, Refusal, admit
 from battles.errors import Refused, Unavailable
 from battles.fanout import Connection
 from battles.hub import Hub, now_ms
@@ -240,7 +240,14 @@ def language_of(request: Request, default: Language) -> Language:
     return next((lang for lang in i18n.LANGUAGES if lang == wanted), default)
 
 
-def page(request: Request, template: str, language: Language, status_code: int = 200, **context: Any) -> Response:
+def page(
+    request: Request,
+    template: str,
+    language: Language,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+    **context: Any,
+) -> Response:
     return services(request).templates.TemplateResponse(
         request,
         template,
@@ -250,6 +257,7 @@ def page(request: Request, template: str, language: Language, status_code: int =
             **context,
         },
         status_code=status_code,
+        headers=headers,
     )
 
 
@@ -314,10 +322,7 @@ async def post_battle(request: Request) -> Response:
     house = services(request)
     if house.settings.create_token and not same_secret(_bearer(request.headers), house.settings.create_token):
         return JSONResponse({"error": "a valid create token is required"}, status_code=401)
-    try:
-        wait = await house.creates.take(client_address(request.scope))
-    except Unavailable:
-        return JSONResponse({"error": "the store is unreachable"}, status_code=503)
+    wait = await house.creates.take(client_address(request.scope))
     if wait > 0:
         return JSONResponse({"error": too_many()}, status_code=429, headers={"retry-after": str(math.ceil(wait))})
     body = await _read_limited(request)
@@ -500,7 +505,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     # Starlette answers an unexpected error in ServerErrorMiddleware, outside every
     # middleware added below, SecurityHeaders included: its handler is the one place
     # that answer is made, so it carries the headers itself (then the error is logged).
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={Exception: server_error})
+    # The store away is answered inside them, as an HTTPException is.
+    handlers = {Exception: server_error, Unavailable: store_away}
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
     app.state.services = house
     # The last added runs first: origins, then headers, then the Host (DNS rebinding),
     # then the failed-lookup count.
@@ -517,6 +524,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
     public_origin = [f"{public.scheme}://{public.netloc}"] if public.netloc else []
     app.add_middleware(OriginGuard, allowed=[*settings.allowed_origins, *public_origin])
     return app
+
+
+async def store_away(request: Request, error: Exception) -> Response:
+    # The store cannot be reached right now (Redis away): ask again, as a refused handshake
+    # says (docs/protocol.md). A browser gets a page in both languages that reloads itself.
+    if request.scope["type"] != "http":
+        raise error  # an accepted socket has no HTTP answer left to give: it ends
+    seconds = math.ceil(STORE_AWAY.retry_after_s)
+    retry = {"retry-after": str(seconds)}
+    if "text/html" in request.headers.get("accept", ""):
+        return page(request, "away.html", language_of(request, "en"), 503, retry, retry_after_s=seconds)
+    return PlainTextResponse(STORE_AWAY.text, status_code=503, headers=retry)
 
 
 async def server_error(request: Request, error: Exception) -> Response:
