@@ -185,6 +185,17 @@ async def test_a_phone_sends_a_moderator_approves_and_the_screen_shows_it(any_se
     assert decisions == [(challenge, "approve", "cohost"), (question, "approve", "host"), (held, "block", "host"),
                          (held, "unblock", "cohost"), (again, "dismiss", "host")]  # fmt: skip
     assert all(int(row["at_ms"]) >= exported["battle"]["created_ms"] for row in rows if row["field"] == "decision")
+    # The results link, made to be shared, reads the approved ones only.
+    results_token = created["links"]["results"].split("#", 1)[1]
+    async with httpx.AsyncClient(headers={"authorization": f"Bearer {results_token}"}) as http:
+        shared = [await http.get(f"{any_server.url}/api/battles/{code}/export.{kind}") for kind in ("json", "csv")]
+    assert {s["id"]: s["status"] for s in shared[0].json()["submissions"]} == {
+        challenge: "approved",
+        question: "approved",
+    }
+    shared_rows = [row for row in csv.DictReader(io.StringIO(shared[1].text)) if row["section"] == "submission"]
+    assert {row["vote"] for row in shared_rows} == {challenge, question}
+    assert not [answer for answer in shared for word in ("f.u.c.k", "Let me in") if word in answer.text]
     # Phones and screens never heard the queue, nor any text that was not put on the screen.
     for client in (screen, phone, other):
         heard = []

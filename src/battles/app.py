@@ -353,9 +353,14 @@ async def get_export(request: Request) -> Response:
         raise HTTPException(404, "no battle has that code")
     # The host's token, or the results link's (docs/security.md): both read the export.
     given = _bearer(request.headers)
-    if not (same_secret(given, tokens.host) or same_secret(given, results_token(tokens))):
+    as_host = same_secret(given, tokens.host)
+    if not (as_host or same_secret(given, results_token(tokens))):
         raise HTTPException(401, "the host token or the results token is required (Authorization: Bearer TOKEN)")
     reactions, submissions = await store.all_reactions(battle), await store.submissions(code)
+    if not as_host:
+        # The results link is made to be shared: what the moderators held back, left
+        # waiting or turned down stays with the host.
+        submissions = [item for item in submissions if item.status == "approved"]
     filename = f"battle-{code}.{request.path_params['format']}"
     disposition = {"content-disposition": f'attachment; filename="{filename}"'}
     if request.path_params["format"] == "csv":
