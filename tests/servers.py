@@ -220,7 +220,7 @@ class SentinelServer(RedisServer):
         config.write_text(
             f"port {self.port}\nbind 127.0.0.1\ndir {self.directory}\n"
             f"sentinel monitor {self.service} 127.0.0.1 {self.primary.port} {self.quorum}\n"
-            f"sentinel down-after-milliseconds {self.service} 1000\n"
+            f"sentinel down-after-milliseconds {self.service} 3000\n"
             f"sentinel failover-timeout {self.service} 5000\n"
             f"sentinel parallel-syncs {self.service} 2\n"
         )

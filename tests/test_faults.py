@@ -439,6 +439,13 @@ def sentinel_setup(tmp_path: Path) -> Iterator[tuple[RedisServer, list[RedisServ
             node.stop()
 
 
+def outages_told(client: ReconnectingClient) -> int:
+    """How many outages ``client`` was told of, each followed by its end (a second failover
+    is a second outage); -1 when its ``service`` messages said anything else."""
+    outages = len(client.service) // 2
+    return outages if client.service == ["unavailable", "ok"] * outages else -1
+
+
 def vote_closings(client: ReconnectingClient) -> int:
     """How often ``client`` saw the battle's vote go from open to closed, in every
     snapshot and update it received: 1 when its timer fired once."""
@@ -494,23 +501,40 @@ async def test_a_sentinel_failover_mid_burst(
         killed_at = loop.time()
         primary.stop()  # kill -9
 
-        async with asyncio.timeout(40):
-            while not all(client.service[-1:] == ["ok"] for client in everyone):
-                await asyncio.sleep(0.05)
-            # With wait_replicas, ballots are acknowledged again only once the new
-            # primary has a replica in sync, which may come after `service` `ok`.
-            while burst.acked_between(loop.time() - 1, loop.time()) < MIN_RATE:
-                await asyncio.sleep(0.1)
-        await asyncio.sleep(3)
+        # Over once every client is told `ok` and the hall votes at the burst's pace for 2 s
+        # in a row. With wait_replicas, ballots are acknowledged again only once the new
+        # primary has a replica in sync, which may come after `service` `ok`; and on a busy
+        # machine the new primary may miss Sentinel's pings and be replaced by a second
+        # failover (docs/operations.md, "A failover, measured"): the wait goes on through it.
+        def told_ok() -> bool:
+            return all(client.service[-1:] == ["ok"] for client in everyone)
+
+        async def at_pace_again() -> tuple[float, float]:
+            """When the hall's 2 s at pace began, and its ballots a second in them."""
+            while True:
+                while not (told_ok() and burst.acked_between(loop.time() - 1, loop.time()) >= MIN_RATE):
+                    await asyncio.sleep(0.1)
+                since = loop.time()
+                await asyncio.sleep(2)
+                if (rate := burst.acked_between(since, since + 2) / 2) >= MIN_RATE:
+                    return since, rate
+
+        try:
+            async with asyncio.timeout(60):
+                recovered_at, after = await at_pace_again()
+        except TimeoutError:
+            pytest.fail(f"the hall did not vote at {MIN_RATE} ballots/s again within 60 s of the kill")
         await burst.stop()
+        async with asyncio.timeout(60):  # a failover that began as the burst stopped ends too
+            while not told_ok():
+                await asyncio.sleep(0.1)
 
         # The outage as the phones saw it: the longest silence between two acknowledged
-        # ballots from just before the kill on.
-        acked = sorted(t for t in burst.acked_at if t >= killed_at - 0.5)
+        # ballots from just before the kill until the hall voted at pace again.
+        acked = sorted(t for t in burst.acked_at if killed_at - 0.5 <= t < recovered_at)
         gap, resumed_at = max((b - a, b) for a, b in itertools.pairwise(acked))
         before = burst.acked_between(killed_at - 2, killed_at) / 2
-        after = burst.acked_between(resumed_at + 1, resumed_at + 3) / 2
-        told = sum(client.service == ["unavailable", "ok"] for client in everyone)
+        told = [outages_told(client) for client in everyone]
         with redis.Redis(port=sentinels[0].port, decode_responses=True) as client:
             host_name, port = client.sentinel_get_master_addr_by_name(SERVICE)
         assert int(port) != primary.port
@@ -526,19 +550,25 @@ async def test_a_sentinel_failover_mid_burst(
             f"Sentinel failover, wait_replicas={wait_replicas}: {before:.0f} ballots/s before, {after:.0f}/s after; "
             f"ballots acknowledged again {resumed_at - killed_at:.2f} s after the kill (longest silence {gap:.2f} s); "
             f"{len(lost)} of {len(acked_ids)} acknowledged ballots lost, totals off by {wrong}; "
-            f"{told} of {len(everyone)} clients told unavailable then ok; timer closings seen {closings}"
+            f"{sum(n >= 1 for n in told)} of {len(everyone)} clients told unavailable then ok "
+            f"({sum(n > 1 for n in told)} of them more than once); timer closings seen {closings}"
         )
         request.node.user_properties.append(("failover_s", resumed_at - killed_at))
         request.node.user_properties.append(("lost_ballots", len(lost)))
-        assert before > MIN_RATE and after > MIN_RATE, (before, after)
-        assert told == len(everyone)
+        assert before > MIN_RATE, before
+        assert min(told) >= 1, told
         assert closings == [1, 1, 1, 1]
         assert all(screen.battle["rounds"][-1]["votes"][-1]["status"] == "closed" for screen in timed)
-        assert [s for phone in phones for s in phone.surprises] == []
         assert sum(burst.refused.values()) == 0
+        surprised = {n for n, phone in enumerate(phones) if phone.surprises}
         if wait_replicas:
-            assert not lost and wrong == 0
+            assert not lost and wrong == 0 and not surprised
             assert vote["ballots"] == len(phones)
+        else:
+            # Without the setting an acknowledged ballot may be lost (docs/operations.md): its
+            # phone then finds an older ballot of its own restored, and no other phone is surprised.
+            losing = {n for n, phone in enumerate(phones) if {b for v, b in phone.acked_ids if v == vote_id} & lost}
+            assert surprised <= losing, [phones[n].surprises for n in surprised - losing]
         await close_all(*everyone)
         for timer_host in hosts:
             await timer_host.close()
