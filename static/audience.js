@@ -416,8 +416,11 @@ function renderVote() {
     const state = id === pending ? t("Sending…") : id === mine ? t("✓ Counted") : "";
     button.querySelector(".choice-state").textContent = state;
     const total = tally && tally.totals ? tally.totals[id] || 0 : null;
+    // With live totals the line is there from the start: a tally that arrives as a finger
+    // lands moves no button.
+    const placeholder = battle.rules.live_totals ? "\u00a0" : "";
     button.querySelector(".choice-total").textContent =
-      total === null ? "" : votesText(total, sum ? total / sum : 0);
+      total === null ? placeholder : votesText(total, sum ? total / sum : 0);
   }
   const count = $("#ballot-count");
   if (count) count.textContent = tally ? plural(tally.ballots, "1 ballot so far", "{n} ballots so far") : "";

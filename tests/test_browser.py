@@ -860,6 +860,8 @@ def test_a_whole_evening_in_danish_on_every_screen(server: Server, stage: Stage)
     press(host, "v")
     phase_is(phones[0], da("Vote"))
     for phone, name in zip(phones, ("Bo", "Alexandra Bæk-Sørensen", "Bo")):
+        # Tapped once the phone says the vote is open, as a person reads it before tapping.
+        expect(phone.locator("#vote-status")).to_have_text(da("The vote is open: tap a battler to vote."))
         choice_of(phone, name).tap()
         expect(choice_of(phone, name).locator(".choice-state")).to_have_text(da("✓ Counted"))
     expect(screen.locator("#vote-count")).to_have_text(da("{n} ballots in", n=3))
