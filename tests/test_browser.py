@@ -46,7 +46,8 @@ from tests.browser import (
     screenshot,
     unlabelled_controls,
 )
-from tests.servers import Server, server_on_store
+from tests.helpers import FOUR
+from tests.servers import RedisServer, Server, server_on_store
 
 expect.set_options(timeout=10_000)
 
@@ -55,6 +56,7 @@ XSS_VISION = "<script>alert(2)</script> & friends"
 XSS_NICKNAME = "<img src=x onerror=alert(3)>"  # 28 characters: the field takes 30
 
 NOT_FOUND = r"Failed to load resource: the server responded with a status of 404"
+AWAY = r"Failed to load resource: the server responded with a status of 503"
 
 # Is there an attribute such as onerror= or onclick= on any element?
 HAS_HANDLER_ATTRIBUTE = (
@@ -451,6 +453,31 @@ def test_the_language_switch_changes_every_text(server: Server, stage: Stage, lo
     page.get_by_role("button", name="EN", exact=True).click()
     expect(page.locator("html")).to_have_attribute("lang", "en")
     assert leftover_texts(page, "en") == []
+
+
+def test_with_the_store_away_a_page_asks_to_wait_and_loads_itself_again(
+    redis_server: RedisServer, stage: Stage, tmp_path: Path
+) -> None:
+    """A phone that opens its join link while Redis is away gets a page in its language that
+    says so, and that loads itself again: here once Redis is back (empty, so a 404 then)."""
+    stage.expect_console(AWAY, "the page is the 503 of a moment without the store")
+    stage.expect_console(NOT_FOUND, "Redis came back empty: the battle is gone")
+    server = Server(redis_server.url, tmp_path / "server.log").start()
+    try:
+        code = server.create_battle(title="T", battlers=FOUR)["code"]
+        redis_server.stop()
+        try:
+            phone = stage.page("phone", f"{server.url}/join/{code}", name="phone")
+            expect(phone.get_by_role("heading", name="Back in a moment")).to_be_visible()
+            phone.get_by_role("button", name="DA", exact=True).click()
+            expect(phone.get_by_role("heading", name=da("Back in a moment"))).to_be_visible()
+            assert leftover_texts(phone, "da") == []
+            screenshot(phone, "store-away-phone", full_page=True)
+        finally:
+            redis_server.start()
+        expect(phone.get_by_role("heading", name=da("No battle has this code"))).to_be_visible(timeout=15_000)
+    finally:
+        server.stop()
 
 
 # The page's module scripts, as Chromium times them: [path under static/, who asked for it].
