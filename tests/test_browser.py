@@ -113,6 +113,14 @@ def press(host: Page, key: str) -> None:
     host.keyboard.press(key)
 
 
+def press_button(host: Page, selector: str) -> None:
+    """A console button reached by the keyboard: focused, then Enter, once it is enabled
+    (while the previous command waits for its answer, the buttons are disabled)."""
+    expect(host.locator(selector)).to_be_enabled()
+    host.locator(selector).focus()
+    host.keyboard.press("Enter")
+
+
 def answer_dialog(host: Page, title: str, button: str, reason: str | None = None) -> None:
     """The console's in-page confirmation (never a native dialog)."""
     dialog = host.get_by_role("dialog", name=title)
@@ -770,8 +778,7 @@ def test_labels_live_regions_and_the_keyboard(server: Server, stage: Stage) -> N
     expect(phone.locator(".challenge-text")).to_have_text("Your vision must work without cars.")
     expect(phone.locator("#announcer")).to_have_text("Challenge")
 
-    host.locator("#btn-next").focus()
-    host.keyboard.press("Enter")
+    press_button(host, "#btn-next")
     expect(host.locator("#now-detail")).to_have_text("Ada speaks (turn 1 of 3).")
     expect(phone.locator("#announcer")).to_have_text(re.compile(r"^(Presentation: Ada|\d+ seconds left)$"))
     # Space on no control pauses; the paused clock is said on the timer's caption.
@@ -779,8 +786,7 @@ def test_labels_live_regions_and_the_keyboard(server: Server, stage: Stage) -> N
     press(host, " ")
     expect(host.locator("#clock-state")).to_have_text("Paused")
     expect(phone.locator("#clock-caption")).to_have_text("Paused")
-    host.locator("#btn-pause").focus()
-    host.keyboard.press("Enter")
+    press_button(host, "#btn-pause")
     expect(host.locator("#clock-state")).to_have_text("Running")
     press(host, "n")
     expect(host.locator("#now-detail")).to_have_text("Bo speaks (turn 2 of 3).")
@@ -1317,6 +1323,7 @@ def test_the_next_step_stays_in_one_place_and_the_keys_do_what_they_say(server: 
     places.append(step_is(host, "Start the first turn", "N"))
     expect(host.locator("#btn-step")).to_be_focused()
     host.keyboard.press("Tab")
+    expect(host.locator("#btn-next")).to_be_enabled()  # as press() waits
     host.keyboard.press("n")
     expect(host.locator("#now-detail")).to_have_text("Ada speaks (turn 1 of 4).")
     expect(host.locator("#challenge-text")).to_have_value("")
@@ -1328,12 +1335,14 @@ def test_the_next_step_stays_in_one_place_and_the_keys_do_what_they_say(server: 
 
     # Space pauses even with the focus on a button, and Pause turning into Resume moves nothing.
     before = host.locator("#btn-next").bounding_box()
+    expect(host.locator("#btn-pause")).to_be_enabled()  # as press() waits
     host.locator("#btn-next").focus()
     host.keyboard.press(" ")
     expect(host.locator("#clock-state")).to_have_text("Paused")
     expect(host.locator("#btn-pause .label")).to_have_text("Resume")
     expect(host.locator("#now-detail")).to_have_text("Ada speaks (turn 1 of 4).")
     assert host.locator("#btn-next").bounding_box() == before
+    expect(host.locator("#btn-pause")).to_be_enabled()
     host.keyboard.press(" ")
     expect(host.locator("#clock-state")).to_have_text("Running")
 
