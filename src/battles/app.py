@@ -47,7 +47,7 @@ from battles.security import HostGuard, OriginGuard, keep_secrets_out_of_logs, o
 from battles.settings import Settings
 from battles.stores import store_for
 from battles.stores.base import AddressLimits, Secrets, Store
-from battles.views import battle_view, export, export_csv, links
+from battles.views import battle_view, export, export_csv, links, shared_submissions
 from battles.wordfilter import default_words
 
 log = logging.getLogger("battles.app")
@@ -358,9 +358,7 @@ async def get_export(request: Request) -> Response:
         raise HTTPException(401, "the host token or the results token is required (Authorization: Bearer TOKEN)")
     reactions, submissions = await store.all_reactions(battle), await store.submissions(code)
     if not as_host:
-        # The results link is made to be shared: what the moderators held back, left
-        # waiting or turned down stays with the host.
-        submissions = [item for item in submissions if item.status == "approved"]
+        submissions = shared_submissions(submissions)
     filename = f"battle-{code}.{request.path_params['format']}"
     disposition = {"content-disposition": f'attachment; filename="{filename}"'}
     if request.path_params["format"] == "csv":

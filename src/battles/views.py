@@ -45,6 +45,13 @@ def queue_view(items: list[Submission], blocks: list[Block]) -> list[dict[str, A
     ]
 
 
+def shared_submissions(items: list[Submission]) -> list[Submission]:
+    """The submissions of the export the results link reads: the approved ones. That link is
+    made to be shared; what the moderators held back, left waiting or turned down stays with
+    the host's export."""
+    return [item for item in items if item.status == "approved"]
+
+
 def block_view(block: Block) -> dict[str, Any]:
     """A blocked device as the consoles see it: the decision, never the device."""
     return block.model_dump(mode="json", exclude={"device"})
