@@ -25,7 +25,7 @@ import redis.asyncio as aioredis
 import uvloop
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 
-from bench.wire import BASELINE_VOTE, encode, text
+from bench.wire import BASELINE_VOTE, encode, peer_update, text
 
 LIVE_TICK_S = 0.1
 AUDIENCE_TICK_S = 0.25
@@ -79,8 +79,7 @@ class Bare:
             await self.redis.set("b0:vote", BASELINE_VOTE)
         version = int(await self.redis.incr("b0:version"))
         now = int(time.time() * 1000)
-        update = encode({"type": "update", "seq": version, "server_ms": now, "battle": {**self.battle, "version": version},
-                         "events": [{"at_ms": now, "action": kind}]})  # fmt: skip
+        update = encode(peer_update(version, now, kind))
         await self.redis.publish(CHANNEL, update)
         return {"type": "ack", "id": message.get("id"), "seq": version}
 

@@ -25,7 +25,7 @@ from urllib.parse import parse_qs
 import redis.asyncio as aioredis
 import socketio
 
-from bench.wire import BASELINE_VOTE, CODE, text
+from bench.wire import BASELINE_VOTE, CODE, peer_update, text
 
 LIVE_TICK_S = 0.1
 AUDIENCE_TICK_S = 0.25
@@ -92,9 +92,7 @@ def create_app() -> socketio.ASGIApp:
             await redis.set("p1:vote", BASELINE_VOTE)
         version = int(await redis.incr("p1:version"))
         now = int(time.time() * 1000)
-        update = {"type": "update", "seq": version, "server_ms": now, "battle": {**battle, "version": version},
-                  "events": [{"at_ms": now, "action": message["type"]}]}  # fmt: skip
-        await sio.emit("update", update, room=CODE)
+        await sio.emit("update", peer_update(version, now, message["type"]), room=CODE)
         return {"type": "ack", "id": message.get("id"), "seq": version}
 
     @sio.on("next")

@@ -30,7 +30,7 @@ import httpx
 import redis
 from websockets.asyncio.client import ClientConnection, connect
 
-from bench.wire import BASELINE_VOTE, CODE, Kind, draft, encode, text
+from bench.wire import BASELINE_VOTE, CODE, Kind, draft, encode, follow, text
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -153,8 +153,12 @@ class Control:
                 else:
                     message = json.loads(text)
                 kind = message.get("type")
-                if kind in ("snapshot", "update") and message["seq"] >= self.seq:
-                    self.seq, self.battle = message["seq"], message["battle"]
+                if kind == "snapshot" or (kind == "update" and message["seq"] > self.seq):
+                    battle = follow(self.seq, self.battle, message)
+                    if battle is not None:
+                        self.seq, self.battle = message["seq"], battle
+                    elif self.kind == "engine":
+                        await self.socket.send(encode({"type": "resync"}))  # a gap: the whole view again
                 elif kind == "tally":
                     self.tallies.append((now, int(message["ballots"])))
                 elif kind in ("ack", "ballot", "error") and message.get("id"):

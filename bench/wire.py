@@ -17,6 +17,8 @@ import re
 import time
 from typing import Any, Literal
 
+import jsonpatch
+
 from battles import game
 from battles.model import BattleDraft, BattlerDraft, Rules
 from battles.views import battle_view
@@ -55,6 +57,30 @@ def public_battle() -> dict[str, Any]:
     send in their snapshots and updates, so every server moves the same bytes."""
     view: dict[str, Any] = battle_view(game.create(CODE, draft(), int(time.time() * 1000)), "audience")
     return view
+
+
+def follow(seq: int, battle: dict[str, Any], message: dict[str, Any]) -> dict[str, Any] | None:
+    """The battle after a ``snapshot`` or an ``update``, built as docs/protocol.md says: a
+    snapshot is the whole view; an update's patch (JSON Patch, applied here with the
+    ``jsonpatch`` library, not the server's code) turns version ``base`` into ``seq``, and
+    a view with a log appends the update's events. None when the update does not apply
+    to the version held (``seq``): a gap, and the client asks for a ``resync``."""
+    if message["type"] == "snapshot":
+        return dict(message["battle"])
+    if message["base"] != seq or not battle:
+        return None
+    following: dict[str, Any] = jsonpatch.apply_patch(battle, message["patch"])
+    if "log" in following:
+        following["log"] = [*following["log"], *message["events"]]
+    return following
+
+
+def peer_update(version: int, server_ms: int, action: str) -> dict[str, Any]:
+    """The ``update`` the baselines broadcast for a host's step: the engine's shape, the
+    version as its change."""
+    return {"type": "update", "seq": version, "base": version - 1, "server_ms": server_ms,
+            "patch": [{"op": "replace", "path": "/version", "value": version}],
+            "events": [{"at_ms": server_ms, "action": action}]}  # fmt: skip
 
 
 def text(value: bytes | str) -> str:

@@ -13,6 +13,8 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
+from bench.wire import follow
+
 Match = Callable[[dict[str, Any]], bool]
 
 
@@ -67,6 +69,8 @@ class Client(Waiting):
         self.presence: dict[str, int] = {}
         # Every snapshot and update in the order they arrived: (type, seq).
         self.received: list[tuple[str, int]] = []
+        self.gaps = 0  # updates that did not apply to the version held: each asked for a resync
+        self.awaiting_snapshot = False
         self.reader = asyncio.create_task(self._read())
 
     @classmethod
@@ -92,8 +96,7 @@ class Client(Waiting):
                 message = json.loads(raw)
                 if message["type"] in ("snapshot", "update"):
                     self.received.append((message["type"], message["seq"]))
-                    if message["seq"] >= self.seq:
-                        self.seq, self.battle = message["seq"], message["battle"]
+                    await self._take(message)
                 if message["type"] == "snapshot" and "my_ballot" in message:
                     self.my_ballot = message["my_ballot"]
                 if message["type"] == "snapshot":
@@ -101,6 +104,17 @@ class Client(Waiting):
                 elif message["type"] == "presence":
                     self.presence = {k: v for k, v in message.items() if k != "type"}
                 await self.inbox.put(message)
+
+    async def _take(self, message: dict[str, Any]) -> None:
+        if message["type"] == "update" and (message["seq"] <= self.seq or self.awaiting_snapshot):
+            return  # already held, or a snapshot is on its way
+        battle = follow(self.seq, self.battle, message)
+        if battle is not None:
+            self.seq, self.battle, self.awaiting_snapshot = message["seq"], battle, False
+        else:
+            self.gaps += 1
+            self.awaiting_snapshot = True
+            await self.socket.send(json.dumps({"type": "resync"}))
 
     async def send(self, message: dict[str, Any]) -> str:
         request_id = message.setdefault("id", f"m{next(self._ids)}")
@@ -254,6 +268,7 @@ class ReconnectingClient(Waiting):
         self.socket, self._lost = socket, asyncio.Event()
         first_snapshot = True
         self.seq = -1  # a new connection's snapshot decides, even at a lower version
+        self.gap = False
         self._store_ok.set()  # until this server says otherwise
         try:
             async for raw in socket:
@@ -262,8 +277,15 @@ class ReconnectingClient(Waiting):
                 if kind == "welcome":
                     self.policy = message.get("reconnect") or self.policy
                     self.device = message.get("device") or self.device
-                elif kind in ("snapshot", "update") and message["seq"] >= self.seq:
-                    self.seq, self.battle = message["seq"], message["battle"]
+                elif kind == "snapshot" or (kind == "update" and message["seq"] > self.seq):
+                    battle = follow(self.seq, self.battle, message)
+                    if battle is not None:
+                        self.seq, self.battle = message["seq"], battle
+                    elif not self.gap:
+                        self.gap = True  # one resync at a time: its snapshot clears this
+                        await socket.send(json.dumps({"type": "resync", "id": f"resync{next(self._ids)}"}))
+                if kind == "snapshot":
+                    self.gap = False
                 if kind == "snapshot":
                     if "tally" in message:
                         self.tally = message["tally"]

@@ -46,6 +46,7 @@ from tests.browser import (
     screenshot,
     unlabelled_controls,
 )
+from tests.clients import follow
 from tests.helpers import FOUR
 from tests.servers import RedisServer, Server, server_on_store
 
@@ -681,7 +682,7 @@ def test_the_phone_loads_only_what_it_needs_and_keeps_it(server: Server, stage: 
     paths = sorted(urlsplit(r.url).path for r in loaded if not r.url.endswith("/favicon.svg"))
     catalogs = [path for path in paths if path.startswith("/i18n/")]
     assert len(catalogs) == 1 and re.fullmatch(r"/i18n/[0-9a-f]{12}\.json", catalogs[0]), paths  # the preload, used
-    modules = [f"{static}client/{name}.js" for name in ("battle", "clock", "dom", "i18n", "live", "page")]
+    modules = [f"{static}client/{name}.js" for name in ("battle", "clock", "dom", "i18n", "live", "page", "patch")]
     assert [path for path in paths if path not in catalogs] == [
         "/join/" + lobby["code"],
         f"{static}audience.js",
@@ -963,7 +964,7 @@ def start_turn(server: Server, created: dict[str, Any]) -> int:
         battle: dict[str, Any] = {}
         for message in map(json.loads, host):
             if message["type"] in ("snapshot", "update"):
-                battle = message["battle"]  # the update of a command comes before its ack
+                battle = follow(battle.get("version", -1), battle, message) or {}  # the update comes before its ack
             if message["type"] == "snapshot" or message.get("id") == "c0":
                 kind, number = ("start_round", 0) if message["type"] == "snapshot" else ("next", 1)
                 host.send(json.dumps({"type": kind, "seq": message["seq"], "id": f"c{number}"}))

@@ -7,7 +7,9 @@ one Redis. Clients record every ``snapshot`` and ``update`` in the order it arri
 - per socket, the ``seq`` it receives never goes down;
 - every version a host's ``ack`` names reaches every socket connected at that moment,
   as an ``update`` or inside a later ``snapshot``;
-- a socket that joins or resyncs while the battle moves ends on the newest version.
+- a socket that joins or resyncs while the battle moves ends on the newest version;
+- what each socket built from its snapshot and the patches of its updates is exactly the
+  store's view for its role.
 
 ``test_a_random_evening_converges`` interleaves it all from a seeded schedule; a failure
 names its seed, and ``BATTLES_TEST_SEED=N`` replays it.
@@ -182,6 +184,10 @@ class Evening:
     # Every acknowledged version, with the sockets connected when its command was sent.
     acked: list[tuple[int, list[Socket]]] = field(default_factory=list)
     names: Iterator[int] = field(default_factory=itertools.count)
+    # A host socket of the test's own, kept out of the schedule: its resync reads the store's
+    # view for the hosts. How many sockets were found holding exactly the store's view.
+    observer: Client | None = None
+    views_checked: int = 0
 
     @property
     def code(self) -> str:
@@ -272,7 +278,26 @@ class Evening:
                         await phone.client.vote(vote["id"], rng.choice(vote["choices"]))
 
     def newest(self) -> int:
-        return int(httpx.get(f"{self.servers[0].url}/api/battles/{self.code}", timeout=10).json()["version"])
+        return int(self.public_view()["version"])
+
+    def public_view(self) -> dict[str, Any]:
+        """The store's battle as a screen or phone sees it (GET /api/battles/CODE)."""
+        view: dict[str, Any] = httpx.get(f"{self.servers[0].url}/api/battles/{self.code}", timeout=10).json()
+        return view
+
+    async def check_views(self) -> None:
+        """What each socket built from its snapshot and updates (the patches applied with
+        an RFC 6902 library, tests.clients.follow) is exactly the store's view for its
+        role: checked for every socket that holds the version the store's view was read at
+        (the others are on their way, and are checked at a later step)."""
+        assert self.observer is not None
+        snapshot = await self.observer.request({"type": "resync"})
+        stored = {"host": snapshot["battle"], "public": self.public_view()}
+        for socket in self.live():
+            view = stored["host" if socket.client.role == "host" else "public"]
+            if socket.client.seq == view["version"]:
+                assert socket.client.battle == view, f"{socket.name} at {view['version']} is not the store's view"
+                self.views_checked += 1
 
     def check_order(self) -> None:
         for socket in self.sockets:
@@ -296,6 +321,7 @@ async def run_evening(servers: list[Server], seed: int, steps: int) -> Evening:
         rules={"vote_seconds": 5, "turn_seconds": 5},
     )
     evening = Evening(servers, created, random.Random(seed))
+    evening.observer = await Client.connect(servers[-1].ws_url, "host", created["code"], created["host_token"])
     await evening.join("host", created["host_token"])
     await evening.join("host", created["cohost_token"])  # a second host, racing the first
     await evening.join("screen", created["screen_token"])
@@ -305,6 +331,7 @@ async def run_evening(servers: list[Server], seed: int, steps: int) -> Evening:
         # A few actions in the same instant: the interleavings are the point.
         await asyncio.gather(*(evening.step() for _ in range(evening.rng.randint(1, 4))))
         evening.check_order()
+        await evening.check_views()
     return evening
 
 
@@ -319,9 +346,11 @@ async def test_a_random_evening_converges(deployment: list[Server]) -> None:
         assert converged, {s.name: s.client.received[-3:] for s in evening.live() if shown(s.client) != newest}
         evening.check_order()
         evening.check_acked()
+        await evening.check_views()
         assert len(evening.acked) >= 5, "the schedule hardly moved the battle"
+        assert evening.views_checked >= 5 * len(evening.live()), "hardly a socket was caught at the store's version"
     except BaseException as failure:
         raise AssertionError(f"replay with BATTLES_TEST_SEED={seed}: {failure}") from failure
     finally:
         if evening is not None:
-            await close_all(*(s.client for s in evening.sockets))
+            await close_all(*(s.client for s in evening.sockets), *filter(None, [evening.observer]))

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import ast
+import json
 import re
 import typing
 from pathlib import Path
+from typing import Any
 
+import jsonpatch
 import pytest
+from pydantic import TypeAdapter
 
-from battles import game, hub, protocol
+from battles import announcements, game, hub, protocol, views
+from battles.commands import Command
 from battles.i18n import REASONS
-from battles.model import Rules
+from battles.model import BattleDraft, Rules
 from battles.settings import Settings
 from battles.stores import embedded
 
@@ -181,3 +186,30 @@ def test_the_project_cites_only_what_it_holds() -> None:
         if p.is_file() and p.suffix in (".py", ".js", ".html", ".css", ".md") and "GAME" + ".md" in p.read_text()
     ]
     assert citing == []
+
+
+def examples(message: str) -> list[Any]:
+    """The JSON examples of a message's section in docs/protocol.md, decoded, in order."""
+    return [json.loads(block) for block in re.findall(r"```json\n(.*?)\n```", section(message), re.DOTALL)]
+
+
+def test_the_update_example_applies_and_is_what_the_engine_sends() -> None:
+    update, before, after, host_update = examples("update")
+    # A client written from the docs, with an RFC 6902 library: the example's patch turns
+    # the example's battle of version `base` into the one of `seq`.
+    assert {op["op"] for op in update["patch"]} <= {"add", "remove", "replace"}
+    assert (update["base"], update["seq"]) == (before["version"], after["version"])
+    assert jsonpatch.apply_patch(before, update["patch"]) == after
+    # And the engine sends exactly this for that change: the same evening, played in the core.
+    draft = BattleDraft(title="The future", battlers=[{"name": "Ada", "vision": "A"}, {"name": "Bo", "vision": "B"}])
+    battle = game.create("K7RM2Q", draft, 1764190000000)
+    steps = [("start_round", {}), ("next", {}), ("next", {"b1": {"applause": 4}})]
+    for number, (kind, engagement) in enumerate(steps, start=1):
+        context = game.Context(now_ms=1764190000000 + 30000 * number, engagement=engagement)
+        outcome = game.apply(battle, TypeAdapter(Command).validate_python({"type": kind}), context)
+        announced = announcements.committed(battle, outcome.battle)
+        battle = outcome.battle
+    assert views.public_patch(announced.patch) == update["patch"]
+    assert [views.public_event(e.model_dump(mode="json")) for e in announced.events] == update["events"]
+    assert [e.model_dump(mode="json") for e in announced.events] == host_update["events"]
+    assert (host_update["seq"], host_update["base"]) == (update["seq"], update["base"])

@@ -34,7 +34,8 @@ import redis
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from tests.clients import Client, ReconnectingClient
+from battles import game
+from tests.clients import Client, ReconnectingClient, follow, offer
 from tests.helpers import FOUR, to_the_vote
 from tests.servers import RedisServer, SentinelServer, Server
 
@@ -450,11 +451,16 @@ def vote_closings(client: ReconnectingClient) -> int:
     """How often ``client`` saw the battle's vote go from open to closed, in every
     snapshot and update it received: 1 when its timer fired once."""
     closings, status = 0, None
+    seq, battle = -1, {}
     while not client.inbox.empty():
         message = client.inbox.get_nowait()
-        if message["type"] not in ("snapshot", "update") or not message["battle"]["rounds"]:
+        following = follow(seq, battle, message) if message["type"] in ("snapshot", "update") else None
+        if following is None:
+            continue  # another message, or an update that did not apply (the client resynced)
+        seq, battle = message["seq"], following
+        if not battle["rounds"]:
             continue
-        votes = message["battle"]["rounds"][-1]["votes"]
+        votes = battle["rounds"][-1]["votes"]
         now = votes[-1]["status"] if votes else None
         closings += status == "open" and now == "closed"
         status = now
@@ -580,7 +586,9 @@ async def test_a_sentinel_failover_mid_burst(
 # --- 10. dead and slow clients -------------------------------------------------------------
 
 
-def raw_websocket(port: int, path: str, receive_buffer: int | None = None) -> tuple[socket.socket, bytes]:
+def raw_websocket(
+    port: int, path: str, receive_buffer: int | None = None, token: str | None = None
+) -> tuple[socket.socket, bytes]:
     """A websocket handshake by hand on a plain TCP socket, which then does whatever the
     test does with it (nothing, usually: it never answers a ping, never reads). Returns
     the socket and the bytes that came after the handshake's response."""
@@ -595,7 +603,7 @@ def raw_websocket(port: int, path: str, receive_buffer: int | None = None) -> tu
     key = base64.b64encode(os.urandom(16)).decode()
     sock.sendall(
         f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: battles.v1\r\n\r\n".encode()
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: {', '.join(offer(token))}\r\n\r\n".encode()
     )
     response = b""
     while b"\r\n\r\n" not in response:
@@ -709,16 +717,12 @@ async def test_a_client_that_stops_reading_is_closed_and_the_others_get_every_up
         f"sqlite:///{tmp_path / 'battles.sqlite3'}", tmp_path / "server.log", send_queue=8, **HALL_LIMITS
     ).start()
     try:
-        # A large battle, so that each update is about 9 KiB: a socket whose queue had no
-        # bound would hold megabytes.
-        battlers = [
-            {"name": f"Battler {n}", "vision": "A vision " + "x" * 120, "affiliation": "y" * 100} for n in range(24)
-        ]
-        created = server.create_battle(
-            title="Slow readers", scenario="s" * 2000, battlers=battlers, rules={"vote_seconds": 3600}
-        )
+        # An update carries what changed: each of these gives the consoles a new list of 300
+        # banned words of 40 characters, a patch of about 26 KiB, so that a console socket
+        # whose queue had no bound would hold megabytes.
+        created = server.create_battle(title="Slow readers", battlers=FOUR)
         code = created["code"]
-        await host_to_the_vote(server, code, created["host_token"])
+        token = created["host_token"]
         urls = [server.ws_url]
         host = await ReconnectingClient(urls, "host", code, created["host_token"]).start()
         readers = [await ReconnectingClient(urls, "screen", code, created["screen_token"]).start()]
@@ -726,18 +730,19 @@ async def test_a_client_that_stops_reading_is_closed_and_the_others_get_every_up
         assert server.process is not None
         before_kib = rss_kib(server.process.pid)
 
-        slow = [await asyncio.to_thread(raw_websocket, server.port, f"/ws/audience/{code}", 4096) for _ in range(20)]
-        await host.until_presence(audience=23)
-        first, updates = host.seq + 1, 400
-        for _ in range(updates):
-            await run(host, "extend_timer", seconds=1)
+        slow = [await asyncio.to_thread(raw_websocket, server.port, f"/ws/host/{code}", 4096, token) for _ in range(20)]
+        await host.until_presence(host=21, audience=3)
+        first, updates = host.seq + 1, game.MAX_AUDIENCE_RULE_EDITS
+        for n in range(updates):
+            await run(host, "set_audience_rules", banned_words=[f"{n:03}{w:03}" + "x" * 34 for w in range(300)])
         last = host.seq
         assert last == first + updates - 1
-        frame = len(json.dumps({"type": "update", "seq": last, "battle": readers[0].battle}))
+        # At least the bytes of one update: its words.
+        frame = len(json.dumps(host.battle["rules"]["banned_words"]))
         peak_kib = rss_kib(server.process.pid)
 
         # The slow sockets left the count as soon as their queues were full...
-        await host.until_presence(timeout=5, audience=3)
+        await host.until_presence(timeout=5, host=1, audience=3)
         # ...and their connections are cut within the close's grace (fanout.CLOSE_GRACE_S,
         # twice: to send the close frame, and for the answer that never comes).
         streams = await asyncio.gather(*(asyncio.to_thread(read_to_the_end, s, rest, 15) for s, rest in slow))

@@ -44,6 +44,7 @@ from battles import commands, protocol
 from battles.errors import Refused
 from battles.i18n import REASONS, refusal_text
 from battles.model import Data, plain_text
+from tests.clients import follow
 from tests.helpers import FOUR
 from tests.servers import RedisServer, Server
 
@@ -280,6 +281,7 @@ class Fuzzer:
         self.seq = 0
         self.battle: dict[str, Any] = {}
         self.phases: set[str] = set()
+        self.views: dict[int, tuple[int, dict[str, Any]]] = {}  # per socket: the seq and battle it built
         self.device: str | None = None
         self.replies = 0
         self.refused = 0
@@ -324,9 +326,14 @@ class Fuzzer:
                 errors.append(message)
             if message["type"] == "welcome" and message.get("device"):
                 self.device = message["device"]
-            if message["type"] in ("snapshot", "update") and message["seq"] >= self.seq:
-                self.seq, self.battle = message["seq"], message["battle"]
-                self.phases.add(self.battle["phase"])
+            if message["type"] in ("snapshot", "update"):
+                held_seq, held = self.views.get(id(socket), (-1, {}))
+                battle = follow(held_seq, held, message)
+                assert battle is not None, ("an update that does not apply", held_seq, message)
+                self.views[id(socket)] = (message["seq"], battle)
+                if message["seq"] >= self.seq:
+                    self.seq, self.battle = message["seq"], battle
+                    self.phases.add(battle["phase"])
             if message["type"] == "ack" and "links" in message:  # a generated revoke_cohost
                 self.created["cohost_token"] = message["links"]["cohost"].split("#", 1)[1]
             if message["type"] in (kind, also) and (request_id is None or message.get("id") == request_id):

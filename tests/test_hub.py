@@ -184,7 +184,7 @@ async def test_a_vote_closes_on_time_with_no_host_connected(app: InProcess) -> N
     deadline = host.battle["timer"]["deadline_ms"]
     await host.close()
     update = await screen.expect("update", lambda m: m["events"][-1]["action"] == "close_vote", timeout=10)
-    assert update["battle"]["rounds"][-1]["votes"][-1]["status"] == "closed"
+    assert screen.seq == update["seq"] and screen.battle["rounds"][-1]["votes"][-1]["status"] == "closed"
     assert deadline <= update["server_ms"] < deadline + 2000
     battle = app.get(f"/api/battles/{created['code']}").json()
     assert battle["phase"] == "vote" and battle["timer"] is None

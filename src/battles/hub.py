@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import secrets
@@ -37,7 +36,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from battles import game, metrics, protocol
+import jsonpatch
+
+from battles import announcements, game, metrics, patches, protocol
+from battles.announcements import Committed, SubmissionsChanged
 from battles.commands import CloseVote, Command, EndBattle, RevealResults, RevokeCohost, ShowSubmission
 from battles.errors import Conflict, Refused, Unavailable
 from battles.fanout import Connection, Outgoing
@@ -47,7 +49,17 @@ from battles.protocol import HOST_ROLES, ROLES, Role
 from battles.security import current_secrets
 from battles.settings import Settings
 from battles.stores.base import Secrets, Store, Tally
-from battles.views import battle_view, block_view, engagement_view, links, queue_view, submission_view, tally_view
+from battles.views import (
+    battle_view,
+    block_view,
+    engagement_view,
+    links,
+    public_event,
+    public_patch,
+    queue_view,
+    submission_view,
+    tally_view,
+)
 from battles.wordfilter import banned_word_in
 
 log = logging.getLogger("battles.hub")
@@ -69,8 +81,12 @@ def now_ms() -> int:
 class Room:
     code: str
     # The newest version sent to this room's sockets: only announcements and catch-ups
-    # move it, and only forward.
+    # move it, and only forward. Without its event log, which the room never reads: it
+    # knows the log's length (``log_length``), and its ``state`` as the announcements
+    # patch it (announcements.state).
     battle: Battle
+    state: dict[str, Any]
+    log_length: int
     connections: set[Connection] = field(default_factory=set)
     # The live tick saw the store ahead of this room: a catch-up follows on the next
     # tick if no announcement brought the room there meanwhile.
@@ -79,6 +95,16 @@ class Room:
     sent: dict[str, Any] = field(default_factory=dict)
     audience_sent_ms: int = 0
     presence: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def at(cls, code: str, battle: Battle) -> Room:
+        """A room at a battle as stored."""
+        state = announcements.state(battle)
+        return cls(code, Battle.model_validate(state), state, len(battle.log))
+
+    def move_to(self, state: dict[str, Any], log_length: int) -> None:
+        self.state, self.log_length, self.behind = state, log_length, False
+        self.battle = Battle.model_validate(state)
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = dict.fromkeys(ROLES, 0)
@@ -125,8 +151,7 @@ class Hub:
             if room is None:
                 # Subscribe before loading, so no change can fall between the two.
                 await self.store.subscribe(code)
-                battle = await self._load(code)
-                room = self.rooms[code] = Room(code, battle)
+                room = self.rooms[code] = Room.at(code, await self._load(code))
             if connection.device is not None:
                 for older in room.connections:
                     if older.device == connection.device:
@@ -277,7 +302,7 @@ class Hub:
         assert envelope.seq is not None and connection.role in HOST_ROLES
         actor: Actor = "host" if connection.role == "host" else "cohost"
         generation = connection.cohost_generation if actor == "cohost" else None
-        outcome = await self.execute(code, message, envelope.seq, actor, generation)
+        outcome, announced = await self.execute(code, message, envelope.seq, actor, generation)
         battle = outcome.battle
         if connection.seq == envelope.seq == battle.version - 1:
             # The console sees its own change with its ack, not a fan-out round trip
@@ -285,8 +310,7 @@ class Hub:
             # that decided on a version it was never sent, or a command that made two
             # versions, end_battle closing the vote first, waits for the announcements,
             # so that it misses none of them.)
-            events = [e.model_dump(mode="json") for e in outcome.events]
-            connection.deliver(battle.version, _update(battle, connection.role, events))
+            connection.deliver(battle.version, _updates(announced)["host"])
         if isinstance(message, RevokeCohost):
             # The new co-host link goes to the host who asked, and to no log or update.
             secrets_now = current_secrets(await self._secrets(code), battle.cohost_generation)
@@ -348,8 +372,9 @@ class Hub:
 
     async def execute(
         self, code: str, command: Command, seq: int, actor: Actor, cohost_generation: int | None = None
-    ) -> game.Outcome:
+    ) -> tuple[game.Outcome, Committed]:
         """Apply a host command decided on version ``seq``; one of two racing hosts wins.
+        Returns the outcome and its announcement.
 
         ``cohost_generation``: for a co-host, the generation its socket was admitted
         under; a co-host whose link was revoked since is refused.
@@ -357,7 +382,8 @@ class Hub:
         if isinstance(command, EndBattle) and (await self._load(code)).open_vote is not None:
             # Close the vote first, so its tally is frozen before it is counted: a ballot
             # acknowledged between reading the tally and the end would be lost.
-            seq = (await self.execute(code, CloseVote(type="close_vote"), seq, actor, cohost_generation)).battle.version
+            closed, _ = await self.execute(code, CloseVote(type="close_vote"), seq, actor, cohost_generation)
+            seq = closed.battle.version
         battle = await self._load(code)
         if cohost_generation is not None and cohost_generation != battle.cohost_generation:
             raise Refused("link_revoked")
@@ -378,23 +404,19 @@ class Hub:
             # A command that ends the turn keeps the speaker's reactions with it (model.Turn).
             context = replace(context, engagement=await self.store.reactions(code, battle.round.number))
         outcome = game.apply(battle, command, context)
-        if not await self._commit(outcome, shown):
+        announced = await self._commit(battle, outcome, shown)
+        if announced is None:
             current = await self._load(code)
             raise Conflict(current.version)
-        return outcome
+        return outcome, announced
 
-    async def _commit(self, outcome: game.Outcome, shown: Submission | None = None) -> bool:
-        """Commit the new version and announce it to every process, in one step.
-        ``shown``: the submission a show_submission put on the screen, whose phone is told
-        (on whichever process it is connected: ``_tell_senders``)."""
-        announcement: dict[str, Any] = {
-            "state": outcome.battle.model_dump(mode="json"),
-            "events": [e.model_dump(mode="json") for e in outcome.events],
-            "published_s": time.time(),  # for the broadcast lag (battles.metrics)
-        }
-        if shown is not None:
-            announcement["shown"] = shown.model_dump(mode="json")
-        return await self.store.commit(outcome.battle, json.dumps(announcement).encode())
+    async def _commit(self, before: Battle, outcome: game.Outcome, shown: Submission | None = None) -> Committed | None:
+        """Commit the new version and announce it to every process, in one step; None
+        when another change got there first. ``shown``: the submission a show_submission
+        put on the screen, whose phone is told (on whichever process it is connected:
+        ``_tell_senders``)."""
+        announced = announcements.committed(before, outcome.battle, shown)
+        return announced if await self.store.commit(outcome.battle, announcements.encode(announced)) else None
 
     async def _secrets(self, code: str) -> Secrets:
         tokens = await self.store.secrets(code)
@@ -412,20 +434,26 @@ class Hub:
         room = self.rooms.get(code)
         if room is None:
             return
-        message = json.loads(payload)
-        if "submissions" in message:
-            items = [Submission.model_validate(item) for item in message["submissions"]]
-            self._to_moderators(room, items)
+        message = announcements.decode(payload)
+        if isinstance(message, SubmissionsChanged):
+            self._to_moderators(room, message.items)
             # Only changes are announced: an approved or dismissed one was just decided.
             self._tell_senders(
-                room, [(item, item.status) for item in items if item.status in ("approved", "dismissed")]
+                room, [(item, item.status) for item in message.items if item.status in ("approved", "dismissed")]
             )
             return
-        battle = Battle.model_validate(message["state"])
-        if self._advance(room, battle, message["events"]):
-            metrics.broadcast_lag.observe(max(0.0, time.time() - message["published_s"]))
-        if "shown" in message:
-            self._tell_senders(room, [(Submission.model_validate(message["shown"]), "shown")])
+        if message.version <= room.battle.version:
+            return  # a catch-up ran ahead
+        if message.version > room.battle.version + 1:
+            # One was lost on the way (the fan-out reconnecting): the patch does not
+            # apply here. The next live tick catches up from the store.
+            room.behind = True
+            return
+        state = jsonpatch.apply_patch(room.state, message.patch)
+        self._advance(room, state, room.log_length + len(message.events), _updates(message))
+        metrics.broadcast_lag.observe(max(0.0, time.time() - message.published_s))
+        if message.shown is not None:
+            self._tell_senders(room, [(message.shown, "shown")])
 
     @staticmethod
     def _to_moderators(room: Room, items: list[Submission]) -> None:
@@ -449,23 +477,17 @@ class Hub:
                     message = outcome_text(connection.language, item.kind, outcome)
                     connection.send(protocol.your_submission(item.id, item.kind, item.text, outcome, message))
 
-    def _advance(self, room: Room, battle: Battle, events: list[dict[str, Any]]) -> bool:
-        """Move a room forward to ``battle`` and send its sockets the update; False (and
-        nothing sent) when the room is there already (a catch-up ran ahead)."""
-        if battle.version <= room.battle.version:
-            return False
-        room.battle, room.behind = battle, False
-        frames: dict[str, Outgoing] = {}
+    @staticmethod
+    def _advance(room: Room, state: dict[str, Any], log_length: int, updates: dict[str, Outgoing]) -> None:
+        """Move a room forward to ``state`` and send its sockets the update of their view."""
+        room.move_to(state, log_length)
+        battle = room.battle
         for connection in list(room.connections):
             if connection.revoked(battle):
                 # revoke_cohost, on whichever process: this co-host's link is dead.
                 connection.close(CLOSE_REVOKED)
                 continue
-            view = "host" if connection.role in HOST_ROLES else "public"
-            if view not in frames:
-                frames[view] = _update(battle, connection.role, events)
-            connection.deliver(battle.version, frames[view])
-        return True
+            connection.deliver(battle.version, updates["host" if connection.role in HOST_ROLES else "public"])
 
     async def _catch_up(self, room: Room) -> None:
         """Bring a room to the stored version when an announcement did not (lost while
@@ -481,10 +503,17 @@ class Hub:
             metrics.catch_ups.inc()
 
     def _advance_to_stored(self, room: Room, battle: Battle) -> bool:
-        """``_advance`` to a stored state whose announcements the room missed: the log
-        entries it missed are the update's events."""
-        missed = battle.log[len(room.battle.log) :] if battle.version > room.battle.version else []
-        return self._advance(room, battle, [entry.model_dump(mode="json") for entry in missed])
+        """Move a room to a stored version whose announcements it missed: the update is
+        the change from the room's version to it, with the log entries it missed as its
+        events. False (and nothing sent) when the room is there already."""
+        if battle.version <= room.battle.version:
+            return False
+        state = announcements.state(battle)
+        caught_up = Committed(
+            version=battle.version, patch=patches.diff(room.state, state), events=battle.log[room.log_length :]
+        )
+        self._advance(room, state, len(battle.log), _updates(caught_up, base=room.battle.version))
+        return True
 
     # --- loops --------------------------------------------------------------------------
 
@@ -524,7 +553,7 @@ class Hub:
             return
         outcome = game.tick(battle, now_ms())
         if outcome is not None:
-            await self._commit(outcome)
+            await self._commit(battle, outcome)
 
     async def _send_live_figures(self) -> None:
         metrics.flush()  # on this tick: a counter write per frame would cost more than the frame
@@ -605,7 +634,7 @@ class Hub:
                     # The store lost its newest versions: the room and its sockets start
                     # again from what it holds (the `service` message below tells the
                     # clients to forget their seq and resync).
-                    room.battle = battle
+                    room.move_to(announcements.state(battle), len(battle.log))
                     for connection in room.connections:
                         connection.seq = -1
         else:
@@ -617,12 +646,16 @@ class Hub:
                 connection.send(frame)
 
 
-def _update(battle: Battle, role: Role, events: list[dict[str, Any]]) -> Outgoing:
-    """The ``update`` a role gets: screens and phones see what happened, not the notes."""
-    shown = events if role in HOST_ROLES else [_public_event(e) for e in events]
-    return Outgoing(protocol.update(battle.version, now_ms(), battle_view(battle, role), shown))
-
-
-def _public_event(event: dict[str, Any]) -> dict[str, Any]:
-    """Events as screens and phones get them: what happened, without the host's notes."""
-    return {"at_ms": event["at_ms"], "action": event["action"]}
+def _updates(announced: Committed, base: int | None = None) -> dict[str, Outgoing]:
+    """The ``update`` of each view, from the announcement of a commit (or a catch-up from
+    ``base``): hosts get the whole patch and the new log entries, screens and phones what
+    they see of both (views.public_patch, views.public_event)."""
+    seq, now = announced.version, now_ms()
+    base = seq - 1 if base is None else base
+    events = [event.model_dump(mode="json") for event in announced.events]
+    return {
+        "host": Outgoing(protocol.update(seq, base, now, announced.patch, events)),
+        "public": Outgoing(
+            protocol.update(seq, base, now, public_patch(announced.patch), [public_event(e) for e in events])
+        ),
+    }

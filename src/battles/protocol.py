@@ -266,8 +266,9 @@ def snapshot(
     )  # fmt: skip
 
 
-def update(seq: int, server_ms: int, battle: dict[str, Any], events: list[dict[str, Any]]) -> str:
-    return _frame("update", seq=seq, server_ms=server_ms, battle=battle, events=events)
+def update(seq: int, base: int, server_ms: int, patch: list[dict[str, Any]], events: list[dict[str, Any]]) -> str:
+    """Version ``seq``: ``patch`` turns the battle of version ``base`` into it (docs/protocol.md)."""
+    return _frame("update", seq=seq, base=base, server_ms=server_ms, patch=patch, events=events)
 
 
 def tally(view: dict[str, Any] | None) -> str:

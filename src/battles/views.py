@@ -8,19 +8,54 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from battles import game
+from battles import game, patches
 from battles.model import Battle, Block, Round, Submission
 from battles.protocol import HOST_ROLES
 from battles.security import results_token
 from battles.stores.base import Secrets, Tally
 
+# What screens and phones never see of a battle: the event log is for the host's eyes
+# only, and the banned words are the moderators' tool, not a list to read out to the hall.
+HIDDEN_FROM_PUBLIC = ("/log", "/rules/banned_words")
+
+
+def _excluded(pointers: tuple[str, ...]) -> dict[str, Any]:
+    """JSON Pointers as pydantic's ``exclude``: ("/a", "/b/c") -> {"a": True, "b": {"c": True}}."""
+    tree: dict[str, Any] = {}
+    for pointer in pointers:
+        *parents, leaf = pointer.removeprefix("/").split("/")
+        node = tree
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = True
+    return tree
+
+
+_PUBLIC_EXCLUDE = _excluded(HIDDEN_FROM_PUBLIC)
+
 
 def battle_view(battle: Battle, role: str) -> dict[str, Any]:
-    """The state as a role receives it: the event log is for the host's eyes only."""
+    """The state as a role receives it in a ``snapshot``."""
     if role in HOST_ROLES:
         return battle.model_dump(mode="json")
-    # The banned words are the moderators' tool, not a list to read out to the hall.
-    return battle.model_dump(mode="json", exclude={"log": True, "rules": {"banned_words"}})
+    return battle.model_dump(mode="json", exclude=_PUBLIC_EXCLUDE)
+
+
+def public_patch(patch: patches.Patch) -> patches.Patch:
+    """A patch of the state as screens and phones get it: without the operations under
+    what they never see. Exact, because ``patches.diff`` compares objects member by
+    member: a hidden member changes by operations at or under its own path, never by
+    one that replaces an object around it (tests/test_announcements.py)."""
+    return [op for op in patch if not any(_under(op["path"], hidden) for hidden in HIDDEN_FROM_PUBLIC)]
+
+
+def _under(path: str, pointer: str) -> bool:
+    return path == pointer or path.startswith(pointer + "/")
+
+
+def public_event(event: dict[str, Any]) -> dict[str, Any]:
+    """An event as screens and phones get it: what happened, without the host's notes."""
+    return {"at_ms": event["at_ms"], "action": event["action"]}
 
 
 def submission_view(item: Submission) -> dict[str, Any]:

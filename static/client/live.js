@@ -8,6 +8,7 @@ import { currentRound, currentVote } from "./battle.js";
 import { SYNC_GAP_MS, SYNC_PINGS, clock } from "./clock.js";
 import { currentLanguage, onLanguageChange, t } from "./i18n.js";
 import { page, randomId } from "./page.js";
+import { applyPatch } from "./patch.js";
 
 export const PROTOCOL = "battles.v1";
 // Until a welcome brings the server's reconnect policy: exponential, full jitter.
@@ -90,6 +91,7 @@ export class Live {
     this.replies = new Map();
     this.requestCount = 0;
     this.seq = -1;
+    this.awaitingSnapshot = false; // asked for a resync: updates wait for its snapshot
     this.battle = null;
     this.tally = null;
     this.engagement = null;
@@ -310,6 +312,7 @@ export class Live {
         return;
       case "snapshot":
         clock.guess(message.server_ms);
+        this.awaitingSnapshot = false;
         this.seq = message.seq;
         this.battle = message.battle;
         this.tally = message.tally;
@@ -320,11 +323,13 @@ export class Live {
         this.emit("state", { events: [], snapshot: true });
         break;
       case "update":
-        if (message.seq <= this.seq) return; // already shown
-        // A gap means messages were lost: take the newer state and ask for the rest.
-        if (this.seq >= 0 && message.seq > this.seq + 1) this.send({ type: "resync" });
-        this.seq = message.seq;
-        this.battle = message.battle;
+        if (message.seq <= this.seq || this.awaitingSnapshot) return; // already shown, or a snapshot is coming
+        if (!this.takeUpdate(message)) {
+          // A gap (messages were lost) or a patch that does not apply: the whole view again.
+          this.awaitingSnapshot = true;
+          this.send({ type: "resync" });
+          return;
+        }
         this.emit("state", { events: message.events || [], snapshot: false });
         break;
       case "tally":
@@ -351,6 +356,25 @@ export class Live {
       onReply(message);
     }
     if (message.type !== "snapshot" && message.type !== "update") this.emit(message.type, message);
+  }
+
+  /**
+   * An update's change to the battle this page holds (docs/protocol.md, "update"): its
+   * patch applies to version `base`, and a console's log grows by its events. False when
+   * this page holds another version, or the patch does not apply: nothing is changed.
+   */
+  takeUpdate(message) {
+    if (!this.battle || message.base !== this.seq) return false;
+    let battle;
+    try {
+      battle = applyPatch(this.battle, message.patch);
+    } catch {
+      return false;
+    }
+    if (Array.isArray(battle.log)) battle = { ...battle, log: [...battle.log, ...(message.events || [])] };
+    this.seq = message.seq;
+    this.battle = battle;
+    return true;
   }
 
   /** The live tally, if it belongs to the vote the battle is on now. */

@@ -172,13 +172,6 @@ def moderation_changes(
     ]
 
 
-def submission_notice(items: list[Submission]) -> bytes:
-    """What a store announces on the battle's channel when submissions were stored or
-    changed (``Store.submit``, ``Store.moderate``); the commits' announcements come on
-    the same channel and never carry ``submissions``."""
-    return json.dumps({"submissions": [item.model_dump(mode="json") for item in items]}).encode()
-
-
 class Store(abc.ABC):
     """See the module docstring. All methods raise ``Unavailable`` when the backing
     service cannot be reached. A write that timed out may still have happened: a
@@ -301,7 +294,7 @@ class Store(abc.ABC):
         self, code: str, submission: Submission, cooldown_ms: int, most_per_device: int, most_waiting: int
     ) -> Submission:
         """Store a submission (its ``id``, ``rev`` and the rest of the battle's numbering
-        are the store's), and announce it (``submission_notice``) in the same step. Or
+        are the store's), and announce it (``announcements.submissions``) in the same step. Or
         raise ``Refused``: ``device_blocked``; ``limit_reached`` when the device already
         has ``most_per_device`` waiting, or the battle ``most_waiting`` (pending or held);
         ``too_soon`` (``wait_ms``) when the device submitted less than ``cooldown_ms`` ago,

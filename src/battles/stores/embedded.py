@@ -41,7 +41,7 @@ from contextlib import contextmanager
 
 from pydantic import ValidationError
 
-from battles import game
+from battles import announcements, game
 from battles.errors import Fault, Refused, Unavailable
 from battles.model import Battle, Block, Decision, Moderation, Moderator, Submission
 from battles.stores.base import (
@@ -55,7 +55,6 @@ from battles.stores.base import (
     Tally,
     ballot_refused,
     moderation_changes,
-    submission_notice,
 )
 
 log = logging.getLogger(__name__)
@@ -528,7 +527,7 @@ class EmbeddedStore(Store):
             ).fetchone()
             stored = submission.model_copy(update={"id": f"s{number}", "rev": rev})
             db.execute(_INSERT_SUBMISSION, _submission_row(code, stored))
-        self._announce(code, submission_notice([stored]))
+        self._announce(code, announcements.submissions([stored]))
         await self._durable()  # acknowledged only once it is on the disk
         return stored
 
@@ -560,7 +559,7 @@ class EmbeddedStore(Store):
                     [(item.status, rev, _decisions_json(item), code, _submission_number(item.id)) for item in changed],
                 )
         if changed:
-            self._announce(code, submission_notice(changed))
+            self._announce(code, announcements.submissions(changed))
         if changed or action in ("block", "unblock"):
             await self._durable()
         return next((item for item in changed if item.id == submission_id), named)

@@ -220,7 +220,7 @@ redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
 return 0
 """
 
-# Builds the submission_notice (stores.base) of changed submissions from their stored
+# Builds the announcement (announcements.SubmissionsChanged) of changed submissions from their stored
 # parts by concatenation: the stored JSON is never decoded and encoded again.
 _NOTICE = """
 local function notice_item(number, status, rev, decisions, fixed)
@@ -251,7 +251,7 @@ redis.call('HINCRBY', KEYS[1], 'waiting', 1)
 redis.call('HINCRBY', KEYS[4], ARGV[1], 1)
 redis.call('HSET', KEYS[2], number, ARGV[5])
 redis.call('HSET', KEYS[3], number, ARGV[6] .. '|' .. rev)
-redis.call('PUBLISH', ARGV[7], '{"submissions":[' .. notice_item(number, ARGV[6], rev, '[]', ARGV[5]) .. ']}')
+redis.call('PUBLISH', ARGV[7], '{"kind":"submissions","items":[' .. notice_item(number, ARGV[6], rev, '[]', ARGV[5]) .. ']}')
 return {'stored', number, rev}
 """
 )
@@ -325,7 +325,7 @@ for _, number in ipairs(numbers) do
   redis.call('HSET', KEYS[6], number, decisions)
   table.insert(items, notice_item(number, status, rev, decisions, redis.call('HGET', KEYS[2], number)))
 end
-redis.call('PUBLISH', ARGV[3], '{"submissions":[' .. table.concat(items, ',') .. ']}')
+redis.call('PUBLISH', ARGV[3], '{"kind":"submissions","items":[' .. table.concat(items, ',') .. ']}')
 return {'done'}
 """
 )
