@@ -583,6 +583,47 @@ async def test_a_sentinel_failover_mid_burst(
         two.stop()
 
 
+async def test_a_primary_lost_with_one_of_its_sentinels_is_logged_in_short_lines(tmp_path: Path) -> None:
+    """The primary's machine goes, and the Sentinel that ran beside it. Once the other
+    Sentinel calls the primary down (3 s), redis-py's error names the Sentinel it could
+    not ask by its client's repr, every connection setting spelled out: each line of the
+    fan-out's reconnects was 1,150 characters long. A plain Redis outage takes 130."""
+
+    def folder(name: str) -> Path:
+        (tmp_path / name).mkdir()
+        return tmp_path / name
+
+    primary = RedisServer(folder("primary"))
+    sentinels = [SentinelServer(folder(f"sentinel-{n}"), primary, SERVICE) for n in (1, 2)]
+    server: Server | None = None
+    try:
+        for node in (primary, *sentinels):
+            node.start()
+        url = "redis+sentinel://" + ",".join(f"127.0.0.1:{s.port}" for s in sentinels) + f"/{SERVICE}/0"
+        server = Server(url, tmp_path / "server.log").start()
+        server.create_battle(title="Lost", battlers=FOUR)
+        logged = server.log_path.stat().st_size
+
+        def since_the_loss() -> str:
+            return server.log_path.read_bytes()[logged:].decode() if server else ""
+
+        primary.stop()
+        sentinels[0].stop()
+        await until(lambda: "No master found" in since_the_loss(), 20, "primary called lost")
+        await asyncio.sleep(1.5)  # the fan-out's next reconnects
+    finally:
+        if server is not None:
+            server.stop()
+        for node in (*sentinels, primary):
+            node.stop()
+    lines = since_the_loss().splitlines()
+    assert "the store cannot be reached" in "\n".join(lines)
+    assert all(len(line) < 300 for line in lines), max(lines, key=len)
+    # Still told: which Sentinel could not be asked.
+    told = [line for line in lines if "No master found" in line]
+    assert told and f"127.0.0.1:{sentinels[0].port}" in told[0], told
+
+
 # --- 10. dead and slow clients -------------------------------------------------------------
 
 

@@ -931,6 +931,36 @@ async def test_no_token_or_signed_device_id_reaches_the_log_of_a_whole_evening(t
         assert not leaked, f"the {name} is in the log: {leaked[:3]}"
 
 
+async def test_a_token_put_in_a_query_string_by_mistake_is_redacted_from_every_log_line(tmp_path: Path) -> None:
+    """A client that puts its token in the URL (``/ws/host/CODE?token=...``) had it written
+    verbatim: by uvicorn's handshake line and access log, and at debug by the websockets
+    library's dump of the request. The lines stay, the query's values go."""
+    server = Server(f"sqlite:///{tmp_path / 'b.sqlite3'}", tmp_path / "server.log", log_level="debug").start()
+    try:
+        created = server.create_battle(title="Query strings", battlers=THREE)
+        code, token = created["code"], created["host_token"]
+        # The websocket refused (no token where it belongs), then accepted (the token offered
+        # as it should be as well), the endpoint read as a page, the host page.
+        assert await refused_status(f"{server.ws_url}/ws/host/{code}?token={token}") == 401
+        host = await Client.connect(server.ws_url, "host", f"{code}?lang=da&token={token}&{token}", token)
+        await host.close()
+        assert httpx.get(f"{server.url}/ws/host/{code}?token={token}").status_code == 404
+        assert httpx.get(f"{server.url}/host/{code}?token={token}&lang=en").status_code == 200
+        await asyncio.sleep(0.3)
+    finally:
+        server.stop()
+    log = (tmp_path / "server.log").read_text()
+    assert token[:12] not in log, [line for line in log.splitlines() if token[:12] in line]
+    for line in (
+        f'"WebSocket /ws/host/{code}?token=[redacted]" 401',
+        f'"WebSocket /ws/host/{code}?lang=[redacted]&token=[redacted]&[redacted]" [accepted]',
+        f'"GET /ws/host/{code}?token=[redacted] HTTP/1.1" 404',
+        f'"GET /host/{code}?token=[redacted]&lang=[redacted] HTTP/1.1" 200',
+        f"< GET /ws/host/{code}?token=[redacted] HTTP/1.1",
+    ):
+        assert line in log, log
+
+
 LOGGING_SCRIPT = """
 import logging, sys
 import uvicorn

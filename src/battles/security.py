@@ -27,7 +27,7 @@ import hmac
 import logging
 import re
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from urllib.parse import urlsplit
 
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -197,13 +197,24 @@ class HostGuard:
         await self.checked(scope, receive, send)
 
 
+def _query_without_values(query: re.Match[str]) -> str:
+    """``?lang=da&token=X&Y`` as ``?lang=[redacted]&token=[redacted]&[redacted]``."""
+    parts = (part.partition("=") for part in query.group()[1:].split("&"))
+    return "?" + "&".join(f"{name}=[redacted]" if equals else "[redacted]" if name else "" for name, equals, _ in parts)
+
+
 # What must never reach a log: the credentials in the subprotocol list, the tokens in
-# the fragment of a link, a bearer token, and a signed device id in a welcome.
-_SECRET_PATTERNS = (
+# the fragment of a link, a bearer token, a signed device id in a welcome, and the
+# values of a URL's query string, where a client may put a token by mistake
+# (``/ws/host/CODE?token=...``): no page of ours puts one there, and the engine reads
+# no query value worth logging (docs/security.md, "Secrets kept out of logs"). A query
+# is a "?" right after a path's character, up to a space, a quote or a fragment.
+_SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], ...] = (
     (re.compile(r"\b(auth|device)\.[A-Za-z0-9_.-]+"), r"\1.[redacted]"),
     (re.compile(r"#[A-Za-z0-9_-]+"), "#[redacted]"),
     (re.compile(r"(?i)\b(bearer)\s+\S+"), r"\1 [redacted]"),
     (re.compile(r'"device"\s*:\s*"[^"]*"?'), '"device":"[redacted]"'),
+    (re.compile(r"(?<=[\w/.%~-])\?[^\s\"'#<>]+"), _query_without_values),
 )
 
 
@@ -228,6 +239,11 @@ class SecretsFilter(logging.Filter):
         if frame is not None and hasattr(frame, "opcode") and hasattr(frame, "data"):
             record.msg, record.args = "%s %s [%d bytes]", (record.msg[:1], frame.opcode.name, len(frame.data))
             return True
+        if isinstance(record.args, tuple):
+            # Each argument on its own first: uvicorn's access formatter reads them, not the
+            # message (client, method, path with its query, HTTP version, status), and fails
+            # on a record whose arguments were merged into its message.
+            record.args = tuple(redact(arg) if isinstance(arg, str) else arg for arg in record.args)
         try:
             text = record.getMessage()
         except Exception:

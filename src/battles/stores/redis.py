@@ -143,6 +143,20 @@ class _BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
     wait (``max_connections``, ``timeout``), as the plain URL's pool has them."""
 
 
+class _SentinelClient(Redis):
+    """The client of one Sentinel, named by its address.
+
+    When no Sentinel names a primary, redis-py's ``MasterNotFoundError`` lists each
+    Sentinel it could not ask by its client's repr, which spells out every connection
+    setting: 1,150 characters a Sentinel, in each line the fan-out logs while it
+    reconnects after a primary was lost with a Sentinel beside it (tests/test_faults.py).
+    """
+
+    def __repr__(self) -> str:
+        settings = self.connection_pool.connection_kwargs
+        return f"Sentinel {settings.get('host')}:{settings.get('port')}"
+
+
 # The fan-out reader's reconnect delays: short, because while it is away every
 # process misses the battle's updates.
 _RECONNECT_FIRST_S = 0.1
@@ -679,6 +693,9 @@ class RedisStore(Store):
             self._sentinel = Sentinel(  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
                 sentinels, socket_timeout=socket_timeout_s, socket_connect_timeout=socket_timeout_s
             )
+            self._sentinel.sentinels = [
+                _SentinelClient(host=host, port=port, **self._sentinel.sentinel_kwargs) for host, port in sentinels
+            ]
             pool = _BlockingSentinelPool(service, self._sentinel, db=db, password=password, **options)  # type: ignore[no-untyped-call]
         else:
             pool = BlockingConnectionPool.from_url(url, **options)
