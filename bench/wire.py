@@ -62,14 +62,16 @@ def public_battle() -> dict[str, Any]:
 def follow(seq: int, battle: dict[str, Any], message: dict[str, Any]) -> dict[str, Any] | None:
     """The battle after a ``snapshot`` or an ``update``, built as docs/protocol.md says: a
     snapshot is the whole view; an update's patch (JSON Patch, applied here with the
-    ``jsonpatch`` library, not the server's code) turns version ``base`` into ``seq``, and
-    a view with a log appends the update's events. None when the update does not apply
+    ``jsonpatch`` library, not the server's code) turns version ``base`` into ``seq`` (and
+    the battle's ``version`` becomes ``seq``), and a view with a log appends the update's
+    events. None when the update does not apply
     to the version held (``seq``): a gap, and the client asks for a ``resync``."""
     if message["type"] == "snapshot":
         return dict(message["battle"])
     if message["base"] != seq or not battle:
         return None
     following: dict[str, Any] = jsonpatch.apply_patch(battle, message["patch"])
+    following["version"] = message["seq"]
     if "log" in following:
         following["log"] = [*following["log"], *message["events"]]
     return following

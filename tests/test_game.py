@@ -293,7 +293,7 @@ def test_next_goes_from_challenge_through_each_turn_in_order_to_the_vote() -> No
 
 
 def test_each_turn_keeps_the_speakers_reactions_when_it_ends() -> None:
-    # The round's counts so far come in with the command that ends the turn (hub.execute):
+    # The round's counts so far come in with the command that ends the turn (running.Runner, game.needs):
     # the speaker's count then is this turn's, since the debate comes after every turn.
     battle = play(new_battle(debate_seconds=60), "start_round", "next")
     assert current(battle).turns[-1].reactions is None  # still running
@@ -2282,3 +2282,45 @@ def test_a_state_that_names_a_battler_it_does_not_have_is_a_fault() -> None:
     broken = battle.model_copy(update={"battlers": [b for b in battle.battlers if b.id != "b2"]})
     with pytest.raises(Fault):
         game.apply(broken, command("confirm_elimination"), Context(now_ms=T0))
+
+
+# --- what a command needs from the store, and what goes first (running.Runner reads them) ---
+
+
+def test_a_command_needs_the_submission_it_shows_and_the_speakers_reactions_in_a_turn() -> None:
+    turn = at("turn")
+    assert game.needs(turn, command({"type": "show_submission", "submission": "s3"})) == game.Needs(
+        submission="s3", engagement=1
+    )
+    assert game.needs(turn, command("next")) == game.Needs(engagement=1)
+    assert game.needs(new_battle(), command("start_round")) == game.Needs()
+    assert game.needs(at("challenge"), command({"type": "show_submission", "submission": "s1"})) == game.Needs("s1")
+
+
+def test_the_reveal_and_the_end_need_the_closed_votes_tally_and_the_rounds_reactions() -> None:
+    voting = play(to_vote(new_battle()), "open_vote", "close_vote")
+    vote = current(voting).vote
+    assert vote is not None
+    for kind in ("reveal_results", "end_battle"):
+        assert game.needs(voting, command(kind)) == game.Needs(tally=vote.id, engagement=1)
+    assert game.needs(new_battle(), command("end_battle")) == game.Needs()
+
+
+def test_ending_the_battle_closes_an_open_vote_first() -> None:
+    voting = play(to_vote(new_battle()), "open_vote")
+    assert game.applied_first(voting, command("end_battle")) == command("close_vote")
+    assert game.applied_first(play(voting, "close_vote"), command("end_battle")) is None
+    assert game.applied_first(voting, command("close_vote")) is None
+
+
+def test_a_submission_is_held_when_its_text_or_its_nickname_has_a_banned_word() -> None:
+    lobby = new_battle(banned_words=["boring*"])
+    clean = game.submission(lobby, "challenge", "No cars", "Ida", None, "d1", T0)
+    assert (clean.status, clean.held_for, clean.round, clean.battler, clean.device) == ("pending", None, 0, None, "d1")
+    assert game.submission(lobby, "challenge", "So boringly green", "", None, "d1", T0).held_for == "boring*"
+    held = game.submission(lobby, "challenge", "No cars", "Boring Bob", None, "d1", T0)
+    assert (held.status, held.held_for) == ("held", "boring*")
+    question = game.submission(at("turn"), "question", "Why?", "", None, "d2", T0 + 5)
+    assert (question.battler, question.round, question.at_ms) == ("b1", 1, T0 + 5)
+    with pytest.raises(Refused):
+        game.submission(at("turn"), "challenge", "No cars", "", None, "d1", T0)

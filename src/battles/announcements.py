@@ -7,8 +7,8 @@ Like ``protocol.py`` for the clients, this module owns every announcement: two k
 told apart by ``kind``.
 
 - ``commit``: a new version of the battle, as the change from the version before it:
-  a JSON Patch (``battles.patches``) of the state without its event log, and the log's
-  new entries. It costs what changed, not the evening (a ``next`` late in a show is a
+  a JSON Patch (``battles.patches``) of the state without its event log and version,
+  and the log's new entries. It costs what changed, not the evening (a ``next`` late in a show is a
   few hundred bytes, where the whole state and its log were up to 1 MB). A process
   whose room is not at the version before (it missed an announcement) cannot apply it,
   and catches up from the store instead.
@@ -31,7 +31,7 @@ from battles.model import Battle, Data, LogEntry, Submission
 class Committed(Data):
     kind: Literal["commit"] = "commit"
     version: int
-    # From the state of version - 1, without its log (``state``).
+    # From the state of version - 1, without its log and version (``state``).
     patch: patches.Patch
     events: list[LogEntry]  # the entries this version added to the log
     # The submission a show_submission put on the screen: its phone is told.
@@ -50,8 +50,9 @@ _ANNOUNCEMENT: TypeAdapter[Committed | SubmissionsChanged] = TypeAdapter(Announc
 
 def state(battle: Battle) -> dict[str, Any]:
     """The battle as a commit's patch sees it: everything but the event log, which only
-    grows and travels as the commit's ``events``."""
-    return battle.model_dump(mode="json", exclude={"log"})
+    grows and travels as the commit's ``events``, and the version, which is the commit's
+    ``version`` (docs/protocol.md, ``update``: a client sets it to the update's ``seq``)."""
+    return battle.model_dump(mode="json", exclude={"log", "version"})
 
 
 def committed(before: Battle, after: Battle, shown: Submission | None = None) -> Committed:

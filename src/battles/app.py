@@ -39,10 +39,11 @@ from battles import charts, game, i18n, metrics, protocol
 from battles.admission import STORE_AWAY, JoinGate, Refusal, admit
 from battles.errors import Refused, Unavailable
 from battles.fanout import Connection
-from battles.hub import Hub, now_ms
+from battles.hub import Hub
 from battles.model import BattleDraft, Language
 from battles.protocol import PROTOCOL_VERSION
 from battles.ratelimit import LookupGuard, MessageLimiter, address_limits, client_address, too_many
+from battles.rooms import now_ms
 from battles.security import HostGuard, OriginGuard, keep_secrets_out_of_logs, own_hosts, results_token, same_secret
 from battles.settings import Settings
 from battles.stores import store_for

@@ -37,6 +37,7 @@ from battles.model import (
     Vote,
     VoteMode,
 )
+from battles.wordfilter import banned_word_in
 
 MAX_BATTLERS = 24
 
@@ -90,6 +91,38 @@ class Context:
     engagement: dict[str, dict[str, int]] = field(default_factory=dict)
     # For show_submission: the stored submission it names (None: the store has none).
     submission: Submission | None = None
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a command needs from the store besides the battle, for its ``Context``: the
+    caller reads each and passes it in (battles.running)."""
+
+    submission: str | None = None  # the submission show_submission puts on the screen
+    tally: str | None = None  # the closed vote whose frozen totals it counts
+    engagement: int | None = None  # the round whose reaction counts it keeps
+
+
+def needs(battle: Battle, command: c.Command) -> Needs:
+    """What ``command`` needs to know (see ``Context``) before it is applied to ``battle``."""
+    shown = command.submission if isinstance(command, c.ShowSubmission) else None
+    vote = battle.round.vote if battle.round else None
+    if isinstance(command, (c.RevealResults, c.EndBattle)) and vote is not None and battle.round is not None:
+        # The vote is closed (``applied_first``), so its tally no longer moves: what is read is final.
+        return Needs(shown, tally=vote.id, engagement=battle.round.number)
+    if battle.phase == "turn" and battle.round is not None:
+        # A command that ends the turn keeps the speaker's reactions with it (model.Turn).
+        return Needs(shown, engagement=battle.round.number)
+    return Needs(shown)
+
+
+def applied_first(battle: Battle, command: c.Command) -> c.Command | None:
+    """A command that must be applied, and committed, before ``command``: ending the battle
+    closes an open vote first, so that its tally is frozen before it is counted (a ballot
+    acknowledged between reading the tally and the end would be lost)."""
+    if isinstance(command, c.EndBattle) and battle.open_vote is not None:
+        return c.CloseVote(type="close_vote")
+    return None
 
 
 @dataclass(frozen=True)
@@ -209,6 +242,22 @@ def submission_target(battle: Battle, kind: SubmissionKind, battler_id: str | No
     if target is None or target.status != "in":
         raise Refused("unknown_battler")
     return target.id
+
+
+def submission(
+    battle: Battle, kind: SubmissionKind, text: str, nickname: str, battler_id: str | None, device: str, now_ms: int
+) -> Submission:
+    """A phone's challenge or question as the store takes it (its id and numbering are the
+    store's), or ``Refused`` when it may not be sent now (``submission_target``). Held for a
+    moderator when the word filter matches the text or the nickname, which goes on the
+    screen with it (docs/rules.md, "The audience takes part")."""
+    target = submission_target(battle, kind, battler_id)
+    held_for = banned_word_in(text, battle.rules.banned_words) or banned_word_in(nickname, battle.rules.banned_words)
+    return Submission(
+        id="s0", kind=kind, text=text, nickname=nickname, battler=target,
+        round=battle.round.number if battle.round else 0, at_ms=now_ms,
+        status="held" if held_for else "pending", held_for=held_for, device=device,
+    )  # fmt: skip
 
 
 def _question_follows_the_floor(b: Battle) -> None:

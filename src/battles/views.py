@@ -54,8 +54,9 @@ def _under(path: str, pointer: str) -> bool:
 
 
 def public_event(event: dict[str, Any]) -> dict[str, Any]:
-    """An event as screens and phones get it: what happened, without the host's notes."""
-    return {"at_ms": event["at_ms"], "action": event["action"]}
+    """An event as screens and phones get it: what happened, without the host's notes
+    (nor the time: the update's ``server_ms`` says when)."""
+    return {"action": event["action"]}
 
 
 def submission_view(item: Submission) -> dict[str, Any]:

@@ -360,7 +360,8 @@ export class Live {
 
   /**
    * An update's change to the battle this page holds (docs/protocol.md, "update"): its
-   * patch applies to version `base`, and a console's log grows by its events. False when
+   * patch applies to version `base`, the battle's version becomes `seq`, and a console's
+   * log grows by its events. False when
    * this page holds another version, or the patch does not apply: nothing is changed.
    */
   takeUpdate(message) {
@@ -371,7 +372,8 @@ export class Live {
     } catch {
       return false;
     }
-    if (Array.isArray(battle.log)) battle = { ...battle, log: [...battle.log, ...(message.events || [])] };
+    battle = { ...battle, version: message.seq };
+    if (Array.isArray(battle.log)) battle.log = [...battle.log, ...(message.events || [])];
     this.seq = message.seq;
     this.battle = battle;
     return true;

@@ -1,0 +1,173 @@
+"""The sockets of one battle on this process (a ``Room``), and how a change reaches them.
+
+Delivery (docs/architecture.md, "Delivery" and "Changes, not states"; docs/protocol.md,
+"Sequence numbers and delivery"): the store announces every committed version, in commit
+order, in the same atomic step as the commit; every process, the committing one included,
+passes the announcements on from its subscription. A room moves only forward, one version
+at a time by the announcements (each a patch from the version before), and, should one be
+lost on the way (the fan-out reconnecting), by a catch-up from the store on the live tick.
+A socket's snapshot never moves the room: while it is read, the socket's updates wait, and
+after it only the newer ones go out. Each update is encoded once per view (hosts, the
+public) and the same frame goes to every socket of that view.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import jsonpatch
+
+from battles import announcements, patches, protocol
+from battles.announcements import Committed
+from battles.fanout import Connection, Outgoing
+from battles.i18n import outcome_text
+from battles.model import Battle, Submission
+from battles.protocol import HOST_ROLES, ROLES
+from battles.views import public_event, public_patch, submission_view
+
+# Close code for a co-host socket whose link was revoked (docs/protocol.md): the same
+# as a wrong token at the handshake, so a client knows not to retry with it.
+CLOSE_REVOKED = 4401
+
+# Close code for a phone's socket that a newer socket of the same device replaced (another
+# tab): one socket per device and process, so a device is counted and heard once.
+CLOSE_REPLACED = 4409
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class Room:
+    code: str
+    # The newest version sent to this room's sockets: only announcements and catch-ups
+    # move it, and only forward. Without its event log, which the room never reads: it
+    # knows the log's length (``log_length``), and its ``state`` (without the version)
+    # as the announcements patch it (announcements.state).
+    battle: Battle
+    state: dict[str, Any]
+    log_length: int
+    connections: set[Connection] = field(default_factory=set)
+    # The live tick saw the store ahead of this room: a catch-up follows on the next
+    # tick if no announcement brought the room there meanwhile.
+    behind: bool = False
+    # The last live figures sent, to send only changes.
+    sent: dict[str, Any] = field(default_factory=dict)
+    audience_sent_ms: int = 0
+    presence: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def at(cls, code: str, battle: Battle) -> Room:
+        """A room at a battle as stored."""
+        room = cls(code, battle, {}, 0)
+        room._move_to(battle.version, announcements.state(battle), len(battle.log))
+        return room
+
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = dict.fromkeys(ROLES, 0)
+        for connection in self.connections:
+            if not connection.closing:  # on its way out: not in the hall any more
+                counts[connection.role] += 1
+        return counts
+
+    def enter(self, connection: Connection) -> None:
+        """A socket joins; an older socket of the same device (another tab) is closed."""
+        if connection.device is not None:
+            for older in self.connections:
+                if older.device == connection.device:
+                    older.close(CLOSE_REPLACED)
+        self.connections.add(connection)
+
+    def send_all(self, frame: Outgoing) -> None:
+        for connection in list(self.connections):
+            connection.send(frame)
+
+    # --- versions ------------------------------------------------------------------------
+
+    def take(self, announced: Committed) -> bool:
+        """Move on by an announcement; False when it is not the next version (an older one:
+        a catch-up ran ahead; a newer one: one was lost, and the patch cannot apply here,
+        so the next live tick catches up from the store)."""
+        if announced.version != self.battle.version + 1:
+            self.behind = self.behind or announced.version > self.battle.version
+            return False
+        try:
+            state = jsonpatch.apply_patch(self.state, announced.patch)
+        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException):
+            self.behind = True  # never seen: the catch-up reads the stored version
+            return False
+        self._advance(announced.version, state, self.log_length + len(announced.events), updates(announced))
+        return True
+
+    def catch_up_to(self, battle: Battle) -> bool:
+        """Move to a stored version whose announcements the room missed: the update is the
+        change from the room's version to it, with the log entries it missed as its events.
+        False (and nothing sent) when the room is there already."""
+        if battle.version <= self.battle.version:
+            return False
+        state = announcements.state(battle)
+        caught_up = Committed(
+            version=battle.version, patch=patches.diff(self.state, state), events=battle.log[self.log_length :]
+        )
+        self._advance(battle.version, state, len(battle.log), updates(caught_up, base=self.battle.version))
+        return True
+
+    def start_again_at(self, battle: Battle) -> None:
+        """The store lost the room's newest versions: the room and its sockets start again
+        from what it holds (a ``service`` message tells the clients to resync)."""
+        self._move_to(battle.version, announcements.state(battle), len(battle.log))
+        for connection in self.connections:
+            connection.seq = -1
+
+    def _advance(self, version: int, state: dict[str, Any], log_length: int, frames: dict[str, Outgoing]) -> None:
+        self._move_to(version, state, log_length)
+        for connection in list(self.connections):
+            if connection.revoked(self.battle):
+                # revoke_cohost, on whichever process: this co-host's link is dead.
+                connection.close(CLOSE_REVOKED)
+                continue
+            connection.deliver(self.battle.version, frames["host" if connection.role in HOST_ROLES else "public"])
+
+    def _move_to(self, version: int, state: dict[str, Any], log_length: int) -> None:
+        self.state, self.log_length, self.behind = state, log_length, False
+        self.battle = Battle.model_validate({**state, "version": version})
+
+    # --- submissions -------------------------------------------------------------------
+
+    def to_moderators(self, items: list[Submission]) -> None:
+        """Submissions stored or changed: to the host and co-host sockets only, without
+        their device."""
+        frames = [Outgoing(protocol.submission(submission_view(item))) for item in items]
+        for connection in self.connections:
+            if connection.role in HOST_ROLES and not connection.revoked(self.battle):
+                for frame in frames:
+                    connection.send(frame)
+
+    def tell_senders(self, outcomes: list[tuple[Submission, str]]) -> None:
+        """Tell the phone that sent a submission what became of it (docs/protocol.md,
+        ``your_submission``): approved, shown or dismissed, on its sockets of this process.
+        Not a block (it hears ``device_blocked`` when it sends again), nor a word the
+        filter matched."""
+        for item, outcome in outcomes:
+            for connection in self.connections:
+                if connection.role == "audience" and connection.device == item.device:
+                    message = outcome_text(connection.language, item.kind, outcome)
+                    connection.send(protocol.your_submission(item.id, item.kind, item.text, outcome, message))
+
+
+def updates(announced: Committed, base: int | None = None) -> dict[str, Outgoing]:
+    """The ``update`` of each view, from the announcement of a commit (or a catch-up from
+    ``base``): hosts get the whole patch and the new log entries, screens and phones what
+    they see of both (views.public_patch, views.public_event)."""
+    seq, now = announced.version, now_ms()
+    base = seq - 1 if base is None else base
+    events = [event.model_dump(mode="json") for event in announced.events]
+    return {
+        "host": Outgoing(protocol.update(seq, base, now, announced.patch, events)),
+        "public": Outgoing(
+            protocol.update(seq, base, now, public_patch(announced.patch), [public_event(e) for e in events])
+        ),
+    }
