@@ -25,7 +25,7 @@ import redis.asyncio as aioredis
 import uvloop
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 
-from bench.wire import BASELINE_VOTE, encode, peer_update, text
+from bench.wire import BASELINE_VOTE, encode, peer_update, text, update_sizes
 
 LIVE_TICK_S = 0.1
 AUDIENCE_TICK_S = 0.25
@@ -40,6 +40,7 @@ class Bare:
             connection_pool=aioredis.BlockingConnectionPool.from_url(redis_url, max_connections=64, timeout=10)
         )
         self.battle = battle
+        self.sizes = update_sizes()
         self.process = f"{os.getpid()}"
         self.audience: set[ServerConnection] = set()
         self.staff: set[ServerConnection] = set()
@@ -79,7 +80,7 @@ class Bare:
             await self.redis.set("b0:vote", BASELINE_VOTE)
         version = int(await self.redis.incr("b0:version"))
         now = int(time.time() * 1000)
-        update = encode(peer_update(version, now, kind))
+        update = peer_update(version, now, kind, self.sizes)
         await self.redis.publish(CHANNEL, update)
         return {"type": "ack", "id": message.get("id"), "seq": version}
 

@@ -53,6 +53,7 @@ class Audience(picows.WSListener):
         self.signed_device: str | None = None  # the engine's signed device id
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.updates: dict[int, float] = {}
+        self.update_bytes: dict[int, int] = {}
         self.ballots: dict[int, Ballot] = {}
         self.lost_at: float | None = None
         self.back_at: float | None = None
@@ -84,6 +85,7 @@ class Audience(picows.WSListener):
             seq = head_seq(payload)
             if seq is not None and seq not in self.updates:
                 self.updates[seq] = now
+                self.update_bytes[seq] = len(payload)
         elif what == b"tally" or what == b"presence":
             pass
         elif what == b"snapshot":
@@ -195,7 +197,8 @@ class Generator:
         return {"have": sum(1 for c in self.clients if seq in c.updates), "frames": self.frames}
 
     def update_times(self, seq: int) -> dict[str, Any]:
-        return {"times": [c.updates.get(seq) for c in self.clients]}
+        sizes = [c.update_bytes[seq] for c in self.clients if seq in c.update_bytes]
+        return {"times": [c.updates.get(seq) for c in self.clients], "bytes": sizes[0] if sizes else None}
 
     async def vote(
         self,

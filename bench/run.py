@@ -51,9 +51,7 @@ import uvloop
 
 from bench import loadgen
 from bench.targets import TARGETS, RedisServer, Target, open_sockets, rss_bytes
-from bench.wire import CHOICES, KINDS, NAMES, Kind, public_battle
-
-STEPS = ["start_round", "next", "next", "next", "next", "next"]  # then open_vote: seven changes
+from bench.wire import CHOICES, KINDS, NAMES, STEPS, Kind, public_battle
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -175,29 +173,41 @@ async def phase_changes(run: Run) -> dict[str, Any]:
     """2. The host moves the battle on seven times; each socket's delay to its update."""
     latencies: list[float] = []
     lasts: list[float] = []
+    sizes: list[int | None] = []
     missing = 0
-    for kind in [*STEPS, "open_vote"]:
+    for kind in STEPS:
         sent, seq = await (run.target.open_vote() if kind == "open_vote" else run.target.step(kind))
-        got = [t - sent for t in await update_times(run, seq) if t is not None]
+        times, size = await update_times(run, seq)
+        sizes.append(size)
+        got = [t - sent for t in times if t is not None]
         missing += run.connected - len(got)
         latencies += got
         lasts.append(max(got) if got else float("nan"))
         await asyncio.sleep(0.1 if run.options.quick else 0.3)
-    figures = {"phase": summary(latencies), "phase_last_ms": [x * 1000 for x in lasts], "phase_missing": missing}
+    figures = {
+        "phase": summary(latencies),
+        "phase_last_ms": [x * 1000 for x in lasts],
+        "phase_missing": missing,
+        "phase_update_bytes": sizes,  # each step's update frame as a phone received it
+        "phase_update_bytes_total": sum(size or 0 for size in sizes),
+    }
     log(
         f"  phase change p50 {ms(pick(figures, 'phase.p50'))}, p99 {ms(pick(figures, 'phase.p99'))}, max {ms(pick(figures, 'phase.max'))}, missing {missing}"
     )
     return figures
 
 
-async def update_times(run: Run, seq: int) -> list[float | None]:
-    """When each socket got update ``seq``: waited for until every socket has it, up to 20 s."""
+async def update_times(run: Run, seq: int) -> tuple[list[float | None], int | None]:
+    """When each socket got update ``seq`` (waited for until every socket has it, up to
+    20 s), and the bytes of its frame."""
     deadline = time.time() + 20
     while time.time() < deadline:
         if sum(h["have"] for h in await run.generators.all("have", seq=seq)) >= run.connected:
             break
         await asyncio.sleep(0.05)
-    return [t for answer in await run.generators.all("update_times", seq=seq) for t in answer["times"]]
+    answers = await run.generators.all("update_times", seq=seq)
+    size = next((answer["bytes"] for answer in answers if answer["bytes"] is not None), None)
+    return [t for answer in answers for t in answer["times"]], size
 
 
 async def vote_burst(run: Run) -> dict[str, Any]:
@@ -386,6 +396,15 @@ def load_average() -> float:
     return float(Path("/proc/loadavg").read_text().split()[0])
 
 
+def print_and_write(text: str, figures: dict[str, Any], out: str | None) -> None:
+    """A scenario's report on the terminal, and with ``--out FILE`` in FILE and its
+    figures in FILE.json."""
+    print(text)
+    if out:
+        Path(out).write_text(text + "\n")
+        Path(out + ".json").write_text(json.dumps(figures, indent=1, default=str))
+
+
 def ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f} ms"
 
@@ -425,6 +444,8 @@ ROWS: list[tuple[str, str, str]] = [
     ("phase change p50 (ms)", "phase.p50", "less"),
     ("phase change p99 (ms)", "phase.p99", "less"),
     ("phase change max: the last socket (ms)", "phase.max", "less"),
+    # The same bytes from every server (bench.wire.update_sizes): a ratio near 1 here.
+    ("phase change: bytes of its 7 updates to a phone", "phase_update_bytes_total", ""),
     ("vote burst: ack p50 (ms)", "burst.ack.p50", "less"),
     ("vote burst: ack p99 (ms)", "burst.ack.p99", "less"),
     ("vote burst: ballots acked", "burst.acked", "more"),
@@ -560,17 +581,8 @@ async def main(options: argparse.Namespace) -> int:
         await generators.quit()
         redis_server.stop()
     results = {kind: best([run for run in found if "error" not in run] or found) for kind, found in runs.items()}
-    text = report(results, options)
-    print(text)
-    if options.out:
-        Path(options.out).write_text(text + "\n")
-        Path(options.out + ".json").write_text(
-            json.dumps(
-                {"machine": machine(), "options": vars(options), "results": results, "runs": runs},
-                indent=1,
-                default=str,
-            )
-        )
+    figures = {"machine": machine(), "options": vars(options), "results": results, "runs": runs}
+    print_and_write(report(results, options), figures, options.out)
     lost = sum(
         (pick(run, "burst.lost") or 0) + (pick(run, "flood.lost") or 0) for found in runs.values() for run in found
     )

@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import random
 import re
@@ -52,7 +51,7 @@ import httpx
 from playwright.async_api import Browser, Page, async_playwright
 
 from bench.devices import CLOCK_ESTIMATE, SKEW, STAMPS, init_script, seconds_of
-from bench.run import percentile
+from bench.run import percentile, print_and_write
 from bench.targets import RedisServer, free_port
 
 CHROMIUM = "/usr/bin/chromium"
@@ -404,9 +403,5 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 def cli(argv: list[str] | None = None) -> int:
     options = parse(argv)
     figures = asyncio.run(run(options))
-    text = report(figures)
-    print(text)
-    if options.out:
-        Path(options.out).write_text(text + "\n")
-        Path(options.out + ".json").write_text(json.dumps(figures, indent=1))
+    print_and_write(report(figures), figures, options.out)
     return 0

@@ -25,7 +25,7 @@ from urllib.parse import parse_qs
 import redis.asyncio as aioredis
 import socketio
 
-from bench.wire import BASELINE_VOTE, CODE, peer_update, text
+from bench.wire import BASELINE_VOTE, CODE, peer_update, text, update_sizes
 
 LIVE_TICK_S = 0.1
 AUDIENCE_TICK_S = 0.25
@@ -36,6 +36,7 @@ def create_app() -> socketio.ASGIApp:
     redis_url = os.environ["BENCH_REDIS"]
     with open(os.environ["BENCH_PAYLOAD"]) as file:
         battle: dict[str, Any] = json.load(file)
+    sizes = update_sizes()
     sio = socketio.AsyncServer(
         async_mode="asgi",
         client_manager=socketio.AsyncRedisManager(redis_url),
@@ -92,7 +93,7 @@ def create_app() -> socketio.ASGIApp:
             await redis.set("p1:vote", BASELINE_VOTE)
         version = int(await redis.incr("p1:version"))
         now = int(time.time() * 1000)
-        await sio.emit("update", peer_update(version, now, message["type"]), room=CODE)
+        await sio.emit("update", json.loads(peer_update(version, now, message["type"], sizes)), room=CODE)
         return {"type": "ack", "id": message.get("id"), "seq": version}
 
     @sio.on("next")

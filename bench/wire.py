@@ -18,10 +18,12 @@ import time
 from typing import Any, Literal
 
 import jsonpatch
+from pydantic import TypeAdapter
 
-from battles import game
+from battles import announcements, game, protocol
+from battles.commands import Command
 from battles.model import BattleDraft, BattlerDraft, Rules
-from battles.views import battle_view
+from battles.views import battle_view, public_event, public_patch
 
 Kind = Literal["engine", "b0", "p1"]
 KINDS: tuple[Kind, ...] = ("engine", "b0", "p1")
@@ -77,12 +79,36 @@ def follow(seq: int, battle: dict[str, Any], message: dict[str, Any]) -> dict[st
     return following
 
 
-def peer_update(version: int, server_ms: int, action: str) -> dict[str, Any]:
+# The host's steps of the phase changes (bench.run): seven changes of a fresh battle.
+STEPS = ["start_round", "next", "next", "next", "next", "next", "open_vote"]
+
+
+def update_sizes() -> list[int]:
+    """The bytes of the engine's ``update`` to a phone for each of ``STEPS``, from the same
+    battle played in the core: the baselines pad theirs to these sizes (``peer_update``),
+    so that every server sends the same bytes for the same change (docs/performance.md)."""
+    start = int(time.time() * 1000)
+    battle = game.create(CODE, draft(), start)
+    sizes = []
+    for number, kind in enumerate(STEPS, start=1):
+        now = start + 1000 * number  # the steps' times differ, as the timers' deadlines then do
+        outcome = game.apply(battle, TypeAdapter(Command).validate_python({"type": kind}), game.Context(now_ms=now))
+        announced = announcements.committed(battle, outcome.battle)
+        events = [public_event(event.model_dump(mode="json")) for event in announced.events]
+        frame = protocol.update(announced.version, battle.version, now, public_patch(announced.patch), events)
+        sizes.append(len(frame.encode()))
+        battle = outcome.battle
+    return sizes
+
+
+def peer_update(version: int, server_ms: int, action: str, sizes: list[int]) -> str:
     """The ``update`` the baselines broadcast for a host's step: the engine's shape, the
-    version as its change."""
-    return {"type": "update", "seq": version, "base": version - 1, "server_ms": server_ms,
-            "patch": [{"op": "replace", "path": "/version", "value": version}],
-            "events": [{"at_ms": server_ms, "action": action}]}  # fmt: skip
+    version as its change, padded to the engine's size for that step (``update_sizes``)."""
+    update = {"type": "update", "seq": version, "base": version - 1, "server_ms": server_ms,
+              "patch": [{"op": "replace", "path": "/version", "value": version}],
+              "events": [{"at_ms": server_ms, "action": action}], "pad": ""}  # fmt: skip
+    short = (sizes[version - 1] if version <= len(sizes) else 0) - len(encode(update).encode())
+    return encode(update | {"pad": "x" * max(0, short)})
 
 
 def text(value: bytes | str) -> str:

@@ -3,7 +3,8 @@
 Not the benchmark itself (docs/performance.md: `python -m bench`, minutes long); this
 runs its quick mode on 100 sockets with a fault injected: after the flood, three
 acknowledged ballots are removed from each server's store before the check, which
-must then report them lost and exit with status 1. And `python -m bench show` for a few
+must then report them lost and exit with status 1. `python -m bench late`, whose figures
+are bytes and so hold on any machine. And `python -m bench show` for a few
 seconds and clicks: it prints both figures, and its slow phone and skewed phones are what
 they say they are.
 """
@@ -44,6 +45,25 @@ def test_the_quick_bench_runs_and_its_ballot_loss_check_can_fail(tmp_path: Path)
         assert figures[kind]["phase"]["p99"] is not None and figures[kind]["phase_missing"] == 0
         assert figures[kind]["storm"]["dropped"] > 0
     assert figures["engine"]["server_metrics"]["battles_ballots_total[counted]"] >= 100
+    # The ceiling and the peer sent updates as large as the engine's (docs/performance.md).
+    engine_bytes = figures["engine"]["phase_update_bytes"]
+    assert len(engine_bytes) == 7 and figures["b0"]["phase_update_bytes"] == engine_bytes, figures
+    assert all(p1 >= engine for p1, engine in zip(figures["p1"]["phase_update_bytes"], engine_bytes, strict=True))
+
+
+@pytest.mark.timeout(120)
+def test_the_late_evening_bench_measures_one_change_against_the_whole_view(tmp_path: Path) -> None:
+    # Bytes, not times: what one change costs does not depend on the machine's load.
+    out = tmp_path / "late.md"
+    command = [sys.executable, "-m", "bench", "late", "--phones", "9", "--out", str(out)]
+    finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=110, env={**os.environ})
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    figures = json.loads(Path(f"{out}.json").read_text())
+    assert (figures["battlers"], figures["round"], figures["log_entries"]) == (10, 6, 150)
+    sent, whole = figures["update_bytes"], figures["whole_view_bytes"]
+    assert sent["phone"] == sent["screen"] <= 512 and sent["host"] <= 1500 and sent["announcement"] <= 2048, sent
+    assert whole["phone"] > 10 * sent["phone"] and whole["host"] > 20 * sent["host"], (sent, whole)
+    assert "| phone |" in out.read_text()
 
 
 @pytest.mark.timeout(150)
