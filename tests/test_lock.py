@@ -68,6 +68,8 @@ elif args[:3] == ["-m", "pip", "freeze"]:
     print(open(os.path.join(root, "freeze.txt")).read(), end="")
 elif args[:1] == ["-"]:
     os.execv({python!r}, [{python!r}, *args])
+elif args[:2] == ["-m", os.environ.get("STAND_IN_FAILS")]:
+    sys.exit(1)
 """
 
 
@@ -86,14 +88,16 @@ def checkout(tmp_path: Path, freeze: str) -> Path:
     return root
 
 
-def run(root: Path, *command: str) -> tuple[list[dict[str, Any]], str]:
-    environment = dict(os.environ, STAND_IN_ROOT=str(root), PATH=f"{root.parent / 'bin'}:{os.environ['PATH']}")
+def run(root: Path, *command: str, fails: str = "", code: int = 0) -> tuple[list[dict[str, Any]], str]:
+    """Runs a script with the stand-ins (the one named by ``fails``, `-m mypy` say, failing)."""
+    path = f"{root.parent / 'bin'}:{os.environ['PATH']}"
+    environment = dict(os.environ, STAND_IN_ROOT=str(root), STAND_IN_FAILS=fails, PATH=path)
     done = subprocess.run(
         ["bash", *command], cwd=root, env=environment, capture_output=True, text=True, timeout=60, check=False
     )
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == code, done.stderr
     lines = (root / "calls.jsonl").read_text().splitlines()
-    return [json.loads(line) for line in lines], done.stdout
+    return [json.loads(line) for line in lines], done.stdout + done.stderr
 
 
 def newer_redis(lock: str) -> str:
@@ -119,6 +123,10 @@ def test_scripts_test_installs_the_lock_and_passes_its_arguments_to_pytest(tmp_p
         ["-m", "mypy"],
         ["-m", "pytest", "-q", "-k", "vote"],
     ]
+    # On the lock a failing check stops it before the suite.
+    (root / "calls.jsonl").unlink()
+    calls, _ = run(root, "scripts/test", fails="mypy", code=1)
+    assert calls[-1]["args"] == ["-m", "mypy"]
 
 
 def test_scripts_test_latest_tries_the_newest_versions_in_a_venv_of_its_own(tmp_path: Path) -> None:
@@ -140,6 +148,11 @@ def test_scripts_test_latest_tries_the_newest_versions_in_a_venv_of_its_own(tmp_
         f"  redis: {locked['redis']} -> 99.0.0",
         f"  six: {locked['six']} -> (no longer installed)",
     ]
+    # A failing check does not hide the suite's result: every step runs, and those that failed are named.
+    (root / "calls.jsonl").unlink()
+    calls, output = run(root, "scripts/test", "--latest", fails="mypy", code=1)
+    assert [call["args"][1] for call in calls[-4:]] == ["ruff", "ruff", "mypy", "pytest"]
+    assert output.splitlines()[-1] == "failed on the newest versions: mypy"
 
 
 def test_scripts_lock_keeps_the_pins_it_is_not_told_to_upgrade(tmp_path: Path) -> None:
