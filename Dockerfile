@@ -12,15 +12,18 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 
 # The dependencies first, in a layer of their own that a change to the source does
-# not rebuild, at the versions the tests ran with (constraints.txt; regenerate it as
-# docs/operations.md, "Deploying with Docker", says): an image built next year gets
-# these, not whatever is newest then.
-COPY constraints.txt ./
-RUN pip install -r constraints.txt
+# not rebuild: pyproject.toml's runtime dependencies (not the test and bench extras), at
+# the versions of requirements.lock, the one lock every install takes (docs/operations.md,
+# "The lock"): an image built next year gets these, not whatever is newest then.
+COPY requirements.lock pyproject.toml ./
+RUN python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" \
+        > runtime.txt \
+    && pip install -c requirements.lock -r runtime.txt \
+    && rm runtime.txt
 
 # Then the engine itself: a regular install (static/ and templates/ go to
 # share/battles/ with it), no editable link back to /app.
-COPY pyproject.toml README.md ./
+COPY README.md ./
 COPY src ./src
 COPY static ./static
 COPY templates ./templates

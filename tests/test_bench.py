@@ -21,8 +21,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-pytest.importorskip("picows", reason="the bench extra is not installed: pip install -e '.[bench]'")
-pytest.importorskip("socketio", reason="the bench extra is not installed: pip install -e '.[bench]'")
+NO_BENCH = "the bench extra is not installed: pip install -c requirements.lock -e '.[bench]'"
+pytest.importorskip("picows", reason=NO_BENCH)
+pytest.importorskip("socketio", reason=NO_BENCH)
 
 
 @pytest.mark.timeout(120)

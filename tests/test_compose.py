@@ -112,29 +112,47 @@ def test_the_sentinel_profile_has_two_replicas_and_three_sentinels() -> None:
     assert "STORE=redis+sentinel://sentinel-1:26379,sentinel-2:26379,sentinel-3:26379/battles/0" in header
 
 
-def test_the_image_installs_the_tested_versions_before_the_source() -> None:
+PIP_STAND_IN = """\
+#!{python}
+# The image's pip, recording what it was asked to install.
+import json, sys
+args = sys.argv[1:]
+requirements = open(args[args.index("-r") + 1]).read().splitlines() if "-r" in args else []
+print(json.dumps({{"args": args, "requirements": requirements}}))
+"""
+
+
+def test_the_image_installs_the_locked_runtime_dependencies_before_the_source(tmp_path: Path) -> None:
     assert compose()["services"]["app"]["build"] == "."
     steps = dockerfile()
     text = [f"{instruction} {arguments}" for instruction, arguments in steps]
     for folder in ("src", "static", "templates"):
         assert f"COPY {folder} ./{folder}" in text
-    # The dependency layer comes before any source, so a code change does not rebuild it.
-    dependencies = text.index("RUN pip install -r constraints.txt")
-    assert text.index("COPY constraints.txt ./") < dependencies < text.index("COPY src ./src")
     assert "RUN pip install --no-deps ." in text
     assert not any(" -e " in line or "--editable" in line for line in text)
+    # Every other install takes requirements.lock, and the dependencies come in a layer before
+    # any source, so a code change does not rebuild it.
+    installs = [i for i, line in enumerate(text) if "pip install" in line and line != "RUN pip install --no-deps ."]
+    assert len(installs) == 1 and "pip install -c requirements.lock " in text[installs[0]]
+    assert text.index("COPY requirements.lock pyproject.toml ./") < installs[0] < text.index("COPY src ./src")
 
-    # constraints.txt pins every runtime dependency (and nothing is left to chance).
-    pins = {}
-    for line in (ROOT / "constraints.txt").read_text().splitlines():
-        if line and not line.startswith("#"):
-            name, _, version = line.partition("==")
-            assert version, f"not pinned: {line}"
-            pins[re.sub(r"[-_.]+", "-", name).lower()] = version
-    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    for requirement in declared:
-        name = re.sub(r"[-_.]+", "-", re.match(r"[A-Za-z0-9_.-]+", requirement).group(0)).lower()  # type: ignore[union-attr]
-        assert name in pins, f"constraints.txt does not pin {name}"
+    # The step itself, run here on the files it was given, with a pip that records its request:
+    # pyproject.toml's runtime dependencies (not the test and bench extras), at the lock's versions.
+    for name in ("requirements.lock", "pyproject.toml"):
+        (tmp_path / name).write_text((ROOT / name).read_text())
+    stand_ins = tmp_path / "bin"
+    stand_ins.mkdir()
+    (stand_ins / "pip").write_text(PIP_STAND_IN.format(python=sys.executable))
+    (stand_ins / "pip").chmod(0o755)
+    (stand_ins / "python").symlink_to(sys.executable)
+    command = text[installs[0]].removeprefix("RUN ")
+    environment = dict(os.environ, PATH=f"{stand_ins}:{os.environ['PATH']}")
+    done = subprocess.run(["sh", "-ec", command], cwd=tmp_path, env=environment, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    request = json.loads(done.stdout)
+    assert request["args"][:3] == ["install", "-c", "requirements.lock"]
+    assert request["requirements"] == tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bin", "pyproject.toml", "requirements.lock"]
 
 
 def test_the_image_runs_as_its_own_user_and_writes_only_to_the_data_volume() -> None:
