@@ -288,7 +288,7 @@ def test_a_round_from_the_setup_form_to_the_elimination(server: Server, stage: S
     host.locator("#btn-confirm").click()
     answer_dialog(host, "Confirm the elimination?", "Confirm")
     for page in (*phones, screen, host):
-        phase_is(page, "Elimination")
+        phase_is(page, "Out")
     for phone in phones:
         expect(phone.locator(".leaving")).to_have_text("Cy leaves the battle.")
         expect(phone.locator(".roster .battler-name")).to_have_text(["Ada", "Bo"])
@@ -910,7 +910,7 @@ def test_a_whole_evening_in_danish_on_every_screen(server: Server, stage: Stage)
     shoot("da-reveal")
     host.locator("#btn-confirm").click()
     answer_dialog(host, da("Confirm the elimination?"), da("Confirm"))
-    phase_is(phones[0], da("Elimination"))
+    phase_is(phones[0], da("Out"))
     shoot("da-elimination")
 
     # The final: two left, a vote crowns the winner, then the end of the evening.
@@ -1262,7 +1262,7 @@ def test_the_screen_fits_every_projector_in_every_phase(server: Server, stage: S
         phase_is(screen, "Results")
         fits_every_projector(screen, "reveal")
         host("confirm_elimination", battlers=ids[2:])
-        phase_is(screen, "Elimination")
+        phase_is(screen, "Out")
         fits_every_projector(screen, "elimination")
         host("start_round")
         for _ in range(3):
