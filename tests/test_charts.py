@@ -242,7 +242,7 @@ def test_an_evening_without_reactions_says_so_in_both_languages() -> None:
     battle = round_of_turns(new_battle(["Ada", "Bo"]))
     assert "No reactions." in texts(parse(charts.engagement_chart(battle, {}, EN)))
     danish = texts(parse(charts.engagement_chart(battle, {}, DA)))
-    assert "Ingen reaktioner." in danish and "Finale" in danish and "Klapsalver" in danish
+    assert "Ingen reaktioner." in danish and "Finale" in danish and "Bifald" in danish
 
 
 def test_labels_under_bars_give_way_when_the_turns_are_many() -> None:

@@ -122,3 +122,33 @@ def test_no_refusal_is_filled_with_a_code(language: Language, reason: str) -> No
         # filled in are looked for; no Danish sentence has an English code in it.
         codes = CODES if language == "da" else {value for value in values if isinstance(value, str)}
         assert not codes & words, text
+
+
+# --- one Danish word for each concept ---------------------------------------------------------
+
+# An English word of a msgid -> the Danish its translation must use for it (a turn is an
+# "indlæg" everywhere, the screen's charts too), and Danish words that must not appear:
+# "udskillelse" first reads as a secretion, "vis" is for showing, not for revealing.
+TERMS = {
+    r"\bturns?\b": "indlæg",
+    r"\breveal(s|ed|ing)?\b": "afslør",
+    r"\baudience\b": "publikum",
+    r"\bper\b": "pr.",
+    r"\belimination\b": "eliminering",
+}
+NOT_DANISH = r"\b(udskil\w*|tur|ture|per)\b"
+
+
+@pytest.mark.parametrize("english", sorted(TERMS))
+def test_one_danish_word_for_each_concept(english: str) -> None:
+    wrong = {
+        msgid: text
+        for msgid, text in i18n.catalog("da").items()
+        if re.search(english, msgid, re.I) and TERMS[english] not in text.lower()
+    }
+    assert not wrong, f"say {TERMS[english]!r} for {english!r}"
+
+
+def test_no_danish_text_uses_a_word_kept_out() -> None:
+    wrong = {msgid: text for msgid, text in i18n.catalog("da").items() if re.search(NOT_DANISH, text, re.I)}
+    assert not wrong
