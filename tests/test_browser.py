@@ -824,6 +824,31 @@ def no_english(page: Page) -> None:
     assert leftover_texts(page, "da") == [], page.url
 
 
+def test_the_console_and_a_phone_say_one_and_who_decided_as_danish_is_spoken(server: Server, stage: Stage) -> None:
+    """One battler, one character left, a decision with who made it and the space bar, each
+    in Danish words, not English ones or English word order."""
+    created = battle(server, ["Ada"], language="da")
+    host = stage.page("laptop", created["links"]["host"], name="host")
+    phone = stage.page("phone", created["links"]["join"], name="phone")
+    expect(host.locator("#now-detail")).to_have_text("1 battler. Tilføj en mere herunder, og start så første runde.")
+    expect(host.locator("#btn-pause kbd")).to_have_text("Mellemrum")
+    expect(host.locator(".shortcuts-help")).to_contain_text("Mellemrum pause eller fortsæt")
+    phone.locator("#voice-text").fill("x" * 199)
+    expect(phone.locator("#voice-count")).to_have_text("1 tegn tilbage")
+    phone.locator("#voice-text").fill("Alle visioner skal klare sig uden biler")
+    phone.locator("#voice-send").tap()
+    expect(phone.locator("#voice-status")).to_have_text(da("Thank you! Sent for review."))
+    host.locator("[data-key=approve-s1]").click()
+    expect(host.locator("#queue-approved .queue-item .queue-meta").last).to_contain_text("Godkendt af værten kl. ")
+    host.locator("[data-key=block-s1]").click()
+    answer_dialog(host, da("Block this phone for the evening?"), da("Block the phone"))
+    expect(host.locator("#queue-blocked .queue-meta")).to_contain_text("anonym · Blokeret af værten kl. ")
+    host.locator("[data-key=unblock-s1]").click()
+    expect(host.locator("#hall-status")).to_have_text("Udført: Blokering ophævet")
+    for page in (host, phone):
+        no_english(page)
+
+
 def test_a_whole_evening_in_danish_on_every_screen(server: Server, stage: Stage) -> None:
     """Screenshots of every view at phone, projector, laptop and tablet sizes, with the
     longer Danish texts and long names; and no English text left anywhere."""
@@ -1644,7 +1669,7 @@ def test_a_phone_is_heard_a_cohost_moderates_and_the_screen_shows_it(either_serv
     expect(cohost.locator("#queue-approved .queue-item")).to_have_count(1)
     expect(host.locator("#queue-approved .queue-item")).to_have_count(1)  # the other console hears it
     expect(host.locator("#queue-pending .queue-item")).to_have_count(0)
-    expect(host.locator("#queue-approved .queue-item .queue-meta").last).to_contain_text("Approved by Co-host at ")
+    expect(host.locator("#queue-approved .queue-item .queue-meta").last).to_contain_text("Approved by the co-host at ")
     # The phone hears of it; nobody else does.
     expect(phone.locator("#voice-news")).to_have_text(
         f"Your challenge was approved: it may become a round's challenge card. “Your vision must work without cars {XSS_NAME}”"
@@ -1665,7 +1690,7 @@ def test_a_phone_is_heard_a_cohost_moderates_and_the_screen_shows_it(either_serv
     # one waits again. The phone is told of neither.
     blocked = host.locator("#queue-blocked .queue-item")
     expect(blocked).to_have_count(1)
-    expect(blocked.locator(".queue-meta")).to_contain_text("anonymous · Device blocked by Co-host at ")
+    expect(blocked.locator(".queue-meta")).to_contain_text("anonymous · Blocked by the co-host at ")
     expect(blocked.locator(".queue-text")).to_have_text("What the f.u.c.k is this")
     screenshot(host, "voices-blocked-host-laptop", full_page=True)
     host.locator("[data-key=unblock-s2]").click()

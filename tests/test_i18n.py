@@ -22,13 +22,23 @@ USES = {
 }
 
 
+# plural(n, "1 ...", "{n} ...") in the page scripts, plural(_, n, "1 ...", "{n} ...") in charts.py.
+PLURAL = re.compile(r"""\bplural\([^"']*?["']((?:[^"'\\]|\\.)*)["']\s*,\s*["']((?:[^"'\\]|\\.)*)["']""")
+
+
 def texts_used() -> set[str]:
     found = set(i18n.REASONS.values()) | set(i18n.OUTCOMES.values())
     found |= set(i18n.PHASE_LABELS.values()) | set(i18n.ROLE_LABELS.values())
     for folder, (pattern, glob) in USES.items():
         for path in (ROOT / folder).rglob(glob):
-            found |= {text.replace('\\"', '"') for text in pattern.findall(path.read_text())}
+            source = path.read_text()
+            texts = [*pattern.findall(source), *itertools.chain.from_iterable(PLURAL.findall(source))]
+            found |= {text.replace('\\"', '"') for text in texts}
     return found
+
+
+def test_the_scan_finds_both_texts_of_a_plural() -> None:
+    assert {"1 ballot", "{n} ballots", "1 battler", "{n} battlers"} <= texts_used()
 
 
 def test_pages_use_texts_at_all() -> None:
@@ -144,7 +154,7 @@ def test_one_danish_word_for_each_concept(english: str) -> None:
     wrong = {
         msgid: text
         for msgid, text in i18n.catalog("da").items()
-        if re.search(english, msgid, re.I) and TERMS[english] not in text.lower()
+        if re.search(english, re.sub(r"\{\w+\}", "", msgid), re.I) and TERMS[english] not in text.lower()
     }
     assert not wrong, f"say {TERMS[english]!r} for {english!r}"
 

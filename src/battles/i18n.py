@@ -137,6 +137,12 @@ def gettext(language: Language) -> Callable[[str], str]:
     return lambda text: table.get(text, text)
 
 
+def plural(_: Callable[[str], str], n: int, one: str, many: str, **params: Any) -> str:
+    """One text for 1, another for any other number (Danish and English count alike), {n}
+    filled in: the server's side of plural() in static/client/i18n.js."""
+    return _(one if n == 1 else many).format(n=n, **params)
+
+
 def outcome_text(language: Language, kind: str, outcome: str) -> str:
     return gettext(language)(OUTCOMES[(kind, outcome)])
 
