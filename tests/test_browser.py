@@ -833,6 +833,15 @@ def test_the_console_and_a_phone_say_one_and_who_decided_as_danish_is_spoken(ser
     expect(host.locator("#now-detail")).to_have_text("1 battler. Tilføj en mere herunder, og start så første runde.")
     expect(host.locator("#btn-pause kbd")).to_have_text("Mellemrum")
     expect(host.locator(".shortcuts-help")).to_contain_text("Mellemrum pause eller fortsæt")
+    # What an edit changed is said in the form's words, not the fields' codes.
+    host.get_by_role("button", name=da("Save the battle")).click()
+    newest = host.locator("#event-log .log-entry").first
+    expect(newest.locator(".log-action")).to_have_text(da("Battle edited"))
+    expect(newest.locator(".log-details")).to_have_text("Titel, Emne, Scenarie, Sprog, Regler")
+    host.locator("#audience-rules summary").click()
+    host.get_by_role("button", name=da("Save the audience rules")).click()
+    expect(newest.locator(".log-action")).to_have_text(da("Audience rules changed"))
+    expect(newest.locator(".log-details")).to_have_text("Udfordringer fra publikum, Spørgsmål fra publikum, Ordfilter")
     phone.locator("#voice-text").fill("x" * 199)
     expect(phone.locator("#voice-count")).to_have_text("1 tegn tilbage")
     phone.locator("#voice-text").fill("Alle visioner skal klare sig uden biler")
