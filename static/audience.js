@@ -556,7 +556,7 @@ function renderVoice() {
 
 function renderVoiceCount() {
   const left = MAX_VOICE - voiceText.value.length;
-  $("#voice-count").textContent = t("{n} characters left", { n: left });
+  $("#voice-count").textContent = plural(left, "1 character left", "{n} characters left");
   $("#voice-send").disabled = Date.now() < voiceUntil;
 }
 

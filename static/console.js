@@ -161,6 +161,25 @@ export function actorLabel(actor) {
   return t(ACTORS[actor] || actor);
 }
 
+// What edit_battle and set_audience_rules may change, as the forms name it (templates/
+// battle_fields.html): a log entry says what changed in words, not by the field's code.
+const FIELDS = {
+  title: "Title",
+  topic: "Topic",
+  scenario: "Scenario",
+  language: "Language",
+  rules: "Rules",
+  audience_challenges: "Challenges from the audience",
+  audience_questions: "Questions from the audience",
+  banned_words: "Word filter",
+};
+
+function changedFields(changes) {
+  return Object.keys(changes || {})
+    .map((name) => t(FIELDS[name] || name))
+    .join(", ");
+}
+
 export function battlerStatus(battler) {
   if (battler.status === "winner") return t("Winner");
   if (battler.status === "eliminated") return t("Out in round {n}", { n: battler.eliminated_in_round });
@@ -196,7 +215,7 @@ export function logDetails(battle, entry) {
     case "hide_submission":
       return d.submission || "";
     case "set_audience_rules":
-      return Object.keys(d.changes || {}).join(", ");
+      return changedFields(d.changes);
     case "start_round":
       return d.challenge ? `${t("Round {n}", { n: d.round })}: ${d.challenge}` : t("Round {n}", { n: d.round });
     case "open_vote":
@@ -219,7 +238,7 @@ export function logDetails(battle, entry) {
     case "edit_battler":
       return nameOf(battle, d.id);
     case "edit_battle":
-      return Object.keys(d.changes || {}).join(", ");
+      return changedFields(d.changes);
     default:
       return "";
   }

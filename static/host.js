@@ -269,7 +269,11 @@ function renderNow() {
   if (speaker) {
     detail = t("{name} speaks (turn {n} of {total}).", { name: nameOf(battle, speaker), n: battle.turn_index + 1, total: round.order.length });
   } else if (battle.phase === "lobby") {
-    detail = t("{n} battlers. Edit them below, then start the first round.", { n: battle.battlers.length });
+    detail = plural(
+      battle.battlers.length,
+      "1 battler. Add another below, then start the first round.",
+      "{n} battlers. Edit them below, then start the first round.",
+    );
   } else if (battle.phase === "challenge") {
     detail = round.challenge ? t("Challenge: {text}", { text: round.challenge }) : t("No challenge yet: reveal one, or start the first turn.");
   } else if (battle.phase === "debate") {
@@ -777,27 +781,40 @@ function moderate(item, action) {
       keepNewest(reply.item);
       if (action === "block" || action === "unblock") recountBlocks();
       renderHall();
-      say(hallStatus, t("Done: {action}", { action: MODERATION[action] ? t(MODERATION[action]) : action }), "ok");
+      say(hallStatus, t("Done: {action}", { action: t(MODERATION[action] || action) }), "ok");
     }
   });
   if (!sent) say(hallStatus, t("Not connected: nothing was sent. Wait for the connection and try again."), "error");
 }
 
 const MODERATION = { approve: "Approved", dismiss: "Dismissed", block: "Device blocked", unblock: "Phone unblocked" };
+// A decision as one sentence each, for the Danish to read as it is said ("Godkendt af
+// værten kl. 20:14"), not words joined in the English order.
+const DECISIONS = {
+  approve: "Approved by {who} at {time}",
+  dismiss: "Dismissed by {who} at {time}",
+  block: "Blocked by {who} at {time}",
+  unblock: "Unblocked by {who} at {time}",
+};
+const MODERATORS = { host: "the host", cohost: "the co-host" };
+
+/** Who decided what, and when, in words (the moderation queue, the blocked phones). */
+function decisionText(action, by, atMs) {
+  return t(DECISIONS[action] || action, { who: t(MODERATORS[by] || by), time: formatTime(atMs) });
+}
 
 /** The newest moderator's decision on an item, in words: what, who, when. */
 function lastDecision(item) {
   const decision = item.decisions && item.decisions[item.decisions.length - 1];
   if (!decision) return null;
-  const words = { action: t(MODERATION[decision.action] || decision.action), who: actorLabel(decision.by), time: formatTime(decision.at_ms) };
-  return h("span", { class: "queue-meta" }, t("{action} by {who} at {time}", words));
+  return h("span", { class: "queue-meta" }, decisionText(decision.action, decision.by, decision.at_ms));
 }
 
 /** One blocked phone, shown by the submission it was blocked on, with its undo. */
 function blockedItem(block) {
   const item = hall.get(block.submission);
   const who = item ? item.nickname || t("anonymous") : block.submission;
-  const when = t("{action} by {who} at {time}", { action: t("Device blocked"), who: actorLabel(block.by), time: formatTime(block.at_ms) });
+  const when = decisionText("block", block.by, block.at_ms);
   const unblock = h(
     "button",
     { type: "button", class: "btn btn-small", dataset: { key: `unblock-${block.submission}` }, onclick: () => moderate({ id: block.submission }, "unblock") },

@@ -214,6 +214,9 @@ async def test_bad_messages_get_a_clear_error_and_the_socket_stays_usable(app: I
     # Errors come in the connection's language.
     assert (await phone.request({"type": "set_language", "language": "da"}))["type"] == "ack"
     assert (await phone.vote(vote_id, "b2"))["message"] == "Afstemningen er lukket."
+    # A code among the params is said in words, and stays a code in params (docs/protocol.md, error).
+    refused = await phone.request({"type": "start_round", "seq": phone.seq})
+    assert (refused["message"], refused["params"]) == ("Din rolle (Publikum) må ikke sende det.", {"role": "audience"})
     await host.run("reveal_results")
     assert host.battle["rounds"][-1]["votes"][-1]["totals"] == {"b1": 1, "b2": 0, "b3": 0}
     # The pong still flows: the socket survived every refusal.

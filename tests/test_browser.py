@@ -288,7 +288,7 @@ def test_a_round_from_the_setup_form_to_the_elimination(server: Server, stage: S
     host.locator("#btn-confirm").click()
     answer_dialog(host, "Confirm the elimination?", "Confirm")
     for page in (*phones, screen, host):
-        phase_is(page, "Elimination")
+        phase_is(page, "Out")
     for phone in phones:
         expect(phone.locator(".leaving")).to_have_text("Cy leaves the battle.")
         expect(phone.locator(".roster .battler-name")).to_have_text(["Ada", "Bo"])
@@ -824,6 +824,40 @@ def no_english(page: Page) -> None:
     assert leftover_texts(page, "da") == [], page.url
 
 
+def test_the_console_and_a_phone_say_one_and_who_decided_as_danish_is_spoken(server: Server, stage: Stage) -> None:
+    """One battler, one character left, a decision with who made it and the space bar, each
+    in Danish words, not English ones or English word order."""
+    created = battle(server, ["Ada"], language="da")
+    host = stage.page("laptop", created["links"]["host"], name="host")
+    phone = stage.page("phone", created["links"]["join"], name="phone")
+    expect(host.locator("#now-detail")).to_have_text("1 battler. Tilføj en mere herunder, og start så første runde.")
+    expect(host.locator("#btn-pause kbd")).to_have_text("Mellemrum")
+    expect(host.locator(".shortcuts-help")).to_contain_text("Mellemrum pause eller fortsæt")
+    # What an edit changed is said in the form's words, not the fields' codes.
+    host.get_by_role("button", name=da("Save the battle")).click()
+    newest = host.locator("#event-log .log-entry").first
+    expect(newest.locator(".log-action")).to_have_text(da("Battle edited"))
+    expect(newest.locator(".log-details")).to_have_text("Titel, Emne, Scenarie, Sprog, Regler")
+    host.locator("#audience-rules summary").click()
+    host.get_by_role("button", name=da("Save the audience rules")).click()
+    expect(newest.locator(".log-action")).to_have_text(da("Audience rules changed"))
+    expect(newest.locator(".log-details")).to_have_text("Udfordringer fra publikum, Spørgsmål fra publikum, Ordfilter")
+    phone.locator("#voice-text").fill("x" * 199)
+    expect(phone.locator("#voice-count")).to_have_text("1 tegn tilbage")
+    phone.locator("#voice-text").fill("Alle visioner skal klare sig uden biler")
+    phone.locator("#voice-send").tap()
+    expect(phone.locator("#voice-status")).to_have_text(da("Thank you! Sent for review."))
+    host.locator("[data-key=approve-s1]").click()
+    expect(host.locator("#queue-approved .queue-item .queue-meta").last).to_contain_text("Godkendt af værten kl. ")
+    host.locator("[data-key=block-s1]").click()
+    answer_dialog(host, da("Block this phone for the evening?"), da("Block the phone"))
+    expect(host.locator("#queue-blocked .queue-meta")).to_contain_text("anonym · Blokeret af værten kl. ")
+    host.locator("[data-key=unblock-s1]").click()
+    expect(host.locator("#hall-status")).to_have_text("Udført: Blokering ophævet")
+    for page in (host, phone):
+        no_english(page)
+
+
 def test_a_whole_evening_in_danish_on_every_screen(server: Server, stage: Stage) -> None:
     """Screenshots of every view at phone, projector, laptop and tablet sizes, with the
     longer Danish texts and long names; and no English text left anywhere."""
@@ -910,7 +944,7 @@ def test_a_whole_evening_in_danish_on_every_screen(server: Server, stage: Stage)
     shoot("da-reveal")
     host.locator("#btn-confirm").click()
     answer_dialog(host, da("Confirm the elimination?"), da("Confirm"))
-    phase_is(phones[0], da("Elimination"))
+    phase_is(phones[0], da("Out"))
     shoot("da-elimination")
 
     # The final: two left, a vote crowns the winner, then the end of the evening.
@@ -1262,7 +1296,7 @@ def test_the_screen_fits_every_projector_in_every_phase(server: Server, stage: S
         phase_is(screen, "Results")
         fits_every_projector(screen, "reveal")
         host("confirm_elimination", battlers=ids[2:])
-        phase_is(screen, "Elimination")
+        phase_is(screen, "Out")
         fits_every_projector(screen, "elimination")
         host("start_round")
         for _ in range(3):
@@ -1644,7 +1678,7 @@ def test_a_phone_is_heard_a_cohost_moderates_and_the_screen_shows_it(either_serv
     expect(cohost.locator("#queue-approved .queue-item")).to_have_count(1)
     expect(host.locator("#queue-approved .queue-item")).to_have_count(1)  # the other console hears it
     expect(host.locator("#queue-pending .queue-item")).to_have_count(0)
-    expect(host.locator("#queue-approved .queue-item .queue-meta").last).to_contain_text("Approved by Co-host at ")
+    expect(host.locator("#queue-approved .queue-item .queue-meta").last).to_contain_text("Approved by the co-host at ")
     # The phone hears of it; nobody else does.
     expect(phone.locator("#voice-news")).to_have_text(
         f"Your challenge was approved: it may become a round's challenge card. “Your vision must work without cars {XSS_NAME}”"
@@ -1665,7 +1699,7 @@ def test_a_phone_is_heard_a_cohost_moderates_and_the_screen_shows_it(either_serv
     # one waits again. The phone is told of neither.
     blocked = host.locator("#queue-blocked .queue-item")
     expect(blocked).to_have_count(1)
-    expect(blocked.locator(".queue-meta")).to_contain_text("anonymous · Device blocked by Co-host at ")
+    expect(blocked.locator(".queue-meta")).to_contain_text("anonymous · Blocked by the co-host at ")
     expect(blocked.locator(".queue-text")).to_have_text("What the f.u.c.k is this")
     screenshot(host, "voices-blocked-host-laptop", full_page=True)
     host.locator("[data-key=unblock-s2]").click()

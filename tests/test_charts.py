@@ -242,7 +242,7 @@ def test_an_evening_without_reactions_says_so_in_both_languages() -> None:
     battle = round_of_turns(new_battle(["Ada", "Bo"]))
     assert "No reactions." in texts(parse(charts.engagement_chart(battle, {}, EN)))
     danish = texts(parse(charts.engagement_chart(battle, {}, DA)))
-    assert "Ingen reaktioner." in danish and "Finale" in danish and "Klapsalver" in danish
+    assert "Ingen reaktioner." in danish and "Finale" in danish and "Bifald" in danish
 
 
 def test_labels_under_bars_give_way_when_the_turns_are_many() -> None:
@@ -255,6 +255,21 @@ def test_labels_under_bars_give_way_when_the_turns_are_many() -> None:
     many = parse(charts.engagement_chart(battle, {}, EN))
     assert not [n for n in many.iter(f"{SVG}text") if n.get("class") == "chart-name"]
     assert re.fullmatch(r"\d+ turns and 0 reactions\.", many.findtext(f"{SVG}desc") or "")
+
+
+def test_a_description_counts_one_in_the_singular_in_both_languages() -> None:
+    battle = round_of_turns(new_battle(["Ada", "Bo"]), {"b1": {"fire": 1}})
+    battle = counted(battle, {"b1": 1, "b2": 0})  # two battlers: the first round is the final
+    battle = run(battle, "confirm_elimination")
+    descs = {
+        language: [parse(chart).findtext(f"{SVG}desc") for chart in (charts.vote_chart(battle, _), charts.engagement_chart(battle, {}, _))]
+        for language, _ in (("en", EN), ("da", DA))
+    }  # fmt: skip
+    assert descs["en"] == ["2 battlers and 1 vote. Winner: Ada", "2 turns and 1 reaction."]
+    assert descs["da"] == ["2 battlere og 1 afstemning. Vinder: Ada", "2 indlæg og 1 reaktion."]
+    cut_short = run(run(run(new_battle(["Ada", "Bo"]), "start_round"), "next"), "end_battle")
+    assert parse(charts.engagement_chart(cut_short, {}, DA)).findtext(f"{SVG}desc") == "1 indlæg og 0 reaktioner."
+    assert parse(charts.engagement_chart(cut_short, {}, EN)).findtext(f"{SVG}desc") == "1 turn and 0 reactions."
 
 
 def test_every_chart_has_a_title_and_a_description_it_is_labelled_by() -> None:

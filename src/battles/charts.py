@@ -255,7 +255,10 @@ def vote_chart(battle: Battle, _: Gettext) -> str:
     if not any(step.totals is not None for step in steps):
         return _empty("votes", title, _("No vote was counted."))
     winner = battle.battler(battle.winner or "")
-    desc = _("{battlers} battlers and {votes} votes.").format(battlers=len(battle.battlers), votes=len(steps))
+    desc = _("{battlers} and {votes}.").format(
+        battlers=i18n.plural(_, len(battle.battlers), "1 battler", "{n} battlers"),
+        votes=i18n.plural(_, len(steps), "1 vote", "{n} votes"),
+    )
     if winner is not None:
         desc += " " + _("Winner: {name}").format(name=winner.name)
     blocks = [steps[i : i + STEPS_PER_BLOCK] for i in range(0, len(steps), STEPS_PER_BLOCK)]
@@ -397,8 +400,9 @@ def engagement_chart(battle: Battle, reactions: Reactions, _: Gettext) -> str:
     if not bars:
         return _empty("engagement", title, _("No turn was played."))
     total = sum(bar.total for bar in bars)
-    desc = _("{turns} turns and {reactions} reactions.").format(
-        turns=sum(b.battler is not None for b in bars), reactions=total
+    desc = _("{turns} and {reactions}.").format(
+        turns=i18n.plural(_, sum(b.battler is not None for b in bars), "1 turn", "{n} turns"),
+        reactions=i18n.plural(_, total, "1 reaction", "{n} reactions"),
     )
     labelled = (ENGAGEMENT_WIDTH - AXIS_WIDTH - 12) / len(bars) >= LABEL_SLOT
     names = [_shortened(_who(battle, bar, _), LABEL_CHARS) for bar in bars] if labelled else []

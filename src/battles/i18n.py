@@ -77,6 +77,32 @@ REASONS: dict[str, str] = {
 }
 
 
+# The codes a refusal's params may carry, in the words of the pages (static/client/battle.js
+# PHASES, console.js ACTORS, the presence list of templates/host.html): the message says
+# "in this phase (Vote)", while ``params`` keeps the code for a program (docs/protocol.md, error).
+PHASE_LABELS: dict[str, str] = {
+    "lobby": N_("Lobby"),
+    "challenge": N_("Challenge"),
+    "turn": N_("Presentation"),
+    "debate": N_("Debate"),
+    "vote": N_("Vote"),
+    "reveal": N_("Results"),
+    "elimination": N_("Out"),
+    "final": N_("Final"),
+    "finished": N_("Finished"),
+}
+ROLE_LABELS: dict[str, str] = {
+    "audience": N_("Audience"),
+    "screen": N_("Screen"),
+    "host": N_("Host"),
+    "cohost": N_("Co-host"),
+    # who else may be the actor of a command (model.Actor)
+    "timer": N_("Timer"),
+    "system": N_("System"),
+}
+PARAM_LABELS: dict[str, dict[str, str]] = {"phase": PHASE_LABELS, "role": ROLE_LABELS}
+
+
 # What a phone is told of its own challenge or question (docs/protocol.md, ``your_submission``).
 OUTCOMES: dict[tuple[str, str], str] = {
     ("challenge", "approved"): N_("Your challenge was approved: it may become a round's challenge card."),
@@ -111,13 +137,27 @@ def gettext(language: Language) -> Callable[[str], str]:
     return lambda text: table.get(text, text)
 
 
+def plural(_: Callable[[str], str], n: int, one: str, many: str, **params: Any) -> str:
+    """One text for 1, another for any other number (Danish and English count alike), {n}
+    filled in: the server's side of plural() in static/client/i18n.js."""
+    return _(one if n == 1 else many).format(n=n, **params)
+
+
 def outcome_text(language: Language, kind: str, outcome: str) -> str:
     return gettext(language)(OUTCOMES[(kind, outcome)])
 
 
+def _in_words(_: Callable[[str], str], name: str, value: Any) -> Any:
+    """A code among a refusal's params (a phase, a role) as the pages say it; anything else as is."""
+    labels = PARAM_LABELS.get(name, {})
+    return _(labels[value]) if isinstance(value, str) and value in labels else value
+
+
 def refusal_text(language: Language, reason: str, params: dict[str, Any]) -> str:
-    template = gettext(language)(REASONS.get(reason, reason))
+    _ = gettext(language)
+    template = _(REASONS.get(reason, reason))
+    words = {name: _in_words(_, name, value) for name, value in params.items()}
     try:
-        return template.format(**params)
+        return template.format(**words)
     except (KeyError, IndexError, ValueError):
         return template

@@ -14,7 +14,7 @@ const PHASES = {
   debate: "Debate",
   vote: "Vote",
   reveal: "Results",
-  elimination: "Elimination",
+  elimination: "Out",
   final: "Final",
   finished: "Finished",
 };
