@@ -133,7 +133,10 @@ function fitStage() {
   const zoom = (value) => {
     for (const block of blocks) block.style.zoom = value === 1 ? "" : String(value);
   };
-  const fits = () => stage.scrollHeight <= stage.clientHeight + 1 && stage.scrollWidth <= stage.clientWidth + 1;
+  // The view too: a view that fills the stage (the turn's grid) overflows into the stage's
+  // padding before the stage's own scrollHeight shows it, and so under the footer.
+  const overflows = (box) => box.scrollHeight > box.clientHeight + 1 || box.scrollWidth > box.clientWidth + 1;
+  const fits = () => !overflows(stage) && !overflows(view);
   // Measured as the view ends up, not as an entrance animation has it now (a card
   // scaled to 90 % fits where the whole card does not): screen.css, .is-measuring.
   stage.classList.add("is-measuring");
@@ -182,6 +185,10 @@ function showClockState() {
 }
 
 new MutationObserver(showClockState).observe(clockFace, { attributes: true, attributeFilter: ["class"], childList: true, characterData: true, subtree: true });
+// The clock keeps its size while fitStage() zooms the view around it, so whatever makes its
+// box taller or shorter (the big "Paused" or "Overtime" caption, a six-character time) fits
+// the view again, in the same frame, before the wall shows it (docs/architecture.md).
+new ResizeObserver(fitStage).observe(clockBox);
 
 /** The QR code and the join code, big: in the lobby, and whenever a vote is open. */
 function joinBox(extra = null) {
