@@ -362,7 +362,7 @@ const views = {
         h("p", { class: "vote-count" }, ballotsText(vote.ballots || 0)),
       ),
       list,
-      h("p", { class: `proposal${sized(proposalText(battle, round), PROPOSAL_SIZES)}` }, proposalText(battle, round)),
+      revealOutcome(proposalText(battle, round)),
     );
     buildReveal(view, list, rows, vote.id);
     return view;
@@ -476,9 +476,31 @@ function confetti() {
   return layer;
 }
 
+/**
+ * Who leaves (or wins), and in its place until then the beat: "The hall has spoken" and
+ * three dots that light in turn, so the pause after the last bar reads as suspense, not as
+ * a screen that stopped. Both take the same place, so nothing moves when one gives way.
+ */
+function revealOutcome(text) {
+  return h(
+    "div",
+    { class: "reveal-outcome" },
+    text
+      ? h(
+          "p",
+          { class: "reveal-beat" },
+          t("The hall has spoken"),
+          h("span", { class: "beat-dots", "aria-hidden": "true" }, h("span", {}, "."), h("span", {}, "."), h("span", {}, ".")),
+        )
+      : null,
+    h("p", { class: `proposal${sized(text, PROPOSAL_SIZES)}` }, text),
+  );
+}
+
 // The reveal's pace: each row comes in a step after the one below it (the steps shrink
 // with many battlers, so ten take no longer than four), its bar grows and its figures
-// count up for GROW_MS, and the one who leaves is shown a beat after the last bar.
+// count up for GROW_MS, then the beat (revealOutcome()) shows for BEAT_MS before the one
+// who leaves.
 const STEP_MS = 600;
 const ALL_STEPS_MS = 3000;
 const GROW_MS = 1600;
@@ -487,9 +509,9 @@ let builtVote = "";
 
 /**
  * The reveal builds, once per vote: rows from the last place up, each bar growing while
- * its figures count up, then a beat of suspense before the proposal (who leaves, or the
- * winner) and its colours show. A redraw of a reveal already built, and a hall that asked
- * for less motion, get it whole at once.
+ * its figures count up, then a beat of suspense (is-counted) before the proposal (who
+ * leaves, or the winner) and its colours show (is-decided). A redraw of a reveal already
+ * built, and a hall that asked for less motion, get it whole at once.
  */
 function buildReveal(view, list, rows, voteId) {
   const build = builtVote !== voteId && !reducedMotion.matches;
@@ -508,7 +530,9 @@ function buildReveal(view, list, rows, voteId) {
       item.querySelector(".bar-figures").textContent = votesText(0, 0);
       window.setTimeout(() => countUp(item, rows[rank]), (items.length - 1 - rank) * step);
     });
-    window.setTimeout(() => view.classList.add("is-decided"), (items.length - 1) * step + GROW_MS + BEAT_MS);
+    const counted = (items.length - 1) * step + GROW_MS;
+    window.setTimeout(() => view.classList.add("is-counted"), counted);
+    window.setTimeout(() => view.classList.add("is-decided"), counted + BEAT_MS);
   });
 }
 

@@ -1457,7 +1457,8 @@ def test_the_host_revokes_the_cohost_link_from_the_console(server: Server, stage
 # --- stagecraft ------------------------------------------------------------------------------------------
 
 # What the reveal looks like at every change: which rows are in (by rank), whether the one
-# who leaves is shown, and the top row's figures, with the time in ms.
+# who leaves is shown, whether the beat before it is, and the top row's figures, with the
+# time in ms.
 RECORD_REVEAL = r"""
 () => {
   window.revealLog = [];
@@ -1471,6 +1472,7 @@ RECORD_REVEAL = r"""
       t: performance.now() - start,
       shown: rows.filter((row) => row.classList.contains("is-shown")).map((row) => Number(row.dataset.rank)),
       decided: reveal.classList.contains("is-decided") && getComputedStyle(reveal.querySelector(".proposal")).visibility === "visible",
+      beat: [...reveal.querySelectorAll(".reveal-beat")].some((beat) => getComputedStyle(beat).visibility === "visible" && beat.textContent.trim()),
       top: rows[0].querySelector(".bar-figures").textContent,
     });
   };
@@ -1560,6 +1562,8 @@ def test_the_reveal_builds_reactions_float_and_the_vote_shows_a_big_qr_code(serv
     screen.evaluate(RECORD_REVEAL)
     calm.evaluate(RECORD_REVEAL)
     close_and_reveal(host)
+    expect(screen.locator(".reveal-beat")).to_be_visible()
+    screenshot(screen, "reveal-beat-projector")
     proposal = screen.locator(".reveal .proposal")
     expect(proposal).to_have_text("The rules say Cy leaves.")
     expect(proposal).to_be_visible()
@@ -1573,6 +1577,15 @@ def test_the_reveal_builds_reactions_float_and_the_vote_shows_a_big_qr_code(serv
     decided = next(entry["t"] for entry in log if entry["decided"])
     assert decided - all_in >= 1000, (all_in, decided)  # the beat of suspense
     assert not any(entry["decided"] for entry in log if len(entry["shown"]) < 3)
+    # The beat is seen: from when the last figures have counted up (give or take a frame)
+    # until who leaves is shown, the wall says the hall has spoken.
+    counting = max(i for i, entry in enumerate(log) if entry["top"] != "2 votes · 67 %")
+    counted = log[counting + 1]["t"]
+    beat = next((entry["t"] for entry in log if entry["beat"]), None)
+    assert beat is not None, "nothing on the wall shows the beat"
+    assert abs(beat - counted) <= 250 and decided - beat >= 1000, (counted, beat, decided)
+    assert all(entry["beat"] for entry in log if beat <= entry["t"] < decided)
+    assert not any(entry["beat"] for entry in log if entry["decided"])
     tops = [entry["top"] for entry in log if 0 in entry["shown"]]
     assert tops[0] != "2 votes · 67 %" and tops[-1] == "2 votes · 67 %", tops  # counted up
     # Reduced motion: the whole result at once.
