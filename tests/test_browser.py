@@ -1105,7 +1105,9 @@ def longest(stem: str, length: int) -> str:
 
 # Everything on screen is whole: no box past the viewport or under the footer, no text
 # wider than its box, nothing cut off by a box that hides its overflow. Decorations
-# (confetti, the skip link and screen-reader texts) are left out. Returns what is wrong.
+# (confetti, the skip link and screen-reader texts) are left out, and so is what a paged
+# box ([data-paged], the lobby's scenario) holds: it shows a page at a time (its own test
+# sees every page whole). Returns what is wrong.
 CLIPPED = r"""
 () => {
   for (const animation of document.getAnimations()) {
@@ -1115,7 +1117,7 @@ CLIPPED = r"""
   const vw = document.documentElement.clientWidth, vh = document.documentElement.clientHeight;
   const foot = document.getElementById("screen-foot");
   const footTop = foot && foot.getClientRects().length ? foot.getBoundingClientRect().top : vh;
-  const skip = (el) => el.closest(".confetti, .skip-link, .visually-hidden, .floating-reactions, [hidden]");
+  const skip = (el) => el.closest(".confetti, .skip-link, .visually-hidden, .floating-reactions, [hidden], [data-paged] *");
   const where = (el) => `${el.tagName.toLowerCase()}.${[...el.classList].join(".")}#${el.id} "${(el.textContent || "").trim().slice(0, 30)}"`;
   for (const el of document.body.querySelectorAll("*")) {
     if (skip(el)) continue;
@@ -1219,11 +1221,14 @@ def a_change_fits_every_projector(
     assert not problems, f"{view}: " + json.dumps(problems, indent=1)
 
 
-def test_the_screen_fits_every_projector_in_every_phase(server: Server, stage: Stage) -> None:
-    """The longest content the model allows (60-character names, 140-character visions,
-    titles and affiliations, 10 battlers, a long scenario and challenge) in every phase of
-    the screen at 1920x1080, 1280x720 and 1024x768."""
-    battlers = [
+LONGEST_SCENARIO = longest(
+    "It is 2079. The sea has risen a metre and the summers are hotter; how does our region thrive?", 2000
+)
+
+
+def longest_battlers() -> list[dict[str, str]]:
+    """Ten battlers, each with the longest name, vision and affiliation the model allows."""
+    return [
         {
             "name": longest(f"Alexandra Bæk-Sørensen von Kaufmann-Winther {n}", 60),
             "vision": longest(
@@ -1233,12 +1238,17 @@ def test_the_screen_fits_every_projector_in_every_phase(server: Server, stage: S
         }
         for n in range(1, 11)
     ]
+
+
+def test_the_screen_fits_every_projector_in_every_phase(server: Server, stage: Stage) -> None:
+    """The longest content the model allows (60-character names, 140-character visions,
+    titles and affiliations, 10 battlers, a 2,000-character scenario, a long challenge) in
+    every phase of the screen at 1920x1080, 1280x720 and 1024x768."""
+    battlers = longest_battlers()
     created = server.create_battle(
         title=longest("The future of Aarhus in 2079: the sea has risen and the summers are hotter", 140),
         topic=longest("Sustainability, climate, the harbour and the people who live by it", 140),
-        scenario=longest(
-            "It is 2079. The sea has risen a metre and the summers are hotter; how does our region thrive?", 600
-        ),
+        scenario=LONGEST_SCENARIO,
         language="en",
         battlers=battlers,
         rules={"turn_seconds": 5, "debate_seconds": 120, "eliminations_per_round": 8, "ties": "host"},
@@ -1320,6 +1330,67 @@ def test_the_screen_fits_every_projector_in_every_phase(server: Server, stage: S
         host("end_battle")
         phase_is(screen, "Finished")
         fits_every_projector(screen, "finished")
+
+
+# The lobby's scenario as the wall shows it now: its letters' size on the wall (zoom
+# included), the page it says it is on, and which of its characters (by index, spaces left
+# out) are whole in its box, and which only partly.
+SCENARIO_SHOWN = r"""
+() => {
+  const scenario = document.querySelector(".lobby .scenario");
+  const box = (scenario.closest("[data-paged]") || scenario).getBoundingClientRect();
+  const text = scenario.firstChild;
+  const range = document.createRange();
+  const whole = [], cut = [];
+  for (let i = 0; i < text.length; i += 1) {
+    if (!text.data[i].trim()) continue;
+    range.setStart(text, i);
+    range.setEnd(text, i + 1);
+    const r = range.getBoundingClientRect();
+    if (r.left >= box.left - 1 && r.right <= box.right + 1 && r.top >= box.top - 1 && r.bottom <= box.bottom + 1) whole.push(i);
+    else if (r.right > box.left && r.left < box.right && r.bottom > box.top && r.top < box.bottom) cut.push(i);
+  }
+  return {
+    px: parseFloat(getComputedStyle(scenario).fontSize) * scenario.currentCSSZoom,
+    rem: parseFloat(getComputedStyle(document.documentElement).fontSize),
+    page: document.querySelector(".scenario-page")?.textContent,
+    whole,
+    cut,
+  };
+}
+"""
+
+
+def test_a_long_scenario_pages_on_the_wall_in_letters_the_hall_reads(server: Server, stage: Stage) -> None:
+    """The longest scenario beside the longest roster: never shrunk below the wall's 1rem
+    (2.5 % of its height), it shows a page of whole lines at a time, and in turn every one
+    of its characters (a hall that asked for less motion: each page at once, no sliding)."""
+    created = server.create_battle(
+        title="Aarhus 2079", scenario=LONGEST_SCENARIO, language="en", battlers=longest_battlers()
+    )
+    screen = stage.page("projector", name="screen", reduced_motion="reduce")
+    screen.clock.install()
+    screen.goto(created["links"]["screen"])
+    phase_is(screen, "Lobby")
+    for size, (width, height) in PROJECTORS.items():
+        screen.set_viewport_size({"width": width, "height": height})
+        screen.evaluate(DRAWN)
+        shown = screen.evaluate(SCENARIO_SHOWN)
+        assert shown["px"] >= shown["rem"], (size, shown["px"], shown["rem"])
+        assert not screen.evaluate(CLIPPED), size
+    # At 1024x768, page by page: whole lines, and the whole scenario once round.
+    count = int(re.fullmatch(r"Page 1 of (\d+)", shown["page"]).group(1))  # type: ignore[union-attr]
+    assert count >= 2, shown["page"]
+    seen: set[int] = set()
+    for page in range(1, count + 1):
+        expect(screen.locator(".scenario-page")).to_have_text(f"Page {page} of {count}")
+        shown = screen.evaluate(SCENARIO_SHOWN)
+        assert shown["whole"] and not shown["cut"], (page, shown["cut"])
+        seen |= set(shown["whole"])
+        screenshot(screen, f"scenario-page-{page}-xga")
+        screen.clock.fast_forward(15_000)
+    expect(screen.locator(".scenario-page")).to_have_text(f"Page 1 of {count}")
+    assert seen == {i for i, c in enumerate(LONGEST_SCENARIO) if c.strip()}
 
 
 # --- the console's next step never moves -------------------------------------------------------------
