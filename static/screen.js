@@ -133,7 +133,10 @@ function fitStage() {
   const zoom = (value) => {
     for (const block of blocks) block.style.zoom = value === 1 ? "" : String(value);
   };
-  const fits = () => stage.scrollHeight <= stage.clientHeight + 1 && stage.scrollWidth <= stage.clientWidth + 1;
+  // The view too: a view that fills the stage (the turn's grid) overflows into the stage's
+  // padding before the stage's own scrollHeight shows it, and so under the footer.
+  const overflows = (box) => box.scrollHeight > box.clientHeight + 1 || box.scrollWidth > box.clientWidth + 1;
+  const fits = () => !overflows(stage) && !overflows(view);
   // Measured as the view ends up, not as an entrance animation has it now (a card
   // scaled to 90 % fits where the whole card does not): screen.css, .is-measuring.
   stage.classList.add("is-measuring");
@@ -182,6 +185,10 @@ function showClockState() {
 }
 
 new MutationObserver(showClockState).observe(clockFace, { attributes: true, attributeFilter: ["class"], childList: true, characterData: true, subtree: true });
+// The clock keeps its size while fitStage() zooms the view around it, so whatever makes its
+// box taller or shorter (the big "Paused" or "Overtime" caption, a six-character time) fits
+// the view again, in the same frame, before the wall shows it (docs/architecture.md).
+new ResizeObserver(fitStage).observe(clockBox);
 
 /** The QR code and the join code, big: in the lobby, and whenever a vote is open. */
 function joinBox(extra = null) {
@@ -207,6 +214,43 @@ function challengeCard(round, big = false) {
   );
 }
 
+// The lobby's scenario keeps the letters of a short one, whatever its length (up to 2,000
+// characters, docs/security.md) and the wall: what the room the topic and the roster leave
+// cannot hold is shown a page of whole lines at a time (the columns of .scenario-pages,
+// screen.css), each page for SCENARIO_PAGE_MS, then the next, round again to the first.
+// Beside ten of the longest battlers a page holds 220 (1024x768) to 290 (1920x1080)
+// characters: 15 s reads 300 at 200 words a minute.
+// fitStage() zooms the topic and the roster, never the scenario; a long one (more than
+// SCENARIO_LONG characters, more than fits beside a roster) keeps two fifths of the
+// column for its pages, so a long roster does not leave it three lines a page.
+const SCENARIO_PAGE_MS = 15000;
+const SCENARIO_LONG = 600;
+let scenarioPage = 0;
+const scenarioResized = new ResizeObserver(() => showScenarioPage(false));
+window.setInterval(() => showScenarioPage(true), SCENARIO_PAGE_MS);
+
+function pagedScenario(text) {
+  const long = [...text].length > SCENARIO_LONG ? " is-long" : "";
+  const pages = h("div", { class: `scenario-pages${long}`, dataset: { paged: "" } }, h("p", { class: "scenario" }, text));
+  scenarioResized.disconnect();
+  scenarioResized.observe(pages); // its room changes with the wall and the roster's zoom
+  // "Page 1 of 1" holds the line from the start, so showing it never takes room from the pages.
+  return [pages, h("p", { class: "scenario-page is-single" }, t("Page {n} of {count}", { n: 1, count: 1 }))];
+}
+
+/** The scenario's page (the next one if `turn`), counted again from its box as it is now. */
+function showScenarioPage(turn) {
+  const pages = stage.querySelector(".scenario-pages");
+  if (!pages) return;
+  const pitch = pages.clientWidth + parseFloat(getComputedStyle(pages).columnGap);
+  const count = Math.max(1, Math.round(pages.scrollWidth / pitch));
+  scenarioPage = (scenarioPage + (turn ? 1 : 0)) % count;
+  pages.scrollTo({ left: scenarioPage * pitch, behavior: turn && !reducedMotion.matches ? "smooth" : "instant" });
+  const where = pages.nextElementSibling;
+  where.textContent = t("Page {n} of {count}", { n: scenarioPage + 1, count });
+  where.classList.toggle("is-single", count === 1);
+}
+
 // --- views per phase ----------------------------------------------------------------------
 
 const views = {
@@ -216,10 +260,10 @@ const views = {
       { class: "lobby" },
       h(
         "div",
-        { class: "lobby-story", dataset: { fit: "" } },
-        battle.topic ? h("p", { class: "topic" }, battle.topic) : null,
-        battle.scenario ? h("p", { class: "scenario" }, battle.scenario) : null,
-        h("div", { class: `card-grid ${density(battle.battlers.length)}` }, battle.battlers.map((b) => battlerCard(b))),
+        { class: "lobby-story" },
+        battle.topic ? h("p", { class: "topic", dataset: { fit: "" } }, battle.topic) : null,
+        battle.scenario ? pagedScenario(battle.scenario) : null,
+        h("div", { class: `card-grid ${density(battle.battlers.length)}`, dataset: { fit: "" } }, battle.battlers.map((b) => battlerCard(b))),
       ),
       joinBox(h("p", { class: "audience-line" }, h("strong", { dataset: { audienceCount: "" } }, "0"), " ", t("have joined"))),
     );
@@ -355,7 +399,7 @@ const views = {
         h("p", { class: "vote-count" }, ballotsText(vote.ballots || 0)),
       ),
       list,
-      h("p", { class: `proposal${sized(proposalText(battle, round), PROPOSAL_SIZES)}` }, proposalText(battle, round)),
+      revealOutcome(proposalText(battle, round)),
     );
     buildReveal(view, list, rows, vote.id);
     return view;
@@ -469,9 +513,31 @@ function confetti() {
   return layer;
 }
 
+/**
+ * Who leaves (or wins), and in its place until then the beat: "The hall has spoken" and
+ * three dots that light in turn, so the pause after the last bar reads as suspense, not as
+ * a screen that stopped. Both take the same place, so nothing moves when one gives way.
+ */
+function revealOutcome(text) {
+  return h(
+    "div",
+    { class: "reveal-outcome" },
+    text
+      ? h(
+          "p",
+          { class: "reveal-beat" },
+          t("The hall has spoken"),
+          h("span", { class: "beat-dots", "aria-hidden": "true" }, h("span", {}, "."), h("span", {}, "."), h("span", {}, ".")),
+        )
+      : null,
+    h("p", { class: `proposal${sized(text, PROPOSAL_SIZES)}` }, text),
+  );
+}
+
 // The reveal's pace: each row comes in a step after the one below it (the steps shrink
 // with many battlers, so ten take no longer than four), its bar grows and its figures
-// count up for GROW_MS, and the one who leaves is shown a beat after the last bar.
+// count up for GROW_MS, then the beat (revealOutcome()) shows for BEAT_MS before the one
+// who leaves.
 const STEP_MS = 600;
 const ALL_STEPS_MS = 3000;
 const GROW_MS = 1600;
@@ -480,9 +546,9 @@ let builtVote = "";
 
 /**
  * The reveal builds, once per vote: rows from the last place up, each bar growing while
- * its figures count up, then a beat of suspense before the proposal (who leaves, or the
- * winner) and its colours show. A redraw of a reveal already built, and a hall that asked
- * for less motion, get it whole at once.
+ * its figures count up, then a beat of suspense (is-counted) before the proposal (who
+ * leaves, or the winner) and its colours show (is-decided). A redraw of a reveal already
+ * built, and a hall that asked for less motion, get it whole at once.
  */
 function buildReveal(view, list, rows, voteId) {
   const build = builtVote !== voteId && !reducedMotion.matches;
@@ -501,7 +567,9 @@ function buildReveal(view, list, rows, voteId) {
       item.querySelector(".bar-figures").textContent = votesText(0, 0);
       window.setTimeout(() => countUp(item, rows[rank]), (items.length - 1 - rank) * step);
     });
-    window.setTimeout(() => view.classList.add("is-decided"), (items.length - 1) * step + GROW_MS + BEAT_MS);
+    const counted = (items.length - 1) * step + GROW_MS;
+    window.setTimeout(() => view.classList.add("is-counted"), counted);
+    window.setTimeout(() => view.classList.add("is-decided"), counted + BEAT_MS);
   });
 }
 

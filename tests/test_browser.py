@@ -14,7 +14,7 @@ import json
 import re
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -1139,7 +1139,9 @@ def longest(stem: str, length: int) -> str:
 
 # Everything on screen is whole: no box past the viewport or under the footer, no text
 # wider than its box, nothing cut off by a box that hides its overflow. Decorations
-# (confetti, the skip link and screen-reader texts) are left out. Returns what is wrong.
+# (confetti, the skip link and screen-reader texts) are left out, and so is what a paged
+# box ([data-paged], the lobby's scenario) holds: it shows a page at a time (its own test
+# sees every page whole). Returns what is wrong.
 CLIPPED = r"""
 () => {
   for (const animation of document.getAnimations()) {
@@ -1149,7 +1151,7 @@ CLIPPED = r"""
   const vw = document.documentElement.clientWidth, vh = document.documentElement.clientHeight;
   const foot = document.getElementById("screen-foot");
   const footTop = foot && foot.getClientRects().length ? foot.getBoundingClientRect().top : vh;
-  const skip = (el) => el.closest(".confetti, .skip-link, .visually-hidden, .floating-reactions, [hidden]");
+  const skip = (el) => el.closest(".confetti, .skip-link, .visually-hidden, .floating-reactions, [hidden], [data-paged] *");
   const where = (el) => `${el.tagName.toLowerCase()}.${[...el.classList].join(".")}#${el.id} "${(el.textContent || "").trim().slice(0, 30)}"`;
   for (const el of document.body.querySelectorAll("*")) {
     if (skip(el)) continue;
@@ -1218,7 +1220,9 @@ DRAWN = "() => new Promise((done) => requestAnimationFrame(() => requestAnimatio
 
 
 def fits_every_projector(screen: Page, view: str) -> None:
-    """The screen at every projector size: whole, and on camera."""
+    """The screen at every projector size: whole, and on camera. Each size is a resize, and
+    a resize fits the view again (static/screen.js): this sees the view as a wall shows it
+    when drawn, not what a change within the view does to it (a_change_fits_every_projector)."""
     problems = {}
     for size, (width, height) in PROJECTORS.items():
         screen.set_viewport_size({"width": width, "height": height})
@@ -1230,11 +1234,35 @@ def fits_every_projector(screen: Page, view: str) -> None:
     assert not problems, f"{view}: " + json.dumps(problems, indent=1)
 
 
-def test_the_screen_fits_every_projector_in_every_phase(server: Server, stage: Stage) -> None:
-    """The longest content the model allows (60-character names, 140-character visions,
-    titles and affiliations, 10 battlers, a long scenario and challenge) in every phase of
-    the screen at 1920x1080, 1280x720 and 1024x768."""
-    battlers = [
+def a_change_fits_every_projector(
+    screen: Page, view: str, change: Callable[[], None], undo: Callable[[], None]
+) -> None:
+    """At every projector size, the view drawn and fitted at that size, then ``change`` (a
+    caption that appears over the clock) and the screen measured with no resize in between:
+    a wall never resizes, so only the change itself can fit the view again. ``undo`` goes
+    back for the next size."""
+    problems = {}
+    for size, (width, height) in PROJECTORS.items():
+        screen.set_viewport_size({"width": width, "height": height})
+        screen.evaluate(DRAWN)  # the resize's fit, before the change
+        change()
+        screen.evaluate(DRAWN)
+        found = screen.evaluate(CLIPPED)
+        if found:
+            problems[size] = found
+        screenshot(screen, f"fit-{view}-{size}")
+        undo()
+    assert not problems, f"{view}: " + json.dumps(problems, indent=1)
+
+
+LONGEST_SCENARIO = longest(
+    "It is 2079. The sea has risen a metre and the summers are hotter; how does our region thrive?", 2000
+)
+
+
+def longest_battlers() -> list[dict[str, str]]:
+    """Ten battlers, each with the longest name, vision and affiliation the model allows."""
+    return [
         {
             "name": longest(f"Alexandra Bæk-Sørensen von Kaufmann-Winther {n}", 60),
             "vision": longest(
@@ -1244,12 +1272,17 @@ def test_the_screen_fits_every_projector_in_every_phase(server: Server, stage: S
         }
         for n in range(1, 11)
     ]
+
+
+def test_the_screen_fits_every_projector_in_every_phase(server: Server, stage: Stage) -> None:
+    """The longest content the model allows (60-character names, 140-character visions,
+    titles and affiliations, 10 battlers, a 2,000-character scenario, a long challenge) in
+    every phase of the screen at 1920x1080, 1280x720 and 1024x768."""
+    battlers = longest_battlers()
     created = server.create_battle(
         title=longest("The future of Aarhus in 2079: the sea has risen and the summers are hotter", 140),
         topic=longest("Sustainability, climate, the harbour and the people who live by it", 140),
-        scenario=longest(
-            "It is 2079. The sea has risen a metre and the summers are hotter; how does our region thrive?", 600
-        ),
+        scenario=LONGEST_SCENARIO,
         language="en",
         battlers=battlers,
         rules={"turn_seconds": 5, "debate_seconds": 120, "eliminations_per_round": 8, "ties": "host"},
@@ -1267,18 +1300,36 @@ def test_the_screen_fits_every_projector_in_every_phase(server: Server, stage: S
         fits_every_projector(screen, "challenge")
         host("next")
         phase_is(screen, "Presentation")
+        caption = screen.locator("#screen-clock-caption")
         host("pause_timer")
         host("extend_timer", seconds=600)  # "10:05": the widest time a turn shows
         expect(screen.locator("#screen-clock")).to_have_text("10:05")
-        expect(screen.locator("#screen-clock-caption")).to_have_text("Paused")  # big, not only a grey clock
-        fits_every_projector(screen, "turn-paused")
         host("resume_timer")
-        expect(screen.locator("#screen-clock-caption")).to_have_text("Time left")
+        expect(caption).to_have_text("Time left")
         fits_every_projector(screen, "turn")
+
+        def pause() -> None:
+            host("pause_timer")
+            expect(caption).to_have_text("Paused")  # big, not only a grey clock
+
+        def resume() -> None:
+            host("resume_timer")
+            expect(caption).to_have_text("Time left")
+
+        a_change_fits_every_projector(screen, "turn-paused", pause, resume)
         host("next")
-        expect(screen.locator("#screen-clock")).to_have_text(re.compile(r"^\+0:0\d$"), timeout=15_000)
-        expect(screen.locator("#screen-clock-caption")).to_have_text("Overtime")
-        fits_every_projector(screen, "turn-overtime")
+        expect(caption).to_have_text("Time left")
+
+        def run_over() -> None:
+            assert caption.text_content() == "Time left", "the clock ran out before the wall was drawn"
+            expect(caption).to_have_text("Overtime", timeout=15_000)
+
+        def extend() -> None:  # overtime gets them from now (docs/protocol.md, extend_timer)
+            host("extend_timer", seconds=3)
+            expect(caption).to_have_text("Time left")
+
+        a_change_fits_every_projector(screen, "turn-overtime", run_over, extend)
+        expect(caption).to_have_text("Overtime", timeout=15_000)
         for _ in range(9):
             host("next")
         phase_is(screen, "Debate")
@@ -1313,6 +1364,67 @@ def test_the_screen_fits_every_projector_in_every_phase(server: Server, stage: S
         host("end_battle")
         phase_is(screen, "Finished")
         fits_every_projector(screen, "finished")
+
+
+# The lobby's scenario as the wall shows it now: its letters' size on the wall (zoom
+# included), the page it says it is on, and which of its characters (by index, spaces left
+# out) are whole in its box, and which only partly.
+SCENARIO_SHOWN = r"""
+() => {
+  const scenario = document.querySelector(".lobby .scenario");
+  const box = (scenario.closest("[data-paged]") || scenario).getBoundingClientRect();
+  const text = scenario.firstChild;
+  const range = document.createRange();
+  const whole = [], cut = [];
+  for (let i = 0; i < text.length; i += 1) {
+    if (!text.data[i].trim()) continue;
+    range.setStart(text, i);
+    range.setEnd(text, i + 1);
+    const r = range.getBoundingClientRect();
+    if (r.left >= box.left - 1 && r.right <= box.right + 1 && r.top >= box.top - 1 && r.bottom <= box.bottom + 1) whole.push(i);
+    else if (r.right > box.left && r.left < box.right && r.bottom > box.top && r.top < box.bottom) cut.push(i);
+  }
+  return {
+    px: parseFloat(getComputedStyle(scenario).fontSize) * scenario.currentCSSZoom,
+    rem: parseFloat(getComputedStyle(document.documentElement).fontSize),
+    page: document.querySelector(".scenario-page")?.textContent,
+    whole,
+    cut,
+  };
+}
+"""
+
+
+def test_a_long_scenario_pages_on_the_wall_in_letters_the_hall_reads(server: Server, stage: Stage) -> None:
+    """The longest scenario beside the longest roster: never shrunk below the wall's 1rem
+    (2.5 % of its height), it shows a page of whole lines at a time, and in turn every one
+    of its characters (a hall that asked for less motion: each page at once, no sliding)."""
+    created = server.create_battle(
+        title="Aarhus 2079", scenario=LONGEST_SCENARIO, language="en", battlers=longest_battlers()
+    )
+    screen = stage.page("projector", name="screen", reduced_motion="reduce")
+    screen.clock.install()
+    screen.goto(created["links"]["screen"])
+    phase_is(screen, "Lobby")
+    for size, (width, height) in PROJECTORS.items():
+        screen.set_viewport_size({"width": width, "height": height})
+        screen.evaluate(DRAWN)
+        shown = screen.evaluate(SCENARIO_SHOWN)
+        assert shown["px"] >= shown["rem"], (size, shown["px"], shown["rem"])
+        assert not screen.evaluate(CLIPPED), size
+    # At 1024x768, page by page: whole lines, and the whole scenario once round.
+    count = int(re.fullmatch(r"Page 1 of (\d+)", shown["page"]).group(1))  # type: ignore[union-attr]
+    assert count >= 2, shown["page"]
+    seen: set[int] = set()
+    for page in range(1, count + 1):
+        expect(screen.locator(".scenario-page")).to_have_text(f"Page {page} of {count}")
+        shown = screen.evaluate(SCENARIO_SHOWN)
+        assert shown["whole"] and not shown["cut"], (page, shown["cut"])
+        seen |= set(shown["whole"])
+        screenshot(screen, f"scenario-page-{page}-xga")
+        screen.clock.fast_forward(15_000)
+    expect(screen.locator(".scenario-page")).to_have_text(f"Page 1 of {count}")
+    assert seen == {i for i, c in enumerate(LONGEST_SCENARIO) if c.strip()}
 
 
 # --- the console's next step never moves -------------------------------------------------------------
@@ -1450,7 +1562,8 @@ def test_the_host_revokes_the_cohost_link_from_the_console(server: Server, stage
 # --- stagecraft ------------------------------------------------------------------------------------------
 
 # What the reveal looks like at every change: which rows are in (by rank), whether the one
-# who leaves is shown, and the top row's figures, with the time in ms.
+# who leaves is shown, whether the beat before it is, and the top row's figures, with the
+# time in ms.
 RECORD_REVEAL = r"""
 () => {
   window.revealLog = [];
@@ -1464,6 +1577,7 @@ RECORD_REVEAL = r"""
       t: performance.now() - start,
       shown: rows.filter((row) => row.classList.contains("is-shown")).map((row) => Number(row.dataset.rank)),
       decided: reveal.classList.contains("is-decided") && getComputedStyle(reveal.querySelector(".proposal")).visibility === "visible",
+      beat: [...reveal.querySelectorAll(".reveal-beat")].some((beat) => getComputedStyle(beat).visibility === "visible" && beat.textContent.trim()),
       top: rows[0].querySelector(".bar-figures").textContent,
     });
   };
@@ -1553,6 +1667,8 @@ def test_the_reveal_builds_reactions_float_and_the_vote_shows_a_big_qr_code(serv
     screen.evaluate(RECORD_REVEAL)
     calm.evaluate(RECORD_REVEAL)
     close_and_reveal(host)
+    expect(screen.locator(".reveal-beat")).to_be_visible()
+    screenshot(screen, "reveal-beat-projector")
     proposal = screen.locator(".reveal .proposal")
     expect(proposal).to_have_text("The rules say Cy leaves.")
     expect(proposal).to_be_visible()
@@ -1566,6 +1682,15 @@ def test_the_reveal_builds_reactions_float_and_the_vote_shows_a_big_qr_code(serv
     decided = next(entry["t"] for entry in log if entry["decided"])
     assert decided - all_in >= 1000, (all_in, decided)  # the beat of suspense
     assert not any(entry["decided"] for entry in log if len(entry["shown"]) < 3)
+    # The beat is seen: from when the last figures have counted up (give or take a frame)
+    # until who leaves is shown, the wall says the hall has spoken.
+    counting = max(i for i, entry in enumerate(log) if entry["top"] != "2 votes · 67 %")
+    counted = log[counting + 1]["t"]
+    beat = next((entry["t"] for entry in log if entry["beat"]), None)
+    assert beat is not None, "nothing on the wall shows the beat"
+    assert abs(beat - counted) <= 250 and decided - beat >= 1000, (counted, beat, decided)
+    assert all(entry["beat"] for entry in log if beat <= entry["t"] < decided)
+    assert not any(entry["beat"] for entry in log if entry["decided"])
     tops = [entry["top"] for entry in log if 0 in entry["shown"]]
     assert tops[0] != "2 votes · 67 %" and tops[-1] == "2 votes · 67 %", tops  # counted up
     # Reduced motion: the whole result at once.
