@@ -18,7 +18,7 @@ import pytest
 import redis
 from starlette.testclient import WebSocketDenialResponse
 
-from battles.app import SECURITY_HEADERS
+from battles.headers import SECURITY_HEADERS
 from battles.views import spreadsheet_safe
 from tests.clients import Client
 from tests.inprocess import InProcess

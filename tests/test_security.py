@@ -455,7 +455,7 @@ async def test_10000_oversized_frames_do_not_grow_the_servers_memory(tmp_path: P
     development machine RSS wanders by about 2.5 MiB either way from batch to batch, and
     drifts up by about 0.3 KiB per socket (3 MiB here): uvicorn's HTTP protocol object,
     which hands each connection to the websocket protocol, is left in a reference cycle
-    that only a full garbage collection frees, and app.py's hold_many_sockets makes those
+    that only a full garbage collection frees, and gctuning.py's hold_many_sockets makes those
     rare. With other test suites loading the machine, growths of up to 15.8 MiB were
     seen once. A leaked socket keeps far more (its Connection, queue, writer task and
     protocol objects, several KiB): 1.7 KiB kept per attempt fails this. This test found

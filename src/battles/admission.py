@@ -93,7 +93,7 @@ class Refusal:
 
 NO_BATTLE = Refusal(404, "no battle has that code")
 NO_TOKEN = Refusal(401, "a valid token is required")
-# Asked again in 5 s: a page away says so too (battles.app.store_away).
+# Asked again in 5 s: a page away says so too (battles.pages.store_away).
 STORE_AWAY = Refusal(503, "the store is unreachable", retry_after_s=5)
 
 

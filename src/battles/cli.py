@@ -21,7 +21,7 @@ import segno
 import uvicorn
 
 from battles import backup
-from battles.app import create_battle
+from battles.creation import create_battle
 from battles.demo import demo_draft
 from battles.errors import Unavailable
 from battles.settings import Settings

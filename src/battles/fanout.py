@@ -114,7 +114,7 @@ class FanOutProtocol(WebSocketsSansIOProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
         # Break the reference cycles a closed socket leaves, so that reference counting
-        # frees it now instead of the next full garbage collection, which app.py's
+        # frees it now instead of the next full garbage collection, which gctuning.py's
         # hold_many_sockets makes a hundred times rarer: measured, 10,000 sockets closed
         # for an oversized frame left about 30 MB behind (tests/test_security.py). The
         # cycles: our own scope extension holds bound methods of this protocol; the

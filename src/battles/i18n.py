@@ -16,6 +16,7 @@ from importlib.resources import files
 from typing import Any
 
 from babel.messages.pofile import read_po
+from starlette.requests import HTTPConnection
 
 from battles.model import Language
 
@@ -161,3 +162,9 @@ def refusal_text(language: Language, reason: str, params: dict[str, Any]) -> str
         return template.format(**words)
     except (KeyError, IndexError, ValueError):
         return template
+
+
+def language_of(request: HTTPConnection, default: Language) -> Language:
+    """The language a page or a chart is asked for in (``?lang=da``), else ``default``."""
+    wanted = request.query_params.get("lang")
+    return next((lang for lang in LANGUAGES if lang == wanted), default)

@@ -54,6 +54,8 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from starlette.requests import Request
+from starlette.responses import Response
 
 MULTIPROCESS_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -158,6 +160,11 @@ def render() -> bytes:
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, path=MULTIPROCESS_DIR)  # type: ignore[no-untyped-call]
     return generate_latest(registry)
+
+
+async def metrics_page(request: Request) -> Response:
+    """``GET /metrics``: Prometheus text, summed over the workers of this ``battles serve``."""
+    return Response(render(), media_type=CONTENT_TYPE)
 
 
 def _forget_dead_workers(directory: Path) -> None:

@@ -5,7 +5,7 @@ Every limit is a token bucket: ``burst`` tokens, refilled at a steady rate, one
 token per message or attempt. There are four:
 
 - **Messages per socket** (``message_rate``, ``message_burst``, ``message_flood``):
-  checked for every frame in ``app.py`` before the frame is parsed. A frame past the
+  checked for every frame in ``sockets.py`` before the frame is parsed. A frame past the
   limit is dropped with an ``error`` (``rate_limited``). Dropped frames still cost a
   token, so a client that keeps sending goes into debt; ``message_flood`` frames past
   the limit close the socket with 1008. A client that slows down when told recovers.

@@ -1,0 +1,30 @@
+"""A new battle, stored under a fresh join code: the codes' alphabet and shape, and
+``create_battle`` (for ``POST /api/battles`` and ``battles serve --demo``)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from battles import game
+from battles.model import BattleDraft
+from battles.rooms import now_ms
+from battles.stores.base import Secrets, Store
+
+JOIN_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read off a projector
+# A join code as new_code makes one, at any join_code_length (4 to 12, settings.py).
+CODE_SHAPE = re.compile(f"[{JOIN_ALPHABET}]{{4,12}}")
+
+
+def new_code(length: int) -> str:
+    return "".join(secrets.choice(JOIN_ALPHABET) for _ in range(length))
+
+
+async def create_battle(store: Store, draft: BattleDraft, code_length: int) -> tuple[str, Secrets]:
+    """Store a new battle under a fresh join code; returns the code and its tokens."""
+    tokens = Secrets.mint()
+    for _ in range(20):
+        code = new_code(code_length)
+        if await store.create(game.create(code, draft, now_ms()), tokens):
+            return code, tokens
+    raise RuntimeError("no free join code after 20 tries: make join_code_length longer")

@@ -1,0 +1,68 @@
+"""The HTML pages: the start page, the setup form, a battle's pages for each role, and the
+page a browser gets while the store is away. Each page is a template rendered in the
+language it is asked for (battles.i18n)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from battles import i18n
+from battles.admission import STORE_AWAY
+from battles.i18n import language_of
+from battles.model import Language
+from battles.services import services
+
+
+def page(
+    request: Request,
+    template: str,
+    language: Language,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+    **context: Any,
+) -> Response:
+    return services(request).templates.TemplateResponse(
+        request,
+        template,
+        {
+            "lang": language,
+            "_": i18n.gettext(language),
+            **context,
+        },
+        status_code=status_code,
+        headers=headers,
+    )
+
+
+async def battle_page(template: str, request: Request) -> Response:
+    """A page of one battle (``template``, bound in app.ROUTES), or a 404 for a code no battle has."""
+    code = request.path_params["code"].upper()
+    battle = await services(request).store.load(code)
+    if battle is None:
+        # A 404, so LookupGuard counts a guessed code that does not exist.
+        return page(request, "missing.html", language_of(request, "en"), status_code=404, code=code)
+    return page(request, template, language_of(request, battle.language), code=code, title=battle.title)
+
+
+async def index(request: Request) -> Response:
+    return page(request, "index.html", language_of(request, "en"))
+
+
+async def setup(request: Request) -> Response:
+    return page(request, "setup.html", language_of(request, "en"))
+
+
+async def store_away(request: Request, error: Exception) -> Response:
+    # The store cannot be reached right now (Redis away): ask again, as a refused handshake
+    # says (docs/protocol.md). A browser gets a page in both languages that reloads itself.
+    if request.scope["type"] != "http":
+        raise error  # an accepted socket has no HTTP answer left to give: it ends
+    seconds = math.ceil(STORE_AWAY.retry_after_s)
+    retry = {"retry-after": str(seconds)}
+    if "text/html" in request.headers.get("accept", ""):
+        return page(request, "away.html", language_of(request, "en"), 503, retry, retry_after_s=seconds)
+    return PlainTextResponse(STORE_AWAY.text, status_code=503, headers=retry)
