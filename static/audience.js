@@ -588,12 +588,18 @@ voiceForm.addEventListener("submit", (event) => {
 });
 
 // What became of this phone's own challenges and questions (docs/protocol.md, `your_submission`):
-// the server says it in this socket's language; the newest news stays until the next.
-live.on("your_submission", (news) => {
+// the server says it in this socket's language; the newest news stays until the next. A phone
+// that was away when it was decided finds it in its snapshot (`my_submissions`, oldest first).
+function showVoiceNews(news) {
   const box = $("#voice-news");
   box.hidden = false;
   box.dataset.outcome = news.outcome;
   box.textContent = `${news.message} “${news.text}”`;
+}
+live.on("your_submission", showVoiceNews);
+live.on("snapshot", (snapshot) => {
+  const told = snapshot.my_submissions || [];
+  if (told.length) showVoiceNews(told[told.length - 1]);
 });
 
 function voiceCooldownMs() {

@@ -66,6 +66,7 @@ class Client(Waiting):
         self.device: str | None = None
         self.my_ballot: dict[str, Any] | None = None
         self.welcome: dict[str, Any] = {}
+        self.snapshot: dict[str, Any] = {}  # the first, that the connection opened with
         self.presence: dict[str, int] = {}
         # Every snapshot and update in the order they arrived: (type, seq).
         self.received: list[tuple[str, int]] = []
@@ -87,7 +88,7 @@ class Client(Waiting):
         client = cls(socket, role)
         client.welcome = welcome = await client.expect("welcome")
         client.device = welcome.get("device") or device
-        await client.expect("snapshot")
+        client.snapshot = await client.expect("snapshot")
         return client
 
     async def _read(self) -> None:

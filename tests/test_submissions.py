@@ -233,3 +233,43 @@ async def test_a_phone_on_one_process_reaches_the_moderators_on_another(two_serv
     await host.close()
     await phone.close()
     await again.close()
+
+
+async def test_a_phone_away_when_its_submissions_were_decided_finds_them_in_its_snapshot(any_server: Server) -> None:
+    # Seen on main before: `your_submission` went only to the sockets open at that moment, and
+    # nothing told a phone that came back later (issue: "a phone that was offline when its
+    # challenge or question was decided is never told").
+    created = any_server.create_battle(title="Away", battlers=BATTLERS)
+    code = created["code"]
+    host = await Client.connect(any_server.ws_url, "host", code, created["host_token"])
+    await host.expect("submissions")
+    phone = await Client.connect(any_server.ws_url, "audience", code)
+    assert phone.snapshot["my_submissions"] == []
+    first = await sent(phone, "challenge", "No cars")
+    second = await sent(phone, "challenge", "Only bikes")
+    device = phone.device
+    await phone.close()
+    for submission, action in ((first, "approve"), (second, "dismiss")):
+        assert (await host.request({"type": "moderate", "submission": submission, "action": action}))["type"] == "ack"
+    phone = await Client.connect(any_server.ws_url, "audience", code, device=device)
+    third = await sent(phone, "challenge", "Boats")
+    await phone.close()
+    other = await Client.connect(any_server.ws_url, "audience", code)
+    await sent(other, "challenge", "Not mine")
+    await host.run("start_round")
+    await host.run("show_submission", submission=first)
+
+    back = await Client.connect(any_server.ws_url, "audience", code, device=device)
+    snapshot = back.snapshot
+    told = [(news["submission"], news["outcome"], news["text"]) for news in snapshot["my_submissions"]]
+    # Oldest news first: the dismissal, then the card on the screen; the waiting one is no news.
+    assert told == [(second, "dismissed", "Only bikes"), (first, "shown", "No cars")], told
+    assert third not in {news["submission"] for news in snapshot["my_submissions"]}
+    assert snapshot["my_submissions"][-1]["message"] == "Your challenge is on the screen."
+    fields = {"submission", "kind", "text", "outcome", "message", "at_ms"}
+    assert all(set(news) == fields for news in snapshot["my_submissions"])
+    # Another phone's snapshot names none of them.
+    assert (await Client.connect(any_server.ws_url, "audience", code)).snapshot["my_submissions"] == []
+    await host.close()
+    await other.close()
+    await back.close()

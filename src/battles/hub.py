@@ -32,7 +32,16 @@ from battles.running import Runner
 from battles.security import current_secrets
 from battles.settings import Settings
 from battles.stores.base import Secrets, Store
-from battles.views import battle_view, block_view, engagement_view, links, queue_view, submission_view, tally_view
+from battles.views import (
+    battle_view,
+    block_view,
+    engagement_view,
+    links,
+    my_submissions_view,
+    queue_view,
+    submission_view,
+    tally_view,
+)
 
 log = logging.getLogger("battles.hub")
 
@@ -115,6 +124,10 @@ class Hub:
             assert connection.device is not None
             choice = await self.store.ballot_of(battle.code, vote.id, connection.device) if vote else None
             for_role["my_ballot"] = {"vote_id": vote.id, "choice": choice} if vote and choice else None
+            # What became of its own challenges and questions, told again to a phone that
+            # was away when they were decided (docs/protocol.md, `snapshot`).
+            mine = await self.store.submissions_of(battle.code, connection.device)
+            for_role["my_submissions"] = my_submissions_view(mine, battle, connection.language)
         if connection.revoked(battle):
             # Revoked between its handshake and now: it gets no links, and goes.
             connection.close(CLOSE_REVOKED)

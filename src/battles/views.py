@@ -9,7 +9,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from battles import game, patches
-from battles.model import Battle, Block, Round, Submission
+from battles.i18n import outcome_text
+from battles.model import Battle, Block, Language, Round, Submission
 from battles.protocol import HOST_ROLES
 from battles.security import results_token
 from battles.stores.base import Secrets, Tally
@@ -79,6 +80,28 @@ def queue_view(items: list[Submission], blocks: list[Block]) -> list[dict[str, A
         for item in items
         if item.status not in ("dismissed", "blocked") or item in done or item.id in named
     ]
+
+
+def my_submissions_view(items: list[Submission], battle: Battle, language: Language) -> list[dict[str, Any]]:
+    """What became of a phone's own submissions, as ``your_submission`` told it, for its
+    snapshot: the decided ones (approved, shown, dismissed), oldest news first. A phone is
+    never told of a hold or a block (docs/protocol.md, ``your_submission``): those, like
+    the ones still waiting, are not news."""
+    shown = {
+        str(entry.details.get("submission")): entry.at_ms for entry in battle.log if entry.action == "show_submission"
+    }
+    news = []
+    for item in items:
+        if item.id in shown:
+            outcome, at_ms = "shown", shown[item.id]
+        elif item.status in ("approved", "dismissed"):
+            outcome, at_ms = item.status, max((d.at_ms for d in item.decisions), default=item.at_ms)
+        else:
+            continue
+        message = outcome_text(language, item.kind, outcome)
+        news.append({"submission": item.id, "kind": item.kind, "text": item.text, "outcome": outcome,
+                     "message": message, "at_ms": at_ms})  # fmt: skip
+    return sorted(news, key=lambda entry: entry["at_ms"])
 
 
 def shared_submissions(items: list[Submission]) -> list[Submission]:

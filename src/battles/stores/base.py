@@ -321,6 +321,12 @@ class Store(abc.ABC):
         """Every submission of the battle, in the order they were stored."""
 
     @abc.abstractmethod
+    async def submissions_of(self, code: str, device: str) -> list[Submission]:
+        """One device's submissions, in the order they were stored: what its phone's
+        snapshot says became of them (a cheap read: a hall that reconnects reads it once
+        per phone)."""
+
+    @abc.abstractmethod
     async def blocks(self, code: str) -> list[Block]:
         """The devices blocked in this battle, in the order they were blocked."""
 

@@ -115,6 +115,8 @@ CREATE TABLE IF NOT EXISTS submissions (
     decisions TEXT NOT NULL DEFAULT '[]',  -- JSON list of Decision
     PRIMARY KEY (code, number)
 ) WITHOUT ROWID;
+-- A device's own submissions (Store.submissions_of, a phone's snapshot) and its waiting count.
+CREATE INDEX IF NOT EXISTS submissions_of_device ON submissions (code, device);
 CREATE TABLE IF NOT EXISTS blocked_devices (
     code TEXT NOT NULL,
     device TEXT NOT NULL,
@@ -576,6 +578,12 @@ class EmbeddedStore(Store):
     async def submissions(self, code: str) -> list[Submission]:
         with _reachable():
             rows = self._connection().execute(f"{_SELECT_SUBMISSIONS} ORDER BY number", (code,)).fetchall()
+        return [_submission(*row) for row in rows]
+
+    async def submissions_of(self, code: str, device: str) -> list[Submission]:
+        with _reachable():
+            query = f"{_SELECT_SUBMISSIONS} AND device = ? ORDER BY number"
+            rows = self._connection().execute(query, (code, device)).fetchall()
         return [_submission(*row) for row in rows]
 
     async def blocks(self, code: str) -> list[Block]:

@@ -243,7 +243,8 @@ local function notice_item(number, status, rev, decisions, fixed)
 end
 """
 
-# KEYS: queue, submissions, states, waiting, blocked, the device's cool-down. ARGV:
+# KEYS: queue, submissions, states, waiting, blocked, the device's cool-down, the
+# submissions by device. ARGV:
 # device, cooldown_ms, most per device, most waiting, the stored JSON, status, channel.
 # Returns {'stored', number, rev}, {'cooldown', wait_ms} or {'refused', reason, limit}.
 _SUBMIT = (
@@ -265,6 +266,7 @@ redis.call('HINCRBY', KEYS[1], 'waiting', 1)
 redis.call('HINCRBY', KEYS[4], ARGV[1], 1)
 redis.call('HSET', KEYS[2], number, ARGV[5])
 redis.call('HSET', KEYS[3], number, ARGV[6] .. '|' .. rev)
+redis.call('HSET', KEYS[7], ARGV[1], (redis.call('HGET', KEYS[7], ARGV[1]) or '') .. number .. ',')
 redis.call('PUBLISH', ARGV[7], '{"kind":"submissions","items":[' .. notice_item(number, ARGV[6], rev, '[]', ARGV[5]) .. ']}')
 return {'stored', number, rev}
 """
@@ -635,6 +637,11 @@ class _Keys:
         return f"{self.battle}:decisions"
 
     @property
+    def by_device(self) -> str:
+        """Each device's submission numbers, "3,7,": a phone's snapshot reads its own."""
+        return f"{self.battle}:submissions-by-device"
+
+    @property
     def queue(self) -> tuple[str, str, str, str, str]:
         """The keys of the submissions' scripts: queue, submissions, states, waiting, blocked."""
         return (
@@ -946,9 +953,11 @@ class RedisStore(Store):
     @staticmethod
     def _put_submissions(pipe: Any, keys: _Keys, record: BattleRecord) -> None:
         queue, submissions, states, waiting, blocked = keys.queue
-        pipe.delete(*keys.queue, keys.decisions)
+        pipe.delete(*keys.queue, keys.decisions, keys.by_device)
         items = record.submissions
+        numbers: dict[str, str] = {}
         for item in items:
+            numbers[item.device] = numbers.get(item.device, "") + f"{_number(item.id)},"
             pipe.hset(submissions, _number(item.id), item.model_dump_json(exclude=_SUBMISSION_FIXED))
             pipe.hset(states, _number(item.id), f"{item.status}|{item.rev}")
             if item.decisions:
@@ -958,6 +967,8 @@ class RedisStore(Store):
         last_id = max((_number(item.id) for item in items), default=0)
         last_rev = max((item.rev for item in items), default=0)
         pipe.hset(queue, mapping={"ids": last_id, "rev": last_rev, "waiting": sum(i.status in WAITING for i in items)})
+        if numbers:
+            pipe.hset(keys.by_device, mapping=numbers)
         for block in record.blocked:
             pipe.hset(blocked, block.device, block.model_dump_json(exclude={"device"}))
 
@@ -1030,7 +1041,7 @@ class RedisStore(Store):
         keys = _Keys(code)
         fixed = submission.model_dump_json(exclude=_SUBMISSION_FIXED)
         reply = await self._submit(
-            keys=[*keys.queue[:5], keys.submitted(submission.device)],
+            keys=[*keys.queue[:5], keys.submitted(submission.device), keys.by_device],
             args=[
                 submission.device,
                 cooldown_ms,
@@ -1105,6 +1116,21 @@ class RedisStore(Store):
             )
             for number in numbers
         ]
+
+    @_reachable
+    async def submissions_of(self, code: str, device: str) -> list[Submission]:
+        keys = _Keys(code)
+        _, submissions, states, _, _ = keys.queue
+        listed = _text(await self._redis.hget(keys.by_device, device) or b"")
+        numbers = [int(number) for number in listed.split(",") if number]
+        if not numbers:
+            return []
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hmget(submissions, numbers)
+            pipe.hmget(states, numbers)
+            pipe.hmget(keys.decisions, numbers)
+            fixed, state, decisions = await pipe.execute()
+        return [_submission(*parts) for parts in zip(numbers, fixed, state, decisions, strict=True) if parts[1]]
 
     @_reachable
     async def blocks(self, code: str) -> list[Block]:
