@@ -103,7 +103,7 @@ def phase_is(page: Page, text: str) -> None:
     expect(page.locator("#phase-label")).to_have_text(text)
 
 
-# The console's shortcuts and their buttons (static/host.js, SHORTCUTS).
+# The console's shortcuts and their buttons (static/host/controls.js, Controls.shortcuts).
 SHORTCUTS = {"n": "#btn-next", " ": "#btn-pause", "e": "#btn-extend", "v": "#btn-vote", "r": "#btn-reveal"}
 
 
