@@ -19,6 +19,7 @@ import tree_sitter_javascript
 from playwright.sync_api import sync_playwright
 from tree_sitter import Language, Node, Parser
 
+from battles import hub
 from tests.browser import launch
 
 STATIC = Path(__file__).resolve().parents[1] / "static"
@@ -160,3 +161,16 @@ def test_no_page_script_is_longer_than_500_lines() -> None:
     long = {script: lines(script) for script in SCRIPTS if lines(script) > MOST_LINES}
     assert long.keys() <= TOO_LONG_FOR_NOW, f"split these by concern (static/host/ shows how): {long}"
     assert long.keys() == TOO_LONG_FOR_NOW, f"no longer too long: {sorted(TOO_LONG_FOR_NOW - long.keys())}"
+
+
+def test_no_page_script_keeps_a_copy_of_the_servers_close_codes() -> None:
+    # They come from the welcome (docs/protocol.md, `welcome`, close_codes): a copy in a
+    # page would drift from the server unseen.
+    codes = {str(code) for code in (hub.CLOSE_RESTART, hub.CLOSE_REVOKED, hub.CLOSE_REPLACED)}
+    copies = [
+        f"static/{script}:{node.start_point.row + 1}: {text(node.parent)}"
+        for script in SCRIPTS
+        for node in walk(parsed(script))
+        if node.type == "number" and text(node) in codes
+    ]
+    assert not copies, "read these from the welcome instead:\n" + "\n".join(copies)

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import jsonpatch
+from websockets.frames import CloseCode
 
 from battles import announcements, game, metrics, patches, protocol
 from battles.announcements import Committed, SubmissionsChanged
@@ -44,7 +45,7 @@ from battles.commands import CloseVote, Command, EndBattle, RevealResults, Revok
 from battles.errors import Conflict, Refused, Unavailable
 from battles.fanout import Connection, Outgoing
 from battles.i18n import outcome_text, refusal_text
-from battles.model import Actor, Battle, Language, Moderator, Submission
+from battles.model import SUBMISSION_MAX_CHARS, Actor, Battle, Language, Moderator, Submission
 from battles.protocol import HOST_ROLES, ROLES, Role
 from battles.security import current_secrets
 from battles.settings import Settings
@@ -71,6 +72,10 @@ CLOSE_REVOKED = 4401
 # Close code for a phone's socket that a newer socket of the same device replaced (another
 # tab): one socket per device and process, so a device is counted and heard once.
 CLOSE_REPLACED = 4409
+
+# Close code of a graceful shutdown: uvicorn closes every socket with it (docs/protocol.md,
+# Reconnecting). The welcome names it with the two above, so no page keeps a copy.
+CLOSE_RESTART = int(CloseCode.SERVICE_RESTART)
 
 
 def now_ms() -> int:
@@ -164,10 +169,12 @@ class Hub:
                 "max_message_bytes": self.settings.max_message_bytes,
                 "reaction_cooldown_ms": self.settings.reaction_cooldown_ms,
                 "submission_cooldown_ms": self.settings.submission_cooldown_ms,
+                "submission_max_chars": SUBMISSION_MAX_CHARS,
             },
             # How to come back after losing this socket (docs/protocol.md, Reconnecting):
             # the server, not each client, decides how a hall returns after a restart.
             reconnect=self._reconnect_policy(connection.role),
+            close_codes={"restart": CLOSE_RESTART, "revoked": CLOSE_REVOKED, "replaced": CLOSE_REPLACED},
         ))  # fmt: skip
         await self.send_snapshot(connection, base_url)
 
