@@ -523,7 +523,6 @@ const voiceBox = $("#voice-box");
 const voiceForm = $("#voice-form");
 const voiceText = $("#voice-text");
 const voiceStatus = $("#voice-status");
-const MAX_VOICE = 200;
 let voiceUntil = 0; // the device's cool-down, as the server last told it
 
 /** What this phone may send now: the same windows as game.submission_target. */
@@ -554,9 +553,17 @@ function renderVoice() {
   renderVoiceCount();
 }
 
+/** The longest text the server takes (docs/protocol.md, welcome's limits); null before a welcome. */
+function voiceLimit() {
+  const limits = live.welcome && live.welcome.limits;
+  return limits && typeof limits.submission_max_chars === "number" ? limits.submission_max_chars : null;
+}
+
 function renderVoiceCount() {
-  const left = MAX_VOICE - voiceText.value.length;
-  $("#voice-count").textContent = plural(left, "1 character left", "{n} characters left");
+  const limit = voiceLimit();
+  if (limit !== null) voiceText.maxLength = limit;
+  const left = limit === null ? null : limit - voiceText.value.length;
+  $("#voice-count").textContent = left === null ? "" : plural(left, "1 character left", "{n} characters left");
   $("#voice-send").disabled = Date.now() < voiceUntil;
 }
 

@@ -103,7 +103,7 @@ def phase_is(page: Page, text: str) -> None:
     expect(page.locator("#phase-label")).to_have_text(text)
 
 
-# The console's shortcuts and their buttons (static/host.js, SHORTCUTS).
+# The console's shortcuts and their buttons (static/host/controls.js, Controls.shortcuts).
 SHORTCUTS = {"n": "#btn-next", " ": "#btn-pause", "e": "#btn-extend", "v": "#btn-vote", "r": "#btn-reveal"}
 
 
@@ -324,16 +324,20 @@ def test_a_phone_keeps_its_ballot_through_a_reload_and_a_lost_connection(server:
     wanderer.on("websocket", on_socket)
     wanderer.goto(created["links"]["join"])
     phase_is(wanderer, "Lobby")
-    # The page follows the reconnect policy the server sends in the welcome.
+    # The page follows the reconnect policy the server sends in the welcome, and knows a
+    # restart by the welcome's close code for it.
     policy = welcomes[0]["reconnect"]
     assert policy == {"base_ms": 500, "max_ms": 15_000, "jitter": "full"}
     delays = wanderer.evaluate(
         """async ([welcome, url]) => {
-          const { reconnectDelay, reconnectPolicy } = await import(url);
+          const { Live, reconnectDelay, reconnectPolicy } = await import(url);
           const policy = reconnectPolicy(welcome);
+          const live = new Live({ role: "audience", protocols: () => [] });
+          live.welcome = welcome;
+          const [lost, restarted] = [1006, 1012].map((code) => live.closedAs("restart", code));
           const top = () => 1;
-          return [1, 2, 5].map((n) => reconnectDelay(policy, n, 1006, top))
-            .concat([reconnectDelay(policy, 1, 1012, top), reconnectDelay(null, 1, 1006, top), reconnectDelay(null, 3, 1006, top)]);
+          return [1, 2, 5].map((n) => reconnectDelay(policy, n, lost, top))
+            .concat([reconnectDelay(policy, 1, restarted, top), reconnectDelay(null, 1, lost, top), reconnectDelay(null, 3, lost, top)]);
         }""",
         [welcomes[0], module_url(wanderer, "client/live.js")],
     )
@@ -1760,6 +1764,34 @@ def send_voice(phone: Page, text: str, anonymous: bool = False) -> None:
     phone.locator("#voice-send").tap()
     expect(phone.locator("#voice-status")).to_have_text("Thank you! Sent for review.")
     expect(phone.locator("#voice-text")).to_have_value("")
+
+
+def test_the_phone_counts_a_challenge_down_from_the_bound_its_welcome_names(server: Server, stage: Stage) -> None:
+    # The bound is the server's (docs/protocol.md, `welcome`, limits): the network in between
+    # names another in the welcome, and that is the one the phone counts from.
+    created = battle(server, ["Ada", "Bo"])
+
+    def route(socket: WebSocketRoute) -> None:
+        upstream = socket.connect_to_server()
+
+        def to_page(message: str | bytes) -> None:
+            if isinstance(message, str) and json.loads(message)["type"] == "welcome":
+                welcome = json.loads(message)
+                welcome["limits"]["submission_max_chars"] = 40
+                message = json.dumps(welcome)
+            socket.send(message)
+
+        socket.on_message(upstream.send)
+        upstream.on_message(to_page)
+
+    phone = stage.watch(stage.context("phone").new_page(), "phone")
+    phone.route_web_socket(re.compile(r"/ws/audience/"), route)
+    phone.goto(created["links"]["join"])
+    expect(phone.locator("#voice-title")).to_have_text("Challenge the battlers")
+    expect(phone.locator("#voice-count")).to_have_text("40 characters left")
+    expect(phone.locator("#voice-text")).to_have_js_property("maxLength", 40)
+    phone.locator("#voice-text").fill("No cars")
+    expect(phone.locator("#voice-count")).to_have_text("33 characters left")
 
 
 def test_a_phone_is_heard_a_cohost_moderates_and_the_screen_shows_it(either_server: Server, stage: Stage) -> None:

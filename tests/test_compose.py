@@ -155,6 +155,25 @@ def test_the_image_installs_the_locked_runtime_dependencies_before_the_source(tm
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bin", "pyproject.toml", "requirements.lock"]
 
 
+def test_the_package_installs_every_page_file_where_the_app_looks_for_it() -> None:
+    # The image installs the package, not a link to the checkout: static/ and templates/
+    # reach it only through pyproject.toml's data-files, one glob per folder, under
+    # share/battles/ (battles.app finds them there). A new folder needs its own line.
+    data_files = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["data-files"]
+    installed = {
+        path.relative_to(ROOT).as_posix(): f"{target}/{path.name}"
+        for target, patterns in data_files.items()
+        for pattern in patterns
+        for path in ROOT.glob(pattern)
+        if path.is_file()
+    }
+    page_files = [
+        path.relative_to(ROOT).as_posix() for folder in ("static", "templates") for path in (ROOT / folder).rglob("*")
+    ]
+    wanted = {path: f"share/battles/{path}" for path in page_files if (ROOT / path).is_file()}
+    assert {path: installed.get(path) for path in wanted} == wanted
+
+
 def test_the_image_runs_as_its_own_user_and_writes_only_to_the_data_volume() -> None:
     steps = dockerfile()
     user = [arguments for instruction, arguments in steps if instruction == "USER"]

@@ -19,6 +19,8 @@ from battles.i18n import REASONS
 from battles.model import BattleDraft, Rules
 from battles.settings import Settings
 from battles.stores import embedded
+from tests.helpers import FOUR
+from tests.inprocess import InProcess
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -214,3 +216,13 @@ def test_the_update_example_applies_and_is_what_the_engine_sends() -> None:
     assert [views.public_event(e.model_dump(mode="json")) for e in announced.events] == update["events"]
     assert [e.model_dump(mode="json") for e in announced.events] == host_update["events"]
     assert (host_update["seq"], host_update["base"]) == (update["seq"], update["base"])
+
+
+async def test_the_welcome_example_has_every_field_a_phone_gets(app: InProcess) -> None:
+    (example,) = examples("welcome")
+    code = app.create_battle(title="T", battlers=FOUR)["code"]
+    phone = await app.connect("audience", code)
+    assert example.keys() == phone.welcome.keys()
+    assert example["limits"].keys() == phone.welcome["limits"].keys()
+    assert example["limits"]["submission_max_chars"] == phone.welcome["limits"]["submission_max_chars"]
+    assert example["close_codes"] == phone.welcome["close_codes"]

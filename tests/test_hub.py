@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from websockets.frames import CloseCode
 
+from battles.model import SUBMISSION_MAX_CHARS
+from battles.rooms import CLOSE_REPLACED, CLOSE_REVOKED
 from tests.clients import Client
 from tests.helpers import FOUR, to_the_vote
 from tests.inprocess import InProcess
@@ -210,6 +213,41 @@ async def test_the_embedded_evening_survives_a_server_restart(tmp_path: Path) ->
         assert host.battle["rounds"][-1]["votes"][-1]["totals"] == {"b1": 3, "b2": 1, "b3": 1, "b4": 0}
         await host.run("confirm_elimination")
         assert host.battle["phase"] == "elimination"
+    finally:
+        running.stop()
+
+
+async def test_the_welcome_names_the_close_codes_and_the_submission_bound_the_server_holds(tmp_path: Path) -> None:
+    # The pages copy none of them (docs/protocol.md, `welcome`): the welcome of a real server
+    # carries each, equal to its Python source, and the server then closes and refuses by it.
+    running = Server(f"sqlite:///{tmp_path / 'battles.sqlite3'}", tmp_path / "server.log", submission_cooldown_ms=0)
+    running.start()
+    try:
+        created = running.create_battle(title="Codes", battlers=FOUR)
+        code = created["code"]
+        host = await running.connect("host", code, created["host_token"])
+        cohost = await running.connect("host", code, created["cohost_token"])
+        phone = await running.connect("audience", code)
+        codes = {"restart": CloseCode.SERVICE_RESTART, "revoked": CLOSE_REVOKED, "replaced": CLOSE_REPLACED}
+        for client in (host, cohost, phone):
+            assert client.welcome["close_codes"] == codes
+            assert client.welcome["limits"]["submission_max_chars"] == SUBMISSION_MAX_CHARS
+        closes = phone.welcome["close_codes"]
+
+        longest = "x" * phone.welcome["limits"]["submission_max_chars"]
+        refused = await phone.request({"type": "submit", "kind": "challenge", "text": f"{longest}x"})
+        assert refused["type"] == "error" and refused["reason"] == "bad_message", refused
+        assert (await phone.request({"type": "submit", "kind": "challenge", "text": longest}))["type"] == "ack"
+
+        tab = await running.connect("audience", code, device=phone.device)
+        await phone.socket.wait_closed()
+        assert phone.socket.close_code == closes["replaced"]
+        await host.run("revoke_cohost")
+        await cohost.socket.wait_closed()
+        assert cohost.socket.close_code == closes["revoked"]
+        await asyncio.to_thread(running.stop)  # graceful, as a restart is
+        await tab.socket.wait_closed()
+        assert tab.socket.close_code == closes["restart"]
     finally:
         running.stop()
 

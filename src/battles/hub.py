@@ -25,9 +25,9 @@ from battles.errors import Refused
 from battles.fanout import Connection
 from battles.i18n import refusal_text
 from battles.loops import Loops
-from battles.model import Actor, Language, Moderator
+from battles.model import SUBMISSION_MAX_CHARS, Actor, Language, Moderator
 from battles.protocol import HOST_ROLES
-from battles.rooms import CLOSE_REVOKED, Room, now_ms, updates
+from battles.rooms import CLOSE_REPLACED, CLOSE_RESTART, CLOSE_REVOKED, Room, now_ms, updates
 from battles.running import Runner
 from battles.security import current_secrets
 from battles.settings import Settings
@@ -304,6 +304,8 @@ def welcome(connection: Connection, language: Language, settings: Settings) -> s
             "max_message_bytes": settings.max_message_bytes,
             "reaction_cooldown_ms": settings.reaction_cooldown_ms,
             "submission_cooldown_ms": settings.submission_cooldown_ms,
+            "submission_max_chars": SUBMISSION_MAX_CHARS,
         },
         reconnect={"base_ms": min(settings.reconnect_base_ms, longest), "max_ms": longest, "jitter": "full"},
+        close_codes={"restart": CLOSE_RESTART, "revoked": CLOSE_REVOKED, "replaced": CLOSE_REPLACED},
     )  # fmt: skip

@@ -247,11 +247,12 @@ def _frame(kind: ServerMessage, **fields: Any) -> str:
 
 def welcome(
     role: Role, code: str, server_ms: int, language: Language, device: str | None,
-    limits: dict[str, int], reconnect: dict[str, Any],
+    limits: dict[str, int], reconnect: dict[str, Any], close_codes: dict[str, int],
 ) -> str:  # fmt: skip
+    """``limits`` and ``close_codes``: the server's, so that no page keeps a copy (docs/protocol.md)."""
     return _frame(
         "welcome", protocol=PROTOCOL_VERSION, role=role, code=code, server_ms=server_ms, language=language,
-        device=device, limits=limits, reconnect=reconnect,
+        device=device, limits=limits, reconnect=reconnect, close_codes=close_codes,
     )  # fmt: skip
 
 

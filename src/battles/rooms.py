@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jsonpatch
+from websockets.frames import CloseCode
 
 from battles import announcements, patches, protocol
 from battles.announcements import Committed
@@ -34,6 +35,10 @@ CLOSE_REVOKED = 4401
 # Close code for a phone's socket that a newer socket of the same device replaced (another
 # tab): one socket per device and process, so a device is counted and heard once.
 CLOSE_REPLACED = 4409
+
+# Close code of a graceful shutdown: uvicorn closes every socket with it (docs/protocol.md,
+# Reconnecting). The welcome names it with the two above, so no page keeps a copy.
+CLOSE_RESTART = int(CloseCode.SERVICE_RESTART)
 
 
 def now_ms() -> int:

@@ -14,13 +14,6 @@ export const PROTOCOL = "battles.v1";
 // Until a welcome brings the server's reconnect policy: exponential, full jitter.
 const FIRST_DELAY_MS = 500;
 const MAX_DELAY_MS = 15000;
-// The server restarts (docs/protocol.md, Reconnecting): the whole hall comes back at once.
-const CLOSE_RESTART = 1012;
-// The host revoked this co-host link: trying again with it is refused for good.
-const CLOSE_REVOKED = 4401;
-// A newer socket of this device (another tab) took over: no retry until this page is
-// looked at again (then it takes over in turn).
-const CLOSE_REPLACED = 4409;
 const PING_EVERY_MS = 15000; // between bursts: one ping keeps the clock's samples fresh
 const SILENCE_LIMIT_MS = 50000; // no word (not even a pong) for this long: the socket is dead
 const OFFLINE_AFTER_ATTEMPTS = 5;
@@ -61,13 +54,14 @@ export function reconnectPolicy(welcome) {
  * How long to wait before reconnect try number `attempt` (1 for the first after a loss).
  * With the server's policy (docs/settings.md, reconnect_base_ms and reconnect_max_ms):
  * the first try waits up to base_ms, so a phone whose Wi-Fi blinked is back at once;
- * every later try, and the first after a restart (1012), up to max_ms, so a whole hall
- * comes back spread over that window. Without one: doubling from 500 ms up to 15 s.
- * Full jitter: a random time up to the cap.
+ * every later try, and the first after a restart (`restarted`: the server closed with
+ * its close_codes.restart), up to max_ms, so a whole hall comes back spread over that
+ * window. Without one: doubling from 500 ms up to 15 s. Full jitter: a random time up
+ * to the cap.
  */
-export function reconnectDelay(policy, attempt, closeCode, random = Math.random) {
+export function reconnectDelay(policy, attempt, restarted, random = Math.random) {
   let cap;
-  if (policy) cap = attempt <= 1 && closeCode !== CLOSE_RESTART ? policy.base_ms : policy.max_ms;
+  if (policy) cap = attempt <= 1 && !restarted ? policy.base_ms : policy.max_ms;
   else cap = Math.min(MAX_DELAY_MS, FIRST_DELAY_MS * 2 ** Math.max(0, attempt - 1));
   return random() * cap;
 }
@@ -103,7 +97,7 @@ export class Live {
     this.policy = null; // the server's reconnect policy, from the newest welcome
     this.lastCloseCode = null;
     this.revoked = false;
-    this.replaced = false; // closed with 4409: another tab of this device took over
+    this.replaced = false; // closed with close_codes.replaced: another tab of this device took over
     onLanguageChange((next) => this.send({ type: "set_language", language: next }));
   }
 
@@ -174,14 +168,16 @@ export class Live {
       this.socket = null;
       if (opened) this.attempts = 0;
       this.lastCloseCode = event.code;
-      if (event.code === CLOSE_REVOKED) {
+      if (this.closedAs("revoked", event.code)) {
         this.revoked = true; // the same token is refused from now on: stop knocking
         this.setStatus("offline");
         this.emit("close", { opened, code: event.code });
         this.emit("revoked", { code: event.code });
         return;
       }
-      if (event.code === CLOSE_REPLACED) {
+      // A newer socket of this device (another tab) took over: no retry until this page
+      // is looked at again (then it takes over in turn).
+      if (this.closedAs("replaced", event.code)) {
         this.replaced = true;
         this.setStatus("replaced");
         this.emit("close", { opened, code: event.code });
@@ -190,6 +186,16 @@ export class Live {
       this.emit("close", { opened, code: event.code });
       this.retry();
     });
+  }
+
+  /**
+   * Whether a close code is the server's `name` one (docs/protocol.md, welcome's
+   * close_codes: restart, revoked, replaced). Before the first welcome none is known:
+   * every close is then a lost connection, tried again.
+   */
+  closedAs(name, code) {
+    const codes = this.welcome && this.welcome.close_codes;
+    return Boolean(codes) && codes[name] === code;
   }
 
   /** Forget the current socket at once (a dead network, a silent socket) and try again. */
@@ -216,7 +222,7 @@ export class Live {
     if (this.revoked || this.replaced) return;
     this.attempts += 1;
     // Jittered: a hall of phones that lost the venue's wifi does not come back at once.
-    const delay = reconnectDelay(this.policy, this.attempts, this.lastCloseCode);
+    const delay = reconnectDelay(this.policy, this.attempts, this.closedAs("restart", this.lastCloseCode));
     this.setStatus(navigator.onLine === false || this.attempts > OFFLINE_AFTER_ATTEMPTS ? "offline" : "reconnecting");
     this.retryTimer = window.setTimeout(() => this.open(), delay);
   }
