@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.asyncio.client import ClientConnection, connect
 
 from tests.clients import Client
 from tests.helpers import FOUR, to_the_vote
@@ -91,3 +92,47 @@ async def test_a_device_reacts_once_per_cooldown_across_processes(two_servers: t
     with pytest.raises(TimeoutError):  # live ticks are 50 ms in the tests
         await host.expect("engagement", lambda m: reactions(m) > 1, timeout=0.5)
     await asyncio.gather(*(client.close() for client in (host, here, there)))
+
+
+async def test_a_device_has_one_socket_in_the_whole_hall(two_servers: tuple[Server, Server]) -> None:
+    # Seen on main before: a phone's second tab on the other process was not replaced (no
+    # 4409), and the hall counted the device once on each process.
+    one, two = two_servers
+    created = one.create_battle(title="One phone, two tabs", battlers=FOUR)
+    code = created["code"]
+    host = await Client.connect(one.ws_url, "host", code, created["host_token"])
+    first = await Client.connect(one.ws_url, "audience", code)
+    await host.until_presence(audience=1)
+    second = await Client.connect(two.ws_url, "audience", code, device=first.device)
+    async with asyncio.timeout(5):
+        await first.socket.wait_closed()
+    assert first.socket.close_code == 4409
+    await host.until_presence(audience=1)
+    assert second.socket.close_code is None
+
+    # Two more tabs of the device in the same instant, one on each process: one of the three
+    # sockets stays, whichever entered last in the order every process hears it (a tab may be
+    # replaced before its snapshot: these read what comes, not a whole join).
+    offer = ["battles.v1", f"device.{first.device}"]
+    tabs = [
+        second.socket,
+        *await asyncio.gather(*(connect(f"{s.ws_url}/ws/audience/{code}", subprotocols=offer) for s in (one, two))),
+    ]  # type: ignore[arg-type]
+    readers = [asyncio.create_task(drain(tab)) for tab in tabs[1:]]
+    async with asyncio.timeout(5):
+        while sum(tab.close_code is None for tab in tabs) > 1:
+            await asyncio.sleep(0.02)
+    await asyncio.sleep(0.5)  # and no later announcement closes the last one
+    assert [tab.close_code for tab in tabs].count(None) == 1
+    assert all(tab.close_code in (None, 4409) for tab in tabs)
+    await host.until_presence(audience=1)
+    for tab in tabs:
+        await tab.close()
+    await asyncio.gather(*readers)
+    await asyncio.gather(*(client.close() for client in (host, first, second)))
+
+
+async def drain(socket: ClientConnection) -> None:
+    with contextlib.suppress(Exception):
+        async for _ in socket:
+            pass

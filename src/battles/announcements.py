@@ -3,7 +3,7 @@
 The store publishes an announcement in the same atomic step as the write it tells of
 (``Store.commit``, ``Store.submit``, ``Store.moderate``), and every process, the
 writing one included, passes it on to its sockets (docs/architecture.md, "Delivery").
-Like ``protocol.py`` for the clients, this module owns every announcement: two kinds,
+Like ``protocol.py`` for the clients, this module owns every announcement: three kinds,
 told apart by ``kind``.
 
 - ``commit``: a new version of the battle, as the change from the version before it:
@@ -15,6 +15,9 @@ told apart by ``kind``.
 - ``submissions``: submissions stored or changed, for the moderators' queues and the
   phones that sent them. The Redis store writes this one in Lua from the stored JSON
   (``stores.redis._NOTICE``): ``tests/test_stores.py`` holds both stores to this schema.
+- ``entered``: a phone's socket entered its battle on some process (``Store.announce``,
+  no write with it): the processes close that device's older sockets, so that a device
+  has one socket, and is counted once, in the whole hall.
 """
 
 from __future__ import annotations
@@ -44,8 +47,18 @@ class SubmissionsChanged(Data):
     items: list[Submission]
 
 
-Announcement = Annotated[Committed | SubmissionsChanged, Field(discriminator="kind")]
-_ANNOUNCEMENT: TypeAdapter[Committed | SubmissionsChanged] = TypeAdapter(Announcement)
+class Entered(Data):
+    """A phone's socket entered, on some process: one device has one socket in the whole
+    hall, so every process closes its older sockets of that device (``rooms.Room.entered``)."""
+
+    kind: Literal["entered"] = "entered"
+    device: str
+    entry: str  # this socket's own name, so that the process holding it keeps it
+
+
+Announced = Committed | SubmissionsChanged | Entered
+Announcement = Annotated[Announced, Field(discriminator="kind")]
+_ANNOUNCEMENT: TypeAdapter[Announced] = TypeAdapter(Announcement)
 
 
 def state(battle: Battle) -> dict[str, Any]:
@@ -65,11 +78,11 @@ def committed(before: Battle, after: Battle, shown: Submission | None = None) ->
     )
 
 
-def encode(announcement: Committed | SubmissionsChanged) -> bytes:
+def encode(announcement: Announced) -> bytes:
     return announcement.model_dump_json().encode()
 
 
-def decode(payload: bytes) -> Committed | SubmissionsChanged:
+def decode(payload: bytes) -> Announced:
     return _ANNOUNCEMENT.validate_json(payload)
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from battles import announcements, game, metrics, protocol
 from battles.announcements import SubmissionsChanged
 from battles.commands import RevokeCohost
-from battles.errors import Refused
+from battles.errors import Refused, Unavailable
 from battles.fanout import Connection
 from battles.i18n import refusal_text
 from battles.loops import Loops
@@ -74,8 +74,13 @@ class Hub:
                 # Subscribe before loading, so no change can fall between the two.
                 await self.store.subscribe(code)
                 room = self.rooms[code] = Room.at(code, await self.runner.load(code))
-            room.enter(connection)
+            entry = room.enter(connection)
             metrics.connections.labels(connection.role).inc()
+        if entry is not None:
+            assert connection.device is not None
+            entered = announcements.Entered(device=connection.device, entry=entry)
+            with contextlib.suppress(Unavailable):  # while the store is away, one socket per process
+                await self.store.announce(code, announcements.encode(entered))
         connection.send(welcome(connection, room.battle.language, self.settings))
         await self.send_snapshot(connection, base_url)
 
@@ -84,8 +89,7 @@ class Hub:
         room = self.rooms.get(connection.code)
         if room is None:
             return
-        if connection in room.connections:
-            room.connections.discard(connection)
+        if room.leave(connection):
             metrics.connections.labels(connection.role).dec()
         if not room.connections:
             del self.rooms[connection.code]
@@ -278,6 +282,9 @@ class Hub:
         if room is None:
             return
         message = announcements.decode(payload)
+        if isinstance(message, announcements.Entered):
+            room.entered(message.device, message.entry)
+            return
         if isinstance(message, SubmissionsChanged):
             room.to_moderators(message.items)
             # Only changes are announced: an approved or dismissed one was just decided.

@@ -13,6 +13,7 @@ public) and the same frame goes to every socket of that view.
 
 from __future__ import annotations
 
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,7 +34,7 @@ from battles.views import public_event, public_patch, submission_view
 CLOSE_REVOKED = 4401
 
 # Close code for a phone's socket that a newer socket of the same device replaced (another
-# tab): one socket per device and process, so a device is counted and heard once.
+# tab): one socket per device in the whole hall, so a device is counted and heard once.
 CLOSE_REPLACED = 4409
 
 # Close code of a graceful shutdown: uvicorn closes every socket with it (docs/protocol.md,
@@ -63,6 +64,9 @@ class Room:
     sent: dict[str, Any] = field(default_factory=dict)
     audience_sent_ms: int = 0
     presence: dict[str, int] = field(default_factory=dict)
+    # Phones' sockets that entered on this process and whose ``entered`` announcement has
+    # not come back yet, by entry: newer than any socket of their device that one names.
+    unannounced: dict[str, Connection] = field(default_factory=dict)
 
     @classmethod
     def at(cls, code: str, battle: Battle) -> Room:
@@ -78,13 +82,39 @@ class Room:
                 counts[connection.role] += 1
         return counts
 
-    def enter(self, connection: Connection) -> None:
-        """A socket joins; an older socket of the same device (another tab) is closed."""
-        if connection.device is not None:
-            for older in self.connections:
-                if older.device == connection.device:
-                    older.close(CLOSE_REPLACED)
+    def enter(self, connection: Connection) -> str | None:
+        """A socket joins. A phone's older socket of the same device on this process
+        (another tab) is closed at once; the entry returned names the new one in the
+        ``entered`` announcement that tells the other processes (``entered``)."""
         self.connections.add(connection)
+        if connection.device is None:
+            return None
+        for older in self.connections:
+            if older.device == connection.device and older is not connection:
+                older.close(CLOSE_REPLACED)
+        entry = secrets.token_hex(8)
+        self.unannounced[entry] = connection
+        return entry
+
+    def entered(self, device: str, entry: str) -> None:
+        """A socket of ``device`` entered, on this process or another (docs/protocol.md,
+        close code 4409): one device has one socket in the whole hall, the one that
+        entered last in the order every process hears the announcements. This process's
+        sockets of that device that entered before it are closed; one whose own
+        announcement is still on its way entered after it, and stays."""
+        newest = self.unannounced.pop(entry, None)
+        waiting = set(self.unannounced.values())
+        for connection in self.connections:
+            if connection.device == device and connection is not newest and connection not in waiting:
+                connection.close(CLOSE_REPLACED)
+
+    def leave(self, connection: Connection) -> bool:
+        """A socket goes; False when it was not in the room."""
+        self.unannounced = {entry: c for entry, c in self.unannounced.items() if c is not connection}
+        if connection not in self.connections:
+            return False
+        self.connections.discard(connection)
+        return True
 
     def send_all(self, frame: Outgoing) -> None:
         for connection in list(self.connections):

@@ -336,6 +336,11 @@ class Store(abc.ABC):
     async def subscribe(self, code: str) -> None: ...
 
     @abc.abstractmethod
+    async def announce(self, code: str, announcement: bytes) -> None:
+        """Publish an announcement that no write goes with (``announcements.Entered``) to
+        the battle's subscribers in every process, in order with the others."""
+
+    @abc.abstractmethod
     async def unsubscribe(self, code: str) -> None: ...
 
     @abc.abstractmethod

@@ -625,6 +625,9 @@ class EmbeddedStore(Store):
 
     # --- helpers ----------------------------------------------------------------------
 
+    async def announce(self, code: str, announcement: bytes) -> None:
+        self._announce(code, announcement)
+
     def _announce(self, code: str, message: bytes) -> None:
         if code in self._subscribed:
             # As with a commit: on a later turn of the loop, never in the caller's stack.

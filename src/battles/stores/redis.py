@@ -1173,6 +1173,10 @@ class RedisStore(Store):
     async def subscribe(self, code: str) -> None:
         await self._fan_out.subscribe(_Keys(code).updates.encode(), code)
 
+    @_reachable
+    async def announce(self, code: str, announcement: bytes) -> None:
+        await self._redis.publish(_Keys(code).updates, announcement)
+
     async def unsubscribe(self, code: str) -> None:
         await self._fan_out.unsubscribe(_Keys(code).updates.encode())
 
