@@ -43,3 +43,8 @@ def test_submissions_round_trip() -> None:
     items = [Submission(id="s2", kind="challenge", text="No cars", at_ms=9, device="d2", status="approved", rev=3)]
     decoded = announcements.decode(announcements.submissions(items))
     assert isinstance(decoded, announcements.SubmissionsChanged) and decoded.items == items
+
+
+def test_an_entered_socket_round_trips() -> None:
+    entered = announcements.Entered(device="d1", entry="0a1b2c3d4e5f6a7b")
+    assert announcements.decode(announcements.encode(entered)) == entered
