@@ -686,10 +686,12 @@ def test_the_phone_loads_only_what_it_needs_and_keeps_it(server: Server, stage: 
     paths = sorted(urlsplit(r.url).path for r in loaded if not r.url.endswith("/favicon.svg"))
     catalogs = [path for path in paths if path.startswith("/i18n/")]
     assert len(catalogs) == 1 and re.fullmatch(r"/i18n/[0-9a-f]{12}\.json", catalogs[0]), paths  # the preload, used
+    panels = [f"{static}audience/{name}.js" for name in ("ballot", "nickname", "notice", "reactions", "views", "voice")]
     modules = [f"{static}client/{name}.js" for name in ("battle", "clock", "dom", "i18n", "live", "page", "patch")]
     assert [path for path in paths if path not in catalogs] == [
         "/join/" + lobby["code"],
         f"{static}audience.js",
+        *panels,
         f"{static}battles.css",
         *modules,
     ]
