@@ -1227,7 +1227,7 @@ DRAWN = "() => new Promise((done) => requestAnimationFrame(() => requestAnimatio
 
 def fits_every_projector(screen: Page, view: str) -> None:
     """The screen at every projector size: whole, and on camera. Each size is a resize, and
-    a resize fits the view again (static/screen.js): this sees the view as a wall shows it
+    a resize fits the view again (static/screen.js, screen/wall.js): this sees the view as a wall shows it
     when drawn, not what a change within the view does to it (a_change_fits_every_projector)."""
     problems = {}
     for size, (width, height) in PROJECTORS.items():
@@ -1653,7 +1653,7 @@ def test_the_reveal_builds_reactions_float_and_the_vote_shows_a_big_qr_code(serv
           for (let i = 0; i < 50; i += 1) floatReactions({ applause: 2000, fire: 600, yawn: 1 });
           return document.querySelectorAll(".floating-reaction").length;
         }""",
-        module_url(screen, "screen.js"),
+        module_url(screen, "screen/reactions.js"),
     )
     assert 6 <= floating <= 24, floating
 
