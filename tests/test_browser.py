@@ -686,10 +686,12 @@ def test_the_phone_loads_only_what_it_needs_and_keeps_it(server: Server, stage: 
     paths = sorted(urlsplit(r.url).path for r in loaded if not r.url.endswith("/favicon.svg"))
     catalogs = [path for path in paths if path.startswith("/i18n/")]
     assert len(catalogs) == 1 and re.fullmatch(r"/i18n/[0-9a-f]{12}\.json", catalogs[0]), paths  # the preload, used
+    panels = [f"{static}audience/{name}.js" for name in ("ballot", "nickname", "notice", "reactions", "views", "voice")]
     modules = [f"{static}client/{name}.js" for name in ("battle", "clock", "dom", "i18n", "live", "page", "patch")]
     assert [path for path in paths if path not in catalogs] == [
         "/join/" + lobby["code"],
         f"{static}audience.js",
+        *panels,
         f"{static}battles.css",
         *modules,
     ]
@@ -1225,7 +1227,7 @@ DRAWN = "() => new Promise((done) => requestAnimationFrame(() => requestAnimatio
 
 def fits_every_projector(screen: Page, view: str) -> None:
     """The screen at every projector size: whole, and on camera. Each size is a resize, and
-    a resize fits the view again (static/screen.js): this sees the view as a wall shows it
+    a resize fits the view again (static/screen.js, screen/wall.js): this sees the view as a wall shows it
     when drawn, not what a change within the view does to it (a_change_fits_every_projector)."""
     problems = {}
     for size, (width, height) in PROJECTORS.items():
@@ -1651,7 +1653,7 @@ def test_the_reveal_builds_reactions_float_and_the_vote_shows_a_big_qr_code(serv
           for (let i = 0; i < 50; i += 1) floatReactions({ applause: 2000, fire: 600, yawn: 1 });
           return document.querySelectorAll(".floating-reaction").length;
         }""",
-        module_url(screen, "screen.js"),
+        module_url(screen, "screen/reactions.js"),
     )
     assert 6 <= floating <= 24, floating
 
