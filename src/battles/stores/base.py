@@ -133,6 +133,18 @@ class BattleRecord:
     blocked: list[Block] = field(default_factory=list)  # devices blocked for the evening
 
 
+def cooldown_left(last_ms: int | None, now_ms: int, cooldown_ms: int) -> int:
+    """How long a device that last acted at ``last_ms`` waits before it acts again: 0 when it
+    may now (docs/protocol.md: ``cooldown`` for reactions, ``too_soon`` for submissions).
+
+    Both clocks are the ones passed in, never a store's own: the last action counts at the
+    time it came with, whatever cool-down it came under (the Redis store's Lua does the same,
+    ``redis._COOLDOWN``)."""
+    if last_ms is None or now_ms - last_ms >= cooldown_ms:
+        return 0
+    return cooldown_ms - (now_ms - last_ms)
+
+
 # Statuses that wait for a moderator: what the caps on pending submissions count.
 WAITING = ("pending", "held")
 
@@ -162,7 +174,8 @@ def moderation_changes(
         # The named one, and every other of the device still waiting for a moderator.
         targets = [(item, "blocked") for item in of_device if item.id == named.id or item.status in WAITING]
     else:
-        # Back where the block found them: waiting, apart when the word filter held them.
+        # Back where the block found them: waiting, apart when the word filter held them
+        # (it names the word it found: an empty ``held_for`` held nothing).
         targets = [(item, "held" if item.held_for else "pending") for item in of_device if item.status == "blocked"]
     changed = [(item, status) for item, status in targets if item.status != status]
     if any(len(item.decisions) >= MAX_DECISIONS for item, _ in changed):

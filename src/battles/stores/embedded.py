@@ -54,6 +54,7 @@ from battles.stores.base import (
     Store,
     Tally,
     ballot_refused,
+    cooldown_left,
     moderation_changes,
 )
 
@@ -465,9 +466,9 @@ class EmbeddedStore(Store):
         self, code: str, round_number: int, battler: str, kind: str, device: str, now_ms: int, cooldown_ms: int
     ) -> None:
         # One process: the cooldowns live in its memory (they need not outlive it).
-        last_ms = self._reacted.get((code, device))
-        if last_ms is not None and now_ms - last_ms < cooldown_ms:
-            raise Refused("cooldown", wait_ms=cooldown_ms - (now_ms - last_ms))
+        wait_ms = cooldown_left(self._reacted.get((code, device)), now_ms, cooldown_ms)
+        if wait_ms:
+            raise Refused("cooldown", wait_ms=wait_ms)
         self._reacted[(code, device)] = now_ms
         if len(self._reacted) > 10_000:  # a long evening's devices: forget the cooled ones
             self._reacted = {key: at_ms for key, at_ms in self._reacted.items() if now_ms - at_ms < cooldown_ms}
@@ -517,9 +518,9 @@ class EmbeddedStore(Store):
             if everyone >= most_waiting:
                 raise Refused("limit_reached", limit="waiting", most=most_waiting)
             # One process: the cooldowns live in its memory, like the reactions'.
-            last_ms = self._submitted.get((code, device))
-            if last_ms is not None and submission.at_ms - last_ms < cooldown_ms:
-                raise Refused("too_soon", wait_ms=cooldown_ms - (submission.at_ms - last_ms))
+            wait_ms = cooldown_left(self._submitted.get((code, device)), submission.at_ms, cooldown_ms)
+            if wait_ms:
+                raise Refused("too_soon", wait_ms=wait_ms)
             self._submitted[(code, device)] = submission.at_ms
             number, rev = db.execute(
                 "SELECT coalesce(max(number), 0) + 1, coalesce(max(rev), 0) + 1 FROM submissions WHERE code = ?",

@@ -21,7 +21,9 @@ keeps a battle on one slot and a Lua script may touch all of its keys at once:
     battle:{CODE}:waiting            hash: device -> its submissions pending or held
     battle:{CODE}:blocked            hash: device blocked for the evening -> its Block's
                                      JSON without the device
-    battle:{CODE}:submitted:DEVICE   the device's submission cool-down (expires)
+    battle:{CODE}:submitted:DEVICE   the now_ms of the device's last submission, for its
+                                     cool-down (expires COOLDOWN_SKEW_MS after it)
+    battle:{CODE}:cooldown:DEVICE    the same for the device's last reaction
     battle:{CODE}:updates            the pub/sub channel of the battle
 
 and global keys:
@@ -224,15 +226,36 @@ end
 return {'counted', ARGV[3]}
 """
 
-# KEYS: reactions, the device's cooldown. ARGV: field, cooldown_ms. Returns 0 when counted,
-# else the milliseconds left of the device's cooldown.
-_REACT = """
-if tonumber(ARGV[2]) > 0 and not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[2]) then
-  return math.max(redis.call('PTTL', KEYS[2]), 1)
+# How long a cool-down key outlives the cool-down, on Redis's clock: the processes' clocks
+# (which ``now_ms`` comes from) may differ from it and from each other by this much.
+COOLDOWN_SKEW_MS = 60_000
+
+# base.cooldown_left, on a key holding the time (now_ms) of the device's last action. The
+# key's expiry only tidies: the time in it decides, so every clock is the one passed in.
+_COOLDOWN = f"""
+local function cooldown_left(key, now, cooldown)
+  local last = tonumber(redis.call('GET', key))
+  if last == nil or now - last >= cooldown then return 0 end
+  return cooldown - (now - last)
 end
+local function cooldown_start(key, now, cooldown)
+  redis.call('SET', key, now, 'PX', cooldown + {COOLDOWN_SKEW_MS})
+end
+"""
+
+# KEYS: reactions, the device's cooldown. ARGV: field, cooldown_ms, now_ms. Returns 0 when
+# counted, else the milliseconds left of the device's cooldown.
+_REACT = (
+    _COOLDOWN
+    + """
+local now, cooldown = tonumber(ARGV[3]), tonumber(ARGV[2])
+local wait = cooldown_left(KEYS[2], now, cooldown)
+if wait > 0 then return wait end
+cooldown_start(KEYS[2], now, cooldown)
 redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
 return 0
 """
+)
 
 # Builds the announcement (announcements.SubmissionsChanged) of changed submissions from their stored
 # parts by concatenation: the stored JSON is never decoded and encoded again.
@@ -244,10 +267,11 @@ end
 """
 
 # KEYS: queue, submissions, states, waiting, blocked, the device's cool-down. ARGV:
-# device, cooldown_ms, most per device, most waiting, the stored JSON, status, channel.
-# Returns {'stored', number, rev}, {'cooldown', wait_ms} or {'refused', reason, limit}.
+# device, cooldown_ms, most per device, most waiting, the stored JSON, status, channel,
+# at_ms. Returns {'stored', number, rev}, {'cooldown', wait_ms} or {'refused', reason, limit}.
 _SUBMIT = (
     _NOTICE
+    + _COOLDOWN
     + """
 if redis.call('HEXISTS', KEYS[5], ARGV[1]) == 1 then return {'refused', 'device_blocked', ''} end
 if tonumber(redis.call('HGET', KEYS[4], ARGV[1]) or '0') >= tonumber(ARGV[3]) then
@@ -256,9 +280,9 @@ end
 if tonumber(redis.call('HGET', KEYS[1], 'waiting') or '0') >= tonumber(ARGV[4]) then
   return {'refused', 'limit_reached', 'waiting'}
 end
-if tonumber(ARGV[2]) > 0 and not redis.call('SET', KEYS[6], '1', 'NX', 'PX', ARGV[2]) then
-  return {'cooldown', math.max(redis.call('PTTL', KEYS[6]), 1)}
-end
+local wait = cooldown_left(KEYS[6], tonumber(ARGV[8]), tonumber(ARGV[2]))
+if wait > 0 then return {'cooldown', wait} end
+cooldown_start(KEYS[6], tonumber(ARGV[8]), tonumber(ARGV[2]))
 local number = redis.call('HINCRBY', KEYS[1], 'ids', 1)
 local rev = redis.call('HINCRBY', KEYS[1], 'rev', 1)
 redis.call('HINCRBY', KEYS[1], 'waiting', 1)
@@ -303,7 +327,8 @@ if action == 'block' or action == 'unblock' then
       if fields['device'] == device then
         if action == 'block' then
           targets[number] = 'blocked'
-        elseif fields['held_for'] ~= nil and fields['held_for'] ~= cjson.null then
+        elseif type(fields['held_for']) == 'string' and fields['held_for'] ~= '' then
+          -- base.moderation_changes: held again only when the filter named a word
           targets[number] = 'held'
         else
           targets[number] = 'pending'
@@ -1007,7 +1032,7 @@ class RedisStore(Store):
         keys = _Keys(code)
         wait_ms = await self._batch.run(
             "EVALSHA", self._react.sha, 2, keys.reactions(round_number), keys.cooldown(device),
-            f"{battler}|{kind}", cooldown_ms,
+            f"{battler}|{kind}", cooldown_ms, now_ms,
         )  # fmt: skip
         if wait_ms:
             raise Refused("cooldown", wait_ms=int(wait_ms))
@@ -1039,6 +1064,7 @@ class RedisStore(Store):
                 fixed,
                 submission.status,
                 keys.updates,
+                submission.at_ms,
             ],
         )
         outcome, *rest = reply
