@@ -8,6 +8,7 @@ scenario each), not where the count happens to drop.
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,3 +72,18 @@ def test_no_function_in_the_package_is_above_complexity_20() -> None:
         if block.complexity > MOST
     ]
     assert not tangled, f"above complexity {MOST} (radon cc; split them):\n" + "\n".join(tangled)
+
+
+MOST_LINES = 250  # a class longer than this holds more than one concern: split it
+
+
+def test_no_class_in_the_package_is_longer_than_250_lines() -> None:
+    """A class of one concern reads in one sitting; the stores are split by concern
+    (docs/architecture.md, "Stores"). Nested classes count on their own too."""
+    long = [
+        f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name} ({lines} lines)"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ClassDef) and (lines := (node.end_lineno or node.lineno) - node.lineno + 1) > MOST_LINES
+    ]
+    assert not long, f"longer than {MOST_LINES} lines (split them by concern):\n" + "\n".join(long)

@@ -185,11 +185,10 @@ def moderation_changes(
     ]
 
 
-class Store(abc.ABC):
-    """See the module docstring. All methods raise ``Unavailable`` when the backing
-    service cannot be reached. A write that timed out may still have happened: a
-    ballot resent with the same ``ballot_id`` is then acknowledged as ``duplicate``,
-    and a host command finds the battle's version moved on (``Conflict``)."""
+class Processes(abc.ABC):
+    """What the server processes of one store share: the connection's life, the signing
+    key, the fan-out of announcements and who is connected. Every method of every concern
+    raises ``Unavailable`` when the backing service cannot be reached."""
 
     @abc.abstractmethod
     async def start(self, listener: Listener) -> None:
@@ -205,18 +204,29 @@ class Store(abc.ABC):
     async def signing_key(self) -> bytes:
         """A key shared by every process of this store, made on first use."""
 
-    def shared_limits(self, name: str, per_minute: float, burst: int) -> AddressLimits | None:
-        """The per-address budget ``name`` shared by every process of this store, or
-        None when one process serves the store (the embedded store): then each budget
-        lives in that process's memory (``battles.ratelimit.address_limits``)."""
-        return None
-
     @abc.abstractmethod
     async def set_signing_key(self, key: bytes) -> None:
         """Replace the signing key (``battles restore``: the restored devices' ids are
         signed with the backup's key). Servers read it at every handshake."""
 
-    # --- battles --------------------------------------------------------------------
+    @abc.abstractmethod
+    async def subscribe(self, code: str) -> None: ...
+
+    @abc.abstractmethod
+    async def unsubscribe(self, code: str) -> None: ...
+
+    @abc.abstractmethod
+    async def report_presence(self, code: str, process: str, counts: dict[str, int], now_ms: int) -> None:
+        """This process's connection counts per role for one battle."""
+
+    @abc.abstractmethod
+    async def presence(self, code: str, now_ms: int) -> dict[str, int]:
+        """Connection counts per role summed over the processes that reported lately."""
+
+
+class Battles(abc.ABC):
+    """Battles and their versions: each one a versioned document, written by compare-and-set,
+    with its secrets, its timer index entry, and its backup and restore."""
 
     @abc.abstractmethod
     async def create(self, battle: Battle, tokens: Secrets) -> bool:
@@ -260,16 +270,14 @@ class Store(abc.ABC):
     async def put_record(self, record: BattleRecord) -> bool:
         """Store a battle from a record; False (and nothing written) when its code is taken."""
 
-    async def all_reactions(self, battle: Battle) -> dict[int, dict[str, dict[str, int]]]:
-        """The reaction counts of every round of ``battle``."""
-        return {rnd.number: await self.reactions(battle.code, rnd.number) for rnd in battle.rounds}
-
     @staticmethod
     def vote_ids(battle: Battle) -> list[str]:
         """Every vote of the battle, voided ones too: their ballots are kept."""
         return [vote.id for rnd in battle.rounds for vote in rnd.votes]
 
-    # --- ballots and reactions ------------------------------------------------------
+
+class Ballots(abc.ABC):
+    """The audience's counters: ballots and their tallies, reactions and their counts."""
 
     @abc.abstractmethod
     async def cast_ballot(
@@ -300,7 +308,14 @@ class Store(abc.ABC):
     async def reactions(self, code: str, round_number: int) -> dict[str, dict[str, int]]:
         """Reaction counts of one round: battler id -> kind -> count."""
 
-    # --- challenges and questions from phones -----------------------------------------
+    async def all_reactions(self, battle: Battle) -> dict[int, dict[str, dict[str, int]]]:
+        """The reaction counts of every round of ``battle``."""
+        return {rnd.number: await self.reactions(battle.code, rnd.number) for rnd in battle.rounds}
+
+
+class Submissions(abc.ABC):
+    """The audience's challenges and questions, the moderators' decisions on them, and the
+    devices blocked for the evening."""
 
     @abc.abstractmethod
     async def submit(
@@ -337,18 +352,23 @@ class Store(abc.ABC):
     async def blocks(self, code: str) -> list[Block]:
         """The devices blocked in this battle, in the order they were blocked."""
 
-    # --- fan-out and presence -------------------------------------------------------
 
-    @abc.abstractmethod
-    async def subscribe(self, code: str) -> None: ...
+class Limits:
+    """Limits and cool-downs. The per-address budgets are here; the per-device cool-downs of
+    reactions and submissions are checked inside ``Ballots.react`` and ``Submissions.submit``,
+    in the same atomic step as what they guard, by one rule (``cooldown_left``)."""
 
-    @abc.abstractmethod
-    async def unsubscribe(self, code: str) -> None: ...
+    def shared_limits(self, name: str, per_minute: float, burst: int) -> AddressLimits | None:
+        """The per-address budget ``name`` shared by every process of this store, or
+        None when one process serves the store (the embedded store): then each budget
+        lives in that process's memory (``battles.ratelimit.address_limits``)."""
+        return None
 
-    @abc.abstractmethod
-    async def report_presence(self, code: str, process: str, counts: dict[str, int], now_ms: int) -> None:
-        """This process's connection counts per role for one battle."""
 
-    @abc.abstractmethod
-    async def presence(self, code: str, now_ms: int) -> dict[str, int]:
-        """Connection counts per role summed over the processes that reported lately."""
+class Store(Processes, Battles, Ballots, Submissions, Limits):
+    """Every concern of a store in one interface, as callers use it: ``store.commit(...)``,
+    ``store.submit(...)``; each implementation is split the same way, one class per
+    concern on a shared connection (docs/architecture.md, "Stores"). All methods raise ``Unavailable`` when the backing
+    service cannot be reached. A write that timed out may still have happened: a
+    ballot resent with the same ``ballot_id`` is then acknowledged as ``duplicate``,
+    and a host command finds the battle's version moved on (``Conflict``)."""

@@ -88,11 +88,16 @@ from battles.stores.base import (
     WAITING,
     AddressLimits,
     BallotReceipt,
+    Ballots,
     BattleRecord,
     BattleRow,
+    Battles,
+    Limits,
     Listener,
+    Processes,
     Secrets,
     Store,
+    Submissions,
     Tally,
     ballot_refused,
 )
@@ -671,15 +676,16 @@ class _Keys:
 class _SharedLimits:
     """A per-address budget kept in Redis, so every process spends from the same one."""
 
-    def __init__(self, store: RedisStore, name: str, per_minute: float, burst: int) -> None:
+    def __init__(self, store: _RedisConnection, name: str, per_minute: float, burst: int) -> None:
         self.store, self.prefix, self.per_minute, self.burst = store, f"battles:limit:{name}:", per_minute, burst
 
     async def take(self, address: str, spend: bool = True) -> float:
         return await self.store.take_token(self.prefix + address, self.per_minute, self.burst, spend)
 
 
-class RedisStore(Store):
-    """See the module docstring.
+class _RedisConnection(Processes, Limits):
+    """The connection every concern of the store shares: its pool, scripts, batch and
+    fan-out; the signing key, the per-address limits, presence and subscriptions.
 
     ``socket_timeout_s`` bounds every wait on Redis: a command, a connect, a wait
     for a free pooled connection, and the silence after which the fan-out reader
@@ -805,7 +811,45 @@ class RedisStore(Store):
         )
         return int(wait_ms) / 1000
 
-    # --- battles --------------------------------------------------------------------
+    # --- presence -------------------------------------------------------------------
+
+    @_reachable
+    async def report_presence(self, code: str, process: str, counts: dict[str, int], now_ms: int) -> None:
+        key = _Keys(code).presence
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, process, json.dumps({"counts": counts, "at_ms": now_ms}))
+            # Only housekeeping: the key of a battle nobody reports on any more goes
+            # away. Freshness is judged by at_ms on reading.
+            pipe.pexpire(key, 2 * self.presence_ttl_ms)
+            await pipe.execute()
+
+    @_reachable
+    async def presence(self, code: str, now_ms: int) -> dict[str, int]:
+        key = _Keys(code).presence
+        total: dict[str, int] = {}
+        gone: list[bytes | str] = []
+        for process, raw in (await self._batch.run("HGETALL", key)).items():
+            report = json.loads(raw)
+            if now_ms - int(report["at_ms"]) > self.presence_ttl_ms:
+                gone.append(process)  # a process that stopped reporting: it died or left
+                continue
+            for role, count in report["counts"].items():
+                total[role] = total.get(role, 0) + int(count)
+        if gone:
+            await self._redis.hdel(key, *gone)
+        return total
+
+    # --- fan-out: one pub/sub connection per process (_FanOut) -------------------------
+
+    async def subscribe(self, code: str) -> None:
+        await self._fan_out.subscribe(_Keys(code).updates.encode(), code)
+
+    async def unsubscribe(self, code: str) -> None:
+        await self._fan_out.unsubscribe(_Keys(code).updates.encode())
+
+
+class _RedisBattles(_RedisConnection, Battles):
+    """Battles and their versions: a hash each, written by a script, and the timer index."""
 
     @_reachable
     async def create(self, battle: Battle, tokens: Secrets) -> bool:
@@ -904,8 +948,6 @@ class RedisStore(Store):
                 await pipe.execute()
         return review.due
 
-    # --- backup and restore ---------------------------------------------------------
-
     @_reachable
     async def codes(self) -> list[str]:
         # battle:{CODE} and nothing after it: braces are not special in SCAN's patterns.
@@ -914,79 +956,9 @@ class RedisStore(Store):
         }
         return sorted(found)
 
-    @_reachable
-    async def record(self, code: str) -> BattleRecord | None:
-        battle, tokens = await self.load(code), await self.secrets(code)
-        if battle is None or tokens is None:
-            return None
-        keys, vote_ids = _Keys(code), self.vote_ids(battle)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            for vote_id in vote_ids:
-                pipe.hgetall(keys.ballots(vote_id))
-                pipe.smembers(keys.seen(vote_id))
-            replies = await pipe.execute()
-        ballots: dict[str, dict[str, str]] = {}
-        seen: dict[str, list[tuple[str, str]]] = {}
-        for vote_id, chosen, counted in zip(vote_ids, replies[::2], replies[1::2], strict=True):
-            ballots[vote_id] = {_text(device): _text(choice) for device, choice in sorted(chosen.items())}
-            pairs = (_text(member).rpartition("|") for member in counted)
-            seen[vote_id] = sorted((device, ballot_id) for device, _, ballot_id in pairs)
-        return BattleRecord(
-            battle, tokens, ballots, seen, await self.all_reactions(battle),
-            await self.submissions(code), await self.blocks(code),
-        )  # fmt: skip
 
-    @_reachable
-    async def put_record(self, record: BattleRecord) -> bool:
-        """The counters first, the battle last: a restore cut short leaves no battle, and
-        doing it again writes the same counters (nothing here adds to what is there)."""
-        code = record.battle.code
-        keys = _Keys(code)
-        if await self._redis.exists(keys.battle):
-            return False
-        async with self._redis.pipeline(transaction=True) as pipe:
-            for vote_id, chosen in record.ballots.items():
-                pipe.delete(keys.ballots(vote_id), keys.seen(vote_id), keys.totals(vote_id))
-                if chosen:
-                    pipe.hset(keys.ballots(vote_id), mapping=chosen)  # type: ignore[arg-type]  # redis-py's mapping type is invariant
-                    totals: dict[str, int] = {}
-                    for choice in chosen.values():
-                        totals[choice] = totals.get(choice, 0) + 1
-                    pipe.hset(keys.totals(vote_id), mapping=totals)  # type: ignore[arg-type]
-            for vote_id, pairs in record.seen.items():
-                if pairs:
-                    pipe.sadd(keys.seen(vote_id), *(f"{device}|{ballot_id}" for device, ballot_id in pairs))
-            for number, battlers in record.reactions.items():
-                counts = {
-                    f"{battler}|{kind}": count for battler, kinds in battlers.items() for kind, count in kinds.items()
-                }
-                pipe.delete(keys.reactions(number))
-                if counts:
-                    pipe.hset(keys.reactions(number), mapping=counts)  # type: ignore[arg-type]
-            self._put_submissions(pipe, keys, record)
-            await pipe.execute()
-        tokens = record.secrets
-        return await self._write(record.battle, self._create, tokens.host, tokens.screen, tokens.cohost)
-
-    @staticmethod
-    def _put_submissions(pipe: Any, keys: _Keys, record: BattleRecord) -> None:
-        queue, submissions, states, waiting, blocked = keys.queue
-        pipe.delete(*keys.queue, keys.decisions)
-        items = record.submissions
-        for item in items:
-            pipe.hset(submissions, _number(item.id), item.model_dump_json(exclude=_SUBMISSION_FIXED))
-            pipe.hset(states, _number(item.id), f"{item.status}|{item.rev}")
-            if item.decisions:
-                pipe.hset(keys.decisions, _number(item.id), _DECISIONS.dump_json(item.decisions))
-            if item.status in WAITING:
-                pipe.hincrby(waiting, item.device, 1)
-        last_id = max((_number(item.id) for item in items), default=0)
-        last_rev = max((item.rev for item in items), default=0)
-        pipe.hset(queue, mapping={"ids": last_id, "rev": last_rev, "waiting": sum(i.status in WAITING for i in items)})
-        for block in record.blocked:
-            pipe.hset(blocked, block.device, block.model_dump_json(exclude={"device"}))
-
-    # --- ballots and reactions ------------------------------------------------------
+class _RedisBallots(_RedisConnection, Ballots):
+    """Ballots, their running totals and reactions, one script or command each."""
 
     @_reachable
     async def cast_ballot(
@@ -1046,7 +1018,9 @@ class RedisStore(Store):
             counts.setdefault(battler, {})[kind] = int(count)
         return counts
 
-    # --- challenges and questions from phones -----------------------------------------
+
+class _RedisSubmissions(_RedisConnection, Submissions):
+    """The audience's submissions, the moderators' decisions and the blocks: one script each."""
 
     @_reachable
     async def submit(
@@ -1140,41 +1114,82 @@ class RedisStore(Store):
         ]
         return sorted(blocks, key=lambda block: (block.at_ms, block.device))
 
-    # --- presence -------------------------------------------------------------------
+
+class RedisStore(_RedisBattles, _RedisBallots, _RedisSubmissions, Store):
+    """See the module docstring (the options: ``_RedisConnection``): every concern on one
+    connection, and the backup and restore of a battle, which reads and writes all of them."""
 
     @_reachable
-    async def report_presence(self, code: str, process: str, counts: dict[str, int], now_ms: int) -> None:
-        key = _Keys(code).presence
+    async def record(self, code: str) -> BattleRecord | None:
+        battle, tokens = await self.load(code), await self.secrets(code)
+        if battle is None or tokens is None:
+            return None
+        keys, vote_ids = _Keys(code), self.vote_ids(battle)
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, process, json.dumps({"counts": counts, "at_ms": now_ms}))
-            # Only housekeeping: the key of a battle nobody reports on any more goes
-            # away. Freshness is judged by at_ms on reading.
-            pipe.pexpire(key, 2 * self.presence_ttl_ms)
-            await pipe.execute()
+            for vote_id in vote_ids:
+                pipe.hgetall(keys.ballots(vote_id))
+                pipe.smembers(keys.seen(vote_id))
+            replies = await pipe.execute()
+        ballots: dict[str, dict[str, str]] = {}
+        seen: dict[str, list[tuple[str, str]]] = {}
+        for vote_id, chosen, counted in zip(vote_ids, replies[::2], replies[1::2], strict=True):
+            ballots[vote_id] = {_text(device): _text(choice) for device, choice in sorted(chosen.items())}
+            pairs = (_text(member).rpartition("|") for member in counted)
+            seen[vote_id] = sorted((device, ballot_id) for device, _, ballot_id in pairs)
+        return BattleRecord(
+            battle, tokens, ballots, seen, await self.all_reactions(battle),
+            await self.submissions(code), await self.blocks(code),
+        )  # fmt: skip
 
     @_reachable
-    async def presence(self, code: str, now_ms: int) -> dict[str, int]:
-        key = _Keys(code).presence
-        total: dict[str, int] = {}
-        gone: list[bytes | str] = []
-        for process, raw in (await self._batch.run("HGETALL", key)).items():
-            report = json.loads(raw)
-            if now_ms - int(report["at_ms"]) > self.presence_ttl_ms:
-                gone.append(process)  # a process that stopped reporting: it died or left
-                continue
-            for role, count in report["counts"].items():
-                total[role] = total.get(role, 0) + int(count)
-        if gone:
-            await self._redis.hdel(key, *gone)
-        return total
+    async def put_record(self, record: BattleRecord) -> bool:
+        """The counters first, the battle last: a restore cut short leaves no battle, and
+        doing it again writes the same counters (nothing here adds to what is there)."""
+        code = record.battle.code
+        keys = _Keys(code)
+        if await self._redis.exists(keys.battle):
+            return False
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for vote_id, chosen in record.ballots.items():
+                pipe.delete(keys.ballots(vote_id), keys.seen(vote_id), keys.totals(vote_id))
+                if chosen:
+                    pipe.hset(keys.ballots(vote_id), mapping=chosen)  # type: ignore[arg-type]  # redis-py's mapping type is invariant
+                    totals: dict[str, int] = {}
+                    for choice in chosen.values():
+                        totals[choice] = totals.get(choice, 0) + 1
+                    pipe.hset(keys.totals(vote_id), mapping=totals)  # type: ignore[arg-type]
+            for vote_id, pairs in record.seen.items():
+                if pairs:
+                    pipe.sadd(keys.seen(vote_id), *(f"{device}|{ballot_id}" for device, ballot_id in pairs))
+            for number, battlers in record.reactions.items():
+                counts = {
+                    f"{battler}|{kind}": count for battler, kinds in battlers.items() for kind, count in kinds.items()
+                }
+                pipe.delete(keys.reactions(number))
+                if counts:
+                    pipe.hset(keys.reactions(number), mapping=counts)  # type: ignore[arg-type]
+            self._put_submissions(pipe, keys, record)
+            await pipe.execute()
+        tokens = record.secrets
+        return await self._write(record.battle, self._create, tokens.host, tokens.screen, tokens.cohost)
 
-    # --- fan-out: one pub/sub connection per process (_FanOut) -------------------------
-
-    async def subscribe(self, code: str) -> None:
-        await self._fan_out.subscribe(_Keys(code).updates.encode(), code)
-
-    async def unsubscribe(self, code: str) -> None:
-        await self._fan_out.unsubscribe(_Keys(code).updates.encode())
+    @staticmethod
+    def _put_submissions(pipe: Any, keys: _Keys, record: BattleRecord) -> None:
+        queue, submissions, states, waiting, blocked = keys.queue
+        pipe.delete(*keys.queue, keys.decisions)
+        items = record.submissions
+        for item in items:
+            pipe.hset(submissions, _number(item.id), item.model_dump_json(exclude=_SUBMISSION_FIXED))
+            pipe.hset(states, _number(item.id), f"{item.status}|{item.rev}")
+            if item.decisions:
+                pipe.hset(keys.decisions, _number(item.id), _DECISIONS.dump_json(item.decisions))
+            if item.status in WAITING:
+                pipe.hincrby(waiting, item.device, 1)
+        last_id = max((_number(item.id) for item in items), default=0)
+        last_rev = max((item.rev for item in items), default=0)
+        pipe.hset(queue, mapping={"ids": last_id, "rev": last_rev, "waiting": sum(i.status in WAITING for i in items)})
+        for block in record.blocked:
+            pipe.hset(blocked, block.device, block.model_dump_json(exclude={"device"}))
 
 
 class _FanOut:
