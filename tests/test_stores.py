@@ -609,6 +609,13 @@ async def test_due_names_a_battle_once_its_vote_deadline_has_passed(store: Store
     assert await store.due(deadline + 86_400_000) == []
 
 
+async def test_due_names_the_battles_sorted_by_code(store: Store) -> None:
+    """Whichever deadline passed first: both stores answer alike (tests/test_store_rules.py)."""
+    await voting(store, "ZZ99", T0)
+    await voting(store, "AA11", T0 + 1_000)
+    assert await store.due(T0 + 60_000) == ["AA11", "ZZ99"]
+
+
 async def test_due_follows_a_timer_that_moves(store: Store) -> None:
     battle = await voting(store)
     first = deadline_of(battle)

@@ -254,7 +254,8 @@ class Battles(abc.ABC):
 
     @abc.abstractmethod
     async def due(self, now_ms: int) -> list[str]:
-        """Codes of battles whose next deadline (``game.next_deadline``) has passed."""
+        """Codes of battles whose next deadline (``game.next_deadline``) has passed, sorted
+        by code, like ``codes``."""
 
     # --- backup and restore ---------------------------------------------------------
 

@@ -433,7 +433,7 @@ class _EmbeddedBattles(_EmbeddedFile, Battles):
             rows = (
                 self._connection()
                 .execute(
-                    "SELECT code FROM battles WHERE next_deadline_ms <= ? ORDER BY next_deadline_ms",
+                    "SELECT code FROM battles WHERE next_deadline_ms <= ? ORDER BY code",
                     (now_ms,),
                 )
                 .fetchall()
