@@ -1,14 +1,9 @@
-"""The house rules that hold for every module: no function too tangled to follow, and an
-app module that only puts the others together.
+"""The house rules that hold for every module: no function too tangled to follow.
 
 radon's cyclomatic complexity of every function, method and closure in ``src/battles``
 (nested ones included) stays at 20 or below: radon's grade C. Past it, split the
 function where its concerns part (a pure decision and the I/O around it, one
 scenario each), not where the count happens to drop.
-
-``app.py`` is the composition root (docs/architecture.md, The app: a table of routes):
-the route table, the lifespan and ``create_app``. Endpoints, wrappers, caches and
-constants live in the modules named for what they do.
 """
 
 from __future__ import annotations
@@ -79,18 +74,16 @@ def test_no_function_in_the_package_is_above_complexity_20() -> None:
     assert not tangled, f"above complexity {MOST} (radon cc; split them):\n" + "\n".join(tangled)
 
 
-# What app.py may define itself: the composition and nothing else (docs/architecture.md).
-COMPOSITION = {"ROUTES", "lifespan", "create_app"}
+MOST_LINES = 250  # a class longer than this holds more than one concern: split it
 
 
-def test_app_py_defines_only_the_composition() -> None:
-    tree = ast.parse((PACKAGE / "app.py").read_text())
-    defined = set()
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            defined.add(node.name)
-        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            defined.update(name.id for target in targets for name in ast.walk(target) if isinstance(name, ast.Name))
-    extra = sorted(defined - COMPOSITION)
-    assert not extra, f"app.py defines {extra}: move each to the module of its concern (docs/architecture.md, Modules)"
+def test_no_class_in_the_package_is_longer_than_250_lines() -> None:
+    """A class of one concern reads in one sitting; the stores are split by concern
+    (docs/architecture.md, "Stores"). Nested classes count on their own too."""
+    long = [
+        f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name} ({lines} lines)"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ClassDef) and (lines := (node.end_lineno or node.lineno) - node.lineno + 1) > MOST_LINES
+    ]
+    assert not long, f"longer than {MOST_LINES} lines (split them by concern):\n" + "\n".join(long)

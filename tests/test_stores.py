@@ -310,6 +310,20 @@ async def test_a_device_reacts_once_per_cooldown_whatever_its_sockets(store: Sto
     assert await store.reactions(CODE, 1) == {"b1": {"applause": 2}}
 
 
+async def test_a_reaction_cooldown_runs_on_the_time_passed_in(store: Store) -> None:
+    """docs/protocol.md, ``react``: the device's last reaction is at the ``now_ms`` it came
+    with, whatever the store's own clock says, and whatever cool-down it was counted under."""
+    await store.react(CODE, 1, "b1", "fire", "d1", T0, 0)
+    with pytest.raises(Refused) as refused:
+        await store.react(CODE, 1, "b1", "fire", "d1", T0 + 300, 800)
+    assert refused.value.params == {"wait_ms": 500}
+    await store.react(CODE, 1, "b1", "fire", "d1", T0 + 800, 800)  # at once, not 800 ms of wall clock later
+    with pytest.raises(Refused) as refused:
+        await store.react(CODE, 1, "b1", "fire", "d1", T0 + 1000, 800)
+    assert refused.value.params == {"wait_ms": 600}
+    assert await store.reactions(CODE, 1) == {"b1": {"fire": 2}}
+
+
 async def test_reactions_are_counted_per_battle_round_battler_and_kind(store: Store) -> None:
     for _ in range(3):
         await store.react(CODE, 1, "b1", "applause", f"d{next(DEVICES)}", T0, 1)
@@ -376,6 +390,17 @@ async def test_a_device_submits_once_per_cooldown_whatever_its_sockets(store: St
         await store.submit(CODE, sent("d1", at_ms=T0 + 300), 10_000, 3, 10)
     assert refused.value.reason == "too_soon" and 0 < refused.value.params["wait_ms"] <= 10_000
     await store.submit(CODE, sent("d2", at_ms=T0 + 300), 10_000, 3, 10)  # another device
+    assert len(await store.submissions(CODE)) == 2
+
+
+async def test_a_submission_cooldown_runs_on_the_time_passed_in(store: Store) -> None:
+    """docs/protocol.md, ``submit``: the cool-down counts from the last submission's
+    ``at_ms``, whatever the store's own clock says and whatever cool-down it came under."""
+    await store.submit(CODE, sent("d1"), 0, 3, 10)
+    with pytest.raises(Refused) as refused:
+        await store.submit(CODE, sent("d1", at_ms=T0 + 300), 10_000, 3, 10)
+    assert (refused.value.reason, refused.value.params) == ("too_soon", {"wait_ms": 9_700})
+    await store.submit(CODE, sent("d1", at_ms=T0 + 10_000), 10_000, 3, 10)  # not 10 s of wall clock later
     assert len(await store.submissions(CODE)) == 2
 
 
@@ -494,6 +519,17 @@ async def test_a_block_can_be_undone_and_its_submissions_wait_again(store: Store
     assert refused.value.params == {"limit": "waiting_per_device", "most": 3}
 
 
+async def test_an_unblocked_submission_is_held_again_only_when_the_filter_named_a_word(store: Store) -> None:
+    """docs/protocol.md, ``moderate``: an unblock puts one back to ``held`` when the word
+    filter held it (``held_for`` names the word it found), else to ``pending``."""
+    clean = await submitted(store, "d1", held_for="")
+    held = await submitted(store, "d1", status="held", held_for="shit")
+    await store.moderate(CODE, clean.id, "block", "host", T0)
+    await store.moderate(CODE, clean.id, "unblock", "host", T0 + 1)
+    assert [item.status for item in await store.submissions(CODE)] == ["pending", "held"]
+    assert held.held_for == "shit"
+
+
 async def test_a_submission_keeps_a_bounded_record_of_decisions(store: Store) -> None:
     item = await submitted(store, "d1")
     for turn in range(MAX_DECISIONS):
@@ -571,6 +607,13 @@ async def test_due_names_a_battle_once_its_vote_deadline_has_passed(store: Store
     await committed(store, battle, c.CloseVote(type="close_vote"), deadline + 100)
     assert await store.due(deadline + 200) == []
     assert await store.due(deadline + 86_400_000) == []
+
+
+async def test_due_names_the_battles_sorted_by_code(store: Store) -> None:
+    """Whichever deadline passed first: both stores answer alike (tests/test_store_rules.py)."""
+    await voting(store, "ZZ99", T0)
+    await voting(store, "AA11", T0 + 1_000)
+    assert await store.due(T0 + 60_000) == ["AA11", "ZZ99"]
 
 
 async def test_due_follows_a_timer_that_moves(store: Store) -> None:

@@ -133,6 +133,18 @@ class BattleRecord:
     blocked: list[Block] = field(default_factory=list)  # devices blocked for the evening
 
 
+def cooldown_left(last_ms: int | None, now_ms: int, cooldown_ms: int) -> int:
+    """How long a device that last acted at ``last_ms`` waits before it acts again: 0 when it
+    may now (docs/protocol.md: ``cooldown`` for reactions, ``too_soon`` for submissions).
+
+    Both clocks are the ones passed in, never a store's own: the last action counts at the
+    time it came with, whatever cool-down it came under (the Redis store's Lua does the same,
+    ``redis._COOLDOWN``)."""
+    if last_ms is None or now_ms - last_ms >= cooldown_ms:
+        return 0
+    return cooldown_ms - (now_ms - last_ms)
+
+
 # Statuses that wait for a moderator: what the caps on pending submissions count.
 WAITING = ("pending", "held")
 
@@ -162,7 +174,8 @@ def moderation_changes(
         # The named one, and every other of the device still waiting for a moderator.
         targets = [(item, "blocked") for item in of_device if item.id == named.id or item.status in WAITING]
     else:
-        # Back where the block found them: waiting, apart when the word filter held them.
+        # Back where the block found them: waiting, apart when the word filter held them
+        # (it names the word it found: an empty ``held_for`` held nothing).
         targets = [(item, "held" if item.held_for else "pending") for item in of_device if item.status == "blocked"]
     changed = [(item, status) for item, status in targets if item.status != status]
     if any(len(item.decisions) >= MAX_DECISIONS for item, _ in changed):
@@ -172,11 +185,10 @@ def moderation_changes(
     ]
 
 
-class Store(abc.ABC):
-    """See the module docstring. All methods raise ``Unavailable`` when the backing
-    service cannot be reached. A write that timed out may still have happened: a
-    ballot resent with the same ``ballot_id`` is then acknowledged as ``duplicate``,
-    and a host command finds the battle's version moved on (``Conflict``)."""
+class Processes(abc.ABC):
+    """What the server processes of one store share: the connection's life, the signing
+    key, the fan-out of announcements and who is connected. Every method of every concern
+    raises ``Unavailable`` when the backing service cannot be reached."""
 
     @abc.abstractmethod
     async def start(self, listener: Listener) -> None:
@@ -192,18 +204,34 @@ class Store(abc.ABC):
     async def signing_key(self) -> bytes:
         """A key shared by every process of this store, made on first use."""
 
-    def shared_limits(self, name: str, per_minute: float, burst: int) -> AddressLimits | None:
-        """The per-address budget ``name`` shared by every process of this store, or
-        None when one process serves the store (the embedded store): then each budget
-        lives in that process's memory (``battles.ratelimit.address_limits``)."""
-        return None
-
     @abc.abstractmethod
     async def set_signing_key(self, key: bytes) -> None:
         """Replace the signing key (``battles restore``: the restored devices' ids are
         signed with the backup's key). Servers read it at every handshake."""
 
-    # --- battles --------------------------------------------------------------------
+    @abc.abstractmethod
+    async def subscribe(self, code: str) -> None: ...
+
+    @abc.abstractmethod
+    async def announce(self, code: str, announcement: bytes) -> None:
+        """Publish an announcement that no write goes with (``announcements.Entered``) to
+        the battle's subscribers in every process, in order with the others."""
+
+    @abc.abstractmethod
+    async def unsubscribe(self, code: str) -> None: ...
+
+    @abc.abstractmethod
+    async def report_presence(self, code: str, process: str, counts: dict[str, int], now_ms: int) -> None:
+        """This process's connection counts per role for one battle."""
+
+    @abc.abstractmethod
+    async def presence(self, code: str, now_ms: int) -> dict[str, int]:
+        """Connection counts per role summed over the processes that reported lately."""
+
+
+class Battles(abc.ABC):
+    """Battles and their versions: each one a versioned document, written by compare-and-set,
+    with its secrets, its timer index entry, and its backup and restore."""
 
     @abc.abstractmethod
     async def create(self, battle: Battle, tokens: Secrets) -> bool:
@@ -231,7 +259,8 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def due(self, now_ms: int) -> list[str]:
-        """Codes of battles whose next deadline (``game.next_deadline``) has passed."""
+        """Codes of battles whose next deadline (``game.next_deadline``) has passed, sorted
+        by code, like ``codes``."""
 
     # --- backup and restore ---------------------------------------------------------
 
@@ -247,16 +276,14 @@ class Store(abc.ABC):
     async def put_record(self, record: BattleRecord) -> bool:
         """Store a battle from a record; False (and nothing written) when its code is taken."""
 
-    async def all_reactions(self, battle: Battle) -> dict[int, dict[str, dict[str, int]]]:
-        """The reaction counts of every round of ``battle``."""
-        return {rnd.number: await self.reactions(battle.code, rnd.number) for rnd in battle.rounds}
-
     @staticmethod
     def vote_ids(battle: Battle) -> list[str]:
         """Every vote of the battle, voided ones too: their ballots are kept."""
         return [vote.id for rnd in battle.rounds for vote in rnd.votes]
 
-    # --- ballots and reactions ------------------------------------------------------
+
+class Ballots(abc.ABC):
+    """The audience's counters: ballots and their tallies, reactions and their counts."""
 
     @abc.abstractmethod
     async def cast_ballot(
@@ -287,7 +314,14 @@ class Store(abc.ABC):
     async def reactions(self, code: str, round_number: int) -> dict[str, dict[str, int]]:
         """Reaction counts of one round: battler id -> kind -> count."""
 
-    # --- challenges and questions from phones -----------------------------------------
+    async def all_reactions(self, battle: Battle) -> dict[int, dict[str, dict[str, int]]]:
+        """The reaction counts of every round of ``battle``."""
+        return {rnd.number: await self.reactions(battle.code, rnd.number) for rnd in battle.rounds}
+
+
+class Submissions(abc.ABC):
+    """The audience's challenges and questions, the moderators' decisions on them, and the
+    devices blocked for the evening."""
 
     @abc.abstractmethod
     async def submit(
@@ -330,23 +364,23 @@ class Store(abc.ABC):
     async def blocks(self, code: str) -> list[Block]:
         """The devices blocked in this battle, in the order they were blocked."""
 
-    # --- fan-out and presence -------------------------------------------------------
 
-    @abc.abstractmethod
-    async def subscribe(self, code: str) -> None: ...
+class Limits:
+    """Limits and cool-downs. The per-address budgets are here; the per-device cool-downs of
+    reactions and submissions are checked inside ``Ballots.react`` and ``Submissions.submit``,
+    in the same atomic step as what they guard, by one rule (``cooldown_left``)."""
 
-    @abc.abstractmethod
-    async def announce(self, code: str, announcement: bytes) -> None:
-        """Publish an announcement that no write goes with (``announcements.Entered``) to
-        the battle's subscribers in every process, in order with the others."""
+    def shared_limits(self, name: str, per_minute: float, burst: int) -> AddressLimits | None:
+        """The per-address budget ``name`` shared by every process of this store, or
+        None when one process serves the store (the embedded store): then each budget
+        lives in that process's memory (``battles.ratelimit.address_limits``)."""
+        return None
 
-    @abc.abstractmethod
-    async def unsubscribe(self, code: str) -> None: ...
 
-    @abc.abstractmethod
-    async def report_presence(self, code: str, process: str, counts: dict[str, int], now_ms: int) -> None:
-        """This process's connection counts per role for one battle."""
-
-    @abc.abstractmethod
-    async def presence(self, code: str, now_ms: int) -> dict[str, int]:
-        """Connection counts per role summed over the processes that reported lately."""
+class Store(Processes, Battles, Ballots, Submissions, Limits):
+    """Every concern of a store in one interface, as callers use it: ``store.commit(...)``,
+    ``store.submit(...)``; each implementation is split the same way, one class per
+    concern on a shared connection (docs/architecture.md, "Stores"). All methods raise ``Unavailable`` when the backing
+    service cannot be reached. A write that timed out may still have happened: a
+    ballot resent with the same ``ballot_id`` is then acknowledged as ``duplicate``,
+    and a host command finds the battle's version moved on (``Conflict``)."""

@@ -47,13 +47,18 @@ from battles.model import Battle, Block, Decision, Moderation, Moderator, Submis
 from battles.stores.base import (
     WAITING,
     BallotReceipt,
+    Ballots,
     BattleRecord,
     BattleRow,
+    Battles,
     Listener,
+    Processes,
     Secrets,
     Store,
+    Submissions,
     Tally,
     ballot_refused,
+    cooldown_left,
     moderation_changes,
 )
 
@@ -155,8 +160,29 @@ _COMMIT_BATTLE = (
 )
 
 
-class EmbeddedStore(Store):
-    """See the module docstring. ``path`` is a file name, or ``":memory:"``."""
+class Cooldowns:
+    """Limits and cool-downs: when each device of each battle last acted, in this process's
+    memory (one process: they need not outlive it), judged by ``base.cooldown_left``."""
+
+    # A long evening's devices: past this many, the ones whose cool-down ran out are forgotten.
+    MOST_KEPT = 10_000
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[str, str], int] = {}  # (code, device) -> now_ms of its last action
+
+    def left(self, code: str, device: str, now_ms: int, cooldown_ms: int) -> int:
+        return cooldown_left(self._last.get((code, device)), now_ms, cooldown_ms)
+
+    def start(self, code: str, device: str, now_ms: int, cooldown_ms: int) -> None:
+        self._last[(code, device)] = now_ms
+        if len(self._last) > self.MOST_KEPT:
+            self._last = {key: at_ms for key, at_ms in self._last.items() if now_ms - at_ms < cooldown_ms}
+
+
+class _EmbeddedFile(Processes):
+    """The database handle every concern of the store shares, its transactions and their
+    durability; and what lives in this process's memory: the connection's life, the fan-out
+    and presence. ``path`` is a file name, or ``":memory:"``."""
 
     def __init__(self, path: str, presence_ttl_ms: int = 10_000) -> None:
         self.path = path
@@ -167,10 +193,9 @@ class EmbeddedStore(Store):
         self._subscribed: set[str] = set()
         # code -> process -> (counts, at_ms)
         self._presence: dict[str, dict[str, tuple[dict[str, int], int]]] = {}
-        # (code, device) -> when the device last reacted, for the reaction cooldown
-        self._reacted: dict[tuple[str, str], int] = {}
-        # (code, device) -> when the device last submitted, for the submission cooldown
-        self._submitted: dict[tuple[str, str], int] = {}
+        # One process: the cool-downs live in its memory (they need not outlive it).
+        self._reacted = Cooldowns()
+        self._submitted = Cooldowns()
         # Group commit (_durable): transactions committed, and how many of them an
         # fsync of the WAL has made durable; one fsync runs at a time.
         self._wal: str | None = None  # None in memory: nothing to make durable
@@ -254,352 +279,6 @@ class EmbeddedStore(Store):
                 (key,),
             )
         await self._durable()
-
-    # --- battles --------------------------------------------------------------------
-
-    async def create(self, battle: Battle, tokens: Secrets) -> bool:
-        with self._transaction() as db:
-            cursor = db.execute(
-                _CREATE_BATTLE, (battle.code, tokens.host, tokens.screen, tokens.cohost, *BattleRow.of(battle))
-            )
-        await self._durable()
-        return cursor.rowcount == 1
-
-    async def load(self, code: str) -> Battle | None:
-        with _reachable():
-            row = self._connection().execute("SELECT state FROM battles WHERE code = ?", (code,)).fetchone()
-        if row is None:
-            return None
-        try:
-            return Battle.model_validate_json(row[0])
-        except ValidationError as error:
-            raise Fault(f"stored battle {code} does not parse") from error
-
-    async def secrets(self, code: str) -> Secrets | None:
-        with _reachable():
-            row = (
-                self._connection()
-                .execute("SELECT host_token, screen_token, cohost_token FROM battles WHERE code = ?", (code,))
-                .fetchone()
-            )
-        return None if row is None else Secrets(host=row[0], screen=row[1], cohost=row[2])
-
-    async def commit(self, battle: Battle, announcement: bytes) -> bool:
-        with self._transaction() as db:
-            cursor = db.execute(_COMMIT_BATTLE, (*BattleRow.of(battle), battle.code, battle.version - 1))
-            committed = cursor.rowcount == 1
-        # No await between the commit and the announcement: in one process, versions
-        # are announced in the order they were committed.
-        if committed and battle.code in self._subscribed:
-            # call_soon: the listener runs on a later turn of the loop, never inside the
-            # committer's call stack, just as it would with a store across the network.
-            self._running_loop().call_soon(self._deliver, battle.code, announcement)
-        # The announcement goes out while the fsync runs; the caller's ack waits for it.
-        await self._durable()
-        return committed
-
-    async def version(self, code: str) -> int | None:
-        with _reachable():
-            row = self._connection().execute("SELECT version FROM battles WHERE code = ?", (code,)).fetchone()
-        return None if row is None else int(row[0])
-
-    async def due(self, now_ms: int) -> list[str]:
-        with _reachable():
-            rows = (
-                self._connection()
-                .execute(
-                    "SELECT code FROM battles WHERE next_deadline_ms <= ? ORDER BY next_deadline_ms",
-                    (now_ms,),
-                )
-                .fetchall()
-            )
-        return [str(code) for (code,) in rows]
-
-    # --- backup and restore ---------------------------------------------------------
-
-    async def codes(self) -> list[str]:
-        with _reachable():
-            rows = self._connection().execute("SELECT code FROM battles ORDER BY code").fetchall()
-        return [str(code) for (code,) in rows]
-
-    async def record(self, code: str) -> BattleRecord | None:
-        battle, tokens = await self.load(code), await self.secrets(code)
-        if battle is None or tokens is None:
-            return None
-        db = self._connection()
-        ballots: dict[str, dict[str, str]] = {vote_id: {} for vote_id in self.vote_ids(battle)}
-        seen: dict[str, list[tuple[str, str]]] = {vote_id: [] for vote_id in ballots}
-        with _reachable():
-            for vote_id, device, choice in db.execute(
-                "SELECT vote_id, device, choice FROM ballots WHERE code = ? ORDER BY vote_id, device", (code,)
-            ):
-                ballots.setdefault(vote_id, {})[device] = choice
-            for vote_id, device, ballot_id in db.execute(
-                "SELECT vote_id, device, ballot_id FROM seen_ballots WHERE code = ? ORDER BY vote_id, device, ballot_id",
-                (code,),
-            ):
-                seen.setdefault(vote_id, []).append((device, ballot_id))
-        return BattleRecord(
-            battle, tokens, ballots, seen, await self.all_reactions(battle),
-            await self.submissions(code), await self.blocks(code),
-        )  # fmt: skip
-
-    async def put_record(self, record: BattleRecord) -> bool:
-        battle, tokens, code = record.battle, record.secrets, record.battle.code
-        with self._transaction() as db:
-            created = db.execute(
-                _CREATE_BATTLE, (code, tokens.host, tokens.screen, tokens.cohost, *BattleRow.of(battle))
-            )
-            if created.rowcount != 1:
-                return False
-            db.executemany(
-                "INSERT INTO ballots (code, vote_id, device, choice) VALUES (?, ?, ?, ?)",
-                [
-                    (code, vote_id, device, choice)
-                    for vote_id, chosen in record.ballots.items()
-                    for device, choice in chosen.items()
-                ],
-            )
-            db.executemany(
-                "INSERT INTO seen_ballots (code, vote_id, device, ballot_id) VALUES (?, ?, ?, ?)",
-                [
-                    (code, vote_id, device, ballot_id)
-                    for vote_id, pairs in record.seen.items()
-                    for device, ballot_id in pairs
-                ],
-            )
-            db.executemany(
-                "INSERT INTO reactions (code, round, battler, kind, count) VALUES (?, ?, ?, ?, ?)",
-                [
-                    (code, number, battler, kind, count)
-                    for number, battlers in record.reactions.items()
-                    for battler, kinds in battlers.items()
-                    for kind, count in kinds.items()
-                ],
-            )
-            db.executemany(_INSERT_SUBMISSION, [_submission_row(code, item) for item in record.submissions])
-            db.executemany(_INSERT_BLOCK, [_block_row(code, block) for block in record.blocked])
-        await self._durable()
-        return True
-
-    # --- ballots and reactions ------------------------------------------------------
-
-    async def cast_ballot(
-        self, code: str, vote_id: str, device: str, choice: str, ballot_id: str, now_ms: int
-    ) -> BallotReceipt:
-        receipt = self._record_ballot(code, vote_id, device, choice, ballot_id, now_ms)
-        # A duplicate too: its first sending may have been recorded and never synced.
-        await self._durable()
-        return receipt
-
-    def _record_ballot(
-        self, code: str, vote_id: str, device: str, choice: str, ballot_id: str, now_ms: int
-    ) -> BallotReceipt:
-        key = (code, vote_id, device)
-        with self._transaction() as db:
-            # A resent ballot that was already recorded is acknowledged again, even after the close.
-            if db.execute(
-                "SELECT 1 FROM seen_ballots WHERE code = ? AND vote_id = ? AND device = ? AND ballot_id = ?",
-                (*key, ballot_id),
-            ).fetchone():
-                row = db.execute(
-                    "SELECT choice FROM ballots WHERE code = ? AND vote_id = ? AND device = ?", key
-                ).fetchone()
-                if row is None:
-                    raise Fault(f"ballot {ballot_id} seen in {code}/{vote_id} without a stored choice")
-                return BallotReceipt("duplicate", str(row[0]))
-            gate = db.execute(
-                "SELECT vote_id, vote_open, vote_deadline_ms, vote_choices FROM battles WHERE code = ?",
-                (code,),
-            ).fetchone()
-            if gate is None or gate[0] is None or gate[0] != vote_id:
-                raise Refused("wrong_vote")
-            _, is_open, deadline_ms, choices = gate
-            if not is_open or (deadline_ms and now_ms >= deadline_ms):
-                raise Refused("vote_closed")
-            if choice not in json.loads(choices):
-                raise Refused("bad_choice")
-            (recorded,) = db.execute(
-                "SELECT count(*) FROM seen_ballots WHERE code = ? AND vote_id = ? AND device = ?", key
-            ).fetchone()
-            if recorded >= game.MAX_BALLOTS_PER_DEVICE:
-                raise ballot_refused("limit_reached")
-            db.execute(
-                "INSERT INTO seen_ballots (code, vote_id, device, ballot_id) VALUES (?, ?, ?, ?)", (*key, ballot_id)
-            )
-            row = db.execute("SELECT choice FROM ballots WHERE code = ? AND vote_id = ? AND device = ?", key).fetchone()
-            previous: str | None = None if row is None else row[0]
-            if previous == choice:
-                return BallotReceipt("unchanged", choice)
-            db.execute(
-                "INSERT INTO ballots (code, vote_id, device, choice) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (code, vote_id, device) DO UPDATE SET choice = excluded.choice",
-                (*key, choice),
-            )
-            return BallotReceipt("counted" if previous is None else "changed", choice)
-
-    async def ballot_of(self, code: str, vote_id: str, device: str) -> str | None:
-        with _reachable():
-            row = (
-                self._connection()
-                .execute(
-                    "SELECT choice FROM ballots WHERE code = ? AND vote_id = ? AND device = ?",
-                    (code, vote_id, device),
-                )
-                .fetchone()
-            )
-        return None if row is None else str(row[0])
-
-    async def tally(self, code: str, vote_id: str) -> Tally:
-        with _reachable():
-            rows = (
-                self._connection()
-                .execute(
-                    "SELECT choice, COUNT(*) FROM ballots WHERE code = ? AND vote_id = ? GROUP BY choice",
-                    (code, vote_id),
-                )
-                .fetchall()
-            )
-        totals = {str(choice): int(count) for choice, count in rows}
-        return Tally(totals=totals, ballots=sum(totals.values()))
-
-    async def react(
-        self, code: str, round_number: int, battler: str, kind: str, device: str, now_ms: int, cooldown_ms: int
-    ) -> None:
-        # One process: the cooldowns live in its memory (they need not outlive it).
-        last_ms = self._reacted.get((code, device))
-        if last_ms is not None and now_ms - last_ms < cooldown_ms:
-            raise Refused("cooldown", wait_ms=cooldown_ms - (now_ms - last_ms))
-        self._reacted[(code, device)] = now_ms
-        if len(self._reacted) > 10_000:  # a long evening's devices: forget the cooled ones
-            self._reacted = {key: at_ms for key, at_ms in self._reacted.items() if now_ms - at_ms < cooldown_ms}
-        # Not waited on to be durable: a reaction is answered by the engagement meter, not
-        # acknowledged, and the next ballot's or command's fsync takes it along.
-        with self._transaction() as db:
-            db.execute(
-                "INSERT INTO reactions (code, round, battler, kind, count) VALUES (?, ?, ?, ?, 1)"
-                " ON CONFLICT (code, round, battler, kind) DO UPDATE SET count = count + 1",
-                (code, round_number, battler, kind),
-            )
-
-    async def reactions(self, code: str, round_number: int) -> dict[str, dict[str, int]]:
-        with _reachable():
-            rows = (
-                self._connection()
-                .execute(
-                    "SELECT battler, kind, count FROM reactions WHERE code = ? AND round = ?",
-                    (code, round_number),
-                )
-                .fetchall()
-            )
-        counts: dict[str, dict[str, int]] = {}
-        for battler, kind, count in rows:
-            counts.setdefault(str(battler), {})[str(kind)] = int(count)
-        return counts
-
-    # --- challenges and questions from phones -----------------------------------------
-
-    async def submit(
-        self, code: str, submission: Submission, cooldown_ms: int, most_per_device: int, most_waiting: int
-    ) -> Submission:
-        device = submission.device
-        with self._transaction() as db:
-            if db.execute("SELECT 1 FROM blocked_devices WHERE code = ? AND device = ?", (code, device)).fetchone():
-                raise Refused("device_blocked")
-            waiting = f"status IN ({', '.join('?' for _ in WAITING)})"
-            (mine,) = db.execute(
-                f"SELECT count(*) FROM submissions WHERE code = ? AND device = ? AND {waiting}",
-                (code, device, *WAITING),
-            ).fetchone()
-            if mine >= most_per_device:
-                raise Refused("limit_reached", limit="waiting_per_device", most=most_per_device)
-            (everyone,) = db.execute(
-                f"SELECT count(*) FROM submissions WHERE code = ? AND {waiting}", (code, *WAITING)
-            ).fetchone()
-            if everyone >= most_waiting:
-                raise Refused("limit_reached", limit="waiting", most=most_waiting)
-            # One process: the cooldowns live in its memory, like the reactions'.
-            last_ms = self._submitted.get((code, device))
-            if last_ms is not None and submission.at_ms - last_ms < cooldown_ms:
-                raise Refused("too_soon", wait_ms=cooldown_ms - (submission.at_ms - last_ms))
-            self._submitted[(code, device)] = submission.at_ms
-            number, rev = db.execute(
-                "SELECT coalesce(max(number), 0) + 1, coalesce(max(rev), 0) + 1 FROM submissions WHERE code = ?",
-                (code,),
-            ).fetchone()
-            stored = submission.model_copy(update={"id": f"s{number}", "rev": rev})
-            db.execute(_INSERT_SUBMISSION, _submission_row(code, stored))
-        self._announce(code, announcements.submissions([stored]))
-        await self._durable()  # acknowledged only once it is on the disk
-        return stored
-
-    async def moderate(
-        self, code: str, submission_id: str, action: Moderation, by: Moderator, at_ms: int
-    ) -> Submission:
-        decision = Decision(action=action, by=by, at_ms=at_ms)
-        with self._transaction() as db:
-            named = self._stored_submission(db, code, submission_id)
-            if named is None:
-                raise Refused("unknown_submission")
-            key = (code, named.device)
-            blocked = db.execute("SELECT 1 FROM blocked_devices WHERE code = ? AND device = ?", key).fetchone()
-            of_device = [
-                _submission(*row) for row in db.execute(f"{_SELECT_SUBMISSIONS} AND device = ? ORDER BY number", key)
-            ]
-            changed = moderation_changes(named, decision, blocked is not None, of_device)
-            if action == "block":
-                block = Block(device=named.device, submission=named.id, by=by, at_ms=at_ms)
-                db.execute(f"{_INSERT_BLOCK} ON CONFLICT DO NOTHING", _block_row(code, block))  # the first block stays
-            if action == "unblock":
-                db.execute("DELETE FROM blocked_devices WHERE code = ? AND device = ?", key)
-            if changed:
-                next_rev = "SELECT coalesce(max(rev), 0) + 1 FROM submissions WHERE code = ?"
-                (rev,) = db.execute(next_rev, (code,)).fetchone()
-                changed = [item.model_copy(update={"rev": rev}) for item in changed]
-                db.executemany(
-                    "UPDATE submissions SET status = ?, rev = ?, decisions = ? WHERE code = ? AND number = ?",
-                    [(item.status, rev, _decisions_json(item), code, _submission_number(item.id)) for item in changed],
-                )
-        if changed:
-            self._announce(code, announcements.submissions(changed))
-        if changed or action in ("block", "unblock"):
-            await self._durable()
-        return next((item for item in changed if item.id == submission_id), named)
-
-    @staticmethod
-    def _stored_submission(db: sqlite3.Connection, code: str, submission_id: str) -> Submission | None:
-        row = db.execute(f"{_SELECT_SUBMISSIONS} AND number = ?", (code, _submission_number(submission_id))).fetchone()
-        return None if row is None else _submission(*row)
-
-    async def submission(self, code: str, submission_id: str) -> Submission | None:
-        with _reachable():
-            return self._stored_submission(self._connection(), code, submission_id)
-
-    async def submissions(self, code: str) -> list[Submission]:
-        with _reachable():
-            rows = self._connection().execute(f"{_SELECT_SUBMISSIONS} ORDER BY number", (code,)).fetchall()
-        return [_submission(*row) for row in rows]
-
-    async def submissions_of(self, code: str, device: str) -> list[Submission]:
-        with _reachable():
-            query = f"{_SELECT_SUBMISSIONS} AND device = ? ORDER BY number"
-            rows = self._connection().execute(query, (code, device)).fetchall()
-        return [_submission(*row) for row in rows]
-
-    async def blocks(self, code: str) -> list[Block]:
-        with _reachable():
-            rows = (
-                self._connection()
-                .execute(
-                    "SELECT device, submission, decided_by, at_ms FROM blocked_devices"
-                    " WHERE code = ? ORDER BY at_ms, device",
-                    (code,),
-                )
-                .fetchall()
-            )
-        return [
-            Block(device=device, submission=submission, by=by, at_ms=at_ms) for device, submission, by, at_ms in rows
-        ]
 
     # --- fan-out and presence: this process's memory ----------------------------------
 
@@ -703,6 +382,359 @@ class EmbeddedStore(Store):
             log.warning("embedded store checkpoint failed (tried again later): %s", error)
         finally:
             self._checkpointing = None
+
+
+class _EmbeddedBattles(_EmbeddedFile, Battles):
+    """Battles and their versions, each a row (``BattleRow``) written by compare-and-set."""
+
+    async def create(self, battle: Battle, tokens: Secrets) -> bool:
+        with self._transaction() as db:
+            cursor = db.execute(
+                _CREATE_BATTLE, (battle.code, tokens.host, tokens.screen, tokens.cohost, *BattleRow.of(battle))
+            )
+        await self._durable()
+        return cursor.rowcount == 1
+
+    async def load(self, code: str) -> Battle | None:
+        with _reachable():
+            row = self._connection().execute("SELECT state FROM battles WHERE code = ?", (code,)).fetchone()
+        if row is None:
+            return None
+        try:
+            return Battle.model_validate_json(row[0])
+        except ValidationError as error:
+            raise Fault(f"stored battle {code} does not parse") from error
+
+    async def secrets(self, code: str) -> Secrets | None:
+        with _reachable():
+            row = (
+                self._connection()
+                .execute("SELECT host_token, screen_token, cohost_token FROM battles WHERE code = ?", (code,))
+                .fetchone()
+            )
+        return None if row is None else Secrets(host=row[0], screen=row[1], cohost=row[2])
+
+    async def commit(self, battle: Battle, announcement: bytes) -> bool:
+        with self._transaction() as db:
+            cursor = db.execute(_COMMIT_BATTLE, (*BattleRow.of(battle), battle.code, battle.version - 1))
+            committed = cursor.rowcount == 1
+        # No await between the commit and the announcement: in one process, versions
+        # are announced in the order they were committed.
+        if committed and battle.code in self._subscribed:
+            # call_soon: the listener runs on a later turn of the loop, never inside the
+            # committer's call stack, just as it would with a store across the network.
+            self._running_loop().call_soon(self._deliver, battle.code, announcement)
+        # The announcement goes out while the fsync runs; the caller's ack waits for it.
+        await self._durable()
+        return committed
+
+    async def version(self, code: str) -> int | None:
+        with _reachable():
+            row = self._connection().execute("SELECT version FROM battles WHERE code = ?", (code,)).fetchone()
+        return None if row is None else int(row[0])
+
+    async def due(self, now_ms: int) -> list[str]:
+        with _reachable():
+            rows = (
+                self._connection()
+                .execute(
+                    "SELECT code FROM battles WHERE next_deadline_ms <= ? ORDER BY code",
+                    (now_ms,),
+                )
+                .fetchall()
+            )
+        return [str(code) for (code,) in rows]
+
+    # --- backup and restore ---------------------------------------------------------
+
+    async def codes(self) -> list[str]:
+        with _reachable():
+            rows = self._connection().execute("SELECT code FROM battles ORDER BY code").fetchall()
+        return [str(code) for (code,) in rows]
+
+
+class _EmbeddedBallots(_EmbeddedFile, Ballots):
+    """Ballots (one row per device and vote; a tally counts them) and reactions."""
+
+    async def cast_ballot(
+        self, code: str, vote_id: str, device: str, choice: str, ballot_id: str, now_ms: int
+    ) -> BallotReceipt:
+        receipt = self._record_ballot(code, vote_id, device, choice, ballot_id, now_ms)
+        # A duplicate too: its first sending may have been recorded and never synced.
+        await self._durable()
+        return receipt
+
+    def _record_ballot(
+        self, code: str, vote_id: str, device: str, choice: str, ballot_id: str, now_ms: int
+    ) -> BallotReceipt:
+        key = (code, vote_id, device)
+        with self._transaction() as db:
+            # A resent ballot that was already recorded is acknowledged again, even after the close.
+            if db.execute(
+                "SELECT 1 FROM seen_ballots WHERE code = ? AND vote_id = ? AND device = ? AND ballot_id = ?",
+                (*key, ballot_id),
+            ).fetchone():
+                row = db.execute(
+                    "SELECT choice FROM ballots WHERE code = ? AND vote_id = ? AND device = ?", key
+                ).fetchone()
+                if row is None:
+                    raise Fault(f"ballot {ballot_id} seen in {code}/{vote_id} without a stored choice")
+                return BallotReceipt("duplicate", str(row[0]))
+            gate = db.execute(
+                "SELECT vote_id, vote_open, vote_deadline_ms, vote_choices FROM battles WHERE code = ?",
+                (code,),
+            ).fetchone()
+            if gate is None or gate[0] is None or gate[0] != vote_id:
+                raise Refused("wrong_vote")
+            _, is_open, deadline_ms, choices = gate
+            if not is_open or (deadline_ms and now_ms >= deadline_ms):
+                raise Refused("vote_closed")
+            if choice not in json.loads(choices):
+                raise Refused("bad_choice")
+            (recorded,) = db.execute(
+                "SELECT count(*) FROM seen_ballots WHERE code = ? AND vote_id = ? AND device = ?", key
+            ).fetchone()
+            if recorded >= game.MAX_BALLOTS_PER_DEVICE:
+                raise ballot_refused("limit_reached")
+            db.execute(
+                "INSERT INTO seen_ballots (code, vote_id, device, ballot_id) VALUES (?, ?, ?, ?)", (*key, ballot_id)
+            )
+            row = db.execute("SELECT choice FROM ballots WHERE code = ? AND vote_id = ? AND device = ?", key).fetchone()
+            previous: str | None = None if row is None else row[0]
+            if previous == choice:
+                return BallotReceipt("unchanged", choice)
+            db.execute(
+                "INSERT INTO ballots (code, vote_id, device, choice) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (code, vote_id, device) DO UPDATE SET choice = excluded.choice",
+                (*key, choice),
+            )
+            return BallotReceipt("counted" if previous is None else "changed", choice)
+
+    async def ballot_of(self, code: str, vote_id: str, device: str) -> str | None:
+        with _reachable():
+            row = (
+                self._connection()
+                .execute(
+                    "SELECT choice FROM ballots WHERE code = ? AND vote_id = ? AND device = ?",
+                    (code, vote_id, device),
+                )
+                .fetchone()
+            )
+        return None if row is None else str(row[0])
+
+    async def tally(self, code: str, vote_id: str) -> Tally:
+        with _reachable():
+            rows = (
+                self._connection()
+                .execute(
+                    "SELECT choice, COUNT(*) FROM ballots WHERE code = ? AND vote_id = ? GROUP BY choice",
+                    (code, vote_id),
+                )
+                .fetchall()
+            )
+        totals = {str(choice): int(count) for choice, count in rows}
+        return Tally(totals=totals, ballots=sum(totals.values()))
+
+    async def react(
+        self, code: str, round_number: int, battler: str, kind: str, device: str, now_ms: int, cooldown_ms: int
+    ) -> None:
+        wait_ms = self._reacted.left(code, device, now_ms, cooldown_ms)
+        if wait_ms:
+            raise Refused("cooldown", wait_ms=wait_ms)
+        self._reacted.start(code, device, now_ms, cooldown_ms)
+        # Not waited on to be durable: a reaction is answered by the engagement meter, not
+        # acknowledged, and the next ballot's or command's fsync takes it along.
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO reactions (code, round, battler, kind, count) VALUES (?, ?, ?, ?, 1)"
+                " ON CONFLICT (code, round, battler, kind) DO UPDATE SET count = count + 1",
+                (code, round_number, battler, kind),
+            )
+
+    async def reactions(self, code: str, round_number: int) -> dict[str, dict[str, int]]:
+        with _reachable():
+            rows = (
+                self._connection()
+                .execute(
+                    "SELECT battler, kind, count FROM reactions WHERE code = ? AND round = ?",
+                    (code, round_number),
+                )
+                .fetchall()
+            )
+        counts: dict[str, dict[str, int]] = {}
+        for battler, kind, count in rows:
+            counts.setdefault(str(battler), {})[str(kind)] = int(count)
+        return counts
+
+
+class _EmbeddedSubmissions(_EmbeddedFile, Submissions):
+    """The audience's submissions, one row each, the moderators' decisions and the blocks."""
+
+    async def submit(
+        self, code: str, submission: Submission, cooldown_ms: int, most_per_device: int, most_waiting: int
+    ) -> Submission:
+        device = submission.device
+        with self._transaction() as db:
+            if db.execute("SELECT 1 FROM blocked_devices WHERE code = ? AND device = ?", (code, device)).fetchone():
+                raise Refused("device_blocked")
+            waiting = f"status IN ({', '.join('?' for _ in WAITING)})"
+            (mine,) = db.execute(
+                f"SELECT count(*) FROM submissions WHERE code = ? AND device = ? AND {waiting}",
+                (code, device, *WAITING),
+            ).fetchone()
+            if mine >= most_per_device:
+                raise Refused("limit_reached", limit="waiting_per_device", most=most_per_device)
+            (everyone,) = db.execute(
+                f"SELECT count(*) FROM submissions WHERE code = ? AND {waiting}", (code, *WAITING)
+            ).fetchone()
+            if everyone >= most_waiting:
+                raise Refused("limit_reached", limit="waiting", most=most_waiting)
+            wait_ms = self._submitted.left(code, device, submission.at_ms, cooldown_ms)
+            if wait_ms:
+                raise Refused("too_soon", wait_ms=wait_ms)
+            number, rev = db.execute(
+                "SELECT coalesce(max(number), 0) + 1, coalesce(max(rev), 0) + 1 FROM submissions WHERE code = ?",
+                (code,),
+            ).fetchone()
+            stored = submission.model_copy(update={"id": f"s{number}", "rev": rev})
+            db.execute(_INSERT_SUBMISSION, _submission_row(code, stored))
+        self._submitted.start(code, device, submission.at_ms, cooldown_ms)
+        self._announce(code, announcements.submissions([stored]))
+        await self._durable()  # acknowledged only once it is on the disk
+        return stored
+
+    async def moderate(
+        self, code: str, submission_id: str, action: Moderation, by: Moderator, at_ms: int
+    ) -> Submission:
+        decision = Decision(action=action, by=by, at_ms=at_ms)
+        with self._transaction() as db:
+            named = self._stored_submission(db, code, submission_id)
+            if named is None:
+                raise Refused("unknown_submission")
+            key = (code, named.device)
+            blocked = db.execute("SELECT 1 FROM blocked_devices WHERE code = ? AND device = ?", key).fetchone()
+            of_device = [
+                _submission(*row) for row in db.execute(f"{_SELECT_SUBMISSIONS} AND device = ? ORDER BY number", key)
+            ]
+            changed = moderation_changes(named, decision, blocked is not None, of_device)
+            if action == "block":
+                block = Block(device=named.device, submission=named.id, by=by, at_ms=at_ms)
+                db.execute(f"{_INSERT_BLOCK} ON CONFLICT DO NOTHING", _block_row(code, block))  # the first block stays
+            if action == "unblock":
+                db.execute("DELETE FROM blocked_devices WHERE code = ? AND device = ?", key)
+            if changed:
+                next_rev = "SELECT coalesce(max(rev), 0) + 1 FROM submissions WHERE code = ?"
+                (rev,) = db.execute(next_rev, (code,)).fetchone()
+                changed = [item.model_copy(update={"rev": rev}) for item in changed]
+                db.executemany(
+                    "UPDATE submissions SET status = ?, rev = ?, decisions = ? WHERE code = ? AND number = ?",
+                    [(item.status, rev, _decisions_json(item), code, _submission_number(item.id)) for item in changed],
+                )
+        if changed:
+            self._announce(code, announcements.submissions(changed))
+        if changed or action in ("block", "unblock"):
+            await self._durable()
+        return next((item for item in changed if item.id == submission_id), named)
+
+    @staticmethod
+    def _stored_submission(db: sqlite3.Connection, code: str, submission_id: str) -> Submission | None:
+        row = db.execute(f"{_SELECT_SUBMISSIONS} AND number = ?", (code, _submission_number(submission_id))).fetchone()
+        return None if row is None else _submission(*row)
+
+    async def submission(self, code: str, submission_id: str) -> Submission | None:
+        with _reachable():
+            return self._stored_submission(self._connection(), code, submission_id)
+
+    async def submissions(self, code: str) -> list[Submission]:
+        with _reachable():
+            rows = self._connection().execute(f"{_SELECT_SUBMISSIONS} ORDER BY number", (code,)).fetchall()
+        return [_submission(*row) for row in rows]
+
+    async def submissions_of(self, code: str, device: str) -> list[Submission]:
+        with _reachable():
+            query = f"{_SELECT_SUBMISSIONS} AND device = ? ORDER BY number"
+            rows = self._connection().execute(query, (code, device)).fetchall()
+        return [_submission(*row) for row in rows]
+
+    async def blocks(self, code: str) -> list[Block]:
+        with _reachable():
+            rows = (
+                self._connection()
+                .execute(
+                    "SELECT device, submission, decided_by, at_ms FROM blocked_devices"
+                    " WHERE code = ? ORDER BY at_ms, device",
+                    (code,),
+                )
+                .fetchall()
+            )
+        return [
+            Block(device=device, submission=submission, by=by, at_ms=at_ms) for device, submission, by, at_ms in rows
+        ]
+
+
+class EmbeddedStore(_EmbeddedBattles, _EmbeddedBallots, _EmbeddedSubmissions, Store):
+    """See the module docstring: every concern on one database handle, and the backup and
+    restore of a battle, which reads and writes all of them."""
+
+    async def record(self, code: str) -> BattleRecord | None:
+        battle, tokens = await self.load(code), await self.secrets(code)
+        if battle is None or tokens is None:
+            return None
+        db = self._connection()
+        ballots: dict[str, dict[str, str]] = {vote_id: {} for vote_id in self.vote_ids(battle)}
+        seen: dict[str, list[tuple[str, str]]] = {vote_id: [] for vote_id in ballots}
+        with _reachable():
+            for vote_id, device, choice in db.execute(
+                "SELECT vote_id, device, choice FROM ballots WHERE code = ? ORDER BY vote_id, device", (code,)
+            ):
+                ballots.setdefault(vote_id, {})[device] = choice
+            for vote_id, device, ballot_id in db.execute(
+                "SELECT vote_id, device, ballot_id FROM seen_ballots WHERE code = ? ORDER BY vote_id, device, ballot_id",
+                (code,),
+            ):
+                seen.setdefault(vote_id, []).append((device, ballot_id))
+        return BattleRecord(
+            battle, tokens, ballots, seen, await self.all_reactions(battle),
+            await self.submissions(code), await self.blocks(code),
+        )  # fmt: skip
+
+    async def put_record(self, record: BattleRecord) -> bool:
+        battle, tokens, code = record.battle, record.secrets, record.battle.code
+        with self._transaction() as db:
+            created = db.execute(
+                _CREATE_BATTLE, (code, tokens.host, tokens.screen, tokens.cohost, *BattleRow.of(battle))
+            )
+            if created.rowcount != 1:
+                return False
+            db.executemany(
+                "INSERT INTO ballots (code, vote_id, device, choice) VALUES (?, ?, ?, ?)",
+                [
+                    (code, vote_id, device, choice)
+                    for vote_id, chosen in record.ballots.items()
+                    for device, choice in chosen.items()
+                ],
+            )
+            db.executemany(
+                "INSERT INTO seen_ballots (code, vote_id, device, ballot_id) VALUES (?, ?, ?, ?)",
+                [
+                    (code, vote_id, device, ballot_id)
+                    for vote_id, pairs in record.seen.items()
+                    for device, ballot_id in pairs
+                ],
+            )
+            db.executemany(
+                "INSERT INTO reactions (code, round, battler, kind, count) VALUES (?, ?, ?, ?, ?)",
+                [
+                    (code, number, battler, kind, count)
+                    for number, battlers in record.reactions.items()
+                    for battler, kinds in battlers.items()
+                    for kind, count in kinds.items()
+                ],
+            )
+            db.executemany(_INSERT_SUBMISSION, [_submission_row(code, item) for item in record.submissions])
+            db.executemany(_INSERT_BLOCK, [_block_row(code, block) for block in record.blocked])
+        await self._durable()
+        return True
 
 
 _INSERT_SUBMISSION = (

@@ -21,7 +21,9 @@ keeps a battle on one slot and a Lua script may touch all of its keys at once:
     battle:{CODE}:waiting            hash: device -> its submissions pending or held
     battle:{CODE}:blocked            hash: device blocked for the evening -> its Block's
                                      JSON without the device
-    battle:{CODE}:submitted:DEVICE   the device's submission cool-down (expires)
+    battle:{CODE}:submitted:DEVICE   the now_ms of the device's last submission, for its
+                                     cool-down (expires COOLDOWN_SKEW_MS after it)
+    battle:{CODE}:cooldown:DEVICE    the same for the device's last reaction
     battle:{CODE}:updates            the pub/sub channel of the battle
 
 and global keys:
@@ -86,11 +88,16 @@ from battles.stores.base import (
     WAITING,
     AddressLimits,
     BallotReceipt,
+    Ballots,
     BattleRecord,
     BattleRow,
+    Battles,
+    Limits,
     Listener,
+    Processes,
     Secrets,
     Store,
+    Submissions,
     Tally,
     ballot_refused,
 )
@@ -224,15 +231,36 @@ end
 return {'counted', ARGV[3]}
 """
 
-# KEYS: reactions, the device's cooldown. ARGV: field, cooldown_ms. Returns 0 when counted,
-# else the milliseconds left of the device's cooldown.
-_REACT = """
-if tonumber(ARGV[2]) > 0 and not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[2]) then
-  return math.max(redis.call('PTTL', KEYS[2]), 1)
+# How long a cool-down key outlives the cool-down, on Redis's clock: the processes' clocks
+# (which ``now_ms`` comes from) may differ from it and from each other by this much.
+COOLDOWN_SKEW_MS = 60_000
+
+# base.cooldown_left, on a key holding the time (now_ms) of the device's last action. The
+# key's expiry only tidies: the time in it decides, so every clock is the one passed in.
+_COOLDOWN = f"""
+local function cooldown_left(key, now, cooldown)
+  local last = tonumber(redis.call('GET', key))
+  if last == nil or now - last >= cooldown then return 0 end
+  return cooldown - (now - last)
 end
+local function cooldown_start(key, now, cooldown)
+  redis.call('SET', key, now, 'PX', cooldown + {COOLDOWN_SKEW_MS})
+end
+"""
+
+# KEYS: reactions, the device's cooldown. ARGV: field, cooldown_ms, now_ms. Returns 0 when
+# counted, else the milliseconds left of the device's cooldown.
+_REACT = (
+    _COOLDOWN
+    + """
+local now, cooldown = tonumber(ARGV[3]), tonumber(ARGV[2])
+local wait = cooldown_left(KEYS[2], now, cooldown)
+if wait > 0 then return wait end
+cooldown_start(KEYS[2], now, cooldown)
 redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
 return 0
 """
+)
 
 # Builds the announcement (announcements.SubmissionsChanged) of changed submissions from their stored
 # parts by concatenation: the stored JSON is never decoded and encoded again.
@@ -245,10 +273,11 @@ end
 
 # KEYS: queue, submissions, states, waiting, blocked, the device's cool-down, the
 # submissions by device. ARGV:
-# device, cooldown_ms, most per device, most waiting, the stored JSON, status, channel.
-# Returns {'stored', number, rev}, {'cooldown', wait_ms} or {'refused', reason, limit}.
+# device, cooldown_ms, most per device, most waiting, the stored JSON, status, channel,
+# at_ms. Returns {'stored', number, rev}, {'cooldown', wait_ms} or {'refused', reason, limit}.
 _SUBMIT = (
     _NOTICE
+    + _COOLDOWN
     + """
 if redis.call('HEXISTS', KEYS[5], ARGV[1]) == 1 then return {'refused', 'device_blocked', ''} end
 if tonumber(redis.call('HGET', KEYS[4], ARGV[1]) or '0') >= tonumber(ARGV[3]) then
@@ -257,9 +286,9 @@ end
 if tonumber(redis.call('HGET', KEYS[1], 'waiting') or '0') >= tonumber(ARGV[4]) then
   return {'refused', 'limit_reached', 'waiting'}
 end
-if tonumber(ARGV[2]) > 0 and not redis.call('SET', KEYS[6], '1', 'NX', 'PX', ARGV[2]) then
-  return {'cooldown', math.max(redis.call('PTTL', KEYS[6]), 1)}
-end
+local wait = cooldown_left(KEYS[6], tonumber(ARGV[8]), tonumber(ARGV[2]))
+if wait > 0 then return {'cooldown', wait} end
+cooldown_start(KEYS[6], tonumber(ARGV[8]), tonumber(ARGV[2]))
 local number = redis.call('HINCRBY', KEYS[1], 'ids', 1)
 local rev = redis.call('HINCRBY', KEYS[1], 'rev', 1)
 redis.call('HINCRBY', KEYS[1], 'waiting', 1)
@@ -305,7 +334,8 @@ if action == 'block' or action == 'unblock' then
       if fields['device'] == device then
         if action == 'block' then
           targets[number] = 'blocked'
-        elseif fields['held_for'] ~= nil and fields['held_for'] ~= cjson.null then
+        elseif type(fields['held_for']) == 'string' and fields['held_for'] ~= '' then
+          -- base.moderation_changes: held again only when the filter named a word
           targets[number] = 'held'
         else
           targets[number] = 'pending'
@@ -653,15 +683,16 @@ class _Keys:
 class _SharedLimits:
     """A per-address budget kept in Redis, so every process spends from the same one."""
 
-    def __init__(self, store: RedisStore, name: str, per_minute: float, burst: int) -> None:
+    def __init__(self, store: _RedisConnection, name: str, per_minute: float, burst: int) -> None:
         self.store, self.prefix, self.per_minute, self.burst = store, f"battles:limit:{name}:", per_minute, burst
 
     async def take(self, address: str, spend: bool = True) -> float:
         return await self.store.take_token(self.prefix + address, self.per_minute, self.burst, spend)
 
 
-class RedisStore(Store):
-    """See the module docstring.
+class _RedisConnection(Processes, Limits):
+    """The connection every concern of the store shares: its pool, scripts, batch and
+    fan-out; the signing key, the per-address limits, presence and subscriptions.
 
     ``socket_timeout_s`` bounds every wait on Redis: a command, a connect, a wait
     for a free pooled connection, and the silence after which the fan-out reader
@@ -787,7 +818,49 @@ class RedisStore(Store):
         )
         return int(wait_ms) / 1000
 
-    # --- battles --------------------------------------------------------------------
+    # --- presence -------------------------------------------------------------------
+
+    @_reachable
+    async def report_presence(self, code: str, process: str, counts: dict[str, int], now_ms: int) -> None:
+        key = _Keys(code).presence
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, process, json.dumps({"counts": counts, "at_ms": now_ms}))
+            # Only housekeeping: the key of a battle nobody reports on any more goes
+            # away. Freshness is judged by at_ms on reading.
+            pipe.pexpire(key, 2 * self.presence_ttl_ms)
+            await pipe.execute()
+
+    @_reachable
+    async def presence(self, code: str, now_ms: int) -> dict[str, int]:
+        key = _Keys(code).presence
+        total: dict[str, int] = {}
+        gone: list[bytes | str] = []
+        for process, raw in (await self._batch.run("HGETALL", key)).items():
+            report = json.loads(raw)
+            if now_ms - int(report["at_ms"]) > self.presence_ttl_ms:
+                gone.append(process)  # a process that stopped reporting: it died or left
+                continue
+            for role, count in report["counts"].items():
+                total[role] = total.get(role, 0) + int(count)
+        if gone:
+            await self._redis.hdel(key, *gone)
+        return total
+
+    # --- fan-out: one pub/sub connection per process (_FanOut) -------------------------
+
+    async def subscribe(self, code: str) -> None:
+        await self._fan_out.subscribe(_Keys(code).updates.encode(), code)
+
+    @_reachable
+    async def announce(self, code: str, announcement: bytes) -> None:
+        await self._redis.publish(_Keys(code).updates, announcement)
+
+    async def unsubscribe(self, code: str) -> None:
+        await self._fan_out.unsubscribe(_Keys(code).updates.encode())
+
+
+class _RedisBattles(_RedisConnection, Battles):
+    """Battles and their versions: a hash each, written by a script, and the timer index."""
 
     @_reachable
     async def create(self, battle: Battle, tokens: Secrets) -> bool:
@@ -886,8 +959,6 @@ class RedisStore(Store):
                 await pipe.execute()
         return review.due
 
-    # --- backup and restore ---------------------------------------------------------
-
     @_reachable
     async def codes(self) -> list[str]:
         # battle:{CODE} and nothing after it: braces are not special in SCAN's patterns.
@@ -896,83 +967,9 @@ class RedisStore(Store):
         }
         return sorted(found)
 
-    @_reachable
-    async def record(self, code: str) -> BattleRecord | None:
-        battle, tokens = await self.load(code), await self.secrets(code)
-        if battle is None or tokens is None:
-            return None
-        keys, vote_ids = _Keys(code), self.vote_ids(battle)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            for vote_id in vote_ids:
-                pipe.hgetall(keys.ballots(vote_id))
-                pipe.smembers(keys.seen(vote_id))
-            replies = await pipe.execute()
-        ballots: dict[str, dict[str, str]] = {}
-        seen: dict[str, list[tuple[str, str]]] = {}
-        for vote_id, chosen, counted in zip(vote_ids, replies[::2], replies[1::2], strict=True):
-            ballots[vote_id] = {_text(device): _text(choice) for device, choice in sorted(chosen.items())}
-            pairs = (_text(member).rpartition("|") for member in counted)
-            seen[vote_id] = sorted((device, ballot_id) for device, _, ballot_id in pairs)
-        return BattleRecord(
-            battle, tokens, ballots, seen, await self.all_reactions(battle),
-            await self.submissions(code), await self.blocks(code),
-        )  # fmt: skip
 
-    @_reachable
-    async def put_record(self, record: BattleRecord) -> bool:
-        """The counters first, the battle last: a restore cut short leaves no battle, and
-        doing it again writes the same counters (nothing here adds to what is there)."""
-        code = record.battle.code
-        keys = _Keys(code)
-        if await self._redis.exists(keys.battle):
-            return False
-        async with self._redis.pipeline(transaction=True) as pipe:
-            for vote_id, chosen in record.ballots.items():
-                pipe.delete(keys.ballots(vote_id), keys.seen(vote_id), keys.totals(vote_id))
-                if chosen:
-                    pipe.hset(keys.ballots(vote_id), mapping=chosen)  # type: ignore[arg-type]  # redis-py's mapping type is invariant
-                    totals: dict[str, int] = {}
-                    for choice in chosen.values():
-                        totals[choice] = totals.get(choice, 0) + 1
-                    pipe.hset(keys.totals(vote_id), mapping=totals)  # type: ignore[arg-type]
-            for vote_id, pairs in record.seen.items():
-                if pairs:
-                    pipe.sadd(keys.seen(vote_id), *(f"{device}|{ballot_id}" for device, ballot_id in pairs))
-            for number, battlers in record.reactions.items():
-                counts = {
-                    f"{battler}|{kind}": count for battler, kinds in battlers.items() for kind, count in kinds.items()
-                }
-                pipe.delete(keys.reactions(number))
-                if counts:
-                    pipe.hset(keys.reactions(number), mapping=counts)  # type: ignore[arg-type]
-            self._put_submissions(pipe, keys, record)
-            await pipe.execute()
-        tokens = record.secrets
-        return await self._write(record.battle, self._create, tokens.host, tokens.screen, tokens.cohost)
-
-    @staticmethod
-    def _put_submissions(pipe: Any, keys: _Keys, record: BattleRecord) -> None:
-        queue, submissions, states, waiting, blocked = keys.queue
-        pipe.delete(*keys.queue, keys.decisions, keys.by_device)
-        items = record.submissions
-        numbers: dict[str, str] = {}
-        for item in items:
-            numbers[item.device] = numbers.get(item.device, "") + f"{_number(item.id)},"
-            pipe.hset(submissions, _number(item.id), item.model_dump_json(exclude=_SUBMISSION_FIXED))
-            pipe.hset(states, _number(item.id), f"{item.status}|{item.rev}")
-            if item.decisions:
-                pipe.hset(keys.decisions, _number(item.id), _DECISIONS.dump_json(item.decisions))
-            if item.status in WAITING:
-                pipe.hincrby(waiting, item.device, 1)
-        last_id = max((_number(item.id) for item in items), default=0)
-        last_rev = max((item.rev for item in items), default=0)
-        pipe.hset(queue, mapping={"ids": last_id, "rev": last_rev, "waiting": sum(i.status in WAITING for i in items)})
-        if numbers:
-            pipe.hset(keys.by_device, mapping=numbers)
-        for block in record.blocked:
-            pipe.hset(blocked, block.device, block.model_dump_json(exclude={"device"}))
-
-    # --- ballots and reactions ------------------------------------------------------
+class _RedisBallots(_RedisConnection, Ballots):
+    """Ballots, their running totals and reactions, one script or command each."""
 
     @_reachable
     async def cast_ballot(
@@ -1018,7 +1015,7 @@ class RedisStore(Store):
         keys = _Keys(code)
         wait_ms = await self._batch.run(
             "EVALSHA", self._react.sha, 2, keys.reactions(round_number), keys.cooldown(device),
-            f"{battler}|{kind}", cooldown_ms,
+            f"{battler}|{kind}", cooldown_ms, now_ms,
         )  # fmt: skip
         if wait_ms:
             raise Refused("cooldown", wait_ms=int(wait_ms))
@@ -1032,7 +1029,9 @@ class RedisStore(Store):
             counts.setdefault(battler, {})[kind] = int(count)
         return counts
 
-    # --- challenges and questions from phones -----------------------------------------
+
+class _RedisSubmissions(_RedisConnection, Submissions):
+    """The audience's submissions, the moderators' decisions and the blocks: one script each."""
 
     @_reachable
     async def submit(
@@ -1050,6 +1049,7 @@ class RedisStore(Store):
                 fixed,
                 submission.status,
                 keys.updates,
+                submission.at_ms,
             ],
         )
         outcome, *rest = reply
@@ -1140,45 +1140,86 @@ class RedisStore(Store):
         ]
         return sorted(blocks, key=lambda block: (block.at_ms, block.device))
 
-    # --- presence -------------------------------------------------------------------
+
+class RedisStore(_RedisBattles, _RedisBallots, _RedisSubmissions, Store):
+    """See the module docstring (the options: ``_RedisConnection``): every concern on one
+    connection, and the backup and restore of a battle, which reads and writes all of them."""
 
     @_reachable
-    async def report_presence(self, code: str, process: str, counts: dict[str, int], now_ms: int) -> None:
-        key = _Keys(code).presence
+    async def record(self, code: str) -> BattleRecord | None:
+        battle, tokens = await self.load(code), await self.secrets(code)
+        if battle is None or tokens is None:
+            return None
+        keys, vote_ids = _Keys(code), self.vote_ids(battle)
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, process, json.dumps({"counts": counts, "at_ms": now_ms}))
-            # Only housekeeping: the key of a battle nobody reports on any more goes
-            # away. Freshness is judged by at_ms on reading.
-            pipe.pexpire(key, 2 * self.presence_ttl_ms)
+            for vote_id in vote_ids:
+                pipe.hgetall(keys.ballots(vote_id))
+                pipe.smembers(keys.seen(vote_id))
+            replies = await pipe.execute()
+        ballots: dict[str, dict[str, str]] = {}
+        seen: dict[str, list[tuple[str, str]]] = {}
+        for vote_id, chosen, counted in zip(vote_ids, replies[::2], replies[1::2], strict=True):
+            ballots[vote_id] = {_text(device): _text(choice) for device, choice in sorted(chosen.items())}
+            pairs = (_text(member).rpartition("|") for member in counted)
+            seen[vote_id] = sorted((device, ballot_id) for device, _, ballot_id in pairs)
+        return BattleRecord(
+            battle, tokens, ballots, seen, await self.all_reactions(battle),
+            await self.submissions(code), await self.blocks(code),
+        )  # fmt: skip
+
+    @_reachable
+    async def put_record(self, record: BattleRecord) -> bool:
+        """The counters first, the battle last: a restore cut short leaves no battle, and
+        doing it again writes the same counters (nothing here adds to what is there)."""
+        code = record.battle.code
+        keys = _Keys(code)
+        if await self._redis.exists(keys.battle):
+            return False
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for vote_id, chosen in record.ballots.items():
+                pipe.delete(keys.ballots(vote_id), keys.seen(vote_id), keys.totals(vote_id))
+                if chosen:
+                    pipe.hset(keys.ballots(vote_id), mapping=chosen)  # type: ignore[arg-type]  # redis-py's mapping type is invariant
+                    totals: dict[str, int] = {}
+                    for choice in chosen.values():
+                        totals[choice] = totals.get(choice, 0) + 1
+                    pipe.hset(keys.totals(vote_id), mapping=totals)  # type: ignore[arg-type]
+            for vote_id, pairs in record.seen.items():
+                if pairs:
+                    pipe.sadd(keys.seen(vote_id), *(f"{device}|{ballot_id}" for device, ballot_id in pairs))
+            for number, battlers in record.reactions.items():
+                counts = {
+                    f"{battler}|{kind}": count for battler, kinds in battlers.items() for kind, count in kinds.items()
+                }
+                pipe.delete(keys.reactions(number))
+                if counts:
+                    pipe.hset(keys.reactions(number), mapping=counts)  # type: ignore[arg-type]
+            self._put_submissions(pipe, keys, record)
             await pipe.execute()
+        tokens = record.secrets
+        return await self._write(record.battle, self._create, tokens.host, tokens.screen, tokens.cohost)
 
-    @_reachable
-    async def presence(self, code: str, now_ms: int) -> dict[str, int]:
-        key = _Keys(code).presence
-        total: dict[str, int] = {}
-        gone: list[bytes | str] = []
-        for process, raw in (await self._batch.run("HGETALL", key)).items():
-            report = json.loads(raw)
-            if now_ms - int(report["at_ms"]) > self.presence_ttl_ms:
-                gone.append(process)  # a process that stopped reporting: it died or left
-                continue
-            for role, count in report["counts"].items():
-                total[role] = total.get(role, 0) + int(count)
-        if gone:
-            await self._redis.hdel(key, *gone)
-        return total
-
-    # --- fan-out: one pub/sub connection per process (_FanOut) -------------------------
-
-    async def subscribe(self, code: str) -> None:
-        await self._fan_out.subscribe(_Keys(code).updates.encode(), code)
-
-    @_reachable
-    async def announce(self, code: str, announcement: bytes) -> None:
-        await self._redis.publish(_Keys(code).updates, announcement)
-
-    async def unsubscribe(self, code: str) -> None:
-        await self._fan_out.unsubscribe(_Keys(code).updates.encode())
+    @staticmethod
+    def _put_submissions(pipe: Any, keys: _Keys, record: BattleRecord) -> None:
+        queue, submissions, states, waiting, blocked = keys.queue
+        pipe.delete(*keys.queue, keys.decisions, keys.by_device)
+        items = record.submissions
+        numbers: dict[str, str] = {}
+        for item in items:
+            numbers[item.device] = numbers.get(item.device, "") + f"{_number(item.id)},"
+            pipe.hset(submissions, _number(item.id), item.model_dump_json(exclude=_SUBMISSION_FIXED))
+            pipe.hset(states, _number(item.id), f"{item.status}|{item.rev}")
+            if item.decisions:
+                pipe.hset(keys.decisions, _number(item.id), _DECISIONS.dump_json(item.decisions))
+            if item.status in WAITING:
+                pipe.hincrby(waiting, item.device, 1)
+        last_id = max((_number(item.id) for item in items), default=0)
+        last_rev = max((item.rev for item in items), default=0)
+        pipe.hset(queue, mapping={"ids": last_id, "rev": last_rev, "waiting": sum(i.status in WAITING for i in items)})
+        if numbers:
+            pipe.hset(keys.by_device, mapping=numbers)
+        for block in record.blocked:
+            pipe.hset(blocked, block.device, block.model_dump_json(exclude={"device"}))
 
 
 class _FanOut:
