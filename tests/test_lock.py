@@ -121,7 +121,7 @@ def test_scripts_test_installs_the_lock_and_passes_its_arguments_to_pytest(tmp_p
         ["-m", "ruff", "format", "--check", "--quiet", "."],
         ["-m", "ruff", "check", "--quiet", "."],
         ["-m", "mypy"],
-        ["-m", "pytest", "-q", "-k", "vote"],
+        ["-m", "pytest", "-n", "2", "--dist", "loadfile", "-q", "-k", "vote"],
     ]
     # On the lock a failing check stops it before the suite.
     (root / "calls.jsonl").unlink()
@@ -139,7 +139,10 @@ def test_scripts_test_latest_tries_the_newest_versions_in_a_venv_of_its_own(tmp_
     installs = [call["args"] for call in calls if call["args"][:3] == ["-m", "pip", "install"]]
     assert installs and all("--upgrade" in args and "-c" not in args for args in installs)
     assert ["-m", "pip", "install", "-q", "--upgrade", "--upgrade-strategy", "eager", "-e", ".[test,bench]"] in installs
-    assert calls[-1] == {"program": ".venv-latest/bin/python", "args": ["-m", "pytest", "-x"]}
+    assert calls[-1] == {
+        "program": ".venv-latest/bin/python",
+        "args": ["-m", "pytest", "-n", "2", "--dist", "loadfile", "-x"],
+    }
     assert [call["args"][1] for call in calls[-4:]] == ["ruff", "ruff", "mypy", "pytest"]
     locked = pins((ROOT / LOCK).read_text())
     assert output.splitlines() == [
