@@ -89,6 +89,11 @@ class FanOutProtocol(WebSocketsSansIOProtocol):
         # protocol does.
         if message["type"] == "websocket.http.response.body" and not message.get("more_body", False):
             self.handshake_complete = True
+        if message["type"] == "websocket.accept" and self.handshake_complete:
+            # The handshake's request and response, with their headers, are read only up
+            # to the accept (the scope holds what the app reads), yet were kept for the
+            # socket's life: 2.5 KB of a socket's 28 (`python -m bench census`).
+            del self.request, self.response
 
     def send_receive_event_to_app(self) -> None:
         """A text message that is not UTF-8 closes the socket with 1007 (RFC 6455,
