@@ -27,7 +27,7 @@ from battles.i18n import refusal_text
 from battles.loops import Loops
 from battles.model import SUBMISSION_MAX_CHARS, Actor, Language, Moderator
 from battles.protocol import HOST_ROLES
-from battles.rooms import CLOSE_REPLACED, CLOSE_RESTART, CLOSE_REVOKED, Room, now_ms, updates
+from battles.rooms import CLOSE_REPLACED, CLOSE_RESTART, CLOSE_REVOKED, Room, now_ms, update
 from battles.running import Runner
 from battles.security import current_secrets
 from battles.settings import Settings
@@ -220,7 +220,7 @@ class Hub:
             # that decided on a version it was never sent, or a command that made two
             # versions, end_battle closing the vote first, waits for the announcements,
             # so that it misses none of them.)
-            connection.deliver(battle.version, updates(announced)["host"])
+            connection.deliver(battle.version, update(announced, "host"))
         if isinstance(message, RevokeCohost):
             # The new co-host link goes to the host who asked, and to no log or update.
             secrets_now = current_secrets(await self._secrets(code), battle.cohost_generation)

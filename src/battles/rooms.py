@@ -16,7 +16,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import jsonpatch
 from websockets.frames import CloseCode
@@ -157,7 +157,7 @@ class Room:
         for connection in self.connections:
             connection.seq = -1
 
-    def _advance(self, version: int, state: dict[str, Any], log_length: int, frames: dict[str, Outgoing]) -> None:
+    def _advance(self, version: int, state: dict[str, Any], log_length: int, frames: dict[View, Outgoing]) -> None:
         self._move_to(version, state, log_length)
         for connection in list(self.connections):
             if connection.revoked(self.battle):
@@ -193,16 +193,23 @@ class Room:
                     connection.send(protocol.your_submission(item.id, item.kind, item.text, outcome, message))
 
 
-def updates(announced: Committed, base: int | None = None) -> dict[str, Outgoing]:
-    """The ``update`` of each view, from the announcement of a commit (or a catch-up from
+View = Literal["host", "public"]
+
+
+def update(announced: Committed, view: View, base: int | None = None) -> Outgoing:
+    """The ``update`` of a view, from the announcement of a commit (or a catch-up from
     ``base``): hosts get the whole patch and the new log entries, screens and phones what
     they see of both (views.public_patch, views.public_event)."""
-    seq, now = announced.version, now_ms()
+    seq = announced.version
     base = seq - 1 if base is None else base
     events = [event.model_dump(mode="json") for event in announced.events]
-    return {
-        "host": Outgoing(protocol.update(seq, base, now, announced.patch, events)),
-        "public": Outgoing(
-            protocol.update(seq, base, now, public_patch(announced.patch), [public_event(e) for e in events])
-        ),
-    }
+    if view == "public":
+        return Outgoing(
+            protocol.update(seq, base, now_ms(), public_patch(announced.patch), list(map(public_event, events)))
+        )
+    return Outgoing(protocol.update(seq, base, now_ms(), announced.patch, events))
+
+
+def updates(announced: Committed, base: int | None = None) -> dict[View, Outgoing]:
+    """The ``update`` of each view, built once for every socket of that view."""
+    return {view: update(announced, view, base) for view in ("host", "public")}

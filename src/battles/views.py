@@ -87,6 +87,8 @@ def my_submissions_view(items: list[Submission], battle: Battle, language: Langu
     snapshot: the decided ones (approved, shown, dismissed), oldest news first. A phone is
     never told of a hold or a block (docs/protocol.md, ``your_submission``): those, like
     the ones still waiting, are not news."""
+    if not items:
+        return []  # most phones: no log to read (a hall reconnecting reads this once per phone)
     shown = {
         str(entry.details.get("submission")): entry.at_ms for entry in battle.log if entry.action == "show_submission"
     }
