@@ -330,13 +330,17 @@ export class Live {
         break;
       case "update":
         if (message.seq <= this.seq || this.awaitingSnapshot) return; // already shown, or a snapshot is coming
-        if (!this.takeUpdate(message)) {
-          // A gap (messages were lost) or a patch that does not apply: the whole view again.
-          this.awaitingSnapshot = true;
-          this.send({ type: "resync" });
-          return;
-        }
+        // A gap (messages were lost) or a patch that does not apply: the whole view again.
+        if (!this.takeUpdate(message)) this.resync();
         this.emit("state", { events: message.events || [], snapshot: false });
+        break;
+      case "service":
+        // The store is back, and may hold an older version than this page shows
+        // (docs/protocol.md, Reconnecting): forget the seq and take the snapshot whole.
+        if (message.store === "ok") {
+          this.seq = -1;
+          this.resync();
+        }
         break;
       case "tally":
         this.tally = message;
@@ -370,6 +374,18 @@ export class Live {
    * log grows by its events. False when
    * this page holds another version, or the patch does not apply: nothing is changed.
    */
+  /**
+   * Ask for the whole view; updates wait for its snapshot. Refused (rate limited, the store
+   * away), the next update that does not apply asks again, rather than wait for ever.
+   */
+  resync() {
+    this.awaitingSnapshot = true;
+    const id = this.request({ type: "resync" }, (reply) => {
+      if (reply.type === "error") this.awaitingSnapshot = false;
+    });
+    if (!id) this.awaitingSnapshot = false; // not connected: the next connection's snapshot comes anyway
+  }
+
   takeUpdate(message) {
     if (!this.battle || message.base !== this.seq) return false;
     let battle;
@@ -379,7 +395,7 @@ export class Live {
       return false;
     }
     battle = { ...battle, version: message.seq };
-    if (Array.isArray(battle.log)) battle.log = [...battle.log, ...(message.events || [])];
+    if (Array.isArray(battle.log) && message.events?.length) battle.log = battle.log.concat(message.events);
     this.seq = message.seq;
     this.battle = battle;
     return true;

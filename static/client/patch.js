@@ -30,14 +30,16 @@ function index(array, token, adding) {
 function applyOperation(document, operation) {
   const path = tokens(operation.path);
   if (path.length === 0) {
-    if (operation.op === "remove") throw new Error("cannot remove the whole document");
+    if (operation.op !== "add" && operation.op !== "replace") throw new Error(`cannot ${operation.op} the whole document`);
     return operation.value;
   }
   const root = copied(document);
   let parent = root;
   for (const token of path.slice(0, -1)) {
     const key = Array.isArray(parent) ? index(parent, token, false) : token;
-    if (parent[key] === null || typeof parent[key] !== "object") throw new Error(`no ${operation.path}`);
+    // Own members only: a "__proto__" on the path must not reach an object's prototype.
+    const own = Object.prototype.hasOwnProperty.call(parent, key);
+    if (!own || parent[key] === null || typeof parent[key] !== "object") throw new Error(`no ${operation.path}`);
     parent[key] = copied(parent[key]);
     parent = parent[key];
   }
@@ -49,6 +51,7 @@ function applyOperation(document, operation) {
     else if (operation.op === "replace") parent[at] = operation.value;
     else throw new Error(`unknown op ${operation.op}`);
   } else {
+    if (last === "__proto__") throw new Error(`no ${operation.path}`); // a member, never the prototype
     const present = Object.prototype.hasOwnProperty.call(parent, last);
     if (operation.op !== "add" && !present) throw new Error(`no ${operation.path}`);
     if (operation.op === "add" || operation.op === "replace") parent[last] = operation.value;
