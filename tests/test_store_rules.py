@@ -275,6 +275,8 @@ class StoreRules(RuleBasedStateMachine):
             self.both(lambda store: store.secrets(code))
             self.both(lambda store: store.version(code))
             self.both(lambda store: store.submissions(code))
+            for device in DEVICES:
+                self.both(lambda store: store.submissions_of(code, device))
             self.both(lambda store: store.blocks(code))
             self.both(lambda store: store.all_reactions(battle))
             for vote_id in Store.vote_ids(battle):

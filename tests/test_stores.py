@@ -27,7 +27,7 @@ from battles.errors import Refused, Unavailable
 from battles.game import Context
 from battles.model import MAX_DECISIONS, Battle, BattleDraft, BattlerDraft, Block, Decision, Submission
 from battles.stores import EmbeddedStore, RedisStore, open_store
-from battles.stores.base import BallotReceipt, Secrets, Store, Tally
+from battles.stores.base import BallotReceipt, Secrets, Store, Tally, cooldown_left
 from battles.stores.redis import _ORPHAN_HINT_MS, SIGNING_KEY, _Hint, _review_hints, _Stored, parse_sentinel_url
 from tests.servers import RedisServer
 
@@ -1165,3 +1165,13 @@ async def test_a_primary_that_refuses_writes_without_replicas_is_unavailable(
         assert await store.load(CODE) == battle  # reads go on
     finally:
         await store.close()
+
+
+def test_a_cooldown_never_asks_for_more_than_itself() -> None:
+    # A last action stamped by a process whose clock ran ahead (now before it) costs the
+    # cool-down, not the clocks' difference besides; the Lua copy is held to the same by
+    # tests/test_store_rules.py.
+    assert cooldown_left(10_000, 9_000, 800) == 800
+    assert cooldown_left(10_000, 10_300, 800) == 500
+    assert cooldown_left(10_000, 10_800, 800) == 0
+    assert cooldown_left(None, 10_000, 800) == 0

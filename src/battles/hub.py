@@ -19,7 +19,6 @@ import time
 from typing import Any
 
 from battles import announcements, game, metrics, protocol
-from battles.announcements import SubmissionsChanged
 from battles.commands import RevokeCohost
 from battles.errors import Refused, Unavailable
 from battles.fanout import Connection
@@ -285,7 +284,7 @@ class Hub:
         if isinstance(message, announcements.Entered):
             room.entered(message.device, message.entry)
             return
-        if isinstance(message, SubmissionsChanged):
+        if isinstance(message, announcements.SubmissionsChanged):
             room.to_moderators(message.items)
             # Only changes are announced: an approved or dismissed one was just decided.
             room.tell_senders(

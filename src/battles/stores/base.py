@@ -139,10 +139,11 @@ def cooldown_left(last_ms: int | None, now_ms: int, cooldown_ms: int) -> int:
 
     Both clocks are the ones passed in, never a store's own: the last action counts at the
     time it came with, whatever cool-down it came under (the Redis store's Lua does the same,
-    ``redis._COOLDOWN``)."""
+    ``redis._COOLDOWN``). Never more than the cool-down: a last action stamped by a process
+    whose clock runs ahead (``now_ms`` before ``last_ms``) costs the cool-down, no more."""
     if last_ms is None or now_ms - last_ms >= cooldown_ms:
         return 0
-    return cooldown_ms - (now_ms - last_ms)
+    return min(cooldown_ms, cooldown_ms - (now_ms - last_ms))
 
 
 # Statuses that wait for a moderator: what the caps on pending submissions count.

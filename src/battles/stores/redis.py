@@ -16,6 +16,7 @@ keeps a battle on one slot and a Lua script may touch all of its keys at once:
                                      status, rev and decisions (which never change)
     battle:{CODE}:submission-states  hash: number -> "status|rev"
     battle:{CODE}:decisions          hash: number -> JSON list of its decisions (none: [])
+    battle:{CODE}:submissions-by-device  hash: device -> its submissions' numbers, "3,7,"
     battle:{CODE}:queue              hash: ids (the last number handed out), rev (the
                                      queue's revision), waiting (pending or held)
     battle:{CODE}:waiting            hash: device -> its submissions pending or held
@@ -241,7 +242,7 @@ _COOLDOWN = f"""
 local function cooldown_left(key, now, cooldown)
   local last = tonumber(redis.call('GET', key))
   if last == nil or now - last >= cooldown then return 0 end
-  return cooldown - (now - last)
+  return math.min(cooldown, cooldown - (now - last))
 end
 local function cooldown_start(key, now, cooldown)
   redis.call('SET', key, now, 'PX', cooldown + {COOLDOWN_SKEW_MS})
@@ -853,7 +854,7 @@ class _RedisConnection(Processes, Limits):
 
     @_reachable
     async def announce(self, code: str, announcement: bytes) -> None:
-        await self._redis.publish(_Keys(code).updates, announcement)
+        await self._batch.run("PUBLISH", _Keys(code).updates, announcement)  # once per phone that enters
 
     async def unsubscribe(self, code: str) -> None:
         await self._fan_out.unsubscribe(_Keys(code).updates.encode())
@@ -1121,7 +1122,8 @@ class _RedisSubmissions(_RedisConnection, Submissions):
     async def submissions_of(self, code: str, device: str) -> list[Submission]:
         keys = _Keys(code)
         _, submissions, states, _, _ = keys.queue
-        listed = _text(await self._redis.hget(keys.by_device, device) or b"")
+        # In the batch: a hall that reconnects asks this once per phone, and most have sent nothing.
+        listed = _text(await self._batch.run("HGET", keys.by_device, device) or b"")
         numbers = [int(number) for number in listed.split(",") if number]
         if not numbers:
             return []
