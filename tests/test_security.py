@@ -1003,3 +1003,33 @@ def test_every_log_record_is_redacted_whichever_handler_writes_it(tmp_path: Path
         "no handler of its own",
     ):
         assert text in output, output
+
+
+def test_an_access_line_whose_path_says_bearer_is_written_not_dropped(capsys: pytest.CaptureFixture[str]) -> None:
+    # Seen before: the filter merged the arguments of /api/bearer's access record into its
+    # message, and uvicorn's access formatter, which reads the arguments, failed on every
+    # such request ("--- Logging error ---", no line).
+    import io
+    import logging
+
+    from uvicorn.logging import AccessFormatter
+
+    from battles.security import SecretsFilter
+
+    written = io.StringIO()
+    handler = logging.StreamHandler(written)
+    handler.setFormatter(AccessFormatter('%(client_addr)s - "%(request_line)s" %(status_code)s'))
+    access = logging.getLogger("uvicorn.access.test")
+    access.name = "uvicorn.access"  # the record's name, as uvicorn's own logger gives it
+    access.addHandler(handler)
+    access.addFilter(SecretsFilter())
+    access.propagate = False
+    access.setLevel(logging.INFO)
+    access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:1", "GET", "/api/bearer", "1.1", 404)
+    access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:1", "GET", "/ws/host/AB?token=S3CR3TS3CR3T", "1.1", 404)
+    lines = written.getvalue().splitlines()
+    assert lines == [
+        '127.0.0.1:1 - "GET /api/bearer HTTP/1.1" 404 Not Found',
+        '127.0.0.1:1 - "GET /ws/host/AB?token=[redacted] HTTP/1.1" 404 Not Found',
+    ], lines
+    assert "Logging error" not in capsys.readouterr().err

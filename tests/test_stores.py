@@ -1169,8 +1169,7 @@ async def test_a_primary_that_refuses_writes_without_replicas_is_unavailable(
 
 def test_a_cooldown_never_asks_for_more_than_itself() -> None:
     # A last action stamped by a process whose clock ran ahead (now before it) costs the
-    # cool-down, not the clocks' difference besides; the Lua copy is held to the same by
-    # tests/test_store_rules.py.
+    # cool-down, not the clocks' difference besides (the Lua in redis._COOLDOWN does the same).
     assert cooldown_left(10_000, 9_000, 800) == 800
     assert cooldown_left(10_000, 10_300, 800) == 500
     assert cooldown_left(10_000, 10_800, 800) == 0

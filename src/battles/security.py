@@ -249,7 +249,9 @@ class SecretsFilter(logging.Filter):
         except Exception:
             return True
         redacted = redact(text)
-        if redacted != text:
+        # Not an access record's: its arguments are all it writes, redacted above, and a
+        # path such as /api/bearer followed by the rest of the line is no secret to merge.
+        if redacted != text and record.name != "uvicorn.access":
             record.msg, record.args = redacted, ()
         if record.exc_info and not record.exc_text:
             # Formatters write exc_text when it is set, instead of formatting exc_info.
