@@ -56,7 +56,7 @@ function render() {
   countdown.set(timed ? battle.timer : null);
   renderClockCaption();
   notice.follow(battle);
-  ballot.renderVote(true);
+  ballot.renderVote();
   reactions.updateButtons();
   const phaseKey = `${battle.phase}:${round ? round.number : 0}:${battle.turn_index}:${currentVote(battle)?.id}:${currentVote(battle)?.status}`;
   if (phaseKey !== lastPhaseKey) {

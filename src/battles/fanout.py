@@ -103,7 +103,7 @@ class FanOutProtocol(WebSocketsSansIOProtocol):
         ``max_message_bytes``, a few microseconds of decoding."""
         if self.curr_msg_data_type == "text" and not self.close_sent:
             try:
-                b"".join(self.frames).decode()
+                (self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)).decode()
             except UnicodeDecodeError:
                 self.frames = []
                 self.logger.info(

@@ -112,9 +112,8 @@ export class Ballot {
     }
   }
 
-  /** The choices of the vote view (#choices); `fresh`: the view was just built again. */
-  renderVote(fresh = false) {
-    if (fresh) this.choicesKey = "";
+  /** The choices of the vote view (#choices), built again when the vote or the view is new. */
+  renderVote() {
     const battle = this.live.battle;
     const container = $("#choices");
     const vote = currentVote(battle);

@@ -27,7 +27,7 @@ function timerAdjustable(battle) {
   return battle.phase === "turn" || battle.phase === "debate";
 }
 
-export function runoffPending(battle) {
+function runoffPending(battle) {
   const round = currentRound(battle);
   return battle.phase === "reveal" && round && round.proposal && round.proposal.method === "runoff";
 }

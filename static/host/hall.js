@@ -56,7 +56,6 @@ export class HallQueue {
     this.status = $("#hall-status");
     /** Submission id -> the newest item heard (highest rev): the queue and its changes may cross. */
     this.items = new Map();
-    this.blockedDevices = 0;
     /** The blocks as the newest queue listed them: { submission, by, at_ms }, never a device. */
     this.blocks = [];
     this.recountTimer = 0;
@@ -66,7 +65,6 @@ export class HallQueue {
   takeQueue(queue) {
     // A change that overtook the queue on the way keeps its higher rev.
     for (const item of queue.items) this.keepNewest(item);
-    this.blockedDevices = queue.blocked;
     this.blocks = queue.blocks || [];
     this.render();
   }
@@ -184,7 +182,7 @@ export class HallQueue {
     fill($("#queue-blocked"), this.blocks.length ? this.blocks.map((block) => this.blockedItem(block)) : none());
     const waiting = items.filter((item) => item.status === "pending" || item.status === "held").length;
     $("#hall-summary").textContent = `${plural(waiting, "1 waiting for review", "{n} waiting for review")} · ${plural(
-      this.blockedDevices,
+      this.blocks.length,
       "1 phone blocked",
       "{n} phones blocked",
     )}`;
