@@ -34,21 +34,23 @@ import httpx
 import psutil
 import uvicorn
 
+from battles.cli import uvicorn_options
+from battles.settings import Settings
 from bench.loadgen import raise_open_files
 from bench.run import LoadGenerators, load_average, print_and_write
 from bench.targets import free_port
 from bench.wire import draft
 
 
-def types_of_live_objects() -> Counter[str]:
-    return Counter(f"{type(o).__module__}.{type(o).__qualname__}" for o in gc.get_objects())
-
-
-def sizes_of_live_objects() -> Counter[str]:
+def live_objects() -> tuple[Counter[str], Counter[str]]:
+    """The collector's objects by type: how many, and their bytes (``sys.getsizeof``)."""
+    counts: Counter[str] = Counter()
     sizes: Counter[str] = Counter()
     for o in gc.get_objects():
-        sizes[f"{type(o).__module__}.{type(o).__qualname__}"] += sys.getsizeof(o)
-    return sizes
+        name = f"{type(o).__module__}.{type(o).__qualname__}"
+        counts[name] += 1
+        sizes[name] += sys.getsizeof(o)
+    return counts, sizes
 
 
 async def measure(options: argparse.Namespace) -> dict[str, Any]:
@@ -61,12 +63,8 @@ async def measure(options: argparse.Namespace) -> dict[str, Any]:
         "BATTLES_MINT_BURST": "1000000",
         "BATTLES_MINTS_PER_MINUTE": "1000000",
     }
-    config = uvicorn.Config(
-        "battles.app:create_app", factory=True, host="127.0.0.1", port=port, loop="uvloop", lifespan="on",
-        http="battles.slowclients:HeaderTimeoutProtocol", ws="battles.fanout:FanOutProtocol",
-        ws_per_message_deflate=False, log_level="warning",
-    )  # fmt: skip
-    server = uvicorn.Server(config)
+    settings = Settings(host="127.0.0.1", port=port)  # from the environment above, as battles serve reads it
+    server = uvicorn.Server(uvicorn.Config("battles.app:create_app", **uvicorn_options(settings)))
     serving = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.05)
@@ -82,9 +80,9 @@ async def measure(options: argparse.Namespace) -> dict[str, Any]:
         )
         await asyncio.sleep(1)
         gc.collect()
+        types_before, sizes_before = live_objects()  # before tracemalloc, so its counters are not counted
         tracemalloc.start()
         before = tracemalloc.take_snapshot()
-        types_before, sizes_before = types_of_live_objects(), sizes_of_live_objects()
         rss_before = psutil.Process().memory_info().rss
         joined = await generators.all(
             "connect", kind="engine", url=url, code=created["code"], count=options.sockets, concurrency=100, timeout=60
@@ -94,7 +92,7 @@ async def measure(options: argparse.Namespace) -> dict[str, Any]:
         gc.collect()
         after = tracemalloc.take_snapshot()
         rss_after = psutil.Process().memory_info().rss
-        types_after, sizes_after = types_of_live_objects(), sizes_of_live_objects()
+        types_after, sizes_after = live_objects()
         tracemalloc.stop()
         sites = after.compare_to(before, "lineno")
         root = str(Path(__file__).resolve().parents[1])

@@ -14,7 +14,7 @@ import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import psutil
 import segno
@@ -152,36 +152,39 @@ def venue_address() -> tuple[str, str] | None:
 
 
 def _serve(settings: Settings) -> None:
-    uvicorn.run(
-        "battles.app:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
+    uvicorn.run("battles.app:create_app", workers=settings.workers, **uvicorn_options(settings))
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How ``battles serve`` runs the app under uvicorn (``bench.census`` runs it so too)."""
+    return {
+        "factory": True,
+        "host": settings.host,
+        "port": settings.port,
         # uvloop where it is installed (a dependency on CPython/Linux and macOS).
-        loop="auto",
+        "loop": "auto",
         # uvicorn's websockets-sansio protocol, writing broadcast frames built once
         # (battles.fanout); per-message compression off, which that needs.
         # uvicorn's httptools protocol with a deadline for a request's headers, and
         # its idle keep-alive timeout (battles.slowclients).
-        http="battles.slowclients:HeaderTimeoutProtocol",
-        timeout_keep_alive=settings.keep_alive_timeout,
-        ws="battles.fanout:FanOutProtocol",
-        ws_max_size=settings.max_message_bytes,
-        ws_ping_interval=settings.ping_interval,
-        ws_ping_timeout=settings.ping_timeout,
-        ws_per_message_deflate=False,
+        "http": "battles.slowclients:HeaderTimeoutProtocol",
+        "timeout_keep_alive": settings.keep_alive_timeout,
+        "ws": "battles.fanout:FanOutProtocol",
+        "ws_max_size": settings.max_message_bytes,
+        "ws_ping_interval": settings.ping_interval,
+        "ws_ping_timeout": settings.ping_timeout,
+        "ws_per_message_deflate": False,
         # The client address the rate limits count (battles.ratelimit): a trusted
         # reverse proxy's X-Forwarded-For, else the peer.
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
-        log_level=settings.log_level,
-        lifespan="on",
+        "proxy_headers": True,
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
+        "log_level": settings.log_level,
+        "lifespan": "on",
         # A bounded drain on SIGTERM (docs/operations.md, "A server process dies, or
         # restarts"): sockets get 1012 and the process is gone within this, even when a
         # request or a client's close handshake hangs.
-        timeout_graceful_shutdown=settings.shutdown_drain_s,
-    )
+        "timeout_graceful_shutdown": settings.shutdown_drain_s,
+    }
 
 
 async def _with_store(settings: Settings, action: Callable[[Store], Awaitable[T]]) -> T:
