@@ -5,8 +5,8 @@ Connecting): it answers an ``Admission`` (the role the socket joins as, and for 
 phone its device id) or a ``Refusal`` (the HTTP status and text the handshake gets).
 Every check that needs the battle is here, in this order:
 
-- a role the protocol does not know, or a code that names no battle: 404 (which
-  ``ratelimit.LookupGuard`` counts against the address, as any guessed code);
+- a role the protocol does not know, or a code that names no battle: 404 (counted
+  against the address as any guessed code: ``ratelimit.lookup_missed``);
 - host, co-host and screen: the token the socket offers must be the role's, compared
   in constant time (``security.same_secret``); the host's link is /host/CODE#TOKEN
   for the co-host too, so the host endpoint knows a co-host by its token; else 401;
@@ -15,32 +15,26 @@ Every check that needs the battle is here, in this order:
 - the store away while any of this is read: 503, which the page retries by itself:
   it says "later", not "no such battle".
 
-The checks that need no battle wrap the whole app: ``security.OriginGuard`` (403) and
-``security.HostGuard`` (400) (docs/architecture.md, "Who may connect").
+The checks that need no battle come first, in ``battles.sockets``: the Origin (403),
+the Host (400) and the address's failed lookups (429) (docs/architecture.md, "Who may
+connect").
 
-``JoinGate`` then lets a hall that joins at once in a few at a time. When a server
-process restarts, every phone it held reconnects within a second or
-two, all to the processes left. Each join is a handful of store reads and a
-snapshot to build. Taken all at once, thousands of joins share the event loop:
-each one crawls, store replies sit unread past the store's timeout, joins fail with
-an error and are retried, and the hall takes a minute to come back while the phones
-already in the room wait for their updates too (measured: docs/performance.md).
-
-``JoinGate`` wraps the app (as ``security.OriginGuard`` does) and lets at most
-``join_concurrency`` websocket joins run in a process; the others wait their turn,
-their handshake simply not answered yet. A join ends when the app, having accepted
-the socket and sent it its welcome and snapshot, first waits for what the client
-sends (or when it refuses the handshake, or fails).
+A hall that joins at once is then let in a few at a time (``battles.sockets``, the
+``join_concurrency`` setting). When a server process restarts, every phone it held
+reconnects within a second or two, all to the processes left. Each join is a handful
+of store reads and a snapshot to build. Taken all at once, thousands of joins share the
+event loop: each one crawls, store replies sit unread past the store's timeout, joins
+fail with an error and are retried, and the hall takes a minute to come back while the
+phones already in the room wait for their updates too (measured: docs/performance.md).
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
 from dataclasses import dataclass
 from typing import cast
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope, Send
 
 from battles.errors import Unavailable
 from battles.model import Battle, Language
@@ -139,40 +133,3 @@ async def _admit_phone(
         return Refusal(429, "too many new devices", retry_after_s=wait)
     device, signed = device_ids.mint()
     return Admission("audience", code, battle.language, battle.cohost_generation, device, signed)
-
-
-class JoinGate:
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.turns = asyncio.Semaphore(limit)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "websocket":
-            await self.app(scope, receive, send)
-            return
-        await self.turns.acquire()
-        accepted = done = False
-
-        def finish() -> None:
-            nonlocal done
-            if not done:
-                done = True
-                self.turns.release()
-
-        async def send_watched(message: Message) -> None:
-            nonlocal accepted
-            if message["type"] == "websocket.accept":
-                accepted = True
-            await send(message)
-
-        async def receive_watched() -> Message:
-            # The app reads "websocket.connect" before it accepts; the first read
-            # after its accept means it has joined and now waits for the client.
-            if accepted:
-                finish()
-            return await receive()
-
-        try:
-            await self.app(scope, receive_watched, send_watched)
-        finally:
-            finish()

@@ -4,6 +4,7 @@ a table of routes). Each endpoint lives in the module of its concern."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,11 +12,11 @@ from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.middleware.gzip import GZipMiddleware
-from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.routing import Mount, Route
 from starlette.templating import Jinja2Templates
+from starlette.types import Receive, Scope, Send
 
 from battles import api, i18n, metrics, pages
-from battles.admission import JoinGate
 from battles.assets import IMMUTABLE, REVALIDATE, Assets, asset_dir, catalogs, imported_modules, static_version
 from battles.errors import Unavailable
 from battles.gctuning import hold_many_sockets
@@ -23,7 +24,7 @@ from battles.headers import SecurityHeaders, server_error
 from battles.hub import Hub
 from battles.qr import qr_code
 from battles.ratelimit import LookupGuard, address_limits
-from battles.security import HostGuard, OriginGuard, keep_secrets_out_of_logs, own_hosts
+from battles.security import HostGuard, Hosts, Origins, keep_secrets_out_of_logs, own_hosts
 from battles.services import Services
 from battles.settings import Settings
 from battles.sockets import socket
@@ -48,8 +49,19 @@ ROUTES = [
     Route("/api/battles/{code:str}", api.get_battle),
     Route("/api/battles/{code:str}/export.{format:str}", api.get_export),
     Route("/api/battles/{code:str}/charts/{chart:str}.svg", api.get_chart),
-    WebSocketRoute("/ws/{role:str}/{code:str}", socket),
 ]
+
+
+class Battles(Starlette):
+    """The app: pages and the API through Starlette's middleware and router; every
+    websocket, /ws/ROLE/CODE, straight to ``battles.sockets``, which makes the same
+    checks at the edge without a wrapper's frame held for the socket's life."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await socket(self.state.services, scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 @asynccontextmanager
@@ -61,7 +73,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     await hub.stop()
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None) -> Battles:
     settings = settings or Settings()
     keep_secrets_out_of_logs(settings.log_level)
     store = store_for(settings)
@@ -76,6 +88,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         modules=functools.cache(functools.partial(imported_modules, static_dir)),
         default_banned_words=default_words(),  # battle_fields.html
     )
+    public = urlsplit(settings.public_url or "")
+    public_origin = [f"{public.scheme}://{public.netloc}"] if public.netloc else []
     house = Services(
         settings=settings,
         store=store,
@@ -83,6 +97,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         mints=limits("mints", settings.mints_per_minute, settings.mint_burst),
         creates=limits("creates", settings.creates_per_minute, settings.create_burst),
         lookups=limits("lookups", settings.lookup_failures_per_minute, settings.lookup_failure_burst),
+        origins=Origins([*settings.allowed_origins, *public_origin]),
+        hosts=Hosts(own_hosts(settings.public_url, settings.allowed_origins)),
+        joins=asyncio.Semaphore(settings.join_concurrency),
         templates=templates,
         catalogs_body=catalogs_body,
         catalogs_version=catalogs_version,
@@ -97,20 +114,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
     # that answer is made, so it carries the headers itself (then the error is logged).
     # The store away is answered inside them, as an HTTPException is.
     handlers = {Exception: server_error, Unavailable: pages.store_away}
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
+    app = Battles(routes=routes, lifespan=lifespan, exception_handlers=handlers)
     app.state.services = house
-    # The last added runs first: origins, then headers, then the Host (DNS rebinding),
-    # then the failed-lookup count.
-    # A hall joining at once (after a restart) is let in join_concurrency at a time.
-    app.add_middleware(JoinGate, limit=settings.join_concurrency)
+    # The last added runs first: headers, then the Host (DNS rebinding), then the
+    # failed-lookup count.
     app.add_middleware(LookupGuard, limiter=house.lookups)
-    hosts = own_hosts(settings.public_url, settings.allowed_origins)
-    if hosts is not None:
-        app.add_middleware(HostGuard, hosts=hosts)
+    app.add_middleware(HostGuard, hosts=house.hosts)
     app.add_middleware(SecurityHeaders)
     # Compressed, a phone's first load is under a third (docs/performance.md, page weight).
     app.add_middleware(GZipMiddleware, minimum_size=1024)
-    public = urlsplit(settings.public_url or "")
-    public_origin = [f"{public.scheme}://{public.netloc}"] if public.netloc else []
-    app.add_middleware(OriginGuard, allowed=[*settings.allowed_origins, *public_origin])
     return app

@@ -54,7 +54,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from battles import i18n
 from battles.errors import Unavailable
-from battles.security import refuse_handshake
 from battles.stores.base import AddressLimits, Store
 
 Verdict = Literal["ok", "limited", "flood"]
@@ -186,44 +185,50 @@ def too_many() -> str:
     return " / ".join(i18n.refusal_text(lang, "rate_limited", {}) for lang in ("en", "da"))
 
 
+async def lookup_wait(limiter: AddressLimits, scope: Scope) -> float:
+    """How long the client must wait before it may name a code again: 0 while it has
+    failed lookups left. While the store cannot be reached, lookups are let through:
+    they can find no battle then anyway, and a 503 is answered where one is needed."""
+    with contextlib.suppress(Unavailable):
+        return await limiter.take(client_address(scope), spend=False)
+    return 0.0
+
+
+async def lookup_missed(limiter: AddressLimits, scope: Scope) -> None:
+    """One more failed lookup (a 404 on a path that names a code) for the client."""
+    with contextlib.suppress(Unavailable):
+        await limiter.take(client_address(scope))
+
+
 class LookupGuard:
     """Counts 404s on paths that name a join code per client address, and answers
     429 to an address that used up its ``lookup_failure`` budget (see the module
-    docstring). A wrapper around the app, so no handler needs to know."""
+    docstring). A wrapper around the app for HTTP, so no handler needs to know; a
+    websocket's handshake asks ``lookup_wait`` and tells ``lookup_missed`` itself
+    (battles.sockets), outside the wrappers."""
 
     def __init__(self, app: ASGIApp, limiter: AddressLimits) -> None:
         self.app, self.limiter = app, limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or not CODE_PATH.match(scope.get("path", "")):
+        if scope["type"] != "http" or not CODE_PATH.match(scope.get("path", "")):
             await self.app(scope, receive, send)
             return
-        address = client_address(scope)
-        # While the store cannot be reached the guard lets requests through: they can
-        # find no battle then anyway, and the app answers 503 where one is needed.
-        wait = 0.0
-        with contextlib.suppress(Unavailable):
-            wait = await self.limiter.take(address, spend=False)
+        wait = await lookup_wait(self.limiter, scope)
         if wait > 0:
             await self._refuse(scope, send, math.ceil(wait))
             return
 
         async def watch(message: Message) -> None:
-            if message["type"] in ("http.response.start", "websocket.http.response.start") and message["status"] == 404:
-                with contextlib.suppress(Unavailable):
-                    await self.limiter.take(address)
+            if message["type"] == "http.response.start" and message["status"] == 404:
+                await lookup_missed(self.limiter, scope)
             await send(message)
 
         await self.app(scope, receive, watch)
 
     @staticmethod
     async def _refuse(scope: Scope, send: Send, retry_after: int) -> None:
-        text = too_many()
-        headers = [(b"retry-after", str(retry_after).encode())]
-        if scope["type"] == "websocket":
-            await refuse_handshake(scope, send, 429, text, headers)
-            return
-        body = text.encode()
+        body = too_many().encode()
         await send(
             {
                 "type": "http.response.start",
@@ -231,7 +236,7 @@ class LookupGuard:
                 "headers": [
                     (b"content-type", b"text/plain; charset=utf-8"),
                     (b"content-length", str(len(body)).encode()),
-                    *headers,
+                    (b"retry-after", str(retry_after).encode()),
                 ],
             }
         )

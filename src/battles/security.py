@@ -6,7 +6,7 @@
   log can hold them.
 - An audience device gets a signed device id when it first joins and keeps it in the
   browser; the signature stops a phone from inventing other devices' ids.
-- ``OriginGuard`` refuses a websocket handshake from a foreign page before the app
+- ``Origins`` refuses a websocket handshake from a foreign page before the app
   sees it (after django/channels' ``OriginValidator``); ``HostGuard``, when
   ``public_url`` is set, refuses any request to a name that is not the server's (DNS
   rebinding).
@@ -31,7 +31,8 @@ from collections.abc import Callable, Iterable, Sequence
 from urllib.parse import urlsplit
 
 from itsdangerous import BadSignature, URLSafeSerializer
-from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.datastructures import Headers
+from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from battles.stores.base import Secrets
@@ -127,8 +128,8 @@ class DeviceIds:
         return device if isinstance(device, str) else None
 
 
-class OriginGuard:
-    """Refuse websocket handshakes whose Origin is not allowed (HTTP 403).
+class Origins:
+    """Which pages may open a websocket here: a handshake from any other is refused (HTTP 403).
 
     Allowed: the server's own pages (an Origin whose host is the Host header, under
     either scheme), and the origins in the ``allowed_origins`` setting and of
@@ -137,18 +138,11 @@ class OriginGuard:
     on a websocket handshake).
     """
 
-    def __init__(self, app: ASGIApp, allowed: Iterable[str]) -> None:
-        self.app = app
+    def __init__(self, allowed: Iterable[str]) -> None:
         self.allowed = {origin.rstrip("/").lower() for origin in allowed}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket" and not self._acceptable(scope):
-            await refuse_handshake(scope, send, 403, "origin not allowed")
-            return
-        await self.app(scope, receive, send)
-
-    def _acceptable(self, scope: Scope) -> bool:
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+    def allow(self, scope: Scope) -> bool:
+        headers = Headers(scope=scope)
         origin = headers.get("origin")
         if origin is None:
             return not headers.get("user-agent", "").startswith("Mozilla/")
@@ -165,6 +159,7 @@ LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 # Probes address a process by whatever name its network gives it (Compose: app:8000),
 # and answer nothing that a page on another site could use.
 PROBE_PATHS = frozenset({"/healthz", "/metrics"})
+WRONG_HOST = "Invalid host header"
 
 
 def own_hosts(public_url: str | None, allowed_origins: Iterable[str]) -> list[str] | None:
@@ -176,25 +171,41 @@ def own_hosts(public_url: str | None, allowed_origins: Iterable[str]) -> list[st
     return sorted({f"[{name}]" if ":" in name else name for name in names if name} | set(LOOPBACK_HOSTS))
 
 
-class HostGuard:
-    """Refuse requests and handshakes whose Host is none of this server's names (HTTP 400).
+class Hosts:
+    """This server's names, against DNS rebinding: a request or handshake whose Host is
+    none of them is refused (HTTP 400).
 
-    Against DNS rebinding: a page on evil.example whose name was made to point at this
-    server sends Host and Origin both evil.example, so ``OriginGuard``'s rule (an Origin
-    whose host is the Host header is the server's own page) lets it in. With the
-    server's names known (``own_hosts``), the Host header is checked first, by
-    Starlette's ``TrustedHostMiddleware``; the probes are left out (``PROBE_PATHS``).
+    A page on evil.example whose name was made to point at this server sends Host and
+    Origin both evil.example, so the rule of ``Origins`` (an Origin whose host is the
+    Host header is the server's own page) lets it in. With the server's names known
+    (``own_hosts``), the Host header is checked first. Unknown (None): any name.
     """
 
-    def __init__(self, app: ASGIApp, hosts: Sequence[str]) -> None:
-        self.app = app
-        self.checked = TrustedHostMiddleware(app, allowed_hosts=hosts, www_redirect=False)
+    def __init__(self, names: Iterable[str] | None) -> None:
+        self.names = None if names is None else frozenset(name.lower() for name in names)
+
+    def allow(self, scope: Scope) -> bool:
+        if self.names is None:
+            return True
+        host = Headers(scope=scope).get("host", "").lower()
+        # The name without its port: "[::1]:8000" is "[::1]", "example.org:80" is "example.org".
+        name = host.partition("]")[0] + "]" if host.startswith("[") else host.partition(":")[0]
+        return name in self.names
+
+
+class HostGuard:
+    """Wraps the app: an HTTP request to a name that is not the server's gets 400
+    (``Hosts``), but the probes answer any name (``PROBE_PATHS``). A websocket's
+    handshake is checked by battles.sockets, outside the wrappers."""
+
+    def __init__(self, app: ASGIApp, hosts: Hosts) -> None:
+        self.app, self.hosts = app, hosts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] in PROBE_PATHS:
+        if scope["type"] != "http" or scope["path"] in PROBE_PATHS or self.hosts.allow(scope):
             await self.app(scope, receive, send)
             return
-        await self.checked(scope, receive, send)
+        await PlainTextResponse(WRONG_HOST, status_code=400)(scope, receive, send)
 
 
 def _query_without_values(query: re.Match[str]) -> str:

@@ -3,6 +3,7 @@ address the server is reached at."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import cast
 
@@ -10,6 +11,7 @@ from starlette.requests import HTTPConnection
 from starlette.templating import Jinja2Templates
 
 from battles.hub import Hub
+from battles.security import Hosts, Origins
 from battles.settings import Settings
 from battles.stores.base import AddressLimits, Store
 
@@ -27,6 +29,11 @@ class Services:
     mints: AddressLimits
     creates: AddressLimits
     lookups: AddressLimits
+    # The checks at the edge that a websocket's handshake makes itself (battles.sockets),
+    # and the joins let in at a time (``join_concurrency``).
+    origins: Origins
+    hosts: Hosts
+    joins: asyncio.Semaphore
     templates: Jinja2Templates
     catalogs_body: str
     catalogs_version: str
