@@ -119,6 +119,14 @@ async def test_new_devices_past_the_address_budget_are_429_and_known_ones_still_
         assert screen.welcome["role"] == "screen"
 
 
+@pytest.mark.parametrize("path", ["/ws/audience", "/ws/audience/CODE/more", "/socket", "/ws"])
+def test_a_websocket_to_a_path_that_is_no_endpoint_is_404(app: InProcess, path: str) -> None:
+    # Websockets do not pass through Starlette's router (battles.sockets): the path is ours to check.
+    with pytest.raises(WebSocketDenialResponse) as refused:
+        app.websocket_connect(path, subprotocols=["battles.v1"]).__enter__()
+    assert (refused.value.status_code, refused.value.content) == (404, b"no websocket endpoint at this path")
+
+
 def test_a_foreign_origin_is_403_before_the_battle_is_read(app: InProcess, created: dict[str, Any]) -> None:
     for code in (created["code"], "NOPE22"):
         answer = refusal(app, "audience", code, headers={"origin": "https://evil.example"})

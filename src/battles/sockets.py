@@ -28,6 +28,7 @@ from battles.services import Services, base_url
 
 PATH = re.compile(r"/ws/(?P<role>[^/]+)/(?P<code>[^/]+)/?")
 
+NO_ENDPOINT = Refusal(404, "no websocket endpoint at this path")
 FOREIGN_ORIGIN = Refusal(403, "origin not allowed")
 WRONG_HOST_NAME = Refusal(400, WRONG_HOST)
 
@@ -39,7 +40,7 @@ async def socket(house: Services, scope: Scope, receive: Receive, send: Send) ->
     path = PATH.fullmatch(scope["path"])
     refusal = await _at_the_edge(house, scope, path is not None)
     if refusal is not None or path is None:
-        await (refusal or NO_BATTLE).send(scope, send)
+        await (refusal or NO_ENDPOINT).send(scope, send)
         return
     websocket = WebSocket(scope, receive, send)
     role, code = path["role"], path["code"].upper()
