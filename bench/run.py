@@ -521,9 +521,9 @@ def targets_met(
     checks.append(
         (f"{sockets} sockets held on 2 processes", e.get("connected"), e.get("connected") == sockets if e else None)
     )
-    checks.append(("memory per socket ≤ 1.3 × B0", mem, None if mem is None else mem <= 1.3))
+    checks.append(("memory per socket ≤ 1.5 × B0 (stretch 1.3 ×)", mem, None if mem is None else mem <= 1.5))
     phase = r(pick(e, "phase.p99"), pick(b, "phase.p99"))
-    checks.append(("phase change p99 ≤ 1.5 × B0", phase, None if phase is None else phase <= 1.5))
+    checks.append(("phase change p99 ≤ 1.3 × B0", phase, None if phase is None else phase <= 1.3))
     lost = pick(e, "burst.lost")
     checks.append(
         ("vote burst: no ballot lost", lost, None if lost is None else lost == 0 and pick(e, "flood.lost") == 0)
@@ -554,91 +554,62 @@ async def main(options: argparse.Namespace) -> int:
     payload.write_text(json.dumps(public_battle()))
     redis_server = RedisServer(folder)
     generators = LoadGenerators(options.loadgens)
-    runs: dict[Kind, list[dict[str, Any]]] = {kind: [] for kind in options.targets}
+    rounds: list[dict[Kind, dict[str, Any]]] = []
     log(
         f"bench: {options.sockets} sockets, {options.loadgens} load generators, redis on {redis_server.port}, logs in {folder}"
     )
     try:
         for round_number in range(1, options.repeat + 1):
+            rounds.append({})
             for kind in options.targets:
                 redis_server.client.flushall()
                 target = TARGETS[kind](redis_server, folder, payload)
                 log(f"{NAMES[kind]}: starting (round {round_number} of {options.repeat})")
                 target.start()
                 try:
-                    runs[kind].append(
-                        await asyncio.wait_for(run_target(target, generators, options), options.target_timeout)
+                    rounds[-1][kind] = await asyncio.wait_for(
+                        run_target(target, generators, options), options.target_timeout
                     )
                 except Exception as error:
                     # A server that could not finish (overloaded past a bound) is reported
                     # as such; the others still run.
                     log(f"  {NAMES[kind]} did not finish: {type(error).__name__}: {error}")
-                    runs[kind].append({"error": f"{type(error).__name__}: {error}"})
+                    rounds[-1][kind] = {"error": f"{type(error).__name__}: {error}"}
                     await generators.all("close")
                 finally:
                     target.stop()
     finally:
         await generators.quit()
         redis_server.stop()
-    results = {kind: best([run for run in found if "error" not in run] or found) for kind, found in runs.items()}
-    figures = {"machine": machine(), "options": vars(options), "results": results, "runs": runs}
-    print_and_write(report(results, options), figures, options.out)
+    figures = {"machine": machine(), "options": vars(options), "rounds": rounds}
+    print_and_write(report(rounds, options), figures, options.out)
     lost = sum(
-        (pick(run, "burst.lost") or 0) + (pick(run, "flood.lost") or 0) for found in runs.values() for run in found
+        (pick(run, "burst.lost") or 0) + (pick(run, "flood.lost") or 0) for found in rounds for run in found.values()
     )
     return 1 if lost else 0
 
 
-def best(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """One server's figures over ``--repeat`` rounds: each figure at its best round.
-
-    The machine is shared: another job that starts in the middle of a round slows
-    whichever server runs then. The best of several rounds, as timeit takes the
-    minimum, is the figure least spoiled by others; every round is in FILE.json.
-    Ballots lost are the worst round's (a loss in any round is a loss).
-    """
-    if len(runs) == 1:
-        return runs[0]
-    combined: dict[str, Any] = json.loads(json.dumps(runs[0], default=str))
-    for _label, path, better in ROWS:
-        values = [pick(run, path) for run in runs]
-        numbers = [v for v in values if isinstance(v, (int, float))]
-        if not numbers or not better:
-            continue
-        worst_counts = path.endswith("lost") or path == "storm.never_back"
-        place(combined, path, max(numbers) if worst_counts or better == "more" else min(numbers))
-    combined["rounds"] = len(runs)
-    return combined
-
-
-def place(figures: dict[str, Any], path: str, value: Any) -> None:
-    *parents, last = path.split(".")
-    for part in parents:
-        figures = figures.setdefault(part, {})
-    figures[last] = value
-
-
-def report(results: dict[Kind, dict[str, Any]], options: argparse.Namespace) -> str:
+def report(rounds: list[dict[Kind, dict[str, Any]]], options: argparse.Namespace) -> str:
+    """Each round's table: the servers ran one after the other, and every ratio is of
+    one round's pair, with the load averages of that round beside it. Ratios from
+    different rounds are never mixed: the machine is shared, and a round that met a busy
+    machine is a pair measured under the same load."""
     info = machine()
     lines = [
         f"Machine: {info['nproc']} cores ({info['cpu']}), {info['memory']}, Python {info['python']}, Linux {info['kernel']}",
         f"Command: .venv/bin/python -m bench {' '.join(sys.argv[1:])}".rstrip(),
         f"Layout: 2 server processes per server, one redis-server, {options.loadgens} load generator processes, "
-        f"{options.sockets} audience sockets, burst over {options.burst_seconds} s, hold {options.hold} s"
-        + (
-            f"; each figure the best of {options.repeat} rounds (every round in the JSON)" if options.repeat > 1 else ""
-        ),
-        "",
-        table(results),
-        "",
-        "| target | measured | met |",
-        "|---|---|---|",
+        f"{options.sockets} audience sockets, burst over {options.burst_seconds} s, hold {options.hold} s; "
+        f"{len(rounds)} round{'s' if len(rounds) > 1 else ''}, each running {', '.join(NAMES[k] for k in options.targets)} in turn",
     ]
-    for label, value, met in targets_met(results, options.sockets):
-        lines.append(f"| {label} | {value} | {'-' if met is None else ('yes' if met else 'NO')} |")
-    for kind, figures in results.items():
-        if "error" in figures:
-            lines.append(f"\n{NAMES[kind]} did not finish: {figures['error']}")
+    for number, results in enumerate(rounds, 1):
+        lines += ["", f"Round {number} of {len(rounds)}", "", table(results), "", "| target | measured | met |"]
+        lines.append("|---|---|---|")
+        for label, value, met in targets_met(results, options.sockets):
+            lines.append(f"| {label} | {value} | {'-' if met is None else ('yes' if met else 'NO')} |")
+        for kind, figures in results.items():
+            if "error" in figures:
+                lines.append(f"\n{NAMES[kind]} did not finish: {figures['error']}")
     return "\n".join(lines)
 
 
@@ -661,7 +632,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--target-timeout", type=float, default=600.0, help="give up a server's run after this")
     parser.add_argument(
-        "--repeat", type=int, default=1, help="run every server this many rounds; report each figure's best (default 1)"
+        "--repeat", type=int, default=1, help="run every server this many rounds, each a table of its own (default 1)"
     )
     parser.add_argument(
         "--inject-loss",

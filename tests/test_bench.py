@@ -37,7 +37,7 @@ def test_the_quick_bench_runs_and_its_ballot_loss_check_can_fail(tmp_path: Path)
     assert finished.returncode == 1, finished.stderr[-3000:]
     report = out.read_text()
     assert "| flood: ballots lost | 3 | 3 | 3 |" in report, report
-    figures = json.loads(Path(f"{out}.json").read_text())["results"]
+    figures = json.loads(Path(f"{out}.json").read_text())["rounds"][0]
     for kind in ("engine", "b0", "p1"):
         assert figures[kind]["connected"] == 100
         # The burst is checked without the fault: nothing is lost there.
