@@ -64,9 +64,15 @@ class Room:
     sent: dict[str, Any] = field(default_factory=dict)
     audience_sent_ms: int = 0
     presence: dict[str, int] = field(default_factory=dict)
+    # Phones' sockets by device, oldest first: a device's sockets are found without a
+    # walk through the room, which every phone's entry and every ``entered``
+    # announcement asks for (a walk each was a hall squared when it reconnects at once).
+    phones: dict[str, list[Connection]] = field(default_factory=dict)
     # Phones' sockets that entered on this process and whose ``entered`` announcement has
-    # not come back yet, by entry: newer than any socket of their device that one names.
+    # not come back yet, by entry and the other way round: newer than any socket of their
+    # device that one names.
     unannounced: dict[str, Connection] = field(default_factory=dict)
+    entries: dict[Connection, str] = field(default_factory=dict)
 
     @classmethod
     def at(cls, code: str, battle: Battle) -> Room:
@@ -89,11 +95,12 @@ class Room:
         self.connections.add(connection)
         if connection.device is None:
             return None
-        for older in self.connections:
-            if older.device == connection.device and older is not connection:
-                older.close(CLOSE_REPLACED)
+        same = self.phones.setdefault(connection.device, [])
+        for older in same:
+            older.close(CLOSE_REPLACED)
+        same.append(connection)
         entry = secrets.token_hex(8)
-        self.unannounced[entry] = connection
+        self.unannounced[entry], self.entries[connection] = connection, entry
         return entry
 
     def entered(self, device: str, entry: str) -> None:
@@ -103,17 +110,25 @@ class Room:
         sockets of that device that entered before it are closed; one whose own
         announcement is still on its way entered after it, and stays."""
         newest = self.unannounced.pop(entry, None)
-        waiting = set(self.unannounced.values())
-        for connection in self.connections:
-            if connection.device == device and connection is not newest and connection not in waiting:
+        if newest is not None:
+            del self.entries[newest]
+        for connection in self.phones.get(device, ()):
+            if connection is not newest and connection not in self.entries:
                 connection.close(CLOSE_REPLACED)
 
     def leave(self, connection: Connection) -> bool:
         """A socket goes; False when it was not in the room."""
-        self.unannounced = {entry: c for entry, c in self.unannounced.items() if c is not connection}
+        entry = self.entries.pop(connection, None)
+        if entry is not None:
+            del self.unannounced[entry]
         if connection not in self.connections:
             return False
         self.connections.discard(connection)
+        same = self.phones.get(connection.device or "", [])
+        if connection in same:
+            same.remove(connection)
+            if not same:
+                del self.phones[connection.device or ""]
         return True
 
     def send_all(self, frame: Outgoing) -> None:
