@@ -7,11 +7,12 @@ import { Countdown } from "./client/clock.js";
 import { $, announce, fill, setText } from "./client/dom.js";
 import { onLanguageChange, t } from "./client/i18n.js";
 import { Live, PROTOCOL } from "./client/live.js";
-import { store, stored } from "./client/page.js";
+import { page, store, stored } from "./client/page.js";
 import { Ballot } from "./audience/ballot.js";
 import { Nickname } from "./audience/nickname.js";
 import { Notice } from "./audience/notice.js";
 import { Reactions } from "./audience/reactions.js";
+import { Receipt } from "./audience/receipt.js";
 import { phaseView } from "./audience/views.js";
 import { Voice } from "./audience/voice.js";
 
@@ -27,7 +28,7 @@ const live = new Live({
   role: "audience",
   protocols: () => {
     const device = stored(DEVICE_KEY);
-    return device ? [PROTOCOL, `device.${device}`] : [PROTOCOL];
+    return [PROTOCOL, ...(device ? [`device.${device}`] : []), ...(page.mark ? [`page.${page.mark}`] : [])];
   },
 });
 const notice = new Notice(live);
@@ -37,6 +38,7 @@ const phone = { live, notice, ballot: new Ballot(live, notice), reactions: new R
 const { ballot, reactions } = phone;
 const voice = new Voice(phone);
 const nickname = new Nickname(live);
+const receipt = new Receipt(live, ballot);
 
 let lastPhaseKey = "";
 
@@ -51,12 +53,13 @@ function render() {
   const view = phaseView(phone, battle, round);
   fill(stageTop, view.top);
   fill(stageMain, view.main);
-  const timed = battle.timer && ["turn", "debate", "vote"].includes(battle.phase);
+  const timed = battle.timer && ["turn", "debate", "vote", "stance"].includes(battle.phase);
   clockBox.hidden = !timed;
   countdown.set(timed ? battle.timer : null);
   renderClockCaption();
   notice.follow(battle);
   ballot.renderVote();
+  receipt.render();
   reactions.updateButtons();
   const phaseKey = `${battle.phase}:${round ? round.number : 0}:${battle.turn_index}:${currentVote(battle)?.id}:${currentVote(battle)?.status}`;
   if (phaseKey !== lastPhaseKey) {
@@ -79,6 +82,7 @@ live.on("welcome", (welcome) => {
 live.on("state", render);
 live.on("state", () => voice.render());
 live.on("tally", () => ballot.renderVote());
+live.on("ballot", () => receipt.render());
 live.on("close", () => ballot.renderStatus());
 onLanguageChange(render);
 onLanguageChange(() => voice.render());

@@ -133,6 +133,7 @@ const ACTIONS = {
   extend_timer: "Clock extended",
   reset_timer: "Clock reset",
   open_vote: "Vote opened",
+  open_stance: "Stance poll opened",
   close_vote: "Vote closed",
   void_vote: "Vote voided",
   reveal_results: "Results revealed",
@@ -145,6 +146,9 @@ const ACTIONS = {
   edit_battle: "Battle edited",
   end_battle: "Battle ended",
   revoke_cohost: "Co-host link revoked",
+  revise_vision: "Vision revised",
+  undo_revision: "Revision undone",
+  revoke_battler: "Battler link revoked",
   show_submission: "Shown from the hall",
   hide_submission: "Taken off the screen",
   set_audience_rules: "Audience rules changed",
@@ -155,7 +159,7 @@ export function actionLabel(action) {
   return t(ACTIONS[action] || action);
 }
 
-const ACTORS = { host: "Host", cohost: "Co-host", timer: "Timer", system: "System" };
+const ACTORS = { host: "Host", cohost: "Co-host", timer: "Timer", system: "System", battler: "Battler" };
 
 export function actorLabel(actor) {
   return t(ACTORS[actor] || actor);
@@ -239,6 +243,11 @@ export function logDetails(battle, entry) {
       return nameOf(battle, d.id);
     case "edit_battle":
       return changedFields(d.changes);
+    case "revise_vision":
+      return `${nameOf(battle, d.battler)} v${d.version}: ${d.vision}${d.changed ? ` · ${d.changed}` : ""}`;
+    case "undo_revision":
+    case "revoke_battler":
+      return nameOf(battle, d.battler);
     default:
       return "";
   }
@@ -264,6 +273,9 @@ export function readRules(form) {
     final_size: number("final_size"),
     ties: form.elements.ties.value,
     live_totals: form.elements.live_totals.checked,
+    stance_polls: form.elements.stance_polls.checked,
+    winner: form.elements.winner.value,
+    vision_revisions: form.elements.vision_revisions.checked,
     reactions: [...form.querySelectorAll('input[name="reactions"]:checked')].map((box) => box.value),
     audience_challenges: form.elements.audience_challenges.checked,
     audience_questions: form.elements.audience_questions.checked,
@@ -298,8 +310,11 @@ export function fillBattleFields(form, battle) {
   }
   form.elements.order.value = rules.order;
   form.elements.vote_mode.value = rules.vote_mode;
+  form.elements.stance_polls.checked = rules.stance_polls;
+  form.elements.winner.value = rules.winner;
   form.elements.ties.value = rules.ties;
   form.elements.live_totals.checked = rules.live_totals;
+  form.elements.vision_revisions.checked = rules.vision_revisions;
   for (const box of form.querySelectorAll('input[name="reactions"]')) box.checked = rules.reactions.includes(box.value);
   form.elements.audience_challenges.checked = rules.audience_challenges;
   form.elements.audience_questions.checked = rules.audience_questions;

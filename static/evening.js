@@ -3,8 +3,8 @@
 // (docs/protocol.md, charts), which the server draws as SVG from the battle's record and
 // the pages show inline, so that they take the page's colours (charts.css) and their
 // <title> and <desc> reach a screen reader.
-import { h } from "./client/dom.js";
-import { currentLanguage } from "./client/i18n.js";
+import { drawing, h } from "./client/dom.js";
+import { currentLanguage, t } from "./client/i18n.js";
 import { page } from "./client/page.js";
 
 /** The export in one format; the token goes in a header, never in a URL. */
@@ -25,35 +25,41 @@ export async function readExport(token) {
   }
   if (response.status === 401) return { problem: "This link's key is not valid for this battle.", retry: false };
   if (!response.ok) return { problem: "The server could not load the results. Try again in a moment.", retry: true };
-  return { battle: (await response.json()).battle };
+  const exported = await response.json();
+  return { battle: exported.battle, persuasion: exported.persuasion || [], visions: exported.visions || {} };
 }
 
 export const CHART_NAMES = ["votes", "engagement"];
-const SVG_NS = "http://www.w3.org/2000/svg";
+
+/** The charts of this battle: the flow chart too once the closing stance poll is revealed. */
+export function chartNames(battle) {
+  return battle && battle.minds ? [...CHART_NAMES, "flows"] : CHART_NAMES;
+}
 
 /** One chart as an <svg> element of this document, in the page's current language. */
 export async function loadChart(name) {
   const url = `/api/battles/${encodeURIComponent(page.code)}/charts/${name}.svg?lang=${currentLanguage()}`;
   const response = await fetch(url, { cache: "no-store" });
   if (!response.ok) throw new Error(`chart ${name}: ${response.status}`);
-  // The server escapes every name into text (battles.charts); parsed as XML, never as HTML,
-  // and refused if it is anything but a plain drawing.
-  const parsed = new DOMParser().parseFromString(await response.text(), "image/svg+xml");
-  const svg = parsed.documentElement;
-  const handler = [svg, ...svg.querySelectorAll("*")].some((el) => [...el.attributes].some((a) => a.name.startsWith("on")));
-  if (svg.namespaceURI !== SVG_NS || svg.localName !== "svg" || handler || svg.querySelector("script, foreignObject, [href]")) {
-    throw new Error(`chart ${name}: not a drawing`);
-  }
-  return document.importNode(svg, true);
+  // The server escapes every name into text (battles.charts).
+  return drawing(await response.text(), `chart ${name}`);
+}
+
+/** A version's figures while it stood (the export's `visions`): "engagement 12 · votes: Round 1: 9". */
+export function versionFigures(version) {
+  const votes = (version.votes || []).map((v) => `${t("Round {n}", { n: v.round })}: ${v.votes}`).join(", ");
+  if (!version.rounds.length) return t("did not stand in a round");
+  return `${t("engagement {score}", { score: version.engagement.score })} · ${t("votes: {votes}", { votes: votes || "–" })}`;
 }
 
 /** Every chart in its <figure>, captioned with its title, in order; a chart that fails to load is left out. */
-export async function loadCharts() {
-  const loaded = await Promise.allSettled(CHART_NAMES.map((name) => loadChart(name)));
+export async function loadCharts(battle) {
+  const names = chartNames(battle);
+  const loaded = await Promise.allSettled(names.map((name) => loadChart(name)));
   return loaded.map((result, i) => {
     if (result.status !== "fulfilled") return null;
     const svg = result.value;
     const caption = h("figcaption", { "aria-hidden": "true" }, svg.querySelector("title").textContent);
-    return h("figure", { class: `chart-figure-box chart-figure-${CHART_NAMES[i]}`, tabindex: "0" }, caption, svg);
+    return h("figure", { class: `chart-figure-box chart-figure-${names[i]}`, tabindex: "0" }, caption, svg);
   });
 }

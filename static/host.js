@@ -9,6 +9,7 @@ import { fragmentToken } from "./client/page.js";
 import { wireActions } from "./host/actions.js";
 import { AudienceRules } from "./host/audience-rules.js";
 import { CommandRunner } from "./host/commands.js";
+import { Flags } from "./host/flags.js";
 import { Controls } from "./host/controls.js";
 import { HallQueue } from "./host/hall.js";
 import { LinksPanel } from "./host/links.js";
@@ -16,6 +17,7 @@ import { LobbyEditor } from "./host/lobby.js";
 import { LogPanel } from "./host/log.js";
 import { renderEngagement, renderPresence, renderRoster } from "./host/room.js";
 import { ShowPanels } from "./host/show.js";
+import { VisionsPanel } from "./host/visions.js";
 
 const token = fragmentToken();
 const problem = $("#host-problem");
@@ -32,7 +34,9 @@ wireActions(desk);
 
 const show = new ShowPanels(desk);
 const links = new LinksPanel(desk);
+const visions = new VisionsPanel(desk, token);
 const log = new LogPanel(live);
+const flags = new Flags(live);
 const lobby = new LobbyEditor(desk);
 const hall = new HallQueue(desk);
 const audienceRules = new AudienceRules(desk, hall.status);
@@ -40,9 +44,11 @@ const audienceRules = new AudienceRules(desk, hall.status);
 function render() {
   if (!live.battle) return;
   show.render();
+  flags.render();
   renderEngagement(live);
   renderRoster(live);
   links.render();
+  visions.render();
   log.render();
   lobby.render();
   renderPresence(live);

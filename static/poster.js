@@ -4,13 +4,15 @@
 import { $, fill, h, setText } from "./client/dom.js";
 import { currentLanguage, onLanguageChange, t } from "./client/i18n.js";
 import { fragmentToken, page } from "./client/page.js";
-import { loadCharts, readExport } from "./evening.js";
+import { loadCharts, readExport, versionFigures } from "./evening.js";
+import { mostMinds, wonLost } from "./minds.js";
 
 const token = fragmentToken();
 const status = $("#poster-status");
 const sheet = $("#poster");
 const content = $("#poster-content");
 let battle = null;
+let history = {}; // each vision's history (the export's visions)
 let drawing = 0;
 
 async function load() {
@@ -24,6 +26,7 @@ async function load() {
     return;
   }
   battle = read.battle;
+  history = read.visions;
   render();
 }
 
@@ -44,6 +47,14 @@ function winnerBox() {
   );
 }
 
+/** Who moved the most minds (docs/rules.md), under the winner. */
+function mindsLine() {
+  const most = mostMinds(battle.minds);
+  if (!most.length) return null;
+  const nameOf = (id) => (battle.battlers.find((b) => b.id === id) || { name: id }).name;
+  return h("p", { class: "poster-minds" }, t("Moved the most minds: {names}", { names: most.map((m) => `${nameOf(m.battler)} (${wonLost(m)})`).join(", ") }));
+}
+
 function visions() {
   return h(
     "section",
@@ -53,9 +64,28 @@ function visions() {
       "ul",
       {},
       battle.battlers.map((b) =>
-        h("li", { class: b.id === battle.winner ? "is-winner" : "" }, h("strong", {}, b.name), b.affiliation ? ` (${b.affiliation})` : "", ": ", b.vision),
+        h(
+          "li",
+          { class: b.id === battle.winner ? "is-winner" : "" },
+          h("strong", {}, b.name),
+          b.affiliation ? ` (${b.affiliation})` : "",
+          ": ",
+          b.vision,
+          versions(b),
+        ),
       ),
     ),
+  );
+}
+
+/** A revised vision's versions, each with its round, its line and its figures while it stood. */
+function versions(battler) {
+  const all = history[battler.id] || [];
+  if (all.length < 2) return null;
+  return h(
+    "ol",
+    { class: "poster-versions" },
+    all.map((v) => h("li", {}, h("strong", {}, `v${v.version}`), ` · ${t("Round {n}", { n: v.round })}: ${v.vision}${v.changed ? ` (${v.changed})` : ""} · ${versionFigures(v)}`)),
   );
 }
 
@@ -82,13 +112,14 @@ function render() {
     h("h1", { id: "poster-title", class: "poster-title" }, battle.title),
     battle.scenario ? h("p", { class: "poster-scenario" }, battle.scenario) : null,
     winnerBox(),
+    mindsLine(),
     visions(),
     charts,
     h("p", { class: "poster-foot" }, `Future Battles · ${page.code}`),
   );
   sheet.hidden = false;
   setText(status, null);
-  loadCharts().then((figures) => {
+  loadCharts(battle).then((figures) => {
     if (mine !== drawing) return;
     fill(charts, figures);
     fitToPage();

@@ -5,13 +5,17 @@ import { formatClock } from "./client/clock.js";
 import { $, fill, h, setText } from "./client/dom.js";
 import { onLanguageChange, t } from "./client/i18n.js";
 import { fragmentToken, page } from "./client/page.js";
+import { checkReceipt, digestLine } from "./client/receipt.js";
 import { actionLabel, actorLabel, battlerStatus, endedText, formatTime, logDetails } from "./console.js";
-import { fetchExport, loadCharts, readExport } from "./evening.js";
+import { fetchExport, loadCharts, readExport, versionFigures } from "./evening.js";
+import { mindsSection } from "./minds.js";
 
 const token = fragmentToken();
 const status = $("#results-status");
 const container = $("#results");
 let battle = null;
+let persuasion = [];
+let visions = {}; // each vision's history (docs/protocol.md, export.json)
 
 const VOTE_STATUS = { open: "Still open", closed: "Closed", voided: "Voided", revealed: "Revealed" };
 
@@ -28,6 +32,8 @@ async function load() {
     return;
   }
   battle = read.battle;
+  persuasion = read.persuasion;
+  visions = read.visions;
   setText(status, null);
   render();
 }
@@ -105,7 +111,7 @@ let chartsDrawn = 0;
 function pictures() {
   const box = h("div", { class: "charts", "aria-busy": "true" });
   const drawing = ++chartsDrawn;
-  loadCharts().then((figures) => {
+  loadCharts(battle).then((figures) => {
     if (drawing !== chartsDrawn) return; // a newer render (a language switch) draws its own
     box.removeAttribute("aria-busy");
     if (figures.some(Boolean)) fill(box, figures);
@@ -129,6 +135,20 @@ function roster() {
       [t("Name"), t("Vision"), t("Affiliation"), t("Status")],
       battle.battlers.map((b) => [b.name, b.vision, b.affiliation || "", battlerStatus(b)]),
     ),
+  );
+}
+
+/** Each vision's history (docs/rules.md, "Visions that develop"): every version with its
+ * round and its line, and the engagement and votes it drew while it stood. */
+function history() {
+  const rows = battle.battlers.flatMap((b) =>
+    (visions[b.id] || []).map((v) => [b.name, `v${v.version}`, v.vision, t("Round {n}", { n: v.round }), v.changed || "–", versionFigures(v)]),
+  );
+  if (!rows.length) return null;
+  return h(
+    "section",
+    { class: "panel", id: "vision-history" },
+    table(t("How the visions developed"), [t("Battler"), t("Version"), t("Vision"), t("From"), t("What changed"), t("While it stood")], rows),
   );
 }
 
@@ -166,6 +186,7 @@ function voteBlock(round, vote) {
     { class: "vote-block" },
     h("h4", {}, head.join(" · ")),
     vote.void_reason ? h("p", { class: "warning" }, t("Voided: {reason}", { reason: vote.void_reason })) : null,
+    digestLine(vote.digest),
     vote.totals
       ? h(
           "ol",
@@ -183,6 +204,43 @@ function voteBlock(round, vote) {
           }),
         )
       : null,
+  );
+}
+
+/** Checking a receipt (docs/rules.md, votes): a phone's receipt against a counted vote.
+ * Public: the receipt is the secret, and the answer names that ballot only. */
+function receiptCheck() {
+  const counted = battle.rounds.flatMap((round) =>
+    round.votes.filter((vote) => vote.status === "closed" || vote.status === "revealed").map((vote) => ({ round, vote })),
+  );
+  if (!counted.length) return null;
+  const choose = h(
+    "select",
+    { id: "receipt-vote", name: "vote" },
+    counted.map(({ round, vote }) =>
+      h("option", { value: vote.id }, vote.runoff ? t("Round {n} (runoff)", { n: round.number }) : t("Round {n}", { n: round.number })),
+    ),
+  );
+  const typed = h("input", { id: "receipt-code", name: "receipt", type: "text", autocomplete: "off", spellcheck: false, maxlength: 24, required: true });
+  const answer = h("div", { id: "receipt-answer", role: "status", "aria-live": "polite" });
+  const check = async (event) => {
+    event.preventDefault();
+    const found = await checkReceipt(choose.value, typed.value, nameOf);
+    fill(answer, h("p", { class: `receipt-answer${found.counted ? " is-counted" : " is-missing"}` }, found.text), digestLine(found.digest));
+  };
+  return h(
+    "section",
+    { class: "panel", id: "receipt-check", "aria-labelledby": "receipt-check-title" },
+    h("h2", { id: "receipt-check-title" }, t("Check a receipt")),
+    h("p", { class: "hint" }, t("Each phone that voted got a receipt, such as K7QXM-2PART. Type it here to see that its ballot is in the count as it was cast; no other ballot is shown.")),
+    h(
+      "form",
+      { class: "inline-form", onsubmit: check },
+      h("label", { class: "field", for: "receipt-vote" }, h("span", {}, t("Vote")), choose),
+      h("label", { class: "field", for: "receipt-code" }, h("span", {}, t("Receipt")), typed),
+      h("button", { type: "submit", class: "btn" }, t("Check")),
+    ),
+    answer,
   );
 }
 
@@ -315,9 +373,12 @@ function render() {
     summary(),
     pictures(),
     roster(),
+    history(),
     totals(),
+    mindsSection(table, battle, persuasion),
     h("h2", { class: "section-title" }, t("Rounds")),
     battle.rounds.length ? battle.rounds.map(roundSection) : h("p", { class: "hint" }, t("No round was played.")),
+    receiptCheck(),
     fromTheHall(),
     overrides(),
     log(),

@@ -38,7 +38,7 @@ function render() {
   const round = currentRound(battle);
   document.body.dataset.phase = battle.phase;
   const vote = currentVote(battle);
-  document.body.classList.toggle("is-vote-open", battle.phase === "vote" && Boolean(vote) && vote.status === "open");
+  document.body.classList.toggle("is-vote-open", ["vote", "stance"].includes(battle.phase) && Boolean(vote) && vote.status === "open");
   setText($("#phase-label"), null);
   $("#phase-label").textContent = phaseLabel(battle.phase);
   $("#round-label").textContent = round && battle.phase !== "lobby" ? (round.final ? t("Final round") : t("Round {n}", { n: round.number })) : "";

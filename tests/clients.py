@@ -18,10 +18,15 @@ from bench.wire import follow
 Match = Callable[[dict[str, Any]], bool]
 
 
-def offer(token: str | None = None, device: str | None = None) -> list[str]:
-    """The subprotocols a client offers: the protocol, and its token or device id
-    (docs/protocol.md, Connecting)."""
-    return ["battles.v1", *([f"auth.{token}"] if token else []), *([f"device.{device}"] if device else [])]
+def offer(token: str | None = None, device: str | None = None, page: str | None = None) -> list[str]:
+    """The subprotocols a client offers: the protocol, and its token or device id, and the
+    join page's mark for a phone that loaded the page (docs/protocol.md, Connecting)."""
+    return [
+        "battles.v1",
+        *([f"auth.{token}"] if token else []),
+        *([f"device.{device}"] if device else []),
+        *([f"page.{page}"] if page else []),
+    ]
 
 
 class Waiting:
@@ -76,9 +81,16 @@ class Client(Waiting):
 
     @classmethod
     async def connect(
-        cls, ws_url: str, role: str, code: str, token: str | None = None, device: str | None = None, **options: Any
+        cls,
+        ws_url: str,
+        role: str,
+        code: str,
+        token: str | None = None,
+        device: str | None = None,
+        page: str | None = None,
+        **options: Any,
     ) -> Client:
-        subprotocols = offer(token, device)
+        subprotocols = offer(token, device, page)
         socket = await connect(f"{ws_url}/ws/{role}/{code}", subprotocols=subprotocols, open_timeout=10, **options)  # type: ignore[arg-type]
         return await cls.joined(socket, role, device)
 

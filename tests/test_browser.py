@@ -686,8 +686,14 @@ def test_the_phone_loads_only_what_it_needs_and_keeps_it(server: Server, stage: 
     paths = sorted(urlsplit(r.url).path for r in loaded if not r.url.endswith("/favicon.svg"))
     catalogs = [path for path in paths if path.startswith("/i18n/")]
     assert len(catalogs) == 1 and re.fullmatch(r"/i18n/[0-9a-f]{12}\.json", catalogs[0]), paths  # the preload, used
-    panels = [f"{static}audience/{name}.js" for name in ("ballot", "nickname", "notice", "reactions", "views", "voice")]
-    modules = [f"{static}client/{name}.js" for name in ("battle", "clock", "dom", "i18n", "live", "page", "patch")]
+    panels = [
+        f"{static}audience/{name}.js"
+        for name in ("ballot", "nickname", "notice", "reactions", "receipt", "views", "voice")
+    ]
+    modules = [
+        f"{static}client/{name}.js"
+        for name in ("battle", "clock", "dom", "i18n", "live", "page", "patch", "receipt", "visions")
+    ]
     assert [path for path in paths if path not in catalogs] == [
         "/join/" + lobby["code"],
         f"{static}audience.js",
@@ -2177,3 +2183,221 @@ def test_a_battle_ended_in_the_lobby_closes_with_thanks_and_no_empty_charts(serv
     expect(screen.locator(".closing")).to_have_count(1)
     assert not [url for url in asked if "/charts/" in url]
     assert screen.locator(".closing-chart").count() == 0
+
+
+# --- who moved minds (docs/rules.md) ---------------------------------------------------------
+
+SHOW_THE_MINDS_BEAT = """() => {
+  for (const panel of document.querySelectorAll(".closing-panel")) panel.hidden = !panel.querySelector(".minds-beat");
+}"""
+
+
+def close_the_poll(host: Page, then: str) -> None:
+    press(host, "v")
+    answer_dialog(host, "Close the vote now?", "Close the vote")
+    press(host, "r")
+    phase_is(host, then)
+
+
+def test_who_moved_minds_from_the_console_to_the_screen_the_results_and_the_poster(
+    server: Server, stage: Stage
+) -> None:
+    battlers = longest_battlers()
+    names = [b["name"] for b in battlers]
+    created = server.create_battle(
+        title="Aarhus 2079", language="en", battlers=battlers, rules={"stance_polls": True, "eliminations_per_round": 8}
+    )
+    host = stage.page("laptop", created["links"]["host"], name="host")
+    screen = stage.page("projector", created["links"]["screen"], name="screen")
+    phones = [stage.page("phone", created["links"]["join"], name=f"phone {n}") for n in (1, 2)]
+    for page in (host, screen, *phones):
+        phase_is(page, "Lobby")
+
+    # The opening poll is the console's next step: every battler, and undecided.
+    expect(host.locator("#btn-step .label")).to_have_text("Open the opening stance poll")
+    host.locator("#btn-step").click()
+    for page in (host, screen, *phones):
+        phase_is(page, "Stance poll")
+    expect(phones[0].locator(".vote-question")).to_have_text("Which vision do you lean towards now?")
+    expect(phones[0].locator(".choice")).to_have_count(11)
+    vote(phones[0], names[0])
+    vote(phones[1], "Undecided")
+    expect(screen.locator(".screen-card.is-undecided .card-name")).to_have_text("Undecided")
+    expect(screen.locator("#vote-count")).to_have_text("2 ballots in")
+    screenshot(phones[1], "stance-phone", full_page=True)
+    screenshot(host, "stance-host-laptop")
+    fits_every_projector(screen, "stance")
+    close_the_poll(host, "Lobby")
+
+    # Round one (eight leave) and the final, from a host socket: phones vote as ever.
+    with host_socket(server, created) as command:
+        for speakers, ballots in ((10, [names[0], names[1]]), (2, [names[0], names[0]])):
+            command("start_round")
+            for _ in range(speakers):
+                command("next")
+            command("open_vote")  # from the last turn
+            for phone, name in zip(phones, ballots, strict=True):
+                phase_is(phone, "Vote")
+                vote(phone, name)
+            command("close_vote")
+            command("reveal_results")
+            command("confirm_elimination")
+    phase_is(host, "Final")
+
+    # The closing poll, once the final has a winner: phone 1 moves from battler 1 to battler 2,
+    # phone 2 from undecided to battler 2.
+    expect(host.locator("#btn-step .label")).to_have_text("Open the closing stance poll")
+    host.locator("#btn-stance").click()
+    for page in (host, screen, *phones):
+        phase_is(page, "Stance poll")
+    expect(phones[0].locator(".choice")).to_have_count(11)  # the eliminated too
+    vote(phones[0], names[1])
+    vote(phones[1], names[1])
+    close_the_poll(host, "Final")
+    expect(host.locator("#btn-step .label")).to_have_text("End the battle…")
+
+    # The screen's second beat after the winner: who moved the most minds, won and lost.
+    beat = screen.locator(".minds-beat")
+    expect(beat.locator(".minds-name")).to_have_text(names[1])
+    expect(beat.locator(".minds-won")).to_have_text("2 won")
+    expect(beat.locator(".minds-lost")).to_have_text("0 lost")
+    expect(beat.locator(".minds-apart")).to_have_text("2 in both polls; 0 only in the opening, 0 only in the closing.")
+    screen.evaluate(SHOW_THE_MINDS_BEAT)
+    fits_every_projector(screen, "minds-beat")
+    expect(screen.locator(".chart-figure-flows svg")).to_have_count(1)
+
+    results = stage.page("laptop", created["links"]["results"], name="results")
+    minds = results.locator("#minds")
+    expect(minds).to_contain_text(f"Moved the most minds: {names[1]} (won 2 · lost 0)")
+    evening = results.get_by_role("table", name="From the opening to the closing stance")
+    expect(evening.get_by_role("row", name=names[1])).to_contain_text("100 % (2/2)")
+    expect(evening.get_by_role("row", name=names[0])).to_contain_text("0 % (0/1)")
+    expect(results.get_by_role("table", name="Round 2: from the vote before")).to_be_visible()
+    polls = results.get_by_role("table", name="Stance polls")
+    expect(polls.get_by_role("row", name=names[1]).get_by_role("cell")).to_have_text(["0", "2"])
+    expect(polls.get_by_role("row", name="Undecided").get_by_role("cell")).to_have_text(["1", "0"])
+    expect(results.locator(".chart-figure-flows svg .chart-flow")).to_have_count(2)  # b1 to b2, undecided to b2
+    results.locator(".chart-figure-flows").scroll_into_view_if_needed()
+    screenshot(results, "minds-flows-results-laptop")
+    minds.scroll_into_view_if_needed()
+    screenshot(results, "minds-results-laptop")
+    results.locator("#poster-link").click()
+    expect(results.locator(".poster-minds")).to_have_text(f"Moved the most minds: {names[1]} (won 2 · lost 0)")
+    expect(results.locator(".chart-figure-flows svg")).to_have_count(1)
+    expect(results.locator("body")).to_have_attribute("data-fitted", "true")
+    screenshot(results, "minds-poster-laptop", full_page=True)
+
+
+def test_under_the_gain_rule_the_screen_says_the_crown_goes_to_the_largest_gain(server: Server, stage: Stage) -> None:
+    created = battle(server, ["Ada", "Bo"], rules={"winner": "gain"})
+    screen = stage.page("projector", created["links"]["screen"], name="screen")
+    phones = [stage.page("phone", created["links"]["join"], name=f"phone {n}") for n in (1, 2, 3)]
+    for phone in phones:
+        phase_is(phone, "Lobby")
+    with host_socket(server, created) as command:
+        command("open_stance", stance="opening")
+        vote(phones[0], "Ada")
+        vote(phones[1], "Undecided")
+        command("close_vote")
+        command("reveal_results")
+        command("start_round")
+        command("next")
+        command("next")
+        command("open_vote")  # the final's vote is the closing poll: Ada keeps hers and wins a late joiner's
+        for phone, name in zip(phones, ("Ada", "Bo", "Ada"), strict=True):
+            phase_is(phone, "Vote")
+            vote(phone, name)
+        command("close_vote")
+        command("reveal_results")
+    # Ada has more closing votes (2 to 1); Bo the larger gain (+1 to 0): Bo wins.
+    expect(screen.locator(".reveal .proposal")).to_have_text("The rules crown Bo: the largest gain, +1.")
+    expect(phones[0].locator(".proposal")).to_have_text("The rules crown Bo: the largest gain, +1.")
+    expect(screen.locator(".reveal")).to_have_class(re.compile(r"\bis-decided\b"), timeout=30_000)
+    fits_every_projector(screen, "gain-reveal")
+
+
+# --- a count the hall can trust (docs/security.md, "Receipts and digests") ------------------
+
+
+def test_the_digest_is_the_same_on_console_screen_and_results_and_a_receipt_checks(
+    server: Server, stage: Stage
+) -> None:
+    created = battle(server, ["Ada", "Bo", "Cy"])
+    host = stage.page("laptop", created["links"]["host"], name="host")
+    screen = stage.page("projector", created["links"]["screen"], name="screen")
+    phones = [stage.page("phone", created["links"]["join"], name=f"phone {n}") for n in (1, 2)]
+    run_turns(host, ["Ada", "Bo", "Cy"])
+    press(host, "n")  # from the last turn to the vote
+    press(host, "v")
+    for phone, name in zip(phones, ["Bo", "Cy"]):
+        expect(choice_of(phone, name)).to_be_enabled()
+        vote(phone, name)
+    receipts = [phone.locator(".receipt-code").inner_text() for phone in phones]
+    assert all(re.fullmatch(r"[A-Z2-7]{5}-[A-Z2-7]{5}", r) for r in receipts) and receipts[0] != receipts[1]
+    expect(phones[0].locator("#receipt-box")).to_contain_text("once the vote has closed")
+    # Beside the count, the hall that had joined; then a script of twelve devices made after the
+    # vote opened, on an address of its own, without the page, voting at once: every flag.
+    expect(host.locator("#tally-flags")).to_have_text("2 devices had joined before the vote opened.")
+    for n in range(12):
+        offer = ["battles.v1"]
+        with connect(
+            f"{server.ws_url}/ws/audience/{created['code']}",
+            subprotocols=offer,
+            additional_headers={"x-forwarded-for": "203.0.113.9"},
+        ) as bot:  # type: ignore[arg-type]
+            next(m for m in map(json.loads, bot) if m["type"] == "snapshot")
+            bot.send(
+                json.dumps(
+                    {"type": "vote", "vote_id": "r1v1", "choice": "b1", "ballot_id": f"bot-ballot-{n}", "id": "v"}
+                )
+            )
+            answer = next(m for m in map(json.loads, bot) if m.get("id") == "v")
+            assert answer.get("status") == "counted", answer
+    expect(host.locator("#tally-flags li")).to_have_text(
+        [
+            "12 ballots from devices first seen after the vote opened.",
+            # The two phones of this test may have tapped within a person's time too.
+            re.compile(r"^1[234] ballots came faster than a person taps\.$"),
+            "12 ballots from connections that never loaded the join page.",
+            "One network address sent 86 % of the ballots, with 0 % of the hall.",
+        ]
+    )
+    for width, height in ((1920, 1080), (1280, 720), (1024, 768)):
+        host.set_viewport_size({"width": width, "height": height})
+        host.locator("#tally-flags").scroll_into_view_if_needed()
+        screenshot(host, f"console-flags-{width}x{height}")
+
+    press(host, "v")
+    answer_dialog(host, "Close the vote now?", "Close the vote")
+    # Before the reveal: the console has the digest with the counts.
+    expect(host.locator("#tally-digest .digest")).to_have_text(re.compile(r"^[0-9a-f]{4}(-[0-9a-f]{4}){3}$"))
+    digest = host.locator("#tally-digest .digest").inner_text()
+    # The phone checks its receipt against the count.
+    phones[0].get_by_role("button", name="Check that it is in the count").tap()
+    expect(phones[0].locator(".receipt-answer")).to_have_text(f"In the count: receipt {receipts[0]} is a vote for Bo.")
+    expect(phones[0].locator("#receipt-box .digest")).to_have_text(digest)
+
+    press(host, "r")
+    phase_is(host, "Results")
+    expect(screen.locator(".reveal .digest")).to_have_text(digest)
+    expect(host.locator("#tally-digest .digest")).to_have_text(digest)
+    expect(host.locator("#tally-flags")).to_be_empty()  # revealed: the flags have had their time
+    expect(screen.locator(".reveal")).to_have_class(re.compile("is-decided"))
+    for width, height in ((1920, 1080), (1280, 720), (1024, 768)):
+        screen.set_viewport_size({"width": width, "height": height})
+        screenshot(screen, f"reveal-digest-{width}x{height}")
+
+    results = stage.page("laptop", created["links"]["results"], name="results")
+    expect(results.locator(".vote-block .digest")).to_have_text(digest)
+    # Anyone the phone shows its receipt to checks it there; a forged one is not in the count.
+    results.get_by_role("textbox", name="Receipt").fill(receipts[1].lower().replace("-", " "))
+    results.get_by_role("button", name="Check", exact=True).click()
+    expect(results.locator(".receipt-answer")).to_have_text(f"In the count: receipt {receipts[1]} is a vote for Cy.")
+    expect(results.locator("#receipt-answer .digest")).to_have_text(digest)
+    stage.expect_console(NOT_FOUND, "a forged receipt is a 404: not in the count")
+    forged = receipts[1][:-1] + ("A" if receipts[1][-1] != "A" else "B")
+    results.get_by_role("textbox", name="Receipt").fill(forged)
+    results.get_by_role("button", name="Check", exact=True).click()
+    expect(results.locator(".receipt-answer")).to_have_text("This receipt is not in the count. Show it to the host.")
+    screenshot(results, "results-receipt-check")
+    screenshot(phones[0], "phone-receipt-checked")

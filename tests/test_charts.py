@@ -35,8 +35,9 @@ def new_battle(names: list[str], **rules: Any) -> Battle:
 
 def run(battle: Battle, kind: str, **context: Any) -> Battle:
     fields = {"battlers": context.pop("battlers")} if "battlers" in context else {}
-    if "reason" in context:
-        fields["reason"] = context.pop("reason")
+    for name in ("reason", "stance"):
+        if name in context:
+            fields[name] = context.pop(name)
     return game.apply(
         battle, COMMAND.validate_python({"type": kind, **fields}), game.Context(now_ms=T0, **context)
     ).battle
@@ -293,3 +294,44 @@ def test_a_drawing_is_kept_for_what_it_shows_and_no_longer() -> None:
     assert len(drawings.kept) == 2
     stored = {1: {"b1": {"fire": 9}}}
     assert drawings.draw("engagement", battle, stored, "en") != drawings.draw("engagement", battle, {}, "en")
+
+
+# --- flows: who moved minds (docs/rules.md) ------------------------------------------------
+
+
+def minds_evening() -> Battle:
+    """Three battlers whose closing stance poll was revealed with the worked example's counts."""
+    battle = new_battle(["Ada", "Bo", "<b>Cy</b>"], stance_polls=True)
+    battle = run(run(battle, "open_stance", stance="opening"), "close_vote")
+    battle = run(battle, "reveal_results", totals={})
+    battle = counted(round_of_turns(battle), {"b1": 5, "b2": 3, "b3": 1})
+    battle = run(battle, "confirm_elimination")
+    battle = run(counted(round_of_turns(battle), {"b1": 5, "b2": 3}), "confirm_elimination")
+    battle = run(run(battle, "open_stance", stance="closing"), "close_vote")
+    transitions = {("b1", "b1"): 4, ("b1", "b2"): 2, ("undecided", "b2"): 3, ("b2", "undecided"): 1,
+                   ("b3", "b1"): 1, ("b1", None): 2, (None, "b3"): 3}  # fmt: skip
+    return run(battle, "reveal_results", totals={}, transitions=transitions)
+
+
+def test_flows_are_bands_as_wide_as_the_people_who_made_each_pair_of_choices() -> None:
+    battle = minds_evening()
+    root = parse(charts.flow_chart(battle, EN))
+    bands = {band.findtext(f"{SVG}title"): band for band in root.iter(f"{SVG}path")}
+    assert set(bands) == {"Ada to Ada: 4", "Ada to Bo: 2", "Undecided to Bo: 3", "Bo to Undecided: 1",
+                          "<b>Cy</b> to Ada: 1"}  # fmt: skip
+
+    def width(title: str) -> float:
+        numbers = [float(n) for n in re.findall(r"-?[0-9.]+", bands[title].get("d", ""))]
+        return numbers[9] - numbers[7]  # the far end's bottom minus its top
+
+    assert width("Ada to Ada: 4") == pytest.approx(4 * width("<b>Cy</b> to Ada: 1"), rel=1e-3)
+    assert width("Undecided to Bo: 3") == pytest.approx(3 * width("Bo to Undecided: 1"), rel=1e-3)
+    names = [text.findtext(f"{SVG}title") for text in root.iter(f"{SVG}g") if text.get("class") == "chart-node"]
+    assert names == ["Ada: 6", "Bo: 1", "<b>Cy</b>: 1", "Undecided: 3", "Ada: 5", "Bo: 5", "Undecided: 1"]
+    assert root.findtext(f"{SVG}desc") == "11 in both polls; 2 only in the opening, 3 only in the closing."
+    assert parse(charts.flow_chart(battle, DA)).findtext(f"{SVG}title") == "Fra første til sidste holdning"
+
+
+def test_flows_without_a_closing_poll_say_no_one_took_part_in_both() -> None:
+    root = parse(charts.flow_chart(evening(), EN))
+    assert root.findtext(f"{SVG}desc") == "No one took part in both stance polls."

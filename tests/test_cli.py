@@ -94,9 +94,11 @@ async def test_backup_wipe_restore_and_the_evening_goes_on(
         await heckler.close()
         vote_id = await to_the_vote(host)
         phones = [await Client.connect(server.ws_url, "audience", code) for _ in range(3)]
+        receipts = []
         for n, (phone, choice) in enumerate(zip(phones, ["b1", "b2", "b2"])):
             reply = await phone.vote(vote_id, choice, ballot_id=f"first-ballot-{n}")
             assert reply["type"] == "ballot", reply
+            receipts.append(reply["receipt"])
         devices = [phone.device for phone in phones]
         for client in (host, *phones):
             await client.close()
@@ -143,7 +145,10 @@ async def test_backup_wipe_restore_and_the_evening_goes_on(
         assert [(item["text"], item["status"]) for item in queue["items"]] == [("Plant a forest", "blocked")]
         phones = [await Client.connect(server.ws_url, "audience", code, device=device) for device in devices]
         assert [phone.device for phone in phones] == devices  # their signed ids still count
-        assert [phone.my_ballot for phone in phones] == [{"vote_id": vote_id, "choice": c} for c in ("b1", "b2", "b2")]
+        # Their receipts too: the backup brought the key back (docs/security.md, receipts).
+        assert [phone.my_ballot for phone in phones] == [
+            {"vote_id": vote_id, "choice": c, "receipt": r} for c, r in zip(("b1", "b2", "b2"), receipts)
+        ]
         # A resend of a ballot counted before the backup is counted once; a change replaces it.
         resent = await phones[0].vote(vote_id, "b1", ballot_id="first-ballot-0")
         assert resent["type"] == "ballot" and resent["choice"] == "b1"

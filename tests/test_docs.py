@@ -19,7 +19,7 @@ from battles.i18n import REASONS
 from battles.model import BattleDraft, Rules
 from battles.settings import Settings
 from battles.stores import embedded
-from tests.helpers import FOUR
+from tests.helpers import FOUR, to_the_vote
 from tests.inprocess import InProcess
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -226,3 +226,35 @@ async def test_the_welcome_example_has_every_field_a_phone_gets(app: InProcess) 
     assert example["limits"].keys() == phone.welcome["limits"].keys()
     assert example["limits"]["submission_max_chars"] == phone.welcome["limits"]["submission_max_chars"]
     assert example["close_codes"] == phone.welcome["close_codes"]
+
+
+async def test_the_ballot_tally_and_receipt_examples_have_every_field_the_engine_sends(app: InProcess) -> None:
+    (ballot,) = examples("ballot")
+    open_tally, closed_tally = examples("tally")
+    created = app.create_battle(title="T", battlers=FOUR)
+    host = await app.connect("host", created["code"], created["host_token"])
+    phone = await app.connect("audience", created["code"])
+    vote_id = await to_the_vote(host)
+    sent = await phone.vote(vote_id, "b2")
+    assert ballot.keys() == sent.keys() and len(ballot["receipt"]) == len(sent["receipt"])
+    assert open_tally.keys() == (await host.expect("tally", lambda m: m["ballots"] == 1)).keys()
+    await host.run("close_vote")
+    counted = await host.expect("tally", lambda m: m["digest"] is not None)
+    assert closed_tally.keys() == counted.keys() and len(closed_tally["digest"]) == len(counted["digest"])
+    again = await app.connect("audience", created["code"], device=phone.device)
+    (snapshot,) = examples("snapshot")
+    assert again.my_ballot is not None and snapshot["my_ballot"].keys() == again.my_ballot.keys()
+    # Checking a receipt: the route and the answer as the section shows them.
+    text = part((DOCS / "protocol.md").read_text(), "### Checking a receipt")
+    found = json.loads(re.findall(r"```json\n(.*?)\n```", text, re.DOTALL)[0])
+    answer = app.get(f"/api/battles/{created['code']}/votes/{vote_id}/receipts/{sent['receipt']}").json()
+    assert found.keys() == answer.keys()
+    assert "`GET /api/battles/CODE/votes/VOTE/receipts/RECEIPT`" in (DOCS / "protocol.md").read_text()
+    # The flags as the console gets them, and every flag the core can raise, documented.
+    none, raised = examples("flags")
+    resynced = await host.request({"type": "resync"})
+    assert none.keys() - {"type"} == resynced["flags"].keys() == raised.keys() - {"type"}
+    assert snapshot.keys() - {"my_ballot", "my_submissions"} <= host.snapshot.keys()
+    for flag in raised["flags"]:
+        assert f"`{flag['flag']}`" in section("flags")
+        assert f'"{flag["flag"]}"' in (PACKAGE / "anomalies.py").read_text()

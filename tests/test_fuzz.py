@@ -296,7 +296,7 @@ class Fuzzer:
         if current is not None:
             self.closes.append(current.close_code)
         offer = ["battles.v1"]
-        token = self.created.get(f"{role}_token")
+        token = self.battler_token() if role == "battler" else self.created.get(f"{role}_token")
         if token:
             offer.append(f"auth.{token}")
         if role == "audience" and self.device:
@@ -336,8 +336,17 @@ class Fuzzer:
                     self.phases.add(battle["phase"])
             if message["type"] == "ack" and "links" in message:  # a generated revoke_cohost
                 self.created["cohost_token"] = message["links"]["cohost"].split("#", 1)[1]
+            if "battler_links" in message:  # a host's snapshot, the ack of a revoke_battler
+                self.created["battler_links"] = message["battler_links"]
             if message["type"] in (kind, also) and (request_id is None or message.get("id") == request_id):
                 return errors
+
+    def battler_token(self) -> str:
+        """The token of the link of a battler still on the roster (a generated
+        remove_battler may have taken the first one off)."""
+        on_roster = {b["id"] for b in self.battle.get("battlers", [])}
+        links = self.created["battler_links"]
+        return str(next(link for bid, link in links.items() if not on_roster or bid in on_roster).split("#", 1)[1])
 
     def state(self) -> dict[str, Any]:
         """The battle's public state (GET /api/battles/CODE)."""
@@ -378,8 +387,9 @@ class Fuzzer:
             errors = self.read_until(socket, "pong", marker)
         except ConnectionClosed:
             # Only a close the protocol names: a frame over the size limit, or the host
-            # (a generated revoke_cohost) revoked the co-host link.
-            assert socket.close_code == 1009 or (role, socket.close_code) == ("cohost", 4401), socket.close_code
+            # (a generated revoke_cohost, revoke_battler or remove_battler) revoked the link.
+            revocable = role in ("cohost", "battler") and socket.close_code == 4401
+            assert socket.close_code == 1009 or revocable, socket.close_code
             errors = [{"reason": "closed"}] if socket.close_code == 1009 else []
         if errors:
             self.refused += 1

@@ -1248,6 +1248,8 @@ def test_edit_battler_in_the_lobby_changes_only_the_given_fields() -> None:
         "affiliation": "",
         "status": "in",
         "eliminated_in_round": None,
+        "versions": [],
+        "link_generation": 0,
     }
     assert outcome.events[0].details == {
         "battler": "b2",
@@ -1439,6 +1441,7 @@ def test_end_battle_in_the_middle_of_a_vote_closes_and_counts_the_open_vote() ->
         now=T0 + 8 * SECOND,
         totals={"b1": 2, "b3": 1, "b9": 4},
         ballots=3,
+        digest="3f9a-1c02-77be-0d41",
     )
     battle = outcome.battle
     assert (battle.phase, battle.ended_reason, battle.timer, battle.winner) == (
@@ -1453,15 +1456,13 @@ def test_end_battle_in_the_middle_of_a_vote_closes_and_counts_the_open_vote() ->
         T0 + 8 * SECOND,
     )
     # docs/rules.md: an open vote is closed and counted; only the vote's choices count.
-    assert (battle.round.vote.totals, battle.round.vote.ballots) == (
+    assert (battle.round.vote.totals, battle.round.vote.ballots, battle.round.vote.digest) == (
         {"b1": 2, "b2": 0, "b3": 1},
         3,
+        "3f9a-1c02-77be-0d41",
     )
-    assert outcome.events[0].details == {
-        "early": True,
-        "reason": "fire alarm",
-        "counted": {"vote_id": "r1v1", "totals": {"b1": 2, "b2": 0, "b3": 1}, "ballots": 3},
-    }
+    counted = {"vote_id": "r1v1", "totals": {"b1": 2, "b2": 0, "b3": 1}, "ballots": 3, "digest": "3f9a-1c02-77be-0d41"}
+    assert outcome.events[0].details == {"early": True, "reason": "fire alarm", "counted": counted}
     assert game.ballot_gate(battle) == game.BallotGate("r1v1", False, 0, ("b1", "b2", "b3"))
     assert not game.due(battle, T0 + 10_000 * SECOND)
 
@@ -1476,6 +1477,19 @@ def test_end_battle_after_a_close_counts_the_vote_that_was_never_revealed() -> N
         {"b1": 0, "b2": 5, "b3": 0},
         5,
     )
+
+
+def test_the_reveal_puts_the_digest_of_the_counted_ballots_on_the_record() -> None:
+    # docs/security.md, "Receipts and digests": the digest of the same ballots as the totals.
+    closed = play(at("vote_open"), "close_vote")
+    assert closed.round is not None and closed.round.vote is not None and closed.round.vote.digest is None
+    outcome = step(closed, "reveal_results", totals={"b1": 2, "b2": 1}, ballots=3, digest="0a1b-2c3d-4e5f-6a7b")
+    assert outcome.battle.round is not None and outcome.battle.round.vote is not None
+    assert outcome.battle.round.vote.digest == "0a1b-2c3d-4e5f-6a7b"
+    assert outcome.events[0].details["digest"] == "0a1b-2c3d-4e5f-6a7b"
+    # A revealed vote keeps its digest when the battle ends.
+    ended = play(outcome.battle, "end_battle", totals={"b1": 99}, ballots=99, digest="ffff-ffff-ffff-ffff")
+    assert ended.rounds[-1].votes[-1].digest == "0a1b-2c3d-4e5f-6a7b"
 
 
 def test_end_battle_keeps_a_revealed_vote_as_it_was() -> None:
@@ -1787,6 +1801,166 @@ def test_revoke_cohost_moves_to_the_next_generation_and_logs_it(name: str) -> No
 def test_only_the_host_may_revoke_the_cohost_link(actor: str) -> None:
     refusal = refused(at("turn"), "revoke_cohost", "not_allowed", actor=actor)
     assert refusal.params == {"role": actor}
+
+
+# --- visions that develop: revisions between rounds (docs/rules.md) ------------------------
+
+
+def revise(
+    battler_id: str = "b2", vision: str = "Vision 2, grid-proof", changed: str = "Batteries in every street"
+) -> dict[str, Any]:
+    return {"type": "revise_vision", "battler": battler_id, "vision": vision, "changed": changed}
+
+
+@pytest.mark.parametrize(("name", "first_round"), [("lobby", 1), ("challenge", 1), ("elimination", 2)])
+def test_a_vision_is_revised_between_rounds_as_a_new_version(name: str, first_round: int) -> None:
+    battle = at(name)
+    b2 = "b3" if name == "elimination" else "b2"  # b2 left in the elimination's round
+    outcome = step(battle, revise(b2), now=T0 + SECOND)
+    revised = battler(outcome.battle, b2)
+    assert revised.vision == "Vision 2, grid-proof"
+    assert revised.version == 2
+    assert [v.model_dump() for v in revised.versions] == [
+        {"vision": f"Vision {b2[1]}", "changed": "", "round": 1, "by": None, "at_ms": None},
+        {"vision": "Vision 2, grid-proof", "changed": "Batteries in every street", "round": first_round,
+         "by": "host", "at_ms": T0 + SECOND},
+    ]  # fmt: skip
+    assert outcome.events[0].details == {"battler": b2, "version": 2, "vision": "Vision 2, grid-proof",
+                                         "changed": "Batteries in every street", "round": first_round}  # fmt: skip
+    # Nothing but that battler moves.
+    others = [b for b in outcome.battle.battlers if b.id != b2]
+    assert others == [b for b in battle.battlers if b.id != b2]
+    assert Battle.model_validate_json(outcome.battle.model_dump_json()) == outcome.battle
+
+
+@pytest.mark.parametrize("name", ["turn", "debate", "vote", "vote_open", "vote_closed", "reveal", "final", "finished"])
+def test_a_vision_is_not_revised_during_the_turns_the_debate_a_vote_or_after(name: str) -> None:
+    refusal = refused(at(name), revise("b1"), "wrong_phase")
+    assert refusal.params == {"phase": name.split("_")[0]}
+
+
+def test_each_revision_is_the_next_version_logged_with_who_sent_it() -> None:
+    battle = step(at("lobby"), revise(changed="one"), actor="battler", battler="b2").battle
+    battle = step(battle, revise(vision="Vision 2, third", changed="two"), actor="cohost").battle
+    assert [(v.vision, v.changed, v.by) for v in battler(battle, "b2").versions] == [
+        ("Vision 2", "", None), ("Vision 2, grid-proof", "one", "battler"), ("Vision 2, third", "two", "cohost")
+    ]  # fmt: skip
+    assert battler(battle, "b2").version == 3
+    assert [(e.actor, e.details["version"]) for e in battle.log[-2:]] == [("battler", 2), ("cohost", 3)]
+
+
+def test_a_battlers_link_revises_its_own_vision_only() -> None:
+    refused(at("lobby"), revise("b1"), "not_your_vision", actor="battler", battler="b2")
+    refused(at("lobby"), revise("b1"), "not_your_vision", actor="battler", battler=None)
+
+
+def test_revisions_can_be_switched_off_per_battle() -> None:
+    battle = play(new_battle(), {"type": "edit_battle", "rules": {"vision_revisions": False}})
+    assert battle.rules.vision_revisions is False
+    refused(battle, revise(), "revisions_off")
+    refused(play(battle, "start_round"), revise(), "revisions_off")
+
+
+def test_an_eliminated_battler_no_longer_revises() -> None:
+    battle = at("elimination")
+    assert battler(battle, "b2").status == "eliminated"
+    refused(battle, revise("b2"), "battler_out")
+    refused(battle, revise("b9"), "unknown_battler")
+
+
+def test_the_versions_of_a_vision_stop_at_their_bound() -> None:
+    battle = at("lobby")
+    for n in range(2, game.MAX_VISION_VERSIONS + 1):
+        battle = play(battle, revise(vision=f"Version {n}"))
+    assert battler(battle, "b2").version == game.MAX_VISION_VERSIONS
+    refusal = refused(battle, revise(vision="One too many"), "limit_reached")
+    assert refusal.params == {"limit": "vision_versions", "most": game.MAX_VISION_VERSIONS}
+    # An undo gives one back.
+    play(battle, {"type": "undo_revision", "battler": "b2"}, revise(vision="Instead"))
+
+
+def test_undo_takes_back_the_latest_version() -> None:
+    battle = play(at("challenge"), revise(changed="one"), revise(vision="Vision 2, third", changed="two"))
+    undone = step(battle, {"type": "undo_revision", "battler": "b2"})
+    assert undone.events[0].details == {"battler": "b2", "version": 2, "undone": "Vision 2, third"}
+    b2 = battler(undone.battle, "b2")
+    assert (b2.vision, b2.version, b2.versions[-1].changed) == ("Vision 2, grid-proof", 2, "one")
+    # Back to the roster's vision: never revised again.
+    back = battler(play(undone.battle, {"type": "undo_revision", "battler": "b2"}), "b2")
+    assert (back.vision, back.version, back.versions) == ("Vision 2", 1, [])
+
+
+def test_undo_is_refused_without_a_revision_and_once_it_has_stood_in_a_round() -> None:
+    refused(at("lobby"), {"type": "undo_revision", "battler": "b2"}, "no_revision")
+    refused(at("lobby"), {"type": "undo_revision", "battler": "b7"}, "unknown_battler")
+    battle = play(at("lobby"), revise("b3"))
+    battle = confirm(vote(to_vote(battle), {"b1": 5, "b2": 1, "b3": 3}))
+    refusal = refused(battle, {"type": "undo_revision", "battler": "b3"}, "revision_stood")
+    assert battler(battle, "b3").version_in(1) == 2
+    # A revision made in the challenge phase stands in that round, from its first turn.
+    battle = play(battle, "start_round", revise("b3", vision="Vision 3, later"))
+    battle = play(battle, "next")
+    refused(battle, {"type": "undo_revision", "battler": "b3"}, "wrong_phase")
+    assert refusal.params == {}
+
+
+@pytest.mark.parametrize("name", ["turn", "debate", "vote_open", "reveal"])
+def test_undo_is_refused_outside_the_revision_phases(name: str) -> None:
+    refused(at(name), {"type": "undo_revision", "battler": "b1"}, "wrong_phase")
+
+
+@pytest.mark.parametrize("actor", ["battler", "timer", "system"])
+def test_only_the_host_and_the_cohost_undo_a_revision(actor: str) -> None:
+    battle = play(at("lobby"), revise())
+    refusal = refused(battle, {"type": "undo_revision", "battler": "b2"}, "not_allowed", actor=actor, battler="b2")
+    assert refusal.params == {"role": actor}
+    step(battle, {"type": "undo_revision", "battler": "b2"}, actor="cohost")
+
+
+def test_a_lobby_edit_of_a_revised_vision_edits_its_current_version() -> None:
+    battle = play(at("lobby"), revise(), {"type": "edit_battler", "battler": "b2", "vision": "Typo mended"})
+    b2 = battler(battle, "b2")
+    assert (b2.vision, b2.versions[-1].vision, b2.version) == ("Typo mended", "Typo mended", 2)
+
+
+def test_version_in_names_the_version_that_stood_in_each_round() -> None:
+    battle = play(at("lobby"), revise("b3"))
+    battle = confirm(vote(to_vote(battle), {"b1": 5, "b2": 1, "b3": 3}))
+    battle = play(
+        battle, revise("b3", vision="Vision 3, round two"), "start_round", revise("b3", vision="Vision 3, again")
+    )
+    b3 = battler(battle, "b3")
+    assert [v.round for v in b3.versions] == [1, 1, 2, 2]
+    assert [b3.version_in(n) for n in (1, 2, 3)] == [2, 4, 4]
+    assert battler(battle, "b1").version_in(2) == 1
+
+
+def test_a_vote_records_the_version_of_each_vision_it_asks_about() -> None:
+    battle = play(at("lobby"), revise("b3"), revise("b3", vision="Vision 3, third"))
+    battle = play(to_vote(battle), "open_vote")
+    assert current(battle).votes[0].versions == {"b1": 1, "b2": 1, "b3": 3}
+    battle = confirm(play(battle, "close_vote", "reveal_results", totals={"b1": 5, "b2": 1, "b3": 3}, ballots=9))
+    battle = play(battle, revise("b1"), "start_round")
+    while battle.phase != "vote":
+        battle = play(battle, "next")
+    assert current(play(battle, "open_vote")).votes[0].versions == {"b1": 2, "b3": 3}
+
+
+@pytest.mark.parametrize("name", ["lobby", "turn", "vote_open", "finished"])
+def test_revoke_battler_moves_that_battlers_link_to_its_next_generation(name: str) -> None:
+    battle = at(name)
+    outcome = step(battle, {"type": "revoke_battler", "battler": "b1"})
+    assert outcome.events[0].details == {"battler": "b1", "generation": 1}
+    assert battler(outcome.battle, "b1").link_generation == 1
+    untouched = {"battlers", "version", "log"}
+    assert outcome.battle.model_dump(exclude=untouched) == battle.model_dump(exclude=untouched)
+    assert outcome.battle.battlers[1:] == battle.battlers[1:]
+    refused(battle, {"type": "revoke_battler", "battler": "b9"}, "unknown_battler")
+
+
+@pytest.mark.parametrize("actor", ["cohost", "battler", "timer"])
+def test_only_the_host_may_revoke_a_battler_link(actor: str) -> None:
+    refused(at("turn"), {"type": "revoke_battler", "battler": "b1"}, "not_allowed", actor=actor, battler="b1")
 
 
 # --- the audience takes part: challenges and questions from phones (docs/rules.md) ---------
@@ -2145,11 +2319,14 @@ def test_the_log_of_the_timer_commands_gives_the_clock_they_left() -> None:
 
 
 def test_the_log_of_a_reveal_holds_the_totals_and_the_proposal() -> None:
-    entry = details(at("vote_closed"), "reveal_results", totals={"b1": 5, "b2": 1, "b3": 3}, ballots=9)
+    entry = details(
+        at("vote_closed"), "reveal_results", totals={"b1": 5, "b2": 1, "b3": 3}, ballots=9, digest="0a1b-2c3d-4e5f-6a7b"
+    )
     assert entry == {
         "vote_id": "r1v1",
         "totals": {"b1": 5, "b2": 1, "b3": 3},
         "ballots": 9,
+        "digest": "0a1b-2c3d-4e5f-6a7b",
         "proposal": {"leaving": ["b2"], "tied": [], "need": 0, "method": "decided", "decided_by": "votes"},
     }
 
@@ -2169,6 +2346,8 @@ def test_the_log_of_the_lobby_edits_names_what_changed() -> None:
             "id": "b3",
             "status": "in",
             "eliminated_in_round": None,
+            "versions": [],
+            "link_generation": 0,
         }
     }
 
@@ -2229,8 +2408,9 @@ def test_the_bounds_of_one_battle_are_the_documented_ones() -> None:
         game.MAX_BALLOTS_PER_DEVICE,
         game.MAX_AUDIENCE_RULE_EDITS,
         model.MAX_DECISIONS,
+        game.MAX_VISION_VERSIONS,
     )
-    assert bounds == (24, 3000, 100, 10, 10, 200, 100, 20)
+    assert bounds == (24, 3000, 100, 10, 10, 200, 100, 20, 20)
 
 
 @pytest.mark.parametrize("name", sorted(PHASES))
@@ -2324,3 +2504,159 @@ def test_a_submission_is_held_when_its_text_or_its_nickname_has_a_banned_word() 
     assert (question.battler, question.round, question.at_ms) == ("b1", 1, T0 + 5)
     with pytest.raises(Refused):
         game.submission(at("turn"), "challenge", "No cars", "", None, "d1", T0)
+
+
+# --- who moved minds: the stance polls and the gain rule (docs/rules.md) ----------------
+
+# A hand-counted evening (docs/rules.md, "Who moved minds", the worked example): devices by
+# their choice in the opening and the closing poll, None where a device took no part.
+EVENING: dict[tuple[str | None, str | None], int] = {
+    ("b1", "b1"): 4,
+    ("b1", "b2"): 2,
+    ("undecided", "b2"): 3,
+    ("b2", "undecided"): 1,
+    ("b3", "b1"): 1,
+    ("b1", None): 2,
+    (None, "b3"): 3,
+}
+
+
+def stance(battle: Battle, which: str, totals: dict[str, int], *, now: int = T0, **context: Any) -> Battle:
+    """Open, close and reveal a stance poll with the store's ``totals``."""
+    battle = play(battle, {"type": "open_stance", "stance": which}, "close_vote", now=now)
+    return play(battle, "reveal_results", now=now, totals=totals, ballots=sum(totals.values()), **context)
+
+
+def test_stance_polls_are_refused_unless_the_rules_take_them() -> None:
+    refused(new_battle(), {"type": "open_stance", "stance": "opening"}, "stance_off")
+    assert new_battle(winner="gain").rules.takes_stances
+
+
+def test_the_opening_stance_poll_asks_every_battler_and_undecided_on_the_vote_clock() -> None:
+    battle = play(new_battle(stance_polls=True, vote_seconds=40), {"type": "open_stance", "stance": "opening"})
+    assert battle.phase == "stance"
+    (poll,) = battle.stances
+    assert (poll.id, poll.stance, poll.status) == ("opening1", "opening", "open")
+    assert poll.choices == ["b1", "b2", "b3", "undecided"]
+    assert battle.open_vote == poll and battle.current_vote == poll
+    assert timer(battle).deadline_ms == T0 + 40 * SECOND
+    assert game.ballot_gate(battle) == game.BallotGate("opening1", True, T0 + 40 * SECOND, tuple(poll.choices))
+    assert battle.log[-1].details["stance"] == "opening"
+
+
+def test_a_stance_poll_closes_on_its_deadline_and_eliminates_no_one_at_its_reveal() -> None:
+    battle = play(new_battle(stance_polls=True), {"type": "open_stance", "stance": "opening"})
+    assert not game.due(battle, T0 + 44 * SECOND)
+    closed = game.tick(battle, T0 + 45 * SECOND)
+    assert closed is not None and closed.battle.stances[0].status == "closed"
+    assert game.needs(closed.battle, command("reveal_results")) == game.Needs(tally="opening1")
+    battle = play(closed.battle, "reveal_results", totals={"b1": 2, "undecided": 3}, ballots=5)
+    assert battle.phase == "lobby" and battle.timer is None
+    assert battle.stances[0].totals == {"b1": 2, "b2": 0, "b3": 0, "undecided": 3}
+    assert battle.stances[0].ballots == 5
+    assert status(battle) == {"b1": "in", "b2": "in", "b3": "in"}
+    # Ballots are checked against it still: a late one is refused, not sent to another vote.
+    assert game.ballot_gate(battle) == game.BallotGate("opening1", False, 0, ("b1", "b2", "b3", "undecided"))
+    assert battle.minds is None
+
+
+def test_each_stance_poll_is_taken_once_and_a_voided_one_may_be_taken_again() -> None:
+    battle = stance(new_battle(stance_polls=True), "opening", {"b1": 1})
+    refused(battle, {"type": "open_stance", "stance": "opening"}, "stance_taken")
+    voided = play(
+        new_battle(stance_polls=True),
+        {"type": "open_stance", "stance": "opening"},
+        {"type": "void_vote", "reason": "x"},
+    )
+    assert voided.phase == "lobby" and voided.stances[0].status == "voided"
+    again = play(voided, {"type": "open_stance", "stance": "opening"})
+    assert again.stances[-1].id == "opening2"
+
+
+def test_the_opening_poll_is_in_the_lobby_and_the_closing_poll_once_the_final_has_a_winner() -> None:
+    battle = new_battle(stance_polls=True)
+    refused(battle, {"type": "open_stance", "stance": "closing"}, "wrong_phase")
+    battle = stance(battle, "opening", {"b1": 1})
+    battle = to_vote(battle)
+    refused(battle, {"type": "open_stance", "stance": "opening"}, "wrong_phase")
+    refused(battle, {"type": "open_stance", "stance": "closing"}, "wrong_phase")
+
+
+def _with_a_winner(**rules: Any) -> Battle:
+    battle = stance(new_battle(stance_polls=True, **rules), "opening", {"b1": 7, "undecided": 3})
+    battle = confirm(vote(to_vote(battle), {"b1": 5, "b2": 1, "b3": 3}))
+    return confirm(vote(to_vote(battle), {"b1": 4, "b3": 7}))
+
+
+def test_revealing_the_closing_poll_keeps_the_matrix_and_returns_to_the_final() -> None:
+    battle = _with_a_winner()
+    assert battle.phase == "final" and battle.winner == "b3"
+    battle = play(battle, {"type": "open_stance", "stance": "closing"}, "close_vote")
+    poll = battle.stances[-1]
+    assert poll.choices == ["b1", "b2", "b3", "undecided"]  # the eliminated b2 too
+    assert game.needs(battle, command("reveal_results")) == game.Needs(tally=poll.id, transitions=("opening1", poll.id))
+    battle = play(battle, "reveal_results", totals={"b1": 5}, ballots=5, transitions=EVENING)
+    assert battle.phase == "final" and battle.winner == "b3"
+    assert battle.minds is not None
+    assert [(m.battler, m.won, m.lost, m.held, m.of) for m in battle.minds.battlers] == [
+        ("b1", 1, 2, 4, 5),
+        ("b2", 5, 1, 0, 10),
+        ("b3", 0, 1, 0, 10),
+    ]
+    assert battle.log[-1].details["minds"] == {"paired": 11, "most": ["b2"]}
+    refused(battle, {"type": "open_stance", "stance": "closing"}, "stance_taken")
+
+
+def test_ending_the_battle_during_a_stance_poll_counts_it() -> None:
+    battle = play(new_battle(stance_polls=True), {"type": "open_stance", "stance": "opening"}, "close_vote")
+    battle = play(battle, "end_battle", totals={"b2": 3}, ballots=3)
+    assert battle.phase == "finished"
+    assert (battle.stances[0].status, battle.stances[0].totals) == (
+        "closed",
+        {"b1": 0, "b2": 3, "b3": 0, "undecided": 0},
+    )
+
+
+def test_timer_commands_run_the_stance_polls_clock() -> None:
+    battle = play(new_battle(stance_polls=True), {"type": "open_stance", "stance": "opening"}, "pause_timer")
+    assert timer(battle).paused
+    assert game.ballot_gate(battle) == game.BallotGate("opening1", True, 0, ("b1", "b2", "b3", "undecided"))
+
+
+def test_under_the_gain_rule_the_finals_vote_is_the_closing_poll_and_the_largest_gain_wins() -> None:
+    battle = stance(new_battle(winner="gain"), "opening", {"b1": 7, "undecided": 3})
+    battle = confirm(vote(to_vote(battle), {"b1": 5, "b2": 1, "b3": 3}))
+    battle = play(to_vote(battle), "open_vote", "close_vote")
+    final = current(battle).vote
+    assert final is not None and final.stance == "closing" and not final.runoff
+    assert final.choices == ["b1", "b2", "b3", "undecided"]
+    assert game.needs(battle, command("reveal_results")).transitions == ("opening1", final.id)
+    # b1 has the most closing votes, b3 the larger gain of the two finalists: b3 wins.
+    moved = {**EVENING, ("b1", "b3"): 3}
+    battle = play(battle, "reveal_results", totals={"b1": 8, "b3": 3}, ballots=11, transitions=moved)
+    assert proposal_of(battle) == Proposal(leaving=["b1"])
+    battle = confirm(battle)
+    assert battle.winner == "b3"
+    refused(battle, {"type": "open_stance", "stance": "closing"}, "stance_taken")
+
+
+def test_under_the_gain_rule_equal_gains_go_to_the_tie_rule() -> None:
+    battle = stance(new_battle(winner="gain", ties="host"), "opening", {"b1": 1})
+    battle = confirm(vote(to_vote(battle), {"b1": 5, "b2": 1, "b3": 3}))
+    battle = play(to_vote(battle), "open_vote", "close_vote")
+    battle = play(battle, "reveal_results", totals={"b1": 9}, ballots=9, transitions={("b1", "b1"): 9})
+    assert proposal_of(battle) == Proposal(leaving=[], tied=["b1", "b3"], need=1, method="host")
+
+
+def test_the_stance_polls_of_an_evening_are_bounded_voided_ones_included() -> None:
+    battle = new_battle(stance_polls=True)
+    for _ in range(game.MAX_VOTES_PER_ROUND):
+        battle = play(battle, {"type": "open_stance", "stance": "opening"}, {"type": "void_vote", "reason": "Again"})
+    refused(battle, {"type": "open_stance", "stance": "opening"}, "limit_reached")
+
+
+def test_a_voided_closing_poll_goes_back_to_the_final_and_its_ballots_gate_stays_closed() -> None:
+    battle = play(_with_a_winner(), {"type": "open_stance", "stance": "closing"}, {"type": "void_vote", "reason": "x"})
+    assert battle.phase == "final" and battle.winner == "b3" and battle.minds is None
+    poll = battle.stances[-1]
+    assert game.ballot_gate(battle) == game.BallotGate(poll.id, False, 0, tuple(poll.choices))

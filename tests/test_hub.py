@@ -147,13 +147,14 @@ async def test_a_phone_that_reconnects_keeps_its_ballot(app: InProcess) -> None:
     created = app.create_battle(title="Reconnect", battlers=FOUR)
     host, _, (phone,) = await connect_all(app, created, 1)
     vote_id = await to_the_vote(host)
-    assert (await phone.vote(vote_id, "b2"))["status"] == "counted"
+    acknowledged = await phone.vote(vote_id, "b2")
+    assert acknowledged["status"] == "counted"
     device = phone.device
     assert device
     await phone.close()
 
     again = await app.connect("audience", created["code"], device=device)
-    assert again.my_ballot == {"vote_id": vote_id, "choice": "b2"}
+    assert again.my_ballot == {"vote_id": vote_id, "choice": "b2", "receipt": acknowledged["receipt"]}
     assert (await again.vote(vote_id, "b2"))["status"] == "unchanged"
     # A forged device id is not that device: it gets a new one and no ballot.
     stranger = await app.connect("audience", created["code"], device=device[:-2] + "xx")
@@ -200,14 +201,15 @@ async def test_the_embedded_evening_survives_a_server_restart(tmp_path: Path) ->
         host, _, phones = await connect_all(running, created, 5)
         vote_id = await to_the_vote(host)
         choices = ["b1", "b1", "b1", "b2", "b3"]
-        await asyncio.gather(*(phone.vote(vote_id, choice) for phone, choice in zip(phones, choices)))
+        acks = await asyncio.gather(*(phone.vote(vote_id, choice) for phone, choice in zip(phones, choices)))
         devices = [phone.device for phone in phones]
         running.kill()  # the laptop dies, no goodbye
         running.start()
         host = await Client.connect(running.ws_url, "host", created["code"], created["host_token"])
         assert host.battle["phase"] == "vote"
         phone = await Client.connect(running.ws_url, "audience", created["code"], device=devices[0])
-        assert phone.my_ballot == {"vote_id": vote_id, "choice": "b1"}
+        # The receipt outlives the process too: it is computed again with the stored key.
+        assert phone.my_ballot == {"vote_id": vote_id, "choice": "b1", "receipt": acks[0]["receipt"]}
         await host.run("close_vote")
         await host.run("reveal_results")
         assert host.battle["rounds"][-1]["votes"][-1]["totals"] == {"b1": 3, "b2": 1, "b3": 1, "b4": 0}

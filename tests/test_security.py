@@ -139,7 +139,7 @@ async def test_a_foreign_or_missing_browser_origin_is_refused_before_any_state_i
     await host.until_presence(host=1)
     before_rows, before_connections = rows(server), connections(server)
     before_presence = (await host.request({"type": "resync"}))["presence"]
-    assert before_presence == {"audience": 0, "screen": 0, "host": 1, "cohost": 0}
+    assert before_presence == {"audience": 0, "screen": 0, "host": 1, "cohost": 0, "battler": 0}
 
     token = {"host": created["host_token"], "screen": created["screen_token"]}.get(role)
     offer = ["battles.v1", *([f"auth.{token}"] if token else [])]

@@ -239,6 +239,8 @@ async def test_a_device_has_one_ballot_that_it_may_change(store: Store) -> None:
     assert await store.ballot_of(CODE, "r1v1", "d3") is None
     assert await store.ballot_of(CODE, "r1v2", "d1") is None
     assert await store.tally(CODE, "r1v1") == Tally(totals={"b3": 2}, ballots=2)
+    assert await store.ballots(CODE, "r1v1") == {"d1": "b3", "d2": "b3"}
+    assert await store.ballots(CODE, "r1v2") == {}
 
 
 async def test_500_devices_voting_at_once_are_counted_exactly(store: Store) -> None:
@@ -267,6 +269,7 @@ async def test_500_devices_voting_at_once_are_counted_exactly(store: Store) -> N
 
     final = {device: plan[-1][1] for device, plan in plans.items()}
     assert await store.tally(CODE, "r1v1") == Tally(totals=dict(Counter(final.values())), ballots=500)
+    assert await store.ballots(CODE, "r1v1") == final
     for device, plan in plans.items():
         assert await store.ballot_of(CODE, "r1v1", device) == final[device]
         previous = None
@@ -275,6 +278,35 @@ async def test_500_devices_voting_at_once_are_counted_exactly(store: Store) -> N
             assert sorted(r.status for r in receipts) == sorted([expected] + ["duplicate"] * (sends - 1)), ballot_id
             assert {r.choice for r in receipts} == {choice}
             previous = choice
+
+
+async def test_transitions_count_devices_by_their_two_choices_and_name_none(store: Store) -> None:
+    # docs/rules.md, "Who moved minds": counts only leave the store.
+    draft = DRAFT.model_copy(update={"rules": DRAFT.rules.model_copy(update={"stance_polls": True})})
+    battle = game.create(CODE, draft, T0)
+    assert await store.create(battle, Secrets.mint())
+    battle = await committed(store, battle, c.OpenStance(type="open_stance", stance="opening"))
+    for device, choice in (("d1", "b1"), ("d2", "undecided"), ("d3", "b2"), ("d4", "b2"), ("gone", "b3")):
+        await store.cast_ballot(CODE, "opening1", device, choice, f"{device}-1", T0)
+    await store.cast_ballot(CODE, "opening1", "d1", "b2", "d1-2", T0)  # a change of mind: the newest counts
+    battle = await committed(store, battle, c.CloseVote(type="close_vote"))
+    battle = game.apply(battle, c.RevealResults(type="reveal_results"), Context(now_ms=T0, totals={})).battle
+    assert await commit(store, battle)
+    battle = await committed(store, battle, c.StartRound(type="start_round"))
+    while battle.phase != "vote":
+        battle = await committed(store, battle, c.Next(type="next"))
+    battle = await committed(store, battle, c.OpenVote(type="open_vote"))
+    for device, choice in (("d1", "b2"), ("d2", "b1"), ("d3", "b2"), ("d4", "b1"), ("late", "b1")):
+        await store.cast_ballot(CODE, "r1v1", device, choice, f"{device}-3", T0)
+    assert await store.transitions(CODE, "opening1", "r1v1") == {
+        ("b2", "b2"): 2, ("undecided", "b1"): 1, ("b2", "b1"): 1, ("b3", None): 1, (None, "b1"): 1,
+    }  # fmt: skip
+    assert await store.transitions(CODE, "opening1", "r9v9") == {
+        ("b2", None): 3,
+        ("undecided", None): 1,
+        ("b3", None): 1,
+    }
+    assert await store.transitions(CODE, "r9v9", "r9v8") == {}
 
 
 async def test_a_closed_vote_refuses_ballots_and_its_tally_stays(store: Store) -> None:
@@ -1174,3 +1206,30 @@ def test_a_cooldown_never_asks_for_more_than_itself() -> None:
     assert cooldown_left(10_000, 10_300, 800) == 500
     assert cooldown_left(10_000, 10_800, 800) == 0
     assert cooldown_left(None, 10_000, 800) == 0
+
+
+# --- what the anomaly flags read (battles.anomalies) ---------------------------------------
+
+
+async def test_a_device_is_first_seen_once_and_the_hall_counts_who_joined_before(store: Store) -> None:
+    await created(store)
+    assert await store.first_seen(CODE, "d1", "10.0.0.1", T0) == T0
+    assert await store.first_seen(CODE, "d2", "10.0.0.1", T0 + 10) == T0 + 10
+    # Seen again, from elsewhere and later: it keeps its first time and address.
+    assert await store.first_seen(CODE, "d1", "10.0.0.9", T0 + 50) == T0
+    assert await store.first_seen(CODE, "d3", "10.0.0.2", T0 + 100) == T0 + 100
+    assert await store.first_seen("OTHER1", "d1", "10.0.0.3", T0 + 200) == T0 + 200
+    assert await store.hall(CODE, T0 + 100) == {"10.0.0.1": 2}
+    assert await store.hall(CODE, T0 + 101) == {"10.0.0.1": 2, "10.0.0.2": 1}
+    assert await store.hall(CODE, T0) == {}
+
+
+async def test_a_votes_marks_are_counted_per_vote(store: Store) -> None:
+    await created(store)
+    await store.note(CODE, "r1v1", ["ballots", "address:10.0.0.1", "late"])
+    await store.note(CODE, "r1v1", ["ballots", "address:10.0.0.1", "fast"])
+    await store.note(CODE, "r1v1", [])
+    await store.note(CODE, "r1v2", ["fast"])
+    assert await store.noted(CODE, "r1v1") == {"ballots": 2, "address:10.0.0.1": 2, "late": 1, "fast": 1}
+    assert await store.noted(CODE, "r1v2") == {"fast": 1}
+    assert await store.noted(CODE, "r2v1") == {}

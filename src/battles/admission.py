@@ -10,6 +10,8 @@ Every check that needs the battle is here, in this order:
 - host, co-host and screen: the token the socket offers must be the role's, compared
   in constant time (``security.same_secret``); the host's link is /host/CODE#TOKEN
   for the co-host too, so the host endpoint knows a co-host by its token; else 401;
+- a battler's own link: the token must be the current one of one of the battlers
+  (``security.battler_token``), which names the battler; else 401;
 - a phone: the signed device id it offers, or a new one under the address's budget
   of new devices (``mints_per_minute``); past the budget, 429 with Retry-After;
 - the store away while any of this is read: 503, which the page retries by itself:
@@ -30,20 +32,25 @@ phones already in the room wait for their updates too (measured: docs/performanc
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import cast
 
 from starlette.types import Scope, Send
 
+from battles.anomalies import page_mark
 from battles.errors import Unavailable
 from battles.model import Battle, Language
 from battles.protocol import ROLES, Role
 from battles.ratelimit import client_address
+from battles.receipts import receipt_key
 from battles.security import (
     AUTH_PREFIX,
     DEVICE_PREFIX,
+    PAGE_PREFIX,
     DeviceIds,
+    battler_token,
     current_secrets,
     offered,
     refuse_handshake,
@@ -70,6 +77,14 @@ class Admission:
     # hands it over for the phone to keep).
     device: str | None = None
     new_device: str | None = None
+    # What a phone's ballot receipts are made with (battles.receipts), from the same key.
+    receipt_key: bytes | None = None
+    # Whether a phone's socket offered the join page's mark (battles.anomalies.page_mark).
+    from_page: bool = False
+    # A battler's own link: whose, and the link generation it is admitted under
+    # (``revoke_battler`` ends it).
+    battler: str | None = None
+    battler_generation: int = 0
 
 
 @dataclass(frozen=True)
@@ -104,6 +119,8 @@ async def admit(store: Store, mints: AddressLimits, scope: Scope, role: str, cod
             return NO_BATTLE
         if role == "audience":
             return await _admit_phone(store, mints, scope, code, battle)
+        if role == "battler":
+            return _admit_battler(scope, code, battle, tokens)
         return _admit_by_token(scope, cast(Role, role), code, battle, tokens)
     except Unavailable:
         return STORE_AWAY
@@ -120,16 +137,30 @@ def _admit_by_token(scope: Scope, role: Role, code: str, battle: Battle, tokens:
     return Admission(role, code, battle.language, battle.cohost_generation)
 
 
+def _admit_battler(scope: Scope, code: str, battle: Battle, tokens: Secrets) -> Admission | Refusal:
+    given = offered(scope, AUTH_PREFIX)
+    for battler in battle.battlers:
+        if same_secret(given, battler_token(tokens, battler.id, battler.link_generation)):
+            return Admission(
+                "battler", code, battle.language, battle.cohost_generation,
+                battler=battler.id, battler_generation=battler.link_generation,
+            )  # fmt: skip
+    return NO_TOKEN
+
+
 async def _admit_phone(
     store: Store, mints: AddressLimits, scope: Scope, code: str, battle: Battle
 ) -> Admission | Refusal:
     # Read per connection: every process signs with the store's current key.
-    device_ids = DeviceIds(await store.signing_key())
+    signing_key = await store.signing_key()
+    device_ids, receipts_with = DeviceIds(signing_key), receipt_key(signing_key)
+    from_page = same_secret(offered(scope, PAGE_PREFIX), page_mark(signing_key, code))
+    phone = functools.partial(Admission, "audience", code, battle.language, battle.cohost_generation)
     device = device_ids.verify(offered(scope, DEVICE_PREFIX))
     if device is not None:
-        return Admission("audience", code, battle.language, battle.cohost_generation, device)
+        return phone(device, None, receipts_with, from_page)
     wait = await mints.take(client_address(scope))
     if wait > 0:
         return Refusal(429, "too many new devices", retry_after_s=wait)
     device, signed = device_ids.mint()
-    return Admission("audience", code, battle.language, battle.cohost_generation, device, signed)
+    return phone(device, signed, receipts_with, from_page)

@@ -1,5 +1,5 @@
 """The HTTP API (docs/protocol.md, HTTP): create a battle, read its public state, its
-export and its charts; and ``/healthz``."""
+export and its charts, a battler link's QR code for the console; and ``/healthz``."""
 
 from __future__ import annotations
 
@@ -11,14 +11,15 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from battles import charts
+from battles import charts, receipts
 from battles.creation import create_battle
 from battles.i18n import language_of
 from battles.model import BattleDraft
+from battles.qr import qr_svg
 from battles.ratelimit import client_address, too_many
-from battles.security import results_token, same_secret
+from battles.security import current_secrets, results_token, same_secret
 from battles.services import base_url, services
-from battles.views import battle_view, export, export_csv, links, shared_submissions
+from battles.views import battle_view, battler_links, export, export_csv, links, shared_submissions
 
 MAX_REQUEST_BYTES = 64 * 1024
 # The evening's charts, each drawing kept for the next request (battles.charts.Drawings).
@@ -41,9 +42,10 @@ async def post_battle(request: Request) -> Response:
         details = error.errors(include_url=False, include_input=False)
         return JSONResponse({"error": "invalid battle", "details": details}, status_code=422)
     code, tokens = await create_battle(house.store, draft, house.settings.join_code_length)
-    return JSONResponse(
-        {"code": code, "links": links(base_url(request, house.settings), code, tokens)}, status_code=201
-    )
+    here = base_url(request, house.settings)
+    battle = await house.store.load(code)
+    mine = battler_links(here, code, tokens, battle.battlers if battle else [])
+    return JSONResponse({"code": code, "links": links(here, code, tokens), "battler_links": mine}, status_code=201)
 
 
 async def get_battle(request: Request) -> Response:
@@ -65,15 +67,16 @@ async def get_export(request: Request) -> Response:
     if not (as_host or same_secret(given, results_token(tokens))):
         raise HTTPException(401, "the host token or the results token is required (Authorization: Bearer TOKEN)")
     reactions, submissions = await store.all_reactions(battle), await store.submissions(code)
+    minds = await store.persuasion(battle)
     if not as_host:
         submissions = shared_submissions(submissions)
     filename = f"battle-{code}.{request.path_params['format']}"
     disposition = {"content-disposition": f'attachment; filename="{filename}"'}
     if request.path_params["format"] == "csv":
         return Response(
-            export_csv(battle, reactions, submissions), media_type="text/csv; charset=utf-8", headers=disposition
+            export_csv(battle, reactions, submissions, minds), media_type="text/csv; charset=utf-8", headers=disposition
         )
-    return JSONResponse(export(battle, reactions, submissions), headers=disposition)
+    return JSONResponse(export(battle, reactions, submissions, minds), headers=disposition)
 
 
 async def get_chart(request: Request) -> Response:
@@ -89,12 +92,56 @@ async def get_chart(request: Request) -> Response:
     return Response(svg, media_type="image/svg+xml", headers={"cache-control": "no-store"})
 
 
+async def get_receipt(request: Request) -> Response:
+    """Whether a receipt is in a closed vote's count, and as which choice: that ballot's
+    alone, nothing of the others (docs/security.md, "Receipts and digests"). No token: the
+    receipt is the secret. A miss is a 404 that ``LookupGuard`` counts, so guessing stays slow."""
+    house = services(request)
+    code = request.path_params["code"].upper()
+    battle = await house.store.load(code)
+    vote = (
+        next((v for rnd in battle.rounds for v in rnd.votes if v.id == request.path_params["vote"]), None)
+        if battle
+        else None
+    )
+    if battle is None or vote is None:
+        raise HTTPException(404, "no battle has that code, or no vote that id")
+    if vote.status in ("open", "voided"):
+        # Open: the ballot may still change. Voided: no ballot of it counts.
+        return JSONResponse({"error": f"vote_{vote.status}", "vote_id": vote.id}, status_code=409)
+    receipt = receipts.normalized(request.path_params["receipt"])
+    count = await house.hub.runner.counted(code, vote.id)
+    choice = count.choices.get(receipt) if receipt else None
+    if receipt is None or choice is None:
+        return JSONResponse({"error": "not_counted", "vote_id": vote.id}, status_code=404)
+    return JSONResponse({"vote_id": vote.id, "receipt": receipt, "choice": choice, "digest": count.digest})
+
+
 async def healthz(request: Request) -> Response:
     house = services(request)
     ok = await house.store.healthy()
     connections = sum(len(room.connections) for room in house.hub.rooms.values())
     body = {"ok": ok, "store": "reachable" if ok else "unreachable", "connections": connections}
     return JSONResponse(body, status_code=200 if ok else 503)
+
+
+async def get_battler_qr(request: Request) -> Response:
+    """The QR code of one battler's own link, for the console to hand it over (docs/security.md):
+    with the host token or the co-host's of the current generation, which see the link itself."""
+    house = services(request)
+    code = request.path_params["code"].upper()
+    battle, tokens = await house.store.load(code), await house.store.secrets(code)
+    if battle is None or tokens is None:
+        raise HTTPException(404, "no battle has that code")
+    now = current_secrets(tokens, battle.cohost_generation)
+    given = _bearer(request.headers)
+    if not (same_secret(given, now.host) or same_secret(given, now.cohost)):
+        raise HTTPException(401, "the host or co-host token is required (Authorization: Bearer TOKEN)")
+    battler = battle.battler(request.path_params["battler"])
+    if battler is None:
+        raise HTTPException(404, "no such battler")
+    link = battler_links(base_url(request, house.settings), code, tokens, [battler])[battler.id]
+    return Response(qr_svg(link), media_type="image/svg+xml", headers={"cache-control": "no-store"})
 
 
 def _bearer(headers: Headers) -> str | None:

@@ -40,6 +40,7 @@ ROUTES = [
     Route("/screen/{code:str}", functools.partial(pages.battle_page, "screen.html")),
     Route("/host/{code:str}", functools.partial(pages.battle_page, "host.html")),
     Route("/results/{code:str}", functools.partial(pages.battle_page, "results.html")),
+    Route("/battler/{code:str}", functools.partial(pages.battle_page, "battler.html")),
     # The results link's page to print (docs/protocol.md, Charts): it reads the export
     # with the results token from its fragment, as the results page does.
     Route("/results/{code:str}/poster", functools.partial(pages.battle_page, "poster.html")),
@@ -49,6 +50,8 @@ ROUTES = [
     Route("/api/battles/{code:str}", api.get_battle),
     Route("/api/battles/{code:str}/export.{format:str}", api.get_export),
     Route("/api/battles/{code:str}/charts/{chart:str}.svg", api.get_chart),
+    Route("/api/battles/{code:str}/votes/{vote:str}/receipts/{receipt:str}", api.get_receipt),
+    Route("/api/battles/{code:str}/battlers/{battler:str}/qr.svg", api.get_battler_qr),
 ]
 
 

@@ -1,6 +1,6 @@
 """The evening as pictures: SVG charts drawn from a battle's record, with no I/O.
 
-Two charts, each a whole ``<svg>`` document as text (docs/protocol.md, charts):
+Three charts, each a whole ``<svg>`` document as text (docs/protocol.md, charts):
 
 - ``votes``: every battler's share of every vote, round by round; a runoff, and a voided
   vote, is a step of its own. Eight steps to a block, the blocks one under the other, so a
@@ -8,6 +8,9 @@ Two charts, each a whole ``<svg>`` document as text (docs/protocol.md, charts):
 - ``engagement``: the reactions of every turn through the evening, stacked by kind, with
   the round's debate (and reactions that reached the store just after a turn ended) as a
   bar of its own.
+- ``flows``: who moved minds (docs/rules.md): the people in both stance polls, from their
+  choice at the opening (left) to their choice at the closing (right), one band per pair of
+  choices, as wide as the people who made it; counts only (``Battle.minds``).
 
 The server draws them so that the results page, the poster and the screen's closing view
 show the same picture with no chart library. Every element is built with ElementTree,
@@ -27,7 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from battles import i18n
-from battles.model import ALL_REACTIONS, Battle, Battler, Language, Round
+from battles.model import ALL_REACTIONS, UNDECIDED, Battle, Battler, Flow, Language, Persuasion, Round
 
 Gettext = Callable[[str], str]
 Reactions = dict[int, dict[str, dict[str, int]]]  # round -> battler -> kind -> count (Store.all_reactions)
@@ -58,6 +61,14 @@ LABEL_CHARS = 16  # a name under its bar, shortened
 ROUND_LABEL_HEIGHT = 30
 LABEL_SLOT = 18  # narrower bars get no name under them (the tables have every figure)
 TOTAL_SLOT = 26
+
+# The flow chart's frame: the choices' names beside two columns of nodes, bands between them.
+FLOW_WIDTH = 900
+FLOW_LABEL = 250
+FLOW_NODE = 16
+FLOW_HEIGHT = 360  # what the nodes of one side share, gaps included
+FLOW_GAP = 12
+FLOW_FOOT = 40
 
 
 # --- what is drawn ------------------------------------------------------------------------
@@ -440,9 +451,90 @@ def engagement_chart(battle: Battle, reactions: Reactions, _: Gettext) -> str:
     return _document(root)
 
 
+def _flow_label(battle: Battle, choice: str, _: Gettext) -> str:
+    battler = battle.battler(choice)
+    return battler.name if battler else _("Undecided") if choice == UNDECIDED else choice
+
+
+def _flow_nodes(counts: dict[str, int], order: list[str], scale: float) -> dict[str, tuple[float, float]]:
+    """Each choice with people on this side: (top, height), in roster order, undecided last."""
+    nodes, y = {}, 0.0
+    for choice in order:
+        if counts.get(choice):
+            nodes[choice] = (y, counts[choice] * scale)
+            y += counts[choice] * scale + FLOW_GAP
+    return nodes
+
+
+def _flow_side(root: ET.Element, battle: Battle, nodes: dict[str, tuple[float, float]], counts: dict[str, int],
+               left: bool, _: Gettext) -> None:  # fmt: skip
+    x = FLOW_LABEL if left else FLOW_WIDTH - FLOW_LABEL - FLOW_NODE
+    for choice, (top, height) in nodes.items():
+        node = _el(root, "g", class_="chart-node")
+        _el(node, "title", f"{_flow_label(battle, choice, _)}: {counts[choice]}")
+        _el(node, "rect", x=f"{x:g}", y=f"{top:.2f}", width=f"{FLOW_NODE}", height=f"{max(height, 1):.2f}", fill=SHARE,
+            class_="chart-bar")  # fmt: skip
+        # The name on two lines at most, as the vote chart has it, and the count after it.
+        lines = _name_lines(_flow_label(battle, choice, _))
+        lines[-1] += f" ({counts[choice]})"
+        text_x = x - 8 if left else x + FLOW_NODE + 8
+        label = _text(node, text_x, top + height / 2 + 5 - 9 * (len(lines) - 1), "", class_="chart-name",
+                      text_anchor="end" if left else "start")  # fmt: skip
+        for n, line in enumerate(lines):
+            _el(label, "tspan", line, x=f"{text_x:g}", dy="0" if n == 0 else "18")
+
+
+def _flow_band(root: ET.Element, battle: Battle, flow: Flow, y0: float, y1: float, width: float, _: Gettext) -> None:
+    x0, x1 = FLOW_LABEL + FLOW_NODE, FLOW_WIDTH - FLOW_LABEL - FLOW_NODE
+    middle = (x0 + x1) / 2
+    path = (
+        f"M{x0:g} {y0:.2f} C{middle:g} {y0:.2f} {middle:g} {y1:.2f} {x1:g} {y1:.2f} "
+        f"L{x1:g} {y1 + width:.2f} C{middle:g} {y1 + width:.2f} {middle:g} {y0 + width:.2f} {x0:g} {y0 + width:.2f} Z"
+    )
+    held = flow.before == flow.after
+    # Those who stayed in grey, those who moved in the share colour: the eye goes to the moves.
+    band = _el(root, "path", d=path, fill=LINE if held else SHARE, fill_opacity="0.6" if held else "0.45",
+               class_="chart-flow chart-flow-held" if held else "chart-flow")  # fmt: skip
+    before, after = _flow_label(battle, flow.before, _), _flow_label(battle, flow.after, _)
+    _el(band, "title", _("{before} to {after}: {n}").format(before=before, after=after, n=flow.devices))
+
+
+def flow_chart(battle: Battle, _: Gettext) -> str:
+    """Who moved minds: the opening stance to the closing stance (docs/protocol.md, charts)."""
+    title = _("From the opening to the closing stance")
+    minds: Persuasion | None = battle.minds
+    if minds is None or not minds.paired:
+        return _empty("flows", title, _("No one took part in both stance polls."))
+    desc = _("{paired} in both polls; {before} only in the opening, {after} only in the closing.").format(
+        paired=minds.paired, before=minds.only_before, after=minds.only_after
+    )
+    order = [b.id for b in battle.battlers] + [UNDECIDED]
+    rank = {choice: n for n, choice in enumerate(order)}
+    flows = sorted(minds.flows, key=lambda f: (rank.get(f.before, len(order)), rank.get(f.after, len(order))))
+    firsts = {c: sum(f.devices for f in flows if f.before == c) for c in order}
+    seconds = {c: sum(f.devices for f in flows if f.after == c) for c in order}
+    most = max(sum(1 for n in side.values() if n) for side in (firsts, seconds))
+    scale = (FLOW_HEIGHT - FLOW_GAP * (most - 1)) / minds.paired
+    left, right = _flow_nodes(firsts, order, scale), _flow_nodes(seconds, order, scale)
+    root = _svg("flows", FLOW_WIDTH, FLOW_HEIGHT + FLOW_FOOT, title, desc)
+    used = dict.fromkeys(order, 0.0)
+    arrived = dict.fromkeys(order, 0.0)
+    for flow in flows:
+        width = flow.devices * scale
+        y0, y1 = left[flow.before][0] + used[flow.before], right[flow.after][0] + arrived[flow.after]
+        used[flow.before] += width
+        arrived[flow.after] += width
+        _flow_band(root, battle, flow, y0, y1, width, _)
+    _flow_side(root, battle, left, firsts, True, _)
+    _flow_side(root, battle, right, seconds, False, _)
+    _text(root, 0, FLOW_HEIGHT + 30, desc, class_="chart-note", fill=MUTED)
+    return _document(root)
+
+
 CHARTS: dict[str, Callable[[Battle, Reactions, Gettext], str]] = {
     "votes": lambda battle, reactions, _: vote_chart(battle, _),
     "engagement": engagement_chart,
+    "flows": lambda battle, reactions, _: flow_chart(battle, _),
 }
 
 

@@ -209,11 +209,11 @@ async def _export(store: Store, args: argparse.Namespace) -> int:
     if battle is None:
         raise LookupError(f"no battle has the code {code}")
     reactions = await store.all_reactions(battle)
-    submissions = await store.submissions(battle.code)
+    submissions, minds = await store.submissions(battle.code), await store.persuasion(battle)
     content = (
-        export_csv(battle, reactions, submissions).encode()
+        export_csv(battle, reactions, submissions, minds).encode()
         if args.format == "csv"
-        else json.dumps(export(battle, reactions, submissions)).encode()
+        else json.dumps(export(battle, reactions, submissions, minds)).encode()
     )
     path = Path(args.output or f"battle-{code}.{args.format}")
     _write(path, content)

@@ -20,6 +20,7 @@ from battles.model import (
     Name,
     Rules,
     ShortText,
+    Stance,
     SubmissionKind,
     Title,
 )
@@ -74,6 +75,14 @@ class OpenVote(Data):
     type: Literal["open_vote"]
 
 
+class OpenStance(Data):
+    """Open the opening (in the lobby) or the closing (once the final has a winner) stance
+    poll (docs/rules.md, "Who moved minds"); closed, voided and revealed like a vote."""
+
+    type: Literal["open_stance"]
+    stance: Stance
+
+
 class CloseVote(Data):
     type: Literal["close_vote"]
 
@@ -117,6 +126,31 @@ class EditBattler(Data):
     name: Name | None = None
     vision: Title | None = None
     affiliation: ShortText | None = None
+
+
+class ReviseVision(Data):
+    """A new version of a battler's vision between rounds, with a line on what changed
+    (docs/rules.md, "Visions that develop"); from the console, or the battler's own link."""
+
+    type: Literal["revise_vision"]
+    battler: BattlerId
+    vision: Title
+    changed: ShortText = ""
+
+
+class UndoRevision(Data):
+    """Take back the latest version of a battler's vision, before it has stood in a round."""
+
+    type: Literal["undo_revision"]
+    battler: BattlerId
+
+
+class RevokeBattler(Data):
+    """Invalidate a battler's own link: its sockets are closed and a new link is made.
+    Only the host may send it, as ``revoke_cohost``."""
+
+    type: Literal["revoke_battler"]
+    battler: BattlerId
 
 
 class RemoveBattler(Data):
@@ -182,6 +216,7 @@ Command = Annotated[
     | ExtendTimer
     | ResetTimer
     | OpenVote
+    | OpenStance
     | CloseVote
     | VoidVote
     | RevealResults
@@ -196,6 +231,9 @@ Command = Annotated[
     | RevokeCohost
     | ShowSubmission
     | HideSubmission
-    | SetAudienceRules,
+    | SetAudienceRules
+    | ReviseVision
+    | UndoRevision
+    | RevokeBattler,
     Field(discriminator="type"),
 ]

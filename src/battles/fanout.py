@@ -43,6 +43,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.frames import Frame, Opcode
 
 from battles import metrics
+from battles.anomalies import Trail
 from battles.model import Battle, Language
 from battles.protocol import Role
 
@@ -265,8 +266,15 @@ class Connection:
         self.seq = -1
         self._held: list[tuple[int, Outgoing]] | None = []
         self.nickname = ""
-        # The battle's co-host generation this socket was admitted under (revoke_cohost).
+        # The battle's co-host generation this socket was admitted under (revoke_cohost);
+        # for a battler's own link, whose it is and its link generation (revoke_battler).
         self.cohost_generation = 0
+        # A phone's key for its ballot receipts (battles.receipts), taken at its handshake,
+        # and what its ballots tell the anomaly flags (battles.anomalies).
+        self.receipt_key: bytes | None = None
+        self.trail: Trail | None = None
+        self.battler: str | None = None
+        self.battler_generation = 0
         # Under `battles serve`, frames go straight to the socket while it keeps up
         # (FanOutProtocol.write_frame); the queue and its writer carry them while it does not,
         # and whenever they hold something, so that frames stay in order. They are
@@ -339,7 +347,11 @@ class Connection:
             self._closing = asyncio.create_task(self._close(code))
 
     def revoked(self, battle: Battle) -> bool:
-        """True for a co-host socket whose link the host revoked since it connected."""
+        """True for a co-host or battler socket whose link the host revoked since it
+        connected (or whose battler the host took off the roster)."""
+        if self.role == "battler":
+            battler = battle.battler(self.battler or "")
+            return battler is None or battler.link_generation != self.battler_generation
         return self.role == "cohost" and self.cohost_generation != battle.cohost_generation
 
     def _stop_writer(self) -> None:

@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from battles import commands as c
+from battles import persuasion
 from battles.errors import Fault, Refused
 from battles.model import (
     REACTION_WEIGHT,
+    UNDECIDED,
     Actor,
     Battle,
     BattleDraft,
@@ -30,10 +32,12 @@ from battles.model import (
     Round,
     Rules,
     Shown,
+    Stance,
     Submission,
     SubmissionKind,
     Timer,
     Turn,
+    VisionVersion,
     Vote,
     VoteMode,
 )
@@ -61,7 +65,8 @@ MAX_CHALLENGE_CARDS = 10
 # set_audience_rules per battle: each can carry a whole word list (MAX_BANNED_WORDS of
 # 40 characters, 20 KB in the state; the log entry carries only its length).
 MAX_AUDIENCE_RULE_EDITS = 100
-# Votes per round, runoffs and voided votes included (a void carries a 300-character reason).
+# Votes per round, runoffs and voided votes included (a void carries a 300-character reason);
+# and the evening's stance polls (open_stance), voided ones included.
 MAX_VOTES_PER_ROUND = 10
 # Ballot ids one device may have recorded in one vote (the stores keep each, so that a
 # resent ballot counts once): a person changes their mind a few times, a script that
@@ -69,6 +74,11 @@ MAX_VOTES_PER_ROUND = 10
 # vote is open. 200 leaves a phone of the fault tests' bursts (5 new ids a second) 40 s.
 # Checked by the stores, in the ballot's own atomic step.
 MAX_BALLOTS_PER_DEVICE = 200
+# Versions of one vision (revise_vision): each is up to two lines of 140 characters, in
+# every view. An undo gives one back. Two revisions a round in a long evening is 20.
+MAX_VISION_VERSIONS = 20
+# docs/rules.md, "Visions that develop": between rounds, never in a turn, the debate or a vote.
+REVISION_PHASES = ("lobby", "elimination", "challenge")
 LOBBY_EDITS = frozenset({"add_battler", "edit_battler", "remove_battler", "edit_battle"})
 CHALLENGE_CARDS = frozenset({"reveal_challenge", "show_submission:challenge"})
 ALWAYS_TAKEN = (c.CloseVote, c.EndBattle)
@@ -88,9 +98,15 @@ class Context:
     # battler and kind.
     totals: dict[str, int] | None = None
     ballots: int = 0
+    digest: str | None = None  # of the same ballots as ``totals`` (battles.receipts)
     engagement: dict[str, dict[str, int]] = field(default_factory=dict)
     # For show_submission: the stored submission it names (None: the store has none).
     submission: Submission | None = None
+    # For revealing a closing stance poll: the store's counts of devices by their choices
+    # in the opening and the closing poll (persuasion.Transitions), never a device.
+    transitions: persuasion.Transitions | None = None
+    # For a command from a battler's own link (actor "battler"): whose link it is.
+    battler: str | None = None
 
 
 @dataclass(frozen=True)
@@ -101,15 +117,18 @@ class Needs:
     submission: str | None = None  # the submission show_submission puts on the screen
     tally: str | None = None  # the closed vote whose frozen totals it counts
     engagement: int | None = None  # the round whose reaction counts it keeps
+    transitions: tuple[str, str] | None = None  # the opening and the closing poll it pairs
 
 
 def needs(battle: Battle, command: c.Command) -> Needs:
     """What ``command`` needs to know (see ``Context``) before it is applied to ``battle``."""
     shown = command.submission if isinstance(command, c.ShowSubmission) else None
+    if battle.poll is not None and isinstance(command, (c.RevealResults, c.EndBattle)):
+        return Needs(shown, tally=battle.poll.id, transitions=_stance_pair(battle, battle.poll))
     vote = battle.round.vote if battle.round else None
     if isinstance(command, (c.RevealResults, c.EndBattle)) and vote is not None and battle.round is not None:
         # The vote is closed (``applied_first``), so its tally no longer moves: what is read is final.
-        return Needs(shown, tally=vote.id, engagement=battle.round.number)
+        return Needs(shown, tally=vote.id, engagement=battle.round.number, transitions=_stance_pair(battle, vote))
     if battle.phase == "turn" and battle.round is not None:
         # A command that ends the turn keeps the speaker's reactions with it (model.Turn).
         return Needs(shown, engagement=battle.round.number)
@@ -187,8 +206,19 @@ def tick(battle: Battle, now_ms: int) -> Outcome | None:
     return apply(battle, c.CloseVote(type="close_vote"), Context(now_ms=now_ms, actor="timer"))
 
 
+def _stance_pair(battle: Battle, closing: Vote) -> tuple[str, str] | None:
+    """The polls whose devices a reveal of ``closing`` pairs: the opening stance poll's and its."""
+    opening = persuasion.stance_poll(battle, "opening")
+    return (opening.id, closing.id) if closing.stance == "closing" and opening is not None else None
+
+
 def ballot_gate(battle: Battle) -> BallotGate | None:
+    # The newest poll: a stance poll in its phase, and after it until a round has a vote
+    # (the opening poll until round one's vote; the closing one after the final's).
+    latest = battle.stances[-1] if battle.stances else None
     vote = battle.round.vote if battle.round else None
+    if latest is not None and (battle.phase == "stance" or vote is None or latest.stance == "closing"):
+        vote = latest
     if vote is None:
         return None
     is_open = battle.open_vote is vote
@@ -417,8 +447,8 @@ def _skip_turn(b: Battle, cmd: c.SkipTurn, ctx: Context) -> Details:
 
 
 def _running_timer(b: Battle, now_ms: int) -> Timer:
-    _phase(b, "turn", "debate", "vote")
-    if b.phase == "vote" and (b.open_vote is None or due(b, now_ms)):
+    _phase(b, "turn", "debate", "vote", "stance")
+    if b.phase in ("vote", "stance") and (b.open_vote is None or due(b, now_ms)):
         raise Refused("vote_not_open")
     if b.timer is None:
         raise Refused("no_timer")
@@ -479,11 +509,7 @@ def _open_vote(b: Battle, cmd: c.OpenVote, ctx: Context) -> Details:
             raise Refused("vote_exists")
     assert rnd is not None
     _within(len(rnd.votes), MAX_VOTES_PER_ROUND, "votes")
-    if runoff:
-        assert rnd.proposal is not None
-        choices, seconds = list(rnd.proposal.tied), b.rules.runoff_seconds
-    else:
-        choices, seconds = list(rnd.order), b.rules.vote_seconds
+    stance, choices, seconds = _vote_choices(b, rnd, runoff)
     mode: VoteMode = "keep" if rnd.final else b.rules.vote_mode
     vote = Vote(
         id=f"r{rnd.number}v{len(rnd.votes) + 1}",
@@ -491,10 +517,52 @@ def _open_vote(b: Battle, cmd: c.OpenVote, ctx: Context) -> Details:
         runoff=runoff,
         mode=mode,
         opened_ms=ctx.now_ms,
+        stance=stance,
+        versions=_versions(b, choices),
     )
     rnd.votes.append(vote)
     b.phase, b.timer = "vote", _timer(seconds, ctx.now_ms)
-    return {"vote_id": vote.id, "choices": choices, "runoff": runoff, "mode": mode, "seconds": seconds}
+    details = {"vote_id": vote.id, "choices": choices, "runoff": runoff, "mode": mode, "seconds": seconds}
+    return details | ({"stance": stance} if stance else {})
+
+
+def _vote_choices(b: Battle, rnd: Round, runoff: bool) -> tuple[Stance | None, list[str], int]:
+    """What a round's vote asks (a stance poll or not), among whom, for how long."""
+    if runoff:
+        assert rnd.proposal is not None
+        return None, list(rnd.proposal.tied), b.rules.runoff_seconds
+    if rnd.final and b.rules.winner == "gain":
+        # docs/rules.md, "Who moved minds": under the ``gain`` rule the final's vote is the closing stance poll.
+        return "closing", persuasion.stance_choices(b), b.rules.vote_seconds
+    return None, list(rnd.order), b.rules.vote_seconds
+
+
+def _open_stance(b: Battle, cmd: c.OpenStance, ctx: Context) -> Details:
+    """docs/rules.md, "Who moved minds": the opening poll in the lobby, the closing one once
+    the final has a winner (under the ``gain`` rule the final's vote is the closing poll)."""
+    if not b.rules.takes_stances:
+        raise Refused("stance_off")
+    _phase(b, "lobby" if cmd.stance == "opening" else "final")
+    if persuasion.stance_poll(b, cmd.stance) is not None:
+        raise Refused("stance_taken")
+    _within(len(b.stances), MAX_VOTES_PER_ROUND, "votes")
+    choices = persuasion.stance_choices(b)
+    poll = Vote(
+        id=f"{cmd.stance}{len(b.stances) + 1}",
+        choices=choices,
+        mode="keep",
+        opened_ms=ctx.now_ms,
+        stance=cmd.stance,
+        versions=_versions(b, choices),
+    )
+    b.stances.append(poll)
+    b.phase, b.timer = "stance", _timer(b.rules.vote_seconds, ctx.now_ms)
+    return {"vote_id": poll.id, "stance": cmd.stance, "choices": poll.choices, "seconds": b.rules.vote_seconds}
+
+
+def _after_stance(b: Battle, poll: Vote) -> None:
+    """Back to where the stance poll was opened from: the lobby, or the final."""
+    b.phase, b.timer = "lobby" if poll.stance == "opening" else "final", None
 
 
 def _close_vote(b: Battle, cmd: c.CloseVote, ctx: Context) -> Details:
@@ -507,7 +575,13 @@ def _close_vote(b: Battle, cmd: c.CloseVote, ctx: Context) -> Details:
 
 
 def _void_vote(b: Battle, cmd: c.VoidVote, ctx: Context) -> Details:
-    _phase(b, "vote")
+    _phase(b, "vote", "stance")
+    if b.poll is not None:
+        poll = b.poll
+        poll.status, poll.void_reason = "voided", cmd.reason
+        poll.closed_ms = poll.closed_ms or ctx.now_ms
+        _after_stance(b, poll)
+        return {"vote_id": poll.id, "reason": cmd.reason}
     vote = _current_round(b).vote
     if vote is None or vote.status not in ("open", "closed"):
         raise Refused("no_vote")
@@ -520,15 +594,18 @@ def _void_vote(b: Battle, cmd: c.VoidVote, ctx: Context) -> Details:
 
 
 def _reveal_results(b: Battle, cmd: c.RevealResults, ctx: Context) -> Details:
-    _phase(b, "vote")
-    rnd = _current_round(b)
-    vote = rnd.vote
+    _phase(b, "vote", "stance")
+    poll = b.poll
+    vote = poll if poll is not None else _current_round(b).vote
     if vote is None or vote.status != "closed":
         raise Refused("vote_not_closed")
-    if ctx.totals is None:
-        raise Fault("reveal_results needs the closed vote's tally")
-    totals = {choice: int(ctx.totals.get(choice, 0)) for choice in vote.choices}
-    vote.status, vote.totals, vote.ballots = "revealed", totals, ctx.ballots
+    totals = _count(vote, ctx, "reveal_results")
+    vote.status = "revealed"
+    minds = _minds(b, vote, ctx)
+    if poll is not None:
+        _after_stance(b, poll)
+        return {"vote_id": vote.id, "totals": totals, "ballots": ctx.ballots, "digest": ctx.digest, "minds": minds}
+    rnd = _current_round(b)
     rnd.engagement = {bid: dict(ctx.engagement.get(bid, {})) for bid in rnd.order}
     fewest_leave = vote.mode == "keep"
     if vote.runoff:
@@ -543,10 +620,37 @@ def _reveal_results(b: Battle, cmd: c.RevealResults, ctx: Context) -> Details:
             method="host" if need else "decided",
             decided_by="runoff",
         )
+    elif vote.stance == "closing":
+        # docs/rules.md, "the gain rule": the finalist with the largest gain wins.
+        scores = persuasion.gains(b.minds, rnd.order) if b.minds else dict.fromkeys(rnd.order, 0)
+        rnd.proposal = _propose(b, rnd, scores, fewest_leave)
     else:
         rnd.proposal = _propose(b, rnd, totals, fewest_leave)
     b.phase, b.timer = "reveal", None
-    return {"vote_id": vote.id, "totals": totals, "ballots": ctx.ballots, "proposal": rnd.proposal.model_dump()}
+    proposal = rnd.proposal.model_dump()
+    details = {"vote_id": vote.id, "totals": totals, "ballots": ctx.ballots, "digest": ctx.digest, "proposal": proposal}
+    return details | ({"minds": minds} if vote.stance else {})
+
+
+def _count(vote: Vote, ctx: Context, command: str) -> dict[str, int]:
+    """Put a closed vote's frozen tally, and the digest of the same ballots, on the record."""
+    if ctx.totals is None:
+        raise Fault(f"{command} needs the tally of the vote it counts")
+    vote.totals = {choice: int(ctx.totals.get(choice, 0)) for choice in vote.choices}
+    vote.ballots, vote.digest = ctx.ballots, ctx.digest
+    return vote.totals
+
+
+def _minds(b: Battle, vote: Vote, ctx: Context) -> dict[str, Any] | None:
+    """Keep the persuasion matrix when the closing stance poll is revealed (None without an opening poll)."""
+    if vote.stance != "closing":
+        return None
+    opening = persuasion.stance_poll(b, "opening")
+    if opening is None or ctx.transitions is None:
+        b.minds = None
+        return None
+    b.minds = persuasion.matrix(opening, vote, ctx.transitions)
+    return {"paired": b.minds.paired, "most": persuasion.most_minds(b.minds)}
 
 
 def _propose(b: Battle, rnd: Round, totals: dict[str, int], fewest_leave: bool) -> Proposal:
@@ -657,6 +761,12 @@ def _battler(b: Battle, battler_id: str) -> Battler:
     return battler
 
 
+def _versions(b: Battle, choices: list[str]) -> dict[str, int]:
+    """The version of each chosen battler's vision as a vote opens (docs/rules.md, "Visions
+    that develop"): a ballot names the version it chose; ``undecided`` has none."""
+    return {bid: _stored_battler(b, bid).version for bid in choices if bid != UNDECIDED}
+
+
 def _stored_battler(b: Battle, battler_id: str) -> Battler:
     """A battler the state itself names (a round's order, its eliminated): always there."""
     battler = b.battler(battler_id)
@@ -682,7 +792,65 @@ def _edit_battler(b: Battle, cmd: c.EditBattler, ctx: Context) -> Details:
     changes = cmd.model_dump(exclude={"type", "battler"}, exclude_none=True)
     for name, value in changes.items():
         setattr(battler, name, value)
+    if "vision" in changes and battler.versions:
+        battler.versions[-1].vision = battler.vision  # a lobby edit of the current version
     return {"battler": cmd.battler, "changes": changes}
+
+
+def _revise_vision(b: Battle, cmd: c.ReviseVision, ctx: Context) -> Details:
+    # docs/rules.md, "Visions that develop": a battler's link revises its own vision only.
+    if ctx.actor == "battler" and cmd.battler != ctx.battler:
+        raise Refused("not_your_vision")
+    _phase(b, *REVISION_PHASES)
+    if not b.rules.vision_revisions:
+        raise Refused("revisions_off")
+    battler = _battler(b, cmd.battler)
+    if battler.status != "in":
+        raise Refused("battler_out")
+    _within(battler.version, MAX_VISION_VERSIONS, "vision_versions")
+    first_round = _next_round(b)
+    if not battler.versions:
+        battler.versions.append(VisionVersion(vision=battler.vision, round=1))
+    revision = VisionVersion(vision=cmd.vision, changed=cmd.changed, round=first_round, by=ctx.actor, at_ms=ctx.now_ms)
+    battler.versions.append(revision)
+    battler.vision = cmd.vision
+    return {
+        "battler": battler.id,
+        "version": battler.version,
+        **revision.model_dump(include={"vision", "changed", "round"}),
+    }
+
+
+def _undo_revision(b: Battle, cmd: c.UndoRevision, ctx: Context) -> Details:
+    if ctx.actor not in ("host", "cohost"):
+        raise Refused("not_allowed", role=ctx.actor)
+    _phase(b, *REVISION_PHASES)
+    battler = _battler(b, cmd.battler)
+    if not battler.versions:
+        raise Refused("no_revision")
+    if battler.versions[-1].round < _next_round(b):
+        # It has stood in a round: the record of that round names it (docs/rules.md).
+        raise Refused("revision_stood")
+    undone = battler.versions.pop()
+    battler.vision = battler.versions[-1].vision
+    if len(battler.versions) == 1:
+        battler.versions.clear()  # back to the roster's vision, never revised
+    return {"battler": battler.id, "version": battler.version, "undone": undone.vision}
+
+
+def _next_round(b: Battle) -> int:
+    """The round a revision made now first stands in: the current one in its challenge
+    phase (before its first turn), else the next one."""
+    return len(b.rounds) + (0 if b.phase == "challenge" else 1)
+
+
+def _revoke_battler(b: Battle, cmd: c.RevokeBattler, ctx: Context) -> Details:
+    # As revoke_cohost: only the host, in any phase.
+    if ctx.actor != "host":
+        raise Refused("not_allowed", role=ctx.actor)
+    battler = _battler(b, cmd.battler)
+    battler.link_generation += 1
+    return {"battler": battler.id, "generation": battler.link_generation}
 
 
 def _remove_battler(b: Battle, cmd: c.RemoveBattler, ctx: Context) -> Details:
@@ -709,16 +877,14 @@ def _end_battle(b: Battle, cmd: c.EndBattle, ctx: Context) -> Details:
         raise Refused("wrong_phase", phase=b.phase)
     early = b.phase != "final"
     details: dict[str, Any] = {}
-    vote = b.round.vote if b.round else None
-    if b.phase == "vote" and vote is not None and vote.status in ("open", "closed"):
+    vote = b.poll or (b.round.vote if b.round else None)
+    if b.phase in ("vote", "stance") and vote is not None and vote.status in ("open", "closed"):
         # docs/rules.md: an open vote is closed and counted, and so is a closed one
         # never revealed: every acknowledged ballot stays in the record (state, export).
-        if ctx.totals is None:
-            raise Fault("end_battle needs the tally of the vote it closes")
-        totals = {choice: int(ctx.totals.get(choice, 0)) for choice in vote.choices}
-        vote.status, vote.totals, vote.ballots = "closed", totals, ctx.ballots
+        totals = _count(vote, ctx, "end_battle")
+        vote.status = "closed"
         vote.closed_ms = vote.closed_ms or ctx.now_ms
-        details["counted"] = {"vote_id": vote.id, "totals": totals, "ballots": ctx.ballots}
+        details["counted"] = {"vote_id": vote.id, "totals": totals, "ballots": ctx.ballots, "digest": ctx.digest}
     b.ended_reason = cmd.reason or ("ended_early" if early else "completed")
     b.phase, b.timer, b.turn_index = "finished", None, None
     return {"early": early, "reason": b.ended_reason, **details}
@@ -758,6 +924,7 @@ _HANDLERS: dict[type, Callable[[Battle, Any, Context], Details]] = {
     c.ExtendTimer: _extend_timer,
     c.ResetTimer: _reset_timer,
     c.OpenVote: _open_vote,
+    c.OpenStance: _open_stance,
     c.CloseVote: _close_vote,
     c.VoidVote: _void_vote,
     c.RevealResults: _reveal_results,
@@ -773,4 +940,7 @@ _HANDLERS: dict[type, Callable[[Battle, Any, Context], Details]] = {
     c.ShowSubmission: _show_submission,
     c.HideSubmission: _hide_submission,
     c.SetAudienceRules: _set_audience_rules,
+    c.ReviseVision: _revise_vision,
+    c.UndoRevision: _undo_revision,
+    c.RevokeBattler: _revoke_battler,
 }

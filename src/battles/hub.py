@@ -18,26 +18,25 @@ import socket
 import time
 from typing import Any
 
-from battles import announcements, game, metrics, protocol
-from battles.commands import RevokeCohost
+from battles import announcements, anomalies, game, metrics, protocol, receipts
+from battles.commands import RevokeBattler, RevokeCohost
 from battles.errors import Refused, Unavailable
 from battles.fanout import Connection
 from battles.i18n import refusal_text
 from battles.loops import Loops
-from battles.model import SUBMISSION_MAX_CHARS, Actor, Language, Moderator
+from battles.model import SUBMISSION_MAX_CHARS, Actor, Battle, Language, Moderator
 from battles.protocol import HOST_ROLES
-from battles.rooms import CLOSE_REPLACED, CLOSE_RESTART, CLOSE_REVOKED, Room, now_ms, update
+from battles.rooms import CLOSE_REPLACED, CLOSE_RESTART, CLOSE_REVOKED, Room, now_ms, update, view_of
 from battles.running import Runner
-from battles.security import current_secrets
 from battles.settings import Settings
 from battles.stores.base import Secrets, Store
 from battles.views import (
     battle_view,
     block_view,
     engagement_view,
-    links,
     my_submissions_view,
     queue_view,
+    staff_links,
     submission_view,
     tally_view,
 )
@@ -75,6 +74,9 @@ class Hub:
                 room = self.rooms[code] = Room.at(code, await self.runner.load(code))
             entry = room.enter(connection)
             metrics.connections.labels(connection.role).inc()
+        if connection.trail is not None and connection.device is not None:
+            trail = connection.trail  # when its device first joined the battle (anomaly flags)
+            trail.first_seen_ms = await self.store.first_seen(code, connection.device, trail.address, trail.entered_ms)
         if entry is not None:
             assert connection.device is not None
             entered = announcements.Entered(device=connection.device, entry=entry)
@@ -117,31 +119,22 @@ class Hub:
 
     async def _snapshot(self, connection: Connection, base_url: str, request_id: str | None) -> tuple[int, str]:
         battle = await self.runner.load(connection.code)
-        vote = battle.round.vote if battle.round else None
-        tally = tally_view(battle, await self.store.tally(battle.code, vote.id), connection.role) if vote else None
+        counted = await self.runner.tally(battle)
+        tally = tally_view(battle, counted, connection.role) if counted else None
         engagement = (
             engagement_view(await self.store.reactions(battle.code, battle.round.number)) if battle.round else None
         )
         for_role: dict[str, Any] = {}
         if connection.role == "audience":
-            assert connection.device is not None
-            choice = await self.store.ballot_of(battle.code, vote.id, connection.device) if vote else None
-            for_role["my_ballot"] = {"vote_id": vote.id, "choice": choice} if vote and choice else None
-            # What became of its own challenges and questions, told again to a phone that
-            # was away when they were decided (docs/protocol.md, `snapshot`).
-            mine = await self.store.submissions_of(battle.code, connection.device)
-            for_role["my_submissions"] = my_submissions_view(mine, battle, connection.language)
+            for_role = await phone_view(self.store, battle, connection)
         if connection.revoked(battle):
             # Revoked between its handshake and now: it gets no links, and goes.
             connection.close(CLOSE_REVOKED)
+        elif connection.role == "battler":
+            for_role["battler"] = connection.battler  # whose link this is
         elif connection.role in HOST_ROLES:
-            for_role["links"] = links(
-                base_url, battle.code, current_secrets(await self._secrets(battle.code), battle.cohost_generation)
-            )
-            if connection.role == "cohost":
-                # A co-host runs the show but cannot hand out the host's own link.
-                for_role["links"].pop("host")
-                for_role["links"].pop("results")
+            for_role["flags"] = await self.loops.flags(battle)
+            for_role |= staff_links(base_url, battle, await self._secrets(battle.code), connection.role)
         presence = await self.store.presence(connection.code, now_ms())
         frame = protocol.snapshot(
             request_id,
@@ -192,26 +185,19 @@ class Hub:
             connection.nickname = message.nickname
             return protocol.ack(request_id, nickname=message.nickname)
         if isinstance(message, protocol.CastVote):
-            assert connection.device is not None
-            try:
-                receipt = await self.store.cast_ballot(
-                    code, message.vote_id, connection.device, message.choice, message.ballot_id, now_ms()
-                )
-            except Refused as refusal:
-                metrics.ballots.labels(refusal.reason).inc()
-                raise
-            metrics.ballots.labels(receipt.status).inc()
-            return protocol.ballot(request_id, message.vote_id, message.ballot_id, receipt.choice, receipt.status)
+            await cast(self.store, connection, message, request_id, self.rooms[code].battle)
+            return None
         if isinstance(message, protocol.React):
             return await self._react(connection, message, request_id)
         if isinstance(message, protocol.Submit):
             return await self._submit(connection, message, request_id)
         if isinstance(message, protocol.Moderate):
             return await self._moderate(connection, message, request_id)
-        assert envelope.seq is not None and connection.role in HOST_ROLES
-        actor: Actor = "host" if connection.role == "host" else "cohost"
-        generation = connection.cohost_generation if actor == "cohost" else None
-        outcome, announced = await self.runner.execute(code, message, envelope.seq, actor, generation)
+        assert envelope.seq is not None and connection.role in (*HOST_ROLES, "battler")
+        actor: Actor = "battler" if connection.role == "battler" else "host" if connection.role == "host" else "cohost"
+        outcome, announced = await self.runner.execute(
+            code, message, envelope.seq, actor, connection.revoked, connection.battler
+        )
         battle = outcome.battle
         if connection.seq == envelope.seq == battle.version - 1:
             # The console sees its own change with its ack, not a fan-out round trip
@@ -219,11 +205,11 @@ class Hub:
             # that decided on a version it was never sent, or a command that made two
             # versions, end_battle closing the vote first, waits for the announcements,
             # so that it misses none of them.)
-            connection.deliver(battle.version, update(announced, "host"))
-        if isinstance(message, RevokeCohost):
-            # The new co-host link goes to the host who asked, and to no log or update.
-            secrets_now = current_secrets(await self._secrets(code), battle.cohost_generation)
-            return protocol.ack(request_id, seq=battle.version, links=links(base_url, code, secrets_now))
+            connection.deliver(battle.version, update(announced, view_of(connection.role)))
+        if isinstance(message, (RevokeCohost, RevokeBattler)):
+            # The new link goes to the host who asked, and to no log or update.
+            staff = staff_links(base_url, battle, await self._secrets(code), connection.role)
+            return protocol.ack(request_id, seq=battle.version, **staff)
         return protocol.ack(request_id, seq=battle.version)
 
     async def _react(self, connection: Connection, message: protocol.React, request_id: str | None) -> str | None:
@@ -295,6 +281,54 @@ class Hub:
             metrics.broadcast_lag.observe(max(0.0, time.time() - message.published_s))
         if message.shown is not None:
             room.tell_senders([(message.shown, "shown")])
+
+
+async def cast(
+    store: Store, connection: Connection, message: protocol.CastVote, request_id: str | None, battle: Battle
+) -> None:
+    """A phone's ballot, recorded and answered with its receipt, the same for every change of
+    mind in the vote (docs/security.md, "Receipts and digests"); then its marks for the
+    anomaly flags, after the answer (they only inform, and may be lost with the store)."""
+    assert connection.device is not None and connection.trail is not None
+    at_ms = now_ms()
+    try:
+        recorded = await store.cast_ballot(
+            connection.code, message.vote_id, connection.device, message.choice, message.ballot_id, at_ms
+        )
+    except Refused as refusal:
+        metrics.ballots.labels(refusal.reason).inc()
+        raise
+    metrics.ballots.labels(recorded.status).inc()
+    receipt = receipt_of(connection, message.vote_id)
+    connection.send(
+        protocol.ballot(request_id, message.vote_id, message.ballot_id, recorded.choice, recorded.status, receipt)
+    )
+    vote = next((v for v in battle.round.votes if v.id == message.vote_id), None) if battle.round else None
+    marks = anomalies.marks(connection.trail, recorded.status, vote.opened_ms, at_ms) if vote else []
+    if marks:
+        with contextlib.suppress(Unavailable):
+            await store.note(connection.code, message.vote_id, marks)
+
+
+async def phone_view(store: Store, battle: Battle, connection: Connection) -> dict[str, Any]:
+    """What a phone's snapshot adds: its ballot in the current vote, with its receipt, and
+    what became of its own challenges and questions, told again to a phone that was away
+    when they were decided (docs/protocol.md, `snapshot`)."""
+    assert connection.device is not None
+    vote = battle.round.vote if battle.round else None
+    choice = await store.ballot_of(battle.code, vote.id, connection.device) if vote else None
+    mine = await store.submissions_of(battle.code, connection.device)
+    return {
+        "my_ballot": {"vote_id": vote.id, "choice": choice, "receipt": receipt_of(connection, vote.id)}
+        if vote and choice
+        else None,
+        "my_submissions": my_submissions_view(mine, battle, connection.language),
+    }
+
+
+def receipt_of(connection: Connection, vote_id: str) -> str:
+    assert connection.receipt_key is not None and connection.device is not None
+    return receipts.receipt(connection.receipt_key, connection.code, vote_id, connection.device)
 
 
 def welcome(connection: Connection, language: Language, settings: Settings) -> str:

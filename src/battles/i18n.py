@@ -64,7 +64,7 @@ REASONS: dict[str, str] = {
     "bad_override": N_("That override would leave too few battlers."),
     "no_battle": N_("No battle has that code."),
     "rate_limited": N_("Too many requests. Wait a moment."),
-    "link_revoked": N_("The host revoked this co-host link. Ask the host for the new one."),
+    "link_revoked": N_("The host revoked this link. Ask the host for the new one."),
     "limit_reached": N_("This battle has reached one of its limits (at most {most} of these). Nothing was changed."),
     "submissions_off": N_("The audience cannot send that tonight."),
     "submissions_closed": N_("Not now: challenges are for between the rounds, questions for the turns and the debate."),
@@ -74,6 +74,13 @@ REASONS: dict[str, str] = {
     "not_approved": N_("Approve it before putting it on the screen."),
     "not_shown": N_("That is not on the screen."),
     "not_blocked": N_("That phone is not blocked."),
+    "stance_off": N_("This battle has no stance polls: switch them on in the rules."),
+    "stance_taken": N_("That stance poll has already been taken tonight."),
+    "not_your_vision": N_("A battler's link revises its own vision only."),
+    "revisions_off": N_("The host has switched revisions of the visions off in this battle."),
+    "battler_out": N_("Only a battler still in the battle may revise their vision."),
+    "no_revision": N_("That vision has not been revised."),
+    "revision_stood": N_("That version has stood in a round already: it stays on the record."),
     "internal": N_("Something went wrong on the server. Nothing was changed."),
 }
 
@@ -91,12 +98,14 @@ PHASE_LABELS: dict[str, str] = {
     "elimination": N_("Out"),
     "final": N_("Final"),
     "finished": N_("Finished"),
+    "stance": N_("Stance poll"),
 }
 ROLE_LABELS: dict[str, str] = {
     "audience": N_("Audience"),
     "screen": N_("Screen"),
     "host": N_("Host"),
     "cohost": N_("Co-host"),
+    "battler": N_("Battler"),
     # who else may be the actor of a command (model.Actor)
     "timer": N_("Timer"),
     "system": N_("System"),

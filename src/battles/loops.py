@@ -19,10 +19,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from battles import game, metrics, protocol
+from battles import anomalies, game, metrics, protocol
 from battles.errors import Refused, Unavailable
 from battles.fanout import Outgoing
 from battles.model import Battle
+from battles.protocol import HOST_ROLES
 from battles.rooms import Room, now_ms
 from battles.running import Runner
 from battles.settings import Settings
@@ -30,6 +31,9 @@ from battles.stores.base import Tally
 from battles.views import engagement_view, tally_view
 
 log = logging.getLogger("battles.hub")
+
+# Votes whose hall (the devices that joined before it opened) a process keeps for the flags.
+HALLS_KEPT = 16
 
 
 class Loops:
@@ -41,6 +45,7 @@ class Loops:
         # change (a ``service`` message).
         self.store_ok = True
         self._outage_began = 0.0  # time.monotonic() when the store went away
+        self._halls: dict[tuple[str, str], dict[str, int]] = {}  # (code, vote id) -> Store.hall
 
     def start(self) -> None:
         s = self.settings
@@ -93,9 +98,11 @@ class Loops:
             await self._catch_up(room)
             battle = room.battle
             figures: dict[str, Any] = {}
-            vote = battle.round.vote if battle.round else None
-            if vote is not None and vote.status in ("open", "closed"):
-                figures["tally"] = await self.store.tally(room.code, vote.id)
+            tally = await self.runner.tally(battle)
+            if tally is not None:
+                figures["tally"] = tally
+                if any(connection.role in HOST_ROLES for connection in room.connections):
+                    figures["flags"] = await self.flags(battle)
             if battle.phase in ("turn", "debate") and battle.round is not None:
                 figures["engagement"] = await self.store.reactions(room.code, battle.round.number)
             audience_due = now - room.audience_sent_ms >= self.settings.audience_tick_ms
@@ -107,13 +114,30 @@ class Loops:
                     if not due_now or sent.get(kind) == value:
                         continue
                     sent[kind] = value
-                    frames: dict[str, Outgoing] = {}
+                    frames: dict[str, Outgoing | None] = {}
                     for connection in room.connections:
                         if (connection.role == "audience") != (group == "audience"):
                             continue
                         if connection.role not in frames:
-                            frames[connection.role] = Outgoing(_live(kind, value, battle, connection.role))
-                        connection.send(frames[connection.role])
+                            frame = _live(kind, value, battle, connection.role)
+                            frames[connection.role] = Outgoing(frame) if frame else None
+                        if (outgoing := frames[connection.role]) is not None:
+                            connection.send(outgoing)
+
+    async def flags(self, battle: Battle) -> dict[str, Any] | None:
+        """The anomaly flags of the round's vote while it is open or closed (docs/security.md,
+        "Anomaly flags"), for the consoles; None when there is none. The hall as it was when
+        the vote opened is read once per vote: it no longer changes."""
+        vote = battle.round.vote if battle.round else None
+        if vote is None or vote.status not in ("open", "closed"):
+            return None
+        hall = self._halls.get((battle.code, vote.id))
+        if hall is None:
+            hall = await self.store.hall(battle.code, vote.opened_ms)
+            if len(self._halls) >= HALLS_KEPT:
+                del self._halls[next(iter(self._halls))]
+            self._halls[battle.code, vote.id] = hall
+        return {"vote_id": vote.id, **anomalies.flags(await self.store.noted(battle.code, vote.id), hall)}
 
     async def _catch_up(self, room: Room) -> None:
         """Bring a room to the stored version when an announcement did not (lost while
@@ -176,8 +200,11 @@ class Loops:
             room.send_all(frame)
 
 
-def _live(kind: str, value: Any, battle: Battle, role: str) -> str:
+def _live(kind: str, value: Any, battle: Battle, role: str) -> str | None:
+    """The frame of one live figure for a role; None for a role that does not get it."""
     if kind == "tally":
         assert isinstance(value, Tally)
         return protocol.tally(tally_view(battle, value, role))
+    if kind == "flags":
+        return protocol.flags(value) if role in HOST_ROLES and value else None
     return protocol.engagement(battle.round.number if battle.round else 0, engagement_view(value))

@@ -17,13 +17,18 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from battles.wordfilter import BannedWord, default_words
 
-Phase = Literal["lobby", "challenge", "turn", "debate", "vote", "reveal", "elimination", "final", "finished"]
+Phase = Literal["lobby", "challenge", "turn", "debate", "vote", "reveal", "elimination", "final", "finished", "stance"]
 Language = Literal["da", "en"]
 OrderMode = Literal["roster", "rotating", "random"]
 VoteMode = Literal["keep", "out"]
 TieRule = Literal["runoff", "host", "engagement"]
 Reaction = Literal["applause", "fire", "idea", "yawn"]
-Actor = Literal["host", "cohost", "timer", "system"]
+Actor = Literal["host", "cohost", "timer", "system", "battler"]
+# docs/rules.md, "Who moved minds": the two stance polls, the choice beside the battlers in
+# them, and how the final is decided (by its vote, or by the gain between the two polls).
+Stance = Literal["opening", "closing"]
+UNDECIDED = "undecided"
+WinnerRule = Literal["final_vote", "gain"]
 # What a phone may send (docs/rules.md, "The audience takes part").
 SubmissionKind = Literal["challenge", "question"]
 
@@ -89,6 +94,17 @@ class Rules(Data):
     audience_challenges: bool = True
     audience_questions: bool = True
     banned_words: list[BannedWord] = Field(default_factory=default_words, max_length=MAX_BANNED_WORDS)
+    # docs/rules.md, "Visions that develop": whether a vision may be revised between rounds.
+    vision_revisions: bool = True
+    # docs/rules.md, "Who moved minds": an opening and a closing stance poll; with the
+    # ``gain`` rule the final's vote is the closing poll, and the largest gain wins.
+    stance_polls: bool = False
+    winner: WinnerRule = "final_vote"
+
+    @property
+    def takes_stances(self) -> bool:
+        """Whether the evening has stance polls: asked for, or needed by the ``gain`` rule."""
+        return self.stance_polls or self.winner == "gain"
 
     @field_validator("reactions")
     @classmethod
@@ -109,10 +125,39 @@ class BattlerDraft(Data):
     affiliation: ShortText = ""
 
 
+class VisionVersion(Data):
+    """One version of a battler's vision (docs/rules.md, "Visions that develop"): its title,
+    the "what changed" line that came with it, the first round it stands in, who sent it
+    (host, cohost or the battler's own link) and when. Version 1 is the vision as the
+    roster gave it (no line, no sender)."""
+
+    vision: Title
+    changed: ShortText = ""
+    round: int
+    by: Actor | None = None
+    at_ms: int | None = None
+
+
 class Battler(BattlerDraft):
     id: str
     status: Literal["in", "eliminated", "winner"] = "in"
     eliminated_in_round: int | None = None
+    # Every version of the vision, oldest first, once it was revised (empty until then:
+    # version 1 is ``vision``); the last one is ``vision``, version n is versions[n - 1].
+    versions: list[VisionVersion] = Field(default_factory=list)
+    # Bumped by revoke_battler: the battler link of the current generation is the only one
+    # accepted (battles.security.battler_token), and sockets of an earlier one are closed.
+    link_generation: int = 0
+
+    @property
+    def version(self) -> int:
+        """The number of the vision's current version (1 until it is revised)."""
+        return max(1, len(self.versions))
+
+    def version_in(self, round_number: int) -> int:
+        """The version of the vision that stood in round ``round_number``: the newest one
+        whose first round is not later (a vision never changes during a round)."""
+        return max((n for n, v in enumerate(self.versions, start=1) if v.round <= round_number), default=1)
 
 
 class Timer(Data):
@@ -162,6 +207,57 @@ class Vote(Data):
     void_reason: str | None = None
     totals: dict[str, int] | None = None
     ballots: int | None = None
+    # A stance poll (docs/rules.md, "Who moved minds"): it eliminates no one, and its
+    # choices are every battler of the evening and UNDECIDED.
+    stance: Stance | None = None
+    # The digest of the counted ballots (battles.receipts), set with the totals.
+    digest: str | None = None
+    # The version of each choice's vision while the vote ran (docs/rules.md, "Visions that
+    # develop": a vision never changes during a vote), so a ballot names the version it chose.
+    versions: dict[str, int] = Field(default_factory=dict)
+
+
+class Minds(Data):
+    """One battler's figures between two polls (docs/rules.md, "Who moved minds"): devices
+    that came to them (``won``), left them (``lost``), stayed (``held``), and how many
+    were not theirs at the first poll (``of``: what ``won`` is out of)."""
+
+    battler: str
+    won: int = 0
+    lost: int = 0
+    held: int = 0
+    of: int = 0
+
+    @property
+    def gain(self) -> int:
+        return self.won - self.lost
+
+    @property
+    def conversion(self) -> float | None:
+        return round(self.won / self.of, 4) if self.of else None
+
+
+class Flow(Data):
+    """How many devices went from one choice at the first poll to one at the second."""
+
+    before: str
+    after: str
+    devices: int
+
+
+class Persuasion(Data):
+    """The persuasion matrix between two polls, counts only (no device, no one's choice):
+    the two polls, each battler's figures, the flows, and the devices counted apart
+    because they took part in only one of the two."""
+
+    before: str  # a vote id
+    after: str
+    round: int | None = None  # None: the evening's stance polls; N: round N-1's vote to round N's
+    battlers: list[Minds] = Field(default_factory=list)
+    flows: list[Flow] = Field(default_factory=list)
+    paired: int = 0
+    only_before: int = 0
+    only_after: int = 0
 
 
 class Proposal(Data):
@@ -311,6 +407,11 @@ class Battle(Data):
     # An audience question on the screen (show_submission): it goes with the turn or
     # the debate it was put in (game.apply).
     question: Shown | None = None
+    # docs/rules.md, "Who moved minds": the stance polls opened with open_stance (a closing
+    # poll that is the final's vote is in that round's votes), and the matrix between the
+    # opening and the closing poll, kept when the closing one is revealed.
+    stances: list[Vote] = Field(default_factory=list)
+    minds: Persuasion | None = None
     log: list[LogEntry] = Field(default_factory=list)
 
     @property
@@ -325,8 +426,22 @@ class Battle(Data):
         return next((b for b in self.battlers if b.id == battler_id), None)
 
     @property
+    def poll(self) -> Vote | None:
+        """The stance poll this phase is on (open, closed, or voided and back where it came from)."""
+        return self.stances[-1] if self.phase == "stance" and self.stances else None
+
+    @property
+    def current_vote(self) -> Vote | None:
+        """The vote this phase is on: the stance poll in its phase, else the round's vote."""
+        if self.phase == "stance":
+            return self.poll
+        return self.round.vote if self.round else None
+
+    @property
     def open_vote(self) -> Vote | None:
-        """The vote that takes ballots now, if any."""
+        """The vote (or stance poll) that takes ballots now, if any."""
+        if self.phase == "stance":
+            return self.poll if self.poll is not None and self.poll.status == "open" else None
         current = self.round.vote if self.round else None
         if self.phase == "vote" and current is not None and current.status == "open":
             return current

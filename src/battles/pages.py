@@ -12,6 +12,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from battles import i18n
 from battles.admission import STORE_AWAY
+from battles.anomalies import page_mark
 from battles.i18n import language_of
 from battles.model import Language
 from battles.services import services
@@ -45,7 +46,10 @@ async def battle_page(template: str, request: Request) -> Response:
     if battle is None:
         # A 404, so LookupGuard counts a guessed code that does not exist.
         return page(request, "missing.html", language_of(request, "en"), status_code=404, code=code)
-    return page(request, template, language_of(request, battle.language), code=code, title=battle.title)
+    # The join page hands its socket a mark: a socket without one never loaded the page
+    # (docs/security.md, "Anomaly flags").
+    mark = page_mark(await services(request).store.signing_key(), code) if template == "audience.html" else ""
+    return page(request, template, language_of(request, battle.language), code=code, title=battle.title, mark=mark)
 
 
 async def index(request: Request) -> Response:

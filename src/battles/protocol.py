@@ -15,14 +15,14 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field, StringConstraints, TypeAdapter, ValidationError
 
-from battles.commands import BattlerId, Command, SubmissionId
+from battles.commands import BattlerId, Command, ReviseVision, SubmissionId
 from battles.errors import Refused
 from battles.model import Data, Language, Moderation, Nickname, Reaction, SubmissionKind, SubmissionText
 
 PROTOCOL_VERSION = "battles.v1"
 # Who a socket is, from its address (docs/protocol.md, Connecting), in the order the hall
 # is counted in (``presence``). Every list of roles derives from this one.
-Role = Literal["audience", "screen", "host", "cohost"]
+Role = Literal["audience", "screen", "host", "cohost", "battler"]
 ROLES: tuple[Role, ...] = get_args(Role)
 # The roles that run the show: they see the event log, the host's notes and the live totals.
 HOST_ROLES: tuple[Role, ...] = ("host", "cohost")
@@ -52,8 +52,9 @@ class SetLanguage(Data):
 
 class CastVote(Data):
     type: Literal["vote"]
-    vote_id: Annotated[str, StringConstraints(pattern=r"^r[0-9]{1,3}v[0-9]{1,3}$")]
-    choice: Annotated[str, StringConstraints(pattern=r"^b[0-9]{1,3}$")]
+    # A round's vote (r2v1), or a stance poll (opening1, closing3: docs/rules.md, "Who moved minds").
+    vote_id: Annotated[str, StringConstraints(pattern=r"^(r[0-9]{1,3}v|opening|closing)[0-9]{1,3}$")]
+    choice: Annotated[str, StringConstraints(pattern=r"^(b[0-9]{1,3}|undecided)$")]
     ballot_id: Token
 
 
@@ -91,6 +92,8 @@ class Moderate(Data):
 Common = Ping | Resync | SetLanguage
 AudienceMessage = Annotated[Common | CastVote | React | SetNickname | Submit, Field(discriminator="type")]
 ScreenMessage = Annotated[Common, Field(discriminator="type")]
+# A battler's own link revises its vision and nothing else (docs/security.md, the parties).
+BattlerMessage = Annotated[Common | ReviseVision, Field(discriminator="type")]
 HostMessage = Annotated[Common | Moderate | Command, Field(discriminator="type")]
 
 _ADAPTERS: dict[Role, TypeAdapter[Any]] = {
@@ -98,6 +101,7 @@ _ADAPTERS: dict[Role, TypeAdapter[Any]] = {
     "screen": TypeAdapter(ScreenMessage),
     "host": TypeAdapter(HostMessage),
     "cohost": TypeAdapter(HostMessage),
+    "battler": TypeAdapter(BattlerMessage),
 }
 _ANY = TypeAdapter(
     Annotated[Common | CastVote | React | SetNickname | Submit | Moderate | Command, Field(discriminator="type")]
@@ -109,8 +113,8 @@ def _types(adapter: TypeAdapter[Any]) -> frozenset[str]:
 
 
 # Commands only the host may send: a co-host runs the show but cannot revoke the
-# co-host link (game.py refuses it too, for any caller of the core).
-HOST_ONLY = frozenset({"revoke_cohost"})
+# co-host link or a battler's (game.py refuses them too, for any caller of the core).
+HOST_ONLY = frozenset({"revoke_cohost", "revoke_battler"})
 ALLOWED: dict[Role, frozenset[str]] = {role: _types(adapter) for role, adapter in _ADAPTERS.items()}
 ALLOWED["cohost"] = ALLOWED["cohost"] - HOST_ONLY
 CLIENT_MESSAGES: tuple[str, ...] = tuple(sorted(_types(_ANY)))
@@ -130,6 +134,7 @@ ServerMessage = Literal[
     "submissions",
     "submission",
     "your_submission",
+    "flags",
 ]
 SERVER_MESSAGES: tuple[str, ...] = get_args(ServerMessage)
 
@@ -260,7 +265,7 @@ def snapshot(
     request_id: str | None, seq: int, server_ms: int, battle: dict[str, Any], tally: dict[str, Any] | None,
     engagement: dict[str, Any] | None, presence: dict[str, int], **for_role: Any,
 ) -> str:  # fmt: skip
-    """``for_role``: ``my_ballot`` for phones, ``links`` for hosts."""
+    """``for_role``: ``my_ballot`` for phones, ``links`` and ``flags`` for hosts."""
     return _frame(
         "snapshot", id=request_id, seq=seq, server_ms=server_ms, battle=battle, tally=tally,
         engagement=engagement, presence=presence, **for_role,
@@ -276,6 +281,11 @@ def tally(view: dict[str, Any] | None) -> str:
     return _frame("tally", **(view or {}))
 
 
+def flags(view: dict[str, Any]) -> str:
+    """The anomaly flags of the vote under way, for hosts and co-hosts (battles.anomalies)."""
+    return _frame("flags", **view)
+
+
 def engagement(round_number: int, battlers: dict[str, Any]) -> str:
     return _frame("engagement", round=round_number, battlers=battlers)
 
@@ -289,8 +299,10 @@ def ack(request_id: str | None, **fields: Any) -> str:
     return _frame("ack", id=request_id, **fields)
 
 
-def ballot(request_id: str | None, vote_id: str, ballot_id: str, choice: str, status: str) -> str:
-    return _frame("ballot", id=request_id, vote_id=vote_id, ballot_id=ballot_id, choice=choice, status=status)
+def ballot(request_id: str | None, vote_id: str, ballot_id: str, choice: str, status: str, receipt: str) -> str:
+    return _frame(
+        "ballot", id=request_id, vote_id=vote_id, ballot_id=ballot_id, choice=choice, status=status, receipt=receipt
+    )
 
 
 def pong(request_id: str | None, t: float, server_ms: int) -> str:

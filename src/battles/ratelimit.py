@@ -177,7 +177,9 @@ def client_address(scope: Scope) -> str:
 
 
 # Paths that name a join code: the pages, the QR codes, the API and the websocket endpoints.
-CODE_PATH = re.compile(r"^/(?:api/battles/[^/]+(?:/[^/]+)?|(?:join|screen|host|results|qr)/[^/]+|ws/[^/]+/[^/]+)/?$")
+CODE_PATH = re.compile(
+    r"^/(?:api/battles/[^/]+(?:/[^/]+|/votes/[^/]+/receipts/[^/]+)?|(?:join|screen|host|results|qr)/[^/]+|ws/[^/]+/[^/]+)/?$"
+)
 
 
 def too_many() -> str:

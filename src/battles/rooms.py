@@ -179,7 +179,7 @@ class Room:
                 # revoke_cohost, on whichever process: this co-host's link is dead.
                 connection.close(CLOSE_REVOKED)
                 continue
-            connection.deliver(self.battle.version, frames["host" if connection.role in HOST_ROLES else "public"])
+            connection.deliver(self.battle.version, frames[view_of(connection.role)])
 
     def _move_to(self, version: int, state: dict[str, Any], log_length: int) -> None:
         self.state, self.log_length, self.behind = state, log_length, False
@@ -209,6 +209,12 @@ class Room:
 
 
 View = Literal["host", "public"]
+
+
+def view_of(role: str) -> View:
+    """The view of the battle a role's updates are made for: hosts and co-hosts see the
+    whole of it, screens, phones and the battlers' own links what the public sees."""
+    return "host" if role in HOST_ROLES else "public"
 
 
 def update(announced: Committed, view: View, base: int | None = None) -> Outgoing:

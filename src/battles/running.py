@@ -9,37 +9,46 @@ What a command needs besides the battle is the core's to say (``game.needs``,
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+from collections.abc import Callable
 from dataclasses import replace
 
-from battles import announcements, game
+from battles import announcements, game, receipts
 from battles.announcements import Committed
 from battles.commands import Command
 from battles.errors import Conflict, Refused
 from battles.model import Actor, Battle, Submission
 from battles.rooms import now_ms
-from battles.stores.base import Store
+from battles.stores.base import Store, Tally
+
+# Closed votes counted from their ballots, kept: their ballots no longer change, and every
+# console's live tick and every receipt check asks again (``Runner.counted``).
+COUNTED_VOTES = 16
 
 
 class Runner:
     def __init__(self, store: Store) -> None:
         self.store = store
+        self._counted: dict[tuple[str, str], receipts.Count] = {}
 
     async def execute(
-        self, code: str, command: Command, seq: int, actor: Actor, cohost_generation: int | None = None
-    ) -> tuple[game.Outcome, Committed]:
+        self, code: str, command: Command, seq: int, actor: Actor,
+        revoked: Callable[[Battle], bool] | None = None, battler: str | None = None,
+    ) -> tuple[game.Outcome, Committed]:  # fmt: skip
         """Apply a host command decided on version ``seq``; returns the outcome and its
-        announcement. ``cohost_generation``: for a co-host, the generation its socket was
-        admitted under; a co-host whose link was revoked since is refused."""
+        announcement. ``revoked``: whether the sender's link (a co-host's, a battler's) was
+        revoked in the battle as it stands; such a sender is refused. ``battler``: the
+        battler whose own link sent it (game.Context)."""
         first = game.applied_first(await self.load(code), command)
         if first is not None:
-            seq = (await self.execute(code, first, seq, actor, cohost_generation))[0].battle.version
+            seq = (await self.execute(code, first, seq, actor, revoked, battler))[0].battle.version
         battle = await self.load(code)
-        if cohost_generation is not None and cohost_generation != battle.cohost_generation:
+        if revoked is not None and revoked(battle):
             raise Refused("link_revoked")
         if battle.version != seq:
             raise Conflict(battle.version)
-        context = await self._context(battle, command, actor)
+        context = replace(await self._context(battle, command, actor), battler=battler)
         outcome = game.apply(battle, command, context)
         announced = await self._commit(battle, outcome, context.submission)
         if announced is None:
@@ -61,6 +70,33 @@ class Runner:
             raise Refused("no_battle")
         return battle
 
+    async def tally(self, battle: Battle) -> Tally | None:
+        """The tally of the vote this phase is on (a stance poll's in its phase): the
+        running one while it is open; once closed, counted from its ballots with their
+        digest (docs/security.md, "Receipts and digests"). None when no vote is open or
+        closed."""
+        vote = battle.current_vote
+        if vote is None or vote.status not in ("open", "closed"):
+            return None
+        if vote.status == "open":
+            return await self.store.tally(battle.code, vote.id)
+        count = await self.counted(battle.code, vote.id)
+        return Tally(count.totals, count.ballots, count.digest)
+
+    async def counted(self, code: str, vote_id: str) -> receipts.Count:
+        """A vote that takes no more ballots (closed, revealed or voided: the commit that
+        closed it moved the store's ballot gate), counted from its ballots."""
+        count = self._counted.get((code, vote_id))
+        if count is None:
+            key, ballots = receipts.receipt_key(await self.store.signing_key()), await self.store.ballots(code, vote_id)
+            # An HMAC per ballot: 10,000 take tens of milliseconds, which the event loop
+            # should not wait out in one piece (the thread gives it the GIL every 5 ms).
+            count = await asyncio.to_thread(receipts.Count.of, key, code, vote_id, ballots)
+            if len(self._counted) >= COUNTED_VOTES:
+                del self._counted[next(iter(self._counted))]
+            self._counted[code, vote_id] = count
+        return count
+
     async def _context(self, battle: Battle, command: Command, actor: Actor) -> game.Context:
         """What the caller knows that the core must not find out for itself: the time,
         who acts, a random draw, and what the command needs from the store."""
@@ -69,8 +105,10 @@ class Runner:
         if needs.submission is not None:
             context = replace(context, submission=await self.store.submission(battle.code, needs.submission))
         if needs.tally is not None:
-            tally = await self.store.tally(battle.code, needs.tally)
-            context = replace(context, totals=tally.totals, ballots=tally.ballots)
+            count = await self.counted(battle.code, needs.tally)
+            context = replace(context, totals=count.totals, ballots=count.ballots, digest=count.digest)
+        if needs.transitions is not None:
+            context = replace(context, transitions=await self.store.transitions(battle.code, *needs.transitions))
         if needs.engagement is not None:
             context = replace(context, engagement=await self.store.reactions(battle.code, needs.engagement))
         return context

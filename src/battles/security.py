@@ -13,6 +13,8 @@
 - A co-host link can be revoked: the battle counts its co-host generations, and the
   co-host token of generation N > 0 is derived from the battle's secrets, so every
   process agrees on it without another stored secret (``cohost_token``).
+- Each battler's own link is revoked the same way, by its battler's link generation
+  (``battler_token``).
 - ``SecretsFilter`` keeps tokens and signed device ids out of every log line, the
   websockets library's debug dump of handshakes and frames included.
 
@@ -39,6 +41,7 @@ from battles.stores.base import Secrets
 
 AUTH_PREFIX = "auth."
 DEVICE_PREFIX = "device."
+PAGE_PREFIX = "page."  # the join page's mark (battles.anomalies.page_mark)
 
 
 def same_secret(given: str | None, expected: str) -> bool:
@@ -56,6 +59,15 @@ def cohost_token(tokens: Secrets, generation: int) -> str:
     if generation == 0:
         return tokens.cohost
     mac = hmac.new(tokens.host.encode(), f"cohost:{generation}:{tokens.cohost}".encode(), hashlib.sha256)
+    return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
+
+
+def battler_token(tokens: Secrets, battler_id: str, generation: int) -> str:
+    """The token of battler ``battler_id``'s own link in its link generation ``generation``
+    (docs/security.md): an HMAC keyed with the host token, as a later co-host generation's,
+    so every process computes it without storing it, a battler cannot work out another
+    battler's, and ``revoke_battler`` makes the next one."""
+    mac = hmac.new(tokens.host.encode(), f"battler:{battler_id}:{generation}:{tokens.screen}".encode(), hashlib.sha256)
     return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
 
 

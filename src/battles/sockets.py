@@ -19,10 +19,12 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from battles import protocol
 from battles.admission import NO_BATTLE, Refusal, admit
+from battles.anomalies import Trail
 from battles.errors import Refused
 from battles.fanout import Connection
 from battles.protocol import PROTOCOL_VERSION
-from battles.ratelimit import MessageLimiter, lookup_missed, lookup_wait, too_many
+from battles.ratelimit import MessageLimiter, client_address, lookup_missed, lookup_wait, too_many
+from battles.rooms import now_ms
 from battles.security import WRONG_HOST
 from battles.services import Services, base_url
 
@@ -65,6 +67,10 @@ async def socket(house: Services, scope: Scope, receive: Receive, send: Send) ->
             admitted.new_device,
         )
         connection.cohost_generation = admitted.cohost_generation
+        connection.receipt_key = admitted.receipt_key
+        connection.battler, connection.battler_generation = admitted.battler, admitted.battler_generation
+        if admitted.role == "audience":
+            connection.trail = Trail(client_address(scope), admitted.from_page, 0, now_ms())
         here = base_url(websocket, house.settings)
         try:
             await house.hub.enter(connection, here)

@@ -10,9 +10,9 @@ from typing import Any
 
 from battles import game, patches
 from battles.i18n import outcome_text
-from battles.model import Battle, Block, Language, Round, Submission
+from battles.model import Battle, Battler, Block, Language, Persuasion, Round, Submission, VisionVersion, Vote
 from battles.protocol import HOST_ROLES
-from battles.security import results_token
+from battles.security import battler_token, current_secrets, results_token
 from battles.stores.base import Secrets, Tally
 
 # What screens and phones never see of a battle: the event log is for the host's eyes
@@ -121,7 +121,7 @@ def block_view(block: Block) -> dict[str, Any]:
 def tally_view(battle: Battle, tally: Tally, role: str) -> dict[str, Any] | None:
     """Live totals of the vote under way; screens and phones get the totals only when the
     rules show them (docs/rules.md, `live_totals`: by default totals appear at the reveal), else the count."""
-    vote = battle.round.vote if battle.round else None
+    vote = battle.current_vote
     if vote is None or vote.status not in ("open", "closed"):
         return None
     shown = role in HOST_ROLES or battle.rules.live_totals
@@ -129,6 +129,8 @@ def tally_view(battle: Battle, tally: Tally, role: str) -> dict[str, Any] | None
         "vote_id": vote.id,
         "ballots": tally.ballots,
         "totals": {c: tally.totals.get(c, 0) for c in vote.choices} if shown else None,
+        # The consoles' check before the reveal (docs/security.md, "Receipts and digests").
+        "digest": tally.digest if role in HOST_ROLES else None,
     }
 
 
@@ -154,17 +156,86 @@ def links(base_url: str, code: str, tokens: Secrets | None = None) -> dict[str, 
     return result
 
 
+def persuasion_view(matrix: Persuasion) -> dict[str, Any]:
+    """A persuasion matrix as the export has it: counts, each battler's gain and conversion
+    rate with them (docs/rules.md, "Who moved minds")."""
+    document = matrix.model_dump(mode="json")
+    for figures, minds in zip(document["battlers"], matrix.battlers, strict=True):
+        figures |= {"gain": minds.gain, "conversion": minds.conversion}
+    return document
+
+
+def battler_links(base_url: str, code: str, tokens: Secrets, battlers: list[Battler]) -> dict[str, str]:
+    """Each battler's own link, by battler id (docs/security.md): the token of its current
+    link generation in the fragment, as the other secret links."""
+    base = base_url.rstrip("/")
+    return {b.id: f"{base}/battler/{code}#{battler_token(tokens, b.id, b.link_generation)}" for b in battlers}
+
+
+def staff_links(base_url: str, battle: Battle, tokens: Secrets, role: str) -> dict[str, Any]:
+    """What a console's snapshot and the ack of a revoke carry: the battle's ``links``, the
+    co-host's of its current generation, and ``battler_links``, each battler's own. A
+    co-host runs the show but cannot hand out the host's own link, nor the results."""
+    now = current_secrets(tokens, battle.cohost_generation)
+    shown = links(base_url, battle.code, now)
+    if role == "cohost":
+        del shown["host"], shown["results"]
+    return {"links": shown, "battler_links": battler_links(base_url, battle.code, now, battle.battlers)}
+
+
+Reactions = dict[int, dict[str, dict[str, int]]]  # round number -> battler -> kind -> count
+
+
+def vision_history(battle: Battle, reactions: Reactions) -> dict[str, list[dict[str, Any]]]:
+    """Each battler's vision, version by version (docs/rules.md, "Visions that develop"): its
+    title, "what changed" line, first round, sender and time, the rounds it stood in, and the
+    engagement and the votes it drew there (a vision never changes during a round, so each
+    round's figures are its version's). Version 1 of a vision never revised included."""
+    history: dict[str, list[dict[str, Any]]] = {}
+    for battler in battle.battlers:
+        versions = battler.versions or [VisionVersion(vision=battler.vision, round=1)]
+        history[battler.id] = []
+        for number, version in enumerate(versions, start=1):
+            stood = [
+                rnd for rnd in battle.rounds if battler.id in rnd.order and battler.version_in(rnd.number) == number
+            ]
+            counts: dict[str, int] = {}
+            for rnd in stood:
+                for kind, count in reactions.get(rnd.number, {}).get(battler.id, {}).items():
+                    counts[kind] = counts.get(kind, 0) + count
+            votes = [
+                {"vote": vote.id, "round": rnd.number, "votes": vote.totals[battler.id], "ballots": vote.ballots}
+                for rnd in stood
+                for vote in rnd.votes
+                if vote.status != "voided" and vote.totals is not None and battler.id in vote.totals
+            ]
+            history[battler.id].append(
+                {"version": number, **version.model_dump(mode="json"), "rounds": [rnd.number for rnd in stood],
+                 "engagement": {"counts": counts, "score": game.engagement_score(counts)}, "votes": votes}
+            )  # fmt: skip
+    return history
+
+
 def export(
-    battle: Battle, reactions: dict[int, dict[str, dict[str, int]]], submissions: list[Submission] | None = None
+    battle: Battle,
+    reactions: Reactions,
+    submissions: list[Submission] | None = None,
+    minds: list[Persuasion] | None = None,
 ) -> dict[str, Any]:
     """The whole evening (docs/rules.md, vocabulary: after the show): roster, every round with
-    its votes' totals, engagement per turn, overrides, the host's event log with times, and every
-    challenge and question the audience sent, with what the moderators did with it."""
+    its votes' totals, engagement per turn, overrides, the host's event log with times, every
+    challenge and question the audience sent, with what the moderators did with it, each
+    vision's history (``vision_history``), and who moved minds (``minds``: the store's
+    ``persuasion``, counts only)."""
     document = battle.model_dump(mode="json")
     for number, rnd in enumerate(document["rounds"], start=1):
         rnd["engagement"] = engagement_view(reactions.get(number, {}))
     shown = [submission_view(item) for item in submissions or []]
-    return {"format": "future-battles-export/1", "battle": document, "submissions": shown}
+    persuasion = [persuasion_view(matrix) for matrix in minds or []]
+    return {
+        "format": "future-battles-export/1", "battle": document, "submissions": shown,
+        "visions": vision_history(battle, reactions), "persuasion": persuasion,
+    }  # fmt: skip
 
 
 # A cell a spreadsheet would run as a formula (OWASP, "CSV Injection"): a name such as
@@ -185,19 +256,27 @@ Row = tuple[str, dict[str, Any]]  # a section, and its cells by column
 
 
 def export_csv(
-    battle: Battle, reactions: dict[int, dict[str, dict[str, int]]], submissions: list[Submission] | None = None
+    battle: Battle,
+    reactions: Reactions,
+    submissions: list[Submission] | None = None,
+    minds: list[Persuasion] | None = None,
 ) -> str:
-    """The export as one table; ``section`` says what a row is (battle, battler, vote,
-    engagement, turn, elimination, submission, log). A submission's rows: its kind, its text
-    (``value``) and its status, each with its id in ``vote`` and its nickname in ``name``;
-    then a ``decision`` row per moderator's decision, with its time and who (host or cohost)."""
+    """The export as one table; ``section`` says what a row is (battle, battler, version, vote,
+    engagement, turn, elimination, minds, flow, submission, log). A submission's rows: its
+    kind, its text (``value``) and its status, each with its id in ``vote`` and its nickname in
+    ``name``; then a ``decision`` row per moderator's decision, with its time and who (host or
+    cohost). A vision's version: ``v2`` in ``vote``, its first round. The ``minds`` and
+    ``flow`` rows: docs/protocol.md, export.csv."""
     out = io.StringIO()
     writer = csv.DictWriter(out, CSV_COLUMNS, extrasaction="raise")
     writer.writeheader()
     names = {b.id: b.name for b in battle.battlers}
     rows = [
         *_battle_rows(battle),
+        *(row for poll in battle.stances for row in _vote_rows(poll, {"round": None}, names)),
+        *_version_rows(vision_history(battle, reactions), names),
         *(row for rnd in battle.rounds for row in _round_rows(rnd, reactions.get(rnd.number, {}), names)),
+        *(row for matrix in minds or [] for row in _minds_rows(matrix, names)),
         *_submission_rows(submissions or []),
         *(
             (
@@ -229,24 +308,43 @@ def _battle_rows(battle: Battle) -> Iterator[Row]:
         )
 
 
+def _vote_rows(vote: Vote, at: dict[str, Any], names: dict[str, str]) -> Iterator[Row]:
+    """A vote's, or a stance poll's (round empty; its choices include ``undecided``), rows."""
+    yield "vote", {**at, "vote": vote.id, "field": "status", "value": vote.status}
+    if vote.ballots is not None:
+        yield "vote", {**at, "vote": vote.id, "field": "ballots", "value": vote.ballots}
+    if vote.digest is not None:
+        yield "vote", {**at, "vote": vote.id, "field": "digest", "value": vote.digest}
+    for battler, count in (vote.totals or {}).items():
+        yield (
+            "vote",
+            {
+                **at,
+                "vote": vote.id,
+                "battler": battler,
+                "name": names.get(battler),
+                "field": "votes",
+                "value": count,
+            },
+        )
+
+
+def _version_rows(history: dict[str, list[dict[str, Any]]], names: dict[str, str]) -> Iterator[Row]:
+    for battler, versions in history.items():
+        for v in versions:
+            at = {"round": v["round"], "vote": f"v{v['version']}", "battler": battler, "name": names.get(battler)}
+            yield "version", {**at, "field": "vision", "value": v["vision"], "at_ms": v["at_ms"], "actor": v["by"]}
+            yield "version", {**at, "field": "changed", "value": v["changed"]}
+            yield "version", {**at, "field": "rounds", "value": " ".join(map(str, v["rounds"]))}
+            yield "version", {**at, "field": "engagement", "value": v["engagement"]["score"]}
+            for vote in v["votes"]:
+                yield "version", {**at, "field": f"votes:{vote['vote']}", "value": vote["votes"]}
+
+
 def _round_rows(rnd: Round, reactions: dict[str, dict[str, int]], names: dict[str, str]) -> Iterator[Row]:
     at = {"round": rnd.number}
     for vote in rnd.votes:
-        yield "vote", {**at, "vote": vote.id, "field": "status", "value": vote.status}
-        if vote.ballots is not None:
-            yield "vote", {**at, "vote": vote.id, "field": "ballots", "value": vote.ballots}
-        for battler, count in (vote.totals or {}).items():
-            yield (
-                "vote",
-                {
-                    **at,
-                    "vote": vote.id,
-                    "battler": battler,
-                    "name": names.get(battler),
-                    "field": "votes",
-                    "value": count,
-                },
-            )
+        yield from _vote_rows(vote, at, names)
     for battler, figures in engagement_view(reactions).items():
         who = {**at, "battler": battler, "name": names.get(battler)}
         for kind, count in figures["counts"].items():
@@ -277,6 +375,21 @@ def _round_rows(rnd: Round, reactions: dict[str, dict[str, int]], names: dict[st
                 "value": rnd.override_reason or "",
             },
         )
+
+
+def _minds_rows(matrix: Persuasion, names: dict[str, str]) -> Iterator[Row]:
+    """One persuasion matrix: its counts apart, each battler's figures, and each flow (the
+    choice at the first poll in ``battler``, at the second in ``field`` after ``to:``)."""
+    at = {"round": matrix.round, "vote": f"{matrix.before}>{matrix.after}"}
+    for field in ("paired", "only_before", "only_after"):
+        yield "minds", {**at, "field": field, "value": getattr(matrix, field)}
+    for minds in matrix.battlers:
+        who = {**at, "battler": minds.battler, "name": names.get(minds.battler)}
+        for field in ("won", "lost", "held", "of", "gain", "conversion"):
+            yield "minds", {**who, "field": field, "value": getattr(minds, field)}
+    for flow in matrix.flows:
+        yield "flow", {**at, "battler": flow.before, "name": names.get(flow.before), "field": f"to:{flow.after}",
+                       "value": flow.devices}  # fmt: skip
 
 
 def _submission_rows(submissions: list[Submission]) -> Iterator[Row]:

@@ -8,6 +8,7 @@ import { remainingMs } from "../client/clock.js";
 import { $, fill, h } from "../client/dom.js";
 import { plural, t } from "../client/i18n.js";
 import { page, randomId, store, stored } from "../client/page.js";
+import { versionTag } from "../client/visions.js";
 
 const PENDING_KEY = `battles.ballot.${page.code}`;
 
@@ -88,7 +89,7 @@ export class Ballot {
   }
 
   takeReply(reply) {
-    this.confirmed = { vote_id: reply.vote_id, choice: reply.choice, status: reply.status };
+    this.confirmed = { vote_id: reply.vote_id, choice: reply.choice, status: reply.status, receipt: reply.receipt };
     if (this.pending && this.pending.ballot_id === reply.ballot_id) {
       this.pending = null;
       this.savePending();
@@ -131,8 +132,8 @@ export class Ballot {
           return h(
             "button",
             { type: "button", class: "choice", dataset: { choice: id, key: `choice-${id}` }, onclick: () => this.cast(id) },
-            h("span", { class: "choice-name" }, battler ? battler.name : id),
-            h("span", { class: "choice-vision" }, battler ? battler.vision : ""),
+            h("span", { class: "choice-name" }, nameOf(battle, id)),
+            h("span", { class: "choice-vision" }, battler ? battler.vision : "", battler ? versionTag(battler) : null),
             h("span", { class: "choice-state" }),
             h("span", { class: "choice-total" }),
           );
@@ -169,7 +170,7 @@ export class Ballot {
   renderStatus(again = false) {
     const live = this.live;
     const battle = live.battle;
-    const vote = battle && battle.phase === "vote" ? currentVote(battle) : null;
+    const vote = battle && (battle.phase === "vote" || battle.phase === "stance") ? currentVote(battle) : null;
     let text = "";
     if (vote) {
       const mine = this.mine(vote);

@@ -15,6 +15,7 @@ import {
   votesText,
 } from "../client/battle.js";
 import { h } from "../client/dom.js";
+import { changedLine, earlierVersions, versionTag } from "../client/visions.js";
 import { t } from "../client/i18n.js";
 
 function battlerCard(battler, extra) {
@@ -22,8 +23,9 @@ function battlerCard(battler, extra) {
     "li",
     { class: `battler-card${battler.status !== "in" ? ` is-${battler.status}` : ""}` },
     h("span", { class: "battler-name" }, battler.name),
-    h("span", { class: "battler-vision" }, battler.vision),
+    h("span", { class: "battler-vision" }, battler.vision, versionTag(battler)),
     battler.affiliation ? h("span", { class: "battler-affiliation" }, battler.affiliation) : null,
+    earlierVersions(battler),
     extra || null,
   );
 }
@@ -93,7 +95,9 @@ const VIEWS = {
       top: [
         h("p", { class: "eyebrow" }, t("Now speaking")),
         speaker ? h("h2", { class: "speaker-name" }, speaker.name) : null,
-        speaker ? h("p", { class: "speaker-vision" }, speaker.vision) : null,
+        speaker ? h("p", { class: "speaker-vision" }, speaker.vision, versionTag(speaker)) : null,
+        speaker ? changedLine(speaker, round) : null,
+        speaker ? earlierVersions(speaker) : null,
         speaker && speaker.affiliation ? h("p", { class: "battler-affiliation" }, speaker.affiliation) : null,
       ],
       main: [
@@ -124,6 +128,9 @@ const VIEWS = {
       top: [h("h2", { class: "vote-question" }, voteQuestion(battle, vote))],
       main: [h("div", { id: "choices", class: "choices" })],
     };
+  },
+  stance() {
+    return { top: [h("h2", { class: "vote-question" }, t("Which vision do you lean towards now?"))], main: [h("div", { id: "choices", class: "choices" })] };
   },
   reveal({ ballot }, battle, round) {
     const vote = revealedVote(battle);

@@ -17,6 +17,7 @@ const PHASES = {
   elimination: "Out",
   final: "Final",
   finished: "Finished",
+  stance: "Stance poll",
 };
 
 export function phaseLabel(phase) {
@@ -46,16 +47,22 @@ export function battlerOf(battle, id) {
 }
 
 export function nameOf(battle, id) {
+  if (id === UNDECIDED) return t("Undecided");
   const battler = battlerOf(battle, id);
   return battler ? battler.name : id;
 }
+
+/** The choice beside the battlers in a stance poll (docs/rules.md, who moved minds). */
+export const UNDECIDED = "undecided";
 
 export function currentRound(battle) {
   return battle && battle.rounds.length ? battle.rounds[battle.rounds.length - 1] : null;
 }
 
-/** The vote the round is on: the newest that was not voided (model.Round.vote). */
+/** The vote this phase is on (model.Battle.current_vote): the stance poll in its phase, else
+ * the round's newest vote that was not voided. */
 export function currentVote(battle) {
+  if (battle && battle.phase === "stance") return battle.stances[battle.stances.length - 1] || null;
   const round = currentRound(battle);
   if (!round) return null;
   for (let i = round.votes.length - 1; i >= 0; i -= 1) {
@@ -75,7 +82,7 @@ export function revealedVote(battle) {
 
 export function openVote(battle) {
   const vote = currentVote(battle);
-  return battle && battle.phase === "vote" && vote && vote.status === "open" ? vote : null;
+  return battle && (battle.phase === "vote" || battle.phase === "stance") && vote && vote.status === "open" ? vote : null;
 }
 
 export function speakerOf(battle) {
@@ -91,6 +98,7 @@ export function remaining(battle) {
 /** What the vote asks, in the words a phone or a screen shows. */
 export function voteQuestion(battle, vote) {
   const round = currentRound(battle);
+  if (vote.stance) return t("Which vision do you lean towards now?");
   if (vote.runoff) {
     return vote.mode === "keep" ? t("Runoff: vote for the vision you want to keep") : t("Runoff: vote for who should leave");
   }
@@ -144,12 +152,23 @@ export function proposalText(battle, round) {
   }
   if (round.final) {
     const winner = round.order.find((id) => !proposal.leaving.includes(id));
+    // The gain rule (docs/rules.md, who moved minds): the standings are the closing poll's,
+    // the crown goes to the largest gain; say so, with the gain.
+    const minds = battle.minds && battle.minds.battlers.find((m) => m.battler === winner);
+    if (minds && revealedVote(battle)?.stance === "closing" && proposal.decided_by === "votes") {
+      return t("The rules crown {name}: the largest gain, {gain}.", { name: nameOf(battle, winner), gain: signed(minds.won - minds.lost) });
+    }
     return t("The rules crown {name}.", { name: nameOf(battle, winner) });
   }
   const text = plural(proposal.leaving.length, "The rules say {names} leaves.", "The rules say {names} leave.", {
     names: names(battle, proposal.leaving),
   });
   return proposal.decided_by === "engagement" ? `${text} ${t("(The tie was decided by engagement.)")}` : text;
+}
+
+/** A gain as the hall reads it: +2, 0, -1. */
+export function signed(n) {
+  return n > 0 ? `+${n}` : String(n);
 }
 
 /** Who in the hall sent what is shown (a challenge card, a question): their nickname, unless they sent it anonymously. */

@@ -75,3 +75,16 @@ export function announce(text) {
     region.textContent = text;
   }, 50);
 }
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+/** An SVG document from the server (a chart, a QR code) as an <svg> element of this page:
+ *  parsed as XML, never as HTML, and refused if it is anything but a plain drawing. */
+export function drawing(text, what) {
+  const svg = new DOMParser().parseFromString(text, "image/svg+xml").documentElement;
+  const handler = [svg, ...svg.querySelectorAll("*")].some((el) => [...el.attributes].some((a) => a.name.startsWith("on")));
+  if (svg.namespaceURI !== SVG_NS || svg.localName !== "svg" || handler || svg.querySelector("script, foreignObject, [href]")) {
+    throw new Error(`${what}: not a drawing`);
+  }
+  return document.importNode(svg, true);
+}

@@ -91,6 +91,7 @@ export class Live {
     this.engagement = null;
     this.presence = null;
     this.links = null;
+    this.battlerLinks = null; // a console's: each battler's own link
     this.welcome = null;
     this.lastHeard = 0;
     this.everOpened = false;
@@ -325,6 +326,7 @@ export class Live {
         this.engagement = message.engagement ? { round: currentRound(message.battle)?.number, battlers: message.engagement } : null;
         if (message.presence) this.presence = message.presence;
         if (message.links) this.links = message.links;
+        if (message.battler_links) this.battlerLinks = message.battler_links;
         this.emit("snapshot", message);
         this.emit("state", { events: [], snapshot: true });
         break;

@@ -10,6 +10,7 @@ export const page = Object.freeze({
   code: body.dataset.code || "",
   lang: body.dataset.lang === "da" ? "da" : "en",
   title: body.dataset.title || "",
+  mark: body.dataset.mark || "", // the join page's mark for its socket (docs/protocol.md, Connecting)
 });
 
 // --- storage: a browser that refuses localStorage still plays -------------------------

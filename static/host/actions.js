@@ -79,6 +79,8 @@ export function wireActions({ live, commands, controls }) {
     } else run("open_vote");
   });
   buttons.reveal.addEventListener("click", () => run("reveal_results"));
+  // docs/rules.md, who moved minds: the opening poll in the lobby, the closing one in the final.
+  buttons.stance.addEventListener("click", () => run("open_stance", { stance: live.battle.phase === "lobby" ? "opening" : "closing" }));
   buttons.void.addEventListener("click", async () => {
     const reason = await ask({
       title: t("Void this vote?"),

@@ -23,7 +23,7 @@ function labelText(button, text) {
 
 function timerAdjustable(battle) {
   if (!battle || !battle.timer) return false;
-  if (battle.phase === "vote") return Boolean(openVote(battle));
+  if (battle.phase === "vote" || battle.phase === "stance") return Boolean(openVote(battle));
   return battle.phase === "turn" || battle.phase === "debate";
 }
 
@@ -39,6 +39,16 @@ function canOpenVote(battle) {
   if (battle.phase === "vote") return !currentVote(battle);
   if (battle.phase === "debate") return !currentVote(battle);
   return battle.phase === "turn" && battle.turn_index === round.order.length - 1 && !currentVote(battle);
+}
+
+/** The stance poll the host may open now (docs/rules.md, who moved minds), or null. */
+function stanceDue(battle) {
+  if (!battle || !(battle.rules.stance_polls || battle.rules.winner === "gain")) return null;
+  const stance = battle.phase === "lobby" ? "opening" : battle.phase === "final" ? "closing" : null;
+  if (!stance) return null;
+  const taken = (vote) => vote.stance === stance && ["closed", "revealed"].includes(vote.status);
+  const votes = [...battle.stances, ...battle.rounds.flatMap((round) => round.votes)];
+  return votes.some(taken) ? null : stance;
 }
 
 /** The battlers ticked in one of the elimination panel's pickers ("pick" or "override"). */
@@ -61,6 +71,7 @@ export class Controls {
       vote: $("#btn-vote"),
       reveal: $("#btn-reveal"),
       void: $("#btn-void"),
+      stance: $("#btn-stance"),
       confirm: $("#btn-confirm"),
       undo: $("#btn-undo"),
       override: $("#btn-override"),
@@ -107,16 +118,22 @@ export class Controls {
     $("#challenge-form").hidden = !challengeOpen;
     $("#round-panel").hidden = Boolean(battle) && $("#start-round-form").hidden && !challengeOpen;
     // Before the turns there is nothing to vote on: the panel would only push the rest down.
-    $("#vote-panel").hidden = ["lobby", "challenge"].includes(phase);
+    const stance = stanceDue(battle);
+    $("#vote-panel").hidden = ["lobby", "challenge"].includes(phase) && !stance;
+    buttons.stance.hidden = !stance;
+    buttons.stance.disabled = !(ready && stance);
+    label(buttons.stance, stance === "closing" ? "Open the closing stance poll" : "Open the opening stance poll");
     buttons.challenge.disabled = !(ready && challengeOpen);
 
     const open = openVote(battle);
-    if (open) label(buttons.vote, "Close the vote early…");
+    if (open && phase === "stance") label(buttons.vote, "Close the poll early…");
+    else if (open) label(buttons.vote, "Close the vote early…");
     else if (battle && runoffPending(battle)) label(buttons.vote, "Open the runoff vote");
     else label(buttons.vote, "Open the vote");
     buttons.vote.disabled = !(ready && (open || canOpenVote(battle)));
-    buttons.reveal.disabled = !(ready && phase === "vote" && vote && vote.status === "closed");
-    buttons.void.disabled = !(ready && phase === "vote" && vote && ["open", "closed"].includes(vote.status));
+    const voting = phase === "vote" || phase === "stance";
+    buttons.reveal.disabled = !(ready && voting && vote && vote.status === "closed");
+    buttons.void.disabled = !(ready && voting && vote && ["open", "closed"].includes(vote.status));
 
     const proposal = round && round.proposal;
     const inReveal = phase === "reveal" && proposal;
@@ -143,6 +160,7 @@ export class Controls {
     const vote = currentVote(battle);
     switch (battle.phase) {
       case "lobby":
+        return stanceDue(battle) ? buttons.stance : buttons.startRound;
       case "elimination":
         return buttons.startRound;
       case "challenge":
@@ -150,11 +168,12 @@ export class Controls {
       case "debate":
         return buttons.next;
       case "vote":
+      case "stance":
         return vote && vote.status === "closed" ? buttons.reveal : buttons.vote;
       case "reveal":
         return runoffPending(battle) ? buttons.vote : buttons.confirm;
       case "final":
-        return buttons.end;
+        return stanceDue(battle) ? buttons.stance : buttons.end;
       default:
         return null;
     }

@@ -9,7 +9,7 @@ import { battlerStatus } from "../console.js";
 
 export function renderPresence(live) {
   const presence = live.presence || {};
-  for (const role of ["audience", "screen", "host", "cohost"]) {
+  for (const role of ["audience", "screen", "host", "cohost", "battler"]) {
     $(`#presence-${role}`).textContent = String(presence[role] || 0);
   }
 }

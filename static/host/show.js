@@ -18,7 +18,8 @@ import {
 } from "../client/battle.js";
 import { Countdown } from "../client/clock.js";
 import { $, fill, h, setText } from "../client/dom.js";
-import { plural, t } from "../client/i18n.js";
+import { digestLine } from "../client/receipt.js";
+import { currentLanguage, plural, t } from "../client/i18n.js";
 
 /** What the show is doing now, in one line under the phase. */
 function nowDetail(battle) {
@@ -94,6 +95,7 @@ export class ShowPanels {
     if (!shown) {
       fill(list);
       $("#tally-count").textContent = "";
+      this.renderDigest(null);
       return;
     }
     const tally = this.live.currentTally();
@@ -115,6 +117,16 @@ export class ShowPanels {
     );
     const ballots = shown.status === "revealed" ? shown.ballots || 0 : tally ? tally.ballots : 0;
     $("#tally-count").textContent = ballotsText(ballots);
+    // Closed, the tally carries the digest of its ballots; the screen shows the same at the reveal.
+    this.renderDigest(shown.status === "revealed" ? shown.digest : tally && tally.digest);
+  }
+
+  renderDigest(digest) {
+    const box = $("#tally-digest");
+    const key = digest ? `${digest} ${currentLanguage()}` : "";
+    if (box.dataset.shown === key) return;
+    box.dataset.shown = key;
+    fill(box, digestLine(digest));
   }
 
   renderElimination() {

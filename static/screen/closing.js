@@ -4,7 +4,9 @@
  */
 import { battlerOf } from "../client/battle.js";
 import { h } from "../client/dom.js";
+import { plural, t } from "../client/i18n.js";
 import { loadCharts } from "../evening.js";
+import { apartText, mostMinds } from "../minds.js";
 import { NAME_SIZES, VISION_SIZES, reducedMotion, sized } from "./wall.js";
 
 // Each panel of the closing view stays this long: the winner, the vote shares, the
@@ -61,6 +63,35 @@ export function winnerView(battle, caption) {
   return view;
 }
 
+/** The second beat after the winner: who moved the most minds, with won and lost (docs/rules.md). */
+export function mindsBeat(battle) {
+  const most = mostMinds(battle.minds);
+  if (!most.length) return null;
+  const cards = most.map((minds) => {
+    const battler = battlerOf(battle, minds.battler);
+    const name = battler ? battler.name : minds.battler;
+    return h(
+      "div",
+      { class: "minds-card" },
+      h("h2", { class: `winner-name minds-name${sized(name, NAME_SIZES)}` }, name),
+      battler ? h("p", { class: `speaker-vision${sized(battler.vision, VISION_SIZES)}` }, battler.vision) : null,
+      h(
+        "p",
+        { class: "minds-figures" },
+        h("span", { class: "minds-won" }, t("{n} won", { n: minds.won })),
+        h("span", { class: "minds-lost" }, t("{n} lost", { n: minds.lost })),
+      ),
+    );
+  });
+  return h(
+    "div",
+    { class: "minds-beat centered", dataset: { fit: "" } },
+    h("p", { class: "eyebrow" }, plural(most.length, "Moved the most minds", "Moved the most minds, together")),
+    cards,
+    h("p", { class: "minds-apart" }, apartText(battle.minds)),
+  );
+}
+
 export class Closing {
   /** fit: fits the view to the stage again (wall.js, fitStage). */
   constructor(fit) {
@@ -73,9 +104,15 @@ export class Closing {
     window.clearInterval(this.timer);
     const panels = [h("div", { class: "closing-panel" }, thanks)];
     const view = h("div", { class: "closing" }, panels[0]);
+    // The second beat after the winner: who moved the most minds (docs/rules.md).
+    const beat = mindsBeat(battle);
+    if (beat) {
+      panels.push(h("div", { class: "closing-panel", hidden: true }, beat));
+      view.append(panels[1]);
+    }
     const drawing = ++this.drawn;
     if (!battle.rounds.length) return view; // ended in the lobby: nothing to draw
-    loadCharts().then((figures) => {
+    loadCharts(battle).then((figures) => {
       if (drawing !== this.drawn) return; // rebuilt since (a new state, a language switch)
       for (const figure of figures.filter(Boolean).flatMap(byBlock)) {
         const panel = h("div", { class: "closing-panel closing-chart", hidden: true }, figure);

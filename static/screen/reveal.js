@@ -5,6 +5,7 @@
 import { ballotsText, nameOf, proposalText, revealedVote, standings, votesText } from "../client/battle.js";
 import { h } from "../client/dom.js";
 import { t } from "../client/i18n.js";
+import { digestLine } from "../client/receipt.js";
 import { PROPOSAL_SIZES, density, reducedMotion, sized } from "./wall.js";
 
 // The reveal's pace: each row comes in a step after the one below it (the steps shrink
@@ -88,7 +89,8 @@ export class Reveal {
         "div",
         { class: "reveal-head" },
         h("h2", { class: "vote-question" }, vote.runoff ? t("Runoff results") : t("The results")),
-        h("p", { class: "vote-count" }, ballotsText(vote.ballots || 0)),
+        // Small, for anyone comparing it with the console's and the results page's.
+        h("div", { class: "reveal-count" }, h("p", { class: "vote-count" }, ballotsText(vote.ballots || 0)), digestLine(vote.digest)),
       ),
       list,
       revealOutcome(proposalText(battle, round)),

@@ -2,8 +2,9 @@
  * What the wall shows in each phase of the show (docs/rules.md): one view, fitted to the
  * stage (wall.js); the reveal and the closing view have modules of their own.
  */
-import { battlerOf, currentVote, fromHall, leavingText, nameOf, questionCard, remaining, speakerOf, voteQuestion, votesText } from "../client/battle.js";
+import { UNDECIDED, battlerOf, currentVote, fromHall, leavingText, nameOf, questionCard, remaining, speakerOf, voteQuestion, votesText } from "../client/battle.js";
 import { $, h } from "../client/dom.js";
+import { changedLine, versionTag } from "../client/visions.js";
 import { plural, t } from "../client/i18n.js";
 import { page } from "../client/page.js";
 import { winnerView } from "./closing.js";
@@ -17,7 +18,7 @@ function battlerCard(battler, extra, className = "") {
     "div",
     { class: `screen-card ${className}`, dataset: { battler: battler.id } },
     h("span", { class: "card-name" }, battler.name),
-    h("span", { class: "card-vision" }, battler.vision),
+    h("span", { class: "card-vision" }, battler.vision, versionTag(battler)),
     battler.affiliation ? h("span", { class: "card-affiliation" }, battler.affiliation) : null,
     extra || null,
   );
@@ -34,6 +35,13 @@ function joinBox(extra = null) {
     h("p", { class: "join-url" }, joinUrl),
     extra,
   );
+}
+
+/** A vote's choice as a card: a battler, or a stance poll's "undecided". */
+function choiceCard(battle, id) {
+  if (id === UNDECIDED) return battlerCard({ id, name: nameOf(battle, id), vision: "" }, null, "is-undecided");
+  const battler = battlerOf(battle, id);
+  return battler ? battlerCard(battler) : null;
 }
 
 function challengeCard(round, big = false) {
@@ -87,7 +95,8 @@ const VIEWS = {
           { dataset: { fit: "" } },
           h("p", { class: "eyebrow" }, t("Now speaking")),
           speaker ? h("h2", { class: `speaker-name${sized(speaker.name, NAME_SIZES)}` }, speaker.name) : null,
-          speaker ? h("p", { class: `speaker-vision${sized(speaker.vision, VISION_SIZES)}` }, speaker.vision) : null,
+          speaker ? h("p", { class: `speaker-vision${sized(speaker.vision, VISION_SIZES)}` }, speaker.vision, versionTag(speaker)) : null,
+          speaker ? changedLine(speaker, round, "speaker-changed") : null,
           speaker && speaker.affiliation ? h("p", { class: "card-affiliation" }, speaker.affiliation) : null,
           questionCard(battle, sized(battle.question?.text, CHALLENGE_SIZES)) || challengeCard(round),
         ),
@@ -153,7 +162,7 @@ const VIEWS = {
             ),
           ),
         )
-      : h("div", { class: `card-grid ${density(vote.choices.length + 2)}` }, vote.choices.map((id) => battlerOf(battle, id)).filter(Boolean).map((b) => battlerCard(b)));
+      : h("div", { class: `card-grid ${density(vote.choices.length + 2)}` }, vote.choices.map((id) => choiceCard(battle, id)));
     // While the vote is open, the QR code is big enough to scan from the middle of the hall
     // (the footer's small one steps aside).
     const open = vote.status === "open";
@@ -165,6 +174,9 @@ const VIEWS = {
     );
     if (vote.status === "open" && battle.timer) clock.place(head, t("Time left to vote"));
     return view;
+  },
+  stance(wall, battle, round) {
+    return VIEWS.vote(wall, battle, round); // a stance poll is a vote that eliminates no one (docs/rules.md)
   },
   reveal({ reveal }, battle, round) {
     return reveal.view(battle, round);

@@ -32,9 +32,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple, Protocol
 
-from battles import game
+from battles import game, persuasion
 from battles.errors import Refused
-from battles.model import MAX_DECISIONS, Battle, Block, Decision, Moderation, Moderator, Submission, SubmissionStatus
+from battles.model import (
+    MAX_DECISIONS,
+    Battle,
+    Block,
+    Decision,
+    Moderation,
+    Moderator,
+    Persuasion,
+    Submission,
+    SubmissionStatus,
+)
 
 Listener = Callable[[str, bytes], None]
 """Called with (battle code, message) for every message published on a subscribed battle."""
@@ -107,6 +117,8 @@ class BallotReceipt:
 class Tally:
     totals: dict[str, int] = field(default_factory=dict)
     ballots: int = 0
+    # A closed vote's digest of its counted ballots (battles.receipts); None while it is open.
+    digest: str | None = None
 
 
 class AddressLimits(Protocol):
@@ -279,8 +291,8 @@ class Battles(abc.ABC):
 
     @staticmethod
     def vote_ids(battle: Battle) -> list[str]:
-        """Every vote of the battle, voided ones too: their ballots are kept."""
-        return [vote.id for rnd in battle.rounds for vote in rnd.votes]
+        """Every vote and stance poll of the battle, voided ones too: their ballots are kept."""
+        return [vote.id for vote in battle.stances] + [vote.id for rnd in battle.rounds for vote in rnd.votes]
 
 
 class Ballots(abc.ABC):
@@ -301,7 +313,26 @@ class Ballots(abc.ABC):
     async def ballot_of(self, code: str, vote_id: str, device: str) -> str | None: ...
 
     @abc.abstractmethod
+    async def ballots(self, code: str, vote_id: str) -> dict[str, str]:
+        """Every counted ballot of one vote: device -> choice (``battles.receipts`` counts a
+        closed vote from them)."""
+
+    @abc.abstractmethod
     async def tally(self, code: str, vote_id: str) -> Tally: ...
+
+    @abc.abstractmethod
+    async def transitions(self, code: str, before: str, after: str) -> persuasion.Transitions:
+        """How many devices made each pair of choices in the votes ``before`` and ``after``:
+        (choice in ``before``, choice in ``after``) -> devices, None for a vote a device
+        took no part in. Counts only: no device leaves the store (docs/rules.md, "Who
+        moved minds")."""
+
+    async def persuasion(self, battle: Battle) -> list[Persuasion]:
+        """The persuasion matrix of every pair of polls that has one (``persuasion.pairs``)."""
+        return [
+            persuasion.matrix(before, after, await self.transitions(battle.code, before.id, after.id), number)
+            for before, after, number in persuasion.pairs(battle)
+        ]
 
     @abc.abstractmethod
     async def react(
@@ -318,6 +349,26 @@ class Ballots(abc.ABC):
     async def all_reactions(self, battle: Battle) -> dict[int, dict[str, dict[str, int]]]:
         """The reaction counts of every round of ``battle``."""
         return {rnd.number: await self.reactions(battle.code, rnd.number) for rnd in battle.rounds}
+
+    # What the anomaly flags read (battles.anomalies): informative, so neither waits to be
+    # durable nor goes into a backup.
+
+    @abc.abstractmethod
+    async def first_seen(self, code: str, device: str, address: str, now_ms: int) -> int:
+        """When ``device`` first joined the battle: ``now_ms`` (and ``address``, where it
+        came from) are kept the first time, and the kept time is returned every time."""
+
+    @abc.abstractmethod
+    async def hall(self, code: str, before_ms: int) -> dict[str, int]:
+        """The devices first seen in the battle before ``before_ms``: address -> how many."""
+
+    @abc.abstractmethod
+    async def note(self, code: str, vote_id: str, marks: list[str]) -> None:
+        """Count each of a ballot's marks (``anomalies.marks``) in the vote, one each."""
+
+    @abc.abstractmethod
+    async def noted(self, code: str, vote_id: str) -> dict[str, int]:
+        """The vote's marks: mark -> count."""
 
 
 class Submissions(abc.ABC):

@@ -41,7 +41,7 @@ from contextlib import contextmanager
 
 from pydantic import ValidationError
 
-from battles import announcements, game
+from battles import announcements, game, persuasion
 from battles.errors import Fault, Refused, Unavailable
 from battles.model import Battle, Block, Decision, Moderation, Moderator, Submission
 from battles.stores.base import (
@@ -129,6 +129,22 @@ CREATE TABLE IF NOT EXISTS blocked_devices (
     decided_by TEXT NOT NULL DEFAULT 'host',
     at_ms INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (code, device)
+) WITHOUT ROWID;
+-- The anomaly flags' records (battles.anomalies): the devices that joined each battle,
+-- when and from which address first, and each vote's marks.
+CREATE TABLE IF NOT EXISTS joined_devices (
+    code TEXT NOT NULL,
+    device TEXT NOT NULL,
+    first_ms INTEGER NOT NULL,
+    address TEXT NOT NULL,
+    PRIMARY KEY (code, device)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ballot_marks (
+    code TEXT NOT NULL,
+    vote_id TEXT NOT NULL,
+    mark TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (code, vote_id, mark)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS settings (
     name TEXT PRIMARY KEY,
@@ -522,6 +538,15 @@ class _EmbeddedBallots(_EmbeddedFile, Ballots):
             )
         return None if row is None else str(row[0])
 
+    async def ballots(self, code: str, vote_id: str) -> dict[str, str]:
+        with _reachable():
+            rows = (
+                self._connection()
+                .execute("SELECT device, choice FROM ballots WHERE code = ? AND vote_id = ?", (code, vote_id))
+                .fetchall()
+            )
+        return {str(device): str(choice) for device, choice in rows}
+
     async def tally(self, code: str, vote_id: str) -> Tally:
         with _reachable():
             rows = (
@@ -534,6 +559,11 @@ class _EmbeddedBallots(_EmbeddedFile, Ballots):
             )
         totals = {str(choice): int(count) for choice, count in rows}
         return Tally(totals=totals, ballots=sum(totals.values()))
+
+    async def transitions(self, code: str, before: str, after: str) -> persuasion.Transitions:
+        with _reachable():
+            rows = self._connection().execute(_TRANSITIONS, (code, before, code, after)).fetchall()
+        return {(first, second): int(count) for first, second, count in rows}
 
     async def react(
         self, code: str, round_number: int, battler: str, kind: str, device: str, now_ms: int, cooldown_ms: int
@@ -550,6 +580,38 @@ class _EmbeddedBallots(_EmbeddedFile, Ballots):
                 " ON CONFLICT (code, round, battler, kind) DO UPDATE SET count = count + 1",
                 (code, round_number, battler, kind),
             )
+
+    async def first_seen(self, code: str, device: str, address: str, now_ms: int) -> int:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO joined_devices (code, device, first_ms, address) VALUES (?, ?, ?, ?)",
+                (code, device, now_ms, address),
+            )
+            row = db.execute("SELECT first_ms FROM joined_devices WHERE code = ? AND device = ?", (code, device))
+            return int(row.fetchone()[0])
+
+    async def hall(self, code: str, before_ms: int) -> dict[str, int]:
+        with _reachable():
+            rows = self._connection().execute(
+                "SELECT address, COUNT(*) FROM joined_devices WHERE code = ? AND first_ms < ? GROUP BY address",
+                (code, before_ms),
+            )
+            return {str(address): int(count) for address, count in rows}
+
+    async def note(self, code: str, vote_id: str, marks: list[str]) -> None:
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO ballot_marks (code, vote_id, mark, count) VALUES (?, ?, ?, 1)"
+                " ON CONFLICT (code, vote_id, mark) DO UPDATE SET count = count + 1",
+                [(code, vote_id, mark) for mark in marks],
+            )
+
+    async def noted(self, code: str, vote_id: str) -> dict[str, int]:
+        with _reachable():
+            rows = self._connection().execute(
+                "SELECT mark, count FROM ballot_marks WHERE code = ? AND vote_id = ?", (code, vote_id)
+            )
+            return {str(mark): int(count) for mark, count in rows}
 
     async def reactions(self, code: str, round_number: int) -> dict[str, dict[str, int]]:
         with _reachable():
@@ -737,6 +799,16 @@ class EmbeddedStore(_EmbeddedBattles, _EmbeddedBallots, _EmbeddedSubmissions, St
         return True
 
 
+# Devices by the pair of their choices in two votes (Ballots.transitions): those in the
+# first (with their choice in the second, or NULL), then those only in the second.
+_TRANSITIONS = """
+WITH first AS (SELECT device, choice FROM ballots WHERE code = ? AND vote_id = ?),
+     second AS (SELECT device, choice FROM ballots WHERE code = ? AND vote_id = ?)
+SELECT first.choice, second.choice, COUNT(*) FROM first LEFT JOIN second USING (device)
+GROUP BY first.choice, second.choice
+UNION ALL
+SELECT NULL, choice, COUNT(*) FROM second WHERE device NOT IN (SELECT device FROM first) GROUP BY choice
+"""
 _INSERT_SUBMISSION = (
     "INSERT INTO submissions (code, number, device, status, rev, item, decisions) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )

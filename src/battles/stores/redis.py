@@ -25,6 +25,9 @@ keeps a battle on one slot and a Lua script may touch all of its keys at once:
     battle:{CODE}:submitted:DEVICE   the now_ms of the device's last submission, for its
                                      cool-down (expires COOLDOWN_SKEW_MS after it)
     battle:{CODE}:cooldown:DEVICE    the same for the device's last reaction
+    battle:{CODE}:joined             sorted set: device -> when it first joined (ms)
+    battle:{CODE}:joined-from        hash: device -> the address it first joined from
+    battle:{CODE}:marks:VOTE         hash: a ballot mark (battles.anomalies) -> count
     battle:{CODE}:updates            the pub/sub channel of the battle
 
 and global keys:
@@ -82,7 +85,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from battles import game, metrics
+from battles import game, metrics, persuasion
 from battles.errors import Fault, Refused, Unavailable
 from battles.model import MAX_DECISIONS, Battle, Block, Decision, Moderation, Moderator, Submission
 from battles.stores.base import (
@@ -377,6 +380,63 @@ return {'done'}
 """
 )
 
+# KEYS: the ballots of two votes. Devices by the pair of their choices (Ballots.transitions),
+# "" for a vote a device took no part in: {before, after, count, ...}. Counts only leave.
+_TRANSITIONS = """
+local second = {}
+local flat = redis.call('HGETALL', KEYS[2])
+for i = 1, #flat, 2 do second[flat[i]] = flat[i + 1] end
+local pairs_of = {}
+local function count(first, after)
+  local pair = first .. '|' .. after
+  pairs_of[pair] = (pairs_of[pair] or 0) + 1
+end
+flat = redis.call('HGETALL', KEYS[1])
+for i = 1, #flat, 2 do
+  count(flat[i + 1], second[flat[i]] or '')
+  second[flat[i]] = nil
+end
+for _, after in pairs(second) do count('', after) end
+local reply = {}
+for pair, n in pairs(pairs_of) do
+  local first, after = string.match(pair, '^([^|]*)|([^|]*)$')
+  table.insert(reply, first); table.insert(reply, after); table.insert(reply, n)
+end
+return reply
+"""
+
+# KEYS: joined, joined-from. ARGV: device, address, now_ms. When the device first joined.
+_FIRST_SEEN = """
+if redis.call('ZADD', KEYS[1], 'NX', ARGV[3], ARGV[1]) == 1 then
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+  return ARGV[3]
+end
+return redis.call('ZSCORE', KEYS[1], ARGV[1])
+"""
+
+# KEYS: joined, joined-from. ARGV: before_ms. The devices that joined before, per address.
+_HALL = """
+local counts = {}
+for _, device in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1])) do
+  local address = redis.call('HGET', KEYS[2], device) or ''
+  counts[address] = (counts[address] or 0) + 1
+end
+local flat = {}
+for address, count in pairs(counts) do
+  flat[#flat + 1] = address
+  flat[#flat + 1] = count
+end
+return flat
+"""
+
+# KEYS: marks. ARGV: the marks of one ballot, each counted once.
+_NOTE = """
+for i = 1, #ARGV do
+  redis.call('HINCRBY', KEYS[1], ARGV[i], 1)
+end
+return 1
+"""
+
 # KEYS: totals, ballots. The running totals and the number of ballots, read together.
 _TALLY = """
 return {redis.call('HGETALL', KEYS[1]), redis.call('HLEN', KEYS[2])}
@@ -660,6 +720,17 @@ class _Keys:
     def cooldown(self, device: str) -> str:
         return f"{self.battle}:cooldown:{device}"
 
+    def marks(self, vote_id: str) -> str:
+        return f"{self.battle}:marks:{vote_id}"
+
+    @property
+    def joined(self) -> str:
+        return f"{self.battle}:joined"
+
+    @property
+    def joined_from(self) -> str:
+        return f"{self.battle}:joined-from"
+
     def submitted(self, device: str) -> str:
         return f"{self.battle}:submitted:{device}"
 
@@ -743,6 +814,10 @@ class _RedisConnection(Processes, Limits):
         self._commit = self._redis.register_script(_COMMIT)
         self._cast_ballot = self._redis.register_script(_CAST_BALLOT)
         self._tally = self._redis.register_script(_TALLY)
+        self._transitions = self._redis.register_script(_TRANSITIONS)
+        self._first_seen = self._redis.register_script(_FIRST_SEEN)
+        self._hall = self._redis.register_script(_HALL)
+        self._note = self._redis.register_script(_NOTE)
         self._react = self._redis.register_script(_REACT)
         self._submit = self._redis.register_script(_SUBMIT)
         self._moderate = self._redis.register_script(_MODERATE)
@@ -754,6 +829,10 @@ class _RedisConnection(Processes, Limits):
                 for script, source in (
                     (self._cast_ballot, _CAST_BALLOT),
                     (self._tally, _TALLY),
+                    (self._transitions, _TRANSITIONS),
+                    (self._first_seen, _FIRST_SEEN),
+                    (self._hall, _HALL),
+                    (self._note, _NOTE),
                     (self._react, _REACT),
                     (self._take_token, _TAKE_TOKEN),
                 )
@@ -999,6 +1078,11 @@ class _RedisBallots(_RedisConnection, Ballots):
         return None if choice is None else _text(choice)
 
     @_reachable
+    async def ballots(self, code: str, vote_id: str) -> dict[str, str]:
+        chosen = await self._batch.run("HGETALL", _Keys(code).ballots(vote_id))
+        return {_text(device): _text(choice) for device, choice in chosen.items()}
+
+    @_reachable
     async def tally(self, code: str, vote_id: str) -> Tally:
         keys = _Keys(code)
         flat, ballots = await self._batch.run(
@@ -1008,6 +1092,15 @@ class _RedisBallots(_RedisConnection, Ballots):
         # A choice everybody moved away from is at 0: left out, as when nobody chose it.
         counts = {_text(choice): int(count) for choice, count in totals.items() if int(count) > 0}
         return Tally(totals=counts, ballots=int(ballots))
+
+    @_reachable
+    async def transitions(self, code: str, before: str, after: str) -> persuasion.Transitions:
+        keys = _Keys(code)
+        flat = await self._batch.run("EVALSHA", self._transitions.sha, 2, keys.ballots(before), keys.ballots(after))
+        return {
+            (_text(first) or None, _text(second) or None): int(count)
+            for first, second, count in zip(flat[::3], flat[1::3], flat[2::3], strict=True)
+        }
 
     @_reachable
     async def react(
@@ -1020,6 +1113,30 @@ class _RedisBallots(_RedisConnection, Ballots):
         )  # fmt: skip
         if wait_ms:
             raise Refused("cooldown", wait_ms=int(wait_ms))
+
+    @_reachable
+    async def first_seen(self, code: str, device: str, address: str, now_ms: int) -> int:
+        keys = _Keys(code)
+        first = await self._batch.run(
+            "EVALSHA", self._first_seen.sha, 2, keys.joined, keys.joined_from, device, address, now_ms
+        )
+        return int(float(first))
+
+    @_reachable
+    async def hall(self, code: str, before_ms: int) -> dict[str, int]:
+        keys = _Keys(code)
+        flat = await self._batch.run("EVALSHA", self._hall.sha, 2, keys.joined, keys.joined_from, before_ms)
+        return {_text(address): int(count) for address, count in zip(flat[::2], flat[1::2], strict=True)}
+
+    @_reachable
+    async def note(self, code: str, vote_id: str, marks: list[str]) -> None:
+        if marks:
+            await self._batch.run("EVALSHA", self._note.sha, 1, _Keys(code).marks(vote_id), *marks)
+
+    @_reachable
+    async def noted(self, code: str, vote_id: str) -> dict[str, int]:
+        stored = await self._batch.run("HGETALL", _Keys(code).marks(vote_id))
+        return {_text(mark): int(count) for mark, count in stored.items()}
 
     @_reachable
     async def reactions(self, code: str, round_number: int) -> dict[str, dict[str, int]]:
