@@ -6,13 +6,16 @@ The end-to-end behaviour (429s, rate_limited, 1008) is in tests/test_security.py
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 
-from battles.ratelimit import CODE_PATH, AddressLimiter, MessageLimiter, address_limits, client_address
+from battles.app import create_app
+from battles.ratelimit import AddressLimiter, LookupGuard, MessageLimiter, address_limits, client_address
+from battles.settings import Settings
 from battles.stores import open_store
 from tests.servers import RedisServer
 
@@ -125,15 +128,29 @@ def test_client_addresses_count_ipv6_by_their_64(peer: str | None, address: str)
     assert client_address(scope(peer)) == address
 
 
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory: pytest.TempPathFactory) -> list[re.Pattern[str]]:
+    """The paths the app's ``LookupGuard`` counts 404s on."""
+    app = create_app(Settings(store=f"sqlite:///{tmp_path_factory.mktemp('lookups') / 'b.sqlite3'}"))
+    (guard,) = [middleware for middleware in app.user_middleware if middleware.cls is LookupGuard]
+    paths: list[re.Pattern[str]] = guard.kwargs["paths"]
+    return paths
+
+
 @pytest.mark.parametrize(
     "path, counted",
     [
         ("/api/battles/K7RM2Q", True),
         ("/api/battles/K7RM2Q/export.json", True),
+        ("/api/battles/K7RM2Q/charts/votes.svg", True),
+        ("/api/battles/K7RM2Q/votes/r1v1/receipts/K7QXM-2PART", True),
+        ("/api/battles/K7RM2Q/battlers/b1/qr.svg", True),
         ("/join/K7RM2Q", True),
         ("/screen/K7RM2Q", True),
         ("/host/K7RM2Q", True),
         ("/results/K7RM2Q", True),
+        ("/results/K7RM2Q/poster", True),
+        ("/battler/K7RM2Q", True),
         ("/ws/audience/K7RM2Q", True),
         ("/qr/K7RM2Q.svg", True),
         ("/api/battles", False),
@@ -143,5 +160,7 @@ def test_client_addresses_count_ipv6_by_their_64(peer: str | None, address: str)
         ("/static/client/live.js", False),
     ],
 )
-def test_the_lookup_guard_watches_every_path_that_names_a_code(path: str, counted: bool) -> None:
-    assert bool(CODE_PATH.match(path)) is counted
+def test_the_lookup_guard_watches_every_path_that_names_a_code(
+    guarded: list[re.Pattern[str]], path: str, counted: bool
+) -> None:
+    assert any(pattern.fullmatch(path) for pattern in guarded) is counted

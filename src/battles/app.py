@@ -23,10 +23,11 @@ from battles.gctuning import hold_many_sockets
 from battles.headers import SecurityHeaders, server_error
 from battles.hub import Hub
 from battles.qr import qr_code
-from battles.ratelimit import LookupGuard, address_limits
+from battles.ratelimit import LookupGuard, address_limits, code_paths
 from battles.security import HostGuard, Hosts, Origins, keep_secrets_out_of_logs, own_hosts
 from battles.services import Services
 from battles.settings import Settings
+from battles.sockets import PATH as SOCKET_PATH
 from battles.sockets import socket
 from battles.stores import store_for
 from battles.wordfilter import default_words
@@ -120,8 +121,9 @@ def create_app(settings: Settings | None = None) -> Battles:
     app = Battles(routes=routes, lifespan=lifespan, exception_handlers=handlers)
     app.state.services = house
     # The last added runs first: headers, then the Host (DNS rebinding), then the
-    # failed-lookup count.
-    app.add_middleware(LookupGuard, limiter=house.lookups)
+    # failed-lookup count, on every path that names a code (a plain request to a websocket's
+    # path included).
+    app.add_middleware(LookupGuard, limiter=house.lookups, paths=[*code_paths(ROUTES), SOCKET_PATH])
     app.add_middleware(HostGuard, hosts=house.hosts)
     app.add_middleware(SecurityHeaders)
     # Compressed, a phone's first load is under a third (docs/performance.md, page weight).

@@ -48,8 +48,10 @@ import math
 import re
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 from typing import Literal
 
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from battles import i18n
@@ -176,10 +178,9 @@ def client_address(scope: Scope) -> str:
     return str(ip)
 
 
-# Paths that name a join code: the pages, the QR codes, the API and the websocket endpoints.
-CODE_PATH = re.compile(
-    r"^/(?:api/battles/[^/]+(?:/[^/]+|/votes/[^/]+/receipts/[^/]+)?|(?:join|screen|host|results|qr)/[^/]+|ws/[^/]+/[^/]+)/?$"
-)
+def code_paths(routes: Iterable[BaseRoute]) -> list[re.Pattern[str]]:
+    """The paths of the routes that name a join code (a ``{code}``): pages, QR codes, the API."""
+    return [route.path_regex for route in routes if isinstance(route, Route) and "code" in route.param_convertors]
 
 
 def too_many() -> str:
@@ -209,11 +210,12 @@ class LookupGuard:
     websocket's handshake asks ``lookup_wait`` and tells ``lookup_missed`` itself
     (battles.sockets), outside the wrappers."""
 
-    def __init__(self, app: ASGIApp, limiter: AddressLimits) -> None:
-        self.app, self.limiter = app, limiter
+    def __init__(self, app: ASGIApp, limiter: AddressLimits, paths: list[re.Pattern[str]]) -> None:
+        self.app, self.limiter, self.paths = app, limiter, paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not CODE_PATH.match(scope.get("path", "")):
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not any(pattern.fullmatch(path) for pattern in self.paths):
             await self.app(scope, receive, send)
             return
         wait = await lookup_wait(self.limiter, scope)
