@@ -47,6 +47,14 @@ def test_serve_on_every_interface_prints_links_and_a_qr_code_that_phones_can_use
         assert psutil.net_if_stats()[interface].isup and not address.startswith("127.")
         links = dict(re.findall(r"^  (\w+) +(http\S+)$", output, re.MULTILINE))
         assert set(links) == {"join", "host", "cohost", "screen", "results"}
+        # Each battler's own link, with the battler's name (the demo has four).
+        battlers = re.findall(r"^  (b\d+) +(http\S+)  \((.+)\)$", output, re.MULTILINE)
+        assert [battler for battler, _, _ in battlers] == ["b1", "b2", "b3", "b4"], output
+        assert all(
+            urlsplit(link).path == urlsplit(links["join"]).path.replace("/join/", "/battler/")
+            for _, link, _ in battlers
+        )
+        assert httpx.get(battlers[0][1], timeout=10).status_code == 200
         assert all(urlsplit(link).netloc == f"{address}:{port}" for link in links.values())
         # Reachable at that address (the server listens on every interface).
         assert httpx.get(links["join"], timeout=10).status_code == 200

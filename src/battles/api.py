@@ -41,10 +41,10 @@ async def post_battle(request: Request) -> Response:
     except ValidationError as error:
         details = error.errors(include_url=False, include_input=False)
         return JSONResponse({"error": "invalid battle", "details": details}, status_code=422)
-    code, tokens = await create_battle(house.store, draft, house.settings.join_code_length)
+    battle, tokens = await create_battle(house.store, draft, house.settings.join_code_length)
     here = base_url(request, house.settings)
-    battle = await house.store.load(code)
-    mine = battler_links(here, code, tokens, battle.battlers if battle else [])
+    code = battle.code
+    mine = battler_links(here, code, tokens, battle.battlers)
     return JSONResponse({"code": code, "links": links(here, code, tokens), "battler_links": mine}, status_code=201)
 
 

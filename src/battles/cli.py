@@ -27,7 +27,7 @@ from battles.errors import Unavailable
 from battles.settings import Settings
 from battles.stores import shared, store_for
 from battles.stores.base import Store
-from battles.views import export, export_csv, links
+from battles.views import battler_links, export, export_csv, links
 
 T = TypeVar("T")
 STORE_HELP = "sqlite:///PATH (default sqlite:///battles.sqlite3), redis://HOST:PORT/DB or redis+sentinel://..."
@@ -94,13 +94,17 @@ def main(argv: list[str] | None = None) -> int:
                   flush=True)  # fmt: skip
     if args.demo:
         draft = demo_draft(args.language)
-        code, tokens = asyncio.run(
+        battle, tokens = asyncio.run(
             _with_store(settings, lambda store: create_battle(store, draft, settings.join_code_length))
         )
-        found = links(base, code, tokens)
-        print(f"Demo battle {code} ({args.language}) is ready:", flush=True)
+        found = links(base, battle.code, tokens)
+        print(f"Demo battle {battle.code} ({args.language}) is ready:", flush=True)
         for name, link in found.items():
             print(f"  {name:8} {link}", flush=True)
+        # Each battler's own link (docs/rules.md, "Visions that develop"), to hand over.
+        names = {battler.id: battler.name for battler in battle.battlers}
+        for battler_id, link in battler_links(base, battle.code, tokens, battle.battlers).items():
+            print(f"  {battler_id:8} {link}  ({names[battler_id]})", flush=True)
         print(f"Phones join at {found['join']}:", flush=True)
         segno.make(found["join"], error="m").terminal(compact=True)
         sys.stdout.flush()

@@ -7,7 +7,7 @@ import re
 import secrets
 
 from battles import game
-from battles.model import BattleDraft
+from battles.model import Battle, BattleDraft
 from battles.rooms import now_ms
 from battles.stores.base import Secrets, Store
 
@@ -20,11 +20,11 @@ def new_code(length: int) -> str:
     return "".join(secrets.choice(JOIN_ALPHABET) for _ in range(length))
 
 
-async def create_battle(store: Store, draft: BattleDraft, code_length: int) -> tuple[str, Secrets]:
-    """Store a new battle under a fresh join code; returns the code and its tokens."""
+async def create_battle(store: Store, draft: BattleDraft, code_length: int) -> tuple[Battle, Secrets]:
+    """Store a new battle under a fresh join code; returns it as stored, and its tokens."""
     tokens = Secrets.mint()
     for _ in range(20):
-        code = new_code(code_length)
-        if await store.create(game.create(code, draft, now_ms()), tokens):
-            return code, tokens
+        battle = game.create(new_code(code_length), draft, now_ms())
+        if await store.create(battle, tokens):
+            return battle, tokens
     raise RuntimeError("no free join code after 20 tries: make join_code_length longer")
