@@ -1,0 +1,246 @@
+"""Cues from the crew's desk (battles.cues; docs/protocol.md, "Cues from the crew's desk"):
+host commands over HTTP and OSC, to real servers on both stores, with a real OSC client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from pythonosc.osc_message import OscMessage
+from pythonosc.udp_client import SimpleUDPClient
+
+from battles.settings import Settings
+from tests.clients import Client
+from tests.helpers import FOUR
+from tests.servers import RedisServer, Server, server_on_store
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(params=["embedded", "redis"], scope="module")
+def desk_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A real server on each store, its OSC listener on a free UDP port."""
+    running = server_on_store(request, tmp_path_factory.mktemp("cues"), osc_listen=f"127.0.0.1:{free_udp_port()}")
+    yield running
+    running.stop()
+
+
+def osc_port(server: Server) -> int:
+    return int(server.env["BATTLES_OSC_LISTEN"].rpartition(":")[2])
+
+
+def cue(server: Server, code: str, token: str | None, body: Any) -> httpx.Response:
+    """``POST /api/battles/CODE/commands``, as Companion's generic HTTP module sends it."""
+    headers = {"authorization": f"Bearer {token}"} if token is not None else {}
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return httpx.post(f"{server.url}/api/battles/{code}/commands", content=content, headers=headers, timeout=10)
+
+
+async def acue(client: httpx.AsyncClient, code: str, token: str, body: dict[str, Any]) -> httpx.Response:
+    return await client.post(f"/api/battles/{code}/commands", json=body, headers={"authorization": f"Bearer {token}"})
+
+
+def osc_cue(server: Server, address: str, *arguments: Any, timeout: float = 10) -> OscMessage:
+    """One OSC message from a real UDP client, and the listener's reply to its address."""
+    client = SimpleUDPClient("127.0.0.1", osc_port(server))
+    try:
+        client.send_message(address, list(arguments))
+        reply = client.receive(timeout)
+        assert reply, f"no OSC reply to {address}"
+        return OscMessage(reply)
+    finally:
+        client.close()
+
+
+async def open_battle(server: Server) -> tuple[dict[str, Any], Client]:
+    created = server.create_battle(title="Desk", battlers=FOUR)
+    host = await Client.connect(server.ws_url, "host", created["code"], created["host_token"])
+    return created, host
+
+
+async def test_an_http_cue_is_a_console_command_logged_as_its_tokens_and_seen_by_every_socket(
+    desk_server: Server,
+) -> None:
+    created, host = await open_battle(desk_server)
+    code = created["code"]
+    screen = await Client.connect(desk_server.ws_url, "screen", code, created["screen_token"])
+    seq = host.seq
+    answer = cue(desk_server, code, created["host_token"], {"type": "start_round", "seq": seq, "id": "deck-1"})
+    assert (answer.status_code, answer.json()) == (200, {"type": "ack", "id": "deck-1", "seq": seq + 1})
+    assert answer.headers["content-type"] == "application/json"
+    # The fan-out: the console and the screen get the update as from a console's command.
+    await host.wait_for(lambda battle: battle["version"] == seq + 1)
+    await screen.wait_for(lambda battle: battle["version"] == seq + 1 and battle["phase"] == "challenge")
+    assert (host.battle["log"][-1]["action"], host.battle["log"][-1]["actor"]) == ("start_round", "host")
+    # The co-host's token: the co-host is the actor, and "current" needs no seq known.
+    answer = cue(desk_server, code, created["cohost_token"], {"type": "next", "seq": "current"})
+    assert (answer.status_code, answer.json()["seq"]) == (200, seq + 2)
+    await host.wait_for(lambda battle: battle["version"] == seq + 2)
+    assert (host.battle["log"][-1]["action"], host.battle["log"][-1]["actor"]) == ("next", "cohost")
+    await host.close()
+    await screen.close()
+
+
+async def test_a_refused_cue_says_why_with_its_status_and_changes_nothing(desk_server: Server) -> None:
+    created, host = await open_battle(desk_server)
+    await host.run("edit_battle", topic="Cities")  # so that a version before this one exists
+    code, token, seq = created["code"], created["host_token"], host.seq
+    refusals: list[tuple[str | None, Any, int, str]] = [
+        ("wrong-token-123", {"type": "start_round", "seq": seq}, 401, "bad_token"),
+        (created["screen_token"], {"type": "start_round", "seq": seq}, 401, "bad_token"),
+        (None, {"type": "start_round", "seq": seq}, 401, "bad_token"),
+        (token, {"type": "start_round", "seq": seq + 5}, 409, "conflict"),
+        (token, {"type": "start_round", "seq": seq - 1}, 409, "conflict"),
+        (token, {"type": "open_vote", "seq": seq}, 409, "wrong_phase"),
+        (token, b"{not json", 422, "bad_json"),
+        (token, b"\xff\xfe", 422, "bad_json"),
+        (token, {"type": "launch", "seq": seq}, 422, "unknown_type"),
+        (token, {"type": "start_round"}, 422, "seq_required"),
+        (token, {"type": "start_round", "seq": str(seq)}, 422, "seq_required"),
+        (token, {"type": "start_round", "seq": "Current"}, 422, "seq_required"),
+        (token, {"type": "extend_timer", "seq": seq, "seconds": "30"}, 422, "bad_message"),
+        (token, {"type": "edit_battle", "seq": seq, "title": "x" * 5000}, 422, "bad_message"),
+        (token, {"type": "moderate", "submission": "s1", "action": "approve"}, 403, "not_a_cue"),
+        (token, {"type": "ping", "t": 1}, 403, "not_a_cue"),
+        (created["cohost_token"], {"type": "revoke_cohost", "seq": seq}, 403, "not_allowed"),
+    ]
+    for given, body, status, reason in refusals:
+        answer = cue(desk_server, code, given, body)
+        assert (answer.status_code, answer.json()["type"], answer.json()["reason"]) == (status, "error", reason), (
+            body,
+            answer.text,
+        )
+        assert answer.json()["message"]
+    assert cue(desk_server, code, token, {"type": "start_round", "seq": seq + 5}).json()["params"] == {"version": seq}
+    assert cue(desk_server, "NOSUCH", token, {"type": "next", "seq": 0}).status_code == 404
+    assert cue(desk_server, code, token, b" " * (Settings().max_message_bytes + 1)).status_code == 413
+    # Nothing of it changed the battle.
+    battle = httpx.get(f"{desk_server.url}/api/battles/{code}").json()
+    assert (battle["version"], battle["phase"], battle["title"]) == (seq, "lobby", "Desk")
+    await host.close()
+
+
+async def test_a_cue_and_the_consoles_command_on_the_same_seq_are_never_both_applied(desk_server: Server) -> None:
+    """The race of docs/protocol.md: a cue decided on a version (a number, or "current")
+    and the console's command on the same version, at once: exactly one is applied."""
+    created, host = await open_battle(desk_server)
+    code, token = created["code"], created["host_token"]
+    await host.run("start_round")
+    await host.run("next")  # the first turn: its clock runs, and extend_timer may repeat
+    rng, applied = random.Random(19), 0
+    async with httpx.AsyncClient(base_url=desk_server.url, timeout=10) as client:
+        for seed in [rng.randrange(2**31) for _ in range(12)]:
+            order = random.Random(seed)
+            seq = host.seq
+            body = {"type": "extend_timer", "seq": order.choice([seq, "current"]), "seconds": 5}
+
+            async def console() -> dict[str, Any]:
+                await asyncio.sleep(order.uniform(0, 0.01))
+                return await host.request({"type": "extend_timer", "seq": seq, "seconds": 5})
+
+            async def desk() -> dict[str, Any]:
+                await asyncio.sleep(order.uniform(0, 0.01))
+                return (await acue(client, code, token, body)).json()
+
+            replies = await asyncio.gather(console(), desk())
+            kinds = sorted(reply["type"] for reply in replies)
+            applied += kinds.count("ack")
+            current = httpx.get(f"{desk_server.url}/api/battles/{code}").json()["version"]
+            if body["seq"] == "current" and kinds == ["ack", "ack"]:
+                # The cue read the version after the console's command landed: one after the
+                # other, each on its own version, as two clicks would be (docs/protocol.md).
+                assert sorted(r["seq"] for r in replies) == [seq + 1, seq + 2], f"seed {seed}"
+            else:
+                assert kinds == ["ack", "error"], f"seed {seed}: {replies}"
+                refused = next(r for r in replies if r["type"] == "error")
+                assert refused["reason"] == "conflict" and current == seq + 1, f"seed {seed}: {replies}"
+            await host.wait_for(lambda battle: battle["version"] == current)
+    # Every command acknowledged is in the log once, and nothing refused is.
+    assert sum(e["action"] == "extend_timer" for e in host.battle["log"]) == applied
+    await host.close()
+
+
+async def test_a_double_press_of_a_fixed_button_runs_twice_only_one_after_the_other(desk_server: Server) -> None:
+    created, host = await open_battle(desk_server)
+    code, token, seq = created["code"], created["host_token"], host.seq
+    body = {"type": "edit_battle", "seq": "current", "title": "Pressed"}
+    async with httpx.AsyncClient(base_url=desk_server.url, timeout=10) as client:
+        # At once, both read the same version: the store's compare-and-set lets one in.
+        replies = [r.json() for r in await asyncio.gather(*(acue(client, code, token, body) for _ in range(2)))]
+    kinds = sorted(r["type"] for r in replies)
+    battle = httpx.get(f"{desk_server.url}/api/battles/{code}").json()
+    assert kinds in (["ack", "error"], ["ack", "ack"])
+    assert battle["version"] == seq + kinds.count("ack")
+    if "error" in kinds:
+        assert next(r for r in replies if r["type"] == "error")["reason"] == "conflict"
+    await host.close()
+
+
+async def test_an_osc_cue_from_a_real_client_is_answered_to_its_address(desk_server: Server) -> None:
+    created, host = await open_battle(desk_server)
+    code, token, seq = created["code"], created["host_token"], host.seq
+    reply = await asyncio.to_thread(osc_cue, desk_server, f"/battles/{code}/start_round", token, "current")
+    assert (reply.address, reply.params) == (f"/battles/{code}/ack", [seq + 1])
+    await host.wait_for(lambda battle: battle["version"] == seq + 1)
+    assert (host.battle["log"][-1]["action"], host.battle["log"][-1]["actor"]) == ("start_round", "host")
+    # Fields as name and value pairs, a numeric seq, an id; the co-host's token.
+    reply = await asyncio.to_thread(
+        osc_cue, desk_server, f"/battles/{code.lower()}/next", created["cohost_token"], seq + 1, "id", "eos-7"
+    )
+    assert (reply.address, reply.params) == (f"/battles/{code}/ack", [seq + 2, "eos-7"])
+    reply = await asyncio.to_thread(
+        osc_cue, desk_server, f"/battles/{code}/extend_timer", token, "current", "seconds", 45
+    )
+    assert reply.params == [seq + 3]
+    await host.wait_for(lambda battle: battle["version"] == seq + 3)
+    assert host.battle["log"][-1]["actor"] == "host"
+
+    refusals = [
+        ((f"/battles/{code}/next", "not-the-token", "current"), "bad_token"),
+        ((f"/battles/{code}/next", token, seq), "conflict"),
+        ((f"/battles/{code}/next", token), "seq_required"),
+        ((f"/battles/{code}/next", token, "current", "seconds"), "bad_message"),
+        ((f"/battles/{code}/extend_timer", token, "current", "seconds", "45"), "bad_message"),
+        ((f"/battles/{code}/launch", token, "current"), "unknown_type"),
+        ((f"/battles/{code}/moderate", token, "current", "submission", "s1", "action", "approve"), "not_a_cue"),
+        (("/battles/NOSUCH/next", token, "current"), "no_battle"),
+    ]
+    for (address, *arguments), reason in refusals:
+        reply = await asyncio.to_thread(osc_cue, desk_server, address, *arguments)
+        assert reply.address.endswith("/error") and reply.params[0] == reason, (address, reply.params)
+        assert isinstance(reply.params[1], str) and reply.params[1]
+    reply = await asyncio.to_thread(osc_cue, desk_server, "/lights/1/level", 5)
+    assert (reply.address, reply.params[0]) == ("/battles/error", "unknown_type")
+    battle = httpx.get(f"{desk_server.url}/api/battles/{code}").json()
+    assert battle["version"] == seq + 3
+    await host.close()
+
+
+def test_with_two_workers_every_osc_cue_is_answered_once(redis_server: RedisServer, tmp_path: Any) -> None:
+    """Both workers bind the listener (SO_REUSEPORT), the kernel hands each datagram to one:
+    every cue from many senders is answered once and applied once."""
+    redis_server.start()
+    server = Server(redis_server.url, tmp_path / "server.log", workers=2, osc_listen=f"127.0.0.1:{free_udp_port()}")
+    server.start()
+    try:
+        created = server.create_battle(title="Two", battlers=FOUR)
+        code, token = created["code"], created["host_token"]
+        start = httpx.get(f"{server.url}/api/battles/{code}").json()["version"]
+        replies = [
+            osc_cue(server, f"/battles/{code}/edit_battle", token, "current", "title", f"Take {n}") for n in range(12)
+        ]
+        assert [r.params for r in replies] == [[start + n + 1] for n in range(12)]
+        battle = httpx.get(f"{server.url}/api/battles/{code}").json()
+        assert (battle["version"], battle["title"]) == (start + 12, "Take 11")
+    finally:
+        server.stop()
