@@ -14,9 +14,11 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import ValidationError
 from pythonosc.osc_message import OscMessage
 from pythonosc.udp_client import SimpleUDPClient
 
+from battles.cues import osc_address
 from battles.settings import Settings
 from tests.clients import Client
 from tests.helpers import FOUR
@@ -327,5 +329,18 @@ def test_with_two_workers_every_osc_cue_is_answered_once(redis_server: RedisServ
         assert [r.params for r in replies] == [[start + n + 1] for n in range(12)]
         battle = httpx.get(f"{server.url}/api/battles/{code}").json()
         assert (battle["version"], battle["title"]) == (start + 12, "Take 11")
+        # Both workers hold the listener: neither failed to bind it.
+        log = server.log_path.read_text()
+        assert log.count("OSC cues on udp") == 2 and "Traceback" not in log
     finally:
         server.stop()
+
+
+def test_the_osc_address_is_a_host_and_a_port() -> None:
+    assert osc_address("127.0.0.1:53100") == ("127.0.0.1", 53100)
+    assert osc_address("[::1]:53100") == ("::1", 53100)
+    assert Settings(osc_listen="desk.local:9000").osc_listen == "desk.local:9000"
+    assert Settings().osc_listen is None  # off by default
+    for wrong in ("53100", "127.0.0.1", "127.0.0.1:port", "::1:53100", "a b:1"):
+        with pytest.raises(ValidationError):
+            Settings(osc_listen=wrong)
