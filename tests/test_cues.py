@@ -236,6 +236,8 @@ async def test_an_osc_cue_from_a_real_client_is_answered_to_its_address(desk_ser
         ((f"/battles/{code}/next", token, seq), "conflict"),
         ((f"/battles/{code}/next", token), "seq_required"),
         ((f"/battles/{code}/next", token, "current", "seconds"), "bad_message"),
+        ((f"/battles/{code}/next", token, "current", "type", "revoke_cohost"), "bad_message"),
+        ((f"/battles/{code}/next", token, "current", "seq", seq), "bad_message"),
         ((f"/battles/{code}/extend_timer", token, "current", "seconds", "45"), "bad_message"),
         ((f"/battles/{code}/launch", token, "current"), "unknown_type"),
         ((f"/battles/{code}/moderate", token, "current", "submission", "s1", "action", "approve"), "not_a_cue"),

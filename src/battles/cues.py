@@ -136,7 +136,8 @@ def osc_command(message: OscMessage) -> tuple[str, str | None, bytes]:
     if len(arguments) > 1:
         document["seq"] = arguments[1]
     fields = arguments[2:]
-    if len(fields) % 2 or not all(isinstance(name, str) for name in fields[::2]):
+    if len(fields) % 2 or not all(isinstance(name, str) and name not in document for name in fields[::2]):
+        # The address names the command and the second argument is seq: no pair names them again.
         raise Refused("bad_message", detail="the fields come as name and value pairs after the token and seq")
     document |= dict(zip(fields[::2], fields[1::2], strict=True))
     try:
