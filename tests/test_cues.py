@@ -134,6 +134,27 @@ async def test_a_refused_cue_says_why_with_its_status_and_changes_nothing(desk_s
     await host.close()
 
 
+async def test_a_revoked_co_host_token_opens_no_desk_and_the_new_one_does(desk_server: Server) -> None:
+    created, host = await open_battle(desk_server)
+    code, old = created["code"], created["cohost_token"]
+    cohost = await Client.connect(desk_server.ws_url, "host", code, old)
+    revoked = cue(desk_server, code, created["host_token"], {"type": "revoke_cohost", "seq": "current"})
+    # As on the socket, the ack of a revocation carries the new links, to the host who asked.
+    assert revoked.status_code == 200 and revoked.json()["seq"] == host.seq + 1
+    new = revoked.json()["links"]["cohost"].split("#", 1)[1]
+    assert new != old
+    refused = cue(desk_server, code, old, {"type": "start_round", "seq": "current"})
+    assert (refused.status_code, refused.json()["reason"]) == (401, "bad_token")
+    assert cue(desk_server, code, new, {"type": "start_round", "seq": "current"}).status_code == 200
+    await host.wait_for(lambda battle: battle["phase"] == "challenge")
+    assert [(e["action"], e["actor"]) for e in host.battle["log"][-2:]] == [
+        ("revoke_cohost", "host"),
+        ("start_round", "cohost"),
+    ]
+    await host.close()
+    await cohost.close()
+
+
 def test_a_desk_sending_faster_than_a_socket_may_is_refused_and_changes_nothing(desk_server: Server) -> None:
     created = desk_server.create_battle(title="Fast", battlers=FOUR)
     # An address of its own (named through the trusted proxy header): its own budget.
