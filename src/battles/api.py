@@ -1,5 +1,6 @@
 """The HTTP API (docs/protocol.md, HTTP): create a battle, read its public state, its
-export and its charts, a battler link's QR code for the console; and ``/healthz``."""
+export and its charts, a battler link's QR code for the console, a host command from
+the crew's desk (``battles.cues``); and ``/healthz``."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from battles import charts, receipts
+from battles import charts, cues, receipts
 from battles.creation import create_battle
 from battles.i18n import language_of
 from battles.model import BattleDraft
@@ -53,6 +54,18 @@ async def get_battle(request: Request) -> Response:
     if battle is None:
         raise HTTPException(404, "no battle has that code")
     return JSONResponse(battle_view(battle, "screen"))  # what a screen gets: no log, no word list
+
+
+async def post_command(request: Request) -> Response:
+    """A host command as a host socket sends it, with the host's or co-host's token as a
+    bearer token; the answer is the socket's ``ack`` or ``error`` (docs/protocol.md, "Cues
+    from the crew's desk"). A body over max_message_bytes, a frame that closes a socket: 413."""
+    house = services(request)
+    body = await _read_limited(request, house.settings.max_message_bytes)
+    here = base_url(request, house.settings)
+    code, sender = request.path_params["code"].upper(), client_address(request.scope)
+    cue = await cues.answer(house, code, _bearer(request.headers), body, sender, here)
+    return Response(cue.frame, status_code=cue.status, media_type="application/json")
 
 
 async def get_export(request: Request) -> Response:
@@ -149,10 +162,10 @@ def _bearer(headers: Headers) -> str | None:
     return value[7:] if value.lower().startswith("bearer ") else None
 
 
-async def _read_limited(request: Request) -> bytes:
+async def _read_limited(request: Request, limit: int = MAX_REQUEST_BYTES) -> bytes:
     body = b""
     async for chunk in request.stream():
         body += chunk
-        if len(body) > MAX_REQUEST_BYTES:
-            raise HTTPException(413, f"the request is larger than {MAX_REQUEST_BYTES} bytes")
+        if len(body) > limit:
+            raise HTTPException(413, f"the request is larger than {limit} bytes")
     return body

@@ -16,7 +16,7 @@ from starlette.routing import Mount, Route
 from starlette.templating import Jinja2Templates
 from starlette.types import Receive, Scope, Send
 
-from battles import api, i18n, metrics, pages
+from battles import api, cues, i18n, metrics, pages
 from battles.assets import IMMUTABLE, REVALIDATE, Assets, asset_dir, catalogs, imported_modules, static_version
 from battles.errors import Unavailable
 from battles.gctuning import hold_many_sockets
@@ -49,6 +49,7 @@ ROUTES = [
     Route("/i18n/{version:str}.json", catalogs),
     Route("/api/battles", api.post_battle, methods=["POST"]),
     Route("/api/battles/{code:str}", api.get_battle),
+    Route("/api/battles/{code:str}/commands", api.post_command, methods=["POST"]),
     Route("/api/battles/{code:str}/export.{format:str}", api.get_export),
     Route("/api/battles/{code:str}/charts/{chart:str}.svg", api.get_chart),
     Route("/api/battles/{code:str}/votes/{vote:str}/receipts/{receipt:str}", api.get_receipt),
@@ -72,8 +73,11 @@ class Battles(Starlette):
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     hub: Hub = app.state.services.hub
     await hub.start()
+    osc = await cues.listen(app.state.services)  # only with osc_listen set
     hold_many_sockets()
     yield
+    if osc is not None:
+        osc.close()
     await hub.stop()
 
 
@@ -101,6 +105,7 @@ def create_app(settings: Settings | None = None) -> Battles:
         mints=limits("mints", settings.mints_per_minute, settings.mint_burst),
         creates=limits("creates", settings.creates_per_minute, settings.create_burst),
         lookups=limits("lookups", settings.lookup_failures_per_minute, settings.lookup_failure_burst),
+        cues=limits("cues", settings.message_rate * 60, settings.message_burst),
         origins=Origins([*settings.allowed_origins, *public_origin]),
         hosts=Hosts(own_hosts(settings.public_url, settings.allowed_origins)),
         joins=asyncio.Semaphore(settings.join_concurrency),

@@ -16,10 +16,11 @@ import os
 import secrets
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 from battles import announcements, anomalies, game, metrics, protocol, receipts
-from battles.commands import RevokeBattler, RevokeCohost
+from battles.commands import Command, RevokeBattler, RevokeCohost
 from battles.errors import Refused, Unavailable
 from battles.fanout import Connection
 from battles.i18n import refusal_text
@@ -193,12 +194,10 @@ class Hub:
             return await self._submit(connection, message, request_id)
         if isinstance(message, protocol.Moderate):
             return await self._moderate(connection, message, request_id)
-        assert envelope.seq is not None and connection.role in (*HOST_ROLES, "battler")
-        actor: Actor = "battler" if connection.role == "battler" else "host" if connection.role == "host" else "cohost"
-        outcome, announced = await self.runner.execute(
-            code, message, envelope.seq, actor, connection.revoked, connection.battler
+        assert envelope.seq is not None
+        battle, announced, reply = await self.command(
+            code, connection.role, message, envelope.seq, request_id, base_url, connection.revoked, connection.battler
         )
-        battle = outcome.battle
         if connection.seq == envelope.seq == battle.version - 1:
             # The console sees its own change with its ack, not a fan-out round trip
             # later; the announcement then finds this socket there already. (A socket
@@ -206,11 +205,26 @@ class Hub:
             # versions, end_battle closing the vote first, waits for the announcements,
             # so that it misses none of them.)
             connection.deliver(battle.version, update(announced, view_of(connection.role)))
+        return reply
+
+    async def command(
+        self, code: str, role: protocol.Role, message: Command, seq: protocol.Seq, request_id: str | None,
+        base_url: str, revoked: Callable[[Battle], bool], battler: str | None = None,
+    ) -> tuple[Battle, announcements.Committed, str]:  # fmt: skip
+        """A host command from a console's socket or a cue (``battles.cues``): run, logged as
+        its sender's and announced to every socket; the battle after it, the announcement,
+        the ``ack``. A cue's ``seq`` "current" is the version read here, committed at by
+        compare-and-set (docs/protocol.md, "Cues from the crew's desk")."""
+        assert role in (*HOST_ROLES, "battler")
+        decided_on = seq if isinstance(seq, int) else (await self.runner.load(code)).version  # "current"
+        actor: Actor = "battler" if role == "battler" else "host" if role == "host" else "cohost"
+        outcome, announced = await self.runner.execute(code, message, decided_on, actor, revoked, battler)
+        battle = outcome.battle
         if isinstance(message, (RevokeCohost, RevokeBattler)):
             # The new link goes to the host who asked, and to no log or update.
-            staff = staff_links(base_url, battle, await self._secrets(code), connection.role)
-            return protocol.ack(request_id, seq=battle.version, **staff)
-        return protocol.ack(request_id, seq=battle.version)
+            staff = staff_links(base_url, battle, await self._secrets(code), role)
+            return battle, announced, protocol.ack(request_id, seq=battle.version, **staff)
+        return battle, announced, protocol.ack(request_id, seq=battle.version)
 
     async def _react(self, connection: Connection, message: protocol.React, request_id: str | None) -> str | None:
         room = self.rooms[connection.code]

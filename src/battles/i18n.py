@@ -81,6 +81,9 @@ REASONS: dict[str, str] = {
     "battler_out": N_("Only a battler still in the battle may revise their vision."),
     "no_revision": N_("That vision has not been revised."),
     "revision_stood": N_("That version has stood in a round already: it stays on the record."),
+    # A cue from the crew's desk (battles.cues; docs/protocol.md, "Cues from the crew's desk").
+    "bad_token": N_("That token opens no console of this battle: send the host's or the co-host's."),
+    "not_a_cue": N_("A cue sends a host command; moderation and the rest stay at the console."),
     "internal": N_("Something went wrong on the server. Nothing was changed."),
 }
 

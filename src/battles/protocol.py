@@ -27,6 +27,10 @@ ROLES: tuple[Role, ...] = get_args(Role)
 # The roles that run the show: they see the event log, the host's notes and the live totals.
 HOST_ROLES: tuple[Role, ...] = ("host", "cohost")
 RequestId = Annotated[str, StringConstraints(max_length=64)]
+# A cue's ``seq`` may name no version (docs/protocol.md, "Cues from the crew's desk"): a
+# button sends a fixed body, so the server reads the version, and commits at it.
+CURRENT = "current"
+Seq = int | Literal["current"]
 Token = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
 
 
@@ -143,11 +147,13 @@ class Envelope(Data):
     """What every client message may carry besides its own fields."""
 
     id: RequestId | None = None
-    seq: int | None = Field(None, ge=0)
+    seq: Annotated[int, Field(ge=0)] | Literal["current"] | None = None
 
 
-def decode(raw: str | bytes, role: Role) -> tuple[Envelope, Any]:
+def decode(raw: str | bytes, role: Role, cue: bool = False) -> tuple[Envelope, Any]:
     """Parse one frame for a role, or raise ``Refused`` saying what is wrong with it.
+    ``cue``: a command from the crew's desk (``battles.cues``), whose ``seq`` may be
+    ``"current"``; a socket's never is.
 
     The envelope is read first, so that even a refusal can name the request's ``id``.
     Fields are validated strictly (docs/protocol.md, Envelope): ``"90"`` is not an
@@ -155,7 +161,7 @@ def decode(raw: str | bytes, role: Role) -> tuple[Envelope, Any]:
     """
     document = _document(raw)
     unicode = not (isinstance(raw, str) and _LONE_SURROGATE.search(raw)) or _unicode(document)
-    envelope = _envelope(document)
+    envelope = _envelope(document, cue)
     if not unicode:
         # JSON may escape half of a UTF-16 pair ("\ud800"); Python reads it into a str
         # that cannot be written as UTF-8, so a reply echoing it could not be sent
@@ -202,13 +208,14 @@ def _document(raw: str | bytes) -> dict[str, Any]:
     return document
 
 
-def _envelope(document: dict[str, Any]) -> Envelope:
+def _envelope(document: dict[str, Any], cue: bool = False) -> Envelope:
     """Take ``id`` and ``seq`` out of the document. A malformed one is dropped rather
     than failing the whole message, so that the error reply can still be read."""
     request = document.pop("id", None)
     seq = document.pop("seq", None)
     valid_id = isinstance(request, str) and len(request) <= 64 and _unicode(request)
-    valid_seq = type(seq) is int and 0 <= seq < 2**63  # strict: not a bool, a float or "3"
+    # strict: not a bool, a float or "3"
+    valid_seq = (type(seq) is int and 0 <= seq < 2**63) or (cue and seq == CURRENT)
     return Envelope(id=request if valid_id else None, seq=seq if valid_seq else None)
 
 

@@ -29,6 +29,9 @@ class Services:
     mints: AddressLimits
     creates: AddressLimits
     lookups: AddressLimits
+    # Cues from the crew's desk, over HTTP and OSC (battles.cues): a socket's budget of
+    # messages (message_rate, message_burst), per client address.
+    cues: AddressLimits
     # The checks at the edge that a websocket's handshake makes itself (battles.sockets),
     # and the joins let in at a time (``join_concurrency``).
     origins: Origins

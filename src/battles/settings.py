@@ -142,6 +142,16 @@ class Settings(BaseSettings):
         description="When set, POST /api/battles needs it as a bearer token; unset, anyone who can reach the server may create a battle.",
     )
     join_code_length: int = Field(6, ge=4, le=12, description="Characters in a new join code.")
+    # docs/protocol.md, "Cues from the crew's desk": off unless an address is named; every
+    # worker binds it with SO_REUSEPORT, and the kernel hands each datagram to one of them.
+    osc_listen: str | None = Field(
+        None,
+        pattern=r"^(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]+):[0-9]{1,5}$",
+        description=(
+            "host:port ([v6]:port) of a UDP listener for OSC cues from a theatre cue desk (QLab, ETC Eos); "
+            "unset, none is opened. Every message carries the host's or co-host's token."
+        ),
+    )
     log_level: str = Field("info", description="Log level: debug, info, warning, error.")
     # Abuse limits (battles.ratelimit; docs/security.md). Per-address limits count what
     # scope["client"] says; behind a reverse proxy that is the proxy, unless it is
