@@ -46,7 +46,7 @@ def test_serve_on_every_interface_prints_links_and_a_qr_code_that_phones_can_use
         assert address in [a.address for a in psutil.net_if_addrs()[interface]]
         assert psutil.net_if_stats()[interface].isup and not address.startswith("127.")
         links = dict(re.findall(r"^  (\w+) +(http\S+)$", output, re.MULTILINE))
-        assert set(links) == {"join", "host", "cohost", "screen", "results"}
+        assert set(links) == {"join", "host", "cohost", "screen", "overlay", "results"}
         assert all(urlsplit(link).netloc == f"{address}:{port}" for link in links.values())
         # Reachable at that address (the server listens on every interface).
         assert httpx.get(links["join"], timeout=10).status_code == 200
