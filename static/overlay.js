@@ -15,7 +15,7 @@ import { fragmentToken, page } from "./client/page.js";
 import { versionTag } from "./client/visions.js";
 import { Reveal } from "./screen/reveal.js";
 import { joinUrl, renderTally } from "./screen/views.js";
-import { density } from "./screen/wall.js";
+import { density, fitStage } from "./screen/wall.js";
 
 // The stream's own join page (docs/protocol.md, the remote audience), beside the hall's.
 const watchUrl = new URL(`/watch/${encodeURIComponent(page.code)}`, joinUrl).href;
@@ -23,6 +23,8 @@ const watchUrl = new URL(`/watch/${encodeURIComponent(page.code)}`, joinUrl).hre
 const token = fragmentToken();
 const problem = $("#overlay-problem");
 const lowerThird = $("#lower-third");
+const main = $("#lower-third-main");
+const fit = () => fitStage(main); // the screen's fit: zoomed out until the lower third holds it whole
 const clockBox = $("#lower-third-clock");
 const countdown = new Countdown($("#overlay-clock"));
 const live = new Live({ role: "screen", protocols: () => [PROTOCOL, `auth.${token}`] });
@@ -112,16 +114,18 @@ function render() {
   const round = currentRound(battle);
   const shown = round && LOWER_THIRDS[battle.phase] ? LOWER_THIRDS[battle.phase](battle, round) : null;
   lowerThird.hidden = !shown;
-  fill($("#lower-third-main"), shown ? shown.view : null);
+  fill(main, shown ? shown.view : null);
   clockBox.hidden = !(shown && shown.clock);
   $("#overlay-clock-caption").textContent = shown && shown.clock ? shown.clock : "";
   countdown.set(clockBox.hidden ? null : battle.timer);
   $("#lower-third-join").hidden = !(shown && shown.join);
   renderJoin(battle);
   renderTally(live);
+  fit();
 }
 
 for (const node of document.querySelectorAll("[data-join-url]")) node.textContent = joinUrl;
+window.addEventListener("resize", fit);
 for (const node of document.querySelectorAll("[data-watch-url]")) node.textContent = watchUrl;
 
 if (!token) {
@@ -129,7 +133,10 @@ if (!token) {
   setText(problem, "This overlay link is incomplete: open the full overlay link from the host console.");
 } else {
   live.on("state", render);
-  live.on("tally", () => renderTally(live));
+  live.on("tally", () => {
+    renderTally(live);
+    fit(); // the live bars' figures widen as the votes come in
+  });
   live.on("close", ({ opened }) => {
     if (!live.everOpened && !opened && live.attempts >= 3) {
       problem.hidden = false;

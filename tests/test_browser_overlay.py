@@ -14,11 +14,13 @@ from playwright.sync_api import Page, expect
 from tests.browser import Stage, leftover_texts
 from tests.servers import Server
 from tests.test_browser import (  # the browser and its stage, and the shared steps of the show
+    CLIPPED,
     MODULES_ASKED,
     battle,
     browser,  # noqa: F401 (a fixture)
     da,
     host_socket,
+    longest,
     phase_is,
     stage,  # noqa: F401 (a fixture)
     vote,
@@ -184,6 +186,45 @@ def test_the_overlay_follows_a_turn_a_vote_the_reveal_and_the_final_on_a_see_thr
         expect(lower.locator(".lt-vision")).to_have_text("The vision of Ada")
         composite(stage, overlay, "final")
         assert backgrounds(overlay) == [TRANSPARENT, TRANSPARENT]
+
+
+def whole(overlay: Page, name: str) -> None:
+    """The lower third whole on the 1080-line picture, nothing in it cut off; a picture to look at."""
+    box = lower_third_box(overlay)
+    assert box["y"] >= 0 and box["y"] + box["height"] <= 1080, box
+    assert overlay.evaluate(CLIPPED) == [], name
+    assert overlay.locator("#lower-third").evaluate("(el) => el.scrollHeight <= el.clientHeight + 1"), name
+
+
+def test_ten_battlers_with_the_longest_names_fit_the_lower_third(server: Server, stage: Stage) -> None:  # noqa: F811
+    battlers = [
+        {
+            "name": longest(f"Bartholomew-Christiansen {n}", 60),
+            "vision": longest(f"A harbour town {n} that floats", 140),
+        }
+        for n in range(10)
+    ]
+    created = server.create_battle(title="Aarhus 2079", language="en", battlers=battlers, rules={"live_totals": True})
+    overlay = stage.page("projector", created["links"]["overlay"], name="overlay")
+    phase_is(overlay, "Lobby")
+    with host_socket(server, created) as host:
+        host("start_round")
+        host("next")
+        phase_is(overlay, "Presentation")
+        whole(overlay, "turn")
+        composite(stage, overlay, "turn-longest")
+        for _ in battlers:
+            host("next")
+        host("open_vote")
+        phase_is(overlay, "Vote")
+        expect(overlay.locator("#vote-bars .bar-row")).to_have_count(10)
+        whole(overlay, "vote")
+        composite(stage, overlay, "vote-longest")
+        host("close_vote")
+        host("reveal_results")  # no ballots: all ten tie, the longest proposal a reveal has
+        expect(overlay.locator(".reveal")).to_have_class(re.compile(r"\bis-decided\b"), timeout=15_000)
+        whole(overlay, "reveal")
+        composite(stage, overlay, "reveal-longest")
 
 
 def test_the_console_hands_out_the_overlay_link_and_one_without_its_token_says_so(
