@@ -116,7 +116,9 @@ function render() {
   lowerThird.hidden = !shown;
   fill(main, shown ? shown.view : null);
   clockBox.hidden = !(shown && shown.clock);
-  $("#overlay-clock-caption").textContent = shown && shown.clock ? shown.clock : "";
+  // A paused clock says so over the figures, as the screen's does (screen/clock.js).
+  const paused = Boolean(battle.timer && (battle.timer.deadline_ms === null || battle.timer.deadline_ms === undefined));
+  $("#overlay-clock-caption").textContent = shown && shown.clock ? (paused ? t("Paused") : shown.clock) : "";
   countdown.set(clockBox.hidden ? null : battle.timer);
   $("#lower-third-join").hidden = !(shown && shown.join);
   renderJoin(battle);

@@ -121,6 +121,10 @@ def test_the_overlay_follows_a_turn_a_vote_the_reveal_and_the_final_on_a_see_thr
         expect(overlay.locator("#overlay-clock-caption")).to_have_text("Time left")
         expect(overlay.locator("#overlay-clock")).to_have_text(re.compile(r"^1:(2\d|30)$"))  # 90 s turns
         expect(overlay.locator("#lower-third-join")).to_be_hidden()
+        host("pause_timer")
+        expect(overlay.locator("#overlay-clock-caption")).to_have_text("Paused")
+        host("resume_timer")
+        expect(overlay.locator("#overlay-clock-caption")).to_have_text("Time left")
         # A lower third, on a page otherwise see-through: opaque where it is, nothing above it.
         box = lower_third_box(overlay)
         assert box["y"] >= 1080 / 2 and box["y"] + box["height"] <= 1080 and box["width"] > 1500
@@ -163,6 +167,9 @@ def test_the_overlay_follows_a_turn_a_vote_the_reveal_and_the_final_on_a_see_thr
         expect(overlay.locator("#vote-count")).to_have_text("2 ballots in")
         expect(bars.filter(has_text="Bo").locator(".bar-figures")).to_have_text("1 vote · 50 %")
         composite(stage, overlay, "vote")
+        expect(danish.locator("#vote-count")).to_have_text(da("{n} ballots in", n=2))
+        assert leftover_texts(danish, "da") == []
+        composite(stage, danish, "vote-da")
         vote(phones[1], "Ada")  # a change of mind: Ada wins
         expect(bars.filter(has_text="Ada").locator(".bar-figures")).to_have_text("2 votes · 100 %")
 
