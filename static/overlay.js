@@ -11,14 +11,11 @@ import { Countdown } from "./client/clock.js";
 import { $, fill, h, setText } from "./client/dom.js";
 import { onLanguageChange, t } from "./client/i18n.js";
 import { Live, PROTOCOL } from "./client/live.js";
-import { fragmentToken, page } from "./client/page.js";
+import { fragmentToken } from "./client/page.js";
 import { versionTag } from "./client/visions.js";
 import { Reveal } from "./screen/reveal.js";
-import { joinUrl, renderTally } from "./screen/views.js";
+import { renderTally } from "./screen/views.js";
 import { density, fitStage } from "./screen/wall.js";
-
-// The stream's own join page (docs/protocol.md, the remote audience), beside the hall's.
-const watchUrl = new URL(`/watch/${encodeURIComponent(page.code)}`, joinUrl).href;
 
 const token = fragmentToken();
 const problem = $("#overlay-problem");
@@ -126,9 +123,7 @@ function render() {
   fit();
 }
 
-for (const node of document.querySelectorAll("[data-join-url]")) node.textContent = joinUrl;
 window.addEventListener("resize", fit);
-for (const node of document.querySelectorAll("[data-watch-url]")) node.textContent = watchUrl;
 
 if (!token) {
   problem.hidden = false;

@@ -155,7 +155,7 @@ def test_the_overlay_follows_a_turn_a_vote_the_reveal_and_the_final_on_a_see_thr
         expect(overlay.locator("#overlay-clock-caption")).to_have_text("Time left to vote")
         join = overlay.locator("#lower-third-join")
         expect(join).to_be_visible()
-        expect(join.locator("[data-join-url]")).to_have_text(f"{server.url}/join/{code}")
+        expect(overlay.locator("#lower-third-hall .join-url")).to_have_text(f"{server.url}/join/{code}")
         expect(join.locator(".code-inline")).to_have_text(code)
         expect(overlay.locator("#lower-third-watch")).to_be_hidden()  # no remote audience in this battle
         bars = overlay.locator("#vote-bars .bar-row")
