@@ -103,6 +103,7 @@ const LINKS = [
   ["host", "Host console (secret)"],
   ["cohost", "Co-host console (secret)"],
   ["screen", "Screen (secret, read-only)"],
+  ["overlay", "Stream overlay (secret, read-only)"],
   ["join", "Audience join link (public)"],
   ["results", "Results after the show (secret)"],
 ];

@@ -102,9 +102,43 @@ def test_the_results_link_does_not_carry_the_host_token_nor_open_the_console(app
     assert response.status_code == 401
 
 
+async def test_the_stream_overlay_is_the_screen_s_link_on_its_own_page(app: InProcess) -> None:
+    # docs/operations.md, "A stream overlay in OBS": the screen's token, its socket, a page of its own.
+    created = app.create_battle(title="T", battlers=BATTLERS)
+    code = created["code"]
+    assert created["links"]["overlay"] == f"{app.url}/overlay/{code}#{created['screen_token']}"
+    page = app.get(f"/overlay/{code}")
+    assert page.status_code == 200
+    scripts = re.findall(r'<script type="module" src="/static/[0-9a-f]{12}/([\w/]+\.js)"', page.text)
+    assert scripts == ["overlay.js"]
+    for sheet in ("screen/reveal.css", "overlay.css"):
+        assert re.search(rf'href="/static/[0-9a-f]{{12}}/{sheet}"', page.text), sheet
+    assert "data-sync-cue-mount" in page.text  # where the sync cue is drawn (docs/protocol.md, sync_cue)
+    assert app.get("/overlay/NOSUCH").status_code == 404
+    # Where to vote, as the server's links have it: the stream's viewers cannot open the address
+    # the mixer's browser used.
+    assert f'<strong class="join-url">{app.url}/join/{code}</strong>' in page.text
+    assert f'<strong class="join-url">{app.url}/watch/{code}</strong>' in page.text
+    # The console's links carry it beside the screen's; a co-host's too (it runs the show).
+    for role, token in (("host", created["host_token"]), ("cohost", created["cohost_token"])):
+        console = await app.connect(role, code, token)
+        assert console.snapshot["links"]["overlay"] == created["links"]["overlay"]
+        await console.close()
+
+
+def test_the_stream_overlay_names_the_public_url_where_to_vote(tmp_path: Path) -> None:
+    # The mixer's browser on the server's own machine, the phones on the public address.
+    local = {"host": "127.0.0.1:8000"}
+    with InProcess(f"sqlite:///{tmp_path / 'battles.sqlite3'}", public_url="https://battles.example.org/") as app:
+        code = app.post("/api/battles", json={"title": "T", "battlers": BATTLERS}, headers=local).json()["code"]
+        page = app.get(f"/overlay/{code}", headers=local).text
+    assert f">https://battles.example.org/join/{code}<" in page
+    assert f">https://battles.example.org/watch/{code}<" in page
+
+
 def test_markup_in_names_comes_back_as_text_on_every_page(app: InProcess) -> None:
     created = app.create_battle(title=f"Title {MARKUP}", battlers=BATTLERS)
-    for page in ("join", "screen", "host", "results"):
+    for page in ("join", "screen", "overlay", "host", "results"):
         response = app.get(f"/{page}/{created['code']}")
         assert response.status_code == 200
         assert MARKUP not in response.text

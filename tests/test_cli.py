@@ -46,7 +46,7 @@ def test_serve_on_every_interface_prints_links_and_a_qr_code_that_phones_can_use
         assert address in [a.address for a in psutil.net_if_addrs()[interface]]
         assert psutil.net_if_stats()[interface].isup and not address.startswith("127.")
         links = dict(re.findall(r"^  (\w+) +(http\S+)$", output, re.MULTILINE))
-        assert set(links) == {"join", "host", "cohost", "screen", "results"}
+        assert set(links) == {"join", "host", "cohost", "screen", "overlay", "results"}
         # Each battler's own link, with the battler's name (the demo has four).
         battlers = re.findall(r"^  (b\d+) +(http\S+)  \((.+)\)$", output, re.MULTILINE)
         assert [battler for battler, _, _ in battlers] == ["b1", "b2", "b3", "b4"], output

@@ -39,6 +39,9 @@ ROUTES = [
     Route("/metrics", metrics.metrics_page),
     Route("/join/{code:str}", functools.partial(pages.battle_page, "audience.html")),
     Route("/screen/{code:str}", functools.partial(pages.battle_page, "screen.html")),
+    # The screen for a video mixer (docs/operations.md, "A stream overlay in OBS"): the screen's
+    # token and socket, a transparent page with a lower third.
+    Route("/overlay/{code:str}", functools.partial(pages.battle_page, "overlay.html")),
     Route("/host/{code:str}", functools.partial(pages.battle_page, "host.html")),
     Route("/results/{code:str}", functools.partial(pages.battle_page, "results.html")),
     Route("/battler/{code:str}", functools.partial(pages.battle_page, "battler.html")),

@@ -15,7 +15,8 @@ from battles.admission import STORE_AWAY
 from battles.anomalies import page_mark
 from battles.i18n import language_of
 from battles.model import Language
-from battles.services import services
+from battles.services import base_url, services
+from battles.views import links
 
 
 def page(
@@ -49,7 +50,17 @@ async def battle_page(template: str, request: Request) -> Response:
     # The join page hands its socket a mark: a socket without one never loaded the page
     # (docs/security.md, "Anomaly flags").
     mark = page_mark(await services(request).store.signing_key(), code) if template == "audience.html" else ""
-    return page(request, template, language_of(request, battle.language), code=code, title=battle.title, mark=mark)
+    # The stream overlay writes where to vote as phones get it (``public_url``), not the address
+    # the mixer's browser opened it at (docs/operations.md, "A stream overlay in OBS").
+    join, watch = overlay_links(request, code) if template == "overlay.html" else ("", "")
+    language = language_of(request, battle.language)
+    return page(request, template, language, code=code, title=battle.title, mark=mark, join_url=join, watch_url=watch)
+
+
+def overlay_links(request: Request, code: str) -> tuple[str, str]:
+    """The hall's join link, and the stream's (the remote audience's page, docs/protocol.md)."""
+    join = links(base_url(request, services(request).settings), code)["join"]
+    return join, join.removesuffix(f"/join/{code}") + f"/watch/{code}"
 
 
 async def index(request: Request) -> Response:

@@ -151,6 +151,7 @@ def links(base_url: str, code: str, tokens: Secrets | None = None) -> dict[str, 
             "host": f"{base}/host/{code}#{tokens.host}",
             "cohost": f"{base}/host/{code}#{tokens.cohost}",
             "screen": f"{base}/screen/{code}#{tokens.screen}",
+            "overlay": f"{base}/overlay/{code}#{tokens.screen}",  # the screen's token: the same view
             "results": f"{base}/results/{code}#{results_token(tokens)}",
         }
     return result

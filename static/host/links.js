@@ -8,6 +8,7 @@ import { ask, linkField } from "../console.js";
 
 const LINKS = [
   ["screen", "Screen (secret, read-only)"],
+  ["overlay", "Stream overlay (secret, read-only)"],
   ["cohost", "Co-host console (secret)"],
   ["join", "Audience join link (public)"],
   ["host", "Host console (secret)"],
@@ -28,7 +29,7 @@ export class LinksPanel {
     this.shownKey = key;
     fill(
       $("#host-links"),
-      LINKS.filter(([name]) => links[name]).map(([name, text]) => linkField(t(text), links[name], { open: name === "screen" || name === "join" })),
+      LINKS.filter(([name]) => links[name]).map(([name, text]) => linkField(t(text), links[name], { open: ["screen", "overlay", "join"].includes(name) })),
       // Only the host may revoke (docs/protocol.md, revoke_cohost); a co-host has no host link.
       links.cohost && links.host
         ? h("button", { id: "btn-revoke", type: "button", class: "btn btn-small btn-danger-quiet", onclick: () => this.revokeCohost() }, t("Revoke the co-host link…"))
