@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from battles import commands as c
@@ -35,6 +35,7 @@ from battles.model import (
     Stance,
     Submission,
     SubmissionKind,
+    SyncCue,
     Timer,
     Turn,
     VisionVersion,
@@ -107,6 +108,9 @@ class Context:
     transitions: persuasion.Transitions | None = None
     # For a command from a battler's own link (actor "battler"): whose link it is.
     battler: str | None = None
+    # For reveal_results and end_battle with the remote link on: the delay each remote
+    # device keeps (None: it has none of its own), never a device (``remote_wait_ms``).
+    remote_delays: tuple[int | None, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -118,10 +122,16 @@ class Needs:
     tally: str | None = None  # the closed vote whose frozen totals it counts
     engagement: int | None = None  # the round whose reaction counts it keeps
     transitions: tuple[str, str] | None = None  # the opening and the closing poll it pairs
+    remote_delays: bool = False  # the remote devices' delays, for the reveal's wait
 
 
 def needs(battle: Battle, command: c.Command) -> Needs:
     """What ``command`` needs to know (see ``Context``) before it is applied to ``battle``."""
+    counts = isinstance(command, (c.RevealResults, c.EndBattle))
+    return replace(_needs_of_the_store(battle, command), remote_delays=battle.rules.remote and counts)
+
+
+def _needs_of_the_store(battle: Battle, command: c.Command) -> Needs:
     shown = command.submission if isinstance(command, c.ShowSubmission) else None
     if battle.poll is not None and isinstance(command, (c.RevealResults, c.EndBattle)):
         return Needs(shown, tally=battle.poll.id, transitions=_stance_pair(battle, battle.poll))
@@ -158,6 +168,38 @@ class BallotGate:
     open: bool
     deadline_ms: int  # 0 while the vote's timer is paused: no deadline
     choices: tuple[str, ...]
+    opened_ms: int
+    # When the hall's vote closed, while remote windows may still take ballots (closed,
+    # neither revealed, voided nor ended); else 0.
+    closed_ms: int
+
+
+def window_refusal(gate: BallotGate, delay_ms: int, now_ms: int) -> str | None:
+    """Why a ballot at ``now_ms`` is outside its device's vote window, or None when it is
+    inside (docs/protocol.md, "Vote windows"). The hall's window (``delay_ms`` 0) is the
+    vote open and before its deadline; a remote device's is the hall's shifted by its
+    delay: from ``opened_ms + delay`` to the hall's close (its deadline, or the close on
+    the record) ``+ delay``. The Redis store's Lua does the same (redis._CAST_BALLOT)."""
+    if delay_ms <= 0:
+        shut = not gate.open or (gate.deadline_ms and now_ms >= gate.deadline_ms)
+        return "vote_closed" if shut else None
+    if not gate.open and not gate.closed_ms:
+        return "vote_closed"
+    if now_ms < gate.opened_ms + delay_ms:
+        return "vote_not_open"
+    close_ms = gate.deadline_ms if gate.open else gate.closed_ms  # a deadline of 0: paused, no close yet
+    return "vote_closed" if close_ms and now_ms >= close_ms + delay_ms else None
+
+
+def remote_wait_ms(battle: Battle, delays: tuple[int | None, ...], now_ms: int) -> int:
+    """How long a closed vote's remote windows still run (docs/protocol.md, "Vote
+    windows"): until its close plus the longest delay a remote device has, or would have
+    by default; 0 when none runs. ``delays``: each remote device's own (None: none)."""
+    gate = ballot_gate(battle)
+    longest = max(battle.rules.remote_delay_ms(own) for own in (None, *delays))
+    if gate is None or not gate.closed_ms or not longest:
+        return 0  # no remote window runs past the hall's close (and no clock is compared)
+    return max(0, gate.closed_ms + longest - now_ms)
 
 
 def create(code: str, draft: BattleDraft, now_ms: int) -> Battle:
@@ -223,7 +265,9 @@ def ballot_gate(battle: Battle) -> BallotGate | None:
         return None
     is_open = battle.open_vote is vote
     deadline = battle.timer.deadline_ms if is_open and battle.timer else None
-    return BallotGate(vote.id, is_open, deadline or 0, tuple(vote.choices))
+    closing = vote.status == "closed" and battle.phase in ("vote", "stance")
+    closed_ms = (vote.closed_ms or 0) if closing else 0
+    return BallotGate(vote.id, is_open, deadline or 0, tuple(vote.choices), vote.opened_ms, closed_ms)
 
 
 def engagement_score(counts: dict[str, int]) -> int:
@@ -599,6 +643,7 @@ def _reveal_results(b: Battle, cmd: c.RevealResults, ctx: Context) -> Details:
     vote = poll if poll is not None else _current_round(b).vote
     if vote is None or vote.status != "closed":
         raise Refused("vote_not_closed")
+    _remote_windows_over(b, ctx)
     totals = _count(vote, ctx, "reveal_results")
     vote.status = "revealed"
     minds = _minds(b, vote, ctx)
@@ -630,6 +675,14 @@ def _reveal_results(b: Battle, cmd: c.RevealResults, ctx: Context) -> Details:
     proposal = rnd.proposal.model_dump()
     details = {"vote_id": vote.id, "totals": totals, "ballots": ctx.ballots, "digest": ctx.digest, "proposal": proposal}
     return details | ({"minds": minds} if vote.stance else {})
+
+
+def _remote_windows_over(b: Battle, ctx: Context) -> None:
+    """docs/protocol.md, "Vote windows": a closed vote is counted once no remote device
+    may still vote in it, so that every ballot its window took is in the count."""
+    wait_ms = remote_wait_ms(b, ctx.remote_delays, ctx.now_ms)
+    if wait_ms:
+        raise Refused("remote_wait", wait_ms=wait_ms, seconds=-(-wait_ms // 1000))
 
 
 def _count(vote: Vote, ctx: Context, command: str) -> dict[str, int]:
@@ -875,6 +928,7 @@ def _edit_battle(b: Battle, cmd: c.EditBattle, ctx: Context) -> Details:
 def _end_battle(b: Battle, cmd: c.EndBattle, ctx: Context) -> Details:
     if b.phase == "finished":
         raise Refused("wrong_phase", phase=b.phase)
+    _remote_windows_over(b, ctx)
     early = b.phase != "final"
     details: dict[str, Any] = {}
     vote = b.poll or (b.round.vote if b.round else None)
@@ -902,6 +956,17 @@ def _set_audience_rules(b: Battle, cmd: c.SetAudienceRules, ctx: Context) -> Det
         # The list itself is in the rules (and the export); the log says how long it became.
         changes["banned_words"] = len(b.rules.banned_words)
     return {"changes": changes}
+
+
+def _sync_cue(b: Battle, cmd: c.SyncCue, ctx: Context) -> Details:
+    """docs/protocol.md, "The remote audience": the screen shows the cue's number, and a
+    remote phone's viewer taps when their stream shows it."""
+    if not b.rules.remote:
+        raise Refused("remote_off")
+    if b.phase == "finished":
+        raise Refused("wrong_phase", phase=b.phase)
+    b.sync_cue = SyncCue(n=b.sync_cue.n + 1 if b.sync_cue else 1, at_ms=ctx.now_ms)
+    return {"n": b.sync_cue.n}
 
 
 def _revoke_cohost(b: Battle, cmd: c.RevokeCohost, ctx: Context) -> Details:
@@ -943,4 +1008,5 @@ _HANDLERS: dict[type, Callable[[Battle, Any, Context], Details]] = {
     c.ReviseVision: _revise_vision,
     c.UndoRevision: _undo_revision,
     c.RevokeBattler: _revoke_battler,
+    c.SyncCue: _sync_cue,
 }

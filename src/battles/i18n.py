@@ -81,6 +81,10 @@ REASONS: dict[str, str] = {
     "battler_out": N_("Only a battler still in the battle may revise their vision."),
     "no_revision": N_("That vision has not been revised."),
     "revision_stood": N_("That version has stood in a round already: it stays on the record."),
+    "remote_off": N_("The remote audience is switched off in this battle."),
+    "not_remote": N_("Only a phone of the stream's audience has a stream delay."),
+    "delay_locked": N_("Your delay can change again once the vote is counted."),
+    "remote_wait": N_("The stream's viewers can still vote for {seconds} s: reveal then."),
     "internal": N_("Something went wrong on the server. Nothing was changed."),
 }
 

@@ -71,6 +71,15 @@ Nickname = Annotated[
 MAX_BANNED_WORDS = 500
 
 
+def window_delay(own_ms: int | None, default_ms: int, max_ms: int) -> int:
+    """The delay a remote device's vote window is shifted by (docs/protocol.md, "Vote
+    windows"): its own, else the battle's default; 0, the hall's window, when that is
+    over the maximum (0 while the remote link is off). The stores decide by it, the
+    Redis store in its Lua (redis._CAST_BALLOT)."""
+    delay_ms = default_ms if own_ms is None else own_ms
+    return delay_ms if delay_ms <= max_ms else 0
+
+
 class Data(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=False)
 
@@ -100,6 +109,21 @@ class Rules(Data):
     # ``gain`` rule the final's vote is the closing poll, and the largest gain wins.
     stance_polls: bool = False
     winner: WinnerRule = "final_vote"
+    # docs/rules.md, "A remote audience": the remote join link (/watch/CODE), the stream
+    # delay a remote phone has until it measures its own, and the longest delay a remote
+    # vote window is shifted by (a device over it gets the hall's window).
+    remote: bool = False
+    remote_delay_seconds: int = Field(0, ge=0, le=120)
+    max_delay_seconds: int = Field(60, ge=0, le=120)
+
+    @property
+    def max_delay_ms(self) -> int:
+        """The longest delay a remote window is shifted by; 0 while the remote link is off."""
+        return self.max_delay_seconds * 1000 if self.remote else 0
+
+    def remote_delay_ms(self, own_ms: int | None) -> int:
+        """The delay a remote device's vote window is shifted by (``window_delay``)."""
+        return window_delay(own_ms, self.remote_delay_seconds * 1000, self.max_delay_ms)
 
     @property
     def takes_stances(self) -> bool:
@@ -363,6 +387,14 @@ class Round(Data):
         return None
 
 
+class SyncCue(Data):
+    """The sync cue on the screen (docs/protocol.md, "The remote audience"): its number,
+    counting from 1 in the battle, and when it went up on the server's clock."""
+
+    n: int
+    at_ms: int
+
+
 class LogEntry(Data):
     at_ms: int
     actor: Actor
@@ -412,6 +444,8 @@ class Battle(Data):
     # opening and the closing poll, kept when the closing one is revealed.
     stances: list[Vote] = Field(default_factory=list)
     minds: Persuasion | None = None
+    # The newest sync cue (sync_cue): remote phones measure their stream delay from it.
+    sync_cue: SyncCue | None = None
     log: list[LogEntry] = Field(default_factory=list)
 
     @property

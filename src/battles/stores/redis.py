@@ -5,7 +5,9 @@ keeps a battle on one slot and a Lua script may touch all of its keys at once:
 
     battle:{CODE}                    hash: state, version, host/screen/cohost tokens,
                                      the ballot gate (vote_id, vote_open,
-                                     vote_deadline_ms, vote_choices) and next_deadline_ms
+                                     vote_deadline_ms, vote_choices, vote_opened_ms,
+                                     vote_closed_ms, remote_default_ms, remote_max_ms)
+                                     and next_deadline_ms
     battle:{CODE}:ballots:VOTE       hash: device -> choice
     battle:{CODE}:seen:VOTE          set: device|ballot_id, every ballot id already counted
     battle:{CODE}:sent:VOTE          hash: device -> how many ballot ids it has in seen
@@ -28,6 +30,8 @@ keeps a battle on one slot and a Lua script may touch all of its keys at once:
     battle:{CODE}:joined             sorted set: device -> when it first joined (ms)
     battle:{CODE}:joined-from        hash: device -> the address it first joined from
     battle:{CODE}:marks:VOTE         hash: a ballot mark (battles.anomalies) -> count
+    battle:{CODE}:remote             hash: remote device -> the delay it keeps in ms
+                                     ("": none of its own)
     battle:{CODE}:updates            the pub/sub channel of the battle
 
 and global keys:
@@ -200,19 +204,32 @@ redis.call('PUBLISH', ARGV[{_ROW + 1}], ARGV[{_ROW + 2}])
 return 1
 """
 
-# KEYS: battle, ballots, seen, totals, sent. ARGV: vote_id, device, choice, ballot_id,
-# now_ms, the most ballot ids one device may have (game.MAX_BALLOTS_PER_DEVICE).
-# Returns {status, choice} or {'refused', reason}.
+# KEYS: battle, ballots, seen, totals, sent, remote. ARGV: vote_id, device, choice,
+# ballot_id, now_ms, the most ballot ids one device may have (game.MAX_BALLOTS_PER_DEVICE),
+# '1' for a remote device. Returns {status, choice} or {'refused', reason}.
+# The window is model.window_delay and game.window_refusal, as the embedded store runs them.
 _CAST_BALLOT = """
 -- A resent ballot that was already recorded is acknowledged again, even after the close.
 if redis.call('SISMEMBER', KEYS[3], ARGV[2] .. '|' .. ARGV[4]) == 1 then
   return {'duplicate', redis.call('HGET', KEYS[2], ARGV[2])}
 end
-local gate = redis.call('HMGET', KEYS[1], 'vote_id', 'vote_open', 'vote_deadline_ms', 'vote_choices')
+local gate = redis.call('HMGET', KEYS[1], 'vote_id', 'vote_open', 'vote_deadline_ms', 'vote_choices',
+  'vote_opened_ms', 'vote_closed_ms', 'remote_default_ms', 'remote_max_ms')
 if not gate[1] or gate[1] == '' or gate[1] ~= ARGV[1] then return {'refused', 'wrong_vote'} end
-local deadline = tonumber(gate[3])
-if gate[2] ~= '1' or (deadline ~= 0 and tonumber(ARGV[5]) >= deadline) then
-  return {'refused', 'vote_closed'}
+local now, deadline = tonumber(ARGV[5]), tonumber(gate[3])
+local delay = 0
+if ARGV[7] == '1' then
+  delay = tonumber(redis.call('HGET', KEYS[6], ARGV[2]) or '') or tonumber(gate[7] or '0')
+  if delay > tonumber(gate[8] or '0') then delay = 0 end
+end
+if delay <= 0 then
+  if gate[2] ~= '1' or (deadline ~= 0 and now >= deadline) then return {'refused', 'vote_closed'} end
+else
+  local close = deadline
+  if gate[2] ~= '1' then close = tonumber(gate[6] or '0') end
+  if gate[2] ~= '1' and close == 0 then return {'refused', 'vote_closed'} end
+  if now < tonumber(gate[5] or '0') + delay then return {'refused', 'vote_not_open'} end
+  if close ~= 0 and now >= close + delay then return {'refused', 'vote_closed'} end
 end
 local valid = false
 for _, choice in ipairs(cjson.decode(gate[4])) do
@@ -233,6 +250,16 @@ if previous then
   return {'changed', ARGV[3]}
 end
 return {'counted', ARGV[3]}
+"""
+
+# KEYS: battle, remote. ARGV: device, delay_ms. Ballots.set_delay: {'held', ms} or {'refused', reason}.
+_SET_DELAY = """
+local gate = redis.call('HMGET', KEYS[1], 'version', 'vote_closed_ms', 'remote_max_ms')
+if not gate[1] then return {'refused', 'no_battle'} end
+if tonumber(gate[2] or '0') ~= 0 then return {'refused', 'delay_locked'} end
+local held = math.min(tonumber(ARGV[2]), tonumber(gate[3] or '0'))
+redis.call('HSET', KEYS[2], ARGV[1], held)
+return {'held', held}
 """
 
 # How long a cool-down key outlives the cool-down, on Redis's clock: the processes' clocks
@@ -724,6 +751,10 @@ class _Keys:
         return f"{self.battle}:marks:{vote_id}"
 
     @property
+    def remote(self) -> str:
+        return f"{self.battle}:remote"
+
+    @property
     def joined(self) -> str:
         return f"{self.battle}:joined"
 
@@ -813,6 +844,7 @@ class _RedisConnection(Processes, Limits):
         self._create = self._redis.register_script(_CREATE)
         self._commit = self._redis.register_script(_COMMIT)
         self._cast_ballot = self._redis.register_script(_CAST_BALLOT)
+        self._set_delay = self._redis.register_script(_SET_DELAY)
         self._tally = self._redis.register_script(_TALLY)
         self._transitions = self._redis.register_script(_TRANSITIONS)
         self._first_seen = self._redis.register_script(_FIRST_SEEN)
@@ -828,6 +860,7 @@ class _RedisConnection(Processes, Limits):
                 script.sha: source
                 for script, source in (
                     (self._cast_ballot, _CAST_BALLOT),
+                    (self._set_delay, _SET_DELAY),
                     (self._tally, _TALLY),
                     (self._transitions, _TRANSITIONS),
                     (self._first_seen, _FIRST_SEEN),
@@ -1053,16 +1086,17 @@ class _RedisBallots(_RedisConnection, Ballots):
 
     @_reachable
     async def cast_ballot(
-        self, code: str, vote_id: str, device: str, choice: str, ballot_id: str, now_ms: int
+        self, code: str, vote_id: str, device: str, choice: str, ballot_id: str, now_ms: int, remote: bool = False
     ) -> BallotReceipt:
         keys = _Keys(code)
         # EVALSHA in the batch, not through AsyncScript.__call__: that checks its client
         # against redis-py's Pipeline, a typing.Protocol subclass, and the isinstance
         # walks hundreds of command names: an eighth of a busy worker's time.
         reply = await self._batch.run(
-            "EVALSHA", self._cast_ballot.sha, 5,
+            "EVALSHA", self._cast_ballot.sha, 6,
             keys.battle, keys.ballots(vote_id), keys.seen(vote_id), keys.totals(vote_id), keys.sent(vote_id),
-            vote_id, device, choice, ballot_id, now_ms, game.MAX_BALLOTS_PER_DEVICE,
+            keys.remote,
+            vote_id, device, choice, ballot_id, now_ms, game.MAX_BALLOTS_PER_DEVICE, "1" if remote else "0",
             confirm=True,
         )  # fmt: skip
         outcome, *rest = (_text(part) for part in reply)
@@ -1071,6 +1105,28 @@ class _RedisBallots(_RedisConnection, Ballots):
         if outcome not in _RECEIPT_STATUSES or not rest:
             raise Fault(f"cast_ballot script answered {reply!r}")
         return BallotReceipt(outcome, rest[0])
+
+    @_reachable
+    async def watch(self, code: str, device: str) -> int | None:
+        remote = _Keys(code).remote
+        await self._batch.run("HSETNX", remote, device, "")
+        delay = await self._batch.run("HGET", remote, device)
+        return int(delay) if delay else None
+
+    @_reachable
+    async def set_delay(self, code: str, device: str, delay_ms: int) -> int:
+        keys = _Keys(code)
+        outcome, held = await self._batch.run(
+            "EVALSHA", self._set_delay.sha, 2, keys.battle, keys.remote, device, delay_ms, confirm=True
+        )
+        if _text(outcome) == "refused":
+            raise Refused(_text(held))
+        return int(held)
+
+    @_reachable
+    async def remote_delays(self, code: str) -> tuple[int | None, ...]:
+        delays = {_text(delay) for delay in await self._batch.run("HVALS", _Keys(code).remote)}
+        return tuple(sorted((int(delay) for delay in delays if delay), key=int)) + ((None,) if "" in delays else ())
 
     @_reachable
     async def ballot_of(self, code: str, vote_id: str, device: str) -> str | None:
