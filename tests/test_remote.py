@@ -251,3 +251,21 @@ async def test_a_store_file_of_the_schema_before_the_remote_audience_opens_and_t
     finally:
         await store.close()
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 2
+
+
+def test_the_watch_page_and_its_qr_code_exist_only_while_the_remote_link_is_on(app: InProcess) -> None:
+    hall_only = app.create_battle(title="Hall only", battlers=FOUR)["code"]
+    streamed = app.create_battle(title="Streamed", battlers=FOUR, rules={"remote": True})["code"]
+    page = app.get(f"/watch/{streamed}")
+    assert page.status_code == 200
+    assert 'id="stream-box"' in page.text
+    assert 'id="stream-box"' not in app.get(f"/join/{streamed}").text
+    off = app.get(f"/watch/{hall_only}")
+    assert off.status_code == 404
+    assert "This battle takes no votes from its stream" in off.text
+    assert app.get("/watch/ZZZZZZ").status_code == 404
+    qr = app.get(f"/qr/{streamed}/watch.svg")
+    assert (qr.status_code, qr.headers["content-type"]) == (200, "image/svg+xml")
+    assert qr.content != app.get(f"/qr/{streamed}.svg").content
+    assert app.get(f"/qr/{hall_only}/watch.svg").status_code == 404
+    assert app.get("/qr/ZZZZZZ/watch.svg").status_code == 404

@@ -39,7 +39,7 @@ def page(
     )
 
 
-async def battle_page(template: str, request: Request) -> Response:
+async def battle_page(template: str, request: Request, remote: bool = False) -> Response:
     """A page of one battle (``template``, bound in app.ROUTES), or a 404 for a code no battle has."""
     code = request.path_params["code"].upper()
     battle = await services(request).store.load(code)
@@ -49,7 +49,19 @@ async def battle_page(template: str, request: Request) -> Response:
     # The join page hands its socket a mark: a socket without one never loaded the page
     # (docs/security.md, "Anomaly flags").
     mark = page_mark(await services(request).store.signing_key(), code) if template == "audience.html" else ""
-    return page(request, template, language_of(request, battle.language), code=code, title=battle.title, mark=mark)
+    language = language_of(request, battle.language)
+    return page(request, template, language, code=code, title=battle.title, mark=mark, remote=remote)
+
+
+async def watch_page(request: Request) -> Response:
+    """/watch/CODE: the join page of the stream's audience (docs/protocol.md, "The remote
+    audience"), while the battle's remote link is on; else a 404 that says so."""
+    code = request.path_params["code"].upper()
+    battle = await services(request).store.load(code)
+    if battle is not None and not battle.rules.remote:
+        language = language_of(request, battle.language)
+        return page(request, "missing.html", language, status_code=404, code=code, remote_off=True)
+    return await battle_page("audience.html", request, remote=True)
 
 
 async def index(request: Request) -> Response:

@@ -156,6 +156,11 @@ def links(base_url: str, code: str, tokens: Secrets | None = None) -> dict[str, 
     return result
 
 
+def watch_link(base_url: str, code: str) -> str:
+    """The remote join link, for the stream's audience (docs/protocol.md, "The remote audience")."""
+    return f"{base_url.rstrip('/')}/watch/{code}"
+
+
 def persuasion_view(matrix: Persuasion) -> dict[str, Any]:
     """A persuasion matrix as the export has it: counts, each battler's gain and conversion
     rate with them (docs/rules.md, "Who moved minds")."""
