@@ -28,6 +28,7 @@ from battles.stores.base import Secrets, Store
 from tests.clients import Client, offer
 from tests.helpers import FOUR, to_the_vote
 from tests.inprocess import InProcess, InProcessSocket
+from tests.servers import Server
 
 T0 = 1_700_000_000_000
 S = 1000
@@ -167,7 +168,7 @@ async def test_no_remote_ballot_once_the_vote_is_revealed_or_the_battle_ended(st
 def test_a_remote_socket_is_refused_while_the_remote_link_is_off(app: InProcess) -> None:
     created = app.create_battle(title="Hall only", battlers=FOUR)
     with pytest.raises(WebSocketDenialResponse) as refused:
-        app.websocket_connect(f"/ws/audience/{created['code']}", subprotocols=[*offer(), "battles.remote"]).__enter__()
+        app.websocket_connect(f"/ws/audience/{created['code']}", subprotocols=offer(remote=True)).__enter__()
     assert refused.value.status_code == 403
 
 
@@ -222,7 +223,7 @@ async def test_a_remote_phone_keeps_its_delay_votes_after_the_halls_close_and_th
 
 async def remote_phone_of(app: InProcess, code: str, device: str | None) -> Client:
     session = await asyncio.to_thread(
-        lambda: app.websocket_connect(f"/ws/audience/{code}", subprotocols=[*offer(device=device), "battles.remote"])
+        lambda: app.websocket_connect(f"/ws/audience/{code}", subprotocols=offer(device=device, remote=True))
     )
     await asyncio.to_thread(session.__enter__)
     app.sessions.append(session)
@@ -269,3 +270,59 @@ def test_the_watch_page_and_its_qr_code_exist_only_while_the_remote_link_is_on(a
     assert qr.content != app.get(f"/qr/{streamed}.svg").content
     assert app.get(f"/qr/{hall_only}/watch.svg").status_code == 404
     assert app.get("/qr/ZZZZZZ/watch.svg").status_code == 404
+
+
+# --- on Redis with two processes: five phones in the hall, five behind the stream -------------
+
+
+async def test_an_evening_on_two_processes_counts_each_phone_in_its_own_window(
+    two_servers: tuple[Server, Server],
+) -> None:
+    """Each remote phone keeps its delay on whichever process it joins, and the other process
+    holds its ballots to the window that delay makes: the same logic as a 5 to 25 s stream,
+    on delays of 1 to 3 s."""
+    one, two = two_servers
+    created = one.create_battle(
+        title="Two processes", battlers=FOUR, rules={"remote": True, "max_delay_seconds": 5, "vote_seconds": 60}
+    )
+    code = created["code"]
+    host = await Client.connect(one.ws_url, "host", code, created["host_token"])
+    processes = (one, two)
+    hall = [await Client.connect(processes[i % 2].ws_url, "audience", code) for i in range(5)]
+    delays_ms = [1000, 1500, 2000, 2500, 3000]
+    stream = []
+    for i, delay_ms in enumerate(delays_ms):
+        phone = await Client.connect(processes[i % 2].ws_url, "audience", code, remote=True)
+        assert (await phone.request({"type": "set_delay", "delay_ms": delay_ms}))["delay_ms"] == delay_ms
+        await phone.close()
+        # Back on the other process: the delay is the device's, kept in Redis.
+        stream.append(
+            await Client.connect(processes[(i + 1) % 2].ws_url, "audience", code, device=phone.device, remote=True)
+        )
+        assert stream[-1].snapshot["my_delay"] == {"own_ms": delay_ms, "delay_ms": delay_ms}
+    vote_id = await to_the_vote(host)
+    for phone, choice in zip(hall, ["b1", "b1", "b2", "b3", "b4"], strict=True):
+        assert (await phone.vote(vote_id, choice))["status"] == "counted"
+    await asyncio.sleep(3.2)  # every stream shows the vote open by now
+    await host.run("close_vote")
+    closed_ms = host.battle["rounds"][-1]["votes"][-1]["closed_ms"]
+    assert (await hall[0].vote(vote_id, "b2"))["reason"] == "vote_closed"
+
+    async def at(ms: int) -> None:
+        await asyncio.sleep(max(0.0, (ms - time.time() * 1000) / 1000))
+
+    # Each stream phone votes 400 ms before its stream shows the close, and tries again 400 ms after.
+    for phone, delay_ms in zip(stream, delays_ms, strict=True):
+        await at(closed_ms + delay_ms - 400)
+        ballot = await phone.vote(vote_id, "b2")
+        assert ballot.get("status") == "counted", ballot
+    waiting = await host.command("reveal_results")
+    assert waiting["reason"] == "remote_wait"
+    for phone, delay_ms in zip(stream, delays_ms, strict=True):
+        await at(closed_ms + delay_ms + 400)
+        assert (await phone.vote(vote_id, "b3"))["reason"] == "vote_closed"
+    await host.run("reveal_results")
+    revealed = host.battle["rounds"][-1]["votes"][-1]
+    assert (revealed["totals"], revealed["ballots"]) == ({"b1": 2, "b2": 6, "b3": 1, "b4": 1}, 10)
+    for phone in (host, *hall, *stream):
+        await phone.close()
