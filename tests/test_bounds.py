@@ -72,6 +72,8 @@ LIMITS: dict[tuple[str, str, str], int | str] = {
     ("Rules", "remote_delay_seconds", "le"): 120,
     ("Rules", "max_delay_seconds", "ge"): 0,
     ("Rules", "max_delay_seconds", "le"): 120,
+    ("Rules", "online_share", "ge"): 0,
+    ("Rules", "online_share", "le"): 100,
     ("BattleDraft", "battlers", "max_length"): 24,
     ("ShowSubmission", "submission", "pattern"): r"^s[0-9]{1,9}$",
     ("HideSubmission", "submission", "pattern"): r"^s[0-9]{1,9}$",

@@ -128,3 +128,30 @@ def test_a_remote_phone_measures_its_delay_by_the_sync_cue_on_the_screen(server:
     remote.get_by_role("button", name="1 s more").click()
     expect(delay).to_have_text(re.compile(r"Your stream runs 3(\.\d)? s behind the hall\."))
     screenshot(remote, "remote-phone-delay")
+
+
+def test_the_console_and_the_results_show_the_hall_and_the_online_part(server: Server, stage: Stage) -> None:  # noqa: F811
+    created = battle(server, ["Ada", "Bo"], rules={"remote": True, "combine": "hall"})
+    host = stage.page("laptop", created["links"]["host"], name="host")
+    hall = stage.page("phone", created["links"]["join"], name="hall")
+    remote = stage.page("phone", watch_link(created), name="remote")
+    for page in (host, hall, remote):
+        phase_is(page, "Lobby")
+    with host_socket(server, created) as socket:
+        for command in ("start_round", "next", "next", "next", "open_vote"):
+            socket(command)
+        hall.locator('[data-choice="b1"]').click()
+        remote.locator('[data-choice="b1"]').click()
+        for page in (hall, remote):
+            expect(page.locator("#vote-status")).to_contain_text("Your vote for Ada is counted")
+        ada = host.locator("#host-tally .bar-row", has_text="Ada")
+        expect(ada.locator(".bar-figures")).to_have_text("2 votes · 100 % · hall 1, online 1")
+        socket("close_vote")
+        socket("reveal_results")
+        expect(ada.locator(".bar-figures")).to_have_text("2 votes · 100 % · hall 1, online 1")
+        screenshot(host, "console-hall-and-online")
+        socket("end_battle")
+    results = stage.page("laptop", created["links"]["results"], name="results")
+    expect(results.locator(".vote-block .bar-row", has_text="Ada").first.locator(".bar-figures")).to_have_text(
+        "2 votes · 100 % · hall 1, online 1"
+    )

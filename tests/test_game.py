@@ -2782,3 +2782,82 @@ def test_with_every_remote_delay_at_zero_the_reveal_never_waits_even_on_an_earli
     closed = play(to_vote(new_battle(remote=True)), "open_vote", "close_vote", now=T0)
     assert game.remote_wait_ms(closed, (0, None), T0 - 5 * SECOND) == 0
     assert game.remote_wait_ms(closed, (1,), T0 - 5 * SECOND) == 5 * SECOND + 1
+
+
+# --- hall and online (docs/rules.md, "Hall and online") --------------------------------------
+
+
+def round_of(battle: Battle) -> Round:
+    assert battle.round is not None
+    return battle.round
+
+
+def vote_of(battle: Battle) -> model.Vote:
+    vote = round_of(battle).vote
+    assert vote is not None
+    return vote
+
+
+def reveal_split(combine: str, totals: dict[str, int], online: dict[str, int], **rules: Any) -> Battle:
+    """A battle of three whose first vote is revealed with ``totals`` of which ``online`` came from the stream."""
+    closed = play(to_vote(new_battle(remote=True, combine=combine, **rules)), "open_vote", "close_vote", now=T0)
+    return play(closed, "reveal_results", now=T0, totals=totals, online=online, ballots=sum(totals.values()))
+
+
+def test_the_reveal_keeps_the_online_part_and_the_rule_that_decided() -> None:
+    battle = reveal_split("combined", {"b1": 5, "b2": 3, "b3": 4}, {"b1": 4, "b3": 1})
+    vote = vote_of(battle)
+    assert (vote.totals, vote.online) == ({"b1": 5, "b2": 3, "b3": 4}, {"b1": 4, "b2": 0, "b3": 1})
+    assert (vote.combine, vote.online_share) == ("combined", 50)
+    details = battle.log[-1].details
+    assert (details["online"], details["combine"], details["online_share"]) == (vote.online, "combined", 50)
+    assert "scores" not in details
+    assert round_of(battle).proposal == Proposal(leaving=["b2"])
+    # Without the remote link there is no online part on the record.
+    plain = vote_of(play(to_vote(new_battle()), "open_vote", "close_vote", "reveal_results", totals={"b1": 1}))
+    assert (plain.online, plain.combine, plain.online_share) == (None, None, None)
+
+
+def test_under_the_hall_rule_the_online_ballots_are_shown_and_count_for_nothing() -> None:
+    # The totals would send b2 (3) home; the hall alone has b1 at 1, b2 at 3, b3 at 3.
+    battle = reveal_split("hall", {"b1": 5, "b2": 3, "b3": 4}, {"b1": 4, "b3": 1})
+    assert round_of(battle).proposal == Proposal(leaving=["b1"])
+    assert battle.log[-1].details["scores"] == {"b1": 1, "b2": 3, "b3": 3}
+
+
+def test_weighted_figures_are_the_shares_scaled_to_whole_numbers() -> None:
+    # docs/rules.md's example: 60 in the hall, 40 online, a share of 50.
+    vote = model.Vote(
+        id="r1v1", choices=["b1", "b2"], mode="keep", opened_ms=T0,
+        totals={"b1": 40, "b2": 60}, online={"b1": 10, "b2": 30}, combine="weighted", online_share=50,
+    )  # fmt: skip
+    assert game.decisive(vote) == {"b1": 90_000, "b2": 150_000}
+    # A share of 100 is the online part alone, scaled; 0 the hall's alone.
+    assert game.decisive(vote.model_copy(update={"online_share": 100})) == {"b1": 10 * 60 * 100, "b2": 30 * 60 * 100}
+    assert game.decisive(vote.model_copy(update={"online_share": 0})) == {"b1": 30 * 40 * 100, "b2": 30 * 40 * 100}
+    # One part without ballots: the other's counts decide.
+    no_stream = vote.model_copy(update={"online": {"b1": 0, "b2": 0}})
+    assert game.decisive(no_stream) == {"b1": 40, "b2": 60}
+    no_hall = vote.model_copy(update={"totals": {"b1": 10, "b2": 30}})
+    assert game.decisive(no_hall) == {"b1": 10, "b2": 30}
+    assert game.decisive(vote.model_copy(update={"combine": "combined"})) == {"b1": 40, "b2": 60}
+    assert game.decisive(vote.model_copy(update={"combine": "hall"})) == {"b1": 30, "b2": 30}
+    assert game.decisive(vote.model_copy(update={"online": None})) == {"b1": 40, "b2": 60}
+
+
+def test_a_weighted_vote_where_the_stream_outweighs_a_bigger_hall() -> None:
+    # Hall: b1 8, b2 6, b3 6 (20); online: b1 0, b2 1, b3 3 (4); 75 % online.
+    battle = reveal_split("weighted", {"b1": 8, "b2": 7, "b3": 9}, {"b2": 1, "b3": 3}, online_share=75, ties="host")
+    scores = battle.log[-1].details["scores"]
+    assert scores == {"b1": 25 * 8 * 4, "b2": 25 * 6 * 4 + 75 * 1 * 20, "b3": 25 * 6 * 4 + 75 * 3 * 20}
+    # b1 leads the hall and leaves: no online ballot for it weighs more than its lead.
+    assert round_of(battle).proposal == Proposal(leaving=["b1"])
+
+
+def test_equal_weighted_figures_tie_and_go_to_the_tie_rule() -> None:
+    # b1 and b2 at 2 of 6 in the hall and 1 of 2 online each (500), b3 at 2 and none (200): b3 leaves.
+    battle = reveal_split("weighted", {"b1": 3, "b2": 3, "b3": 2}, {"b1": 1, "b2": 1})
+    assert round_of(battle).proposal == Proposal(leaving=["b3"])
+    # b3 now has 2 of 4 online (1000): b1 and b2 tie at 700 for the one place out.
+    tied = reveal_split("weighted", {"b1": 3, "b2": 3, "b3": 4}, {"b1": 1, "b2": 1, "b3": 2}, ties="host")
+    assert round_of(tied).proposal == Proposal(leaving=[], tied=["b1", "b2"], need=1, method="host")

@@ -10,6 +10,8 @@ about a second, the same logic on a short clock.
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import sqlite3
 import time
 from pathlib import Path
@@ -231,14 +233,18 @@ async def remote_phone_of(app: InProcess, code: str, device: str | None) -> Clie
 
 
 async def test_a_store_file_of_the_schema_before_the_remote_audience_opens_and_takes_ballots(tmp_path: Path) -> None:
-    """An embedded file written before the remote audience (schema 1) is upgraded in place."""
+    """An embedded file written before the remote audience (schema 1: its battles and ballots
+    without the columns of the vote windows and the online part) is upgraded in place."""
     path = str(tmp_path / "before.sqlite3")
     db = sqlite3.connect(path)
     db.executescript(
         "CREATE TABLE battles (code TEXT PRIMARY KEY, version INTEGER NOT NULL, state TEXT NOT NULL,"
         " host_token TEXT NOT NULL, screen_token TEXT NOT NULL, cohost_token TEXT NOT NULL, vote_id TEXT,"
         " vote_open INTEGER NOT NULL, vote_deadline_ms INTEGER NOT NULL, vote_choices TEXT NOT NULL,"
-        " next_deadline_ms INTEGER); PRAGMA user_version = 1;"
+        " next_deadline_ms INTEGER);"
+        "CREATE TABLE ballots (code TEXT NOT NULL, vote_id TEXT NOT NULL, device TEXT NOT NULL,"
+        " choice TEXT NOT NULL, PRIMARY KEY (code, vote_id, device)) WITHOUT ROWID;"
+        "PRAGMA user_version = 1;"
     )
     db.close()
     store = EmbeddedStore(path)
@@ -249,6 +255,7 @@ async def test_a_store_file_of_the_schema_before_the_remote_audience_opens_and_t
         assert (await store.cast_ballot(CODE, "r1v1", "stream", "b1", "s1", T0 + 3 * S, remote=True)).status == (
             "counted"
         )
+        assert (await store.tally(CODE, "r1v1")).online == {"b1": 1}
     finally:
         await store.close()
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 2
@@ -326,3 +333,59 @@ async def test_an_evening_on_two_processes_counts_each_phone_in_its_own_window(
     assert (revealed["totals"], revealed["ballots"]) == ({"b1": 2, "b2": 6, "b3": 1, "b4": 1}, 10)
     for phone in (host, *hall, *stream):
         await phone.close()
+
+
+# --- hall and online counted apart (docs/rules.md, "Hall and online") -------------------------
+
+
+async def test_every_tally_has_a_hall_part_and_an_online_part(store: Store) -> None:
+    battle = await battle_in_a_vote(store)
+    await store.set_delay(CODE, "stream-1", 1 * S)
+    for device, choice, remote in [("hall-1", "b1", False), ("hall-2", "b2", False), ("stream-1", "b2", True)]:
+        await store.cast_ballot(CODE, "r1v1", device, choice, f"{device}-a", T0 + 2 * S, remote=remote)
+    tally = await store.tally(CODE, "r1v1")
+    assert (tally.totals, tally.online, tally.ballots) == ({"b1": 1, "b2": 2}, {"b2": 1}, 3)
+    assert await store.online_devices(CODE, "r1v1") == {"stream-1"}
+    # A remote device changes its mind: its ballot moves within the online part.
+    assert (await store.cast_ballot(CODE, "r1v1", "stream-1", "b3", "s-b", T0 + 3 * S, remote=True)).status == "changed"
+    assert (await store.tally(CODE, "r1v1")).online == {"b3": 1}
+    # The same device on the hall's page, the same choice: unchanged, and now in the hall's part.
+    assert (await store.cast_ballot(CODE, "r1v1", "stream-1", "b3", "s-c", T0 + 4 * S)).status == "unchanged"
+    tally = await store.tally(CODE, "r1v1")
+    assert (tally.totals, tally.online) == ({"b1": 1, "b2": 1, "b3": 1}, {})
+    assert await store.online_devices(CODE, "r1v1") == set()
+    assert battle.open_vote is not None
+
+
+async def test_the_export_has_the_hall_and_online_parts_and_the_rule(app_on_each_store: InProcess) -> None:
+    app = app_on_each_store
+    rules = {"remote": True, "combine": "hall", "vote_seconds": 60}
+    created = app.create_battle(title="Streamed", battlers=FOUR, rules=rules)
+    code = created["code"]
+    host = await app.connect("host", code, created["host_token"])
+    hall = [await app.connect("audience", code) for _ in range(2)]
+    stream = await remote_phone_of(app, code, None)
+    vote_id = await to_the_vote(host)
+    assert (await hall[0].vote(vote_id, "b1"))["status"] == "counted"
+    assert (await hall[1].vote(vote_id, "b2"))["status"] == "counted"
+    assert (await stream.vote(vote_id, "b1"))["status"] == "counted"
+    tally = await host.expect("tally", lambda m: m["ballots"] == 3)
+    assert (tally["totals"], tally["online"]) == (
+        {"b1": 2, "b2": 1, "b3": 0, "b4": 0},
+        {"b1": 1, "b2": 0, "b3": 0, "b4": 0},
+    )
+    await host.run("close_vote")
+    await host.run("reveal_results")
+    auth = {"authorization": f"Bearer {created['host_token']}"}
+    vote = app.get(f"/api/battles/{code}/export.json", headers=auth).json()["battle"]["rounds"][0]["votes"][0]
+    assert vote["totals"] == {"b1": 2, "b2": 1, "b3": 0, "b4": 0}
+    assert (vote["online"], vote["combine"], vote["online_share"]) == ({"b1": 1, "b2": 0, "b3": 0, "b4": 0}, "hall", 50)
+    reveal = next(e for e in host.battle["log"] if e["action"] == "reveal_results")["details"]
+    assert (reveal["combine"], reveal["scores"]) == ("hall", {"b1": 1, "b2": 1, "b3": 0, "b4": 0})
+    rows = list(csv.DictReader(io.StringIO(app.get(f"/api/battles/{code}/export.csv", headers=auth).text)))
+    b1 = {row["field"]: row["value"] for row in rows if row["section"] == "vote" and row["battler"] == "b1"}
+    assert (b1["votes"], b1["hall"], b1["online"]) == ("2", "1", "1")
+    rule = {row["field"]: row["value"] for row in rows if row["section"] == "vote" and row["vote"] == vote_id}
+    assert (rule["combine"], rule["online_share"]) == ("hall", "50")
+    for client in (host, *hall, stream):
+        await client.close()

@@ -7,7 +7,7 @@ The operations: battles created, moved on by real host commands through the game
 (votes opened, closed by the host or by their deadline, voided), stale commits; ballots
 counted, changed, resent (``duplicate``), refused, from the hall and from remote devices
 in their vote windows (docs/protocol.md, "Vote windows"), whose delays are set, capped and
-locked; reactions with cool-downs; phones'
+locked, each tally with its online part; reactions with cool-downs; phones'
 submissions with cool-downs and caps, held by the word filter or not; moderators'
 decisions (approve, dismiss, block, unblock); a backup of a battle restored under a new
 code, whose counters must go on as the original's would.
@@ -158,7 +158,10 @@ class StoreRules(RuleBasedStateMachine):
     def apply(self, code: str, command: Any, stale: bool = False) -> bool:
         """The host's ``command`` committed to both stores; False when the game refuses it."""
         battle = self.battle(code)
-        delays = self.both(lambda store: store.remote_delays(code))[1]
+        # A reveal waits out the remote windows (docs/protocol.md, "Vote windows"), as the runner reads them.
+        delays = (
+            self.both(lambda store: store.remote_delays(code))[1] if game.needs(battle, command).remote_delays else ()
+        )
         context = Context(now_ms=self.now_ms, totals={}, remote_delays=delays)
         try:
             outcome = game.apply(battle, command, context)
@@ -301,6 +304,7 @@ class StoreRules(RuleBasedStateMachine):
             self.both(lambda store: store.remote_delays(code))
             for vote_id in Store.vote_ids(battle):
                 self.both(lambda store: store.tally(code, vote_id))
+                self.both(lambda store: store.online_devices(code, vote_id))
                 for device in DEVICES:
                     self.both(lambda store: store.ballot_of(code, vote_id, device))
         self.both(lambda store: store.codes())

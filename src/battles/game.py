@@ -98,6 +98,7 @@ class Context:
     # For those, and for a command that ends a turn: the round's reaction counts per
     # battler and kind.
     totals: dict[str, int] | None = None
+    online: dict[str, int] = field(default_factory=dict)  # the online part of ``totals``
     ballots: int = 0
     digest: str | None = None  # of the same ballots as ``totals`` (battles.receipts)
     engagement: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -644,7 +645,8 @@ def _reveal_results(b: Battle, cmd: c.RevealResults, ctx: Context) -> Details:
     if vote is None or vote.status != "closed":
         raise Refused("vote_not_closed")
     _remote_windows_over(b, ctx)
-    totals = _count(vote, ctx, "reveal_results")
+    totals = _count(b, vote, ctx, "reveal_results")
+    scores = decisive(vote)
     vote.status = "revealed"
     minds = _minds(b, vote, ctx)
     if poll is not None:
@@ -656,7 +658,7 @@ def _reveal_results(b: Battle, cmd: c.RevealResults, ctx: Context) -> Details:
     if vote.runoff:
         earlier = rnd.proposal
         assert earlier is not None
-        sure, tied, need = _cut(totals, earlier.tied, earlier.need, fewest_leave)
+        sure, tied, need = _cut(scores, earlier.tied, earlier.need, fewest_leave)
         # docs/rules.md, who leaves: a runoff that ties again falls back to the host.
         rnd.proposal = Proposal(
             leaving=earlier.leaving + sure,
@@ -670,11 +672,19 @@ def _reveal_results(b: Battle, cmd: c.RevealResults, ctx: Context) -> Details:
         scores = persuasion.gains(b.minds, rnd.order) if b.minds else dict.fromkeys(rnd.order, 0)
         rnd.proposal = _propose(b, rnd, scores, fewest_leave)
     else:
-        rnd.proposal = _propose(b, rnd, totals, fewest_leave)
+        rnd.proposal = _propose(b, rnd, scores, fewest_leave)
     b.phase, b.timer = "reveal", None
     proposal = rnd.proposal.model_dump()
     details = {"vote_id": vote.id, "totals": totals, "ballots": ctx.ballots, "digest": ctx.digest, "proposal": proposal}
-    return details | ({"minds": minds} if vote.stance else {})
+    return details | _parts(vote, scores) | ({"minds": minds} if vote.stance else {})
+
+
+def _parts(vote: Vote, scores: dict[str, int]) -> dict[str, Any]:
+    """A reveal's log of the hall and online parts and of how they decided (docs/rules.md)."""
+    if vote.online is None:
+        return {}
+    parts = {"online": vote.online, "combine": vote.combine, "online_share": vote.online_share}
+    return parts | ({"scores": scores} if scores != vote.totals else {})
 
 
 def _remote_windows_over(b: Battle, ctx: Context) -> None:
@@ -685,13 +695,40 @@ def _remote_windows_over(b: Battle, ctx: Context) -> None:
         raise Refused("remote_wait", wait_ms=wait_ms, seconds=-(-wait_ms // 1000))
 
 
-def _count(vote: Vote, ctx: Context, command: str) -> dict[str, int]:
+def _count(b: Battle, vote: Vote, ctx: Context, command: str) -> dict[str, int]:
     """Put a closed vote's frozen tally, and the digest of the same ballots, on the record."""
     if ctx.totals is None:
         raise Fault(f"{command} needs the tally of the vote it counts")
     vote.totals = {choice: int(ctx.totals.get(choice, 0)) for choice in vote.choices}
     vote.ballots, vote.digest = ctx.ballots, ctx.digest
+    if b.rules.remote:
+        # docs/rules.md, "Hall and online": the two parts, and the rule that decides, on the record.
+        vote.online = {choice: int(ctx.online.get(choice, 0)) for choice in vote.choices}
+        vote.combine, vote.online_share = b.rules.combine, b.rules.online_share
     return vote.totals
+
+
+def decisive(vote: Vote) -> dict[str, int]:
+    """The figures that decide who leaves (docs/rules.md, "Hall and online"): the totals, the
+    hall's part under ``hall``, or under ``weighted`` each choice's share of the hall's
+    ballots weighted (100 - s) and of the online ballots weighted s, scaled to integers:
+    (100 - s) * hall * O + s * online * H, with H and O the two parts' ballots (one part
+    without ballots: the other's counts). Equal figures tie, as equal totals do."""
+    totals = vote.totals or {}
+    if vote.online is None or vote.combine in (None, "combined"):
+        return dict(totals)
+    online = {choice: vote.online.get(choice, 0) for choice in vote.choices}
+    hall = {choice: totals.get(choice, 0) - online[choice] for choice in vote.choices}
+    hall_ballots, online_ballots = sum(hall.values()), sum(online.values())
+    if vote.combine == "hall" or not online_ballots:
+        return hall
+    if not hall_ballots:
+        return online
+    share = vote.online_share if vote.online_share is not None else 50
+    return {
+        choice: (100 - share) * hall[choice] * online_ballots + share * online[choice] * hall_ballots
+        for choice in vote.choices
+    }
 
 
 def _minds(b: Battle, vote: Vote, ctx: Context) -> dict[str, Any] | None:
@@ -935,7 +972,7 @@ def _end_battle(b: Battle, cmd: c.EndBattle, ctx: Context) -> Details:
     if b.phase in ("vote", "stance") and vote is not None and vote.status in ("open", "closed"):
         # docs/rules.md: an open vote is closed and counted, and so is a closed one
         # never revealed: every acknowledged ballot stays in the record (state, export).
-        totals = _count(vote, ctx, "end_battle")
+        totals = _count(b, vote, ctx, "end_battle")
         vote.status = "closed"
         vote.closed_ms = vote.closed_ms or ctx.now_ms
         details["counted"] = {"vote_id": vote.id, "totals": totals, "ballots": ctx.ballots, "digest": ctx.digest}

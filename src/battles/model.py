@@ -29,6 +29,9 @@ Actor = Literal["host", "cohost", "timer", "system", "battler"]
 Stance = Literal["opening", "closing"]
 UNDECIDED = "undecided"
 WinnerRule = Literal["final_vote", "gain"]
+# docs/rules.md, "Hall and online": how the hall's and the online ballots make the figures
+# that decide who leaves.
+CombineRule = Literal["combined", "hall", "weighted"]
 # What a phone may send (docs/rules.md, "The audience takes part").
 SubmissionKind = Literal["challenge", "question"]
 
@@ -115,6 +118,10 @@ class Rules(Data):
     remote: bool = False
     remote_delay_seconds: int = Field(0, ge=0, le=120)
     max_delay_seconds: int = Field(60, ge=0, le=120)
+    # docs/rules.md, "Hall and online": how the two parts of a tally decide, and the online
+    # ballots' share of the decision under ``weighted``.
+    combine: CombineRule = "combined"
+    online_share: int = Field(50, ge=0, le=100)
 
     @property
     def max_delay_ms(self) -> int:
@@ -239,6 +246,12 @@ class Vote(Data):
     # The version of each choice's vision while the vote ran (docs/rules.md, "Visions that
     # develop": a vision never changes during a vote), so a ballot names the version it chose.
     versions: dict[str, int] = Field(default_factory=dict)
+    # With the remote link on, set with the totals (docs/rules.md, "Hall and online"): the
+    # online part of each choice's total (the hall's is the rest), and the rule, with its
+    # online share, by which the two decided.
+    online: dict[str, int] | None = None
+    combine: CombineRule | None = None
+    online_share: int | None = None
 
 
 class Minds(Data):

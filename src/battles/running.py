@@ -83,7 +83,7 @@ class Runner:
             # remote windows end, so it is not counted for good (nor kept) before then.
             return await self.store.tally(battle.code, vote.id)
         count = await self.counted(battle.code, vote.id)
-        return Tally(count.totals, count.ballots, count.digest)
+        return Tally(count.totals, count.ballots, count.digest, count.online)
 
     @staticmethod
     def _windows_may_run(battle: Battle) -> bool:
@@ -99,9 +99,10 @@ class Runner:
         count = self._counted.get((code, vote_id))
         if count is None or not keep:
             key, ballots = receipts.receipt_key(await self.store.signing_key()), await self.store.ballots(code, vote_id)
+            online = await self.store.online_devices(code, vote_id)
             # An HMAC per ballot: 10,000 take tens of milliseconds, which the event loop
             # should not wait out in one piece (the thread gives it the GIL every 5 ms).
-            count = await asyncio.to_thread(receipts.Count.of, key, code, vote_id, ballots)
+            count = await asyncio.to_thread(receipts.Count.of, key, code, vote_id, ballots, online)
             if not keep:
                 return count
             if len(self._counted) >= COUNTED_VOTES:
@@ -118,7 +119,9 @@ class Runner:
             context = replace(context, submission=await self.store.submission(battle.code, needs.submission))
         if needs.tally is not None:
             count = await self.counted(battle.code, needs.tally, keep=not self._windows_may_run(battle))
-            context = replace(context, totals=count.totals, ballots=count.ballots, digest=count.digest)
+            context = replace(
+                context, totals=count.totals, ballots=count.ballots, digest=count.digest, online=count.online
+            )
         if needs.transitions is not None:
             context = replace(context, transitions=await self.store.transitions(battle.code, *needs.transitions))
         if needs.remote_delays:

@@ -127,6 +127,9 @@ class Tally:
     ballots: int = 0
     # A closed vote's digest of its counted ballots (battles.receipts); None while it is open.
     digest: str | None = None
+    # The online part of ``totals``: the remote devices' ballots (docs/rules.md, "Hall and
+    # online"); the hall's part is the rest. A choice no remote device made is left out.
+    online: dict[str, int] = field(default_factory=dict)
 
 
 class AddressLimits(Protocol):
@@ -312,7 +315,10 @@ class Ballots(abc.ABC):
     ) -> BallotReceipt:
         """Record a ballot, or raise ``Refused`` (vote_closed, vote_not_open, wrong_vote,
         bad_choice): inside the device's vote window (``game.window_refusal``), the hall's,
-        or for a ``remote`` one the hall's shifted by the delay it keeps (``watch``).
+        or for a ``remote`` one the hall's shifted by the delay it keeps (``watch``). The
+        device's ballot counts in the online part of the tally when its newest one is
+        ``remote``, else in the hall's; a ballot that moves it from one part to the other
+        with the same choice is ``unchanged``.
 
         A ``ballot_id`` this device already sent in this vote is ``duplicate`` whatever
         the vote's state, so a phone resending an acknowledged ballot after the close
@@ -344,6 +350,11 @@ class Ballots(abc.ABC):
     async def ballots(self, code: str, vote_id: str) -> dict[str, str]:
         """Every counted ballot of one vote: device -> choice (``battles.receipts`` counts a
         closed vote from them)."""
+
+    @abc.abstractmethod
+    async def online_devices(self, code: str, vote_id: str) -> set[str]:
+        """The devices whose counted ballot in the vote is a remote one (cast with
+        ``remote``): its online part (docs/rules.md, "Hall and online")."""
 
     @abc.abstractmethod
     async def tally(self, code: str, vote_id: str) -> Tally: ...

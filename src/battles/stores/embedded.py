@@ -95,6 +95,7 @@ CREATE TABLE IF NOT EXISTS ballots (
     vote_id TEXT NOT NULL,
     device TEXT NOT NULL,
     choice TEXT NOT NULL,
+    online INTEGER NOT NULL DEFAULT 0,    -- 1: a remote device's (docs/rules.md, "Hall and online")
     PRIMARY KEY (code, vote_id, device)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS seen_ballots (
@@ -168,7 +169,8 @@ _UPGRADES = {
     2: "".join(
         f"ALTER TABLE battles ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0;"
         for column in ("vote_opened_ms", "vote_closed_ms", "remote_default_ms", "remote_max_ms")
-    ),
+    )
+    + "ALTER TABLE ballots ADD COLUMN online INTEGER NOT NULL DEFAULT 0;",
 }
 
 # How long a call waits for the write lock held by another program (a backup, a
@@ -541,15 +543,19 @@ class _EmbeddedBallots(_EmbeddedFile, Ballots):
             db.execute(
                 "INSERT INTO seen_ballots (code, vote_id, device, ballot_id) VALUES (?, ?, ?, ?)", (*key, ballot_id)
             )
-            row = db.execute("SELECT choice FROM ballots WHERE code = ? AND vote_id = ? AND device = ?", key).fetchone()
+            row = db.execute(
+                "SELECT choice, online FROM ballots WHERE code = ? AND vote_id = ? AND device = ?", key
+            ).fetchone()
             previous: str | None = None if row is None else row[0]
+            if row is None or tuple(row) != (choice, int(remote)):
+                db.execute(
+                    "INSERT INTO ballots (code, vote_id, device, choice, online) VALUES (?, ?, ?, ?, ?)"
+                    " ON CONFLICT (code, vote_id, device) DO UPDATE SET choice = excluded.choice,"
+                    " online = excluded.online",
+                    (*key, choice, int(remote)),
+                )
             if previous == choice:
                 return BallotReceipt("unchanged", choice)
-            db.execute(
-                "INSERT INTO ballots (code, vote_id, device, choice) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (code, vote_id, device) DO UPDATE SET choice = excluded.choice",
-                (*key, choice),
-            )
             return BallotReceipt("counted" if previous is None else "changed", choice)
 
     async def watch(self, code: str, device: str) -> int | None:
@@ -603,18 +609,31 @@ class _EmbeddedBallots(_EmbeddedFile, Ballots):
             )
         return {str(device): str(choice) for device, choice in rows}
 
+    async def online_devices(self, code: str, vote_id: str) -> set[str]:
+        with _reachable():
+            rows = self._connection().execute(
+                "SELECT device FROM ballots WHERE code = ? AND vote_id = ? AND online = 1", (code, vote_id)
+            )
+            return {str(device) for (device,) in rows}
+
     async def tally(self, code: str, vote_id: str) -> Tally:
         with _reachable():
             rows = (
                 self._connection()
                 .execute(
-                    "SELECT choice, COUNT(*) FROM ballots WHERE code = ? AND vote_id = ? GROUP BY choice",
+                    "SELECT choice, online, COUNT(*) FROM ballots WHERE code = ? AND vote_id = ?"
+                    " GROUP BY choice, online",
                     (code, vote_id),
                 )
                 .fetchall()
             )
-        totals = {str(choice): int(count) for choice, count in rows}
-        return Tally(totals=totals, ballots=sum(totals.values()))
+        totals: dict[str, int] = {}
+        online: dict[str, int] = {}
+        for choice, remote, count in rows:
+            totals[str(choice)] = totals.get(str(choice), 0) + int(count)
+            if remote:
+                online[str(choice)] = int(count)
+        return Tally(totals=totals, ballots=sum(totals.values()), online=online)
 
     async def transitions(self, code: str, before: str, after: str) -> persuasion.Transitions:
         with _reachable():

@@ -12,6 +12,8 @@ keeps a battle on one slot and a Lua script may touch all of its keys at once:
     battle:{CODE}:seen:VOTE          set: device|ballot_id, every ballot id already counted
     battle:{CODE}:sent:VOTE          hash: device -> how many ballot ids it has in seen
     battle:{CODE}:totals:VOTE        hash: choice -> count
+    battle:{CODE}:online:VOTE        hash: device -> choice, the ballots of remote devices
+    battle:{CODE}:online-totals:VOTE hash: choice -> count of those (the tally's online part)
     battle:{CODE}:reactions:ROUND    hash: battler|kind -> count
     battle:{CODE}:presence           hash: process -> {"counts": ..., "at_ms": ...}
     battle:{CODE}:submissions        hash: number -> a submission's JSON without its id,
@@ -204,7 +206,7 @@ redis.call('PUBLISH', ARGV[{_ROW + 1}], ARGV[{_ROW + 2}])
 return 1
 """
 
-# KEYS: battle, ballots, seen, totals, sent, remote. ARGV: vote_id, device, choice,
+# KEYS: battle, ballots, seen, totals, sent, remote, online, online-totals. ARGV: vote_id, device, choice,
 # ballot_id, now_ms, the most ballot ids one device may have (game.MAX_BALLOTS_PER_DEVICE),
 # '1' for a remote device. Returns {status, choice} or {'refused', reason}.
 # The window is model.window_delay and game.window_refusal, as the embedded store runs them.
@@ -242,6 +244,16 @@ end
 local previous = redis.call('HGET', KEYS[2], ARGV[2])
 redis.call('SADD', KEYS[3], ARGV[2] .. '|' .. ARGV[4])
 redis.call('HINCRBY', KEYS[5], ARGV[2], 1)
+-- The online part (docs/rules.md, "Hall and online"): the device's newest ballot decides.
+local was_online = redis.call('HGET', KEYS[7], ARGV[2])
+if was_online then
+  redis.call('HINCRBY', KEYS[8], was_online, -1)
+  redis.call('HDEL', KEYS[7], ARGV[2])
+end
+if ARGV[7] == '1' then
+  redis.call('HSET', KEYS[7], ARGV[2], ARGV[3])
+  redis.call('HINCRBY', KEYS[8], ARGV[3], 1)
+end
 if previous == ARGV[3] then return {'unchanged', previous} end
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 redis.call('HINCRBY', KEYS[4], ARGV[3], 1)
@@ -466,7 +478,7 @@ return 1
 
 # KEYS: totals, ballots. The running totals and the number of ballots, read together.
 _TALLY = """
-return {redis.call('HGETALL', KEYS[1]), redis.call('HLEN', KEYS[2])}
+return {redis.call('HGETALL', KEYS[1]), redis.call('HLEN', KEYS[2]), redis.call('HGETALL', KEYS[3])}
 """
 
 # KEYS: one address's bucket. ARGV: tokens per millisecond, burst, 1 to spend a token.
@@ -721,6 +733,12 @@ def _judge_hint(hint: _Hint, battle: _Stored | None, now_ms: int) -> Literal["ke
     return "drop" if hint.deadline_ms < now_ms - _ORPHAN_HINT_MS else "keep"
 
 
+def _counts(flat: list[Any]) -> dict[str, int]:
+    """A hash of counts from HGETALL's flat list. A choice everybody moved away from is at 0:
+    left out, as when nobody chose it."""
+    return {_text(choice): int(count) for choice, count in zip(flat[::2], flat[1::2], strict=True) if int(count) > 0}
+
+
 class _Keys:
     """The keys of one battle (see the module docstring)."""
 
@@ -740,6 +758,12 @@ class _Keys:
 
     def totals(self, vote_id: str) -> str:
         return f"{self.battle}:totals:{vote_id}"
+
+    def online(self, vote_id: str) -> str:
+        return f"{self.battle}:online:{vote_id}"
+
+    def online_totals(self, vote_id: str) -> str:
+        return f"{self.battle}:online-totals:{vote_id}"
 
     def reactions(self, round_number: int) -> str:
         return f"{self.battle}:reactions:{round_number}"
@@ -1093,9 +1117,9 @@ class _RedisBallots(_RedisConnection, Ballots):
         # against redis-py's Pipeline, a typing.Protocol subclass, and the isinstance
         # walks hundreds of command names: an eighth of a busy worker's time.
         reply = await self._batch.run(
-            "EVALSHA", self._cast_ballot.sha, 6,
+            "EVALSHA", self._cast_ballot.sha, 8,
             keys.battle, keys.ballots(vote_id), keys.seen(vote_id), keys.totals(vote_id), keys.sent(vote_id),
-            keys.remote,
+            keys.remote, keys.online(vote_id), keys.online_totals(vote_id),
             vote_id, device, choice, ballot_id, now_ms, game.MAX_BALLOTS_PER_DEVICE, "1" if remote else "0",
             confirm=True,
         )  # fmt: skip
@@ -1141,13 +1165,14 @@ class _RedisBallots(_RedisConnection, Ballots):
     @_reachable
     async def tally(self, code: str, vote_id: str) -> Tally:
         keys = _Keys(code)
-        flat, ballots = await self._batch.run(
-            "EVALSHA", self._tally.sha, 2, keys.totals(vote_id), keys.ballots(vote_id)
+        flat, ballots, online = await self._batch.run(
+            "EVALSHA", self._tally.sha, 3, keys.totals(vote_id), keys.ballots(vote_id), keys.online_totals(vote_id)
         )
-        totals = dict(zip(flat[::2], flat[1::2], strict=True))
-        # A choice everybody moved away from is at 0: left out, as when nobody chose it.
-        counts = {_text(choice): int(count) for choice, count in totals.items() if int(count) > 0}
-        return Tally(totals=counts, ballots=int(ballots))
+        return Tally(totals=_counts(flat), ballots=int(ballots), online=_counts(online))
+
+    @_reachable
+    async def online_devices(self, code: str, vote_id: str) -> set[str]:
+        return {_text(device) for device in await self._batch.run("HKEYS", _Keys(code).online(vote_id))}
 
     @_reachable
     async def transitions(self, code: str, before: str, after: str) -> persuasion.Transitions:
@@ -1352,7 +1377,10 @@ class RedisStore(_RedisBattles, _RedisBallots, _RedisSubmissions, Store):
             return False
         async with self._redis.pipeline(transaction=True) as pipe:
             for vote_id, chosen in record.ballots.items():
-                pipe.delete(keys.ballots(vote_id), keys.seen(vote_id), keys.totals(vote_id))
+                pipe.delete(
+                    keys.ballots(vote_id), keys.seen(vote_id), keys.totals(vote_id),
+                    keys.online(vote_id), keys.online_totals(vote_id),
+                )  # fmt: skip
                 if chosen:
                     pipe.hset(keys.ballots(vote_id), mapping=chosen)  # type: ignore[arg-type]  # redis-py's mapping type is invariant
                     totals: dict[str, int] = {}
