@@ -2861,3 +2861,43 @@ def test_equal_weighted_figures_tie_and_go_to_the_tie_rule() -> None:
     # b3 now has 2 of 4 online (1000): b1 and b2 tie at 700 for the one place out.
     tied = reveal_split("weighted", {"b1": 3, "b2": 3, "b3": 4}, {"b1": 1, "b2": 1, "b3": 2}, ties="host")
     assert round_of(tied).proposal == Proposal(leaving=[], tied=["b1", "b2"], need=1, method="host")
+
+
+def test_no_remote_wait_before_a_vote_or_while_it_is_open() -> None:
+    lobby = new_battle(remote=True, remote_delay_seconds=5)
+    assert game.remote_wait_ms(lobby, (20_000,), T0) == 0
+    opened = play(to_vote(lobby), "open_vote", now=T0)
+    assert game.remote_wait_ms(opened, (20_000,), T0 + 1) == 0
+    assert game.needs(opened, command("end_battle")).remote_delays
+    assert not game.needs(play(to_vote(new_battle()), "open_vote"), command("end_battle")).remote_delays
+
+
+def test_a_closed_stance_poll_keeps_its_remote_windows_until_its_reveal() -> None:
+    opened = play(new_battle(remote=True, stance_polls=True), {"type": "open_stance", "stance": "opening"}, now=T0)
+    closed = play(opened, "close_vote", now=T0 + 10 * SECOND)
+    gate = _gate(closed)
+    assert (gate.vote_id, gate.open, gate.opened_ms, gate.closed_ms) == ("opening1", False, T0, T0 + 10 * SECOND)
+    assert game.window_refusal(gate, 3 * SECOND, T0 + 13 * SECOND - 1) is None
+    assert game.window_refusal(gate, 3 * SECOND, T0 + 13 * SECOND) == "vote_closed"
+    refused(closed, "reveal_results", "remote_wait", now=T0 + 10 * SECOND, remote_delays=(3 * SECOND,), totals={})
+    back = play(closed, "reveal_results", now=T0 + 13 * SECOND, remote_delays=(3 * SECOND,), totals={"b1": 1})
+    assert back.phase == "lobby" and _gate(back).closed_ms == 0
+    assert back.stances[0].online == {"b1": 0, "b2": 0, "b3": 0, "undecided": 0}
+
+
+def test_a_weighted_vote_without_a_recorded_share_weighs_half_and_half() -> None:
+    vote = model.Vote(
+        id="r1v1", choices=["b1", "b2"], mode="keep", opened_ms=T0,
+        totals={"b1": 40, "b2": 60}, online={"b1": 10, "b2": 30}, combine="weighted",
+    )  # fmt: skip
+    assert game.decisive(vote) == {"b1": 90_000, "b2": 150_000}
+
+
+def test_a_runoff_is_decided_by_the_same_rule_on_its_own_two_parts() -> None:
+    tied = reveal_split("hall", {"b1": 2, "b2": 2, "b3": 5}, {"b3": 1})
+    assert round_of(tied).proposal == Proposal(leaving=[], tied=["b1", "b2"], need=1, method="runoff")
+    runoff = play(tied, "open_vote", "close_vote", now=T0)
+    # The runoff's totals favour b2; its hall part alone, b1: under `hall`, b2 leaves.
+    decided = play(runoff, "reveal_results", now=T0, totals={"b1": 3, "b2": 4}, online={"b2": 3}, ballots=7)
+    assert round_of(decided).proposal == Proposal(leaving=["b2"], decided_by="runoff")
+    assert vote_of(decided).online == {"b1": 0, "b2": 3}
