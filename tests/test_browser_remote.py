@@ -155,3 +155,27 @@ def test_the_console_and_the_results_show_the_hall_and_the_online_part(server: S
     expect(results.locator(".vote-block .bar-row", has_text="Ada").first.locator(".bar-figures")).to_have_text(
         "2 votes · 100 % · hall 1, online 1"
     )
+
+
+def test_the_screens_reveal_shows_the_hall_and_the_online_part(server: Server, stage: Stage) -> None:  # noqa: F811
+    created = battle(server, ["Ada", "Bo", "Camille"], rules={"remote": True, "combine": "weighted"})
+    screen = stage.page("projector", created["links"]["screen"], name="screen")
+    hall = stage.page("phone", created["links"]["join"], name="hall")
+    remote = stage.page("phone", watch_link(created), name="remote")
+    for page in (screen, hall, remote):
+        phase_is(page, "Lobby")
+    with host_socket(server, created) as socket:
+        for command in ("start_round", "next", "next", "next", "next", "open_vote"):
+            socket(command)
+        hall.locator('[data-choice="b2"]').click()
+        remote.locator('[data-choice="b1"]').click()
+        for page in (hall, remote):
+            expect(page.locator("#vote-status")).to_contain_text("is counted")
+        socket("close_vote")
+        socket("reveal_results")
+    bo = screen.locator(".standings .bar-row", has_text="Bo")
+    expect(bo.locator(".bar-figures")).to_have_text("1 vote · 50 % · hall 1, online 0", timeout=15000)
+    ada = screen.locator(".standings .bar-row", has_text="Ada")
+    expect(ada.locator(".bar-figures")).to_have_text("1 vote · 50 % · hall 0, online 1")
+    screen.wait_for_timeout(3000)  # the proposal's beat
+    screenshot(screen, "screen-reveal-hall-and-online")
