@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import dataclasses
 import io
 import sqlite3
 import time
@@ -389,3 +390,19 @@ async def test_the_export_has_the_hall_and_online_parts_and_the_rule(app_on_each
     assert (rule["combine"], rule["online_share"]) == ("hall", "50")
     for client in (host, *hall, stream):
         await client.close()
+
+
+async def test_a_backup_keeps_the_remote_delays_and_the_online_part(store: Store) -> None:
+    await battle_in_a_vote(store)
+    await store.set_delay(CODE, "stream", 2 * S)
+    await store.watch(CODE, "default")
+    await store.cast_ballot(CODE, "r1v1", "stream", "b2", "s1", T0 + 3 * S, remote=True)
+    await store.cast_ballot(CODE, "r1v1", "hall", "b2", "h1", T0 + 3 * S)
+    record = await store.record(CODE)
+    assert record is not None
+    assert (record.remote, record.online["r1v1"]) == ({"default": None, "stream": 2 * S}, ["stream"])
+    restored = dataclasses.replace(record, battle=record.battle.model_copy(update={"code": "RM02"}))
+    assert await store.put_record(restored)
+    assert (await store.tally("RM02", "r1v1")).online == {"b2": 1}
+    assert await store.remote_delays("RM02") == (2 * S, None)
+    assert await store.watch("RM02", "stream") == 2 * S

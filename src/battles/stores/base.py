@@ -154,6 +154,10 @@ class BattleRecord:
     reactions: dict[int, dict[str, dict[str, int]]]  # round -> battler -> kind -> count
     submissions: list[Submission] = field(default_factory=list)  # every one, in order
     blocked: list[Block] = field(default_factory=list)  # devices blocked for the evening
+    # The remote audience (docs/protocol.md): each remote device's own delay (None: none),
+    # and per vote the devices whose ballot is in its online part.
+    remote: dict[str, int | None] = field(default_factory=dict)
+    online: dict[str, list[str]] = field(default_factory=dict)
 
 
 def cooldown_left(last_ms: int | None, now_ms: int, cooldown_ms: int) -> int:

@@ -830,9 +830,13 @@ class EmbeddedStore(_EmbeddedBattles, _EmbeddedBallots, _EmbeddedSubmissions, St
                 (code,),
             ):
                 seen.setdefault(vote_id, []).append((device, ballot_id))
+            remote = dict(
+                db.execute("SELECT device, delay_ms FROM remote_devices WHERE code = ? ORDER BY device", (code,))
+            )
+        online = {vote_id: sorted(await self.online_devices(code, vote_id)) for vote_id in ballots}
         return BattleRecord(
             battle, tokens, ballots, seen, await self.all_reactions(battle),
-            await self.submissions(code), await self.blocks(code),
+            await self.submissions(code), await self.blocks(code), remote, online,
         )  # fmt: skip
 
     async def put_record(self, record: BattleRecord) -> bool:
@@ -844,12 +848,16 @@ class EmbeddedStore(_EmbeddedBattles, _EmbeddedBallots, _EmbeddedSubmissions, St
             if created.rowcount != 1:
                 return False
             db.executemany(
-                "INSERT INTO ballots (code, vote_id, device, choice) VALUES (?, ?, ?, ?)",
+                "INSERT INTO ballots (code, vote_id, device, choice, online) VALUES (?, ?, ?, ?, ?)",
                 [
-                    (code, vote_id, device, choice)
+                    (code, vote_id, device, choice, int(device in record.online.get(vote_id, ())))
                     for vote_id, chosen in record.ballots.items()
                     for device, choice in chosen.items()
                 ],
+            )
+            db.executemany(
+                "INSERT INTO remote_devices (code, device, delay_ms) VALUES (?, ?, ?)",
+                [(code, device, delay_ms) for device, delay_ms in record.remote.items()],
             )
             db.executemany(
                 "INSERT INTO seen_ballots (code, vote_id, device, ballot_id) VALUES (?, ?, ?, ?)",

@@ -1355,16 +1355,21 @@ class RedisStore(_RedisBattles, _RedisBallots, _RedisSubmissions, Store):
             for vote_id in vote_ids:
                 pipe.hgetall(keys.ballots(vote_id))
                 pipe.smembers(keys.seen(vote_id))
-            replies = await pipe.execute()
+                pipe.hkeys(keys.online(vote_id))
+            pipe.hgetall(keys.remote)
+            *replies, delays = await pipe.execute()
         ballots: dict[str, dict[str, str]] = {}
         seen: dict[str, list[tuple[str, str]]] = {}
-        for vote_id, chosen, counted in zip(vote_ids, replies[::2], replies[1::2], strict=True):
+        online: dict[str, list[str]] = {}
+        for vote_id, chosen, counted, remote in zip(vote_ids, replies[::3], replies[1::3], replies[2::3], strict=True):
             ballots[vote_id] = {_text(device): _text(choice) for device, choice in sorted(chosen.items())}
             pairs = (_text(member).rpartition("|") for member in counted)
             seen[vote_id] = sorted((device, ballot_id) for device, _, ballot_id in pairs)
+            online[vote_id] = sorted(_text(device) for device in remote)
+        own = {_text(device): int(delay) if delay else None for device, delay in sorted(delays.items())}
         return BattleRecord(
             battle, tokens, ballots, seen, await self.all_reactions(battle),
-            await self.submissions(code), await self.blocks(code),
+            await self.submissions(code), await self.blocks(code), own, online,
         )  # fmt: skip
 
     @_reachable
@@ -1387,6 +1392,17 @@ class RedisStore(_RedisBattles, _RedisBallots, _RedisSubmissions, Store):
                     for choice in chosen.values():
                         totals[choice] = totals.get(choice, 0) + 1
                     pipe.hset(keys.totals(vote_id), mapping=totals)  # type: ignore[arg-type]
+                remote = {device: chosen[device] for device in record.online.get(vote_id, ()) if device in chosen}
+                if remote:
+                    pipe.hset(keys.online(vote_id), mapping=remote)  # type: ignore[arg-type]
+                    online_totals: dict[str, int] = {}
+                    for choice in remote.values():
+                        online_totals[choice] = online_totals.get(choice, 0) + 1
+                    pipe.hset(keys.online_totals(vote_id), mapping=online_totals)  # type: ignore[arg-type]
+            pipe.delete(keys.remote)
+            if record.remote:
+                delays = {device: "" if delay is None else delay for device, delay in record.remote.items()}
+                pipe.hset(keys.remote, mapping=delays)  # type: ignore[arg-type]
             for vote_id, pairs in record.seen.items():
                 if pairs:
                     pipe.sadd(keys.seen(vote_id), *(f"{device}|{ballot_id}" for device, ballot_id in pairs))
