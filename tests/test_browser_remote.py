@@ -179,3 +179,48 @@ def test_the_screens_reveal_shows_the_hall_and_the_online_part(server: Server, s
     expect(ada.locator(".bar-figures")).to_have_text("1 vote · 50 % · hall 0, online 1")
     screen.wait_for_timeout(3000)  # the proposal's beat
     screenshot(screen, "screen-reveal-hall-and-online")
+
+
+def test_a_remote_tap_made_offline_counts_inside_its_window_only(server: Server, stage: Stage) -> None:  # noqa: F811
+    """The hall's vote closes; two remote phones, 6 s behind, tap offline: the one back inside
+    its window is counted, the one back after it is told its tap did not make it."""
+    stage.expect_console(
+        r"WebSocket connection to '[^']+' failed: .*ERR_INTERNET_DISCONNECTED|Failed to load resource: net::ERR_INTERNET_DISCONNECTED",
+        "the phones are offline on purpose: their reconnect tries fail until they are back",
+    )
+    rules = {"remote": True, "remote_delay_seconds": 6, "max_delay_seconds": 10, "vote_seconds": 120}
+    created = battle(server, ["Ada", "Bo"], rules=rules)
+    phones = {}
+    for name in ("back in time", "back too late"):
+        context = stage.context("phone")
+        page = stage.watch(context.new_page(), name)
+        page.goto(watch_link(created))
+        phones[name] = (context, page)
+    for _, page in phones.values():
+        phase_is(page, "Lobby")
+    with host_socket(server, created) as host:
+        for command in ("start_round", "next", "next", "next", "open_vote"):
+            host(command)
+        for _, page in phones.values():
+            expect(page.locator('[data-choice="b1"]')).to_be_enabled(timeout=10000)
+        host("close_vote")
+        closed = time.monotonic()
+        for (context, page), choice in zip(phones.values(), ("b1", "b2"), strict=True):
+            context.set_offline(True)
+            expect(page.locator("#connection-badge")).not_to_have_attribute("data-status", "connected")
+            page.locator(f'[data-choice="{choice}"]').tap()
+            expect(page.locator(f'[data-choice="{choice}"] .choice-state')).to_have_text("Sending…")
+        in_time, late = phones["back in time"], phones["back too late"]
+        in_time[0].set_offline(False)
+        expect(in_time[1].locator('[data-choice="b1"] .choice-state')).to_have_text("✓ Counted", timeout=4000)
+        assert time.monotonic() - closed < 6
+        late[1].wait_for_timeout(max(0.0, 7 - (time.monotonic() - closed)) * 1000)
+        late[0].set_offline(False)
+        expect(late[1].locator("#connection-badge")).to_have_attribute("data-status", "connected", timeout=20000)
+        expect(late[1].locator("#notice")).to_have_text(
+            "Your last tap did not reach the server before the vote closed."
+        )
+        expect(late[1].locator('[data-choice="b2"] .choice-state')).to_have_text("")
+        reveal_once_the_stream_voted(host)
+    expect(late[1].locator(".result", has_text="Ada")).to_contain_text("1 vote")
+    expect(late[1].locator(".result", has_text="Bo")).to_contain_text("0 votes")
