@@ -225,6 +225,26 @@ class StoreRules(RuleBasedStateMachine):
                 lambda store: store.cast_ballot(code, vote, device, choice, f"{device}-{ballot}", self.now_ms, remote)
             )
 
+    @rule(
+        data=st.data(),
+        device=st.sampled_from(DEVICES),
+        moment=st.sampled_from(["opened", "closes"]),
+        off_by=st.sampled_from([-1, 0]),
+    )
+    def remote_ballot_at_a_window_edge(self, data: st.DataObject, device: str, moment: str, off_by: int) -> None:
+        """A remote ballot a millisecond before, or at, the edge of its device's window: its
+        opening, or its close (the hall's deadline or close, shifted by the device's delay)."""
+        code = data.draw(st.sampled_from(self.codes))
+        battle = self.battle(code)
+        gate = game.ballot_gate(battle)
+        if gate is None:
+            return
+        delay_ms = battle.rules.remote_delay_ms(self.both(lambda store: store.watch(code, device))[1])
+        edge = gate.opened_ms if moment == "opened" else gate.closed_ms or gate.deadline_ms
+        at_ms = edge + delay_ms + off_by
+        ballot = f"{device}-edge-{at_ms}"
+        self.both(lambda store: store.cast_ballot(code, gate.vote_id, device, "b1", ballot, at_ms, remote=True))
+
     @rule(data=st.data(), device=st.sampled_from(DEVICES), delay_ms=st.sampled_from([0, 5_000, 30_000, 45_000]))
     def remote_delay(self, data: st.DataObject, device: str, delay_ms: int) -> None:
         """A remote phone joins (``watch``) or sends its delay (``set_delay``)."""
