@@ -1,18 +1,20 @@
 /*
  * The phone at /join/CODE: follows the phase, votes, reacts (docs/rules.md: audience
  * member). This module wires the panels under static/audience/ to the live connection.
+ * At /watch/CODE it is a phone of the stream's audience (audience/stream.js).
  */
 import { currentRound, currentVote, nameOf, phaseLabel, speakerOf } from "./client/battle.js";
 import { Countdown } from "./client/clock.js";
 import { $, announce, fill, setText } from "./client/dom.js";
 import { onLanguageChange, t } from "./client/i18n.js";
-import { Live, PROTOCOL } from "./client/live.js";
+import { Live, PROTOCOL, REMOTE } from "./client/live.js";
 import { page, store, stored } from "./client/page.js";
 import { Ballot } from "./audience/ballot.js";
 import { Nickname } from "./audience/nickname.js";
 import { Notice } from "./audience/notice.js";
 import { Reactions } from "./audience/reactions.js";
 import { Receipt } from "./audience/receipt.js";
+import { Stream } from "./audience/stream.js";
 import { phaseView } from "./audience/views.js";
 import { Voice } from "./audience/voice.js";
 
@@ -24,13 +26,19 @@ const clockBox = $("#clock-box");
 const clockCaption = $("#clock-caption");
 const countdown = new Countdown($("#clock"), { speak: true });
 
+// The remote page has the stream's panel; its socket says so (docs/protocol.md, Connecting).
+const streamBox = document.getElementById("stream-box");
+let stream = null;
 const live = new Live({
   role: "audience",
   protocols: () => {
     const device = stored(DEVICE_KEY);
-    return [PROTOCOL, ...(device ? [`device.${device}`] : []), ...(page.mark ? [`page.${page.mark}`] : [])];
+    const marks = [...(device ? [`device.${device}`] : []), ...(page.mark ? [`page.${page.mark}`] : [])];
+    return [PROTOCOL, ...marks, ...(streamBox ? [REMOTE] : [])];
   },
+  view: streamBox ? (battle) => stream.view(battle) : null,
 });
+if (streamBox) stream = new Stream(live, streamBox);
 const notice = new Notice(live);
 // What the panels share: the live connection, the notice line, this phone's ballot, and
 // its reactions (the battler picked in the debate, which a question goes to as well).

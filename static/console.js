@@ -276,6 +276,11 @@ export function readRules(form) {
     stance_polls: form.elements.stance_polls.checked,
     winner: form.elements.winner.value,
     vision_revisions: form.elements.vision_revisions.checked,
+    remote: form.elements.remote.checked,
+    remote_delay_seconds: number("remote_delay_seconds"),
+    max_delay_seconds: number("max_delay_seconds"),
+    combine: form.elements.combine.value,
+    online_share: number("online_share"),
     reactions: [...form.querySelectorAll('input[name="reactions"]:checked')].map((box) => box.value),
     audience_challenges: form.elements.audience_challenges.checked,
     audience_questions: form.elements.audience_questions.checked,
@@ -305,7 +310,8 @@ export function fillBattleFields(form, battle) {
   form.elements.scenario.value = battle.scenario;
   form.elements.language.value = battle.language;
   const rules = battle.rules;
-  for (const name of ["turn_seconds", "debate_seconds", "vote_seconds", "runoff_seconds", "eliminations_per_round", "final_size"]) {
+  const numbers = ["turn_seconds", "debate_seconds", "vote_seconds", "runoff_seconds", "eliminations_per_round", "final_size", "remote_delay_seconds", "max_delay_seconds", "online_share"];
+  for (const name of numbers) {
     form.elements[name].value = String(rules[name]);
   }
   form.elements.order.value = rules.order;
@@ -315,6 +321,8 @@ export function fillBattleFields(form, battle) {
   form.elements.ties.value = rules.ties;
   form.elements.live_totals.checked = rules.live_totals;
   form.elements.vision_revisions.checked = rules.vision_revisions;
+  form.elements.remote.checked = rules.remote;
+  form.elements.combine.value = rules.combine;
   for (const box of form.querySelectorAll('input[name="reactions"]')) box.checked = rules.reactions.includes(box.value);
   form.elements.audience_challenges.checked = rules.audience_challenges;
   form.elements.audience_questions.checked = rules.audience_questions;

@@ -17,6 +17,7 @@ import { LobbyEditor } from "./host/lobby.js";
 import { LogPanel } from "./host/log.js";
 import { renderEngagement, renderPresence, renderRoster } from "./host/room.js";
 import { ShowPanels } from "./host/show.js";
+import { StreamPanel } from "./host/stream.js";
 import { VisionsPanel } from "./host/visions.js";
 
 const token = fragmentToken();
@@ -40,6 +41,7 @@ const flags = new Flags(live);
 const lobby = new LobbyEditor(desk);
 const hall = new HallQueue(desk);
 const audienceRules = new AudienceRules(desk, hall.status);
+const stream = new StreamPanel(desk);
 
 function render() {
   if (!live.battle) return;
@@ -54,6 +56,7 @@ function render() {
   renderPresence(live);
   hall.render();
   audienceRules.render();
+  stream.render();
   controls.update();
 }
 

@@ -1,6 +1,6 @@
 // The results page at /results/CODE#TOKEN: the whole evening from the export
 // (docs/rules.md, vocabulary: after the show). The results token (docs/security.md) goes in a header, never in a URL.
-import { REACTIONS, ballotsText, fromHall, reactionLabel, standings, votesText } from "./client/battle.js";
+import { REACTIONS, ballotsText, figuresText, fromHall, reactionLabel, standings } from "./client/battle.js";
 import { formatClock } from "./client/clock.js";
 import { $, fill, h, setText } from "./client/dom.js";
 import { onLanguageChange, t } from "./client/i18n.js";
@@ -199,7 +199,7 @@ function voteBlock(round, vote) {
               { class: "bar-row" },
               h("span", { class: "bar-name" }, nameOf(row.id)),
               h("span", { class: "bar-track", "aria-hidden": "true" }, fillBar),
-              h("span", { class: "bar-figures" }, votesText(row.votes, row.share)),
+              h("span", { class: "bar-figures" }, figuresText(row.id, row.votes, row.share, vote.online)),
             );
           }),
         )

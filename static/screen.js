@@ -12,6 +12,7 @@ import { Closing } from "./screen/closing.js";
 import { Engagement } from "./screen/reactions.js";
 import { Reveal } from "./screen/reveal.js";
 import { ScenarioPages } from "./screen/scenario.js";
+import { SyncCue } from "./screen/sync.js";
 import { joinUrl, phaseView, renderTally } from "./screen/views.js";
 import { TITLE_SIZES, fitStage, sized } from "./screen/wall.js";
 
@@ -26,6 +27,7 @@ const live = new Live({ role: "screen", protocols: () => [PROTOCOL, `auth.${toke
 // the reveal already built, the closing view's turns).
 const wall = { live, stage, fit, clock: new WallClock(fit), scenario: new ScenarioPages(stage), reveal: new Reveal(), closing: new Closing(fit) };
 const engagement = new Engagement(wall);
+const syncCue = new SyncCue($("#sync-cue"));
 
 function renderPresence() {
   const audience = live.presence ? live.presence.audience || 0 : 0;
@@ -50,6 +52,7 @@ function render() {
   renderTally(live);
   engagement.render();
   renderPresence();
+  syncCue.follow(battle);
   fit();
 }
 

@@ -18,14 +18,18 @@ from bench.wire import follow
 Match = Callable[[dict[str, Any]], bool]
 
 
-def offer(token: str | None = None, device: str | None = None, page: str | None = None) -> list[str]:
+def offer(
+    token: str | None = None, device: str | None = None, page: str | None = None, remote: bool = False
+) -> list[str]:
     """The subprotocols a client offers: the protocol, and its token or device id, and the
-    join page's mark for a phone that loaded the page (docs/protocol.md, Connecting)."""
+    join page's mark for a phone that loaded the page, and for a phone of the stream's
+    audience ``battles.remote`` (docs/protocol.md, Connecting)."""
     return [
         "battles.v1",
         *([f"auth.{token}"] if token else []),
         *([f"device.{device}"] if device else []),
         *([f"page.{page}"] if page else []),
+        *(["battles.remote"] if remote else []),
     ]
 
 
@@ -88,9 +92,10 @@ class Client(Waiting):
         token: str | None = None,
         device: str | None = None,
         page: str | None = None,
+        remote: bool = False,
         **options: Any,
     ) -> Client:
-        subprotocols = offer(token, device, page)
+        subprotocols = offer(token, device, page, remote)
         socket = await connect(f"{ws_url}/ws/{role}/{code}", subprotocols=subprotocols, open_timeout=10, **options)  # type: ignore[arg-type]
         return await cls.joined(socket, role, device)
 

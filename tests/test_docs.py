@@ -12,8 +12,10 @@ from typing import Any
 import jsonpatch
 import pytest
 from pydantic import TypeAdapter
+from starlette.routing import Route
 
 from battles import announcements, game, hub, protocol, views
+from battles.app import ROUTES
 from battles.commands import Command
 from battles.i18n import REASONS
 from battles.model import BattleDraft, Rules
@@ -41,6 +43,18 @@ def test_every_refusal_reason_is_listed() -> None:
     text = (DOCS / "protocol.md").read_text()
     missing = [reason for reason in REASONS if f"`{reason}`" not in text]
     assert not missing, f"docs/protocol.md does not list: {missing}"
+
+
+# How docs/protocol.md's HTTP table writes a route's parameters where it does not just say
+# the name in capitals (`/api/battles/CODE/export.json`, `.../charts/NAME.svg`).
+ROUTE_PARAMS = {"format": "json", "chart": "NAME"}
+
+
+@pytest.mark.parametrize("route", [route.path for route in ROUTES if isinstance(route, Route)])
+def test_every_http_route_is_in_the_http_table(route: str) -> None:
+    path = re.sub(r"\{(\w+):\w+\}", lambda m: ROUTE_PARAMS.get(m[1], m[1].upper()), route)
+    table = (DOCS / "protocol.md").read_text().split("\n## HTTP\n", 1)[1].split("\n### ", 1)[0]
+    assert re.search(rf"`(GET |POST )?{re.escape(path)}`", table), f"docs/protocol.md, HTTP, has no row for {path}"
 
 
 @pytest.mark.parametrize("setting", sorted(Settings.model_fields))

@@ -1463,7 +1463,7 @@ def test_end_battle_in_the_middle_of_a_vote_closes_and_counts_the_open_vote() ->
     )
     counted = {"vote_id": "r1v1", "totals": {"b1": 2, "b2": 0, "b3": 1}, "ballots": 3, "digest": "3f9a-1c02-77be-0d41"}
     assert outcome.events[0].details == {"early": True, "reason": "fire alarm", "counted": counted}
-    assert game.ballot_gate(battle) == game.BallotGate("r1v1", False, 0, ("b1", "b2", "b3"))
+    assert game.ballot_gate(battle) == game.BallotGate("r1v1", False, 0, ("b1", "b2", "b3"), T0, 0)
     assert not game.due(battle, T0 + 10_000 * SECOND)
 
 
@@ -1551,19 +1551,21 @@ def test_the_ballot_gate_is_shut_before_any_vote() -> None:
 
 
 def test_the_ballot_gate_is_open_with_the_deadline_during_a_vote() -> None:
-    assert game.ballot_gate(at("vote_open")) == game.BallotGate("r1v1", True, T0 + 45 * SECOND, ("b1", "b2", "b3"))
+    assert game.ballot_gate(at("vote_open")) == game.BallotGate(
+        "r1v1", True, T0 + 45 * SECOND, ("b1", "b2", "b3"), T0, 0
+    )
 
 
 def test_the_ballot_gate_closes_with_close_vote() -> None:
-    assert game.ballot_gate(at("vote_closed")) == game.BallotGate("r1v1", False, 0, ("b1", "b2", "b3"))
-    assert game.ballot_gate(at("reveal")) == game.BallotGate("r1v1", False, 0, ("b1", "b2", "b3"))
+    assert game.ballot_gate(at("vote_closed")) == game.BallotGate("r1v1", False, 0, ("b1", "b2", "b3"), T0, T0)
+    assert game.ballot_gate(at("reveal")) == game.BallotGate("r1v1", False, 0, ("b1", "b2", "b3"), T0, 0)
 
 
 def test_the_ballot_gate_has_no_deadline_while_the_vote_is_paused() -> None:
     battle = play(at("vote_open"), "pause_timer", now=T0 + SECOND)
-    assert game.ballot_gate(battle) == game.BallotGate("r1v1", True, 0, ("b1", "b2", "b3"))
+    assert game.ballot_gate(battle) == game.BallotGate("r1v1", True, 0, ("b1", "b2", "b3"), T0, 0)
     battle = play(battle, "resume_timer", now=T0 + 10 * SECOND)
-    assert game.ballot_gate(battle) == game.BallotGate("r1v1", True, T0 + 54 * SECOND, ("b1", "b2", "b3"))
+    assert game.ballot_gate(battle) == game.BallotGate("r1v1", True, T0 + 54 * SECOND, ("b1", "b2", "b3"), T0, 0)
 
 
 def test_the_ballot_gate_of_a_runoff_offers_only_the_tied() -> None:
@@ -2540,7 +2542,7 @@ def test_the_opening_stance_poll_asks_every_battler_and_undecided_on_the_vote_cl
     assert poll.choices == ["b1", "b2", "b3", "undecided"]
     assert battle.open_vote == poll and battle.current_vote == poll
     assert timer(battle).deadline_ms == T0 + 40 * SECOND
-    assert game.ballot_gate(battle) == game.BallotGate("opening1", True, T0 + 40 * SECOND, tuple(poll.choices))
+    assert game.ballot_gate(battle) == game.BallotGate("opening1", True, T0 + 40 * SECOND, tuple(poll.choices), T0, 0)
     assert battle.log[-1].details["stance"] == "opening"
 
 
@@ -2556,7 +2558,7 @@ def test_a_stance_poll_closes_on_its_deadline_and_eliminates_no_one_at_its_revea
     assert battle.stances[0].ballots == 5
     assert status(battle) == {"b1": "in", "b2": "in", "b3": "in"}
     # Ballots are checked against it still: a late one is refused, not sent to another vote.
-    assert game.ballot_gate(battle) == game.BallotGate("opening1", False, 0, ("b1", "b2", "b3", "undecided"))
+    assert game.ballot_gate(battle) == game.BallotGate("opening1", False, 0, ("b1", "b2", "b3", "undecided"), T0, 0)
     assert battle.minds is None
 
 
@@ -2620,7 +2622,7 @@ def test_ending_the_battle_during_a_stance_poll_counts_it() -> None:
 def test_timer_commands_run_the_stance_polls_clock() -> None:
     battle = play(new_battle(stance_polls=True), {"type": "open_stance", "stance": "opening"}, "pause_timer")
     assert timer(battle).paused
-    assert game.ballot_gate(battle) == game.BallotGate("opening1", True, 0, ("b1", "b2", "b3", "undecided"))
+    assert game.ballot_gate(battle) == game.BallotGate("opening1", True, 0, ("b1", "b2", "b3", "undecided"), T0, 0)
 
 
 def test_under_the_gain_rule_the_finals_vote_is_the_closing_poll_and_the_largest_gain_wins() -> None:
@@ -2659,4 +2661,243 @@ def test_a_voided_closing_poll_goes_back_to_the_final_and_its_ballots_gate_stays
     battle = play(_with_a_winner(), {"type": "open_stance", "stance": "closing"}, {"type": "void_vote", "reason": "x"})
     assert battle.phase == "final" and battle.winner == "b3" and battle.minds is None
     poll = battle.stances[-1]
-    assert game.ballot_gate(battle) == game.BallotGate(poll.id, False, 0, tuple(poll.choices))
+    assert game.ballot_gate(battle) == game.BallotGate(poll.id, False, 0, tuple(poll.choices), T0, 0)
+
+
+# --- the remote audience (docs/protocol.md, "The remote audience", "Vote windows") -------
+
+
+def test_a_sync_cue_counts_up_on_the_servers_clock_and_needs_the_remote_link() -> None:
+    battle = new_battle(remote=True)
+    first = step(battle, "sync_cue", now=T0 + 5).battle
+    assert first.sync_cue == model.SyncCue(n=1, at_ms=T0 + 5)
+    second = step(first, "sync_cue", now=T0 + 9).battle
+    assert second.sync_cue == model.SyncCue(n=2, at_ms=T0 + 9)
+    assert second.log[-1].details == {"n": 2}
+    refused(new_battle(), "sync_cue", "remote_off")
+    ended = play(battle, "end_battle")
+    refused(ended, "sync_cue", "wrong_phase")
+
+
+def test_a_remote_delay_is_its_own_else_the_default_and_over_the_maximum_the_halls() -> None:
+    rules = Rules(remote=True, remote_delay_seconds=10, max_delay_seconds=30)
+    assert rules.remote_delay_ms(None) == 10_000
+    assert rules.remote_delay_ms(20_000) == 20_000
+    assert rules.remote_delay_ms(30_000) == 30_000
+    assert rules.remote_delay_ms(30_001) == 0
+    assert rules.remote_delay_ms(0) == 0
+    assert Rules(remote=True, remote_delay_seconds=40, max_delay_seconds=30).remote_delay_ms(None) == 0
+    # The remote link off: every window is the hall's.
+    assert Rules(remote_delay_seconds=10).remote_delay_ms(20_000) == 0
+    assert Rules(remote_delay_seconds=10).max_delay_ms == 0
+    assert rules.max_delay_ms == 30_000
+
+
+def _gate(battle: Battle) -> game.BallotGate:
+    gate = game.ballot_gate(battle)
+    assert gate is not None
+    return gate
+
+
+def test_a_remote_window_is_the_halls_shifted_by_its_delay() -> None:
+    battle = to_vote(new_battle(remote=True, vote_seconds=45))
+    opened = play(battle, "open_vote", now=T0)
+    gate = _gate(opened)
+    assert (gate.opened_ms, gate.closed_ms, gate.deadline_ms) == (T0, 0, T0 + 45 * SECOND)
+    delay = 20 * SECOND
+    assert game.window_refusal(gate, 0, T0) is None
+    assert game.window_refusal(gate, delay, T0 + delay - 1) == "vote_not_open"
+    assert game.window_refusal(gate, delay, T0 + delay) is None
+    # The hall's deadline passed, the timer has not closed it yet: the hall is out, the stream not.
+    assert game.window_refusal(gate, 0, T0 + 45 * SECOND) == "vote_closed"
+    assert game.window_refusal(gate, delay, T0 + 45 * SECOND) is None
+    assert game.window_refusal(gate, delay, T0 + 65 * SECOND - 1) is None
+    assert game.window_refusal(gate, delay, T0 + 65 * SECOND) == "vote_closed"
+    # Closed by the host at T0 + 30 s: the stream shows the close at T0 + 50 s.
+    closed = play(opened, "close_vote", now=T0 + 30 * SECOND)
+    gate = _gate(closed)
+    assert (gate.open, gate.closed_ms) == (False, T0 + 30 * SECOND)
+    assert game.window_refusal(gate, 0, T0 + 30 * SECOND) == "vote_closed"
+    assert game.window_refusal(gate, delay, T0 + 45 * SECOND) is None
+    assert game.window_refusal(gate, delay, T0 + 50 * SECOND - 1) is None
+    assert game.window_refusal(gate, delay, T0 + 50 * SECOND) == "vote_closed"
+
+
+def test_a_paused_vote_keeps_a_remote_window_open_once_it_opened() -> None:
+    paused = play(to_vote(new_battle(remote=True)), "open_vote", "pause_timer", now=T0)
+    gate = _gate(paused)
+    assert gate.deadline_ms == 0
+    assert game.window_refusal(gate, 5 * SECOND, T0 + 4 * SECOND) == "vote_not_open"
+    assert game.window_refusal(gate, 5 * SECOND, T0 + 3600 * SECOND) is None
+
+
+@pytest.mark.parametrize("end", ["reveal", "void", "end"])
+def test_no_remote_window_runs_once_the_vote_is_counted_voided_or_ended(end: str) -> None:
+    closed = play(to_vote(new_battle(remote=True)), "open_vote", "close_vote", now=T0)
+    assert _gate(closed).closed_ms == T0
+    later = T0 + 120 * SECOND
+    if end == "reveal":
+        after = play(closed, "reveal_results", now=later, totals={"b1": 1}, ballots=1)
+    elif end == "void":
+        after = play(closed, {"type": "void_vote", "reason": "a fault"}, now=later)
+    else:
+        after = play(closed, "end_battle", now=later, totals={"b1": 1}, ballots=1)
+    gate = game.ballot_gate(after)
+    assert gate is None or gate.closed_ms == 0
+    assert gate is None or game.window_refusal(gate, 5 * SECOND, T0 + 6 * SECOND) == "vote_closed"
+
+
+def test_the_reveal_waits_for_the_longest_remote_delay_and_says_how_long() -> None:
+    closed = play(
+        to_vote(new_battle(remote=True, remote_delay_seconds=5, max_delay_seconds=30)),
+        "open_vote",
+        "close_vote",
+        now=T0,
+    )
+    assert game.needs(closed, command("reveal_results")).remote_delays
+    assert not game.needs(
+        play(to_vote(new_battle()), "open_vote", "close_vote"), command("reveal_results")
+    ).remote_delays
+    assert not game.needs(closed, command("sync_cue")).remote_delays
+    # 25 s is the longest delay kept; 40 s is over the maximum (the hall's window).
+    delays = (None, 12_000, 25_000, 40_000)
+    refusal = refused(closed, "reveal_results", "remote_wait", now=T0 + 10_000, remote_delays=delays, totals={})
+    assert refusal.params == {"wait_ms": 15_000, "seconds": 15}
+    refusal = refused(closed, "reveal_results", "remote_wait", now=T0 + 24_001, remote_delays=delays, totals={})
+    assert refusal.params == {"wait_ms": 999, "seconds": 1}
+    refused(closed, "end_battle", "remote_wait", now=T0 + 24_999, remote_delays=delays, totals={})
+    step(closed, "reveal_results", now=T0 + 25_000, remote_delays=delays, totals={"b1": 2}, ballots=2)
+    # No device with its own delay: the default is waited for (a new phone would have it).
+    refused(closed, "reveal_results", "remote_wait", now=T0 + 4_999, totals={})
+    step(closed, "reveal_results", now=T0 + 5_000, totals={"b1": 2}, ballots=2)
+
+
+def test_without_the_remote_link_the_reveal_never_waits() -> None:
+    closed = play(to_vote(new_battle(remote_delay_seconds=5)), "open_vote", "close_vote", now=T0)
+    assert game.remote_wait_ms(closed, (20_000,), T0) == 0
+    step(closed, "reveal_results", now=T0, remote_delays=(20_000,), totals={"b1": 1}, ballots=1)
+
+
+def test_with_every_remote_delay_at_zero_the_reveal_never_waits_even_on_an_earlier_clock() -> None:
+    closed = play(to_vote(new_battle(remote=True)), "open_vote", "close_vote", now=T0)
+    assert game.remote_wait_ms(closed, (0, None), T0 - 5 * SECOND) == 0
+    assert game.remote_wait_ms(closed, (1,), T0 - 5 * SECOND) == 5 * SECOND + 1
+
+
+# --- hall and online (docs/rules.md, "Hall and online") --------------------------------------
+
+
+def round_of(battle: Battle) -> Round:
+    assert battle.round is not None
+    return battle.round
+
+
+def vote_of(battle: Battle) -> model.Vote:
+    vote = round_of(battle).vote
+    assert vote is not None
+    return vote
+
+
+def reveal_split(combine: str, totals: dict[str, int], online: dict[str, int], **rules: Any) -> Battle:
+    """A battle of three whose first vote is revealed with ``totals`` of which ``online`` came from the stream."""
+    closed = play(to_vote(new_battle(remote=True, combine=combine, **rules)), "open_vote", "close_vote", now=T0)
+    return play(closed, "reveal_results", now=T0, totals=totals, online=online, ballots=sum(totals.values()))
+
+
+def test_the_reveal_keeps_the_online_part_and_the_rule_that_decided() -> None:
+    battle = reveal_split("combined", {"b1": 5, "b2": 3, "b3": 4}, {"b1": 4, "b3": 1})
+    vote = vote_of(battle)
+    assert (vote.totals, vote.online) == ({"b1": 5, "b2": 3, "b3": 4}, {"b1": 4, "b2": 0, "b3": 1})
+    assert (vote.combine, vote.online_share) == ("combined", 50)
+    details = battle.log[-1].details
+    assert (details["online"], details["combine"], details["online_share"]) == (vote.online, "combined", 50)
+    assert "scores" not in details
+    assert round_of(battle).proposal == Proposal(leaving=["b2"])
+    # Without the remote link there is no online part on the record.
+    plain = vote_of(play(to_vote(new_battle()), "open_vote", "close_vote", "reveal_results", totals={"b1": 1}))
+    assert (plain.online, plain.combine, plain.online_share) == (None, None, None)
+
+
+def test_under_the_hall_rule_the_online_ballots_are_shown_and_count_for_nothing() -> None:
+    # The totals would send b2 (3) home; the hall alone has b1 at 1, b2 at 3, b3 at 3.
+    battle = reveal_split("hall", {"b1": 5, "b2": 3, "b3": 4}, {"b1": 4, "b3": 1})
+    assert round_of(battle).proposal == Proposal(leaving=["b1"])
+    assert battle.log[-1].details["scores"] == {"b1": 1, "b2": 3, "b3": 3}
+
+
+def test_weighted_figures_are_the_shares_scaled_to_whole_numbers() -> None:
+    # docs/rules.md's example: 60 in the hall, 40 online, a share of 50.
+    vote = model.Vote(
+        id="r1v1", choices=["b1", "b2"], mode="keep", opened_ms=T0,
+        totals={"b1": 40, "b2": 60}, online={"b1": 10, "b2": 30}, combine="weighted", online_share=50,
+    )  # fmt: skip
+    assert game.decisive(vote) == {"b1": 90_000, "b2": 150_000}
+    # A share of 100 is the online part alone, scaled; 0 the hall's alone.
+    assert game.decisive(vote.model_copy(update={"online_share": 100})) == {"b1": 10 * 60 * 100, "b2": 30 * 60 * 100}
+    assert game.decisive(vote.model_copy(update={"online_share": 0})) == {"b1": 30 * 40 * 100, "b2": 30 * 40 * 100}
+    # One part without ballots: the other's counts decide.
+    no_stream = vote.model_copy(update={"online": {"b1": 0, "b2": 0}})
+    assert game.decisive(no_stream) == {"b1": 40, "b2": 60}
+    no_hall = vote.model_copy(update={"totals": {"b1": 10, "b2": 30}})
+    assert game.decisive(no_hall) == {"b1": 10, "b2": 30}
+    assert game.decisive(vote.model_copy(update={"combine": "combined"})) == {"b1": 40, "b2": 60}
+    assert game.decisive(vote.model_copy(update={"combine": "hall"})) == {"b1": 30, "b2": 30}
+    assert game.decisive(vote.model_copy(update={"online": None})) == {"b1": 40, "b2": 60}
+
+
+def test_a_weighted_vote_where_the_stream_outweighs_a_bigger_hall() -> None:
+    # Hall: b1 8, b2 6, b3 6 (20); online: b1 0, b2 1, b3 3 (4); 75 % online.
+    battle = reveal_split("weighted", {"b1": 8, "b2": 7, "b3": 9}, {"b2": 1, "b3": 3}, online_share=75, ties="host")
+    scores = battle.log[-1].details["scores"]
+    assert scores == {"b1": 25 * 8 * 4, "b2": 25 * 6 * 4 + 75 * 1 * 20, "b3": 25 * 6 * 4 + 75 * 3 * 20}
+    # b1 leads the hall and leaves: no online ballot for it weighs more than its lead.
+    assert round_of(battle).proposal == Proposal(leaving=["b1"])
+
+
+def test_equal_weighted_figures_tie_and_go_to_the_tie_rule() -> None:
+    # b1 and b2 at 2 of 6 in the hall and 1 of 2 online each (500), b3 at 2 and none (200): b3 leaves.
+    battle = reveal_split("weighted", {"b1": 3, "b2": 3, "b3": 2}, {"b1": 1, "b2": 1})
+    assert round_of(battle).proposal == Proposal(leaving=["b3"])
+    # b3 now has 2 of 4 online (1000): b1 and b2 tie at 700 for the one place out.
+    tied = reveal_split("weighted", {"b1": 3, "b2": 3, "b3": 4}, {"b1": 1, "b2": 1, "b3": 2}, ties="host")
+    assert round_of(tied).proposal == Proposal(leaving=[], tied=["b1", "b2"], need=1, method="host")
+
+
+def test_no_remote_wait_before_a_vote_or_while_it_is_open() -> None:
+    lobby = new_battle(remote=True, remote_delay_seconds=5)
+    assert game.remote_wait_ms(lobby, (20_000,), T0) == 0
+    opened = play(to_vote(lobby), "open_vote", now=T0)
+    assert game.remote_wait_ms(opened, (20_000,), T0 + 1) == 0
+    assert game.needs(opened, command("end_battle")).remote_delays
+    assert not game.needs(play(to_vote(new_battle()), "open_vote"), command("end_battle")).remote_delays
+
+
+def test_a_closed_stance_poll_keeps_its_remote_windows_until_its_reveal() -> None:
+    opened = play(new_battle(remote=True, stance_polls=True), {"type": "open_stance", "stance": "opening"}, now=T0)
+    closed = play(opened, "close_vote", now=T0 + 10 * SECOND)
+    gate = _gate(closed)
+    assert (gate.vote_id, gate.open, gate.opened_ms, gate.closed_ms) == ("opening1", False, T0, T0 + 10 * SECOND)
+    assert game.window_refusal(gate, 3 * SECOND, T0 + 13 * SECOND - 1) is None
+    assert game.window_refusal(gate, 3 * SECOND, T0 + 13 * SECOND) == "vote_closed"
+    refused(closed, "reveal_results", "remote_wait", now=T0 + 10 * SECOND, remote_delays=(3 * SECOND,), totals={})
+    back = play(closed, "reveal_results", now=T0 + 13 * SECOND, remote_delays=(3 * SECOND,), totals={"b1": 1})
+    assert back.phase == "lobby" and _gate(back).closed_ms == 0
+    assert back.stances[0].online == {"b1": 0, "b2": 0, "b3": 0, "undecided": 0}
+
+
+def test_a_weighted_vote_without_a_recorded_share_weighs_half_and_half() -> None:
+    vote = model.Vote(
+        id="r1v1", choices=["b1", "b2"], mode="keep", opened_ms=T0,
+        totals={"b1": 40, "b2": 60}, online={"b1": 10, "b2": 30}, combine="weighted",
+    )  # fmt: skip
+    assert game.decisive(vote) == {"b1": 90_000, "b2": 150_000}
+
+
+def test_a_runoff_is_decided_by_the_same_rule_on_its_own_two_parts() -> None:
+    tied = reveal_split("hall", {"b1": 2, "b2": 2, "b3": 5}, {"b3": 1})
+    assert round_of(tied).proposal == Proposal(leaving=[], tied=["b1", "b2"], need=1, method="runoff")
+    runoff = play(tied, "open_vote", "close_vote", now=T0)
+    # The runoff's totals favour b2; its hall part alone, b1: under `hall`, b2 leaves.
+    decided = play(runoff, "reveal_results", now=T0, totals={"b1": 3, "b2": 4}, online={"b2": 3}, ballots=7)
+    assert round_of(decided).proposal == Proposal(leaving=["b2"], decided_by="runoff")
+    assert vote_of(decided).online == {"b1": 0, "b2": 3}

@@ -103,6 +103,7 @@ PARAM_VALUES: dict[str, tuple[Any, ...]] = {
     "need": (1, 2),
     "version": (17,),
     "wait_ms": (1200,),
+    "seconds": (15,),
     "detail": ("battlers: too long",),
 }
 RAISED = re.compile(r"""Refused\(\s*"(\w+)"((?:\s*,\s*\w+=[^,)]+(?:\([^)]*\))?)*)\s*\)""")

@@ -5,7 +5,9 @@ reason and params), every announcement, and then what each store holds.
 
 The operations: battles created, moved on by real host commands through the game core
 (votes opened, closed by the host or by their deadline, voided), stale commits; ballots
-counted, changed, resent (``duplicate``), refused; reactions with cool-downs; phones'
+counted, changed, resent (``duplicate``), refused, from the hall and from remote devices
+in their vote windows (docs/protocol.md, "Vote windows"), whose delays are set, capped and
+locked, each tally with its online part; reactions with cool-downs; phones'
 submissions with cool-downs and caps, held by the word filter or not; moderators'
 decisions (approve, dismiss, block, unblock); a backup of a battle restored under a new
 code, whose counters must go on as the original's would.
@@ -41,7 +43,7 @@ from battles import announcements, game
 from battles import commands as c
 from battles.errors import Refused
 from battles.game import Context
-from battles.model import Battle, BattleDraft, BattlerDraft, Moderation, Moderator, Submission
+from battles.model import Battle, BattleDraft, BattlerDraft, Moderation, Moderator, Rules, Submission
 from battles.stores import EmbeddedStore, RedisStore
 from battles.stores.base import Secrets, Store
 from tests.servers import RedisServer
@@ -57,6 +59,7 @@ DRAFT = BattleDraft(
     title="Aarhus 2079",
     topic="The sea has risen",
     battlers=[BattlerDraft(name="Asha", vision="A harbour"), BattlerDraft(name="Bo", vision="A forest")],
+    rules=Rules(remote=True, remote_delay_seconds=10, max_delay_seconds=30),
 )
 # Commands that move a battle towards, through and past its votes.
 COMMANDS: tuple[Any, ...] = (
@@ -67,6 +70,9 @@ COMMANDS: tuple[Any, ...] = (
     c.VoidVote(type="void_vote", reason="A mistake"),
     c.PauseTimer(type="pause_timer"),
     c.ResumeTimer(type="resume_timer"),
+    c.RevealResults(type="reveal_results"),
+    # In the lobby: a maximum below the default and some of the delays set (their windows the hall's).
+    c.EditBattle.model_validate({"type": "edit_battle", "rules": {"max_delay_seconds": 8}}),
 )
 
 Answer = tuple[Any, ...]
@@ -152,8 +158,13 @@ class StoreRules(RuleBasedStateMachine):
     def apply(self, code: str, command: Any, stale: bool = False) -> bool:
         """The host's ``command`` committed to both stores; False when the game refuses it."""
         battle = self.battle(code)
+        # A reveal waits out the remote windows (docs/protocol.md, "Vote windows"), as the runner reads them.
+        delays = (
+            self.both(lambda store: store.remote_delays(code))[1] if game.needs(battle, command).remote_delays else ()
+        )
+        context = Context(now_ms=self.now_ms, totals={}, remote_delays=delays)
         try:
-            outcome = game.apply(battle, command, Context(now_ms=self.now_ms))
+            outcome = game.apply(battle, command, context)
         except Refused:
             return False
         # A stale one was decided on an older version: another change got there first.
@@ -209,8 +220,39 @@ class StoreRules(RuleBasedStateMachine):
         # A vote of the battle, the open one or an earlier one; now and then none of them.
         votes = [*Store.vote_ids(self.battle(code)), "r9v9"]
         for device, choice, ballot in ballots:
-            vote = data.draw(st.sampled_from(votes))
-            self.both(lambda store: store.cast_ballot(code, vote, device, choice, f"{device}-{ballot}", self.now_ms))
+            vote, remote = data.draw(st.sampled_from(votes)), data.draw(st.booleans())
+            self.both(
+                lambda store: store.cast_ballot(code, vote, device, choice, f"{device}-{ballot}", self.now_ms, remote)
+            )
+
+    @rule(
+        data=st.data(),
+        device=st.sampled_from(DEVICES),
+        moment=st.sampled_from(["opened", "closes"]),
+        off_by=st.sampled_from([-1, 0]),
+    )
+    def remote_ballot_at_a_window_edge(self, data: st.DataObject, device: str, moment: str, off_by: int) -> None:
+        """A remote ballot a millisecond before, or at, the edge of its device's window: its
+        opening, or its close (the hall's deadline or close, shifted by the device's delay)."""
+        code = data.draw(st.sampled_from(self.codes))
+        battle = self.battle(code)
+        gate = game.ballot_gate(battle)
+        if gate is None:
+            return
+        delay_ms = battle.rules.remote_delay_ms(self.both(lambda store: store.watch(code, device))[1])
+        edge = gate.opened_ms if moment == "opened" else gate.closed_ms or gate.deadline_ms
+        at_ms = edge + delay_ms + off_by
+        ballot = f"{device}-edge-{at_ms}"
+        self.both(lambda store: store.cast_ballot(code, gate.vote_id, device, "b1", ballot, at_ms, remote=True))
+
+    @rule(data=st.data(), device=st.sampled_from(DEVICES), delay_ms=st.sampled_from([0, 5_000, 30_000, 45_000]))
+    def remote_delay(self, data: st.DataObject, device: str, delay_ms: int) -> None:
+        """A remote phone joins (``watch``) or sends its delay (``set_delay``)."""
+        code = data.draw(st.sampled_from(self.codes))
+        if data.draw(st.booleans()):
+            self.both(lambda store: store.watch(code, device))
+        else:
+            self.both(lambda store: store.set_delay(code, device, delay_ms))
 
     @rule(
         data=st.data(),
@@ -279,8 +321,10 @@ class StoreRules(RuleBasedStateMachine):
                 self.both(lambda store: store.submissions_of(code, device))
             self.both(lambda store: store.blocks(code))
             self.both(lambda store: store.all_reactions(battle))
+            self.both(lambda store: store.remote_delays(code))
             for vote_id in Store.vote_ids(battle):
                 self.both(lambda store: store.tally(code, vote_id))
+                self.both(lambda store: store.online_devices(code, vote_id))
                 for device in DEVICES:
                     self.both(lambda store: store.ballot_of(code, vote_id, device))
         self.both(lambda store: store.codes())

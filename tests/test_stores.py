@@ -218,7 +218,7 @@ async def test_a_paused_vote_has_no_deadline(store: Store) -> None:
     battle = await voting(store)
     deadline = deadline_of(battle)
     paused = await committed(store, battle, c.PauseTimer(type="pause_timer"), T0 + 1000)
-    assert game.ballot_gate(paused) == game.BallotGate("r1v1", True, 0, tuple(CHOICES))
+    assert game.ballot_gate(paused) == game.BallotGate("r1v1", True, 0, tuple(CHOICES), T0, 0)
     receipt = await store.cast_ballot(CODE, "r1v1", "d1", "b2", "x1", deadline + 3_600_000)
     assert receipt == BallotReceipt("counted", "b2")
     assert await store.due(deadline + 3_600_000) == []

@@ -42,7 +42,7 @@ from starlette.types import Scope, Send
 from battles.anomalies import page_mark
 from battles.errors import Unavailable
 from battles.model import Battle, Language
-from battles.protocol import ROLES, Role
+from battles.protocol import REMOTE, ROLES, Role
 from battles.ratelimit import client_address
 from battles.receipts import receipt_key
 from battles.security import (
@@ -81,6 +81,8 @@ class Admission:
     receipt_key: bytes | None = None
     # Whether a phone's socket offered the join page's mark (battles.anomalies.page_mark).
     from_page: bool = False
+    # A phone of the stream's audience (protocol.REMOTE offered; the remote link is on).
+    remote: bool = False
     # A battler's own link: whose, and the link generation it is admitted under
     # (``revoke_battler`` ends it).
     battler: str | None = None
@@ -102,6 +104,7 @@ class Refusal:
 
 NO_BATTLE = Refusal(404, "no battle has that code")
 NO_TOKEN = Refusal(401, "a valid token is required")
+REMOTE_OFF = Refusal(403, "the remote link of this battle is off")
 # Asked again in 5 s: a page away says so too (battles.pages.store_away).
 STORE_AWAY = Refusal(503, "the store is unreachable", retry_after_s=5)
 
@@ -155,12 +158,15 @@ async def _admit_phone(
     signing_key = await store.signing_key()
     device_ids, receipts_with = DeviceIds(signing_key), receipt_key(signing_key)
     from_page = same_secret(offered(scope, PAGE_PREFIX), page_mark(signing_key, code))
+    remote = REMOTE in scope.get("subprotocols", [])
+    if remote and not battle.rules.remote:
+        return REMOTE_OFF
     phone = functools.partial(Admission, "audience", code, battle.language, battle.cohost_generation)
     device = device_ids.verify(offered(scope, DEVICE_PREFIX))
     if device is not None:
-        return phone(device, None, receipts_with, from_page)
+        return phone(device, None, receipts_with, from_page, remote=remote)
     wait = await mints.take(client_address(scope))
     if wait > 0:
         return Refusal(429, "too many new devices", retry_after_s=wait)
     device, signed = device_ids.mint()
-    return phone(device, signed, receipts_with, from_page)
+    return phone(device, signed, receipts_with, from_page, remote=remote)

@@ -22,7 +22,7 @@ from battles.errors import Unavailable
 from battles.gctuning import hold_many_sockets
 from battles.headers import SecurityHeaders, server_error
 from battles.hub import Hub
-from battles.qr import qr_code
+from battles.qr import qr_code, watch_qr_code
 from battles.ratelimit import LookupGuard, address_limits, code_paths
 from battles.security import HostGuard, Hosts, Origins, keep_secrets_out_of_logs, own_hosts
 from battles.services import Services
@@ -38,6 +38,7 @@ ROUTES = [
     Route("/healthz", api.healthz),
     Route("/metrics", metrics.metrics_page),
     Route("/join/{code:str}", functools.partial(pages.battle_page, "audience.html")),
+    Route("/watch/{code:str}", pages.watch_page),
     Route("/screen/{code:str}", functools.partial(pages.battle_page, "screen.html")),
     # The screen for a video mixer (docs/operations.md, "A stream overlay in OBS"): the screen's
     # token and socket, a transparent page with a lower third.
@@ -49,6 +50,7 @@ ROUTES = [
     # with the results token from its fragment, as the results page does.
     Route("/results/{code:str}/poster", functools.partial(pages.battle_page, "poster.html")),
     Route("/qr/{code:str}.svg", qr_code),
+    Route("/qr/{code:str}/watch.svg", watch_qr_code),
     Route("/i18n/{version:str}.json", catalogs),
     Route("/api/battles", api.post_battle, methods=["POST"]),
     Route("/api/battles/{code:str}", api.get_battle),

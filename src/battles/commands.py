@@ -201,6 +201,13 @@ class SetAudienceRules(Data):
     banned_words: list[BannedWord] | None = Field(None, max_length=MAX_BANNED_WORDS)
 
 
+class SyncCue(Data):
+    """Show the sync cue on the screen: remote phones measure their stream delay by it
+    (docs/protocol.md, "The remote audience")."""
+
+    type: Literal["sync_cue"]
+
+
 class EndBattle(Data):
     type: Literal["end_battle"]
     reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] = ""
@@ -234,6 +241,7 @@ Command = Annotated[
     | SetAudienceRules
     | ReviseVision
     | UndoRevision
-    | RevokeBattler,
+    | RevokeBattler
+    | SyncCue,
     Field(discriminator="type"),
 ]

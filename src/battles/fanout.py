@@ -275,6 +275,8 @@ class Connection:
         self.trail: Trail | None = None
         self.battler: str | None = None
         self.battler_generation = 0
+        # A phone of the stream's audience (docs/protocol.md, "The remote audience").
+        self.remote = False
         # Under `battles serve`, frames go straight to the socket while it keeps up
         # (FanOutProtocol.write_frame); the queue and its writer carry them while it does not,
         # and whenever they hold something, so that frames stay in order. They are

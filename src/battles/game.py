@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from battles import commands as c
@@ -35,6 +35,7 @@ from battles.model import (
     Stance,
     Submission,
     SubmissionKind,
+    SyncCue,
     Timer,
     Turn,
     VisionVersion,
@@ -97,6 +98,7 @@ class Context:
     # For those, and for a command that ends a turn: the round's reaction counts per
     # battler and kind.
     totals: dict[str, int] | None = None
+    online: dict[str, int] = field(default_factory=dict)  # the online part of ``totals``
     ballots: int = 0
     digest: str | None = None  # of the same ballots as ``totals`` (battles.receipts)
     engagement: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -107,6 +109,9 @@ class Context:
     transitions: persuasion.Transitions | None = None
     # For a command from a battler's own link (actor "battler"): whose link it is.
     battler: str | None = None
+    # For reveal_results and end_battle with the remote link on: the delay each remote
+    # device keeps (None: it has none of its own), never a device (``remote_wait_ms``).
+    remote_delays: tuple[int | None, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -118,10 +123,16 @@ class Needs:
     tally: str | None = None  # the closed vote whose frozen totals it counts
     engagement: int | None = None  # the round whose reaction counts it keeps
     transitions: tuple[str, str] | None = None  # the opening and the closing poll it pairs
+    remote_delays: bool = False  # the remote devices' delays, for the reveal's wait
 
 
 def needs(battle: Battle, command: c.Command) -> Needs:
     """What ``command`` needs to know (see ``Context``) before it is applied to ``battle``."""
+    counts = isinstance(command, (c.RevealResults, c.EndBattle))
+    return replace(_needs_of_the_store(battle, command), remote_delays=battle.rules.remote and counts)
+
+
+def _needs_of_the_store(battle: Battle, command: c.Command) -> Needs:
     shown = command.submission if isinstance(command, c.ShowSubmission) else None
     if battle.poll is not None and isinstance(command, (c.RevealResults, c.EndBattle)):
         return Needs(shown, tally=battle.poll.id, transitions=_stance_pair(battle, battle.poll))
@@ -158,6 +169,38 @@ class BallotGate:
     open: bool
     deadline_ms: int  # 0 while the vote's timer is paused: no deadline
     choices: tuple[str, ...]
+    opened_ms: int
+    # When the hall's vote closed, while remote windows may still take ballots (closed,
+    # neither revealed, voided nor ended); else 0.
+    closed_ms: int
+
+
+def window_refusal(gate: BallotGate, delay_ms: int, now_ms: int) -> str | None:
+    """Why a ballot at ``now_ms`` is outside its device's vote window, or None when it is
+    inside (docs/protocol.md, "Vote windows"). The hall's window (``delay_ms`` 0) is the
+    vote open and before its deadline; a remote device's is the hall's shifted by its
+    delay: from ``opened_ms + delay`` to the hall's close (its deadline, or the close on
+    the record) ``+ delay``. The Redis store's Lua does the same (redis._CAST_BALLOT)."""
+    if delay_ms <= 0:
+        shut = not gate.open or (gate.deadline_ms and now_ms >= gate.deadline_ms)
+        return "vote_closed" if shut else None
+    if not gate.open and not gate.closed_ms:
+        return "vote_closed"
+    if now_ms < gate.opened_ms + delay_ms:
+        return "vote_not_open"
+    close_ms = gate.deadline_ms if gate.open else gate.closed_ms  # a deadline of 0: paused, no close yet
+    return "vote_closed" if close_ms and now_ms >= close_ms + delay_ms else None
+
+
+def remote_wait_ms(battle: Battle, delays: tuple[int | None, ...], now_ms: int) -> int:
+    """How long a closed vote's remote windows still run (docs/protocol.md, "Vote
+    windows"): until its close plus the longest delay a remote device has, or would have
+    by default; 0 when none runs. ``delays``: each remote device's own (None: none)."""
+    gate = ballot_gate(battle)
+    longest = max(battle.rules.remote_delay_ms(own) for own in (None, *delays))
+    if gate is None or not gate.closed_ms or not longest:
+        return 0  # no remote window runs past the hall's close (and no clock is compared)
+    return max(0, gate.closed_ms + longest - now_ms)
 
 
 def create(code: str, draft: BattleDraft, now_ms: int) -> Battle:
@@ -223,7 +266,9 @@ def ballot_gate(battle: Battle) -> BallotGate | None:
         return None
     is_open = battle.open_vote is vote
     deadline = battle.timer.deadline_ms if is_open and battle.timer else None
-    return BallotGate(vote.id, is_open, deadline or 0, tuple(vote.choices))
+    closing = vote.status == "closed" and battle.phase in ("vote", "stance")
+    closed_ms = (vote.closed_ms or 0) if closing else 0
+    return BallotGate(vote.id, is_open, deadline or 0, tuple(vote.choices), vote.opened_ms, closed_ms)
 
 
 def engagement_score(counts: dict[str, int]) -> int:
@@ -599,7 +644,9 @@ def _reveal_results(b: Battle, cmd: c.RevealResults, ctx: Context) -> Details:
     vote = poll if poll is not None else _current_round(b).vote
     if vote is None or vote.status != "closed":
         raise Refused("vote_not_closed")
-    totals = _count(vote, ctx, "reveal_results")
+    _remote_windows_over(b, ctx)
+    totals = _count(b, vote, ctx, "reveal_results")
+    scores = decisive(vote)
     vote.status = "revealed"
     minds = _minds(b, vote, ctx)
     if poll is not None:
@@ -611,7 +658,7 @@ def _reveal_results(b: Battle, cmd: c.RevealResults, ctx: Context) -> Details:
     if vote.runoff:
         earlier = rnd.proposal
         assert earlier is not None
-        sure, tied, need = _cut(totals, earlier.tied, earlier.need, fewest_leave)
+        sure, tied, need = _cut(scores, earlier.tied, earlier.need, fewest_leave)
         # docs/rules.md, who leaves: a runoff that ties again falls back to the host.
         rnd.proposal = Proposal(
             leaving=earlier.leaving + sure,
@@ -625,20 +672,63 @@ def _reveal_results(b: Battle, cmd: c.RevealResults, ctx: Context) -> Details:
         scores = persuasion.gains(b.minds, rnd.order) if b.minds else dict.fromkeys(rnd.order, 0)
         rnd.proposal = _propose(b, rnd, scores, fewest_leave)
     else:
-        rnd.proposal = _propose(b, rnd, totals, fewest_leave)
+        rnd.proposal = _propose(b, rnd, scores, fewest_leave)
     b.phase, b.timer = "reveal", None
     proposal = rnd.proposal.model_dump()
     details = {"vote_id": vote.id, "totals": totals, "ballots": ctx.ballots, "digest": ctx.digest, "proposal": proposal}
-    return details | ({"minds": minds} if vote.stance else {})
+    return details | _parts(vote, scores) | ({"minds": minds} if vote.stance else {})
 
 
-def _count(vote: Vote, ctx: Context, command: str) -> dict[str, int]:
+def _parts(vote: Vote, scores: dict[str, int]) -> dict[str, Any]:
+    """A reveal's log of the hall and online parts and of how they decided (docs/rules.md)."""
+    if vote.online is None:
+        return {}
+    parts = {"online": vote.online, "combine": vote.combine, "online_share": vote.online_share}
+    return parts | ({"scores": scores} if scores != vote.totals else {})
+
+
+def _remote_windows_over(b: Battle, ctx: Context) -> None:
+    """docs/protocol.md, "Vote windows": a closed vote is counted once no remote device
+    may still vote in it, so that every ballot its window took is in the count."""
+    wait_ms = remote_wait_ms(b, ctx.remote_delays, ctx.now_ms)
+    if wait_ms:
+        raise Refused("remote_wait", wait_ms=wait_ms, seconds=-(-wait_ms // 1000))
+
+
+def _count(b: Battle, vote: Vote, ctx: Context, command: str) -> dict[str, int]:
     """Put a closed vote's frozen tally, and the digest of the same ballots, on the record."""
     if ctx.totals is None:
         raise Fault(f"{command} needs the tally of the vote it counts")
     vote.totals = {choice: int(ctx.totals.get(choice, 0)) for choice in vote.choices}
     vote.ballots, vote.digest = ctx.ballots, ctx.digest
+    if b.rules.remote:
+        # docs/rules.md, "Hall and online": the two parts, and the rule that decides, on the record.
+        vote.online = {choice: int(ctx.online.get(choice, 0)) for choice in vote.choices}
+        vote.combine, vote.online_share = b.rules.combine, b.rules.online_share
     return vote.totals
+
+
+def decisive(vote: Vote) -> dict[str, int]:
+    """The figures that decide who leaves (docs/rules.md, "Hall and online"): the totals, the
+    hall's part under ``hall``, or under ``weighted`` each choice's share of the hall's
+    ballots weighted (100 - s) and of the online ballots weighted s, scaled to integers:
+    (100 - s) * hall * O + s * online * H, with H and O the two parts' ballots (one part
+    without ballots: the other's counts). Equal figures tie, as equal totals do."""
+    totals = vote.totals or {}
+    if vote.online is None or vote.combine in (None, "combined"):
+        return dict(totals)
+    online = {choice: vote.online.get(choice, 0) for choice in vote.choices}
+    hall = {choice: totals.get(choice, 0) - online[choice] for choice in vote.choices}
+    hall_ballots, online_ballots = sum(hall.values()), sum(online.values())
+    if vote.combine == "hall" or not online_ballots:
+        return hall
+    if not hall_ballots:
+        return online
+    share = vote.online_share if vote.online_share is not None else 50
+    return {
+        choice: (100 - share) * hall[choice] * online_ballots + share * online[choice] * hall_ballots
+        for choice in vote.choices
+    }
 
 
 def _minds(b: Battle, vote: Vote, ctx: Context) -> dict[str, Any] | None:
@@ -875,13 +965,14 @@ def _edit_battle(b: Battle, cmd: c.EditBattle, ctx: Context) -> Details:
 def _end_battle(b: Battle, cmd: c.EndBattle, ctx: Context) -> Details:
     if b.phase == "finished":
         raise Refused("wrong_phase", phase=b.phase)
+    _remote_windows_over(b, ctx)
     early = b.phase != "final"
     details: dict[str, Any] = {}
     vote = b.poll or (b.round.vote if b.round else None)
     if b.phase in ("vote", "stance") and vote is not None and vote.status in ("open", "closed"):
         # docs/rules.md: an open vote is closed and counted, and so is a closed one
         # never revealed: every acknowledged ballot stays in the record (state, export).
-        totals = _count(vote, ctx, "end_battle")
+        totals = _count(b, vote, ctx, "end_battle")
         vote.status = "closed"
         vote.closed_ms = vote.closed_ms or ctx.now_ms
         details["counted"] = {"vote_id": vote.id, "totals": totals, "ballots": ctx.ballots, "digest": ctx.digest}
@@ -902,6 +993,17 @@ def _set_audience_rules(b: Battle, cmd: c.SetAudienceRules, ctx: Context) -> Det
         # The list itself is in the rules (and the export); the log says how long it became.
         changes["banned_words"] = len(b.rules.banned_words)
     return {"changes": changes}
+
+
+def _sync_cue(b: Battle, cmd: c.SyncCue, ctx: Context) -> Details:
+    """docs/protocol.md, "The remote audience": the screen shows the cue's number, and a
+    remote phone's viewer taps when their stream shows it."""
+    if not b.rules.remote:
+        raise Refused("remote_off")
+    if b.phase == "finished":
+        raise Refused("wrong_phase", phase=b.phase)
+    b.sync_cue = SyncCue(n=b.sync_cue.n + 1 if b.sync_cue else 1, at_ms=ctx.now_ms)
+    return {"n": b.sync_cue.n}
 
 
 def _revoke_cohost(b: Battle, cmd: c.RevokeCohost, ctx: Context) -> Details:
@@ -943,4 +1045,5 @@ _HANDLERS: dict[type, Callable[[Battle, Any, Context], Details]] = {
     c.ReviseVision: _revise_vision,
     c.UndoRevision: _undo_revision,
     c.RevokeBattler: _revoke_battler,
+    c.SyncCue: _sync_cue,
 }

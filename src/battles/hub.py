@@ -185,6 +185,8 @@ class Hub:
         if isinstance(message, protocol.SetNickname):
             connection.nickname = message.nickname
             return protocol.ack(request_id, nickname=message.nickname)
+        if isinstance(message, protocol.SetDelay):
+            return await self._set_delay(connection, message, request_id)
         if isinstance(message, protocol.CastVote):
             await cast(self.store, connection, message, request_id, self.rooms[code].battle)
             return None
@@ -237,6 +239,14 @@ class Hub:
         )  # fmt: skip
         metrics.reactions.inc()
         return None  # the engagement meter is the answer
+
+    async def _set_delay(self, connection: Connection, message: protocol.SetDelay, request_id: str | None) -> str:
+        """A remote phone's stream delay, kept for its device (docs/protocol.md, "The remote audience")."""
+        if not connection.remote:
+            raise Refused("not_remote")
+        assert connection.device is not None
+        held = await self.store.set_delay(connection.code, connection.device, message.delay_ms)
+        return protocol.ack(request_id, delay_ms=held)
 
     async def _moderate(self, connection: Connection, message: protocol.Moderate, request_id: str | None) -> str:
         """A moderator's decision, on the record with who made it and when (docs/rules.md)."""
@@ -307,8 +317,9 @@ async def cast(
     at_ms = now_ms()
     try:
         recorded = await store.cast_ballot(
-            connection.code, message.vote_id, connection.device, message.choice, message.ballot_id, at_ms
-        )
+            connection.code, message.vote_id, connection.device, message.choice, message.ballot_id, at_ms,
+            remote=connection.remote,
+        )  # fmt: skip
     except Refused as refusal:
         metrics.ballots.labels(refusal.reason).inc()
         raise
@@ -332,7 +343,12 @@ async def phone_view(store: Store, battle: Battle, connection: Connection) -> di
     vote = battle.round.vote if battle.round else None
     choice = await store.ballot_of(battle.code, vote.id, connection.device) if vote else None
     mine = await store.submissions_of(battle.code, connection.device)
-    return {
+    remote: dict[str, Any] = {}
+    if connection.remote:
+        # Its delay, kept by the store for the evening (docs/protocol.md, "The remote audience").
+        own_ms = await store.watch(battle.code, connection.device)
+        remote["my_delay"] = {"own_ms": own_ms, "delay_ms": battle.rules.remote_delay_ms(own_ms)}
+    return remote | {
         "my_ballot": {"vote_id": vote.id, "choice": choice, "receipt": receipt_of(connection, vote.id)}
         if vote and choice
         else None,

@@ -84,6 +84,10 @@ REASONS: dict[str, str] = {
     # A cue from the crew's desk (battles.cues; docs/protocol.md, "Cues from the crew's desk").
     "bad_token": N_("That token opens no console of this battle: send the host's or the co-host's."),
     "not_a_cue": N_("A cue sends a host command; moderation and the rest stay at the console."),
+    "remote_off": N_("The remote audience is switched off in this battle."),
+    "not_remote": N_("Only a phone of the stream's audience has a stream delay."),
+    "delay_locked": N_("Your delay can change again once the vote is counted."),
+    "remote_wait": N_("The stream's viewers can still vote for {seconds} s: reveal then."),
     "internal": N_("Something went wrong on the server. Nothing was changed."),
 }
 

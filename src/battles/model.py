@@ -29,6 +29,9 @@ Actor = Literal["host", "cohost", "timer", "system", "battler"]
 Stance = Literal["opening", "closing"]
 UNDECIDED = "undecided"
 WinnerRule = Literal["final_vote", "gain"]
+# docs/rules.md, "Hall and online": how the hall's and the online ballots make the figures
+# that decide who leaves.
+CombineRule = Literal["combined", "hall", "weighted"]
 # What a phone may send (docs/rules.md, "The audience takes part").
 SubmissionKind = Literal["challenge", "question"]
 
@@ -71,6 +74,15 @@ Nickname = Annotated[
 MAX_BANNED_WORDS = 500
 
 
+def window_delay(own_ms: int | None, default_ms: int, max_ms: int) -> int:
+    """The delay a remote device's vote window is shifted by (docs/protocol.md, "Vote
+    windows"): its own, else the battle's default; 0, the hall's window, when that is
+    over the maximum (0 while the remote link is off). The stores decide by it, the
+    Redis store in its Lua (redis._CAST_BALLOT)."""
+    delay_ms = default_ms if own_ms is None else own_ms
+    return delay_ms if delay_ms <= max_ms else 0
+
+
 class Data(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=False)
 
@@ -100,6 +112,25 @@ class Rules(Data):
     # ``gain`` rule the final's vote is the closing poll, and the largest gain wins.
     stance_polls: bool = False
     winner: WinnerRule = "final_vote"
+    # docs/rules.md, "A remote audience": the remote join link (/watch/CODE), the stream
+    # delay a remote phone has until it measures its own, and the longest delay a remote
+    # vote window is shifted by (a device over it gets the hall's window).
+    remote: bool = False
+    remote_delay_seconds: int = Field(0, ge=0, le=120)
+    max_delay_seconds: int = Field(60, ge=0, le=120)
+    # docs/rules.md, "Hall and online": how the two parts of a tally decide, and the online
+    # ballots' share of the decision under ``weighted``.
+    combine: CombineRule = "combined"
+    online_share: int = Field(50, ge=0, le=100)
+
+    @property
+    def max_delay_ms(self) -> int:
+        """The longest delay a remote window is shifted by; 0 while the remote link is off."""
+        return self.max_delay_seconds * 1000 if self.remote else 0
+
+    def remote_delay_ms(self, own_ms: int | None) -> int:
+        """The delay a remote device's vote window is shifted by (``window_delay``)."""
+        return window_delay(own_ms, self.remote_delay_seconds * 1000, self.max_delay_ms)
 
     @property
     def takes_stances(self) -> bool:
@@ -215,6 +246,12 @@ class Vote(Data):
     # The version of each choice's vision while the vote ran (docs/rules.md, "Visions that
     # develop": a vision never changes during a vote), so a ballot names the version it chose.
     versions: dict[str, int] = Field(default_factory=dict)
+    # With the remote link on, set with the totals (docs/rules.md, "Hall and online"): the
+    # online part of each choice's total (the hall's is the rest), and the rule, with its
+    # online share, by which the two decided.
+    online: dict[str, int] | None = None
+    combine: CombineRule | None = None
+    online_share: int | None = None
 
 
 class Minds(Data):
@@ -363,6 +400,14 @@ class Round(Data):
         return None
 
 
+class SyncCue(Data):
+    """The sync cue on the screen (docs/protocol.md, "The remote audience"): its number,
+    counting from 1 in the battle, and when it went up on the server's clock."""
+
+    n: int
+    at_ms: int
+
+
 class LogEntry(Data):
     at_ms: int
     actor: Actor
@@ -412,6 +457,8 @@ class Battle(Data):
     # opening and the closing poll, kept when the closing one is revealed.
     stances: list[Vote] = Field(default_factory=list)
     minds: Persuasion | None = None
+    # The newest sync cue (sync_cue): remote phones measure their stream delay from it.
+    sync_cue: SyncCue | None = None
     log: list[LogEntry] = Field(default_factory=list)
 
     @property

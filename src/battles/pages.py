@@ -40,7 +40,7 @@ def page(
     )
 
 
-async def battle_page(template: str, request: Request) -> Response:
+async def battle_page(template: str, request: Request, remote: bool = False) -> Response:
     """A page of one battle (``template``, bound in app.ROUTES), or a 404 for a code no battle has."""
     code = request.path_params["code"].upper()
     battle = await services(request).store.load(code)
@@ -54,13 +54,34 @@ async def battle_page(template: str, request: Request) -> Response:
     # the mixer's browser opened it at (docs/operations.md, "A stream overlay in OBS").
     join, watch = overlay_links(request, code) if template == "overlay.html" else ("", "")
     language = language_of(request, battle.language)
-    return page(request, template, language, code=code, title=battle.title, mark=mark, join_url=join, watch_url=watch)
+    return page(
+        request,
+        template,
+        language,
+        code=code,
+        title=battle.title,
+        mark=mark,
+        remote=remote,
+        join_url=join,
+        watch_url=watch,
+    )
 
 
 def overlay_links(request: Request, code: str) -> tuple[str, str]:
     """The hall's join link, and the stream's (the remote audience's page, docs/protocol.md)."""
     join = links(base_url(request, services(request).settings), code)["join"]
     return join, join.removesuffix(f"/join/{code}") + f"/watch/{code}"
+
+
+async def watch_page(request: Request) -> Response:
+    """/watch/CODE: the join page of the stream's audience (docs/protocol.md, "The remote
+    audience"), while the battle's remote link is on; else a 404 that says so."""
+    code = request.path_params["code"].upper()
+    battle = await services(request).store.load(code)
+    if battle is not None and not battle.rules.remote:
+        language = language_of(request, battle.language)
+        return page(request, "missing.html", language, status_code=404, code=code, remote_off=True)
+    return await battle_page("audience.html", request, remote=True)
 
 
 async def index(request: Request) -> Response:

@@ -20,6 +20,9 @@ from battles.errors import Refused
 from battles.model import Data, Language, Moderation, Nickname, Reaction, SubmissionKind, SubmissionText
 
 PROTOCOL_VERSION = "battles.v1"
+# The subprotocol entry a remote phone's socket offers besides PROTOCOL_VERSION: the
+# audience of the stream, whose vote windows follow its delay (docs/protocol.md).
+REMOTE = "battles.remote"
 # Who a socket is, from its address (docs/protocol.md, Connecting), in the order the hall
 # is counted in (``presence``). Every list of roles derives from this one.
 Role = Literal["audience", "screen", "host", "cohost", "battler"]
@@ -93,8 +96,20 @@ class Moderate(Data):
     action: Moderation
 
 
+# The longest stream delay a remote phone may send (set_delay); the battle's maximum caps it.
+MAX_DELAY_MS = 120_000
+
+
+class SetDelay(Data):
+    """A remote phone's stream delay, measured from the sync cue or nudged by its viewer
+    (docs/protocol.md, "The remote audience"); answered with the delay the server keeps."""
+
+    type: Literal["set_delay"]
+    delay_ms: int = Field(ge=0, le=MAX_DELAY_MS)
+
+
 Common = Ping | Resync | SetLanguage
-AudienceMessage = Annotated[Common | CastVote | React | SetNickname | Submit, Field(discriminator="type")]
+AudienceMessage = Annotated[Common | CastVote | React | SetNickname | Submit | SetDelay, Field(discriminator="type")]
 ScreenMessage = Annotated[Common, Field(discriminator="type")]
 # A battler's own link revises its vision and nothing else (docs/security.md, the parties).
 BattlerMessage = Annotated[Common | ReviseVision, Field(discriminator="type")]
@@ -108,7 +123,9 @@ _ADAPTERS: dict[Role, TypeAdapter[Any]] = {
     "battler": TypeAdapter(BattlerMessage),
 }
 _ANY = TypeAdapter(
-    Annotated[Common | CastVote | React | SetNickname | Submit | Moderate | Command, Field(discriminator="type")]
+    Annotated[
+        Common | CastVote | React | SetNickname | Submit | SetDelay | Moderate | Command, Field(discriminator="type")
+    ]
 )
 
 

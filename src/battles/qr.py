@@ -1,5 +1,6 @@
-"""The QR code of a battle's join link, ``GET /qr/CODE.svg``: only for a battle that
-exists, each drawn once and kept (docs/security.md, QR codes only for battles)."""
+"""The QR code of a battle's join link, ``GET /qr/CODE.svg``, and of its remote join link,
+``GET /qr/CODE/watch.svg``: only for a battle that exists, each drawn once and kept
+(docs/security.md, QR codes only for battles)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from starlette.responses import Response
 
 from battles.creation import CODE_SHAPE
 from battles.services import base_url, services
-from battles.views import links
+from battles.views import links, watch_link
 
 # A join link of QR_MAX_LINK characters takes about 20 ms to draw (segno, measured);
 # each is drawn once and kept, up to QR_CACHE links (about 4 KB each).
@@ -32,13 +33,27 @@ def qr_svg(link: str) -> bytes:
 
 
 async def qr_code(request: Request) -> Response:
+    return await _join_qr(request, "join")
+
+
+async def watch_qr_code(request: Request) -> Response:
+    """``GET /qr/CODE/watch.svg``: the remote join link's, while the battle's remote link is
+    on (docs/protocol.md, "The remote audience"); a 404 while it is off."""
+    return await _join_qr(request, "watch")
+
+
+async def _join_qr(request: Request, link: str) -> Response:
     # Only a code of the real shape that names a battle gets a QR code; anything
     # else is a 404, which LookupGuard counts like any guessed code.
     house = services(request)
     code = request.path_params["code"].upper()
-    if not CODE_SHAPE.fullmatch(code) or await house.store.secrets(code) is None:
+    battle = await house.store.load(code) if CODE_SHAPE.fullmatch(code) else None
+    if battle is None:
         raise HTTPException(404, "no battle has that code")
-    join = links(base_url(request, house.settings), code)["join"]
-    if len(join) > QR_MAX_LINK:
+    if link == "watch" and not battle.rules.remote:
+        raise HTTPException(404, "the remote link of this battle is off")
+    here = base_url(request, house.settings)
+    address = links(here, code)["join"] if link == "join" else watch_link(here, code)
+    if len(address) > QR_MAX_LINK:
         raise HTTPException(404, "no QR code for a join link this long: set public_url")
-    return Response(qr_svg(join), media_type="image/svg+xml")
+    return Response(qr_svg(address), media_type="image/svg+xml")

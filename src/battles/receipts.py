@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
 
 # 10 base-32 characters: 50 bits. A vote of 10,000 ballots leaves a guess a chance of
@@ -80,12 +80,19 @@ class Count:
     ballots: int
     digest: str
     choices: dict[str, str] = field(repr=False)  # receipt -> choice
+    online: dict[str, int] = field(default_factory=dict)  # the online part of totals
 
     @classmethod
-    def of(cls, key: bytes, code: str, vote_id: str, ballots: Mapping[str, str]) -> Count:
-        """``ballots``: device -> choice, every counted ballot of the vote."""
+    def of(
+        cls, key: bytes, code: str, vote_id: str, ballots: Mapping[str, str], online: Set[str] = frozenset()
+    ) -> Count:
+        """``ballots``: device -> choice, every counted ballot of the vote; ``online``: the
+        devices whose ballot is a remote one (docs/rules.md, "Hall and online")."""
         choices = {receipt(key, code, vote_id, device): choice for device, choice in ballots.items()}
         totals: dict[str, int] = {}
-        for choice in ballots.values():
+        remote: dict[str, int] = {}
+        for device, choice in ballots.items():
             totals[choice] = totals.get(choice, 0) + 1
-        return cls(totals, len(ballots), digest(choices), choices)
+            if device in online:
+                remote[choice] = remote.get(choice, 0) + 1
+        return cls(totals, len(ballots), digest(choices), choices, remote)

@@ -78,20 +78,33 @@ class Runner:
         vote = battle.current_vote
         if vote is None or vote.status not in ("open", "closed"):
             return None
-        if vote.status == "open":
+        if vote.status == "open" or self._windows_may_run(battle):
+            # docs/protocol.md, "Vote windows": a closed vote takes remote ballots until its
+            # remote windows end, so it is not counted for good (nor kept) before then.
             return await self.store.tally(battle.code, vote.id)
         count = await self.counted(battle.code, vote.id)
-        return Tally(count.totals, count.ballots, count.digest)
+        return Tally(count.totals, count.ballots, count.digest, count.online)
 
-    async def counted(self, code: str, vote_id: str) -> receipts.Count:
+    @staticmethod
+    def _windows_may_run(battle: Battle) -> bool:
+        """Whether a closed vote's remote windows may still take ballots: until its close
+        plus the longest delay any remote device may have."""
+        gate = game.ballot_gate(battle)
+        return gate is not None and gate.closed_ms > 0 and now_ms() < gate.closed_ms + battle.rules.max_delay_ms
+
+    async def counted(self, code: str, vote_id: str, keep: bool = True) -> receipts.Count:
         """A vote that takes no more ballots (closed, revealed or voided: the commit that
-        closed it moved the store's ballot gate), counted from its ballots."""
+        closed it moved the store's ballot gate), counted from its ballots; kept unless
+        ``keep`` is False (its remote windows may still take some)."""
         count = self._counted.get((code, vote_id))
-        if count is None:
+        if count is None or not keep:
             key, ballots = receipts.receipt_key(await self.store.signing_key()), await self.store.ballots(code, vote_id)
+            online = await self.store.online_devices(code, vote_id)
             # An HMAC per ballot: 10,000 take tens of milliseconds, which the event loop
             # should not wait out in one piece (the thread gives it the GIL every 5 ms).
-            count = await asyncio.to_thread(receipts.Count.of, key, code, vote_id, ballots)
+            count = await asyncio.to_thread(receipts.Count.of, key, code, vote_id, ballots, online)
+            if not keep:
+                return count
             if len(self._counted) >= COUNTED_VOTES:
                 del self._counted[next(iter(self._counted))]
             self._counted[code, vote_id] = count
@@ -105,10 +118,14 @@ class Runner:
         if needs.submission is not None:
             context = replace(context, submission=await self.store.submission(battle.code, needs.submission))
         if needs.tally is not None:
-            count = await self.counted(battle.code, needs.tally)
-            context = replace(context, totals=count.totals, ballots=count.ballots, digest=count.digest)
+            count = await self.counted(battle.code, needs.tally, keep=not self._windows_may_run(battle))
+            context = replace(
+                context, totals=count.totals, ballots=count.ballots, digest=count.digest, online=count.online
+            )
         if needs.transitions is not None:
             context = replace(context, transitions=await self.store.transitions(battle.code, *needs.transitions))
+        if needs.remote_delays:
+            context = replace(context, remote_delays=await self.store.remote_delays(battle.code))
         if needs.engagement is not None:
             context = replace(context, engagement=await self.store.reactions(battle.code, needs.engagement))
         return context

@@ -71,6 +71,7 @@ async def socket(house: Services, scope: Scope, receive: Receive, send: Send) ->
         connection.battler, connection.battler_generation = admitted.battler, admitted.battler_generation
         if admitted.role == "audience":
             connection.trail = Trail(client_address(scope), admitted.from_page, 0, now_ms())
+            connection.remote = admitted.remote
         here = base_url(websocket, house.settings)
         try:
             await house.hub.enter(connection, here)

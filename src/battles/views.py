@@ -129,6 +129,8 @@ def tally_view(battle: Battle, tally: Tally, role: str) -> dict[str, Any] | None
         "vote_id": vote.id,
         "ballots": tally.ballots,
         "totals": {c: tally.totals.get(c, 0) for c in vote.choices} if shown else None,
+        # docs/rules.md, "Hall and online": the online part of the totals, with them.
+        "online": {c: tally.online.get(c, 0) for c in vote.choices} if shown and battle.rules.remote else None,
         # The consoles' check before the reveal (docs/security.md, "Receipts and digests").
         "digest": tally.digest if role in HOST_ROLES else None,
     }
@@ -155,6 +157,11 @@ def links(base_url: str, code: str, tokens: Secrets | None = None) -> dict[str, 
             "results": f"{base}/results/{code}#{results_token(tokens)}",
         }
     return result
+
+
+def watch_link(base_url: str, code: str) -> str:
+    """The remote join link, for the stream's audience (docs/protocol.md, "The remote audience")."""
+    return f"{base_url.rstrip('/')}/watch/{code}"
 
 
 def persuasion_view(matrix: Persuasion) -> dict[str, Any]:
@@ -316,18 +323,16 @@ def _vote_rows(vote: Vote, at: dict[str, Any], names: dict[str, str]) -> Iterato
         yield "vote", {**at, "vote": vote.id, "field": "ballots", "value": vote.ballots}
     if vote.digest is not None:
         yield "vote", {**at, "vote": vote.id, "field": "digest", "value": vote.digest}
+    if vote.combine is not None:
+        # docs/rules.md, "Hall and online": the rule that decided, and the two parts below.
+        yield "vote", {**at, "vote": vote.id, "field": "combine", "value": vote.combine}
+        yield "vote", {**at, "vote": vote.id, "field": "online_share", "value": vote.online_share}
     for battler, count in (vote.totals or {}).items():
-        yield (
-            "vote",
-            {
-                **at,
-                "vote": vote.id,
-                "battler": battler,
-                "name": names.get(battler),
-                "field": "votes",
-                "value": count,
-            },
-        )
+        online = (vote.online or {}).get(battler, 0)
+        parts = [("votes", count)] + ([("hall", count - online), ("online", online)] if vote.online is not None else [])
+        for field, value in parts:
+            row = {**at, "vote": vote.id, "battler": battler, "name": names.get(battler), "field": field}
+            yield "vote", row | {"value": value}
 
 
 def _version_rows(history: dict[str, list[dict[str, Any]]], names: dict[str, str]) -> Iterator[Row]:

@@ -98,12 +98,15 @@ export class Ballot {
   }
 
   takeSnapshot(snapshot) {
-    const vote = currentVote(snapshot.battle);
+    // The battle as this phone shows it: a remote phone's vote may be closed in the hall and
+    // still open on its stream, where a tap kept offline still counts (audience/stream.js).
+    const battle = this.live.battle;
+    const vote = currentVote(battle);
     const mine = snapshot.my_ballot;
     this.confirmed = mine && vote && mine.vote_id === vote.id ? { ...mine, status: "counted" } : null;
     const p = this.pending;
     if (!p) return;
-    const open = openVote(snapshot.battle);
+    const open = openVote(battle);
     if (open && open.id === p.vote_id) {
       this.sendPending(); // the reply may have been lost with the socket: the same ballot id again
     } else {

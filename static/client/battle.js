@@ -123,6 +123,17 @@ export function votesText(votes, share) {
   return plural(votes, "1 vote · {share}", "{n} votes · {share}", { share: percent(share) });
 }
 
+/**
+ * A battler's votes with their hall's and online parts (docs/rules.md, "Hall and online"):
+ * `online` is the vote's or the tally's online part, null without a remote audience.
+ */
+export function figuresText(battlerId, votes, share, online) {
+  const text = votesText(votes, share);
+  if (!online) return text;
+  const remote = online[battlerId] || 0;
+  return `${text} · ${t("hall {hall}, online {online}", { hall: votes - remote, online: remote })}`;
+}
+
 export function ballotsText(n) {
   return plural(n, "1 ballot", "{n} ballots");
 }

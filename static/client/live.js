@@ -11,6 +11,7 @@ import { page, randomId } from "./page.js";
 import { applyPatch } from "./patch.js";
 
 export const PROTOCOL = "battles.v1";
+export const REMOTE = "battles.remote"; // a remote phone's socket offers it too (protocol.REMOTE)
 // Until a welcome brings the server's reconnect policy: exponential, full jitter.
 const FIRST_DELAY_MS = 500;
 const MAX_DELAY_MS = 15000;
@@ -72,12 +73,15 @@ export function reconnectDelay(policy, attempt, restarted, random = Math.random)
  * "presence", "welcome", "snapshot" and every reply type to listeners.
  *
  * role: the endpoint to open (a co-host's link opens "host" too: the server tells
- * the co-host by its token, and the welcome's role says which it is).
+ * the co-host by its token, and the welcome's role says which it is). view: what the
+ * page is shown of the battle the server sent (a remote phone's is shifted by its
+ * stream delay: audience/stream.js); without it, the battle as sent.
  */
 export class Live {
-  constructor({ role, protocols }) {
+  constructor({ role, protocols, view = null }) {
     this.role = role;
     this.protocols = protocols;
+    this.view = view;
     this.socket = null;
     this.attempts = 0;
     this.status = "connecting";
@@ -86,7 +90,7 @@ export class Live {
     this.requestCount = 0;
     this.seq = -1;
     this.awaitingSnapshot = false; // asked for a resync: updates wait for its snapshot
-    this.battle = null;
+    this.state = null; // the battle as the server sent it, patched (`battle` is the page's view of it)
     this.tally = null;
     this.engagement = null;
     this.presence = null;
@@ -321,7 +325,7 @@ export class Live {
         clock.guess(message.server_ms);
         this.awaitingSnapshot = false;
         this.seq = message.seq;
-        this.battle = message.battle;
+        this.state = message.battle;
         this.tally = message.tally;
         this.engagement = message.engagement ? { round: currentRound(message.battle)?.number, battlers: message.engagement } : null;
         if (message.presence) this.presence = message.presence;
@@ -389,18 +393,23 @@ export class Live {
   }
 
   takeUpdate(message) {
-    if (!this.battle || message.base !== this.seq) return false;
+    if (!this.state || message.base !== this.seq) return false;
     let battle;
     try {
-      battle = applyPatch(this.battle, message.patch);
+      battle = applyPatch(this.state, message.patch);
     } catch {
       return false;
     }
     battle = { ...battle, version: message.seq };
     if (Array.isArray(battle.log) && message.events?.length) battle.log = battle.log.concat(message.events);
     this.seq = message.seq;
-    this.battle = battle;
+    this.state = battle;
     return true;
+  }
+
+  /** The battle as this page shows it (the constructor's `view`). */
+  get battle() {
+    return this.state && this.view ? this.view(this.state) : this.state;
   }
 
   /** The live tally, if it belongs to the vote the battle is on now. */

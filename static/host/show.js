@@ -7,6 +7,7 @@ import {
   battlerOf,
   currentRound,
   currentVote,
+  figuresText,
   nameOf,
   names,
   phaseLabel,
@@ -14,7 +15,6 @@ import {
   revealedVote,
   speakerOf,
   standings,
-  votesText,
 } from "../client/battle.js";
 import { Countdown } from "../client/clock.js";
 import { $, fill, h, setText } from "../client/dom.js";
@@ -100,6 +100,7 @@ export class ShowPanels {
     }
     const tally = this.live.currentTally();
     const totals = shown.status === "revealed" ? shown.totals : tally && tally.totals;
+    const online = shown.status === "revealed" ? shown.online : tally && tally.online;
     const rows = standings(shown, totals || {});
     fill(
       list,
@@ -111,7 +112,7 @@ export class ShowPanels {
           { class: "bar-row" },
           h("span", { class: "bar-name" }, nameOf(battle, row.id)),
           h("span", { class: "bar-track", "aria-hidden": "true" }, fillBar),
-          h("span", { class: "bar-figures" }, votesText(row.votes, row.share)),
+          h("span", { class: "bar-figures" }, figuresText(row.id, row.votes, row.share, online)),
         );
       }),
     );

@@ -2,7 +2,7 @@
  * The reveal on the wall: the standings build from the last place up, then a beat of
  * suspense, then who leaves (docs/rules.md).
  */
-import { ballotsText, nameOf, proposalText, revealedVote, standings, votesText } from "../client/battle.js";
+import { ballotsText, figuresText, nameOf, proposalText, revealedVote, standings, votesText } from "../client/battle.js";
 import { h } from "../client/dom.js";
 import { t } from "../client/i18n.js";
 import { digestLine } from "../client/receipt.js";
@@ -38,16 +38,21 @@ function revealOutcome(text) {
   );
 }
 
-/** A row as it stands at `progress` (0 to 1) of its growth. */
+/** A row as it stands at `progress` (0 to 1) of its growth; grown, with its hall's and online parts. */
 function showRow(item, row, progress) {
   item.classList.add("is-shown");
   item.querySelector(".bar-fill").style.width = `${row.share * 100}%`;
-  const text = votesText(Math.round(row.votes * progress), row.share * progress);
+  const text = progress < 1 ? votesText(Math.round(row.votes * progress), row.share * progress) : finalText(row);
   const figures = item.querySelector(".bar-figures");
   if (figures.textContent !== text) figures.textContent = text;
 }
 
 /** The bar grows (a CSS transition of GROW_MS) while the figures count up alongside. */
+/** A row's figures once grown: with the vote's online part, where it has one (docs/rules.md, "Hall and online"). */
+function finalText(row) {
+  return figuresText(row.id, row.votes, row.share, row.online);
+}
+
 function countUp(item, row) {
   const start = performance.now();
   const frame = (now) => {
@@ -66,7 +71,7 @@ export class Reveal {
   view(battle, round) {
     const vote = revealedVote(battle);
     if (!vote) return h("p", { class: "big-line" }, t("The results are coming."));
-    const rows = standings(vote);
+    const rows = standings(vote).map((row) => ({ ...row, online: vote.online }));
     const leaving = round.proposal && round.proposal.method === "decided" ? round.proposal.leaving : [];
     const list = h(
       "ol",
@@ -78,7 +83,7 @@ export class Reveal {
           h("span", { class: "bar-rank" }, String(rank + 1)),
           h("span", { class: "bar-name" }, nameOf(battle, row.id)),
           h("span", { class: "bar-track", "aria-hidden": "true" }, h("span", { class: "bar-fill" })),
-          h("span", { class: "bar-figures" }, votesText(row.votes, row.share)),
+          h("span", { class: "bar-figures" }, finalText(row)),
         ),
       ),
     );

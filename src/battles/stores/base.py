@@ -76,6 +76,10 @@ class BattleRow(NamedTuple):
     vote_open: int  # 1 or 0
     vote_deadline_ms: int  # 0: no deadline (the vote's timer is paused)
     vote_choices: str  # JSON list of battler ids
+    vote_opened_ms: int
+    vote_closed_ms: int  # game.BallotGate.closed_ms: 0 unless remote windows may run
+    remote_default_ms: int  # the remote devices' delay by default (model.window_delay)
+    remote_max_ms: int  # the longest; 0 while the remote link is off
     next_deadline_ms: int | None
 
     @classmethod
@@ -88,13 +92,17 @@ class BattleRow(NamedTuple):
             int(gate.open) if gate else 0,
             gate.deadline_ms if gate else 0,
             json.dumps(list(gate.choices) if gate else []),
+            gate.opened_ms if gate else 0,
+            gate.closed_ms if gate else 0,
+            battle.rules.remote_delay_seconds * 1000,
+            battle.rules.max_delay_ms,
             game.next_deadline(battle),
         )
 
 
 def ballot_refused(reason: str) -> Refused:
-    """A ballot's refusal (``wrong_vote``, ``vote_closed``, ``bad_choice``,
-    ``limit_reached``) as both stores raise it: the limit names itself."""
+    """A ballot's refusal (``wrong_vote``, ``vote_closed``, ``vote_not_open``,
+    ``bad_choice``, ``limit_reached``) as both stores raise it: the limit names itself."""
     if reason == "limit_reached":
         return Refused(reason, limit="ballots", most=game.MAX_BALLOTS_PER_DEVICE)
     return Refused(reason)
@@ -119,6 +127,9 @@ class Tally:
     ballots: int = 0
     # A closed vote's digest of its counted ballots (battles.receipts); None while it is open.
     digest: str | None = None
+    # The online part of ``totals``: the remote devices' ballots (docs/rules.md, "Hall and
+    # online"); the hall's part is the rest. A choice no remote device made is left out.
+    online: dict[str, int] = field(default_factory=dict)
 
 
 class AddressLimits(Protocol):
@@ -143,6 +154,10 @@ class BattleRecord:
     reactions: dict[int, dict[str, dict[str, int]]]  # round -> battler -> kind -> count
     submissions: list[Submission] = field(default_factory=list)  # every one, in order
     blocked: list[Block] = field(default_factory=list)  # devices blocked for the evening
+    # The remote audience (docs/protocol.md): each remote device's own delay (None: none),
+    # and per vote the devices whose ballot is in its online part.
+    remote: dict[str, int | None] = field(default_factory=dict)
+    online: dict[str, list[str]] = field(default_factory=dict)
 
 
 def cooldown_left(last_ms: int | None, now_ms: int, cooldown_ms: int) -> int:
@@ -300,14 +315,37 @@ class Ballots(abc.ABC):
 
     @abc.abstractmethod
     async def cast_ballot(
-        self, code: str, vote_id: str, device: str, choice: str, ballot_id: str, now_ms: int
+        self, code: str, vote_id: str, device: str, choice: str, ballot_id: str, now_ms: int, remote: bool = False
     ) -> BallotReceipt:
-        """Record a ballot, or raise ``Refused`` (vote_closed, wrong_vote, bad_choice).
+        """Record a ballot, or raise ``Refused`` (vote_closed, vote_not_open, wrong_vote,
+        bad_choice): inside the device's vote window (``game.window_refusal``), the hall's,
+        or for a ``remote`` one the hall's shifted by the delay it keeps (``watch``). The
+        device's ballot counts in the online part of the tally when its newest one is
+        ``remote``, else in the hall's; a ballot that moves it from one part to the other
+        with the same choice is ``unchanged``.
 
         A ``ballot_id`` this device already sent in this vote is ``duplicate`` whatever
         the vote's state, so a phone resending an acknowledged ballot after the close
         still hears that it counted.
         """
+
+    # The remote audience (docs/protocol.md, "The remote audience"): each remote device's
+    # stream delay, kept for the evening, read by cast_ballot in its own atomic step.
+
+    @abc.abstractmethod
+    async def watch(self, code: str, device: str) -> int | None:
+        """Keep ``device`` as a remote viewer of the battle (once; it stays one for the
+        evening) and return the delay it keeps, None when it has none of its own."""
+
+    @abc.abstractmethod
+    async def set_delay(self, code: str, device: str, delay_ms: int) -> int:
+        """Keep ``delay_ms`` as a remote device's delay, capped at the battle's maximum,
+        and return what is kept; or ``Refused("delay_locked")`` while a closed vote's
+        remote windows run (the reveal's wait is decided from the delays kept then)."""
+
+    @abc.abstractmethod
+    async def remote_delays(self, code: str) -> tuple[int | None, ...]:
+        """The delays the battle's remote devices keep, each once (None: a device with none)."""
 
     @abc.abstractmethod
     async def ballot_of(self, code: str, vote_id: str, device: str) -> str | None: ...
@@ -316,6 +354,11 @@ class Ballots(abc.ABC):
     async def ballots(self, code: str, vote_id: str) -> dict[str, str]:
         """Every counted ballot of one vote: device -> choice (``battles.receipts`` counts a
         closed vote from them)."""
+
+    @abc.abstractmethod
+    async def online_devices(self, code: str, vote_id: str) -> set[str]:
+        """The devices whose counted ballot in the vote is a remote one (cast with
+        ``remote``): its online part (docs/rules.md, "Hall and online")."""
 
     @abc.abstractmethod
     async def tally(self, code: str, vote_id: str) -> Tally: ...

@@ -43,7 +43,7 @@ from pydantic import ValidationError
 
 from battles import announcements, game, persuasion
 from battles.errors import Fault, Refused, Unavailable
-from battles.model import Battle, Block, Decision, Moderation, Moderator, Submission
+from battles.model import Battle, Block, Decision, Moderation, Moderator, Submission, window_delay
 from battles.stores.base import (
     WAITING,
     BallotReceipt,
@@ -64,7 +64,7 @@ from battles.stores.base import (
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # IF NOT EXISTS throughout: opening an existing file is the normal case (a restart).
 _SCHEMA = """
@@ -80,6 +80,10 @@ CREATE TABLE IF NOT EXISTS battles (
     vote_open INTEGER NOT NULL,
     vote_deadline_ms INTEGER NOT NULL,    -- 0: no deadline (the vote's timer is paused)
     vote_choices TEXT NOT NULL,           -- JSON list of battler ids
+    vote_opened_ms INTEGER NOT NULL DEFAULT 0,
+    vote_closed_ms INTEGER NOT NULL DEFAULT 0,     -- 0 unless remote windows may run
+    remote_default_ms INTEGER NOT NULL DEFAULT 0,  -- model.window_delay's default and maximum
+    remote_max_ms INTEGER NOT NULL DEFAULT 0,
     next_deadline_ms INTEGER              -- game.next_deadline: the timer index
 );
 CREATE INDEX IF NOT EXISTS battles_by_deadline
@@ -91,6 +95,7 @@ CREATE TABLE IF NOT EXISTS ballots (
     vote_id TEXT NOT NULL,
     device TEXT NOT NULL,
     choice TEXT NOT NULL,
+    online INTEGER NOT NULL DEFAULT 0,    -- 1: a remote device's (docs/rules.md, "Hall and online")
     PRIMARY KEY (code, vote_id, device)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS seen_ballots (
@@ -146,11 +151,27 @@ CREATE TABLE IF NOT EXISTS ballot_marks (
     count INTEGER NOT NULL,
     PRIMARY KEY (code, vote_id, mark)
 ) WITHOUT ROWID;
+-- The remote audience's devices (Ballots.watch) and the delay each keeps (NULL: none).
+CREATE TABLE IF NOT EXISTS remote_devices (
+    code TEXT NOT NULL,
+    device TEXT NOT NULL,
+    delay_ms INTEGER,
+    PRIMARY KEY (code, device)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS settings (
     name TEXT PRIMARY KEY,
     value BLOB NOT NULL
 );
 """
+
+# What a file of an earlier schema needs before _SCHEMA (which creates what is missing).
+_UPGRADES = {
+    2: "".join(
+        f"ALTER TABLE battles ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0;"
+        for column in ("vote_opened_ms", "vote_closed_ms", "remote_default_ms", "remote_max_ms")
+    )
+    + "ALTER TABLE ballots ADD COLUMN online INTEGER NOT NULL DEFAULT 0;",
+}
 
 # How long a call waits for the write lock held by another program (a backup, a
 # `sqlite3` shell) before it gives up with Unavailable. It blocks the event loop
@@ -242,7 +263,12 @@ class _EmbeddedFile(Processes):
                 found = int(db.execute("PRAGMA user_version").fetchone()[0])
                 if found > SCHEMA_VERSION:
                     raise Fault(f"{self.path} has schema {found}, newer than this engine's {SCHEMA_VERSION}")
-                db.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+                upgrade = (
+                    "".join(_UPGRADES[version] for version in range(found + 1, SCHEMA_VERSION + 1)) if found else ""
+                )
+                db.executescript(
+                    f"BEGIN IMMEDIATE; {upgrade} {_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                )
             except BaseException:
                 db.close()
                 raise
@@ -473,15 +499,15 @@ class _EmbeddedBallots(_EmbeddedFile, Ballots):
     """Ballots (one row per device and vote; a tally counts them) and reactions."""
 
     async def cast_ballot(
-        self, code: str, vote_id: str, device: str, choice: str, ballot_id: str, now_ms: int
+        self, code: str, vote_id: str, device: str, choice: str, ballot_id: str, now_ms: int, remote: bool = False
     ) -> BallotReceipt:
-        receipt = self._record_ballot(code, vote_id, device, choice, ballot_id, now_ms)
+        receipt = self._record_ballot(code, vote_id, device, choice, ballot_id, now_ms, remote)
         # A duplicate too: its first sending may have been recorded and never synced.
         await self._durable()
         return receipt
 
     def _record_ballot(
-        self, code: str, vote_id: str, device: str, choice: str, ballot_id: str, now_ms: int
+        self, code: str, vote_id: str, device: str, choice: str, ballot_id: str, now_ms: int, remote: bool
     ) -> BallotReceipt:
         key = (code, vote_id, device)
         with self._transaction() as db:
@@ -496,16 +522,18 @@ class _EmbeddedBallots(_EmbeddedFile, Ballots):
                 if row is None:
                     raise Fault(f"ballot {ballot_id} seen in {code}/{vote_id} without a stored choice")
                 return BallotReceipt("duplicate", str(row[0]))
-            gate = db.execute(
-                "SELECT vote_id, vote_open, vote_deadline_ms, vote_choices FROM battles WHERE code = ?",
-                (code,),
-            ).fetchone()
-            if gate is None or gate[0] is None or gate[0] != vote_id:
+            row = db.execute(_SELECT_GATE, (code,)).fetchone()
+            if row is None or row[0] is None or row[0] != vote_id:
                 raise Refused("wrong_vote")
-            _, is_open, deadline_ms, choices = gate
-            if not is_open or (deadline_ms and now_ms >= deadline_ms):
-                raise Refused("vote_closed")
-            if choice not in json.loads(choices):
+            _, is_open, deadline_ms, choices, opened_ms, closed_ms, default_ms, max_ms = row
+            gate = game.BallotGate(
+                vote_id, bool(is_open), deadline_ms, tuple(json.loads(choices)), opened_ms, closed_ms
+            )
+            delay_ms = window_delay(_delay_of(db, code, device), default_ms, max_ms) if remote else 0
+            refusal = game.window_refusal(gate, delay_ms, now_ms)
+            if refusal is not None:
+                raise Refused(refusal)
+            if choice not in gate.choices:
                 raise Refused("bad_choice")
             (recorded,) = db.execute(
                 "SELECT count(*) FROM seen_ballots WHERE code = ? AND vote_id = ? AND device = ?", key
@@ -515,16 +543,50 @@ class _EmbeddedBallots(_EmbeddedFile, Ballots):
             db.execute(
                 "INSERT INTO seen_ballots (code, vote_id, device, ballot_id) VALUES (?, ?, ?, ?)", (*key, ballot_id)
             )
-            row = db.execute("SELECT choice FROM ballots WHERE code = ? AND vote_id = ? AND device = ?", key).fetchone()
+            row = db.execute(
+                "SELECT choice, online FROM ballots WHERE code = ? AND vote_id = ? AND device = ?", key
+            ).fetchone()
             previous: str | None = None if row is None else row[0]
+            if row is None or tuple(row) != (choice, int(remote)):
+                db.execute(
+                    "INSERT INTO ballots (code, vote_id, device, choice, online) VALUES (?, ?, ?, ?, ?)"
+                    " ON CONFLICT (code, vote_id, device) DO UPDATE SET choice = excluded.choice,"
+                    " online = excluded.online",
+                    (*key, choice, int(remote)),
+                )
             if previous == choice:
                 return BallotReceipt("unchanged", choice)
-            db.execute(
-                "INSERT INTO ballots (code, vote_id, device, choice) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (code, vote_id, device) DO UPDATE SET choice = excluded.choice",
-                (*key, choice),
-            )
             return BallotReceipt("counted" if previous is None else "changed", choice)
+
+    async def watch(self, code: str, device: str) -> int | None:
+        with self._transaction() as db:
+            db.execute("INSERT OR IGNORE INTO remote_devices (code, device) VALUES (?, ?)", (code, device))
+            return _delay_of(db, code, device)
+
+    async def set_delay(self, code: str, device: str, delay_ms: int) -> int:
+        with self._transaction() as db:
+            row = db.execute("SELECT vote_closed_ms, remote_max_ms FROM battles WHERE code = ?", (code,)).fetchone()
+            if row is None:
+                raise Refused("no_battle")
+            closed_ms, max_ms = row
+            if closed_ms:
+                raise Refused("delay_locked")
+            held = min(delay_ms, max_ms)
+            db.execute(
+                "INSERT INTO remote_devices (code, device, delay_ms) VALUES (?, ?, ?)"
+                " ON CONFLICT (code, device) DO UPDATE SET delay_ms = excluded.delay_ms",
+                (code, device, held),
+            )
+        await self._durable()
+        return int(held)
+
+    async def remote_delays(self, code: str) -> tuple[int | None, ...]:
+        with _reachable():
+            rows = self._connection().execute(
+                "SELECT DISTINCT delay_ms FROM remote_devices WHERE code = ? ORDER BY delay_ms IS NULL, delay_ms",
+                (code,),
+            )
+            return tuple(None if delay is None else int(delay) for (delay,) in rows)
 
     async def ballot_of(self, code: str, vote_id: str, device: str) -> str | None:
         with _reachable():
@@ -547,18 +609,31 @@ class _EmbeddedBallots(_EmbeddedFile, Ballots):
             )
         return {str(device): str(choice) for device, choice in rows}
 
+    async def online_devices(self, code: str, vote_id: str) -> set[str]:
+        with _reachable():
+            rows = self._connection().execute(
+                "SELECT device FROM ballots WHERE code = ? AND vote_id = ? AND online = 1", (code, vote_id)
+            )
+            return {str(device) for (device,) in rows}
+
     async def tally(self, code: str, vote_id: str) -> Tally:
         with _reachable():
             rows = (
                 self._connection()
                 .execute(
-                    "SELECT choice, COUNT(*) FROM ballots WHERE code = ? AND vote_id = ? GROUP BY choice",
+                    "SELECT choice, online, COUNT(*) FROM ballots WHERE code = ? AND vote_id = ?"
+                    " GROUP BY choice, online",
                     (code, vote_id),
                 )
                 .fetchall()
             )
-        totals = {str(choice): int(count) for choice, count in rows}
-        return Tally(totals=totals, ballots=sum(totals.values()))
+        totals: dict[str, int] = {}
+        online: dict[str, int] = {}
+        for choice, remote, count in rows:
+            totals[str(choice)] = totals.get(str(choice), 0) + int(count)
+            if remote:
+                online[str(choice)] = int(count)
+        return Tally(totals=totals, ballots=sum(totals.values()), online=online)
 
     async def transitions(self, code: str, before: str, after: str) -> persuasion.Transitions:
         with _reachable():
@@ -755,9 +830,13 @@ class EmbeddedStore(_EmbeddedBattles, _EmbeddedBallots, _EmbeddedSubmissions, St
                 (code,),
             ):
                 seen.setdefault(vote_id, []).append((device, ballot_id))
+            remote = dict(
+                db.execute("SELECT device, delay_ms FROM remote_devices WHERE code = ? ORDER BY device", (code,))
+            )
+        online = {vote_id: sorted(await self.online_devices(code, vote_id)) for vote_id in ballots}
         return BattleRecord(
             battle, tokens, ballots, seen, await self.all_reactions(battle),
-            await self.submissions(code), await self.blocks(code),
+            await self.submissions(code), await self.blocks(code), remote, online,
         )  # fmt: skip
 
     async def put_record(self, record: BattleRecord) -> bool:
@@ -769,12 +848,16 @@ class EmbeddedStore(_EmbeddedBattles, _EmbeddedBallots, _EmbeddedSubmissions, St
             if created.rowcount != 1:
                 return False
             db.executemany(
-                "INSERT INTO ballots (code, vote_id, device, choice) VALUES (?, ?, ?, ?)",
+                "INSERT INTO ballots (code, vote_id, device, choice, online) VALUES (?, ?, ?, ?, ?)",
                 [
-                    (code, vote_id, device, choice)
+                    (code, vote_id, device, choice, int(device in record.online.get(vote_id, ())))
                     for vote_id, chosen in record.ballots.items()
                     for device, choice in chosen.items()
                 ],
+            )
+            db.executemany(
+                "INSERT INTO remote_devices (code, device, delay_ms) VALUES (?, ?, ?)",
+                [(code, device, delay_ms) for device, delay_ms in record.remote.items()],
             )
             db.executemany(
                 "INSERT INTO seen_ballots (code, vote_id, device, ballot_id) VALUES (?, ?, ?, ?)",
@@ -815,6 +898,18 @@ _INSERT_SUBMISSION = (
 _SELECT_SUBMISSIONS = "SELECT number, status, rev, decisions, item FROM submissions WHERE code = ?"
 _SUBMISSION_FIXED = {"id", "status", "rev", "decisions"}
 _INSERT_BLOCK = "INSERT INTO blocked_devices (code, device, submission, decided_by, at_ms) VALUES (?, ?, ?, ?, ?)"
+
+
+_SELECT_GATE = (
+    "SELECT vote_id, vote_open, vote_deadline_ms, vote_choices, vote_opened_ms, vote_closed_ms,"
+    " remote_default_ms, remote_max_ms FROM battles WHERE code = ?"
+)
+
+
+def _delay_of(db: sqlite3.Connection, code: str, device: str) -> int | None:
+    """The delay a remote device keeps (None: none of its own, or not a remote device)."""
+    row = db.execute("SELECT delay_ms FROM remote_devices WHERE code = ? AND device = ?", (code, device)).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
 
 
 def _block_row(code: str, block: Block) -> tuple[str, str, str, str, int]:

@@ -5,11 +5,15 @@ keeps a battle on one slot and a Lua script may touch all of its keys at once:
 
     battle:{CODE}                    hash: state, version, host/screen/cohost tokens,
                                      the ballot gate (vote_id, vote_open,
-                                     vote_deadline_ms, vote_choices) and next_deadline_ms
+                                     vote_deadline_ms, vote_choices, vote_opened_ms,
+                                     vote_closed_ms, remote_default_ms, remote_max_ms)
+                                     and next_deadline_ms
     battle:{CODE}:ballots:VOTE       hash: device -> choice
     battle:{CODE}:seen:VOTE          set: device|ballot_id, every ballot id already counted
     battle:{CODE}:sent:VOTE          hash: device -> how many ballot ids it has in seen
     battle:{CODE}:totals:VOTE        hash: choice -> count
+    battle:{CODE}:online:VOTE        hash: device -> choice, the ballots of remote devices
+    battle:{CODE}:online-totals:VOTE hash: choice -> count of those (the tally's online part)
     battle:{CODE}:reactions:ROUND    hash: battler|kind -> count
     battle:{CODE}:presence           hash: process -> {"counts": ..., "at_ms": ...}
     battle:{CODE}:submissions        hash: number -> a submission's JSON without its id,
@@ -28,6 +32,8 @@ keeps a battle on one slot and a Lua script may touch all of its keys at once:
     battle:{CODE}:joined             sorted set: device -> when it first joined (ms)
     battle:{CODE}:joined-from        hash: device -> the address it first joined from
     battle:{CODE}:marks:VOTE         hash: a ballot mark (battles.anomalies) -> count
+    battle:{CODE}:remote             hash: remote device -> the delay it keeps in ms
+                                     ("": none of its own)
     battle:{CODE}:updates            the pub/sub channel of the battle
 
 and global keys:
@@ -200,19 +206,32 @@ redis.call('PUBLISH', ARGV[{_ROW + 1}], ARGV[{_ROW + 2}])
 return 1
 """
 
-# KEYS: battle, ballots, seen, totals, sent. ARGV: vote_id, device, choice, ballot_id,
-# now_ms, the most ballot ids one device may have (game.MAX_BALLOTS_PER_DEVICE).
-# Returns {status, choice} or {'refused', reason}.
+# KEYS: battle, ballots, seen, totals, sent, remote, online, online-totals. ARGV: vote_id, device, choice,
+# ballot_id, now_ms, the most ballot ids one device may have (game.MAX_BALLOTS_PER_DEVICE),
+# '1' for a remote device. Returns {status, choice} or {'refused', reason}.
+# The window is model.window_delay and game.window_refusal, as the embedded store runs them.
 _CAST_BALLOT = """
 -- A resent ballot that was already recorded is acknowledged again, even after the close.
 if redis.call('SISMEMBER', KEYS[3], ARGV[2] .. '|' .. ARGV[4]) == 1 then
   return {'duplicate', redis.call('HGET', KEYS[2], ARGV[2])}
 end
-local gate = redis.call('HMGET', KEYS[1], 'vote_id', 'vote_open', 'vote_deadline_ms', 'vote_choices')
+local gate = redis.call('HMGET', KEYS[1], 'vote_id', 'vote_open', 'vote_deadline_ms', 'vote_choices',
+  'vote_opened_ms', 'vote_closed_ms', 'remote_default_ms', 'remote_max_ms')
 if not gate[1] or gate[1] == '' or gate[1] ~= ARGV[1] then return {'refused', 'wrong_vote'} end
-local deadline = tonumber(gate[3])
-if gate[2] ~= '1' or (deadline ~= 0 and tonumber(ARGV[5]) >= deadline) then
-  return {'refused', 'vote_closed'}
+local now, deadline = tonumber(ARGV[5]), tonumber(gate[3])
+local delay = 0
+if ARGV[7] == '1' then
+  delay = tonumber(redis.call('HGET', KEYS[6], ARGV[2]) or '') or tonumber(gate[7] or '0')
+  if delay > tonumber(gate[8] or '0') then delay = 0 end
+end
+if delay <= 0 then
+  if gate[2] ~= '1' or (deadline ~= 0 and now >= deadline) then return {'refused', 'vote_closed'} end
+else
+  local close = deadline
+  if gate[2] ~= '1' then close = tonumber(gate[6] or '0') end
+  if gate[2] ~= '1' and close == 0 then return {'refused', 'vote_closed'} end
+  if now < tonumber(gate[5] or '0') + delay then return {'refused', 'vote_not_open'} end
+  if close ~= 0 and now >= close + delay then return {'refused', 'vote_closed'} end
 end
 local valid = false
 for _, choice in ipairs(cjson.decode(gate[4])) do
@@ -225,6 +244,16 @@ end
 local previous = redis.call('HGET', KEYS[2], ARGV[2])
 redis.call('SADD', KEYS[3], ARGV[2] .. '|' .. ARGV[4])
 redis.call('HINCRBY', KEYS[5], ARGV[2], 1)
+-- The online part (docs/rules.md, "Hall and online"): the device's newest ballot decides.
+local was_online = redis.call('HGET', KEYS[7], ARGV[2])
+if was_online then
+  redis.call('HINCRBY', KEYS[8], was_online, -1)
+  redis.call('HDEL', KEYS[7], ARGV[2])
+end
+if ARGV[7] == '1' then
+  redis.call('HSET', KEYS[7], ARGV[2], ARGV[3])
+  redis.call('HINCRBY', KEYS[8], ARGV[3], 1)
+end
 if previous == ARGV[3] then return {'unchanged', previous} end
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 redis.call('HINCRBY', KEYS[4], ARGV[3], 1)
@@ -233,6 +262,16 @@ if previous then
   return {'changed', ARGV[3]}
 end
 return {'counted', ARGV[3]}
+"""
+
+# KEYS: battle, remote. ARGV: device, delay_ms. Ballots.set_delay: {'held', ms} or {'refused', reason}.
+_SET_DELAY = """
+local gate = redis.call('HMGET', KEYS[1], 'version', 'vote_closed_ms', 'remote_max_ms')
+if not gate[1] then return {'refused', 'no_battle'} end
+if tonumber(gate[2] or '0') ~= 0 then return {'refused', 'delay_locked'} end
+local held = math.min(tonumber(ARGV[2]), tonumber(gate[3] or '0'))
+redis.call('HSET', KEYS[2], ARGV[1], held)
+return {'held', held}
 """
 
 # How long a cool-down key outlives the cool-down, on Redis's clock: the processes' clocks
@@ -439,7 +478,7 @@ return 1
 
 # KEYS: totals, ballots. The running totals and the number of ballots, read together.
 _TALLY = """
-return {redis.call('HGETALL', KEYS[1]), redis.call('HLEN', KEYS[2])}
+return {redis.call('HGETALL', KEYS[1]), redis.call('HLEN', KEYS[2]), redis.call('HGETALL', KEYS[3])}
 """
 
 # KEYS: one address's bucket. ARGV: tokens per millisecond, burst, 1 to spend a token.
@@ -694,6 +733,12 @@ def _judge_hint(hint: _Hint, battle: _Stored | None, now_ms: int) -> Literal["ke
     return "drop" if hint.deadline_ms < now_ms - _ORPHAN_HINT_MS else "keep"
 
 
+def _counts(flat: list[Any]) -> dict[str, int]:
+    """A hash of counts from HGETALL's flat list. A choice everybody moved away from is at 0:
+    left out, as when nobody chose it."""
+    return {_text(choice): int(count) for choice, count in zip(flat[::2], flat[1::2], strict=True) if int(count) > 0}
+
+
 class _Keys:
     """The keys of one battle (see the module docstring)."""
 
@@ -714,6 +759,12 @@ class _Keys:
     def totals(self, vote_id: str) -> str:
         return f"{self.battle}:totals:{vote_id}"
 
+    def online(self, vote_id: str) -> str:
+        return f"{self.battle}:online:{vote_id}"
+
+    def online_totals(self, vote_id: str) -> str:
+        return f"{self.battle}:online-totals:{vote_id}"
+
     def reactions(self, round_number: int) -> str:
         return f"{self.battle}:reactions:{round_number}"
 
@@ -722,6 +773,10 @@ class _Keys:
 
     def marks(self, vote_id: str) -> str:
         return f"{self.battle}:marks:{vote_id}"
+
+    @property
+    def remote(self) -> str:
+        return f"{self.battle}:remote"
 
     @property
     def joined(self) -> str:
@@ -813,6 +868,7 @@ class _RedisConnection(Processes, Limits):
         self._create = self._redis.register_script(_CREATE)
         self._commit = self._redis.register_script(_COMMIT)
         self._cast_ballot = self._redis.register_script(_CAST_BALLOT)
+        self._set_delay = self._redis.register_script(_SET_DELAY)
         self._tally = self._redis.register_script(_TALLY)
         self._transitions = self._redis.register_script(_TRANSITIONS)
         self._first_seen = self._redis.register_script(_FIRST_SEEN)
@@ -828,6 +884,7 @@ class _RedisConnection(Processes, Limits):
                 script.sha: source
                 for script, source in (
                     (self._cast_ballot, _CAST_BALLOT),
+                    (self._set_delay, _SET_DELAY),
                     (self._tally, _TALLY),
                     (self._transitions, _TRANSITIONS),
                     (self._first_seen, _FIRST_SEEN),
@@ -1053,16 +1110,17 @@ class _RedisBallots(_RedisConnection, Ballots):
 
     @_reachable
     async def cast_ballot(
-        self, code: str, vote_id: str, device: str, choice: str, ballot_id: str, now_ms: int
+        self, code: str, vote_id: str, device: str, choice: str, ballot_id: str, now_ms: int, remote: bool = False
     ) -> BallotReceipt:
         keys = _Keys(code)
         # EVALSHA in the batch, not through AsyncScript.__call__: that checks its client
         # against redis-py's Pipeline, a typing.Protocol subclass, and the isinstance
         # walks hundreds of command names: an eighth of a busy worker's time.
         reply = await self._batch.run(
-            "EVALSHA", self._cast_ballot.sha, 5,
+            "EVALSHA", self._cast_ballot.sha, 8,
             keys.battle, keys.ballots(vote_id), keys.seen(vote_id), keys.totals(vote_id), keys.sent(vote_id),
-            vote_id, device, choice, ballot_id, now_ms, game.MAX_BALLOTS_PER_DEVICE,
+            keys.remote, keys.online(vote_id), keys.online_totals(vote_id),
+            vote_id, device, choice, ballot_id, now_ms, game.MAX_BALLOTS_PER_DEVICE, "1" if remote else "0",
             confirm=True,
         )  # fmt: skip
         outcome, *rest = (_text(part) for part in reply)
@@ -1071,6 +1129,28 @@ class _RedisBallots(_RedisConnection, Ballots):
         if outcome not in _RECEIPT_STATUSES or not rest:
             raise Fault(f"cast_ballot script answered {reply!r}")
         return BallotReceipt(outcome, rest[0])
+
+    @_reachable
+    async def watch(self, code: str, device: str) -> int | None:
+        remote = _Keys(code).remote
+        await self._batch.run("HSETNX", remote, device, "")
+        delay = await self._batch.run("HGET", remote, device)
+        return int(delay) if delay else None
+
+    @_reachable
+    async def set_delay(self, code: str, device: str, delay_ms: int) -> int:
+        keys = _Keys(code)
+        outcome, held = await self._batch.run(
+            "EVALSHA", self._set_delay.sha, 2, keys.battle, keys.remote, device, delay_ms, confirm=True
+        )
+        if _text(outcome) == "refused":
+            raise Refused(_text(held))
+        return int(held)
+
+    @_reachable
+    async def remote_delays(self, code: str) -> tuple[int | None, ...]:
+        delays = {_text(delay) for delay in await self._batch.run("HVALS", _Keys(code).remote)}
+        return tuple(sorted((int(delay) for delay in delays if delay), key=int)) + ((None,) if "" in delays else ())
 
     @_reachable
     async def ballot_of(self, code: str, vote_id: str, device: str) -> str | None:
@@ -1085,13 +1165,14 @@ class _RedisBallots(_RedisConnection, Ballots):
     @_reachable
     async def tally(self, code: str, vote_id: str) -> Tally:
         keys = _Keys(code)
-        flat, ballots = await self._batch.run(
-            "EVALSHA", self._tally.sha, 2, keys.totals(vote_id), keys.ballots(vote_id)
+        flat, ballots, online = await self._batch.run(
+            "EVALSHA", self._tally.sha, 3, keys.totals(vote_id), keys.ballots(vote_id), keys.online_totals(vote_id)
         )
-        totals = dict(zip(flat[::2], flat[1::2], strict=True))
-        # A choice everybody moved away from is at 0: left out, as when nobody chose it.
-        counts = {_text(choice): int(count) for choice, count in totals.items() if int(count) > 0}
-        return Tally(totals=counts, ballots=int(ballots))
+        return Tally(totals=_counts(flat), ballots=int(ballots), online=_counts(online))
+
+    @_reachable
+    async def online_devices(self, code: str, vote_id: str) -> set[str]:
+        return {_text(device) for device in await self._batch.run("HKEYS", _Keys(code).online(vote_id))}
 
     @_reachable
     async def transitions(self, code: str, before: str, after: str) -> persuasion.Transitions:
@@ -1274,16 +1355,21 @@ class RedisStore(_RedisBattles, _RedisBallots, _RedisSubmissions, Store):
             for vote_id in vote_ids:
                 pipe.hgetall(keys.ballots(vote_id))
                 pipe.smembers(keys.seen(vote_id))
-            replies = await pipe.execute()
+                pipe.hkeys(keys.online(vote_id))
+            pipe.hgetall(keys.remote)
+            *replies, delays = await pipe.execute()
         ballots: dict[str, dict[str, str]] = {}
         seen: dict[str, list[tuple[str, str]]] = {}
-        for vote_id, chosen, counted in zip(vote_ids, replies[::2], replies[1::2], strict=True):
+        online: dict[str, list[str]] = {}
+        for vote_id, chosen, counted, remote in zip(vote_ids, replies[::3], replies[1::3], replies[2::3], strict=True):
             ballots[vote_id] = {_text(device): _text(choice) for device, choice in sorted(chosen.items())}
             pairs = (_text(member).rpartition("|") for member in counted)
             seen[vote_id] = sorted((device, ballot_id) for device, _, ballot_id in pairs)
+            online[vote_id] = sorted(_text(device) for device in remote)
+        own = {_text(device): int(delay) if delay else None for device, delay in sorted(delays.items())}
         return BattleRecord(
             battle, tokens, ballots, seen, await self.all_reactions(battle),
-            await self.submissions(code), await self.blocks(code),
+            await self.submissions(code), await self.blocks(code), own, online,
         )  # fmt: skip
 
     @_reachable
@@ -1296,13 +1382,27 @@ class RedisStore(_RedisBattles, _RedisBallots, _RedisSubmissions, Store):
             return False
         async with self._redis.pipeline(transaction=True) as pipe:
             for vote_id, chosen in record.ballots.items():
-                pipe.delete(keys.ballots(vote_id), keys.seen(vote_id), keys.totals(vote_id))
+                pipe.delete(
+                    keys.ballots(vote_id), keys.seen(vote_id), keys.totals(vote_id),
+                    keys.online(vote_id), keys.online_totals(vote_id),
+                )  # fmt: skip
                 if chosen:
                     pipe.hset(keys.ballots(vote_id), mapping=chosen)  # type: ignore[arg-type]  # redis-py's mapping type is invariant
                     totals: dict[str, int] = {}
                     for choice in chosen.values():
                         totals[choice] = totals.get(choice, 0) + 1
                     pipe.hset(keys.totals(vote_id), mapping=totals)  # type: ignore[arg-type]
+                remote = {device: chosen[device] for device in record.online.get(vote_id, ()) if device in chosen}
+                if remote:
+                    pipe.hset(keys.online(vote_id), mapping=remote)  # type: ignore[arg-type]
+                    online_totals: dict[str, int] = {}
+                    for choice in remote.values():
+                        online_totals[choice] = online_totals.get(choice, 0) + 1
+                    pipe.hset(keys.online_totals(vote_id), mapping=online_totals)  # type: ignore[arg-type]
+            pipe.delete(keys.remote)
+            if record.remote:
+                delays = {device: "" if delay is None else delay for device, delay in record.remote.items()}
+                pipe.hset(keys.remote, mapping=delays)  # type: ignore[arg-type]
             for vote_id, pairs in record.seen.items():
                 if pairs:
                     pipe.sadd(keys.seen(vote_id), *(f"{device}|{ballot_id}" for device, ballot_id in pairs))
