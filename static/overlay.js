@@ -14,6 +14,7 @@ import { Live, PROTOCOL } from "./client/live.js";
 import { fragmentToken } from "./client/page.js";
 import { versionTag } from "./client/visions.js";
 import { Reveal } from "./screen/reveal.js";
+import { SyncCue } from "./screen/sync.js";
 import { renderTally } from "./screen/views.js";
 import { density, fitStage } from "./screen/wall.js";
 
@@ -26,6 +27,7 @@ const clockBox = $("#lower-third-clock");
 const countdown = new Countdown($("#overlay-clock"));
 const live = new Live({ role: "screen", protocols: () => [PROTOCOL, `auth.${token}`] });
 const reveal = new Reveal();
+const syncCue = new SyncCue($("#overlay-sync-cue"));
 
 /** The speaker of a turn, or the winner: a name, big, and the vision under it. */
 function person(eyebrow, battler) {
@@ -97,7 +99,7 @@ const LOWER_THIRDS = {
 
 /** The join line: the hall's link, or with a remote audience (rules.remote) the stream's. */
 function renderJoin(battle) {
-  const remote = Boolean(battle.rules && battle.rules.remote); // a rule of the remote audience, absent on an older server
+  const remote = battle.rules.remote;
   $("#lower-third-hall").hidden = remote;
   $("#lower-third-watch").hidden = !remote;
 }
@@ -120,6 +122,7 @@ function render() {
   $("#lower-third-join").hidden = !(shown && shown.join);
   renderJoin(battle);
   renderTally(live);
+  syncCue.follow(battle);
   fit();
 }
 

@@ -113,7 +113,6 @@ async def test_the_stream_overlay_is_the_screen_s_link_on_its_own_page(app: InPr
     assert scripts == ["overlay.js"]
     for sheet in ("screen/reveal.css", "overlay.css"):
         assert re.search(rf'href="/static/[0-9a-f]{{12}}/{sheet}"', page.text), sheet
-    assert "data-sync-cue-mount" in page.text  # where the sync cue is drawn (docs/protocol.md, sync_cue)
     assert app.get("/overlay/NOSUCH").status_code == 404
     # Where to vote, as the server's links have it: the stream's viewers cannot open the address
     # the mixer's browser used.
