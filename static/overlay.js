@@ -15,8 +15,8 @@ import { fragmentToken } from "./client/page.js";
 import { versionTag } from "./client/visions.js";
 import { Reveal } from "./screen/reveal.js";
 import { SyncCue } from "./screen/sync.js";
-import { renderTally } from "./screen/views.js";
-import { density, fitStage } from "./screen/wall.js";
+import { liveBars, renderTally } from "./screen/views.js";
+import { fitStage } from "./screen/wall.js";
 
 const token = fragmentToken();
 const problem = $("#overlay-problem");
@@ -44,19 +44,7 @@ function person(eyebrow, battler) {
  * choices), and the count of ballots; renderTally() (screen/views.js) fills them in. */
 function voteView(battle, vote) {
   const choices = battle.rules.live_totals
-    ? h(
-        "ol",
-        { class: `bars ${density(vote.choices.length)}`, id: "vote-bars" },
-        vote.choices.map((id) =>
-          h(
-            "li",
-            { class: "bar-row", dataset: { choice: id } },
-            h("span", { class: "bar-name" }, nameOf(battle, id)),
-            h("span", { class: "bar-track", "aria-hidden": "true" }, h("span", { class: "bar-fill" })),
-            h("span", { class: "bar-figures" }),
-          ),
-        ),
-      )
+    ? liveBars(battle, vote)
     : h("ul", { class: "lt-choices" }, vote.choices.map((id) => h("li", {}, nameOf(battle, id))));
   return h("div", { class: "lt-vote" }, h("p", { class: "lt-eyebrow" }, voteQuestion(battle, vote)), choices, h("p", { id: "vote-count", class: "vote-count" }));
 }

@@ -13,6 +13,24 @@ import { CHALLENGE_SIZES, NAME_SIZES, PROPOSAL_SIZES, VISION_SIZES, density, siz
 
 export const joinUrl = `${window.location.origin}/join/${page.code}`;
 
+/** A vote's live bars, a row per choice, empty until renderTally() fills them in (the
+ * screen's vote, and the stream overlay's lower third). */
+export function liveBars(battle, vote) {
+  return h(
+    "ol",
+    { class: `bars ${density(vote.choices.length)}`, id: "vote-bars" },
+    vote.choices.map((id) =>
+      h(
+        "li",
+        { class: "bar-row", dataset: { choice: id } },
+        h("span", { class: "bar-name" }, nameOf(battle, id)),
+        h("span", { class: "bar-track", "aria-hidden": "true" }, h("span", { class: "bar-fill" })),
+        h("span", { class: "bar-figures" }),
+      ),
+    ),
+  );
+}
+
 function battlerCard(battler, extra, className = "") {
   return h(
     "div",
@@ -149,19 +167,7 @@ const VIEWS = {
     const head = h("div", { class: "vote-head" }, h("h2", { class: "vote-question" }, voteQuestion(battle, vote)));
     // Live bars when the rules show totals; otherwise the choices and a count of ballots.
     const choices = battle.rules.live_totals
-      ? h(
-          "ol",
-          { class: `bars ${density(vote.choices.length)}`, id: "vote-bars" },
-          vote.choices.map((id) =>
-            h(
-              "li",
-              { class: "bar-row", dataset: { choice: id } },
-              h("span", { class: "bar-name" }, nameOf(battle, id)),
-              h("span", { class: "bar-track", "aria-hidden": "true" }, h("span", { class: "bar-fill" })),
-              h("span", { class: "bar-figures" }),
-            ),
-          ),
-        )
+      ? liveBars(battle, vote)
       : h("div", { class: `card-grid ${density(vote.choices.length + 2)}` }, vote.choices.map((id) => choiceCard(battle, id)));
     // While the vote is open, the QR code is big enough to scan from the middle of the hall
     // (the footer's small one steps aside).
