@@ -185,15 +185,17 @@ class Hub:
         if isinstance(message, protocol.SetNickname):
             connection.nickname = message.nickname
             return protocol.ack(request_id, nickname=message.nickname)
+        # A phone's own messages (the functions below the class).
         if isinstance(message, protocol.SetDelay):
-            return await self._set_delay(connection, message, request_id)
+            return await set_delay(self.store, connection, message, request_id)
         if isinstance(message, protocol.CastVote):
             await cast(self.store, connection, message, request_id, self.rooms[code].battle)
             return None
         if isinstance(message, protocol.React):
-            return await self._react(connection, message, request_id)
+            await react(self.store, self.settings, connection, message, self.rooms[code].battle)
+            return None  # the engagement meter is the answer
         if isinstance(message, protocol.Submit):
-            return await self._submit(connection, message, request_id)
+            return await submit(self.store, self.settings, connection, message, request_id, self.rooms[code].battle)
         if isinstance(message, protocol.Moderate):
             return await self._moderate(connection, message, request_id)
         assert envelope.seq is not None
@@ -228,26 +230,6 @@ class Hub:
             return battle, announced, protocol.ack(request_id, seq=battle.version, **staff)
         return battle, announced, protocol.ack(request_id, seq=battle.version)
 
-    async def _react(self, connection: Connection, message: protocol.React, request_id: str | None) -> str | None:
-        room = self.rooms[connection.code]
-        target = game.reaction_target(room.battle, message.kind, message.battler)
-        assert room.battle.round is not None and connection.device is not None
-        # The cooldown is the device's, on every socket and process (docs/protocol.md).
-        await self.store.react(
-            connection.code, room.battle.round.number, target, message.kind,
-            connection.device, now_ms(), self.settings.reaction_cooldown_ms,
-        )  # fmt: skip
-        metrics.reactions.inc()
-        return None  # the engagement meter is the answer
-
-    async def _set_delay(self, connection: Connection, message: protocol.SetDelay, request_id: str | None) -> str:
-        """A remote phone's stream delay, kept for its device (docs/protocol.md, "The remote audience")."""
-        if not connection.remote:
-            raise Refused("not_remote")
-        assert connection.device is not None
-        held = await self.store.set_delay(connection.code, connection.device, message.delay_ms)
-        return protocol.ack(request_id, delay_ms=held)
-
     async def _moderate(self, connection: Connection, message: protocol.Moderate, request_id: str | None) -> str:
         """A moderator's decision, on the record with who made it and when (docs/rules.md)."""
         if connection.revoked(await self.runner.load(connection.code)):
@@ -255,30 +237,6 @@ class Hub:
         by: Moderator = "host" if connection.role == "host" else "cohost"
         item = await self.store.moderate(connection.code, message.submission, message.action, by, now_ms())
         return protocol.ack(request_id, item=submission_view(item))
-
-    async def _submit(self, connection: Connection, message: protocol.Submit, request_id: str | None) -> str:
-        """Store a phone's challenge or question for the moderators (docs/rules.md)."""
-        assert connection.device is not None
-        nickname = "" if message.anonymous else connection.nickname
-        submission = game.submission(
-            self.rooms[connection.code].battle, message.kind, message.text, nickname, message.battler,
-            connection.device, now_ms(),
-        )  # fmt: skip
-        s = self.settings
-        try:
-            stored = await self.store.submit(
-                connection.code,
-                submission,
-                s.submission_cooldown_ms,
-                s.submissions_waiting_per_device,
-                s.submissions_waiting,
-            )
-        except Refused as refusal:
-            metrics.submissions.labels(refusal.reason).inc()
-            raise
-        metrics.submissions.labels(stored.status).inc()
-        # The same answer, held or not: "sent for review" (docs/protocol.md, `submit`).
-        return protocol.ack(request_id, submission=stored.id)
 
     async def _secrets(self, code: str) -> Secrets:
         tokens = await self.store.secrets(code)
@@ -333,6 +291,59 @@ async def cast(
     if marks:
         with contextlib.suppress(Unavailable):
             await store.note(connection.code, message.vote_id, marks)
+
+
+async def react(
+    store: Store, settings: Settings, connection: Connection, message: protocol.React, battle: Battle
+) -> None:
+    """A reaction to the speaker, or to a named battler in the debate."""
+    target = game.reaction_target(battle, message.kind, message.battler)
+    assert battle.round is not None and connection.device is not None
+    # The cooldown is the device's, on every socket and process (docs/protocol.md).
+    await store.react(
+        connection.code, battle.round.number, target, message.kind,
+        connection.device, now_ms(), settings.reaction_cooldown_ms,
+    )  # fmt: skip
+    metrics.reactions.inc()
+
+
+async def set_delay(store: Store, connection: Connection, message: protocol.SetDelay, request_id: str | None) -> str:
+    """A remote phone's stream delay, kept for its device (docs/protocol.md, "The remote audience")."""
+    if not connection.remote:
+        raise Refused("not_remote")
+    assert connection.device is not None
+    held = await store.set_delay(connection.code, connection.device, message.delay_ms)
+    return protocol.ack(request_id, delay_ms=held)
+
+
+async def submit(
+    store: Store,
+    settings: Settings,
+    connection: Connection,
+    message: protocol.Submit,
+    request_id: str | None,
+    battle: Battle,
+) -> str:
+    """Store a phone's challenge or question for the moderators (docs/rules.md)."""
+    assert connection.device is not None
+    nickname = "" if message.anonymous else connection.nickname
+    submission = game.submission(
+        battle, message.kind, message.text, nickname, message.battler, connection.device, now_ms()
+    )
+    try:
+        stored = await store.submit(
+            connection.code,
+            submission,
+            settings.submission_cooldown_ms,
+            settings.submissions_waiting_per_device,
+            settings.submissions_waiting,
+        )
+    except Refused as refusal:
+        metrics.submissions.labels(refusal.reason).inc()
+        raise
+    metrics.submissions.labels(stored.status).inc()
+    # The same answer, held or not: "sent for review" (docs/protocol.md, `submit`).
+    return protocol.ack(request_id, submission=stored.id)
 
 
 async def phone_view(store: Store, battle: Battle, connection: Connection) -> dict[str, Any]:
