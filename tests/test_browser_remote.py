@@ -149,6 +149,9 @@ def test_the_console_and_the_results_show_the_hall_and_the_online_part(server: S
         socket("close_vote")
         socket("reveal_results")
         expect(ada.locator(".bar-figures")).to_have_text("2 votes · 100 % · hall 1, online 1")
+        for page in (hall, remote):  # and each phone's results
+            figures = page.locator(".result", has_text="Ada").locator(".result-figures")
+            expect(figures).to_have_text("2 votes · 100 % · hall 1, online 1")
         screenshot(host, "console-hall-and-online")
         socket("end_battle")
     results = stage.page("laptop", created["links"]["results"], name="results")

@@ -2,6 +2,7 @@
 import {
   battlerOf,
   currentVote,
+  figuresText,
   fromHall,
   leavingText,
   nameOf,
@@ -12,7 +13,6 @@ import {
   speakerOf,
   standings,
   voteQuestion,
-  votesText,
 } from "../client/battle.js";
 import { h } from "../client/dom.js";
 import { changedLine, earlierVersions, versionTag } from "../client/visions.js";
@@ -55,7 +55,7 @@ function resultList(battle, vote, ballot) {
         "li",
         { class: `result${row.id === mine ? " is-mine" : ""}` },
         h("span", { class: "result-name" }, nameOf(battle, row.id)),
-        h("span", { class: "result-figures" }, votesText(row.votes, row.share)),
+        h("span", { class: "result-figures" }, figuresText(row.id, row.votes, row.share, vote.online)),
         row.id === mine ? h("span", { class: "result-mine" }, t("Your vote")) : null,
         meter(row.share),
       ),
