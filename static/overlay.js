@@ -14,6 +14,7 @@ import { Live, PROTOCOL } from "./client/live.js";
 import { fragmentToken } from "./client/page.js";
 import { versionTag } from "./client/visions.js";
 import { Reveal } from "./screen/reveal.js";
+import { captionState } from "./screen/clock.js";
 import { SyncCue } from "./screen/sync.js";
 import { liveBars, renderTally } from "./screen/views.js";
 import { fitStage } from "./screen/wall.js";
@@ -24,7 +25,13 @@ const lowerThird = $("#lower-third");
 const main = $("#lower-third-main");
 const fit = () => fitStage(main); // the screen's fit: zoomed out until the lower third holds it whole
 const clockBox = $("#lower-third-clock");
-const countdown = new Countdown($("#overlay-clock"));
+const clockFace = $("#overlay-clock");
+const countdown = new Countdown(clockFace);
+let clockCaption = ""; // the phase's caption for the clock, when it is neither paused nor over
+// A paused clock or a turn in overtime says so over the figures, as the screen's does, the
+// moment the Countdown's classes say it.
+const showClockState = () => captionState(clockFace, $("#overlay-clock-caption"), clockCaption);
+new MutationObserver(showClockState).observe(clockFace, { attributes: true, attributeFilter: ["class"] });
 const live = new Live({ role: "screen", protocols: () => [PROTOCOL, `auth.${token}`] });
 const reveal = new Reveal();
 const syncCue = new SyncCue($("#overlay-sync-cue"));
@@ -103,10 +110,9 @@ function render() {
   lowerThird.hidden = !shown;
   fill(main, shown ? shown.view : null);
   clockBox.hidden = !(shown && shown.clock);
-  // A paused clock says so over the figures, as the screen's does (screen/clock.js).
-  const paused = Boolean(battle.timer && (battle.timer.deadline_ms === null || battle.timer.deadline_ms === undefined));
-  $("#overlay-clock-caption").textContent = shown && shown.clock ? (paused ? t("Paused") : shown.clock) : "";
+  clockCaption = shown && shown.clock ? shown.clock : "";
   countdown.set(clockBox.hidden ? null : battle.timer);
+  showClockState();
   $("#lower-third-join").hidden = !(shown && shown.join);
   renderJoin(battle);
   renderTally(live);

@@ -260,3 +260,16 @@ def test_the_overlay_asks_for_all_its_modules_at_once(server: Server, stage: Sta
     assert asked.pop("overlay.js") == "script", asked
     assert {"screen/reveal.js", "screen/views.js", "client/clock.js", "client/live.js"} <= set(asked)
     assert {path: by for path, by in asked.items() if by == "script"} == {}
+
+
+def test_a_turn_in_overtime_says_so_over_the_overlays_clock(server: Server, stage: Stage) -> None:  # noqa: F811
+    created = battle(server, ["Ada", "Bo"], rules={"turn_seconds": 5})
+    overlay = stage.page("projector", created["links"]["overlay"], name="overlay")
+    phase_is(overlay, "Lobby")
+    with host_socket(server, created) as host:
+        host("start_round")
+        host("next")
+        phase_is(overlay, "Presentation")
+        expect(overlay.locator("#overlay-clock-caption")).to_have_text("Time left")
+        expect(overlay.locator("#overlay-clock-caption")).to_have_text("Overtime", timeout=8000)
+        expect(overlay.locator("#overlay-clock")).to_have_text(re.compile(r"^\+0:0\d$"))

@@ -47,11 +47,20 @@ export class WallClock {
    * gets smaller figures, so the clock always fits its box.
    */
   showState() {
-    const face = this.face;
-    const state = face.classList.contains("is-paused") ? "paused" : face.classList.contains("is-over") ? "over" : "";
-    const caption = { paused: t("Paused"), over: t("Overtime") }[state] || this.captionText;
-    if (this.caption.textContent !== caption) this.caption.textContent = caption;
+    const state = captionState(this.face, this.caption, this.captionText);
     this.box.dataset.state = state;
-    this.box.classList.toggle("is-wide", face.textContent.length > 5);
+    this.box.classList.toggle("is-wide", this.face.textContent.length > 5);
   }
+}
+
+/**
+ * A countdown's caption as its face stands: "Paused" or "Overtime" while it is (after the
+ * Countdown's classes), else `captionText`; returns the state ("paused", "over" or "").
+ * The wall's clock, and the stream overlay's.
+ */
+export function captionState(face, caption, captionText) {
+  const state = face.classList.contains("is-paused") ? "paused" : face.classList.contains("is-over") ? "over" : "";
+  const text = { paused: t("Paused"), over: t("Overtime") }[state] || captionText;
+  if (caption.textContent !== text) caption.textContent = text;
+  return state;
 }
