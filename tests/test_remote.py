@@ -224,6 +224,43 @@ async def test_a_remote_phone_keeps_its_delay_votes_after_the_halls_close_and_th
     await again.close()
 
 
+async def test_a_receipt_is_checked_once_the_windows_end_and_the_count_holds_the_streams_ballots(
+    app_on_each_store: InProcess,
+) -> None:
+    """A check while a remote window runs would have counted the vote for good, and the
+    stream's later ballot (acknowledged) would have been left out of the reveal. The console
+    gets the digest as soon as the windows end, before the reveal, as without a stream."""
+    app = app_on_each_store
+    created = app.create_battle(
+        title="Receipts", battlers=FOUR, rules={"remote": True, "max_delay_seconds": 60, "vote_seconds": 60}
+    )
+    code = created["code"]
+    host = await app.connect("host", code, created["host_token"])
+    hall = await app.connect("audience", code)
+    stream = await remote_phone_of(app, code, None)
+    assert (await stream.request({"type": "set_delay", "delay_ms": 1000}))["delay_ms"] == 1000
+    vote_id = await to_the_vote(host)
+    await asyncio.sleep(1.0)
+    receipt = (await hall.vote(vote_id, "b1"))["receipt"]
+    await host.run("close_vote")
+    closed_at = time.monotonic()
+    checked = await asyncio.to_thread(app.get, f"/api/battles/{code}/votes/{vote_id}/receipts/{receipt}")
+    assert (checked.status_code, checked.json()["error"]) == (409, "vote_open")
+    assert (await stream.vote(vote_id, "b2"))["status"] == "counted"
+    await asyncio.sleep(max(0.0, 1.1 - (time.monotonic() - closed_at)))
+    checked = await asyncio.to_thread(app.get, f"/api/battles/{code}/votes/{vote_id}/receipts/{receipt}")
+    assert checked.status_code == 200 and checked.json()["choice"] == "b1", checked.text
+    # The console's tally: counted, with its digest, before the reveal (59 s before the maximum).
+    tally = await host.expect("tally", lambda message: message.get("digest") is not None)
+    assert tally["digest"] == checked.json()["digest"]
+    await host.run("reveal_results")
+    revealed = host.battle["rounds"][-1]["votes"][-1]
+    assert (revealed["totals"], revealed["ballots"]) == ({"b1": 1, "b2": 1, "b3": 0, "b4": 0}, 2)
+    assert revealed["digest"] == tally["digest"]
+    for client in (host, hall, stream):
+        await client.close()
+
+
 async def remote_phone_of(app: InProcess, code: str, device: str | None) -> Client:
     session = await asyncio.to_thread(
         lambda: app.websocket_connect(f"/ws/audience/{code}", subprotocols=offer(device=device, remote=True))

@@ -119,11 +119,14 @@ async def get_receipt(request: Request) -> Response:
     )
     if battle is None or vote is None:
         raise HTTPException(404, "no battle has that code, or no vote that id")
-    if vote.status in ("open", "voided"):
-        # Open: the ballot may still change. Voided: no ballot of it counts.
-        return JSONResponse({"error": f"vote_{vote.status}", "vote_id": vote.id}, status_code=409)
+    runner = house.hub.runner
+    if vote.status == "open" or (vote.status == "closed" and await runner.windows_run(battle)):
+        # Open, in the hall or in a remote phone's window: a ballot may still change.
+        return JSONResponse({"error": "vote_open", "vote_id": vote.id}, status_code=409)
+    if vote.status == "voided":  # no ballot of it counts
+        return JSONResponse({"error": "vote_voided", "vote_id": vote.id}, status_code=409)
     receipt = receipts.normalized(request.path_params["receipt"])
-    count = await house.hub.runner.counted(code, vote.id)
+    count = await runner.counted(code, vote.id)
     choice = count.choices.get(receipt) if receipt else None
     if receipt is None or choice is None:
         return JSONResponse({"error": "not_counted", "vote_id": vote.id}, status_code=404)

@@ -78,24 +78,25 @@ class Runner:
         vote = battle.current_vote
         if vote is None or vote.status not in ("open", "closed"):
             return None
-        if vote.status == "open" or self._windows_may_run(battle):
+        if vote.status == "open" or await self.windows_run(battle):
             # docs/protocol.md, "Vote windows": a closed vote takes remote ballots until its
             # remote windows end, so it is not counted for good (nor kept) before then.
             return await self.store.tally(battle.code, vote.id)
         count = await self.counted(battle.code, vote.id)
         return Tally(count.totals, count.ballots, count.digest, count.online)
 
-    @staticmethod
-    def _windows_may_run(battle: Battle) -> bool:
-        """Whether a closed vote's remote windows may still take ballots: until its close
-        plus the longest delay any remote device may have."""
-        gate = game.ballot_gate(battle)
-        return gate is not None and gate.closed_ms > 0 and now_ms() < gate.closed_ms + battle.rules.max_delay_ms
+    async def windows_run(self, battle: Battle) -> bool:
+        """Whether a closed vote's remote windows still take ballots: until its close plus
+        the longest delay a remote device has (delays are locked from the close on, so
+        this only ever ends), as the reveal waits for it (``game.remote_wait_ms``)."""
+        if not battle.rules.remote:
+            return False
+        return game.remote_wait_ms(battle, await self.store.remote_delays(battle.code), now_ms()) > 0
 
     async def counted(self, code: str, vote_id: str, keep: bool = True) -> receipts.Count:
         """A vote that takes no more ballots (closed, revealed or voided: the commit that
         closed it moved the store's ballot gate), counted from its ballots; kept unless
-        ``keep`` is False (its remote windows may still take some)."""
+        ``keep`` is False (its remote windows still take some: ``windows_run``)."""
         count = self._counted.get((code, vote_id))
         if count is None or not keep:
             key, ballots = receipts.receipt_key(await self.store.signing_key()), await self.store.ballots(code, vote_id)
@@ -118,7 +119,7 @@ class Runner:
         if needs.submission is not None:
             context = replace(context, submission=await self.store.submission(battle.code, needs.submission))
         if needs.tally is not None:
-            count = await self.counted(battle.code, needs.tally, keep=not self._windows_may_run(battle))
+            count = await self.counted(battle.code, needs.tally, keep=not await self.windows_run(battle))
             context = replace(
                 context, totals=count.totals, ballots=count.ballots, digest=count.digest, online=count.online
             )
