@@ -127,12 +127,12 @@ def osc_command(message: OscMessage) -> tuple[str, str | None, bytes]:
     ``/battles/CODE/COMMAND TOKEN SEQ [NAME VALUE]...``: the token first, then ``seq`` (an
     int, or "current"), then the command's fields as name and value pairs. A message
     that is not a cue raises ``Refused`` (``unknown_type``, ``bad_message``)."""
-    path = OSC_ADDRESS.fullmatch(message.address)
-    if path is None:
+    code, command = osc_target(message.address)
+    if code is None:
         raise Refused("unknown_type")
     arguments = list(message.params)
     token = arguments[0] if arguments and isinstance(arguments[0], str) else None
-    document: dict[str, Any] = {"type": path["command"]}
+    document: dict[str, Any] = {"type": command}
     if len(arguments) > 1:
         document["seq"] = arguments[1]
     fields = arguments[2:]
@@ -144,7 +144,14 @@ def osc_command(message: OscMessage) -> tuple[str, str | None, bytes]:
         raw = json.dumps(document).encode()
     except TypeError:  # a blob or a MIDI message: no field of a command is one
         raise Refused("bad_message", detail="a field's value is a blob") from None
-    return path["code"].upper(), token, raw
+    return code, token, raw
+
+
+def osc_target(address: str) -> tuple[str | None, str | None]:
+    """The battle's code (upper case) and the command an OSC address names; Nones when it
+    names none."""
+    path = OSC_ADDRESS.fullmatch(address)
+    return (path["code"].upper(), path["command"]) if path else (None, None)
 
 
 def osc_reply(code: str | None, cue: Answer) -> bytes:
@@ -187,7 +194,7 @@ class OscCues(asyncio.DatagramProtocol):
             # Not OSC, or a bundle: another program's traffic is not answered.
             log.info("an OSC datagram from %s that is no OSC message, dropped", sender)
             return
-        code: str | None = None
+        code, _ = osc_target(message.address)  # where a refusal is answered, too
         try:
             code, token, raw = osc_command(message)
         except Refused as refusal:
