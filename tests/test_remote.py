@@ -175,6 +175,27 @@ def test_a_remote_socket_is_refused_while_the_remote_link_is_off(app: InProcess)
     assert refused.value.status_code == 403
 
 
+async def test_a_delay_sent_after_the_host_turned_the_remote_link_off_is_refused_and_kept_as_it_was(
+    app_on_each_store: InProcess,
+) -> None:
+    """With the link off the cap is 0: a delay taken then would have stayed 0 for the evening,
+    and given the phone the hall's window once the link was on again."""
+    app = app_on_each_store
+    created = app.create_battle(title="Off and on", battlers=FOUR, rules={"remote": True})
+    code = created["code"]
+    host = await app.connect("host", code, created["host_token"])
+    stream = await remote_phone_of(app, code, None)
+    assert (await stream.request({"type": "set_delay", "delay_ms": 4000}))["delay_ms"] == 4000
+    await host.run("edit_battle", rules={**host.battle["rules"], "remote": False})
+    refused = await stream.request({"type": "set_delay", "delay_ms": 6000})
+    assert (refused["type"], refused["reason"]) == ("error", "remote_off")
+    await host.run("edit_battle", rules={**host.battle["rules"], "remote": True})
+    again = await remote_phone_of(app, code, stream.device)
+    assert again.snapshot["my_delay"]["own_ms"] == 4000
+    for client in (host, stream, again):
+        await client.close()
+
+
 async def test_a_remote_phone_keeps_its_delay_votes_after_the_halls_close_and_the_reveal_waits(
     app_on_each_store: InProcess,
 ) -> None:

@@ -187,7 +187,7 @@ class Hub:
             return protocol.ack(request_id, nickname=message.nickname)
         # A phone's own messages (the functions below the class).
         if isinstance(message, protocol.SetDelay):
-            return await set_delay(self.store, connection, message, request_id)
+            return await set_delay(self.store, connection, message, request_id, self.rooms[code].battle)
         if isinstance(message, protocol.CastVote):
             await cast(self.store, connection, message, request_id, self.rooms[code].battle)
             return None
@@ -307,10 +307,15 @@ async def react(
     metrics.reactions.inc()
 
 
-async def set_delay(store: Store, connection: Connection, message: protocol.SetDelay, request_id: str | None) -> str:
-    """A remote phone's stream delay, kept for its device (docs/protocol.md, "The remote audience")."""
+async def set_delay(
+    store: Store, connection: Connection, message: protocol.SetDelay, request_id: str | None, battle: Battle
+) -> str:
+    """A remote phone's stream delay, kept for its device (docs/protocol.md, "The remote audience");
+    not while the host has the remote link off (the cap is 0 then, and would be kept)."""
     if not connection.remote:
         raise Refused("not_remote")
+    if not battle.rules.remote:
+        raise Refused("remote_off")
     assert connection.device is not None
     held = await store.set_delay(connection.code, connection.device, message.delay_ms)
     return protocol.ack(request_id, delay_ms=held)
