@@ -688,7 +688,7 @@ def test_the_phone_loads_only_what_it_needs_and_keeps_it(server: Server, stage: 
     assert len(catalogs) == 1 and re.fullmatch(r"/i18n/[0-9a-f]{12}\.json", catalogs[0]), paths  # the preload, used
     panels = [
         f"{static}audience/{name}.js"
-        for name in ("ballot", "nickname", "notice", "reactions", "receipt", "views", "voice")
+        for name in ("ballot", "nickname", "notice", "reactions", "receipt", "stream", "views", "voice")
     ]
     modules = [
         f"{static}client/{name}.js"
