@@ -306,3 +306,28 @@ async def test_under_the_gain_rule_the_largest_gain_wins_though_another_has_more
     assert host.battle["winner"] == "b2"
     for client in (host, *phones.values()):
         await client.close()
+
+
+async def test_a_phone_back_during_a_stance_poll_finds_its_ballot_and_the_console_flags_the_poll(
+    server: Server,
+) -> None:
+    """A stance poll is the vote of its phase for a phone's snapshot and the console's flags,
+    as a round's vote is (the round's vote alone was read: a phone back lost its choice)."""
+    created = server.create_battle(
+        title="Stances",
+        battlers=[{"name": "Ada", "vision": "A"}, {"name": "Bo", "vision": "B"}],
+        rules={"stance_polls": True},
+    )
+    code = created["code"]
+    host = await Client.connect(server.ws_url, "host", code, created["host_token"])
+    phone = await Client.connect(server.ws_url, "audience", code)
+    await host.run("open_stance", stance="opening")
+    poll = host.battle["stances"][-1]["id"]
+    cast = await phone.vote(poll, "b2")
+    await phone.close()
+    again = await Client.connect(server.ws_url, "audience", code, device=phone.device)
+    assert again.snapshot["my_ballot"] == {"vote_id": poll, "choice": "b2", "receipt": cast["receipt"]}
+    console = await Client.connect(server.ws_url, "host", code, created["host_token"])
+    assert (console.snapshot["flags"]["vote_id"], console.snapshot["flags"]["joined_before"]) == (poll, 1)
+    for client in (host, again, console):
+        await client.close()

@@ -286,7 +286,7 @@ async def cast(
     connection.send(
         protocol.ballot(request_id, message.vote_id, message.ballot_id, recorded.choice, recorded.status, receipt)
     )
-    vote = next((v for v in battle.round.votes if v.id == message.vote_id), None) if battle.round else None
+    vote = battle.current_vote if battle.current_vote and battle.current_vote.id == message.vote_id else None
     marks = anomalies.marks(connection.trail, recorded.status, vote.opened_ms, at_ms) if vote else []
     if marks:
         with contextlib.suppress(Unavailable):
@@ -356,7 +356,7 @@ async def phone_view(store: Store, battle: Battle, connection: Connection) -> di
     what became of its own challenges and questions, told again to a phone that was away
     when they were decided (docs/protocol.md, `snapshot`)."""
     assert connection.device is not None
-    vote = battle.round.vote if battle.round else None
+    vote = battle.current_vote  # a stance poll's too
     choice = await store.ballot_of(battle.code, vote.id, connection.device) if vote else None
     mine = await store.submissions_of(battle.code, connection.device)
     remote: dict[str, Any] = {}

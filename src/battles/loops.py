@@ -125,10 +125,10 @@ class Loops:
                             connection.send(outgoing)
 
     async def flags(self, battle: Battle) -> dict[str, Any] | None:
-        """The anomaly flags of the round's vote while it is open or closed (docs/security.md,
+        """The anomaly flags of the current vote or stance poll while it is open or closed (docs/security.md,
         "Anomaly flags"), for the consoles; None when there is none. The hall as it was when
         the vote opened is read once per vote: it no longer changes."""
-        vote = battle.round.vote if battle.round else None
+        vote = battle.current_vote
         if vote is None or vote.status not in ("open", "closed"):
             return None
         hall = self._halls.get((battle.code, vote.id))
