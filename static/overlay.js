@@ -106,7 +106,9 @@ function render() {
   $("#phase-label").textContent = phaseLabel(battle.phase);
   $("#battle-title").textContent = battle.title;
   const round = currentRound(battle);
-  const shown = round && LOWER_THIRDS[battle.phase] ? LOWER_THIRDS[battle.phase](battle, round) : null;
+  // Every phase but the opening stance poll, which comes before round one, has a round.
+  const drawn = LOWER_THIRDS[battle.phase] && (round || battle.phase === "stance");
+  const shown = drawn ? LOWER_THIRDS[battle.phase](battle, round) : null;
   lowerThird.hidden = !shown;
   fill(main, shown ? shown.view : null);
   clockBox.hidden = !(shown && shown.clock);

@@ -273,3 +273,15 @@ def test_a_turn_in_overtime_says_so_over_the_overlays_clock(server: Server, stag
         expect(overlay.locator("#overlay-clock-caption")).to_have_text("Time left")
         expect(overlay.locator("#overlay-clock-caption")).to_have_text("Overtime", timeout=8000)
         expect(overlay.locator("#overlay-clock")).to_have_text(re.compile(r"^\+0:0\d$"))
+
+
+def test_the_opening_stance_poll_before_round_one_is_on_the_overlay(server: Server, stage: Stage) -> None:  # noqa: F811
+    created = battle(server, ["Ada", "Bo"], rules={"stance_polls": True})
+    overlay = stage.page("projector", created["links"]["overlay"], name="overlay")
+    phase_is(overlay, "Lobby")
+    expect(overlay.locator("#lower-third")).to_be_hidden()
+    with host_socket(server, created) as host:
+        host("open_stance", stance="opening")
+        phase_is(overlay, "Stance poll")
+        expect(overlay.locator("#lower-third .lt-eyebrow")).to_have_text("Which vision do you lean towards now?")
+        expect(overlay.locator("#lower-third-join")).to_be_visible()
