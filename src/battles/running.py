@@ -78,7 +78,9 @@ class Runner:
         vote = battle.current_vote
         if vote is None or vote.status not in ("open", "closed"):
             return None
-        if vote.status == "open" or await self.windows_run(battle):
+        # A count kept is of a vote whose windows have ended: no store read each tick then.
+        kept = (battle.code, vote.id) in self._counted
+        if vote.status == "open" or (not kept and await self.windows_run(battle)):
             # docs/protocol.md, "Vote windows": a closed vote takes remote ballots until its
             # remote windows end, so it is not counted for good (nor kept) before then.
             return await self.store.tally(battle.code, vote.id)
