@@ -16,7 +16,7 @@ from battles.anomalies import page_mark
 from battles.i18n import language_of
 from battles.model import Language
 from battles.services import base_url, services
-from battles.views import links
+from battles.views import links, watch_link
 
 
 def page(
@@ -69,8 +69,8 @@ async def battle_page(template: str, request: Request, remote: bool = False) -> 
 
 def overlay_links(request: Request, code: str) -> tuple[str, str]:
     """The hall's join link, and the stream's (the remote audience's page, docs/protocol.md)."""
-    join = links(base_url(request, services(request).settings), code)["join"]
-    return join, join.removesuffix(f"/join/{code}") + f"/watch/{code}"
+    here = base_url(request, services(request).settings)
+    return links(here, code)["join"], watch_link(here, code)
 
 
 async def watch_page(request: Request) -> Response:

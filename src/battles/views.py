@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from battles import game, patches
+from battles.charts import Reactions
 from battles.i18n import outcome_text
 from battles.model import Battle, Battler, Block, Language, Persuasion, Round, Submission, VisionVersion, Vote
 from battles.protocol import HOST_ROLES
@@ -191,7 +192,6 @@ def staff_links(base_url: str, battle: Battle, tokens: Secrets, role: str) -> di
     return {"links": shown, "battler_links": battler_links(base_url, battle.code, now, battle.battlers)}
 
 
-Reactions = dict[int, dict[str, dict[str, int]]]  # round number -> battler -> kind -> count
 
 
 def vision_history(battle: Battle, reactions: Reactions) -> dict[str, list[dict[str, Any]]]:
