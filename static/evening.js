@@ -32,7 +32,7 @@ export async function readExport(token) {
 export const CHART_NAMES = ["votes", "engagement"];
 
 /** The charts of this battle: the flow chart too once the closing stance poll is revealed. */
-export function chartNames(battle) {
+function chartNames(battle) {
   return battle && battle.minds ? [...CHART_NAMES, "flows"] : CHART_NAMES;
 }
 

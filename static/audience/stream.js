@@ -31,7 +31,7 @@ function withVote(battle, vote, shown) {
  * the current vote not yet open before its opened_ms + delay; open, its deadline shifted, until
  * its close + delay, the close being the deadline or the close on the record.
  */
-export function streamView(battle, delayMs, now) {
+function streamView(battle, delayMs, now) {
   const vote = currentVote(battle);
   if (!delayMs || !vote || !["vote", "stance"].includes(battle.phase) || !["open", "closed"].includes(vote.status)) return battle;
   if (now < vote.opened_ms + delayMs) return withVote(battle, vote, null);

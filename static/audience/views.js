@@ -129,8 +129,8 @@ const VIEWS = {
       main: [h("div", { id: "choices", class: "choices" })],
     };
   },
-  stance() {
-    return { top: [h("h2", { class: "vote-question" }, t("Which vision do you lean towards now?"))], main: [h("div", { id: "choices", class: "choices" })] };
+  stance(phone, battle, round) {
+    return VIEWS.vote(phone, battle, round); // a stance poll is a vote that eliminates no one (docs/rules.md)
   },
   reveal({ ballot }, battle, round) {
     const vote = revealedVote(battle);

@@ -27,7 +27,7 @@ export function changedLine(battler, round, className = "vision-changed") {
 }
 
 /** One version as a line: "v1 (round 1): the title. What changed." */
-export function versionLine(version, n) {
+function versionLine(version, n) {
   return h(
     "li",
     { class: "version-line" },

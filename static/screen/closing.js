@@ -64,7 +64,7 @@ export function winnerView(battle, caption) {
 }
 
 /** The second beat after the winner: who moved the most minds, with won and lost (docs/rules.md). */
-export function mindsBeat(battle) {
+function mindsBeat(battle) {
   const most = mostMinds(battle.minds);
   if (!most.length) return null;
   const cards = most.map((minds) => {

@@ -2,12 +2,12 @@
  * The sync cue (docs/protocol.md, "The remote audience"): the battle's sync_cue {n, at_ms}
  * shows the number n large for CUE_MS from at_ms on the server's clock, so that a stream
  * that shows this page carries it, and a remote phone's viewer taps when they see it. The
- * screen mounts it; the stream overlay may mount it too (`new SyncCue(element).follow(battle)`).
+ * screen and the stream overlay mount it (`new SyncCue(element).follow(battle)`).
  */
 import { clock } from "../client/clock.js";
 import { h } from "../client/dom.js";
 
-export const CUE_MS = 1500;
+const CUE_MS = 1500;
 
 export class SyncCue {
   /** host: the element the cue is drawn in (it fills it while shown, and is hidden otherwise). */
