@@ -95,19 +95,17 @@ class Runner:
             return False
         return game.remote_wait_ms(battle, await self.store.remote_delays(battle.code), now_ms()) > 0
 
-    async def counted(self, code: str, vote_id: str, keep: bool = True) -> receipts.Count:
+    async def counted(self, code: str, vote_id: str) -> receipts.Count:
         """A vote that takes no more ballots (closed, revealed or voided: the commit that
-        closed it moved the store's ballot gate), counted from its ballots; kept unless
-        ``keep`` is False (its remote windows still take some: ``windows_run``)."""
+        closed it moved the store's ballot gate) and whose remote windows have ended
+        (``windows_run``), counted from its ballots once and kept."""
         count = self._counted.get((code, vote_id))
-        if count is None or not keep:
+        if count is None:
             key, ballots = receipts.receipt_key(await self.store.signing_key()), await self.store.ballots(code, vote_id)
             online = await self.store.online_devices(code, vote_id)
             # An HMAC per ballot: 10,000 take tens of milliseconds, which the event loop
             # should not wait out in one piece (the thread gives it the GIL every 5 ms).
             count = await asyncio.to_thread(receipts.Count.of, key, code, vote_id, ballots, online)
-            if not keep:
-                return count
             if len(self._counted) >= COUNTED_VOTES:
                 del self._counted[next(iter(self._counted))]
             self._counted[code, vote_id] = count
@@ -120,15 +118,17 @@ class Runner:
         needs = game.needs(battle, command)
         if needs.submission is not None:
             context = replace(context, submission=await self.store.submission(battle.code, needs.submission))
-        if needs.tally is not None:
-            count = await self.counted(battle.code, needs.tally, keep=not await self.windows_run(battle))
+        if needs.remote_delays:
+            context = replace(context, remote_delays=await self.store.remote_delays(battle.code))
+        # While a remote window runs the core refuses the count's command (remote_wait) before
+        # it reads the count: none is made for it then.
+        if needs.tally is not None and not game.remote_wait_ms(battle, context.remote_delays, context.now_ms):
+            count = await self.counted(battle.code, needs.tally)
             context = replace(
                 context, totals=count.totals, ballots=count.ballots, digest=count.digest, online=count.online
             )
         if needs.transitions is not None:
             context = replace(context, transitions=await self.store.transitions(battle.code, *needs.transitions))
-        if needs.remote_delays:
-            context = replace(context, remote_delays=await self.store.remote_delays(battle.code))
         if needs.engagement is not None:
             context = replace(context, engagement=await self.store.reactions(battle.code, needs.engagement))
         return context

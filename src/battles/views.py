@@ -192,8 +192,6 @@ def staff_links(base_url: str, battle: Battle, tokens: Secrets, role: str) -> di
     return {"links": shown, "battler_links": battler_links(base_url, battle.code, now, battle.battlers)}
 
 
-
-
 def vision_history(battle: Battle, reactions: Reactions) -> dict[str, list[dict[str, Any]]]:
     """Each battler's vision, version by version (docs/rules.md, "Visions that develop"): its
     title, "what changed" line, first round, sender and time, the rounds it stood in, and the
