@@ -58,8 +58,7 @@ def cohost_token(tokens: Secrets, generation: int) -> str:
     """
     if generation == 0:
         return tokens.cohost
-    mac = hmac.new(tokens.host.encode(), f"cohost:{generation}:{tokens.cohost}".encode(), hashlib.sha256)
-    return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
+    return _derived(tokens, f"cohost:{generation}:{tokens.cohost}")
 
 
 def battler_token(tokens: Secrets, battler_id: str, generation: int) -> str:
@@ -67,8 +66,7 @@ def battler_token(tokens: Secrets, battler_id: str, generation: int) -> str:
     (docs/security.md): an HMAC keyed with the host token, as a later co-host generation's,
     so every process computes it without storing it, a battler cannot work out another
     battler's, and ``revoke_battler`` makes the next one."""
-    mac = hmac.new(tokens.host.encode(), f"battler:{battler_id}:{generation}:{tokens.screen}".encode(), hashlib.sha256)
-    return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
+    return _derived(tokens, f"battler:{battler_id}:{generation}:{tokens.screen}")
 
 
 def results_token(tokens: Secrets) -> str:
@@ -78,7 +76,12 @@ def results_token(tokens: Secrets) -> str:
     computes the same one without storing it, and it tells nothing about the host
     token, so sharing the results does not share the console.
     """
-    mac = hmac.new(tokens.host.encode(), f"results:{tokens.screen}".encode(), hashlib.sha256)
+    return _derived(tokens, f"results:{tokens.screen}")
+
+
+def _derived(tokens: Secrets, label: str) -> str:
+    """A token derived from the host token: the HMAC of ``label``, URL-safe, unpadded."""
+    mac = hmac.new(tokens.host.encode(), label.encode(), hashlib.sha256)
     return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
 
 
