@@ -10,10 +10,7 @@ import { $, fill, h, setText } from "./client/dom.js";
 import { onLanguageChange, t } from "./client/i18n.js";
 import { Live, PROTOCOL } from "./client/live.js";
 import { fragmentToken } from "./client/page.js";
-import { changedLine, earlierVersions, versionOf, versionTag } from "./client/visions.js";
-
-// docs/rules.md: a vision is revised between rounds, never in a turn, the debate or a vote.
-const REVISION_PHASES = ["lobby", "challenge", "elimination"];
+import { REVISION_PHASES, changedLine, earlierVersions, versionOf, versionTag } from "./client/visions.js";
 
 const token = fragmentToken();
 const live = new Live({ role: "battler", protocols: () => [PROTOCOL, `auth.${token}`] });

@@ -6,6 +6,9 @@
 import { h } from "./dom.js";
 import { t } from "./i18n.js";
 
+/** The phases in which a vision may be revised: between the rounds (docs/rules.md). */
+export const REVISION_PHASES = ["lobby", "challenge", "elimination"];
+
 /** The number of the vision's current version: 1 until it is revised. */
 export function versionOf(battler) {
   return Math.max(1, (battler.versions || []).length);

@@ -6,10 +6,8 @@
 import { $, drawing, fill, h } from "../client/dom.js";
 import { t } from "../client/i18n.js";
 import { page } from "../client/page.js";
-import { changedLine, earlierVersions, versionTag } from "../client/visions.js";
+import { REVISION_PHASES, changedLine, earlierVersions, versionTag } from "../client/visions.js";
 import { ask, battlerStatus, linkField } from "../console.js";
-
-const REVISION_PHASES = ["lobby", "challenge", "elimination"];
 
 export class VisionsPanel {
   /** desk: what the console's panels share (static/host.js); token: this console's own. */
