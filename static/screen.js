@@ -2,7 +2,7 @@
  * The projector at /screen/CODE#TOKEN: read-only, dark, readable from the back of a hall.
  * This module wires the parts under static/screen/ to the live connection.
  */
-import { currentRound, currentVote, phaseLabel } from "./client/battle.js";
+import { currentRound, openVote, phaseLabel } from "./client/battle.js";
 import { $, fill, setText } from "./client/dom.js";
 import { onLanguageChange, t } from "./client/i18n.js";
 import { Live, PROTOCOL } from "./client/live.js";
@@ -39,8 +39,7 @@ function render() {
   if (!battle) return;
   const round = currentRound(battle);
   document.body.dataset.phase = battle.phase;
-  const vote = currentVote(battle);
-  document.body.classList.toggle("is-vote-open", ["vote", "stance"].includes(battle.phase) && Boolean(vote) && vote.status === "open");
+  document.body.classList.toggle("is-vote-open", Boolean(openVote(battle)));
   setText($("#phase-label"), null);
   $("#phase-label").textContent = phaseLabel(battle.phase);
   $("#round-label").textContent = round && battle.phase !== "lobby" ? (round.final ? t("Final round") : t("Round {n}", { n: round.number })) : "";
